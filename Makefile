@@ -1,0 +1,148 @@
+# mlc-bench: the one build.  See README.md.
+#
+#   make deps                 install the Debian packages (apt-get; sudo when not root)
+#   make                      build/mlc-bench and build/libmlc.a (-O2; DEBUG=1 for -O0 -g)
+#   make test                 Criterion tests (SANITIZE=1: built with ASan+UBSan)
+#   make fuzz [FUZZ_TIME=60]  libFuzzer run on the GGUF reader (clang)
+#   make install PREFIX=/usr/local DESTDIR=
+#   BACKENDS="cpu ..."        backends to build; default: those whose toolchain is present
+
+CC      ?= cc
+CLANG   ?= clang
+AR      ?= ar
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+SHARED  ?= ../shared
+FUZZ_TIME ?= 60
+
+# Backends with sources in this tree, and the toolchain each needs.
+KNOWN_BACKENDS := cpu cuda hip vulkan opencl
+IMPLEMENTED_BACKENDS := cpu
+have = $(shell command -v $(1) >/dev/null 2>&1 && echo yes)
+DETECTED_BACKENDS := cpu \
+    $(if $(call have,nvcc),cuda) \
+    $(if $(call have,hipcc),hip) \
+    $(if $(call have,glslc),vulkan) \
+    $(if $(wildcard /usr/include/CL/cl.h),opencl)
+BACKENDS ?= $(filter $(IMPLEMENTED_BACKENDS),$(DETECTED_BACKENDS))
+UNKNOWN := $(filter-out $(KNOWN_BACKENDS),$(BACKENDS))
+ifneq ($(UNKNOWN),)
+$(error BACKENDS: unknown backend '$(firstword $(UNKNOWN))' (known: $(KNOWN_BACKENDS)))
+endif
+MISSING := $(filter-out $(IMPLEMENTED_BACKENDS),$(BACKENDS))
+ifneq ($(MISSING),)
+$(error BACKENDS: backend '$(firstword $(MISSING))' has no sources in this tree yet (implemented: $(IMPLEMENTED_BACKENDS)))
+endif
+
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+BUILD := build
+SANFLAGS :=
+endif
+
+ifeq ($(DEBUG),1)
+OPTFLAGS := -O0 -g
+else
+OPTFLAGS := -O2 -g
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -Iengine/include -Iengine -D_POSIX_C_SOURCE=200809L \
+            -DMLC_VERSION='"$(VERSION)"' \
+            -DMLC_BACKENDS='"$(strip $(BACKENDS))"' \
+            $(foreach b,$(BACKENDS),-DMLC_HAVE_$(shell echo $(b) | tr a-z A-Z)=1)
+CFLAGS   ?=
+ALLCFLAGS := -std=c11 $(WARN) $(OPTFLAGS) $(SANFLAGS) -pthread $(CFLAGS)
+LDLIBS   += -lm -pthread
+BENCH_LIBS := -lcjson
+
+LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c))
+BENCH_SRC := $(wildcard bench/*.c)
+TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+
+LIB  := $(BUILD)/libmlc.a
+BIN  := $(BUILD)/mlc-bench
+TBIN := $(BUILD)/mlc-tests
+
+.PHONY: all deps test fuzz install clean print-backends
+all: $(BIN) $(LIB)
+
+# Objects are rebuilt when the flags change (make DEBUG=1 after make): the stamp file holds
+# the flags and is rewritten only when they differ.
+FLAGSTAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(CPPFLAGS) $(ALLCFLAGS)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGSTAMP) 2>/dev/null)" = '$(subst ','"'"',$(FLAGS_NOW))' ] || echo '$(subst ','"'"',$(FLAGS_NOW))' > $(FLAGSTAMP); })
+
+$(BUILD)/obj/%.o: %.c $(FLAGSTAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(BENCH_OBJ) $(LIB)
+	$(CC) $(ALLCFLAGS) $(BENCH_OBJ) $(LIB) $(BENCH_LIBS) $(LDLIBS) -o $@
+
+$(TBIN): $(TEST_OBJ) $(LIB)
+	$(CC) $(ALLCFLAGS) $(TEST_OBJ) $(LIB) $(BENCH_LIBS) $(LDLIBS) -lcriterion -o $@
+
+# Tests run from the repository root; MLC_SHARED points at ../shared (golden models, vocab),
+# MLC_BIN at the CLI for end-to-end tests.
+test: $(TBIN) $(BIN)
+	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
+
+# libFuzzer target: clang only, its own objects (instrumented), seeds written by the test
+# helper so they are always valid files of the current writer.
+FUZZ_DIR := build/fuzz
+FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iengine/include -Iengine -D_POSIX_C_SOURCE=200809L
+FUZZ_LIB_SRC := engine/gguf.c engine/quant.c engine/status.c
+$(FUZZ_DIR)/fuzz-gguf: tests/fuzz_gguf.c $(FUZZ_LIB_SRC) $(wildcard engine/include/mlc/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) tests/fuzz_gguf.c $(FUZZ_LIB_SRC) -lm -o $@
+$(FUZZ_DIR)/gguf-seeds: tests/fuzz_seeds.c $(FUZZ_LIB_SRC) $(wildcard engine/include/mlc/*.h)
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O1 -Iengine/include -D_POSIX_C_SOURCE=200809L tests/fuzz_seeds.c $(FUZZ_LIB_SRC) -lm -o $@
+fuzz: $(FUZZ_DIR)/fuzz-gguf $(FUZZ_DIR)/gguf-seeds
+	rm -rf $(FUZZ_DIR)/corpus && mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/crashes
+	$(FUZZ_DIR)/gguf-seeds $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/fuzz-gguf -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=$(FUZZ_DIR)/crashes/ -print_final_stats=1 $(FUZZ_DIR)/corpus
+
+# Debian packages of DESIGN.md. apt-get update runs once (stamp under /var/lib/apt/lists is
+# not ours to write, so we check whether every package is already installed first).
+DEB_PKGS := build-essential pkg-config clang libclang-rt-dev libcurl4-openssl-dev libcjson-dev \
+    libsqlite3-dev libmicrohttpd-dev libcriterion-dev gnuplot-nox ocl-icd-opencl-dev \
+    opencl-headers pocl-opencl-icd libvulkan-dev mesa-vulkan-drivers glslc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all Debian packages present"; fi
+	@if command -v nvcc >/dev/null 2>&1; then echo "deps: CUDA toolkit: $$(nvcc --version | tail -1)"; \
+	 else echo "deps: no nvcc on PATH: the cuda backend will not be built (install the CUDA toolkit to get it)"; fi
+
+print-backends:
+	@echo "detected: $(strip $(DETECTED_BACKENDS))"; echo "building: $(strip $(BACKENDS))"
+
+install: $(BIN) $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/mlc
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mlc-bench
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libmlc.a
+	install -m 644 engine/include/mlc/*.h $(DESTDIR)$(PREFIX)/include/mlc/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' mlc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/mlc.pc
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

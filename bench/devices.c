@@ -1,0 +1,36 @@
+/* devices.c: `mlc-bench devices`. */
+#include "devices.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mlc/backend_info.h"
+
+int mlc_cmd_devices(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: mlc-bench devices\n"
+                   "Lists every backend mlc-bench knows, whether this binary was built with it,\n"
+                   "and the devices each built backend can see.\n");
+            return 0;
+        }
+        fprintf(stderr, "mlc-bench devices: unknown option '%s'\n", argv[i]);
+        return 2;
+    }
+    for (int b = 0; b < mlc_backend_count(); b++) {
+        const char *name = mlc_backend_name(b);
+        if (!mlc_backend_built(b)) {
+            printf("%-7s not built (rebuild with make BACKENDS=\"... %s\")\n", name, name);
+            continue;
+        }
+        int n = mlc_backend_device_count(b);
+        printf("%-7s built, %d device%s\n", name, n, n == 1 ? "" : "s");
+        for (int d = 0; d < n; d++) {
+            char desc[512];
+            mlc_backend_device_describe(b, d, desc, sizeof desc);
+            printf("  %s:%d  %s\n", name, d, desc);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* main.c: the mlc-bench command line: dispatches to one module per command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "devices.h"
+#include "model.h"
+
+static const char usage[] =
+    "usage: mlc-bench COMMAND [ARGS...]\n"
+    "\n"
+    "Benchmarking, conformance and regression suite for LLM inference.\n"
+    "\n"
+    "commands:\n"
+    "  devices              backends built into this binary and the devices they see\n"
+    "  model info FILE      a GGUF model's architecture, hyper-parameters, tokenizer and\n"
+    "                       tensors (--json for machine-readable output)\n"
+    "\n"
+    "  mlc-bench COMMAND --help   options of one command\n"
+    "  mlc-bench --version        version and backends of this build\n"
+    "\n"
+    "exit status: 0 success, 1 failure (bad file, failed run), 2 usage error\n";
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"devices", mlc_cmd_devices},
+    {"model", mlc_cmd_model},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("mlc-bench %s (backends: %s)\n", MLC_VERSION, MLC_BACKENDS);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "mlc-bench: unknown command '%s' (see mlc-bench --help)\n", argv[1]);
+    return 2;
+}

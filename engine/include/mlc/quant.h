@@ -1,0 +1,72 @@
+/* mlc/quant.h: ggml tensor types: block layouts, sizes, dequantization and quantization.
+ *
+ * Type ids are ggml's (they are what GGUF files store). Every id ggml defines has a name,
+ * block size and block byte size here, so a file holding a type we cannot compute with can
+ * still be parsed, sized and reported by name. Only the types with mlc_type_supported() true
+ * can be dequantized or quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K.
+ *
+ * Block layouts (little-endian, bit-exact to ggml):
+ *   Q4_0  32 values, 18 B: f16 d; u8 qs[16]        x = d * (q - 8), low nibbles = 0..15, high = 16..31
+ *   Q8_0  32 values, 34 B: f16 d; i8 qs[32]        x = d * q
+ *   Q4_K 256 values, 144 B: f16 d, dmin; u8 scales[12] (8 x 6-bit scale + 6-bit min); u8 qs[128]
+ *   Q6_K 256 values, 210 B: u8 ql[128], qh[64]; i8 scales[16]; f16 d
+ */
+#ifndef MLC_QUANT_H
+#define MLC_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum mlc_type {
+    MLC_TYPE_F32 = 0,
+    MLC_TYPE_F16 = 1,
+    MLC_TYPE_Q4_0 = 2,
+    MLC_TYPE_Q8_0 = 8,
+    MLC_TYPE_Q4_K = 12,
+    MLC_TYPE_Q6_K = 14,
+    MLC_TYPE_BF16 = 30,
+} mlc_type;
+
+/* Number of type ids known (ggml ids 0 .. MLC_TYPE_COUNT-1; some are retired holes). */
+#define MLC_TYPE_COUNT 40
+
+#define MLC_QK4_0 32
+#define MLC_QK8_0 32
+#define MLC_QK_K 256
+
+/* Name of any ggml type id ("Q5_K"), or NULL when the id is unknown or retired. */
+const char *mlc_type_name(uint32_t type);
+/* Values per block (1 for F32/F16/BF16), 0 when the id is unknown. */
+int64_t mlc_type_block_size(uint32_t type);
+/* Bytes per block, 0 when the id is unknown. */
+size_t mlc_type_block_bytes(uint32_t type);
+/* True for the types this library can dequantize and quantize. */
+bool mlc_type_supported(uint32_t type);
+/* Parses a name ("q4_k", "Q4_K", "f16"); returns false when it names no supported type. */
+bool mlc_type_from_name(const char *name, mlc_type *out);
+/* Bytes of a row of n values; 0 when n is not a multiple of the block size or the id is unknown. */
+size_t mlc_type_row_bytes(uint32_t type, int64_t n);
+
+/* Half and bfloat16 conversions (round to nearest even; NaN stays NaN). */
+float mlc_fp16_to_fp32(uint16_t h);
+uint16_t mlc_fp32_to_fp16(float f);
+float mlc_bf16_to_fp32(uint16_t h);
+uint16_t mlc_fp32_to_bf16(float f);
+
+/* Reference (scalar) dequantization of n values; n is a multiple of the block size.
+ * src holds n / block_size blocks; dst holds n floats. Requires mlc_type_supported(type). */
+void mlc_dequantize_row(mlc_type type, const void *src, float *dst, int64_t n);
+
+/* Reference quantization of n values with ggml's reference algorithms (quantize_row_*_ref),
+ * so the bytes match what ggml writes for the same input. */
+void mlc_quantize_row(mlc_type type, const float *src, void *dst, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
