@@ -13,7 +13,7 @@ AR      ?= ar
 PREFIX  ?= /usr/local
 DESTDIR ?=
 VERSION := 0.1.0
-SHARED  ?= ../shared
+SHARED  ?= $(or $(MLC_SHARED),../shared)
 FUZZ_TIME ?= 60
 
 # Backends with sources in this tree, and the toolchain each needs.
@@ -109,10 +109,12 @@ $(FUZZ_DIR)/fuzz-gguf: tests/fuzz_gguf.c $(FUZZ_LIB_SRC) $(wildcard engine/inclu
 	$(CLANG) $(FUZZ_FLAGS) tests/fuzz_gguf.c $(FUZZ_LIB_SRC) -lm -o $@
 $(FUZZ_DIR)/gguf-seeds: tests/fuzz_seeds.c $(FUZZ_LIB_SRC) $(wildcard engine/include/mlc/*.h)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -O1 -Iengine/include -D_POSIX_C_SOURCE=200809L tests/fuzz_seeds.c $(FUZZ_LIB_SRC) -lm -o $@
+	$(CC) -std=c11 -O1 $(WARN) -Iengine/include -D_POSIX_C_SOURCE=200809L tests/fuzz_seeds.c $(FUZZ_LIB_SRC) -lm -o $@
 fuzz: $(FUZZ_DIR)/fuzz-gguf $(FUZZ_DIR)/gguf-seeds
-	rm -rf $(FUZZ_DIR)/corpus && mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/crashes
-	$(FUZZ_DIR)/gguf-seeds $(FUZZ_DIR)/corpus
+	rm -rf $(FUZZ_DIR)/corpus $(FUZZ_DIR)/corpus-seeds
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/corpus-seeds $(FUZZ_DIR)/crashes
+	$(FUZZ_DIR)/gguf-seeds $(FUZZ_DIR)/corpus-seeds
+	cp $(FUZZ_DIR)/corpus-seeds/* $(FUZZ_DIR)/corpus/
 	$(FUZZ_DIR)/fuzz-gguf -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
 	    -artifact_prefix=$(FUZZ_DIR)/crashes/ -print_final_stats=1 $(FUZZ_DIR)/corpus
 

@@ -58,3 +58,32 @@ void mlc_backend_device_describe(int i, int dev, char *buf, size_t cap)
     }
     backends[i].vt->device_describe(dev, buf, cap);
 }
+
+mlc_status mlc_backend_open(const char *name, int dev, int n_threads, mlc_backend *out,
+                            mlc_err *err)
+{
+    out->vt = NULL;
+    out->ctx = NULL;
+    int i = mlc_backend_find(name);
+    if (i < 0)
+        return mlc_err_set(err, MLC_ERR_ARG,
+                           "backend '%s': unknown (known: cpu, cuda, hip, vulkan, opencl)", name);
+    if (!backends[i].vt)
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
+                           "backend '%s': not built into this binary (see mlc-bench devices)", name);
+    int n = backends[i].vt->device_count();
+    if (dev < 0 || dev >= n)
+        return mlc_err_set(err, MLC_ERR_ARG, "backend '%s': no device %d (%d present)", name, dev, n);
+    mlc_status s = backends[i].vt->init(dev, n_threads, &out->ctx, err);
+    if (s == MLC_OK)
+        out->vt = backends[i].vt;
+    return s;
+}
+
+void mlc_backend_close(mlc_backend *b)
+{
+    if (b->vt)
+        b->vt->destroy(b->ctx);
+    b->vt = NULL;
+    b->ctx = NULL;
+}

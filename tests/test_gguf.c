@@ -29,7 +29,7 @@ static mlc_gguf *open_shared(const char *rel)
     char path[1024];
     mlc_gguf *g = NULL;
     mlc_err err = {0};
-    tu_shared_path(path, sizeof path, rel);
+    tu_require_shared(path, sizeof path, rel);
     mlc_status s = mlc_gguf_open(path, &g, &err);
     cr_assert_eq(s, MLC_OK, "%s: %s", path, err.msg);
     return g;

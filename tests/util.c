@@ -1,6 +1,8 @@
 /* tests/util.c: helpers shared by the Criterion tests. */
 #include "util.h"
 
+#include <criterion/criterion.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,18 @@ const char *tu_shared_path(char *out, size_t cap, const char *rel)
 {
     const char *root = getenv("MLC_SHARED");
     snprintf(out, cap, "%s/%s", root && *root ? root : "../shared", rel);
+    return out;
+}
+
+const char *tu_require_shared(char *out, size_t cap, const char *rel)
+{
+    tu_shared_path(out, cap, rel);
+    if (access(out, R_OK) == 0)
+        return out;
+    const char *req = getenv("MLC_REQUIRE_SHARED");
+    if (req && !strcmp(req, "1"))
+        cr_assert_fail("%s: not readable, and MLC_REQUIRE_SHARED=1", out);
+    cr_skip_test("%s not found (set MLC_SHARED to the shared data folder)", out);
     return out;
 }
 

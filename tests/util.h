@@ -7,6 +7,9 @@
 /* Path of a file under ../shared (MLC_SHARED overrides), in a static-per-call buffer owned
  * by the caller: out must hold at least 1024 bytes. */
 const char *tu_shared_path(char *out, size_t cap, const char *rel);
+/* Like tu_shared_path, but when the file is missing the test is skipped with a message, or
+ * fails when MLC_REQUIRE_SHARED=1 (CI sets it, so missing data can never pass silently). */
+const char *tu_require_shared(char *out, size_t cap, const char *rel);
 /* A fresh temporary directory for this test process (mkdtemp under $TMPDIR or /tmp). */
 const char *tu_tmpdir(void);
 /* Reads a whole file into a malloc'd buffer (NUL-terminated); NULL on failure. */

@@ -1,16 +1,37 @@
-/* cpu_backend.c: the CPU backend: device discovery (one device: this machine). */
+/* cpu_backend.c: the CPU backend: device discovery, host memory, and the forward-pass ops,
+ * split across a fork-join thread pool and computed by the ISA-dispatched kernels of
+ * vecdot.h. Numerics follow llama.cpp's CPU path where it matters for matching its logits:
+ * activations converted to the weight type's activation format before matmuls, RMS sums in
+ * double, RoPE angles by repeated multiplication, attention through an F16 KV cache with
+ * the query and the probabilities rounded to F16 as ggml's F16 matmuls do. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "pool.h"
+#include "vecdot.h"
+
+#define MAX_HEAD_DIM 1024 /* the model loader refuses larger heads */
+
+typedef struct cpu_ctx {
+    mlc_pool *pool;
+    mlc_cpu_kernels k;
+    /* Scratch for converted activations; ops run one at a time, so one buffer serves all. */
+    void *act;
+    size_t act_cap;
+} cpu_ctx;
+
+/* ---------------------------------------------------------------- device */
 
 static int cpu_device_count(void)
 {
     return 1;
 }
 
-/* "model name : AMD EPYC ..." from /proc/cpuinfo; "unknown CPU" elsewhere. */
+/* "model name : Intel Xeon ..." from /proc/cpuinfo; "unknown CPU" elsewhere. */
 static void cpu_model_name(char *buf, size_t cap)
 {
     snprintf(buf, cap, "unknown CPU");
@@ -35,19 +56,402 @@ static void cpu_device_describe(int dev, char *buf, size_t cap)
     (void)dev;
     char model[256];
     cpu_model_name(model, sizeof model);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *simd = "";
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    simd = __builtin_cpu_supports("avx512f") ? "avx512f avx2 fma"
-           : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? "avx2 fma"
-                                                                                : "scalar";
-#endif
-    snprintf(buf, cap, "%s, %ld threads, simd: %s", model, n, *simd ? simd : "scalar");
+    snprintf(buf, cap, "%s, %ld threads, isa: %s", model, sysconf(_SC_NPROCESSORS_ONLN),
+             mlc_cpu_isas_available());
+}
+
+static mlc_status cpu_init(int dev, int n_threads, void **out, mlc_err *err)
+{
+    (void)dev;
+    cpu_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "cpu backend: out of memory");
+    mlc_status s = mlc_cpu_kernels_init(&c->k, getenv("MLC_CPU_ISA"), err);
+    if (s) {
+        free(c);
+        return s;
+    }
+    if (n_threads <= 0)
+        n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!(c->pool = mlc_pool_new(n_threads))) {
+        free(c);
+        return mlc_err_set(err, MLC_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
+    }
+    *out = c;
+    return MLC_OK;
+}
+
+static void cpu_destroy(void *ctx)
+{
+    cpu_ctx *c = ctx;
+    mlc_pool_free(c->pool);
+    free(c->act);
+    free(c);
+}
+
+static void cpu_describe(void *ctx, char *buf, size_t cap)
+{
+    cpu_ctx *c = ctx;
+    snprintf(buf, cap, "%d threads, %s", mlc_pool_size(c->pool), c->k.isa);
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void *cpu_alloc(void *ctx, size_t bytes)
+{
+    (void)ctx;
+    void *p = NULL;
+    /* 64-byte alignment: a cache line, and what AVX-512 loads like. */
+    return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
+}
+
+static void cpu_release(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+static void *cpu_weights(void *ctx, const void *host, size_t bytes)
+{
+    (void)ctx;
+    (void)bytes;
+    return (void *)host; /* zero copy: the mmap is the device memory */
+}
+
+static void cpu_release_weights(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p;
+}
+
+static void cpu_copy(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    (void)ctx;
+    memcpy(dst, src, bytes);
+}
+
+static mlc_status cpu_sync(void *ctx, mlc_err *err)
+{
+    (void)ctx;
+    (void)err;
+    return MLC_OK;
+}
+
+static void *scratch(cpu_ctx *c, size_t bytes)
+{
+    if (bytes > c->act_cap) {
+        free(c->act);
+        c->act = NULL;
+        c->act_cap = 0;
+        if (posix_memalign(&c->act, 64, bytes) != 0)
+            return NULL;
+        c->act_cap = bytes;
+    }
+    return c->act;
+}
+
+/* [begin, end) of n items for thread ith of nth. */
+static void share(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
+{
+    int64_t per = (n + nth - 1) / nth;
+    *begin = per * ith < n ? per * ith : n;
+    *end = *begin + per < n ? *begin + per : n;
+}
+
+/* ---------------------------------------------------------------- get_rows */
+
+static void cpu_get_rows(void *ctx, uint32_t type, const void *table, int64_t row_len,
+                         const int32_t *ids, int64_t n, float *out)
+{
+    (void)ctx;
+    /* Few rows per batch: dequantizing in the calling thread beats a pool round trip. */
+    size_t rb = mlc_type_row_bytes(type, row_len);
+    for (int64_t i = 0; i < n; i++)
+        mlc_dequantize_row((mlc_type)type, (const uint8_t *)table + (size_t)ids[i] * rb,
+                           out + i * row_len, row_len);
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+typedef struct mm_job {
+    const mlc_cpu_kernels *k;
+    uint32_t type;
+    const uint8_t *w;
+    size_t w_row;    /* bytes per weight row */
+    int64_t n_in, n_out, n;
+    const float *x;
+    uint8_t *act;    /* [n] converted rows */
+    size_t act_row;  /* bytes per converted row */
+    float *y;
+} mm_job;
+
+static void mm_convert(void *arg, int ith, int nth)
+{
+    mm_job *j = arg;
+    int64_t b, e;
+    share(j->n, ith, nth, &b, &e);
+    for (int64_t t = b; t < e; t++)
+        j->k->act[j->type](j->x + t * j->n_in, j->act + (size_t)t * j->act_row, j->n_in);
+}
+
+/* Rows [rb, re) against all tokens, in tiles so that a tile of activation rows stays in
+ * cache while the weight rows stream past. */
+static void mm_rows(const mm_job *j, int64_t rb, int64_t re)
+{
+    enum { TOK_TILE = 16, ROW_TILE = 32 };
+    mlc_dot_fn dot = j->k->dot[j->type];
+    mlc_dot4_fn dot4 = j->k->dot4[j->type];
+    for (int64_t r0 = rb; r0 < re; r0 += ROW_TILE) {
+        int64_t r1 = r0 + ROW_TILE < re ? r0 + ROW_TILE : re;
+        for (int64_t t0 = 0; t0 < j->n; t0 += TOK_TILE) {
+            int64_t t1 = t0 + TOK_TILE < j->n ? t0 + TOK_TILE : j->n;
+            for (int64_t r = r0; r < r1; r++) {
+                const uint8_t *w = j->w + (size_t)r * j->w_row;
+                int64_t t = t0;
+                for (; dot4 && t + 4 <= t1; t += 4) {
+                    float o[4];
+                    dot4(j->n_in, w, j->act + (size_t)t * j->act_row, j->act_row, o);
+                    for (int q = 0; q < 4; q++)
+                        j->y[(t + q) * j->n_out + r] = o[q];
+                }
+                for (; t < t1; t++)
+                    j->y[t * j->n_out + r] = dot(j->n_in, w, j->act + (size_t)t * j->act_row);
+            }
+        }
+    }
+}
+
+static void mm_run(void *arg, int ith, int nth)
+{
+    mm_job *j = arg;
+    int64_t b, e;
+    share(j->n_out, ith, nth, &b, &e);
+    mm_rows(j, b, e);
+}
+
+static void cpu_matmul(void *ctx, uint32_t type, const void *w, int64_t n_in, int64_t n_out,
+                       const float *x, int64_t n, float *y)
+{
+    cpu_ctx *c = ctx;
+    mm_job j = {.k = &c->k, .type = type, .w = w, .w_row = mlc_type_row_bytes(type, n_in),
+                .n_in = n_in, .n_out = n_out, .n = n, .x = x, .y = y,
+                .act_row = mlc_cpu_act_row_bytes(&c->k, type, n_in)};
+    j.act = scratch(c, j.act_row * (size_t)n);
+    if (!j.act) {
+        /* No memory for the converted activations: make the failure visible in the output. */
+        for (int64_t i = 0; i < n * n_out; i++)
+            y[i] = NAN;
+        return;
+    }
+    if (n == 1)
+        mm_convert(&j, 0, 1);
+    else
+        mlc_pool_run(c->pool, mm_convert, &j);
+    mlc_pool_run(c->pool, mm_run, &j);
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+static void rms_row(const float *x, const float *w, int64_t dim, float eps, float *y)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < dim; i++)
+        sum += (double)(x[i] * x[i]);
+    float scale = 1.0f / sqrtf((float)(sum / (double)dim) + eps);
+    for (int64_t i = 0; i < dim; i++)
+        y[i] = (x[i] * scale) * w[i];
+}
+
+static void cpu_rms_norm(void *ctx, const float *x, const float *w, int64_t n, int64_t dim,
+                         float eps, float *y)
+{
+    (void)ctx;
+    for (int64_t t = 0; t < n; t++)
+        rms_row(x + t * dim, w, dim, eps, y + t * dim);
+}
+
+static void cpu_rope(void *ctx, float *x, const int32_t *pos, int64_t n, int n_head,
+                     int head_dim, int n_rot, float freq_base, bool neox)
+{
+    (void)ctx;
+    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+    float cs[MAX_HEAD_DIM / 2][2]; /* cos, sin per rotated pair */
+    for (int64_t t = 0; t < n; t++) {
+        float theta = (float)pos[t];
+        for (int i = 0; i < n_rot / 2; i++) {
+            cs[i][0] = cosf(theta);
+            cs[i][1] = sinf(theta);
+            theta *= theta_scale;
+        }
+        for (int h = 0; h < n_head; h++) {
+            float *v = x + (t * n_head + h) * head_dim;
+            for (int i = 0; i < n_rot / 2; i++) {
+                int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+                float x0 = v[a], x1 = v[b];
+                v[a] = x0 * cs[i][0] - x1 * cs[i][1];
+                v[b] = x0 * cs[i][1] + x1 * cs[i][0];
+            }
+        }
+    }
+}
+
+static void store_row(uint32_t type, const float *src, void *cache, size_t idx, int64_t dim)
+{
+    if (type == MLC_TYPE_F32) {
+        memcpy((float *)cache + idx * (size_t)dim, src, (size_t)dim * sizeof(float));
+        return;
+    }
+    uint16_t *dst = (uint16_t *)cache + idx * (size_t)dim;
+    for (int64_t i = 0; i < dim; i++)
+        dst[i] = mlc_fp32_to_fp16(src[i]);
+}
+
+static void cpu_kv_store(void *ctx, const mlc_kv_geom *g, const float *k, const float *v,
+                         void *k_cache, void *v_cache, const int32_t *slot, const int32_t *pos,
+                         int64_t n)
+{
+    (void)ctx;
+    for (int64_t t = 0; t < n; t++) {
+        size_t idx = (size_t)slot[t] * (size_t)g->n_ctx + (size_t)pos[t];
+        store_row(g->type, k + t * g->kv_dim, k_cache, idx, g->kv_dim);
+        store_row(g->type, v + t * g->kv_dim, v_cache, idx, g->kv_dim);
+    }
+}
+
+typedef struct attn_job {
+    const mlc_kv_geom *g;
+    const mlc_attn_args *a;
+    float *scores; /* [nth, n_ctx] */
+} attn_job;
+
+static float cache_at(const mlc_kv_geom *g, const void *cache, size_t idx)
+{
+    return g->type == MLC_TYPE_F32 ? ((const float *)cache)[idx]
+                                   : mlc_fp16_to_fp32(((const uint16_t *)cache)[idx]);
+}
+
+/* With an F16 cache, round like ggml's F16 matmuls: q before Q.K, probabilities before P.V. */
+static float round_as(uint32_t type, float v)
+{
+    return type == MLC_TYPE_F16 ? mlc_fp16_to_fp32(mlc_fp32_to_fp16(v)) : v;
+}
+
+/* One query head of one token: softmax(q K^T * scale) V over positions 0..pos, in float.
+ * The summation order here is fixed (not ISA-dependent), so every kernel set gives the
+ * same attention output bit for bit. */
+static void attn_head(const attn_job *j, int64_t t, int h, float *sc)
+{
+    const mlc_kv_geom *g = j->g;
+    const mlc_attn_args *a = j->a;
+    int hd = a->head_dim, kvh = h / (a->n_head / a->n_kv_head);
+    const float *q = a->q + (t * a->n_head + h) * hd;
+    float *out = a->out + (t * a->n_head + h) * hd;
+    size_t base = (size_t)a->slot[t] * (size_t)g->n_ctx;
+    int32_t np = a->pos[t] + 1;
+    float qr[MAX_HEAD_DIM];
+    for (int d = 0; d < hd; d++)
+        qr[d] = round_as(g->type, q[d]);
+    float max = -INFINITY;
+    for (int32_t p = 0; p < np; p++) {
+        size_t row = (base + (size_t)p) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
+        float s = 0;
+        for (int d = 0; d < hd; d++)
+            s += qr[d] * cache_at(g, a->k, row + (size_t)d);
+        sc[p] = s * a->scale;
+        max = fmaxf(max, sc[p]);
+    }
+    double sum = 0;
+    for (int32_t p = 0; p < np; p++) {
+        sc[p] = expf(sc[p] - max);
+        sum += sc[p];
+    }
+    for (int d = 0; d < hd; d++)
+        out[d] = 0;
+    float inv = (float)(1.0 / sum); /* ggml scales by the float inverse of the double sum */
+    for (int32_t p = 0; p < np; p++) {
+        float w = round_as(g->type, sc[p] * inv);
+        size_t row = (base + (size_t)p) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
+        for (int d = 0; d < hd; d++)
+            out[d] += w * cache_at(g, a->v, row + (size_t)d);
+    }
+}
+
+static void attn_run(void *arg, int ith, int nth)
+{
+    attn_job *j = arg;
+    int64_t b, e;
+    share(j->a->n * j->a->n_head, ith, nth, &b, &e);
+    for (int64_t i = b; i < e; i++)
+        attn_head(j, i / j->a->n_head, (int)(i % j->a->n_head),
+                  j->scores + (size_t)ith * (size_t)j->g->n_ctx);
+}
+
+static void cpu_attention(void *ctx, const mlc_kv_geom *g, const mlc_attn_args *a)
+{
+    cpu_ctx *c = ctx;
+    attn_job j = {g, a, NULL};
+    size_t bytes = (size_t)mlc_pool_size(c->pool) * (size_t)g->n_ctx * sizeof(float);
+    j.scores = scratch(c, bytes);
+    if (!j.scores) {
+        for (int64_t i = 0; i < a->n * a->n_head * a->head_dim; i++)
+            a->out[i] = NAN;
+        return;
+    }
+    mlc_pool_run(c->pool, attn_run, &j);
+}
+
+static void cpu_swiglu(void *ctx, const float *gate, const float *up, int64_t n, float *out)
+{
+    (void)ctx;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+
+static void cpu_add(void *ctx, const float *a, const float *b, int64_t n, float *out)
+{
+    (void)ctx;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+static void cpu_add_bias(void *ctx, float *x, const float *bias, int64_t n, int64_t dim)
+{
+    (void)ctx;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < dim; i++)
+            x[t * dim + i] += bias[i];
+}
+
+static void cpu_gather(void *ctx, const float *x, const int32_t *rows, int64_t n, int64_t dim,
+                       float *out)
+{
+    (void)ctx;
+    for (int64_t i = 0; i < n; i++)
+        memmove(out + i * dim, x + (int64_t)rows[i] * dim, (size_t)dim * sizeof(float));
 }
 
 const mlc_backend_vt mlc_backend_cpu = {
     .name = "cpu",
     .device_count = cpu_device_count,
     .device_describe = cpu_device_describe,
+    .init = cpu_init,
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .weights = cpu_weights,
+    .release_weights = cpu_release_weights,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .sync = cpu_sync,
+    .get_rows = cpu_get_rows,
+    .matmul = cpu_matmul,
+    .rms_norm = cpu_rms_norm,
+    .rope = cpu_rope,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .swiglu = cpu_swiglu,
+    .add = cpu_add,
+    .add_bias = cpu_add_bias,
+    .gather = cpu_gather,
 };

@@ -52,18 +52,23 @@ bool mlc_type_from_name(const char *name, mlc_type *out);
 /* Bytes of a row of n values; 0 when n is not a multiple of the block size or the id is unknown. */
 size_t mlc_type_row_bytes(uint32_t type, int64_t n);
 
-/* Half and bfloat16 conversions (round to nearest even; NaN stays NaN). */
+/* Half and bfloat16 conversions (round to nearest even; NaN stays NaN). Pure bit
+ * manipulation: fp16 -> fp32 is exact for all 65536 inputs, subnormals included; a NaN comes
+ * out quiet (payload kept as far as it fits); bf16 keeps fp32 subnormals (no flush). */
 float mlc_fp16_to_fp32(uint16_t h);
 uint16_t mlc_fp32_to_fp16(float f);
 float mlc_bf16_to_fp32(uint16_t h);
 uint16_t mlc_fp32_to_bf16(float f);
 
 /* Reference (scalar) dequantization of n values; n is a multiple of the block size.
- * src holds n / block_size blocks; dst holds n floats. Requires mlc_type_supported(type). */
+ * src holds n / block_size blocks; dst holds n floats. Requires mlc_type_supported(type).
+ * Blocks may be at any alignment. A call breaking these requirements writes nothing. */
 void mlc_dequantize_row(mlc_type type, const void *src, float *dst, int64_t n);
 
 /* Reference quantization of n values with ggml's reference algorithms (quantize_row_*_ref),
- * so the bytes match what ggml writes for the same input. */
+ * so the bytes match what ggml writes for the same input. Same requirements as above.
+ * Inputs ggml cannot represent (NaN, inf, block scales beyond f16 range) still give finite
+ * blocks here: f16 scales saturate to +-65504, where ggml would store inf. */
 void mlc_quantize_row(mlc_type type, const float *src, void *dst, int64_t n);
 
 #ifdef __cplusplus

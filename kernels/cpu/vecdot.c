@@ -1,0 +1,317 @@
+/* vecdot.c: scalar reference dot kernels, activation quantizers and ISA selection.
+ *
+ * The scalar kernels follow ggml's reference arithmetic (integer sums per block, then one
+ * float multiply-add per block), so every SIMD set can be tested against them. */
+#include "vecdot.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static float rd_f16(const uint8_t *p)
+{
+    return mlc_fp16_to_fp32(rd16(p));
+}
+
+/* ggml's nearest_int: round to nearest even through the float mantissa (|v| < 2^22). */
+static int nearest_int(float v)
+{
+    float f = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &f, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K block's scales[12]. */
+static void q4k_scale_min(int j, const uint8_t *s, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+/* ---------------------------------------------------------------- activations */
+
+/* As llama.cpp's x86 SIMD quantize_row_q8_0 (not its scalar reference): the inverse scale
+ * is 127/amax rather than 1/d, and rounding is to nearest even. Matching it keeps our Q8_0
+ * and Q4_0 logits within rounding of llama.cpp's on the machines it is compared on. */
+void mlc_cpu_act_q8_0(const float *x, void *a, int64_t n)
+{
+    uint8_t *b = a;
+    for (int64_t i = 0; i < n; i += MLC_QK8_0, b += 34) {
+        float amax = 0;
+        for (int j = 0; j < MLC_QK8_0; j++)
+            amax = fmaxf(amax, fabsf(x[i + j]));
+        float d = amax / 127.f, id = amax != 0 ? 127.f / amax : 0.0f;
+        uint16_t h = mlc_fp32_to_fp16(d);
+        b[0] = (uint8_t)h;
+        b[1] = (uint8_t)(h >> 8);
+        for (int j = 0; j < MLC_QK8_0; j++)
+            b[2 + j] = (uint8_t)(int8_t)nearest_int(x[i + j] * id);
+    }
+}
+
+void mlc_cpu_act_q8_K(const float *x, void *a, int64_t n)
+{
+    uint8_t *b = a;
+    for (int64_t i = 0; i < n; i += MLC_QK_K, b += MLC_Q8_K_BYTES, x += MLC_QK_K) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < MLC_QK_K; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        int8_t *qs = (int8_t *)(b + 4);
+        int16_t bsums[16];
+        float d = 0;
+        if (amax == 0) {
+            memset(qs, 0, MLC_QK_K);
+        } else {
+            /* -127/max as ggml (not -128), so that every value fits in [-127, 127]. */
+            float iscale = -127.f / max;
+            for (int j = 0; j < MLC_QK_K; j++) {
+                int v = nearest_int(iscale * x[j]);
+                qs[j] = (int8_t)(v > 127 ? 127 : v);
+            }
+            d = 1 / iscale;
+        }
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++)
+                s += qs[g * 16 + j];
+            bsums[g] = (int16_t)s;
+        }
+        memcpy(b, &d, 4);
+        memcpy(b + 4 + MLC_QK_K, bsums, sizeof bsums);
+    }
+}
+
+static void act_f32(const float *x, void *a, int64_t n)
+{
+    memcpy(a, x, (size_t)n * sizeof(float));
+}
+
+static void act_f16(const float *x, void *a, int64_t n)
+{
+    uint16_t *h = a;
+    for (int64_t i = 0; i < n; i++)
+        h[i] = mlc_fp32_to_fp16(x[i]);
+}
+
+static void act_bf16(const float *x, void *a, int64_t n)
+{
+    uint16_t *h = a;
+    for (int64_t i = 0; i < n; i++)
+        h[i] = mlc_fp32_to_bf16(x[i]);
+}
+
+/* ---------------------------------------------------------------- scalar dots */
+
+static float dot_f32(int64_t n, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)x[i] * y[i];
+    return (float)s;
+}
+
+static float dot_f16(int64_t n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)(mlc_fp16_to_fp32(x[i]) * mlc_fp16_to_fp32(y[i]));
+    return (float)s;
+}
+
+static float dot_bf16(int64_t n, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)(mlc_bf16_to_fp32(x[i]) * mlc_bf16_to_fp32(y[i]));
+    return (float)s;
+}
+
+/* Q8_0 weights: 34-byte blocks, values q * d. */
+static float dot_q8_0(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += 32, x += 34, y += 34) {
+        int sumi = 0;
+        for (int j = 0; j < 32; j++)
+            sumi += (int8_t)x[2 + j] * (int8_t)y[2 + j];
+        s += (float)sumi * (rd_f16(x) * rd_f16(y));
+    }
+    return s;
+}
+
+/* Q4_0 weights: 18-byte blocks; low nibbles are values 0..15, high nibbles 16..31, q - 8. */
+static float dot_q4_0(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += 32, x += 18, y += 34) {
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi += ((x[2 + j] & 0xF) - 8) * (int8_t)y[2 + j];
+            sumi += ((x[2 + j] >> 4) - 8) * (int8_t)y[2 + 16 + j];
+        }
+        s += (float)sumi * (rd_f16(x) * rd_f16(y));
+    }
+    return s;
+}
+
+/* Q4_K weights (144-byte blocks) against Q8_K activations. Each 64-value group g stores
+ * values g*64+l in the low nibble and g*64+32+l in the high nibble of qs[g*32+l]. */
+static float dot_q4_K(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += MLC_QK_K, x += 144, y += MLC_Q8_K_BYTES) {
+        float yd;
+        memcpy(&yd, y, 4);
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        int16_t bsums[16];
+        memcpy(bsums, y + 4 + MLC_QK_K, sizeof bsums);
+        const uint8_t *qs = x + 16;
+        int sumi = 0, summs = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m, isum = 0;
+            q4k_scale_min(j, x + 4, &sc, &m);
+            const uint8_t *q = qs + (j / 2) * 32;
+            for (int l = 0; l < 32; l++)
+                isum += ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) * q8[j * 32 + l];
+            sumi += sc * isum;
+            summs += m * (bsums[2 * j] + bsums[2 * j + 1]);
+        }
+        float d = yd * rd_f16(x), dmin = yd * rd_f16(x + 2);
+        s += d * (float)sumi - dmin * (float)summs;
+    }
+    return s;
+}
+
+/* The 6-bit value k (0..255) of a Q6_K block, minus 32. */
+static int q6k_value(const uint8_t *ql, const uint8_t *qh, int k)
+{
+    int half = k / 128, r = k % 128, l = r % 32, quarter = r / 32;
+    const uint8_t *L = ql + half * 64, *H = qh + half * 32;
+    int lo = (quarter & 1) ? L[l + 32] : L[l];
+    lo = quarter < 2 ? (lo & 0xF) : (lo >> 4);
+    int hi = (H[l] >> (2 * quarter)) & 3;
+    return (lo | (hi << 4)) - 32;
+}
+
+/* Q6_K weights (210-byte blocks: ql[128], qh[64], i8 scales[16], f16 d) against Q8_K.
+ * Scale s covers values 16s..16s+15. */
+static float dot_q6_K(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += MLC_QK_K, x += 210, y += MLC_Q8_K_BYTES) {
+        float yd;
+        memcpy(&yd, y, 4);
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        const int8_t *sc = (const int8_t *)(x + 192);
+        int sumi = 0;
+        for (int g = 0; g < 16; g++) {
+            int isum = 0;
+            for (int l = 0; l < 16; l++)
+                isum += q6k_value(x, x + 128, g * 16 + l) * q8[g * 16 + l];
+            sumi += sc[g] * isum;
+        }
+        s += rd_f16(x + 208) * yd * (float)sumi;
+    }
+    return s;
+}
+
+/* ---------------------------------------------------------------- selection */
+
+void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k)
+{
+    memset(k, 0, sizeof *k);
+    k->isa = "scalar";
+    k->dot[MLC_TYPE_F32] = dot_f32;
+    k->act[MLC_TYPE_F32] = act_f32;
+    k->act_type[MLC_TYPE_F32] = MLC_TYPE_F32;
+    k->dot[MLC_TYPE_F16] = dot_f16;
+    k->act[MLC_TYPE_F16] = act_f16;
+    k->act_type[MLC_TYPE_F16] = MLC_TYPE_F16;
+    k->dot[MLC_TYPE_BF16] = dot_bf16;
+    k->act[MLC_TYPE_BF16] = act_bf16;
+    k->act_type[MLC_TYPE_BF16] = MLC_TYPE_BF16;
+    k->dot[MLC_TYPE_Q8_0] = dot_q8_0;
+    k->act[MLC_TYPE_Q8_0] = mlc_cpu_act_q8_0;
+    k->act_type[MLC_TYPE_Q8_0] = MLC_TYPE_Q8_0;
+    k->dot[MLC_TYPE_Q4_0] = dot_q4_0;
+    k->act[MLC_TYPE_Q4_0] = mlc_cpu_act_q8_0;
+    k->act_type[MLC_TYPE_Q4_0] = MLC_TYPE_Q8_0;
+    k->dot[MLC_TYPE_Q4_K] = dot_q4_K;
+    k->act[MLC_TYPE_Q4_K] = mlc_cpu_act_q8_K;
+    k->act_type[MLC_TYPE_Q4_K] = MLC_TYPE_Q8_K;
+    k->dot[MLC_TYPE_Q6_K] = dot_q6_K;
+    k->act[MLC_TYPE_Q6_K] = mlc_cpu_act_q8_K;
+    k->act_type[MLC_TYPE_Q6_K] = MLC_TYPE_Q8_K;
+}
+
+static bool cpu_has(const char *isa)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                __builtin_cpu_supports("f16c");
+    if (!strcmp(isa, "avx2"))
+        return avx2;
+    if (!strcmp(isa, "avx512"))
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl");
+#endif
+    return !strcmp(isa, "scalar");
+}
+
+const char *mlc_cpu_isas_available(void)
+{
+    if (cpu_has("avx512"))
+        return "scalar avx2 avx512";
+    return cpu_has("avx2") ? "scalar avx2" : "scalar";
+}
+
+mlc_status mlc_cpu_kernels_init(mlc_cpu_kernels *k, const char *isa, mlc_err *err)
+{
+    mlc_cpu_kernels_scalar(k);
+    if (!isa || !*isa || !strcmp(isa, "auto"))
+        isa = cpu_has("avx512") ? "avx512" : cpu_has("avx2") ? "avx2" : "scalar";
+    if (strcmp(isa, "scalar") && strcmp(isa, "avx2") && strcmp(isa, "avx512"))
+        return mlc_err_set(err, MLC_ERR_ARG, "MLC_CPU_ISA: unknown ISA '%s' (scalar, avx2, avx512)", isa);
+    if (!cpu_has(isa))
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
+                           "MLC_CPU_ISA: this CPU cannot run '%s' (available: %s)", isa,
+                           mlc_cpu_isas_available());
+    if (!strcmp(isa, "avx2") || !strcmp(isa, "avx512"))
+        mlc_cpu_kernels_avx2(k);
+    if (!strcmp(isa, "avx512"))
+        mlc_cpu_kernels_avx512(k);
+    return MLC_OK;
+}
+
+size_t mlc_cpu_act_row_bytes(const mlc_cpu_kernels *k, uint32_t wtype, int64_t n)
+{
+    uint32_t at = k->act_type[wtype];
+    if (at == MLC_TYPE_Q8_K)
+        return (size_t)(n / MLC_QK_K) * MLC_Q8_K_BYTES;
+    return mlc_type_row_bytes(at, n);
+}

@@ -1,0 +1,63 @@
+/* vecdot.h: CPU dot-product kernels and the activation formats they consume.
+ *
+ * As in ggml, a matmul first converts each activation row to the "activation type" of the
+ * weight type, then takes dot products of weight rows with activation rows:
+ *   weight F32  -> act F32        weight F16 -> act F16      weight BF16 -> act BF16
+ *   weight Q8_0 -> act Q8_0       weight Q4_0 -> act Q8_0
+ *   weight Q4_K -> act Q8_K       weight Q6_K -> act Q8_K
+ * Integer dot products on 8-bit activations are what make quantized inference fast, and
+ * using the same activation formats as llama.cpp keeps our logits within rounding of its.
+ *
+ * Q8_K (ggml type id 15), 256 values, 292 B: f32 d; i8 qs[256]; i16 bsums[16] (sums of each
+ * 16 values, used for the Q4_K min term).
+ *
+ * Kernel sets: "scalar" (portable reference), "avx2" (AVX2+FMA+F16C) and "avx512"
+ * (AVX-512F/BW/VL on top of avx2), chosen at run time from CPUID; MLC_CPU_ISA=scalar|avx2|
+ * avx512 forces one (tests use it to cover every path this CPU has). */
+#ifndef MLC_CPU_VECDOT_H
+#define MLC_CPU_VECDOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlc/quant.h"
+#include "mlc/status.h"
+
+#define MLC_TYPE_Q8_K 15u
+#define MLC_Q8_K_BYTES 292
+
+/* dot of one weight row and one activation row, n values each. */
+typedef float (*mlc_dot_fn)(int64_t n, const void *w, const void *a);
+/* The same weight row against 4 activation rows a0..a3 (stride astride bytes): out[4]. */
+typedef void (*mlc_dot4_fn)(int64_t n, const void *w, const void *a, size_t astride, float *out);
+/* Converts n floats to one activation row. */
+typedef void (*mlc_act_fn)(const float *x, void *a, int64_t n);
+
+typedef struct mlc_cpu_kernels {
+    const char *isa;                  /* "scalar", "avx2", "avx512" */
+    mlc_dot_fn dot[MLC_TYPE_COUNT];   /* by weight type; NULL: unsupported */
+    mlc_dot4_fn dot4[MLC_TYPE_COUNT]; /* optional, NULL: use dot */
+    mlc_act_fn act[MLC_TYPE_COUNT];   /* by weight type */
+    uint32_t act_type[MLC_TYPE_COUNT];
+} mlc_cpu_kernels;
+
+/* Fills k with the best kernels for this CPU, or those named by isa ("scalar", "avx2",
+ * "avx512"; NULL or "auto" = best). Asking for an ISA this CPU lacks is an error. */
+mlc_status mlc_cpu_kernels_init(mlc_cpu_kernels *k, const char *isa, mlc_err *err);
+/* The ISAs this CPU can run, best last ("scalar avx2 avx512"). */
+const char *mlc_cpu_isas_available(void);
+/* Bytes of one activation row of n values for weights of type wtype. */
+size_t mlc_cpu_act_row_bytes(const mlc_cpu_kernels *k, uint32_t wtype, int64_t n);
+
+/* Scalar reference kernels (also the fallback of the SIMD sets). */
+void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k);
+/* SIMD sets: overwrite the entries they accelerate. */
+void mlc_cpu_kernels_avx2(mlc_cpu_kernels *k);
+void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k);
+
+/* Activation quantizers, shared with the SIMD files (scalar reference versions). */
+void mlc_cpu_act_q8_0(const float *x, void *a, int64_t n);
+void mlc_cpu_act_q8_K(const float *x, void *a, int64_t n);
+
+#endif

@@ -1,0 +1,41 @@
+/* test_devices.c: `mlc-bench devices` and the backend registry. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlc/backend_info.h"
+#include "util.h"
+
+Test(devices, registry_lists_every_backend)
+{
+    static const char *names[] = {"cpu", "cuda", "hip", "vulkan", "opencl"};
+    cr_assert_eq(mlc_backend_count(), 5);
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(mlc_backend_find(names[i]), i);
+    cr_expect_eq(mlc_backend_find("tpu"), -1);
+    int cpu = mlc_backend_find("cpu");
+    cr_assert(mlc_backend_built(cpu));
+    cr_expect_eq(mlc_backend_device_count(cpu), 1);
+    char desc[512];
+    mlc_backend_device_describe(cpu, 0, desc, sizeof desc);
+    cr_expect(strstr(desc, "threads"), "%s", desc);
+    mlc_backend_device_describe(cpu, 5, desc, sizeof desc);
+    cr_expect_str_eq(desc, "no such device");
+}
+
+Test(devices, cli_output)
+{
+    char cmd[1100], *out;
+    snprintf(cmd, sizeof cmd, "%s devices", tu_bin());
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "cpu     built, 1 device\n  cpu:0  "), "%s", out);
+    /* Backends not in this build are reported, never silently replaced by the CPU. */
+    for (int i = 0; i < mlc_backend_count(); i++) {
+        char line[64];
+        snprintf(line, sizeof line, "%-7s %s", mlc_backend_name(i),
+                 mlc_backend_built(i) ? "built" : "not built");
+        cr_expect(strstr(out, line), "'%s' missing in: %s", line, out);
+    }
+    free(out);
+}
