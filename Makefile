@@ -59,7 +59,7 @@ ALLCFLAGS := -std=c11 $(WARN) $(OPTFLAGS) $(SANFLAGS) -pthread $(CFLAGS)
 LDLIBS   += -lm -pthread
 BENCH_LIBS := -lcjson
 
-LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c))
+LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c
 
@@ -80,19 +80,26 @@ FLAGSTAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(CPPFLAGS) $(ALLCFLAGS)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(FLAGSTAMP) 2>/dev/null)" = '$(subst ','"'"',$(FLAGS_NOW))' ] || echo '$(subst ','"'"',$(FLAGS_NOW))' > $(FLAGSTAMP); })
 
+# V=1 shows full commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c $(FLAGSTAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -MMD -MP -c $< -o $@
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(if $(Q),@echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
 
 $(BIN): $(BENCH_OBJ) $(LIB)
-	$(CC) $(ALLCFLAGS) $(BENCH_OBJ) $(LIB) $(BENCH_LIBS) $(LDLIBS) -o $@
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(ALLCFLAGS) $(BENCH_OBJ) $(LIB) $(BENCH_LIBS) $(LDLIBS) -o $@
 
 $(TBIN): $(TEST_OBJ) $(LIB)
-	$(CC) $(ALLCFLAGS) $(TEST_OBJ) $(LIB) $(BENCH_LIBS) $(LDLIBS) -lcriterion -o $@
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(ALLCFLAGS) $(TEST_OBJ) $(LIB) $(BENCH_LIBS) $(LDLIBS) -lcriterion -o $@
 
 # Tests run from the repository root; MLC_SHARED points at ../shared (golden models, vocab),
 # MLC_BIN at the CLI for end-to-end tests.

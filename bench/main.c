@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "devices.h"
+#include "generate.h"
 #include "model.h"
 
 static const char usage[] =
@@ -14,6 +15,8 @@ static const char usage[] =
     "  devices              backends built into this binary and the devices they see\n"
     "  model info FILE      a GGUF model's architecture, hyper-parameters, tokenizer and\n"
     "                       tensors (--json for machine-readable output)\n"
+    "  generate -m M -p T   stream a completion from the reference engine\n"
+    "  tokenize -m M -p T   token ids and pieces of a text (vocabulary-only files work)\n"
     "\n"
     "  mlc-bench COMMAND --help   options of one command\n"
     "  mlc-bench --version        version and backends of this build\n"
@@ -28,6 +31,8 @@ typedef struct command {
 static const command commands[] = {
     {"devices", mlc_cmd_devices},
     {"model", mlc_cmd_model},
+    {"generate", mlc_cmd_generate},
+    {"tokenize", mlc_cmd_tokenize},
 };
 
 int main(int argc, char **argv)

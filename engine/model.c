@@ -381,6 +381,7 @@ int mlc_context_n_ctx(const mlc_context *c) { return c->n_ctx; }
 int mlc_context_n_slots(const mlc_context *c) { return c->n_slots; }
 int mlc_context_n_batch(const mlc_context *c) { return c->n_batch; }
 int mlc_context_n_vocab(const mlc_context *c) { return c->m->info.n_vocab; }
+mlc_model *mlc_context_model(const mlc_context *c) { return c->m; }
 
 void mlc_context_free(mlc_context *c)
 {

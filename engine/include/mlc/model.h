@@ -65,6 +65,7 @@ int mlc_context_n_ctx(const mlc_context *c);
 int mlc_context_n_slots(const mlc_context *c);
 int mlc_context_n_batch(const mlc_context *c);
 int mlc_context_n_vocab(const mlc_context *c);
+mlc_model *mlc_context_model(const mlc_context *c);
 
 /* n tokens; token i goes to slot[i] at position pos[i]. Positions of a slot must be
  * filled in order (a token sees positions 0..pos of its slot). want_logits[i] asks for

@@ -1,0 +1,65 @@
+/* cli.c: argument parsing helpers and the monotonic clock for the command modules. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+bool mlc_cli_int(const char *cmd, const char *flag, const char *val, long min, long max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end || v < min || v > max) {
+        fprintf(stderr, "mlc-bench %s: %s: '%s' is not an integer in [%ld, %ld]\n", cmd, flag, val,
+                min, max);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+bool mlc_cli_float(const char *cmd, const char *flag, const char *val, double min, double max,
+                   float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || !isfinite(v) || v < min || v > max) {
+        fprintf(stderr, "mlc-bench %s: %s: '%s' is not a number in [%g, %g]\n", cmd, flag, val, min, max);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
+bool mlc_cli_u64(const char *cmd, const char *flag, const char *val, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (errno || end == val || *end || val[0] == '-') {
+        fprintf(stderr, "mlc-bench %s: %s: '%s' is not a non-negative integer\n", cmd, flag, val);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+const char *mlc_cli_value(const char *cmd, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "mlc-bench %s: %s needs a value\n", cmd, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+double mlc_cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,83 @@
+/* ref.h: float64 reference implementations of every backend op (backend.h), for testing
+ * backends against (tests/test_cpu_ops.c, and `mlc-bench conformance` for the GPU backends).
+ *
+ * Each function takes host pointers holding the same inputs the backend op gets (f32
+ * activations; weights, tables and KV caches in their stored type) and writes its result in
+ * double, computed as exactly as double allows: no activation quantization, no F16
+ * rounding of intermediates, no float accumulation. Quantized weights are expanded with
+ * mlc_dequantize_row (the format's definition of its values) and then used in double.
+ * The difference between a backend's float output and these is what conformance measures,
+ * as NMSE = sum (out - ref)^2 / sum ref^2 (mlc_ref_nmse).
+ *
+ * Shapes and conventions are those of backend.h: [rows, cols] with cols contiguous. */
+#ifndef MLC_REF_H
+#define MLC_REF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "mlc/quant.h"
+
+/* out[i, :] = row ids[i] of table ([*, row_len] of type), dequantized: out [n, row_len].
+ * row_len must be a multiple of the type's block size. */
+void mlc_ref_get_rows(uint32_t type, const void *table, int64_t row_len, const int32_t *ids,
+                      int64_t n, double *out);
+
+/* y = x W^T: W [n_out, n_in] of any supported type, x [n, n_in] f32, y [n, n_out].
+ * n_in must be a multiple of the type's block size. Returns false (writing nothing) when the
+ * type is unsupported, n_in is not a whole number of blocks, or memory runs out. */
+bool mlc_ref_matmul(uint32_t type, const void *w, int64_t n_in, int64_t n_out, const float *x,
+                    int64_t n, double *y);
+
+/* y = x / sqrt(mean(x^2) + eps) * w per row: x, y [n, dim], w [dim]. */
+void mlc_ref_rms_norm(const float *x, const float *w, int64_t n, int64_t dim, float eps,
+                      double *y);
+
+/* Rotary embedding of x [n, n_head, head_dim] (not in place: the result goes to out, same
+ * shape). Dims 0..n_rot-1 of each head rotate by angle pos * freq_base^(-2i/n_rot) for pair i;
+ * neox pairs (i, i + n_rot/2), otherwise (2i, 2i+1). Dims n_rot.. are copied. */
+void mlc_ref_rope(const float *x, const int32_t *pos, int64_t n, int n_head, int head_dim,
+                  int n_rot, float freq_base, bool neox, double *out);
+
+/* Stores k, v [n, kv_dim] at (slot[i], pos[i]) of a cache layer of geometry g, as the
+ * backend's kv_store does: F32 caches hold the values, F16 caches the values rounded to
+ * half (mlc_fp32_to_fp16). A host-side cache writer for building reference caches. */
+void mlc_ref_kv_store(const mlc_kv_geom *g, const float *k, const float *v, void *k_cache,
+                      void *v_cache, const int32_t *slot, const int32_t *pos, int64_t n);
+
+/* Causal attention over a host KV cache layer of geometry g (F16 or F32): token i (slot[i],
+ * pos[i]) attends to positions 0..pos[i] of its slot; query head h reads KV head
+ * h / (n_head / n_kv_head). Uses a's q, k, v, slot, pos, n, n_head, n_kv_head, head_dim and
+ * scale (a->out is ignored); out [n, n_head * head_dim]. Cache values are read exactly (F16
+ * widened), everything else is double: softmax(q K^T * scale) V. */
+void mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out);
+
+/* out = silu(gate) * up = gate / (1 + exp(-gate)) * up, [n] elements. */
+void mlc_ref_swiglu(const float *gate, const float *up, int64_t n, double *out);
+
+/* out = a + b, [n] elements. */
+void mlc_ref_add(const float *a, const float *b, int64_t n, double *out);
+
+/* out[t, :] = x[t, :] + bias for each of n rows of dim (not in place). */
+void mlc_ref_add_bias(const float *x, const float *bias, int64_t n, int64_t dim, double *out);
+
+/* out[i, :] = x[rows[i], :], dim columns: out [n, dim]. */
+void mlc_ref_gather(const float *x, const int32_t *rows, int64_t n, int64_t dim, double *out);
+
+/* Row-wise softmax of x [rows, n]: out[r, j] = exp(x[r, j] - max_r) / sum_j exp(...).
+ * A row whose maximum is -inf (every logit masked) comes out all zero. */
+void mlc_ref_softmax(const float *x, int64_t rows, int64_t n, double *out);
+
+/* Normalized mean squared error sum (out - ref)^2 / sum ref^2 over n values. When the
+ * reference is all zero it is 0 if out is all zero too and +inf otherwise. NaN when out (or
+ * ref) holds a NaN; check mlc_ref_first_nonfinite first to report those precisely. */
+double mlc_ref_nmse(const float *out, const double *ref, int64_t n);
+
+/* Index of the first value where out is NaN or infinite but ref is finite, or where both
+ * are non-finite but differ (NaN vs inf, or infinities of opposite sign); -1 when none.
+ * Any NaN or Inf the reference lacks is a failure. */
+int64_t mlc_ref_first_nonfinite(const float *out, const double *ref, int64_t n);
+
+#endif
