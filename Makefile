@@ -64,7 +64,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/corpus.o
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 
 LIB  := $(BUILD)/libmlc.a
@@ -87,6 +87,19 @@ $(BUILD)/obj/%.o: %.c $(FLAGSTAMP)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -MMD -MP -c $< -o $@
+
+# datasets/corpus.txt embedded in the binary (the synthetic-model tool trains its default
+# vocabulary on it), written as a C array with od so no extra tool is needed.
+$(BUILD)/gen/corpus.c: datasets/corpus.txt
+	@mkdir -p $(@D)
+	$(Q){ echo '/* generated from datasets/corpus.txt by the Makefile: do not edit */'; \
+	  echo '#include <stddef.h>'; echo 'extern const unsigned char mlc_corpus[];'; \
+	  echo 'extern const size_t mlc_corpus_len;'; echo 'const unsigned char mlc_corpus[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; \
+	  echo 'const size_t mlc_corpus_len = sizeof mlc_corpus - 1;'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/corpus.o: $(BUILD)/gen/corpus.c $(FLAGSTAMP)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

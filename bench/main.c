@@ -4,6 +4,7 @@
 
 #include "devices.h"
 #include "generate.h"
+#include "micro.h"
 #include "model.h"
 
 static const char usage[] =
@@ -17,6 +18,7 @@ static const char usage[] =
     "                       tensors (--json for machine-readable output)\n"
     "  generate -m M -p T   stream a completion from the reference engine\n"
     "  tokenize -m M -p T   token ids and pieces of a text (vocabulary-only files work)\n"
+    "  micro -m M           engine throughput like llama-bench (-p 512 -n 128 -r 5 -o md)\n"
     "\n"
     "  mlc-bench COMMAND --help   options of one command\n"
     "  mlc-bench --version        version and backends of this build\n"
@@ -33,6 +35,7 @@ static const command commands[] = {
     {"model", mlc_cmd_model},
     {"generate", mlc_cmd_generate},
     {"tokenize", mlc_cmd_tokenize},
+    {"micro", mlc_cmd_micro},
 };
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@
 
 #include "mlc/gguf.h"
 #include "mlc/quant.h"
+#include "synth.h"
 
 /* Hyper-parameters read from "{arch}.{suffix}"; shown in this order. */
 static const struct {
@@ -250,7 +251,9 @@ static int cmd_info(int argc, char **argv)
 
 static const char model_usage[] =
     "usage: mlc-bench model info FILE.gguf [--json]\n"
-    "  info   architecture, hyper-parameters, tokenizer, every tensor and the totals\n";
+    "       mlc-bench model synth -o OUT.gguf [--preset P] [--type T] [--vocab FILE] ...\n"
+    "  info   architecture, hyper-parameters, tokenizer, every tensor and the totals\n"
+    "  synth  a deterministic random-weight llama/qwen2 model (see model synth --help)\n";
 
 int mlc_cmd_model(int argc, char **argv)
 {
@@ -264,6 +267,8 @@ int mlc_cmd_model(int argc, char **argv)
     }
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "synth"))
+        return mlc_cmd_model_synth(argc - 1, argv + 1);
     fprintf(stderr, "mlc-bench model: unknown subcommand '%s'\n%s", argv[1], model_usage);
     return 2;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "mlc/gguf.h"
@@ -231,6 +232,22 @@ static uint64_t matrix_bytes(const weight *w)
     return (uint64_t)mlc_type_row_bytes(w->type, w->n_in) * (uint64_t)w->n_out;
 }
 
+/* llama.cpp's names for general.file_type; without the key, the type of token_embd. */
+static const char *ftype_name(const mlc_model *m)
+{
+    static const struct {
+        uint32_t id;
+        const char *name;
+    } names[] = {{0, "F32"}, {1, "F16"}, {2, "Q4_0"}, {7, "Q8_0"}, {14, "Q4_K - Small"},
+                 {15, "Q4_K - Medium"}, {18, "Q6_K"}, {32, "BF16"}};
+    uint32_t ft;
+    if (mlc_gguf_get_u32(m->g, "general.file_type", &ft, NULL) == MLC_OK)
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (names[i].id == ft)
+                return names[i].name;
+    return mlc_type_name(m->tok_embd.type);
+}
+
 static void describe(mlc_model *m)
 {
     mlc_model_info *in = &m->info;
@@ -255,6 +272,7 @@ static void describe(mlc_model *m)
              matrix_bytes(&L->w_down);
     }
     in->matmul_bytes_per_token = b;
+    in->ftype = ftype_name(m);
     char bd[200];
     m->be.vt->describe(m->be.ctx, bd, sizeof bd);
     snprintf(m->backend_desc, sizeof m->backend_desc, "%s: %s", m->be.vt->name, bd);
@@ -311,6 +329,7 @@ mlc_status mlc_model_load(const char *path, const mlc_model_params *p, mlc_model
     mlc_gguf_str name;
     if (mlc_gguf_get_str(m->g, "general.name", &name, NULL) == MLC_OK)
         snprintf(m->name, sizeof m->name, "%.*s", (int)(name.len < 127 ? name.len : 127), name.ptr);
+    m->info.n_threads = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     m->info.path = mlc_gguf_path(m->g);
     m->info.arch = m->arch;
     m->info.name = m->name;

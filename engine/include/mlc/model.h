@@ -35,6 +35,8 @@ typedef struct mlc_model_info {
     uint64_t weight_bytes;
     uint64_t matmul_bytes_per_token; /* weights read once per decoded token (all matmuls) */
     const char *type_desc; /* "Q4_K (25), Q6_K (5), F32 (9)" */
+    const char *ftype;     /* weight mix as llama.cpp names it: "F16", "Q8_0", "Q4_K - Medium" */
+    int n_threads;         /* CPU threads in use (backends that have them) */
     const char *backend_desc; /* "cpu: 2 threads, avx2" */
 } mlc_model_info;
 

@@ -1,0 +1,418 @@
+/* micro.c: `mlc-bench micro` measures the engine alone, as llama-bench does: prompt
+ * processing (pp: n_prompt tokens in batches of -b) and text generation (tg: n_gen tokens one
+ * at a time) in tokens per second, over comma lists of models, prompt sizes, generation
+ * sizes and thread counts, with warmup and -r repetitions; mean and standard deviation with
+ * the raw samples kept. Output uses llama-bench's field names so its consumers read ours.
+ * For generation it also reports the weight bandwidth achieved: the bytes of matmul weights
+ * read per token times tokens per second (what bounds decode speed). */
+#include "micro.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "mlc/model.h"
+
+#define MAX_LIST 16
+#define MAX_REPS 1000
+
+typedef struct int_list {
+    int v[MAX_LIST];
+    int n;
+} int_list;
+
+typedef struct micro_opts {
+    const char *models[MAX_LIST];
+    int n_models;
+    int_list prompt, gen, threads;
+    int reps, batch, warmup;
+    const char *backend, *format;
+    bool kv_f32;
+} micro_opts;
+
+/* One measured test: a (model, threads, n_prompt, n_gen) cell. */
+typedef struct result {
+    const mlc_model_info *mi;
+    int n_threads, n_prompt, n_gen, n_batch, reps;
+    double samples_ns[MAX_REPS];
+    double avg_ns, stddev_ns, avg_ts, stddev_ts;
+    double samples_ts[MAX_REPS];
+    double weight_gbs;  /* tg only */
+    char test_time[32];
+} result;
+
+static const char micro_usage[] =
+    "usage: mlc-bench micro -m MODEL.gguf[,MODEL2...] [options]\n"
+    "  -p LIST        prompt sizes to process (default 512; 0 skips)\n"
+    "  -n LIST        generation lengths (default 128; 0 skips)\n"
+    "  -t LIST        thread counts (default: all CPUs)\n"
+    "  -r N           repetitions (default 5)    --warmup N  warmup runs (default 1)\n"
+    "  -b N           batch size for prompt processing (default 512)\n"
+    "  -o FMT         md (default) | csv | json | jsonl | sql\n"
+    "  --backend B    cpu (default) | cuda | hip | vulkan | opencl\n"
+    "  --kv-f32       F32 KV cache (default F16)\n"
+    "LISTs are comma-separated (-p 128,512). Fields as llama-bench's (n_prompt, n_gen, avg_ts,\n"
+    "stddev_ts, samples_ts, ...); generation rows add weight_gbs: weight bytes read per token\n"
+    "times tokens/s.\n";
+
+static bool parse_list(const char *flag, const char *v, int min, int_list *out)
+{
+    out->n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (out->n == MAX_LIST || !mlc_cli_int("micro", flag, tok, min, 1 << 20, &out->v[out->n]))
+            return false;
+        out->n++;
+    }
+    return out->n > 0;
+}
+
+static int parse_micro(int argc, char **argv, micro_opts *o)
+{
+    *o = (micro_opts){.reps = 5, .batch = 512, .warmup = 1, .backend = "cpu", .format = "md",
+                      .prompt = {{512}, 1}, .gen = {{128}, 1}, .threads = {{0}, 1}};
+    const char *v;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool ok = true;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(micro_usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--kv-f32")) {
+            o->kv_f32 = true;
+            continue;
+        }
+        if (!(v = mlc_cli_value("micro", argc, argv, &i)))
+            return 2;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            char *copy = strdup(v);
+            for (char *save = NULL, *t = strtok_r(copy, ",", &save); t && o->n_models < MAX_LIST; t = strtok_r(NULL, ",", &save))
+                o->models[o->n_models++] = strdup(t);
+            free(copy);
+        } else if (!strcmp(a, "-p")) {
+            ok = parse_list(a, v, 0, &o->prompt);
+        } else if (!strcmp(a, "-n")) {
+            ok = parse_list(a, v, 0, &o->gen);
+        } else if (!strcmp(a, "-t")) {
+            ok = parse_list(a, v, 1, &o->threads);
+        } else if (!strcmp(a, "-r")) {
+            ok = mlc_cli_int("micro", a, v, 1, MAX_REPS, &o->reps);
+        } else if (!strcmp(a, "--warmup")) {
+            ok = mlc_cli_int("micro", a, v, 0, 100, &o->warmup);
+        } else if (!strcmp(a, "-b")) {
+            ok = mlc_cli_int("micro", a, v, 1, 1 << 16, &o->batch);
+        } else if (!strcmp(a, "--backend")) {
+            o->backend = v;
+        } else if (!strcmp(a, "-o")) {
+            o->format = v;
+            ok = !strcmp(v, "md") || !strcmp(v, "csv") || !strcmp(v, "json") || !strcmp(v, "jsonl") ||
+                 !strcmp(v, "sql");
+            if (!ok)
+                fprintf(stderr, "mlc-bench micro: -o: unknown format '%s' (md, csv, json, jsonl, sql)\n", v);
+        } else {
+            fprintf(stderr, "mlc-bench micro: unknown option '%s'\n%s", a, micro_usage);
+            return 2;
+        }
+        if (!ok)
+            return 2;
+    }
+    if (!o->n_models) {
+        fprintf(stderr, "mlc-bench micro: -m MODEL is required\n%s", micro_usage);
+        return 2;
+    }
+    return -1;
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Deterministic token ids that avoid special tokens at the low end of the vocabulary. */
+static void fill_tokens(int32_t *t, int n, int n_vocab, uint64_t seed)
+{
+    for (int i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        t[i] = 3 + (int32_t)((seed >> 33) % (uint64_t)(n_vocab - 3));
+    }
+}
+
+/* Prompt processing: n tokens in batches, from an empty slot. */
+static mlc_status run_pp(mlc_context *c, int n, int n_batch, mlc_err *err)
+{
+    int32_t tok[4096], pos[4096], slot[4096];
+    int nb = n_batch < 4096 ? n_batch : 4096;
+    for (int b0 = 0; b0 < n; b0 += nb) {
+        int m = n - b0 < nb ? n - b0 : nb;
+        fill_tokens(tok, m, mlc_context_n_vocab(c), (uint64_t)b0 + 1);
+        for (int i = 0; i < m; i++) {
+            pos[i] = b0 + i;
+            slot[i] = 0;
+        }
+        mlc_batch b = {m, tok, pos, slot, NULL};
+        mlc_status s = mlc_context_decode(c, &b, err);
+        if (s)
+            return s;
+    }
+    return MLC_OK;
+}
+
+/* Generation: n single-token steps, as llama-bench's tg (each step's logits computed). */
+static mlc_status run_tg(mlc_context *c, int n, mlc_err *err)
+{
+    int32_t tok, slot = 0;
+    for (int32_t p = 0; p < n; p++) {
+        fill_tokens(&tok, 1, mlc_context_n_vocab(c), (uint64_t)p + 7);
+        mlc_batch b = {1, &tok, &p, &slot, NULL};
+        mlc_status s = mlc_context_decode(c, &b, err);
+        if (s)
+            return s;
+    }
+    return MLC_OK;
+}
+
+static void finish_stats(result *r)
+{
+    double sum = 0, sum_ts = 0;
+    int tokens = r->n_prompt + r->n_gen;
+    for (int i = 0; i < r->reps; i++) {
+        r->samples_ts[i] = 1e9 * tokens / r->samples_ns[i];
+        sum += r->samples_ns[i];
+        sum_ts += r->samples_ts[i];
+    }
+    r->avg_ns = sum / r->reps;
+    r->avg_ts = sum_ts / r->reps;
+    double v = 0, vt = 0;
+    for (int i = 0; i < r->reps; i++) {
+        v += (r->samples_ns[i] - r->avg_ns) * (r->samples_ns[i] - r->avg_ns);
+        vt += (r->samples_ts[i] - r->avg_ts) * (r->samples_ts[i] - r->avg_ts);
+    }
+    r->stddev_ns = r->reps > 1 ? sqrt(v / (r->reps - 1)) : 0;
+    r->stddev_ts = r->reps > 1 ? sqrt(vt / (r->reps - 1)) : 0;
+    if (r->n_gen)
+        r->weight_gbs = r->avg_ts * (double)r->mi->matmul_bytes_per_token / 1e9;
+}
+
+static mlc_status measure(mlc_context *c, result *r, int warmup, mlc_err *err)
+{
+    time_t t = time(NULL);
+    strftime(r->test_time, sizeof r->test_time, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    mlc_status s = MLC_OK;
+    for (int i = -warmup; i < r->reps && !s; i++) {
+        double t0 = now_ns();
+        s = r->n_prompt ? run_pp(c, r->n_prompt, r->n_batch, err) : run_tg(c, r->n_gen, err);
+        if (i >= 0)
+            r->samples_ns[i] = now_ns() - t0;
+    }
+    if (!s)
+        finish_stats(r);
+    return s;
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void model_type(const mlc_model_info *mi, char *buf, size_t cap)
+{
+    double p = (double)mi->n_params;
+    if (p >= 1e9)
+        snprintf(buf, cap, "%s %.1fB %s", mi->arch, p / 1e9, mi->ftype);
+    else
+        snprintf(buf, cap, "%s %.0fM %s", mi->arch, p / 1e6, mi->ftype);
+}
+
+static void test_name(const result *r, char *buf, size_t cap)
+{
+    if (r->n_prompt)
+        snprintf(buf, cap, "pp%d", r->n_prompt);
+    else
+        snprintf(buf, cap, "tg%d", r->n_gen);
+}
+
+static cJSON *result_json(const result *r, const char *backend)
+{
+    char mt[128];
+    model_type(r->mi, mt, sizeof mt);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "build_commit", MLC_VERSION);
+    cJSON_AddNumberToObject(o, "build_number", 0);
+    cJSON_AddStringToObject(o, "cpu_info", r->mi->backend_desc);
+    cJSON_AddStringToObject(o, "gpu_info", "");
+    cJSON_AddStringToObject(o, "backends", backend);
+    cJSON_AddStringToObject(o, "model_filename", r->mi->path);
+    cJSON_AddStringToObject(o, "model_type", mt);
+    cJSON_AddNumberToObject(o, "model_size", (double)r->mi->weight_bytes);
+    cJSON_AddNumberToObject(o, "model_n_params", (double)r->mi->n_params);
+    cJSON_AddNumberToObject(o, "n_batch", r->n_batch);
+    cJSON_AddNumberToObject(o, "n_ubatch", r->n_batch);
+    cJSON_AddNumberToObject(o, "n_threads", r->n_threads);
+    cJSON_AddStringToObject(o, "type_k", "f16");
+    cJSON_AddStringToObject(o, "type_v", "f16");
+    cJSON_AddNumberToObject(o, "n_gpu_layers", 0);
+    cJSON_AddBoolToObject(o, "flash_attn", false);
+    cJSON_AddBoolToObject(o, "use_mmap", true);
+    cJSON_AddNumberToObject(o, "n_prompt", r->n_prompt);
+    cJSON_AddNumberToObject(o, "n_gen", r->n_gen);
+    cJSON_AddStringToObject(o, "test_time", r->test_time);
+    cJSON_AddNumberToObject(o, "avg_ns", round(r->avg_ns));
+    cJSON_AddNumberToObject(o, "stddev_ns", round(r->stddev_ns));
+    cJSON_AddNumberToObject(o, "avg_ts", r->avg_ts);
+    cJSON_AddNumberToObject(o, "stddev_ts", r->stddev_ts);
+    cJSON *sn = cJSON_AddArrayToObject(o, "samples_ns"), *st = cJSON_AddArrayToObject(o, "samples_ts");
+    for (int i = 0; i < r->reps; i++) {
+        cJSON_AddItemToArray(sn, cJSON_CreateNumber(round(r->samples_ns[i])));
+        cJSON_AddItemToArray(st, cJSON_CreateNumber(r->samples_ts[i]));
+    }
+    if (r->n_gen)
+        cJSON_AddNumberToObject(o, "weight_gbs", r->weight_gbs);
+    return o;
+}
+
+static void print_md_header(void)
+{
+    printf("| model | size | params | backend | threads | test | t/s | weights GB/s |\n");
+    printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n");
+}
+
+static void print_md(const result *r, const char *backend)
+{
+    char mt[128], tn[32], bw[32] = "";
+    model_type(r->mi, mt, sizeof mt);
+    test_name(r, tn, sizeof tn);
+    if (r->n_gen)
+        snprintf(bw, sizeof bw, "%.1f", r->weight_gbs);
+    printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f | %s |\n", mt,
+           (double)r->mi->weight_bytes / 1048576.0, (double)r->mi->n_params / 1e6, backend,
+           r->n_threads, tn, r->avg_ts, r->stddev_ts, bw);
+    fflush(stdout);
+}
+
+/* csv and sql: every scalar field of the JSON object, in order (arrays as "a;b;c" strings). */
+static void print_flat(const cJSON *o, const char *fmt, bool header)
+{
+    const cJSON *f;
+    if (header && !strcmp(fmt, "sql")) {
+        printf("CREATE TABLE IF NOT EXISTS test (\n");
+        cJSON_ArrayForEach(f, o) printf("  %s %s%s\n", f->string,
+                                         cJSON_IsNumber(f) ? "REAL" : cJSON_IsBool(f) ? "INTEGER" : "TEXT",
+                                         f->next ? "," : "");
+        printf(");\n");
+    } else if (header) {
+        cJSON_ArrayForEach(f, o) printf("%s%s", f->string, f->next ? "," : "\n");
+    }
+    if (!strcmp(fmt, "sql")) {
+        printf("INSERT INTO test (");
+        cJSON_ArrayForEach(f, o) printf("%s%s", f->string, f->next ? ", " : ") VALUES (");
+    }
+    cJSON_ArrayForEach(f, o) {
+        const char *sep = f->next ? (!strcmp(fmt, "sql") ? ", " : ",") : (!strcmp(fmt, "sql") ? ");\n" : "\n");
+        const char *q = !strcmp(fmt, "sql") ? "'" : "\"";
+        if (cJSON_IsArray(f)) {
+            printf("%s", q);
+            const cJSON *e;
+            cJSON_ArrayForEach(e, f) printf("%.17g%s", e->valuedouble, e->next ? ";" : "");
+            printf("%s%s", q, sep);
+        } else if (cJSON_IsString(f)) {
+            printf("%s%s%s%s", q, f->valuestring, q, sep);
+        } else if (cJSON_IsBool(f)) {
+            printf("%d%s", cJSON_IsTrue(f) ? 1 : 0, sep);
+        } else {
+            printf("%.17g%s", f->valuedouble, sep);
+        }
+    }
+    fflush(stdout);
+}
+
+static void emit(const result *r, const micro_opts *o, int *count)
+{
+    cJSON *j = result_json(r, o->backend);
+    if (!strcmp(o->format, "md")) {
+        if (*count == 0)
+            print_md_header();
+        print_md(r, o->backend);
+    } else if (!strcmp(o->format, "json") || !strcmp(o->format, "jsonl")) {
+        bool array = !strcmp(o->format, "json");
+        char *s = array ? cJSON_Print(j) : cJSON_PrintUnformatted(j);
+        printf("%s%s%s", array ? (*count ? ",\n" : "[\n") : "", s, array ? "" : "\n");
+        free(s);
+    } else {
+        print_flat(j, o->format, *count == 0);
+    }
+    fflush(stdout);
+    cJSON_Delete(j);
+    (*count)++;
+}
+
+/* ---------------------------------------------------------------- command */
+
+static int run_model(const char *path, int threads, const micro_opts *o, int *count)
+{
+    mlc_err err;
+    mlc_model *m = NULL;
+    mlc_context *c = NULL;
+    mlc_model_params mp = {.backend = o->backend, .n_threads = threads};
+    int max_p = 0;
+    for (int i = 0; i < o->prompt.n; i++)
+        max_p = o->prompt.v[i] > max_p ? o->prompt.v[i] : max_p;
+    for (int i = 0; i < o->gen.n; i++)
+        max_p = o->gen.v[i] > max_p ? o->gen.v[i] : max_p;
+    mlc_context_params cp = {.n_ctx = max_p + 1, .n_slots = 1, .n_batch = o->batch,
+                             .kv_type = o->kv_f32 ? MLC_KV_F32 : MLC_KV_F16};
+    if (mlc_model_load(path, &mp, &m, &err) || mlc_context_new(m, &cp, &c, &err)) {
+        fprintf(stderr, "mlc-bench: %s\n", err.msg);
+        mlc_model_free(m);
+        return 1;
+    }
+    result *r = calloc(1, sizeof *r);
+    int rc = r ? 0 : 1;
+    for (int k = 0; k < 2 && !rc; k++) {
+        const int_list *l = k == 0 ? &o->prompt : &o->gen;
+        for (int i = 0; i < l->n && !rc; i++) {
+            if (l->v[i] == 0)
+                continue;
+            *r = (result){.mi = mlc_model_get_info(m), .reps = o->reps, .n_batch = o->batch,
+                          .n_threads = threads ? threads : mlc_model_get_info(m)->n_threads};
+            if (k == 0)
+                r->n_prompt = l->v[i];
+            else
+                r->n_gen = l->v[i];
+            if (measure(c, r, o->warmup, &err)) {
+                fprintf(stderr, "mlc-bench: %s\n", err.msg);
+                rc = 1;
+            } else {
+                emit(r, o, count);
+            }
+        }
+    }
+    free(r);
+    mlc_context_free(c);
+    mlc_model_free(m);
+    return rc;
+}
+
+int mlc_cmd_micro(int argc, char **argv)
+{
+    micro_opts o;
+    int rc = parse_micro(argc, argv, &o);
+    int count = 0;
+    for (int mi = 0; rc < 0 && mi < o.n_models; mi++)
+        for (int ti = 0; ti < o.threads.n; ti++)
+            if (run_model(o.models[mi], o.threads.v[ti], &o, &count)) {
+                rc = 1;
+                break;
+            }
+    if (rc < 0)
+        rc = 0;
+    if (!strcmp(o.format, "json") && count)
+        printf("\n]\n");
+    for (int i = 0; i < o.n_models; i++)
+        free((char *)o.models[i]);
+    return rc;
+}

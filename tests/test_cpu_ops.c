@@ -1,0 +1,1185 @@
+/* tests/test_cpu_ops.c: every op of the CPU backend against the float64 reference
+ * (kernels/ref), for every kernel set this CPU can run (MLC_CPU_ISA=scalar|avx2|avx512) and
+ * for 1 and 2 threads, on random inputs over awkward shapes (1, 7, 33, non-power-of-two
+ * block multiples, batch 1 and > 1).
+ *
+ * Each case draws its inputs from its own seed, derived from a base seed (MLC_TEST_SEED=<n>
+ * sets it; MLC_TEST_SEED=time picks a fresh one); failures print both, so any failure can be
+ * replayed. Error is NMSE = sum (out - ref)^2 / sum ref^2, against the thresholds of the one
+ * table below. Any NaN or Inf the reference lacks fails. Outputs live between canary floats
+ * (and start out filled with them), so an out-of-bounds write or an element never written
+ * is caught. MLC_OPS_REPORT=1 prints the worst NMSE of each op and type. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../kernels/cpu/vecdot.h"
+#include "../kernels/ref/ref.h"
+#include "backend.h"
+#include "mlc/quant.h"
+
+/* ---- thresholds ------------------------------------------------------------------------
+
+   One table: op, type (the weight / table / KV cache type; F32 for the type-less ops), the
+   largest NMSE accepted, and, in the comment, the worst NMSE measured over every case, ISA
+   and thread count of this file (several base seeds), which the threshold exceeds by a wide
+   margin while staying far below what a real bug gives (a wrong index, a missed block or a
+   swapped pair is NMSE ~ 1e-2 .. 2).
+
+   Where the error comes from:
+   - Elementwise ops (add, add_bias, gather, get_rows, swiglu, rms_norm, kv_store F32) only
+     round to float once or twice: NMSE ~ 1e-15 or exactly 0. DESIGN.md's elementwise
+     budget is 1e-7; we hold the CPU to 1e-10, which still leaves room for SIMD
+     polynomial exp() and other reassociation.
+   - kv_store F16: rounding to half, relative 2^-11 at most: NMSE ~ 1e-8.
+   - RoPE: the angles are built in float by repeated multiplication (as ggml does), so the
+     angle error grows with the position; up to position 32767 the worst NMSE is ~1e-9.
+   - Matmul F32: float output rounding only. F16/BF16: the activations are rounded to the
+     weight's type before the dot product (ggml's scheme): F16 ~ 1e-7 ... BF16 ~ 5e-6.
+   - Matmul Q8_0/Q4_0: activations quantized to Q8_0 (32 values, step amax/127), so the
+     error is that of an 8-bit activation, ~5e-5 for Gaussian data whatever the weight bits
+     (the reference uses the exact dequantized weights). Q4_K/Q6_K: activations in Q8_K (256
+     values per scale, larger amax, coarser step): ~1e-4. DESIGN.md's 5e-4 fits them all
+     with the margin below.
+   - Attention F32 cache: float accumulation only. F16 cache: K, V rounded to half at
+     kv_store, q and the probabilities rounded to half as ggml's F16 matmuls do: ~1e-6
+     against the reference on the f32 K/V.                                                  */
+
+typedef struct tol {
+    const char *op;
+    uint32_t type;
+    double max_nmse;
+} tol;
+
+static const tol TOLS[] = {
+    {"get_rows", MLC_TYPE_F32, 1e-10},  /* measured 0 (exact) for every type */
+    {"get_rows", MLC_TYPE_F16, 1e-10},
+    {"get_rows", MLC_TYPE_BF16, 1e-10},
+    {"get_rows", MLC_TYPE_Q8_0, 1e-10},
+    {"get_rows", MLC_TYPE_Q4_0, 1e-10},
+    {"get_rows", MLC_TYPE_Q4_K, 1e-10},
+    {"get_rows", MLC_TYPE_Q6_K, 1e-10},
+    {"matmul", MLC_TYPE_F32, 1e-10},    /* measured ~ 3e-15 */
+    {"matmul", MLC_TYPE_F16, 2e-6},     /* measured ~ 1.5e-7 */
+    {"matmul", MLC_TYPE_BF16, 5e-5},    /* measured ~ 7e-6 */
+    {"matmul", MLC_TYPE_Q8_0, 5e-4},    /* measured ~ 5e-5 */
+    {"matmul", MLC_TYPE_Q4_0, 5e-4},    /* measured ~ 5e-5 */
+    {"matmul", MLC_TYPE_Q4_K, 5e-4},    /* measured ~ 1e-4 */
+    {"matmul", MLC_TYPE_Q6_K, 5e-4},    /* measured ~ 1e-4 */
+    {"rms_norm", MLC_TYPE_F32, 1e-10},  /* measured ~ 1e-14 */
+    {"rope", MLC_TYPE_F32, 1e-7},       /* measured ~ 1e-9 (positions to 32767) */
+    {"kv_store", MLC_TYPE_F32, 1e-10},  /* measured 0 */
+    {"kv_store", MLC_TYPE_F16, 1e-7},   /* measured ~ 1e-8 */
+    {"attention", MLC_TYPE_F32, 1e-8},  /* measured ~ 1e-13 */
+    {"attention", MLC_TYPE_F16, 5e-5},  /* measured ~ 1e-6 */
+    {"swiglu", MLC_TYPE_F32, 1e-10},    /* measured ~ 1e-15 */
+    {"add", MLC_TYPE_F32, 1e-10},       /* measured ~ 1e-17 */
+    {"add_bias", MLC_TYPE_F32, 1e-10},  /* measured ~ 1e-17 */
+    {"gather", MLC_TYPE_F32, 1e-10},    /* measured 0 (exact) */
+};
+#define N_TOLS ((int)(sizeof TOLS / sizeof TOLS[0]))
+
+static double worst[N_TOLS]; /* worst NMSE seen per entry, for MLC_OPS_REPORT */
+
+static int tol_index(const char *op, uint32_t type)
+{
+    for (int i = 0; i < N_TOLS; i++)
+        if (!strcmp(TOLS[i].op, op) && TOLS[i].type == type)
+            return i;
+    cr_assert_fail("no threshold for op %s type %s", op, mlc_type_name(type));
+    return -1;
+}
+
+static void report(void)
+{
+    if (!getenv("MLC_OPS_REPORT"))
+        return;
+    for (int i = 0; i < N_TOLS; i++)
+        if (worst[i] >= 0)
+            fprintf(stderr, "cpu_ops: %-9s %-5s worst NMSE %.3g (threshold %.3g)\n", TOLS[i].op,
+                    mlc_type_name(TOLS[i].type), worst[i], TOLS[i].max_nmse);
+}
+
+/* ---- random numbers -------------------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s)
+{
+    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static float rng_gauss(uint64_t *s)
+{
+    const double u = rng_unit(s), v = rng_unit(s);
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+static int64_t rng_below(uint64_t *s, int64_t n)
+{
+    return (int64_t)(rng_next(s) % (uint64_t)n);
+}
+
+static void fill_gauss(uint64_t *s, float *x, int64_t n, float scale)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = rng_gauss(s) * scale;
+}
+
+/* ---- the backends under test ----------------------------------------------------------- */
+
+#define MAX_CFG 8
+
+typedef struct cfg {
+    mlc_backend b;
+    char isa[16];
+    int threads;
+} cfg;
+
+static cfg cfgs[MAX_CFG];
+static int n_cfgs;
+static uint64_t base_seed;
+static uint64_t case_no;
+static const char *test_name;
+
+static uint64_t parse_seed(void)
+{
+    const char *e = getenv("MLC_TEST_SEED");
+    if (!e || !*e)
+        return 0x6d6c632d6f707321ull; /* fixed default: CI runs are reproducible */
+    if (!strcmp(e, "time")) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t s = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
+        return rng_next(&s);
+    }
+    return strtoull(e, NULL, 0);
+}
+
+/* Opens the CPU backend for every available ISA x {1, 2} threads. */
+static void setup(const char *name)
+{
+    test_name = name;
+    base_seed = parse_seed();
+    case_no = 0;
+    for (int i = 0; i < N_TOLS; i++)
+        worst[i] = -1;
+    char isas[64];
+    snprintf(isas, sizeof isas, "%s", mlc_cpu_isas_available());
+    const char *old = getenv("MLC_CPU_ISA");
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", old ? old : "");
+    n_cfgs = 0;
+    char *save = NULL;
+    for (char *isa = strtok_r(isas, " ", &save); isa; isa = strtok_r(NULL, " ", &save)) {
+        for (int threads = 1; threads <= 2; threads++) {
+            cr_assert_lt(n_cfgs, MAX_CFG);
+            cfg *c = &cfgs[n_cfgs];
+            setenv("MLC_CPU_ISA", isa, 1);
+            mlc_err err = {0};
+            mlc_status st = mlc_backend_open("cpu", 0, threads, &c->b, &err);
+            cr_assert_eq(st, MLC_OK, "open cpu isa=%s threads=%d: %s", isa, threads, err.msg);
+            snprintf(c->isa, sizeof c->isa, "%s", isa);
+            c->threads = threads;
+            char desc[128];
+            c->b.vt->describe(c->b.ctx, desc, sizeof desc);
+            cr_assert(strstr(desc, isa), "MLC_CPU_ISA=%s but the backend runs: %s", isa, desc);
+            n_cfgs++;
+        }
+    }
+    if (old)
+        setenv("MLC_CPU_ISA", saved, 1);
+    else
+        unsetenv("MLC_CPU_ISA");
+    cr_assert_gt(n_cfgs, 0);
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < n_cfgs; i++)
+        mlc_backend_close(&cfgs[i].b);
+    n_cfgs = 0;
+    report();
+}
+
+/* The seed of the next case. */
+static uint64_t next_case_seed(void)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a of the test name */
+    for (const char *p = test_name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    uint64_t s = base_seed ^ h ^ (++case_no * 0xD1B54A32D192ED03ull);
+    return rng_next(&s);
+}
+
+/* ---- device buffers with guards -------------------------------------------------------- */
+
+#define GUARD 16 /* canary floats on each side: 64 bytes keep the output 64-byte aligned */
+#define CANARY 0x7FA5A5A5u /* a signalling NaN: reading it as data shows up too */
+
+static void *d_alloc(const cfg *c, size_t bytes)
+{
+    void *p = c->b.vt->alloc(c->b.ctx, bytes);
+    cr_assert(p, "alloc %zu bytes failed", bytes);
+    return p;
+}
+
+static void *d_in(const cfg *c, const void *host, size_t bytes)
+{
+    void *p = d_alloc(c, bytes);
+    c->b.vt->upload(c->b.ctx, p, host, bytes);
+    return p;
+}
+
+static void d_free(const cfg *c, void *p)
+{
+    c->b.vt->release(c->b.ctx, p);
+}
+
+static float *canaries(int64_t n)
+{
+    float *h = malloc((size_t)n * sizeof *h);
+    cr_assert(h);
+    const uint32_t bits = CANARY;
+    for (int64_t i = 0; i < n; i++)
+        memcpy(&h[i], &bits, 4);
+    return h;
+}
+
+/* An output of n floats between guards; initial holds its n starting values (NULL: all
+ * canaries, so an element the op never writes stays NaN and fails). */
+static float *d_out(const cfg *c, int64_t n, const float *initial)
+{
+    float *h = canaries(n + 2 * GUARD);
+    if (initial)
+        memcpy(h + GUARD, initial, (size_t)n * sizeof *h);
+    float *d = d_alloc(c, (size_t)(n + 2 * GUARD) * sizeof(float));
+    c->b.vt->upload(c->b.ctx, d, h, (size_t)(n + 2 * GUARD) * sizeof(float));
+    free(h);
+    return d + GUARD;
+}
+
+/* Downloads the n outputs into host after checking that both guards are intact. */
+static void d_fetch(const cfg *c, const float *d, int64_t n, float *host, const char *desc)
+{
+    mlc_err err = {0};
+    cr_assert_eq(c->b.vt->sync(c->b.ctx, &err), MLC_OK, "%s: sync: %s", desc, err.msg);
+    float *h = malloc((size_t)(n + 2 * GUARD) * sizeof *h);
+    cr_assert(h);
+    c->b.vt->download(c->b.ctx, h, d - GUARD, (size_t)(n + 2 * GUARD) * sizeof(float));
+    for (int64_t i = 0; i < 2 * GUARD; i++) {
+        const int64_t at = i < GUARD ? i : n + i;
+        uint32_t bits;
+        memcpy(&bits, &h[at], 4);
+        cr_assert_eq(bits, CANARY, "%s: write out of bounds at output[%lld] (0x%08x)", desc,
+                     (long long)(at - GUARD), bits);
+    }
+    memcpy(host, h + GUARD, (size_t)n * sizeof *h);
+    free(h);
+}
+
+static void d_out_free(const cfg *c, float *d)
+{
+    d_free(c, d - GUARD);
+}
+
+/* ---- comparison ------------------------------------------------------------------------ */
+
+static void expect_close(const char *op, uint32_t type, const char *desc, const float *out,
+                         const double *ref, int64_t n)
+{
+    const int t = tol_index(op, type);
+    const int64_t bad = mlc_ref_first_nonfinite(out, ref, n);
+    cr_assert_eq(bad, -1, "%s: non-finite output[%lld] = %g where the reference has %g", desc,
+                 (long long)bad, bad >= 0 ? (double)out[bad] : 0.0, bad >= 0 ? ref[bad] : 0.0);
+    const double e = mlc_ref_nmse(out, ref, n);
+    if (e > worst[t] || isnan(e))
+        worst[t] = e;
+    /* the first element off by more than 1e-3 relative to the output's rms, for the message */
+    double rms = 0;
+    for (int64_t i = 0; i < n; i++)
+        rms += ref[i] * ref[i];
+    rms = sqrt(rms / (double)(n > 0 ? n : 1));
+    int64_t first = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs((double)out[i] - ref[i]) > 1e-3 * rms) {
+            first = i;
+            break;
+        }
+    cr_assert(e <= TOLS[t].max_nmse,
+              "%s: NMSE %.3g > threshold %.3g (e.g. [%lld]: got %.9g, expected %.9g)", desc, e,
+              TOLS[t].max_nmse, (long long)first, n > 0 ? (double)out[first] : 0.0,
+              n > 0 ? ref[first] : 0.0);
+}
+
+/* "op ... isa=avx2 threads=2 seed=0x.. (base seed 0x..)" */
+static void describe(char *buf, size_t cap, const cfg *c, uint64_t seed, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void describe(char *buf, size_t cap, const cfg *c, uint64_t seed, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= cap)
+        return;
+    snprintf(buf + k, cap - (size_t)k,
+             " isa=%s threads=%d case seed=0x%016llx (rerun with MLC_TEST_SEED=0x%016llx)",
+             c->isa, c->threads, (unsigned long long)seed, (unsigned long long)base_seed);
+}
+
+static double *dalloc(int64_t n)
+{
+    double *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    cr_assert(p);
+    return p;
+}
+
+static float *falloc(int64_t n)
+{
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    cr_assert(p);
+    return p;
+}
+
+static const int64_t BATCHES[] = {1, 3, 17};
+#define N_BATCHES 3
+
+/* ---- matmul and get_rows --------------------------------------------------------------- */
+
+/* n_out rows of n_in random weights in type: Gaussian, each row with its own scale (as in
+ * real weight matrices), a few rows all zero (degenerate blocks). */
+static uint8_t *random_weights(uint64_t *s, uint32_t type, int64_t n_in, int64_t n_out)
+{
+    const size_t rb = mlc_type_row_bytes(type, n_in);
+    cr_assert_gt(rb, 0);
+    uint8_t *w = malloc(rb * (size_t)n_out);
+    float *row = falloc(n_in);
+    cr_assert(w);
+    for (int64_t r = 0; r < n_out; r++) {
+        const float scale = (float)exp(0.5 * rng_gauss(s)) * 0.05f;
+        fill_gauss(s, row, n_in, scale);
+        if (n_out > 4 && r == n_out / 2)
+            memset(row, 0, (size_t)n_in * sizeof *row);
+        mlc_quantize_row((mlc_type)type, row, w + (size_t)r * rb, n_in);
+    }
+    free(row);
+    return w;
+}
+
+static void matmul_case(uint32_t type, int64_t n_in, int64_t n_out, int64_t n)
+{
+    const uint64_t seed = next_case_seed();
+    uint64_t s = seed;
+    uint8_t *w = random_weights(&s, type, n_in, n_out);
+    const size_t wbytes = mlc_type_row_bytes(type, n_in) * (size_t)n_out;
+    float *x = falloc(n * n_in);
+    fill_gauss(&s, x, n * n_in, 1.0f);
+    if (n > 1 && rng_below(&s, 2)) /* an all-zero activation row (amax = 0 blocks) */
+        memset(x + n_in * rng_below(&s, n), 0, (size_t)n_in * sizeof *x);
+    double *ref = dalloc(n * n_out);
+    cr_assert(mlc_ref_matmul(type, w, n_in, n_out, x, n, ref));
+    float *got = falloc(n * n_out);
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        char desc[512];
+        describe(desc, sizeof desc, c, seed, "matmul %s n_in=%lld n_out=%lld n=%lld",
+                 mlc_type_name(type), (long long)n_in, (long long)n_out, (long long)n);
+        void *dw = c->b.vt->weights(c->b.ctx, w, wbytes);
+        float *dx = d_in(c, x, (size_t)(n * n_in) * sizeof *x);
+        float *dy = d_out(c, n * n_out, NULL);
+        c->b.vt->matmul(c->b.ctx, type, dw, n_in, n_out, dx, n, dy);
+        d_fetch(c, dy, n * n_out, got, desc);
+        expect_close("matmul", type, desc, got, ref, n * n_out);
+        d_out_free(c, dy);
+        d_free(c, dx);
+        c->b.vt->release_weights(c->b.ctx, dw);
+    }
+    free(got);
+    free(ref);
+    free(x);
+    free(w);
+}
+
+static void matmul_sweep(uint32_t type, const int64_t *n_ins, int n_n_ins)
+{
+    static const int64_t n_outs[] = {1, 7, 33, 130};
+    for (int a = 0; a < n_n_ins; a++)
+        for (int o = 0; o < 4; o++)
+            for (int b = 0; b < N_BATCHES; b++)
+                matmul_case(type, n_ins[a], n_outs[o], BATCHES[b]);
+}
+
+/* Any row length for the plain float types; block multiples for the quantized ones. */
+static const int64_t FLOAT_ROWS[] = {1, 7, 33, 96, 257, 1024};
+static const int64_t Q32_ROWS[] = {32, 96, 288, 768, 2080};
+static const int64_t QK_ROWS[] = {256, 768, 1280, 2304};
+
+Test(cpu_ops, matmul_f32)
+{
+    setup("matmul_f32");
+    matmul_sweep(MLC_TYPE_F32, FLOAT_ROWS, 6);
+    teardown();
+}
+
+Test(cpu_ops, matmul_f16)
+{
+    setup("matmul_f16");
+    matmul_sweep(MLC_TYPE_F16, FLOAT_ROWS, 6);
+    teardown();
+}
+
+Test(cpu_ops, matmul_bf16)
+{
+    setup("matmul_bf16");
+    matmul_sweep(MLC_TYPE_BF16, FLOAT_ROWS, 6);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q8_0)
+{
+    setup("matmul_q8_0");
+    matmul_sweep(MLC_TYPE_Q8_0, Q32_ROWS, 5);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q4_0)
+{
+    setup("matmul_q4_0");
+    matmul_sweep(MLC_TYPE_Q4_0, Q32_ROWS, 5);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q4_k)
+{
+    setup("matmul_q4_k");
+    matmul_sweep(MLC_TYPE_Q4_K, QK_ROWS, 4);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q6_k)
+{
+    setup("matmul_q6_k");
+    matmul_sweep(MLC_TYPE_Q6_K, QK_ROWS, 4);
+    teardown();
+}
+
+static void get_rows_case(uint32_t type, int64_t row_len, int64_t n)
+{
+    const uint64_t seed = next_case_seed();
+    uint64_t s = seed;
+    const int64_t rows = 50;
+    uint8_t *table = random_weights(&s, type, row_len, rows);
+    const size_t tbytes = mlc_type_row_bytes(type, row_len) * (size_t)rows;
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    cr_assert(ids);
+    for (int64_t i = 0; i < n; i++) /* repeats allowed; the first and last rows included */
+        ids[i] = i == 0 ? rows - 1 : i == 1 ? 0 : (int32_t)rng_below(&s, rows);
+    double *ref = dalloc(n * row_len);
+    mlc_ref_get_rows(type, table, row_len, ids, n, ref);
+    float *got = falloc(n * row_len);
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        char desc[512];
+        describe(desc, sizeof desc, c, seed, "get_rows %s row_len=%lld n=%lld",
+                 mlc_type_name(type), (long long)row_len, (long long)n);
+        void *dt = c->b.vt->weights(c->b.ctx, table, tbytes);
+        float *dy = d_out(c, n * row_len, NULL);
+        c->b.vt->get_rows(c->b.ctx, type, dt, row_len, ids, n, dy);
+        d_fetch(c, dy, n * row_len, got, desc);
+        expect_close("get_rows", type, desc, got, ref, n * row_len);
+        d_out_free(c, dy);
+        c->b.vt->release_weights(c->b.ctx, dt);
+    }
+    free(got);
+    free(ref);
+    free(ids);
+    free(table);
+}
+
+Test(cpu_ops, get_rows)
+{
+    setup("get_rows");
+    static const uint32_t types[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
+                                     MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+    for (int t = 0; t < 7; t++) {
+        const int64_t bs = mlc_type_block_size(types[t]);
+        const int64_t lens[] = {bs == 1 ? 1 : bs, bs == 1 ? 7 : 3 * bs, bs == 1 ? 33 : 9 * bs,
+                                bs == 1 ? 896 : (bs == 32 ? 28 : 3) * bs};
+        for (int l = 0; l < 4; l++)
+            for (int b = 0; b < N_BATCHES; b++)
+                get_rows_case(types[t], lens[l], BATCHES[b]);
+    }
+    teardown();
+}
+
+/* ---- rms_norm, rope -------------------------------------------------------------------- */
+
+Test(cpu_ops, rms_norm)
+{
+    setup("rms_norm");
+    static const int64_t dims[] = {1, 7, 33, 896, 4096};
+    for (int di = 0; di < 5; di++) {
+        for (int b = 0; b < N_BATCHES; b++) {
+            const int64_t dim = dims[di], n = BATCHES[b];
+            const uint64_t seed = next_case_seed();
+            uint64_t s = seed;
+            const float eps = rng_below(&s, 2) ? 1e-5f : 1e-6f;
+            float *x = falloc(n * dim), *w = falloc(dim);
+            /* rows of very different magnitudes; one all zero when n > 1 */
+            for (int64_t t = 0; t < n; t++)
+                fill_gauss(&s, x + t * dim, dim, (float)exp(2.0 * rng_gauss(&s)));
+            if (n > 1)
+                memset(x + dim, 0, (size_t)dim * sizeof *x);
+            for (int64_t i = 0; i < dim; i++)
+                w[i] = 1.0f + 0.3f * rng_gauss(&s);
+            double *ref = dalloc(n * dim);
+            mlc_ref_rms_norm(x, w, n, dim, eps, ref);
+            float *got = falloc(n * dim);
+            for (int i = 0; i < n_cfgs; i++) {
+                const cfg *c = &cfgs[i];
+                char desc[512];
+                describe(desc, sizeof desc, c, seed, "rms_norm dim=%lld n=%lld eps=%g",
+                         (long long)dim, (long long)n, (double)eps);
+                float *dx = d_in(c, x, (size_t)(n * dim) * sizeof *x);
+                float *dw = d_in(c, w, (size_t)dim * sizeof *w);
+                float *dy = d_out(c, n * dim, NULL);
+                c->b.vt->rms_norm(c->b.ctx, dx, dw, n, dim, eps, dy);
+                d_fetch(c, dy, n * dim, got, desc);
+                expect_close("rms_norm", MLC_TYPE_F32, desc, got, ref, n * dim);
+                d_out_free(c, dy);
+                d_free(c, dw);
+                d_free(c, dx);
+            }
+            free(got);
+            free(ref);
+            free(w);
+            free(x);
+        }
+    }
+    teardown();
+}
+
+static void rope_case(bool neox, int n_head, int head_dim, int n_rot, float base, int64_t n)
+{
+    const uint64_t seed = next_case_seed();
+    uint64_t s = seed;
+    const int64_t len = n * n_head * head_dim;
+    float *x = falloc(len);
+    fill_gauss(&s, x, len, 1.0f);
+    int32_t *pos = malloc((size_t)n * sizeof *pos);
+    cr_assert(pos);
+    /* position 0 (identity), small, mid and long-context positions */
+    static const int32_t fixed[] = {0, 1, 6, 32767, 4095, 130};
+    for (int64_t t = 0; t < n; t++)
+        pos[t] = t < 6 ? fixed[(t + (n == 1 ? (int64_t)(seed % 6) : 0)) % 6]
+                       : (int32_t)rng_below(&s, 32768);
+    double *ref = dalloc(len);
+    mlc_ref_rope(x, pos, n, n_head, head_dim, n_rot, base, neox, ref);
+    float *got = falloc(len);
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        char desc[512];
+        describe(desc, sizeof desc, c, seed,
+                 "rope %s n_head=%d head_dim=%d n_rot=%d base=%g n=%lld", neox ? "neox" : "normal",
+                 n_head, head_dim, n_rot, (double)base, (long long)n);
+        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
+        float *dx = d_out(c, len, x); /* in place */
+        c->b.vt->rope(c->b.ctx, dx, dpos, n, n_head, head_dim, n_rot, base, neox);
+        d_fetch(c, dx, len, got, desc);
+        expect_close("rope", MLC_TYPE_F32, desc, got, ref, len);
+        d_out_free(c, dx);
+        d_free(c, dpos);
+    }
+    free(got);
+    free(ref);
+    free(pos);
+    free(x);
+}
+
+static void rope_sweep(bool neox)
+{
+    static const int hds[] = {32, 64, 128};
+    static const int heads[] = {1, 7};
+    for (int h = 0; h < 3; h++)
+        for (int nh = 0; nh < 2; nh++)
+            for (int part = 0; part < 2; part++) /* full and partial (n_rot = head_dim / 2) */
+                for (int b = 0; b < N_BATCHES; b++)
+                    rope_case(neox, heads[nh], hds[h], part ? hds[h] / 2 : hds[h],
+                              (b + h) % 2 ? 1000000.0f : 10000.0f, BATCHES[b]);
+}
+
+Test(cpu_ops, rope_normal)
+{
+    setup("rope_normal");
+    rope_sweep(false);
+    teardown();
+}
+
+Test(cpu_ops, rope_neox)
+{
+    setup("rope_neox");
+    rope_sweep(true);
+    teardown();
+}
+
+/* ---- kv_store, attention --------------------------------------------------------------- */
+
+static size_t kv_elem(uint32_t type)
+{
+    return type == MLC_TYPE_F16 ? 2 : 4;
+}
+
+/* A host cache image of n_elem elements, every one NaN (F16 0x7E00 / F32 canary). */
+static void *nan_cache(uint32_t type, int64_t n_elem)
+{
+    uint8_t *h = malloc((size_t)n_elem * kv_elem(type));
+    cr_assert(h);
+    for (int64_t i = 0; i < n_elem; i++) {
+        if (type == MLC_TYPE_F16) {
+            const uint16_t v = 0x7E00;
+            memcpy(h + 2 * i, &v, 2);
+        } else {
+            const uint32_t v = CANARY;
+            memcpy(h + 4 * i, &v, 4);
+        }
+    }
+    return h;
+}
+
+/* Floats spanning a cache layer of n_elem elements (an odd F16 count ends in 2 bytes of
+ * padding, which stay canary bytes). */
+static int64_t cache_floats(uint32_t type, int64_t n_elem)
+{
+    return (int64_t)(((size_t)n_elem * kv_elem(type) + 3) / 4);
+}
+
+/* A cache layer on the device between guards, initialized to NaN. */
+static void *d_cache(const cfg *c, uint32_t type, int64_t n_elem)
+{
+    const size_t bytes = (size_t)n_elem * kv_elem(type);
+    const int64_t nf = cache_floats(type, n_elem);
+    float *h = canaries(GUARD * 2 + nf);
+    void *nan = nan_cache(type, n_elem);
+    memcpy(h + GUARD, nan, bytes);
+    free(nan);
+    float *d = d_alloc(c, (size_t)(nf + 2 * GUARD) * sizeof(float));
+    c->b.vt->upload(c->b.ctx, d, h, (size_t)(nf + 2 * GUARD) * sizeof(float));
+    free(h);
+    return d + GUARD;
+}
+
+/* Downloads a cache layer (guards and padding checked) widened to float. */
+static void d_fetch_cache(const cfg *c, uint32_t type, const void *d, int64_t n_elem, float *host,
+                          const char *desc)
+{
+    const size_t bytes = (size_t)n_elem * kv_elem(type);
+    const int64_t nf = cache_floats(type, n_elem);
+    float *raw = falloc(nf);
+    d_fetch(c, d, nf, raw, desc);
+    const uint32_t canary = CANARY;
+    for (size_t b = bytes; b < (size_t)nf * 4; b++)
+        cr_assert_eq(((const uint8_t *)raw)[b], ((const uint8_t *)&canary)[b % 4],
+                     "%s: write past the end of the cache (byte %zu)", desc, b);
+    if (type == MLC_TYPE_F32) {
+        memcpy(host, raw, (size_t)n_elem * sizeof *host);
+    } else {
+        for (int64_t i = 0; i < n_elem; i++) {
+            uint16_t h;
+            memcpy(&h, (const uint8_t *)raw + 2 * i, 2);
+            host[i] = mlc_fp16_to_fp32(h);
+        }
+    }
+    free(raw);
+}
+
+static void kv_store_case(uint32_t type, int64_t kv_dim, int64_t n)
+{
+    const uint64_t seed = next_case_seed();
+    uint64_t s = seed;
+    const int n_slots = 3;
+    const int64_t n_ctx = 23, cells = n_slots * n_ctx, n_elem = cells * kv_dim;
+    const mlc_kv_geom g = {type, n_ctx, kv_dim};
+    /* n distinct cells, in random order */
+    int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
+    int32_t *cell = malloc((size_t)cells * sizeof *cell);
+    cr_assert(slot && pos && cell);
+    for (int64_t i = 0; i < cells; i++)
+        cell[i] = (int32_t)i;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t j = i + rng_below(&s, cells - i);
+        const int32_t tmp = cell[i];
+        cell[i] = cell[j];
+        cell[j] = tmp;
+        slot[i] = (int32_t)(cell[i] / n_ctx);
+        pos[i] = (int32_t)(cell[i] % n_ctx);
+    }
+    float *k = falloc(n * kv_dim), *v = falloc(n * kv_dim);
+    fill_gauss(&s, k, n * kv_dim, 1.0f);
+    fill_gauss(&s, v, n * kv_dim, 3.0f);
+    /* reference: the written cells hold the f32 inputs; the others keep their NaN */
+    double *refk = dalloc(n * kv_dim), *refv = dalloc(n * kv_dim);
+    for (int64_t i = 0; i < n * kv_dim; i++) {
+        refk[i] = k[i];
+        refv[i] = v[i];
+    }
+    float *gotk = falloc(n_elem), *gotv = falloc(n_elem);
+    float *wk = falloc(n * kv_dim), *wv = falloc(n * kv_dim);
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        char desc[512];
+        describe(desc, sizeof desc, c, seed, "kv_store %s kv_dim=%lld n=%lld", mlc_type_name(type),
+                 (long long)kv_dim, (long long)n);
+        float *dk = d_in(c, k, (size_t)(n * kv_dim) * sizeof *k);
+        float *dv = d_in(c, v, (size_t)(n * kv_dim) * sizeof *v);
+        int32_t *dslot = d_in(c, slot, (size_t)n * sizeof *slot);
+        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
+        void *kc = d_cache(c, type, n_elem), *vc = d_cache(c, type, n_elem);
+        c->b.vt->kv_store(c->b.ctx, &g, dk, dv, kc, vc, dslot, dpos, n);
+        d_fetch_cache(c, type, kc, n_elem, gotk, desc);
+        d_fetch_cache(c, type, vc, n_elem, gotv, desc);
+        /* every cell not written is still NaN */
+        for (int64_t ce = 0; ce < cells; ce++) {
+            bool written = false;
+            for (int64_t t = 0; t < n; t++)
+                written |= cell[t] == ce;
+            if (written)
+                continue;
+            for (int64_t d = 0; d < kv_dim; d++)
+                cr_assert(isnan(gotk[ce * kv_dim + d]) && isnan(gotv[ce * kv_dim + d]),
+                          "%s: cell (slot %lld, pos %lld) was not to be written", desc,
+                          (long long)(ce / n_ctx), (long long)(ce % n_ctx));
+        }
+        for (int64_t t = 0; t < n; t++) {
+            memcpy(wk + t * kv_dim, gotk + cell[t] * kv_dim, (size_t)kv_dim * sizeof *wk);
+            memcpy(wv + t * kv_dim, gotv + cell[t] * kv_dim, (size_t)kv_dim * sizeof *wv);
+        }
+        expect_close("kv_store", type, desc, wk, refk, n * kv_dim);
+        expect_close("kv_store", type, desc, wv, refv, n * kv_dim);
+        d_out_free(c, vc);
+        d_out_free(c, kc);
+        d_free(c, dpos);
+        d_free(c, dslot);
+        d_free(c, dv);
+        d_free(c, dk);
+    }
+    free(wv);
+    free(wk);
+    free(gotv);
+    free(gotk);
+    free(refv);
+    free(refk);
+    free(v);
+    free(k);
+    free(cell);
+    free(pos);
+    free(slot);
+}
+
+Test(cpu_ops, kv_store)
+{
+    setup("kv_store");
+    static const int64_t dims[] = {1, 32, 96, 1024};
+    for (int t = 0; t < 2; t++)
+        for (int d = 0; d < 4; d++)
+            for (int b = 0; b < N_BATCHES; b++)
+                kv_store_case(t ? MLC_TYPE_F16 : MLC_TYPE_F32, dims[d], BATCHES[b]);
+    teardown();
+}
+
+/* Attention over a cache of 3 slots x 77 positions. The cells of a slot are stored up to the
+ * highest position any token of the batch has there; every other cell is NaN, so reading
+ * past pos, or another slot, shows up as a NaN. mode 0: tokens spread over the slots at
+ * positions whose pos + 1 is 1, 7, 33, 47, 61, 77...; mode 1: a prefill chunk (consecutive
+ * positions of one slot, so later positions are stored and must be masked); mode 2: as 0
+ * with queries 4x larger (peaky softmax). */
+static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_head, int64_t n,
+                           int mode)
+{
+    const uint64_t seed = next_case_seed();
+    uint64_t s = seed;
+    const int n_slots = 3;
+    const int64_t n_ctx = 77, kv_dim = (int64_t)n_kv_head * head_dim;
+    const int64_t n_elem = n_slots * n_ctx * kv_dim, q_len = n * n_head * head_dim;
+    const mlc_kv_geom g = {type, n_ctx, kv_dim}, g32 = {MLC_TYPE_F32, n_ctx, kv_dim};
+    int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
+    cr_assert(slot && pos);
+    static const int32_t spots[] = {0, 6, 32, 46, 60, 76, 12, 1, 20, 58, 36, 70, 2};
+    const int64_t first = mode == 1 ? 5 + rng_below(&s, n_ctx - 5 - n) : 0;
+    for (int64_t t = 0; t < n; t++) {
+        if (mode == 1) {
+            slot[t] = 1;
+            pos[t] = (int32_t)(first + t);
+        } else {
+            slot[t] = (int32_t)((t + (int64_t)(seed % 3)) % n_slots);
+            pos[t] = spots[(t + (int64_t)(seed % 13)) % 13];
+        }
+    }
+    int32_t maxpos[3] = {-1, -1, -1};
+    for (int64_t t = 0; t < n; t++)
+        if (pos[t] > maxpos[slot[t]])
+            maxpos[slot[t]] = pos[t];
+    /* rows to store: (slot, 0..maxpos[slot]), in random order */
+    int64_t n_st = 0;
+    for (int i = 0; i < n_slots; i++)
+        n_st += maxpos[i] + 1;
+    int32_t *st_slot = malloc((size_t)n_st * sizeof *st_slot);
+    int32_t *st_pos = malloc((size_t)n_st * sizeof *st_pos);
+    cr_assert(st_slot && st_pos);
+    for (int64_t i = 0, j = 0; i < n_slots; i++)
+        for (int32_t p = 0; p <= maxpos[i]; p++, j++) {
+            st_slot[j] = (int32_t)i;
+            st_pos[j] = p;
+        }
+    for (int64_t i = n_st - 1; i > 0; i--) {
+        const int64_t j = rng_below(&s, i + 1);
+        int32_t a = st_slot[i];
+        st_slot[i] = st_slot[j];
+        st_slot[j] = a;
+        a = st_pos[i];
+        st_pos[i] = st_pos[j];
+        st_pos[j] = a;
+    }
+    float *k = falloc(n_st * kv_dim), *v = falloc(n_st * kv_dim), *q = falloc(q_len);
+    fill_gauss(&s, k, n_st * kv_dim, 1.0f);
+    fill_gauss(&s, v, n_st * kv_dim, 1.0f);
+    fill_gauss(&s, q, q_len, mode == 2 ? 4.0f : 1.0f);
+    /* reference: an F32 cache from the same f32 K/V */
+    void *rk = nan_cache(MLC_TYPE_F32, n_elem), *rv = nan_cache(MLC_TYPE_F32, n_elem);
+    mlc_ref_kv_store(&g32, k, v, rk, rv, st_slot, st_pos, n_st);
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    mlc_attn_args ra = {q, rk, rv, slot, pos, n, n_head, n_kv_head, head_dim, scale, NULL};
+    double *ref = dalloc(q_len);
+    mlc_ref_attention(&g32, &ra, ref);
+    float *got = falloc(q_len);
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        char desc[512];
+        describe(desc, sizeof desc, c, seed,
+                 "attention %s head_dim=%d n_head=%d n_kv_head=%d n=%lld mode=%d",
+                 mlc_type_name(type), head_dim, n_head, n_kv_head, (long long)n, mode);
+        float *dk = d_in(c, k, (size_t)(n_st * kv_dim) * sizeof *k);
+        float *dv = d_in(c, v, (size_t)(n_st * kv_dim) * sizeof *v);
+        int32_t *dss = d_in(c, st_slot, (size_t)n_st * sizeof *st_slot);
+        int32_t *dsp = d_in(c, st_pos, (size_t)n_st * sizeof *st_pos);
+        int32_t *dslot = d_in(c, slot, (size_t)n * sizeof *slot);
+        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
+        float *dq = d_in(c, q, (size_t)q_len * sizeof *q);
+        void *kc = d_cache(c, type, n_elem), *vc = d_cache(c, type, n_elem);
+        float *dout = d_out(c, q_len, NULL);
+        c->b.vt->kv_store(c->b.ctx, &g, dk, dv, kc, vc, dss, dsp, n_st);
+        const mlc_attn_args a = {dq, kc, vc, dslot, dpos, n, n_head, n_kv_head, head_dim, scale,
+                                 dout};
+        c->b.vt->attention(c->b.ctx, &g, &a);
+        d_fetch(c, dout, q_len, got, desc);
+        expect_close("attention", type, desc, got, ref, q_len);
+        /* the caches must come through attention unchanged (guards included) */
+        float *chk = falloc(n_elem);
+        d_fetch_cache(c, type, kc, n_elem, chk, desc);
+        d_fetch_cache(c, type, vc, n_elem, chk, desc);
+        free(chk);
+        d_out_free(c, dout);
+        d_out_free(c, vc);
+        d_out_free(c, kc);
+        d_free(c, dq);
+        d_free(c, dpos);
+        d_free(c, dslot);
+        d_free(c, dsp);
+        d_free(c, dss);
+        d_free(c, dv);
+        d_free(c, dk);
+    }
+    free(got);
+    free(ref);
+    free(rv);
+    free(rk);
+    free(q);
+    free(v);
+    free(k);
+    free(st_pos);
+    free(st_slot);
+    free(pos);
+    free(slot);
+}
+
+static void attention_sweep(uint32_t type)
+{
+    static const int hds[] = {32, 64, 128};
+    static const int gqa[][2] = {{4, 4}, {8, 2}, {4, 1}, {1, 1}}; /* ratios 1, 4, 4, 1 */
+    for (int h = 0; h < 3; h++)
+        for (int gi = 0; gi < 4; gi++)
+            for (int b = 0; b < N_BATCHES; b++)
+                for (int mode = 0; mode < 3; mode++)
+                    attention_case(type, hds[h], gqa[gi][0], gqa[gi][1], BATCHES[b], mode);
+}
+
+Test(cpu_ops, attention_f32)
+{
+    setup("attention_f32");
+    attention_sweep(MLC_TYPE_F32);
+    teardown();
+}
+
+Test(cpu_ops, attention_f16)
+{
+    setup("attention_f16");
+    attention_sweep(MLC_TYPE_F16);
+    teardown();
+}
+
+/* ---- swiglu, add, add_bias, gather ----------------------------------------------------- */
+
+static const int64_t LENS[] = {1, 7, 33, 1000, 4864};
+
+Test(cpu_ops, swiglu)
+{
+    setup("swiglu");
+    for (int li = 0; li < 5; li++) {
+        const int64_t n = LENS[li];
+        const uint64_t seed = next_case_seed();
+        uint64_t s = seed;
+        float *gate = falloc(n), *up = falloc(n);
+        fill_gauss(&s, gate, n, 3.0f);
+        fill_gauss(&s, up, n, 1.0f);
+        /* saturated gates: exp(-gate) overflowing float, or vanishing */
+        static const float extreme[] = {-100.0f, 100.0f, -1000.0f, 88.0f, -88.0f, 30.0f, -30.0f};
+        for (int64_t i = 0; i < n && i < 7; i++)
+            if (n > 7)
+                gate[rng_below(&s, n)] = extreme[i];
+        double *ref = dalloc(n);
+        mlc_ref_swiglu(gate, up, n, ref);
+        float *got = falloc(n);
+        for (int i = 0; i < n_cfgs; i++) {
+            const cfg *c = &cfgs[i];
+            char desc[512];
+            describe(desc, sizeof desc, c, seed, "swiglu n=%lld", (long long)n);
+            float *dg = d_in(c, gate, (size_t)n * sizeof *gate);
+            float *du = d_in(c, up, (size_t)n * sizeof *up);
+            float *dy = d_out(c, n, NULL);
+            c->b.vt->swiglu(c->b.ctx, dg, du, n, dy);
+            d_fetch(c, dy, n, got, desc);
+            expect_close("swiglu", MLC_TYPE_F32, desc, got, ref, n);
+            d_out_free(c, dy);
+            d_free(c, du);
+            d_free(c, dg);
+        }
+        free(got);
+        free(ref);
+        free(up);
+        free(gate);
+    }
+    teardown();
+}
+
+Test(cpu_ops, add)
+{
+    setup("add");
+    for (int li = 0; li < 5; li++) {
+        for (int alias = 0; alias < 2; alias++) { /* out = a + b, and a += b (out aliases a) */
+            const int64_t n = LENS[li];
+            const uint64_t seed = next_case_seed();
+            uint64_t s = seed;
+            float *a = falloc(n), *b = falloc(n);
+            fill_gauss(&s, a, n, 1.0f);
+            fill_gauss(&s, b, n, 0.5f);
+            double *ref = dalloc(n);
+            mlc_ref_add(a, b, n, ref);
+            float *got = falloc(n);
+            for (int i = 0; i < n_cfgs; i++) {
+                const cfg *c = &cfgs[i];
+                char desc[512];
+                describe(desc, sizeof desc, c, seed, "add n=%lld%s", (long long)n,
+                         alias ? " out=a" : "");
+                float *db = d_in(c, b, (size_t)n * sizeof *b);
+                if (alias) {
+                    float *da = d_out(c, n, a);
+                    c->b.vt->add(c->b.ctx, da, db, n, da);
+                    d_fetch(c, da, n, got, desc);
+                    d_out_free(c, da);
+                } else {
+                    float *da = d_in(c, a, (size_t)n * sizeof *a);
+                    float *dy = d_out(c, n, NULL);
+                    c->b.vt->add(c->b.ctx, da, db, n, dy);
+                    d_fetch(c, dy, n, got, desc);
+                    d_out_free(c, dy);
+                    d_free(c, da);
+                }
+                expect_close("add", MLC_TYPE_F32, desc, got, ref, n);
+                d_free(c, db);
+            }
+            free(got);
+            free(ref);
+            free(b);
+            free(a);
+        }
+    }
+    teardown();
+}
+
+Test(cpu_ops, add_bias)
+{
+    setup("add_bias");
+    static const int64_t dims[] = {1, 7, 33, 896};
+    for (int di = 0; di < 4; di++) {
+        for (int bi = 0; bi < N_BATCHES; bi++) {
+            const int64_t dim = dims[di], n = BATCHES[bi];
+            const uint64_t seed = next_case_seed();
+            uint64_t s = seed;
+            float *x = falloc(n * dim), *bias = falloc(dim);
+            fill_gauss(&s, x, n * dim, 1.0f);
+            fill_gauss(&s, bias, dim, 0.3f);
+            double *ref = dalloc(n * dim);
+            mlc_ref_add_bias(x, bias, n, dim, ref);
+            float *got = falloc(n * dim);
+            for (int i = 0; i < n_cfgs; i++) {
+                const cfg *c = &cfgs[i];
+                char desc[512];
+                describe(desc, sizeof desc, c, seed, "add_bias dim=%lld n=%lld", (long long)dim,
+                         (long long)n);
+                float *db = d_in(c, bias, (size_t)dim * sizeof *bias);
+                float *dx = d_out(c, n * dim, x); /* in place */
+                c->b.vt->add_bias(c->b.ctx, dx, db, n, dim);
+                d_fetch(c, dx, n * dim, got, desc);
+                expect_close("add_bias", MLC_TYPE_F32, desc, got, ref, n * dim);
+                d_out_free(c, dx);
+                d_free(c, db);
+            }
+            free(got);
+            free(ref);
+            free(bias);
+            free(x);
+        }
+    }
+    teardown();
+}
+
+Test(cpu_ops, gather)
+{
+    setup("gather");
+    static const int64_t dims[] = {1, 7, 33, 896};
+    const int64_t src_rows = 20;
+    for (int di = 0; di < 4; di++) {
+        for (int bi = 0; bi < N_BATCHES; bi++) {
+            const int64_t dim = dims[di], n = BATCHES[bi];
+            const uint64_t seed = next_case_seed();
+            uint64_t s = seed;
+            float *x = falloc(src_rows * dim);
+            fill_gauss(&s, x, src_rows * dim, 1.0f);
+            int32_t *rows = malloc((size_t)n * sizeof *rows);
+            cr_assert(rows);
+            for (int64_t i = 0; i < n; i++) /* last row first; repeats allowed */
+                rows[i] = i == 0 ? (int32_t)src_rows - 1 : (int32_t)rng_below(&s, src_rows);
+            double *ref = dalloc(n * dim);
+            mlc_ref_gather(x, rows, n, dim, ref);
+            float *got = falloc(n * dim);
+            for (int i = 0; i < n_cfgs; i++) {
+                const cfg *c = &cfgs[i];
+                char desc[512];
+                describe(desc, sizeof desc, c, seed, "gather dim=%lld n=%lld", (long long)dim,
+                         (long long)n);
+                float *dx = d_in(c, x, (size_t)(src_rows * dim) * sizeof *x);
+                int32_t *dr = d_in(c, rows, (size_t)n * sizeof *rows);
+                float *dy = d_out(c, n * dim, NULL);
+                c->b.vt->gather(c->b.ctx, dx, dr, n, dim, dy);
+                d_fetch(c, dy, n * dim, got, desc);
+                expect_close("gather", MLC_TYPE_F32, desc, got, ref, n * dim);
+                d_out_free(c, dy);
+                d_free(c, dr);
+                d_free(c, dx);
+            }
+            free(got);
+            free(ref);
+            free(rows);
+            free(x);
+        }
+    }
+    teardown();
+}
+
+/* ---- the reference itself -------------------------------------------------------------- */
+
+Test(cpu_ops, reference_helpers)
+{
+    /* NMSE: exact, scaled, zero reference */
+    const double r[4] = {1, -2, 3, -4};
+    const float o[4] = {1, -2, 3, -4}, o2[4] = {1.1f, -2, 3, -4};
+    cr_expect_eq(mlc_ref_nmse(o, r, 4), 0.0);
+    cr_expect(fabs(mlc_ref_nmse(o2, r, 4) - 0.01 / 30.0) < 1e-9, "%g",
+              mlc_ref_nmse(o2, r, 4));
+    const double z[2] = {0, 0};
+    const float zo[2] = {0, 0}, nz[2] = {0, 1e-30f};
+    cr_expect_eq(mlc_ref_nmse(zo, z, 2), 0.0);
+    cr_expect(isinf(mlc_ref_nmse(nz, z, 2)));
+    /* non-finite detection */
+    const float bad[4] = {1, NAN, 3, INFINITY};
+    const double rbad[4] = {1, NAN, 3, 4};
+    cr_expect_eq(mlc_ref_first_nonfinite(o, r, 4), -1);
+    cr_expect_eq(mlc_ref_first_nonfinite(bad, r, 4), 1);
+    cr_expect_eq(mlc_ref_first_nonfinite(bad, rbad, 4), 3);
+    cr_expect(isnan(mlc_ref_nmse(bad, r, 4)));
+    /* softmax: sums to 1, stable for large logits, masked rows zero */
+    const float lg[6] = {1000, 999, 998, -INFINITY, -INFINITY, -INFINITY};
+    double p[6];
+    mlc_ref_softmax(lg, 2, 3, p);
+    cr_expect(fabs(p[0] + p[1] + p[2] - 1) < 1e-15);
+    cr_expect(fabs(p[0] / p[1] - exp(1.0)) < 1e-12);
+    cr_expect(p[3] == 0 && p[4] == 0 && p[5] == 0);
+    /* rope: position 0 is the identity, and rotation keeps each pair's norm; position 1 of
+     * pair 0 turns by exactly 1 radian */
+    const float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    const int32_t ps[2] = {0, 1};
+    double y[16];
+    float xx[16];
+    memcpy(xx, x, sizeof x);
+    memcpy(xx + 8, x, sizeof x);
+    mlc_ref_rope(xx, ps, 2, 1, 8, 8, 10000.0f, false, y);
+    for (int i = 0; i < 8; i++)
+        cr_expect_eq(y[i], x[i]);
+    cr_expect(fabs(y[8] - (cos(1.0) - 2 * sin(1.0))) < 1e-12);
+    cr_expect(fabs(y[9] - (sin(1.0) + 2 * cos(1.0))) < 1e-12);
+    for (int i = 0; i < 4; i++)
+        cr_expect(fabs(hypot(y[8 + 2 * i], y[9 + 2 * i]) - hypot(x[2 * i], x[2 * i + 1])) < 1e-12);
+    mlc_ref_rope(xx, ps, 2, 1, 8, 8, 10000.0f, true, y);
+    cr_expect(fabs(y[8] - (cos(1.0) - 5 * sin(1.0))) < 1e-12); /* neox: pair (0, 4) */
+    /* rms_norm of a constant row is w */
+    const float cst[4] = {3, 3, 3, 3}, w[4] = {1, 2, 3, 4};
+    double rn[4];
+    mlc_ref_rms_norm(cst, w, 1, 4, 0.0f, rn);
+    for (int i = 0; i < 4; i++)
+        cr_expect(fabs(rn[i] - w[i]) < 1e-15);
+    /* matmul of Q8_0 weights is the dot product of the dequantized row */
+    float wf[32], xf[32], deq[32];
+    uint8_t blk[34];
+    for (int i = 0; i < 32; i++) {
+        wf[i] = (float)(i - 16) / 7.0f;
+        xf[i] = (float)(i % 5) - 2.0f;
+    }
+    mlc_quantize_row(MLC_TYPE_Q8_0, wf, blk, 32);
+    mlc_dequantize_row(MLC_TYPE_Q8_0, blk, deq, 32);
+    double want = 0, got;
+    for (int i = 0; i < 32; i++)
+        want += (double)deq[i] * xf[i];
+    cr_assert(mlc_ref_matmul(MLC_TYPE_Q8_0, blk, 32, 1, xf, 1, &got));
+    cr_expect_eq(got, want);
+    cr_expect(!mlc_ref_matmul(MLC_TYPE_Q8_0, blk, 31, 1, xf, 1, &got));
+    /* attention with one position returns that position's V, whatever the scores */
+    const mlc_kv_geom g = {MLC_TYPE_F32, 2, 2};
+    const float kc[4] = {1, 2, NAN, NAN}, vc[4] = {5, -6, NAN, NAN}, q[2] = {30, 40};
+    const int32_t sl = 0, po = 0;
+    const mlc_attn_args a = {q, kc, vc, &sl, &po, 1, 1, 1, 2, 0.7f, NULL};
+    double ao[2];
+    mlc_ref_attention(&g, &a, ao);
+    cr_expect(ao[0] == 5 && ao[1] == -6, "%g %g", ao[0], ao[1]);
+}
