@@ -19,6 +19,7 @@ FUZZ_TIME ?= 60
 # Backends with sources in this tree, and the toolchain each needs.
 KNOWN_BACKENDS := cpu cuda hip vulkan opencl
 IMPLEMENTED_BACKENDS := cpu
+comma := ,
 have = $(shell command -v $(1) >/dev/null 2>&1 && echo yes)
 DETECTED_BACKENDS := cpu \
     $(if $(call have,nvcc),cuda) \
@@ -71,7 +72,7 @@ LIB  := $(BUILD)/libmlc.a
 BIN  := $(BUILD)/mlc-bench
 TBIN := $(BUILD)/mlc-tests
 
-.PHONY: all deps test fuzz install clean print-backends
+.PHONY: all deps test fuzz bench install clean print-backends
 all: $(BIN) $(LIB)
 
 # Objects are rebuilt when the flags change (make DEBUG=1 after make): the stamp file holds
@@ -118,6 +119,18 @@ $(TBIN): $(TEST_OBJ) $(LIB)
 # MLC_BIN at the CLI for end-to-end tests.
 test: $(TBIN) $(BIN)
 	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
+
+# Speed benchmark of issue 3: the 110m shape in F16, Q8_0 and a Q4_K_M-like mix, with the
+# Llama 2 vocabulary borrowed from ../shared, measured like llama-bench. Models are made once
+# and kept in build/bench. BENCH_ARGS overrides the micro options.
+BENCH_VOCAB ?= $(SHARED)/vocab/ggml-vocab-llama-spm.gguf
+BENCH_ARGS ?= -t 2 -p 128 -n 128 -r 5
+BENCH_TYPES := f16 q8_0 q4_k_m
+bench: $(BIN)
+	@mkdir -p build/bench
+	@for t in $(BENCH_TYPES); do f=build/bench/110m-$$t.gguf; [ -f $$f ] || \
+	    $(BIN) model synth --preset 110m --vocab $(BENCH_VOCAB) --type $$t -o $$f || exit 1; done
+	$(BIN) micro -m $(subst $(eval) ,$(comma),$(BENCH_TYPES:%=build/bench/110m-%.gguf)) $(BENCH_ARGS)
 
 # libFuzzer target: clang only, its own objects (instrumented), seeds written by the test
 # helper so they are always valid files of the current writer.

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "corpus.h"
 #include "mlc/gguf.h"
 #include "mlc/quant.h"
 #include "mlc/vocab.h"

@@ -7,6 +7,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+/* The SIMD sets repeat these float operations exactly: nothing may fuse a*b+c into an FMA
+ * here either (GCC's -std=c11 implies -ffp-contract=off; clang contracts by default, which
+ * matters as soon as this file is built with -mfma or -march=native). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -268,12 +278,20 @@ void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k)
     k->act_type[MLC_TYPE_Q6_K] = MLC_TYPE_Q8_K;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* CPUID.1:ECX.F16C. __builtin_cpu_supports("f16c") is GCC-only (clang rejects the name). */
+static bool cpu_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 static bool cpu_has(const char *isa)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                __builtin_cpu_supports("f16c");
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_f16c();
     if (!strcmp(isa, "avx2"))
         return avx2;
     if (!strcmp(isa, "avx512"))

@@ -39,9 +39,11 @@ extern "C" {
 
 /* Trains on text[0..len) (any bytes) for a vocabulary of n_vocab tokens in all
  * (MLC_VOCAB_MIN..MLC_VOCAB_MAX) and sets the keys above in w (replacing any present).
- * When the text runs out of pairs to merge first (every word a single token), training stops
- * early: the vocabulary is then smaller than n_vocab, and *n_out (when n_out is not NULL)
- * always gets the real token count. Empty text or n_vocab out of range: MLC_ERR_ARG.
+ * When the text runs out of pairs to merge first (every distinct word already a single
+ * token), training stops early rather than inventing tokens: the vocabulary is then smaller
+ * than n_vocab, and its real size is the length of tokenizer.ggml.tokens (callers that need
+ * an exact size pad it, e.g. with unused tokens). Empty text or n_vocab out of range:
+ * MLC_ERR_ARG.
  *
  * Pre-tokenization approximates GPT-2's regex
  *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
@@ -50,7 +52,7 @@ extern "C" {
  * This only changes which merges are learned: tokenizing with the result is done by
  * mlc_tokenize with the real Unicode classes, and every byte always has a token. */
 mlc_status mlc_vocab_train_bpe(const char *text, size_t len, int32_t n_vocab,
-                               mlc_gguf_writer *w, int32_t *n_out, mlc_err *err);
+                               mlc_gguf_writer *w, mlc_err *err);
 
 /* The words training cuts text[0..len) into, as byte lengths of consecutive pieces (*lens
  * malloc'd, caller frees; NULL when len is 0), like mlc_tokenizer_split. For tests (on ASCII
