@@ -58,15 +58,17 @@ CPPFLAGS += -Iengine/include -Iengine -D_POSIX_C_SOURCE=200809L \
 CFLAGS   ?=
 ALLCFLAGS := -std=c11 $(WARN) $(OPTFLAGS) $(SANFLAGS) -pthread $(CFLAGS)
 LDLIBS   += -lm -pthread
-BENCH_LIBS := -lcjson
+BENCH_LIBS := -lcjson -lsqlite3 -lcurl -lmicrohttpd
 
 LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/corpus.o
-TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(EMBED_OBJ)
+# Tests link the CLI's modules too (store, datasets, client), but not main() and the
+# run command (tested through the binary).
+TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/obj/%.o) $(filter-out $(BUILD)/obj/bench/main.o $(BUILD)/obj/bench/run.o,$(BENCH_OBJ))
 
 LIB  := $(BUILD)/libmlc.a
 BIN  := $(BUILD)/mlc-bench
@@ -89,16 +91,21 @@ $(BUILD)/obj/%.o: %.c $(FLAGSTAMP)
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -MMD -MP -c $< -o $@
 
-# datasets/corpus.txt embedded in the binary (the synthetic-model tool trains its default
-# vocabulary on it), written as a C array with od so no extra tool is needed.
-$(BUILD)/gen/corpus.c: datasets/corpus.txt
+# Files of datasets/ embedded in the binary, so `mlc-bench` needs nothing beside itself:
+# datasets/NAME.EXT becomes `const unsigned char mlc_embed_NAME_EXT[]` and
+# `const size_t mlc_embed_NAME_EXT_len` (see bench/embed.h), written with od and sed.
+EMBED_FILES := $(wildcard datasets/corpus.txt datasets/prompts.jsonl)
+EMBED_OBJ := $(patsubst datasets/%,$(BUILD)/obj/embed/%.o,$(EMBED_FILES))
+$(BUILD)/gen/embed/%.c: datasets/%
 	@mkdir -p $(@D)
-	$(Q){ echo '/* generated from datasets/corpus.txt by the Makefile: do not edit */'; \
-	  echo '#include <stddef.h>'; echo 'extern const unsigned char mlc_corpus[];'; \
-	  echo 'extern const size_t mlc_corpus_len;'; echo 'const unsigned char mlc_corpus[] = {'; \
+	$(Q)sym=mlc_embed_$$(echo '$*' | tr '.-' '__'); \
+	{ echo '/* generated from datasets/$* by the Makefile: do not edit */'; \
+	  echo '#include <stddef.h>'; echo "extern const unsigned char $$sym[];"; \
+	  echo "extern const size_t $${sym}_len;"; echo "const unsigned char $$sym[] = {"; \
 	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; \
-	  echo 'const size_t mlc_corpus_len = sizeof mlc_corpus - 1;'; } > $@.tmp && mv $@.tmp $@
-$(BUILD)/obj/corpus.o: $(BUILD)/gen/corpus.c $(FLAGSTAMP)
+	  echo "const size_t $${sym}_len = sizeof $$sym - 1;"; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/embed/%.o: $(BUILD)/gen/embed/%.c $(FLAGSTAMP)
+	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c $< -o $@
 

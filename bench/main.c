@@ -5,14 +5,20 @@
 #include "devices.h"
 #include "generate.h"
 #include "micro.h"
+#include "run.h"
 #include "model.h"
 
 static const char usage[] =
-    "usage: mlc-bench COMMAND [ARGS...]\n"
+    "usage: mlc-bench [COMMAND [ARGS...]]\n"
     "\n"
-    "Benchmarking, conformance and regression suite for LLM inference.\n"
+    "Benchmarking, conformance and regression suite for LLM inference. With no arguments:\n"
+    "the CPU engine on a built-in synthetic model (made once, cached under\n"
+    "$XDG_CACHE_HOME/mlc-bench) and the built-in dataset at concurrency 1 and 4; results in\n"
+    "./mlc-bench.db. Run options without a command mean `run`.\n"
     "\n"
     "commands:\n"
+    "  run [options]        replay a dataset against the engine (--model) or an OpenAI-\n"
+    "                       compatible endpoint (--endpoint); TTFT, ITL, TPOT, E2E, tok/s\n"
     "  devices              backends built into this binary and the devices they see\n"
     "  model info FILE      a GGUF model's architecture, hyper-parameters, tokenizer and\n"
     "                       tensors (--json for machine-readable output)\n"
@@ -36,14 +42,21 @@ static const command commands[] = {
     {"generate", mlc_cmd_generate},
     {"tokenize", mlc_cmd_tokenize},
     {"micro", mlc_cmd_micro},
+    {"run", mlc_cmd_run},
 };
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-        !strcmp(argv[1], "help")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2)
+        return mlc_cmd_default();
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    /* `mlc-bench --backend cuda --model m.gguf ...` is `mlc-bench run ...`. */
+    if (argv[1][0] == '-' && strcmp(argv[1], "--version")) {
+        argv[0] = "run";
+        return mlc_cmd_run(argc, argv);
     }
     if (!strcmp(argv[1], "--version")) {
         printf("mlc-bench %s (backends: %s)\n", MLC_VERSION, MLC_BACKENDS);

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "corpus.h"
+#include "embed.h"
 #include "mlc/gguf.h"
 #include "mlc/quant.h"
 #include "mlc/vocab.h"
@@ -181,7 +181,7 @@ static mlc_status trained_vocab(int32_t n_vocab, void **buf, mlc_gguf **out, mlc
     size_t size = 0;
     mlc_status s = w ? MLC_OK : mlc_err_set(err, MLC_ERR_NOMEM, "synth: out of memory");
     if (!s)
-        s = mlc_vocab_train_bpe((const char *)mlc_corpus, mlc_corpus_len, n_vocab, w, err);
+        s = mlc_vocab_train_bpe((const char *)mlc_embed_corpus_txt, mlc_embed_corpus_txt_len, n_vocab, w, err);
     if (!s)
         s = mlc_gguf_writer_write_mem(w, buf, &size, NULL, NULL, err);
     if (!s)

@@ -1,0 +1,80 @@
+/* client.h: the OpenAI-compatible HTTP client of `mlc-bench run --endpoint`.
+ *
+ * All requests run in one libcurl multi handle driven by mlc_client_poll() from the
+ * caller's event loop: no thread per request, keep-alive connection reuse, streaming SSE
+ * parsed as bytes arrive. Times are taken on CLOCK_MONOTONIC at the moment curl hands over
+ * the bytes, so the client's own work does not distort TTFT and ITL. */
+#ifndef MLC_BENCH_CLIENT_H
+#define MLC_BENCH_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "mlc/status.h"
+
+typedef struct mlc_client mlc_client;
+
+typedef enum mlc_api { MLC_API_COMPLETIONS = 0, MLC_API_CHAT = 1 } mlc_api;
+
+/* Failure kinds recorded per request (error_kind in the store). */
+#define MLC_FAIL_HTTP "http"             /* non-2xx status; the message has the code and body */
+#define MLC_FAIL_TIMEOUT "timeout"       /* per-request timeout */
+#define MLC_FAIL_CONNECT "connect"       /* connection refused / DNS */
+#define MLC_FAIL_DISCONNECT "disconnect" /* stream ended before [DONE] or finish_reason */
+#define MLC_FAIL_PROTOCOL "protocol"     /* malformed SSE or invalid JSON chunk */
+
+typedef struct mlc_client_opts {
+    const char *base_url;   /* "http://host:port" (a trailing /v1 is accepted) */
+    mlc_api api;
+    const char *model;      /* "model" field of requests */
+    const char *api_key;    /* Bearer token or NULL */
+    double timeout_s;       /* per request, whole response; <= 0: none */
+    bool include_usage;     /* stream_options.include_usage */
+    int max_connections;    /* curl's connection cache and host limit (>= concurrency) */
+} mlc_client_opts;
+
+typedef struct mlc_client_req {
+    const mlc_prompt *prompt;
+    int32_t max_tokens;
+    bool ignore_eos;
+    float temperature;      /* < 0: not sent */
+    uint64_t seed;
+    bool send_seed;
+    void *user;             /* handed back in callbacks */
+} mlc_client_req;
+
+typedef struct mlc_client_result {
+    bool ok;
+    const char *error_kind; /* MLC_FAIL_* or NULL */
+    char error[256];
+    long http_status;
+    int64_t usage_prompt, usage_completion; /* -1 when the server sent no usage */
+    int64_t chunks;         /* token-bearing chunks seen */
+    char finish_reason[32];
+} mlc_client_result;
+
+typedef struct mlc_client_callbacks {
+    /* The request's bytes started going out (t: monotonic seconds). */
+    void (*on_sent)(void *user, double t);
+    /* A token-bearing chunk arrived (non-empty text or token content). */
+    void (*on_token)(void *user, double t, const char *text, size_t len);
+    /* The request finished, well or not. */
+    void (*on_done)(void *user, double t, const mlc_client_result *r);
+} mlc_client_callbacks;
+
+mlc_status mlc_client_new(const mlc_client_opts *o, const mlc_client_callbacks *cb,
+                          mlc_client **out, mlc_err *err);
+void mlc_client_free(mlc_client *c);
+/* Starts a request now. Errors here are local (out of memory, bad prompt). */
+mlc_status mlc_client_submit(mlc_client *c, const mlc_client_req *r, mlc_err *err);
+/* Runs transfers for up to max_wait_s seconds (returns early when something completes);
+ * returns the number of requests still in flight. */
+int mlc_client_poll(mlc_client *c, double max_wait_s);
+/* Aborts every request in flight; each gets on_done with error_kind "cancelled". */
+void mlc_client_cancel_all(mlc_client *c);
+
+/* Monotonic clock in seconds (the clock of every callback). */
+double mlc_client_now(void);
+
+#endif

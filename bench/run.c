@@ -1,0 +1,1262 @@
+/* run.c: the benchmark harness, `mlc-bench run`.
+ *
+ * One thread, one event loop: the load generator decides when each request is due (closed
+ * loop: when a slot frees; open loop: on a precomputed Poisson/gamma/constant schedule or a
+ * trace's timestamps), hands it to the target, and the target reports when the request was
+ * sent, when each token-bearing chunk arrived and when it finished. Two targets share that
+ * interface: the local engine (its continuous-batching scheduler stepped in this thread) and
+ * an OpenAI-compatible endpoint (libcurl multi). Finished requests go to the store in
+ * batches as they complete; SIGINT/SIGTERM stop sending, keep what finished, mark the run
+ * 'interrupted' and exit 130. */
+#include "run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "client.h"
+#include "dataset.h"
+#include "metrics.h"
+#include "mlc/gguf.h"
+#include "mlc/model.h"
+#include "mlc/sched.h"
+#include "mlc/tokenizer.h"
+#include "store.h"
+#include "synth.h"
+
+#define MAX_POINTS 32
+
+/* ---------------------------------------------------------------- options */
+
+typedef enum load_kind { LOAD_CONCURRENCY, LOAD_RATE, LOAD_TRACE } load_kind;
+
+typedef struct load_point {
+    load_kind kind;
+    int concurrency;   /* closed loop size, or the cap of an open loop (0: none) */
+    double rate;       /* requests/s (INFINITY: all at once) */
+    char name[32];     /* "c=4", "r=2.5", "trace" */
+} load_point;
+
+typedef struct run_opts {
+    /* target */
+    const char *backend, *model, *endpoint, *api, *model_name, *api_key_env, *tokenizer;
+    int threads, ctx, parallel;
+    double timeout_s;
+    /* dataset */
+    mlc_dataset_opts ds;
+    const char *dataset;
+    int output_len;
+    bool ignore_eos;
+    float temperature;
+    /* load */
+    load_point points[MAX_POINTS];
+    int n_points;
+    double conc_list[MAX_POINTS], rate_list[MAX_POINTS];
+    int n_conc, n_rate;
+    const char *arrival;
+    double burstiness, duration_s, time_scale;
+    int num_prompts, warmup, sweep;
+    uint64_t seed;
+    mlc_slo slo;
+    bool have_slo;
+    /* output */
+    const char *db, *label, *json_path, *format;
+    bool quiet;
+} run_opts;
+
+static const char run_usage[] =
+    "usage: mlc-bench run (--backend B --model M.gguf | --endpoint URL) [options]\n"
+    "target:\n"
+    "  --backend B --model M.gguf [-t N] [--ctx N] [--parallel N]   the engine, in-process\n"
+    "  --endpoint URL [--api chat|completions] [--model-name NAME] [--api-key-env VAR]\n"
+    "                 [--tokenizer M.gguf] [--timeout S]          any OpenAI-compatible server\n"
+    "dataset:\n"
+    "  --dataset default|random|FILE [--dataset-format auto|sharegpt|jsonl|trace]\n"
+    "  --input-len N --output-len N --range-ratio R   (random; --output-len also caps others)\n"
+    "  --num-prompts N | --duration S    --seed S    --ignore-eos    --temperature T (default 0)\n"
+    "load (comma lists run one after another):\n"
+    "  --concurrency LIST          closed loop: LIST requests in flight\n"
+    "  --rate LIST [--burstiness K] [--arrival poisson|constant]   open loop, requests/s\n"
+    "  --rate R --concurrency C    open loop capped at C in flight\n"
+    "  --sweep [N]                 synchronous, max throughput, then N rates between (default 5)\n"
+    "  --warmup N                  unrecorded requests first    --time-scale X   trace speed\n"
+    "  --slo ttft=MS,tpot=MS,e2e=MS   goodput: requests meeting every SLO, per second\n"
+    "output:\n"
+    "  --db FILE (default ./mlc-bench.db or $MLC_BENCH_DB)  --label TEXT  --json FILE\n"
+    "  --format table|md    --quiet (no progress line)\n"
+    "Exit: 0 ok, 1 run failed, 2 usage error, 130 interrupted.\n";
+
+static bool parse_num_list(const char *flag, const char *v, double *out, int *n, bool allow_inf)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", v);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        double x = (allow_inf && !strcmp(t, "inf")) ? INFINITY : strtod(t, &end);
+        if (*n == MAX_POINTS || (isfinite(x) && (*end || !(x > 0)))) {
+            fprintf(stderr, "mlc-bench run: %s: '%s' is not a positive number list\n", flag, v);
+            return false;
+        }
+        out[(*n)++] = x;
+    }
+    return *n > 0;
+}
+
+static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
+{
+    const char *c = "run";
+    bool ok = true;
+    *known = true;
+    if (!strcmp(a, "--backend")) o->backend = v;
+    else if (!strcmp(a, "--model") || !strcmp(a, "-m")) o->model = v;
+    else if (!strcmp(a, "--endpoint")) o->endpoint = v;
+    else if (!strcmp(a, "--api")) {
+        o->api = v;
+        ok = !strcmp(v, "chat") || !strcmp(v, "completions");
+        if (!ok) fprintf(stderr, "mlc-bench run: --api: '%s' (chat, completions)\n", v);
+    }
+    else if (!strcmp(a, "--model-name")) o->model_name = v;
+    else if (!strcmp(a, "--api-key-env")) o->api_key_env = v;
+    else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = mlc_cli_int(c, a, v, 1, 1024, &o->threads);
+    else if (!strcmp(a, "--ctx")) ok = mlc_cli_int(c, a, v, 16, 1 << 24, &o->ctx);
+    else if (!strcmp(a, "--parallel")) ok = mlc_cli_int(c, a, v, 1, 4096, &o->parallel);
+    else if (!strcmp(a, "--timeout")) {
+        float f;
+        ok = mlc_cli_float(c, a, v, 0.001, 1e6, &f);
+        o->timeout_s = f;
+    }
+    else if (!strcmp(a, "--dataset")) o->dataset = v;
+    else if (!strcmp(a, "--dataset-format")) o->ds.format = v;
+    else if (!strcmp(a, "--input-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->ds.input_len);
+    else if (!strcmp(a, "--output-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->output_len);
+    else if (!strcmp(a, "--range-ratio")) {
+        float f;
+        ok = mlc_cli_float(c, a, v, 0, 1, &f);
+        o->ds.range_ratio = f;
+    }
+    else if (!strcmp(a, "--num-prompts")) ok = mlc_cli_int(c, a, v, 1, 1 << 24, &o->num_prompts);
+    else if (!strcmp(a, "--duration")) {
+        float f;
+        ok = mlc_cli_float(c, a, v, 0.001, 1e7, &f);
+        o->duration_s = f;
+    }
+    else if (!strcmp(a, "--seed")) ok = mlc_cli_u64(c, a, v, &o->seed);
+    else if (!strcmp(a, "--temperature")) ok = mlc_cli_float(c, a, v, 0, 100, &o->temperature);
+    else if (!strcmp(a, "--concurrency")) ok = parse_num_list(a, v, o->conc_list, &o->n_conc, false);
+    else if (!strcmp(a, "--rate")) ok = parse_num_list(a, v, o->rate_list, &o->n_rate, true);
+    else if (!strcmp(a, "--burstiness")) {
+        float f;
+        ok = mlc_cli_float(c, a, v, 0.001, 1000, &f);
+        o->burstiness = f;
+    }
+    else if (!strcmp(a, "--arrival")) {
+        o->arrival = v;
+        ok = !strcmp(v, "poisson") || !strcmp(v, "constant");
+        if (!ok) fprintf(stderr, "mlc-bench run: --arrival: '%s' (poisson, constant)\n", v);
+    }
+    else if (!strcmp(a, "--warmup")) ok = mlc_cli_int(c, a, v, 0, 1 << 20, &o->warmup);
+    else if (!strcmp(a, "--time-scale")) {
+        float f;
+        ok = mlc_cli_float(c, a, v, 1e-6, 1e6, &f);
+        o->time_scale = f;
+    }
+    else if (!strcmp(a, "--slo")) {
+        char msg[256];
+        ok = o->have_slo = mlc_slo_parse(v, &o->slo, msg, sizeof msg);
+        if (!ok) fprintf(stderr, "mlc-bench run: %s\n", msg);
+    }
+    else if (!strcmp(a, "--db")) o->db = v;
+    else if (!strcmp(a, "--label")) o->label = v;
+    else if (!strcmp(a, "--json")) o->json_path = v;
+    else if (!strcmp(a, "--format")) {
+        o->format = v;
+        ok = !strcmp(v, "table") || !strcmp(v, "md");
+        if (!ok) fprintf(stderr, "mlc-bench run: --format: '%s' (table, md)\n", v);
+    }
+    else *known = false;
+    return ok;
+}
+
+/* Builds the list of load points from --concurrency/--rate/trace. */
+static bool plan_points(run_opts *o, bool timed)
+{
+    o->n_points = 0;
+    if (timed) {
+        o->points[o->n_points++] = (load_point){LOAD_TRACE, o->n_conc ? (int)o->conc_list[0] : 0, 0, "trace"};
+        return true;
+    }
+    if (o->n_rate) {
+        int cap = o->n_conc ? (int)o->conc_list[0] : 0;
+        if (o->n_conc > 1) {
+            fprintf(stderr, "mlc-bench run: with --rate, --concurrency is one cap, not a list\n");
+            return false;
+        }
+        for (int i = 0; i < o->n_rate; i++) {
+            load_point *p = &o->points[o->n_points++];
+            *p = (load_point){LOAD_RATE, cap, o->rate_list[i], ""};
+            if (isinf(p->rate))
+                snprintf(p->name, sizeof p->name, "r=inf");
+            else
+                snprintf(p->name, sizeof p->name, "r=%g", p->rate);
+        }
+        return true;
+    }
+    if (!o->n_conc)
+        o->conc_list[o->n_conc++] = 1;
+    for (int i = 0; i < o->n_conc; i++) {
+        load_point *p = &o->points[o->n_points++];
+        *p = (load_point){LOAD_CONCURRENCY, (int)o->conc_list[i], 0, ""};
+        snprintf(p->name, sizeof p->name, "c=%d", p->concurrency);
+    }
+    return true;
+}
+
+static int parse_run(int argc, char **argv, run_opts *o)
+{
+    *o = (run_opts){.backend = NULL, .api = "completions", .dataset = "default",
+                    .arrival = "poisson", .burstiness = 1.0, .time_scale = 1.0, .format = "table",
+                    .ds = {.format = "auto"}, .seed = 0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(run_usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = true; continue; }
+        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = true; continue; }
+        if (!strcmp(a, "--sweep")) {
+            o->sweep = 5;
+            if (i + 1 < argc && argv[i + 1][0] != '-' && !mlc_cli_int("run", a, argv[++i], 1, 30, &o->sweep))
+                return 2;
+            continue;
+        }
+        const char *v = mlc_cli_value("run", argc, argv, &i);
+        bool known;
+        if (!v)
+            return 2;
+        if (!opt_value(a, v, o, &known))
+            return 2;
+        if (!known) {
+            fprintf(stderr, "mlc-bench run: unknown option '%s' (see mlc-bench run --help)\n", a);
+            return 2;
+        }
+    }
+    if (!!o->endpoint == !!o->model) {
+        fprintf(stderr, "mlc-bench run: give either --model (local engine) or --endpoint\n");
+        return 2;
+    }
+    if (o->endpoint && o->backend) {
+        fprintf(stderr, "mlc-bench run: --backend applies to the local engine, not to --endpoint\n");
+        return 2;
+    }
+    if (o->sweep && (o->n_rate || o->n_conc)) {
+        fprintf(stderr, "mlc-bench run: --sweep chooses its own load; drop --rate/--concurrency\n");
+        return 2;
+    }
+    if (!o->db)
+        o->db = getenv("MLC_BENCH_DB") && *getenv("MLC_BENCH_DB") ? getenv("MLC_BENCH_DB") : "mlc-bench.db";
+    return -1;
+}
+
+/* ---------------------------------------------------------------- targets */
+
+/* Where a request's events go: the harness's record for it. */
+typedef struct req_slot {
+    int64_t idx;          /* request number in the run */
+    int phase;
+    bool recorded;        /* false for warmup */
+    bool in_flight;
+    mlc_req_times t;
+    const mlc_prompt *prompt;
+    char *text;           /* streamed text (endpoints, for token counting) */
+    size_t text_len, text_cap;
+    struct target *tgt;
+} req_slot;
+
+typedef struct harness harness;
+
+typedef struct target {
+    mlc_status (*submit)(struct target *t, req_slot *r, int32_t max_tokens, mlc_err *err);
+    int (*poll)(struct target *t, double max_wait_s); /* returns requests in flight */
+    void (*cancel_all)(struct target *t);
+    void (*destroy)(struct target *t);
+    harness *h;
+} target;
+
+static void on_sent(req_slot *r, double t);
+static void on_token(req_slot *r, double t, int n_tokens, const char *text, size_t len);
+static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind, const char *err,
+                    int64_t in_tok, int64_t out_tok, bool approx);
+
+/* ---- local engine: the scheduler stepped in this thread, timed like HTTP would be */
+
+typedef struct local_target {
+    target base;
+    mlc_model *m;
+    mlc_context *c;
+    mlc_sched *s;
+    req_slot **by_id;   /* scheduler id -> request */
+    int64_t cap_ids;
+    float temperature;
+    uint64_t seed;
+    bool ignore_eos;
+} local_target;
+
+/* The prompt as token ids: ids as given, text tokenized, chat messages joined as text
+ * (the local target has no chat template; the engine sees the same tokens every run). */
+static mlc_status prompt_ids(const mlc_tokenizer *tok, const mlc_prompt *p, int32_t **ids,
+                             size_t *n, mlc_err *err)
+{
+    if (p->ids) {
+        *ids = malloc((size_t)p->n_ids * sizeof **ids);
+        if (!*ids)
+            return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+        memcpy(*ids, p->ids, (size_t)p->n_ids * sizeof **ids);
+        *n = (size_t)p->n_ids;
+        return MLC_OK;
+    }
+    if (p->text)
+        return mlc_tokenize(tok, p->text, strlen(p->text), true, false, ids, n, err);
+    cJSON *msgs = cJSON_Parse(p->messages_json ? p->messages_json : "[]");
+    size_t cap = 256, len = 0;
+    char *buf = malloc(cap);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs) {
+        const cJSON *content = cJSON_GetObjectItem(m, "content");
+        const char *s = cJSON_IsString(content) ? content->valuestring : "";
+        size_t sl = strlen(s);
+        if (buf && len + sl + 2 > cap) {
+            cap = (len + sl + 2) * 2;
+            buf = realloc(buf, cap);
+        }
+        if (buf) {
+            memcpy(buf + len, s, sl);
+            len += sl;
+            buf[len++] = '\n';
+        }
+    }
+    cJSON_Delete(msgs);
+    if (!buf)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+    mlc_status s = mlc_tokenize(tok, buf, len, true, false, ids, n, err);
+    free(buf);
+    return s;
+}
+
+static mlc_status local_submit(target *t, req_slot *r, int32_t max_tokens, mlc_err *err)
+{
+    local_target *lt = (local_target *)t;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    mlc_status s = prompt_ids(mlc_model_tokenizer(lt->m), r->prompt, &ids, &n, err);
+    mlc_request_params rp = {.sampling = mlc_sampler_default_params(), .max_tokens = max_tokens,
+                             .ignore_eos = lt->ignore_eos};
+    rp.sampling.temperature = lt->temperature;
+    rp.sampling.seed = lt->seed + (uint64_t)r->idx;
+    int64_t id = -1;
+    if (!s) {
+        /* Prompts that cannot fit are cut from the front, as a server's truncation would,
+         * so the request still measures; the count actually used is recorded. */
+        size_t limit = (size_t)mlc_context_n_ctx(lt->c) - (size_t)(max_tokens > 0 ? max_tokens : 1) - 1;
+        size_t skip = n > limit ? n - limit : 0;
+        r->t.input_tokens = (int64_t)(n - skip);
+        s = mlc_sched_submit(lt->s, ids + skip, n - skip, &rp, &id, err);
+    }
+    free(ids);
+    if (s)
+        return s;
+    if (id >= lt->cap_ids) {
+        int64_t cap = (id + 1) * 2;
+        req_slot **p = realloc(lt->by_id, (size_t)cap * sizeof *p);
+        if (!p)
+            return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+        lt->by_id = p;
+        lt->cap_ids = cap;
+    }
+    lt->by_id[id] = r;
+    on_sent(r, mlc_client_now());
+    return MLC_OK;
+}
+
+static int local_poll(target *t, double max_wait_s)
+{
+    local_target *lt = (local_target *)t;
+    if (mlc_sched_pending(lt->s) == 0) {
+        if (max_wait_s > 0) {
+            struct timespec ts = {(time_t)max_wait_s, (long)((max_wait_s - floor(max_wait_s)) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+        return 0;
+    }
+    mlc_err err;
+    if (mlc_sched_step(lt->s, &err)) {
+        /* An engine failure fails every request in flight; the run goes on. */
+        double now = mlc_client_now();
+        for (int64_t i = 0; i < lt->cap_ids; i++) {
+            req_slot *r = lt->by_id[i];
+            if (r && r->in_flight) {
+                on_done(t->h, r, now, false, "engine", err.msg, r->t.input_tokens, r->t.output_tokens, false);
+                mlc_sched_cancel(lt->s, i);
+                lt->by_id[i] = NULL;
+            }
+        }
+        return mlc_sched_pending(lt->s);
+    }
+    double now = mlc_client_now();
+    int ne;
+    const mlc_sched_event *ev = mlc_sched_events(lt->s, &ne);
+    for (int i = 0; i < ne; i++) {
+        req_slot *r = ev[i].id < lt->cap_ids ? lt->by_id[ev[i].id] : NULL;
+        if (!r)
+            continue;
+        if (ev[i].token >= 0)
+            on_token(r, now, 1, NULL, 0);
+        if (ev[i].finish != MLC_FINISH_NONE) {
+            bool ok = ev[i].finish != MLC_FINISH_CANCELLED;
+            on_done(t->h, r, now, ok, ok ? NULL : "cancelled", ok ? NULL : "cancelled", r->t.input_tokens,
+                    ev[i].n_generated, false);
+            lt->by_id[ev[i].id] = NULL;
+        }
+    }
+    return mlc_sched_pending(lt->s);
+}
+
+static void local_cancel_all(target *t)
+{
+    local_target *lt = (local_target *)t;
+    for (int64_t i = 0; i < lt->cap_ids; i++)
+        if (lt->by_id[i])
+            mlc_sched_cancel(lt->s, i);
+    /* One step delivers the cancellations. */
+    local_poll(t, 0);
+}
+
+static void local_destroy(target *t)
+{
+    local_target *lt = (local_target *)t;
+    mlc_sched_free(lt->s);
+    mlc_context_free(lt->c);
+    mlc_model_free(lt->m);
+    free(lt->by_id);
+    free(lt);
+}
+
+static int max_concurrency(const run_opts *o)
+{
+    int c = 1;
+    for (int i = 0; i < o->n_conc; i++)
+        c = o->conc_list[i] > c ? (int)o->conc_list[i] : c;
+    if (o->n_rate || o->sweep)
+        c = c > 16 ? c : 16;
+    return c;
+}
+
+static mlc_status local_new(const run_opts *o, harness *h, target **out, mlc_model_info *info, mlc_err *err)
+{
+    local_target *lt = calloc(1, sizeof *lt);
+    if (!lt)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+    lt->base = (target){local_submit, local_poll, local_cancel_all, local_destroy, h};
+    lt->temperature = o->temperature;
+    lt->seed = o->seed;
+    lt->ignore_eos = o->ignore_eos;
+    mlc_model_params mp = {.backend = o->backend ? o->backend : "cpu", .n_threads = o->threads};
+    mlc_status s = mlc_model_load(o->model, &mp, &lt->m, err);
+    if (!s) {
+        int n_ctx = o->ctx ? o->ctx : mlc_model_get_info(lt->m)->n_ctx_train;
+        n_ctx = n_ctx > 8192 && !o->ctx ? 8192 : n_ctx;
+        int par = o->parallel ? o->parallel : (max_concurrency(o) < 64 ? max_concurrency(o) : 64);
+        mlc_context_params cp = {.n_ctx = n_ctx, .n_slots = par, .n_batch = 512};
+        s = mlc_context_new(lt->m, &cp, &lt->c, err);
+    }
+    if (!s)
+        s = mlc_sched_new(lt->c, NULL, &lt->s, err);
+    if (s) {
+        local_destroy(&lt->base);
+        return s;
+    }
+    *info = *mlc_model_get_info(lt->m);
+    *out = &lt->base;
+    return MLC_OK;
+}
+
+/* ---- OpenAI-compatible endpoint */
+
+typedef struct endpoint_target {
+    target base;
+    mlc_client *cl;
+    mlc_tokenizer *tok;   /* --tokenizer: exact counts when the server sends no usage */
+    mlc_gguf *tok_file;
+    float temperature;
+    uint64_t seed;
+    bool ignore_eos;
+} endpoint_target;
+
+static int64_t count_tokens(const endpoint_target *et, const char *text, size_t len)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (!et->tok || mlc_tokenize(et->tok, text, len, false, false, &ids, &n, NULL))
+        return -1;
+    free(ids);
+    return (int64_t)n;
+}
+
+static void ep_sent(void *user, double t)
+{
+    on_sent(user, t);
+}
+
+static void ep_token(void *user, double t, const char *text, size_t len)
+{
+    on_token(user, t, 1, text, len);
+}
+
+/* Token counts: the server's usage when it sent one, else the tokenizer's count of the
+ * text, else the number of token-bearing chunks (marked approximate). */
+static void ep_done(void *user, double t, const mlc_client_result *res)
+{
+    req_slot *r = user;
+    endpoint_target *et = (endpoint_target *)r->tgt;
+    bool approx = false;
+    int64_t out = res->usage_completion, in = res->usage_prompt;
+    if (out < 0)
+        out = count_tokens(et, r->text ? r->text : "", r->text_len);
+    if (out < 0) {
+        out = res->chunks;
+        approx = true;
+    }
+    if (in < 0 && r->prompt->ids)
+        in = r->prompt->n_ids;
+    if (in < 0 && r->prompt->text)
+        in = count_tokens(et, r->prompt->text, strlen(r->prompt->text));
+    if (in < 0 && r->prompt->input_tokens >= 0)
+        in = r->prompt->input_tokens;
+    if (in < 0) {
+        const char *p = r->prompt->text ? r->prompt->text : r->prompt->messages_json ? r->prompt->messages_json : "";
+        in = (int64_t)(strlen(p) + 3) / 4;
+        approx = true;
+    }
+    on_done(et->base.h, r, t, res->ok, res->error_kind, res->ok ? NULL : res->error, in, out, approx);
+}
+
+static mlc_status ep_submit(target *t, req_slot *r, int32_t max_tokens, mlc_err *err)
+{
+    endpoint_target *et = (endpoint_target *)t;
+    r->tgt = t;
+    mlc_client_req q = {.prompt = r->prompt, .max_tokens = max_tokens, .ignore_eos = et->ignore_eos,
+                        .temperature = et->temperature, .seed = et->seed + (uint64_t)r->idx,
+                        .send_seed = true, .user = r};
+    return mlc_client_submit(et->cl, &q, err);
+}
+
+static int ep_poll(target *t, double max_wait_s)
+{
+    return mlc_client_poll(((endpoint_target *)t)->cl, max_wait_s);
+}
+
+static void ep_cancel_all(target *t)
+{
+    mlc_client_cancel_all(((endpoint_target *)t)->cl);
+}
+
+static void ep_destroy(target *t)
+{
+    endpoint_target *et = (endpoint_target *)t;
+    mlc_client_free(et->cl);
+    mlc_tokenizer_free(et->tok);
+    mlc_gguf_close(et->tok_file);
+    free(et);
+}
+
+static mlc_status ep_new(const run_opts *o, harness *h, target **out, mlc_err *err)
+{
+    endpoint_target *et = calloc(1, sizeof *et);
+    if (!et)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+    et->base = (target){ep_submit, ep_poll, ep_cancel_all, ep_destroy, h};
+    et->temperature = o->temperature;
+    et->seed = o->seed;
+    et->ignore_eos = o->ignore_eos;
+    const char *key = NULL;
+    if (o->api_key_env && !(key = getenv(o->api_key_env))) {
+        free(et);
+        return mlc_err_set(err, MLC_ERR_ARG, "--api-key-env: variable '%s' is not set", o->api_key_env);
+    }
+    mlc_client_opts co = {.base_url = o->endpoint, .api = !strcmp(o->api, "chat") ? MLC_API_CHAT : MLC_API_COMPLETIONS,
+                          .model = o->model_name ? o->model_name : "default", .api_key = key,
+                          .timeout_s = o->timeout_s > 0 ? o->timeout_s : 600, .include_usage = true,
+                          .max_connections = max_concurrency(o) + 8};
+    mlc_client_callbacks cb = {ep_sent, ep_token, ep_done};
+    mlc_status s = MLC_OK;
+    if (o->tokenizer && (s = mlc_gguf_open(o->tokenizer, &et->tok_file, err)) == MLC_OK)
+        s = mlc_tokenizer_load(et->tok_file, &et->tok, err);
+    if (!s)
+        s = mlc_client_new(&co, &cb, &et->cl, err);
+    if (s) {
+        ep_destroy(&et->base);
+        return s;
+    }
+    *out = &et->base;
+    return MLC_OK;
+}
+
+/* ---------------------------------------------------------------- the harness */
+
+#define BLOCK 1024 /* request slots are allocated in blocks so their addresses never move */
+
+struct harness {
+    const run_opts *o;
+    target *t;
+    mlc_store *store;
+    int64_t run_id;
+    mlc_dataset ds;
+    req_slot **blocks;
+    int64_t n_slots_used, n_blocks;
+    int in_flight;
+    double t0;                 /* the run's clock origin (monotonic seconds) */
+    double *free_at;           /* closed loop: times slots became free, a FIFO */
+    int free_head, free_tail, free_cap;
+    sigset_t sigs;
+    bool interrupted, store_failed;
+    mlc_err store_err;
+    int64_t phase_done, phase_total;
+    double last_progress;
+    const char *phase_name;
+    cJSON *json;
+    int64_t ok_total, failed_total;
+};
+
+static req_slot *new_slot(harness *h)
+{
+    int64_t b = h->n_slots_used / BLOCK;
+    if (b == h->n_blocks) {
+        req_slot **nb = realloc(h->blocks, (size_t)(b + 1) * sizeof *nb);
+        if (!nb)
+            return NULL;
+        h->blocks = nb;
+        if (!(h->blocks[b] = calloc(BLOCK, sizeof(req_slot))))
+            return NULL;
+        h->n_blocks++;
+    }
+    return &h->blocks[b][h->n_slots_used++ % BLOCK];
+}
+
+static req_slot *slot_at(const harness *h, int64_t i)
+{
+    return &h->blocks[i / BLOCK][i % BLOCK];
+}
+
+static void on_sent(req_slot *r, double t)
+{
+    r->t.sent = t;
+}
+
+static void on_token(req_slot *r, double t, int n_tokens, const char *text, size_t len)
+{
+    if (r->t.first_token < 0)
+        r->t.first_token = t;
+    else
+        mlc_req_add_itl(&r->t, (float)((t - r->t.last_token) * 1e3));
+    r->t.last_token = t;
+    r->t.chunks += n_tokens;
+    if (text && len) {
+        if (r->text_len + len + 1 > r->text_cap) {
+            size_t cap = (r->text_len + len + 1) * 2;
+            char *p = realloc(r->text, cap);
+            if (!p)
+                return;
+            r->text = p;
+            r->text_cap = cap;
+        }
+        memcpy(r->text + r->text_len, text, len);
+        r->text_len += len;
+        r->text[r->text_len] = 0;
+    }
+}
+
+static void push_free(harness *h, double t)
+{
+    if (h->free_tail - h->free_head == h->free_cap)
+        return;
+    h->free_at[h->free_tail++ % h->free_cap] = t;
+}
+
+static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind, const char *err,
+                    int64_t in_tok, int64_t out_tok, bool approx)
+{
+    if (!r->in_flight)
+        return;
+    r->in_flight = false;
+    h->in_flight--;
+    h->phase_done++;
+    push_free(h, t);
+    r->t.done = t;
+    r->t.ok = ok;
+    r->t.error_kind = kind;
+    snprintf(r->t.error, sizeof r->t.error, "%s", err ? err : "");
+    r->t.input_tokens = in_tok;
+    r->t.output_tokens = out_tok;
+    r->t.tokens_approx = approx;
+    if (!r->recorded || h->store_failed)
+        return;
+    ok ? h->ok_total++ : h->failed_total++;
+    mlc_request_record rec = {
+        .idx = r->idx, .phase = r->phase, .scheduled = r->t.scheduled - h->t0, .sent = r->t.sent - h->t0,
+        .first_token = r->t.first_token < 0 ? -1 : r->t.first_token - h->t0, .done = t - h->t0, .ok = ok,
+        .error_kind = kind, .error = err, .input_tokens = in_tok, .output_tokens = out_tok,
+        .tokens_approx = approx, .itl_ms = r->t.itl_ms, .n_itl = r->t.n_itl};
+    if (mlc_store_add_request(h->store, h->run_id, &rec, &h->store_err))
+        h->store_failed = true;
+}
+
+/* Gap to the next open-loop arrival: exponential (Poisson), gamma with shape k
+ * (burstiness; k = 1 is Poisson, < 1 burstier), or constant. */
+static double next_gap(const run_opts *o, double rate, uint64_t *rng)
+{
+    if (isinf(rate))
+        return 0;
+    if (!strcmp(o->arrival, "constant"))
+        return 1.0 / rate;
+    double k = o->burstiness, theta = 1.0 / (rate * k), d = (k < 1 ? k + 1 : k) - 1.0 / 3, c = 1 / sqrt(9 * d);
+    /* Marsaglia-Tsang gamma sampler; for k < 1 boost with U^(1/k). */
+    for (;;) {
+        double u1, u2, x, v;
+        do {
+            *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+            u1 = ((double)(*rng >> 11) + 1) / 9007199254740993.0;
+            *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+            u2 = ((double)(*rng >> 11) + 1) / 9007199254740993.0;
+            x = sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+            v = 1 + c * x;
+        } while (v <= 0);
+        v = v * v * v;
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        double u = ((double)(*rng >> 11) + 1) / 9007199254740993.0;
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) {
+            double g = d * v * theta;
+            if (k < 1) {
+                *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+                g *= pow(((double)(*rng >> 11) + 1) / 9007199254740993.0, 1 / k);
+            }
+            return g;
+        }
+    }
+}
+
+static void progress(harness *h, bool final)
+{
+    if (h->o->quiet || !isatty(2))
+        return;
+    double now = mlc_client_now();
+    if (!final && now - h->last_progress < 0.2)
+        return;
+    h->last_progress = now;
+    fprintf(stderr, "\r[%s] %lld/%lld done, %d in flight, %.1f s%s", h->phase_name,
+            (long long)h->phase_done, (long long)h->phase_total, h->in_flight, now - h->t0,
+            final ? "\n" : "   ");
+}
+
+static bool check_signal(harness *h)
+{
+    struct timespec zero = {0, 0};
+    if (!h->interrupted && sigtimedwait(&h->sigs, NULL, &zero) > 0)
+        h->interrupted = true;
+    return h->interrupted;
+}
+
+static int32_t max_tokens_for(const run_opts *o, const mlc_prompt *p)
+{
+    if (o->output_len > 0)
+        return o->output_len;
+    return p->max_tokens > 0 ? p->max_tokens : 128;
+}
+
+static void send_one(harness *h, int64_t k, int phase, bool record, double scheduled)
+{
+    req_slot *r = new_slot(h);
+    if (!r) {
+        h->store_failed = true;
+        mlc_err_set(&h->store_err, MLC_ERR_NOMEM, "out of memory");
+        return;
+    }
+    const mlc_prompt *p = &h->ds.p[k % h->ds.n];
+    *r = (req_slot){.idx = k, .phase = phase, .recorded = record, .in_flight = true, .prompt = p};
+    r->t.scheduled = scheduled;
+    r->t.first_token = -1;
+    r->t.sent = mlc_client_now();
+    h->in_flight++;
+    mlc_err err;
+    if (h->t->submit(h->t, r, max_tokens_for(h->o, p), &err))
+        on_done(h, r, mlc_client_now(), false, "submit", err.msg, 0, 0, true);
+}
+
+/* Runs one load point: n requests (or until the duration ends), returns when none is in
+ * flight. Requests of this phase are slots [first, h->n_slots_used). */
+static void run_phase(harness *h, const load_point *lp, int phase, int64_t n, bool record, int64_t *next_k)
+{
+    const run_opts *o = h->o;
+    double start = mlc_client_now(), next_arrival = start;
+    uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + (uint64_t)phase + 1;
+    int64_t sent = 0, trace_i = 0;
+    h->phase_done = 0;
+    h->phase_total = n;
+    h->phase_name = record ? lp->name : "warmup";
+    h->free_head = h->free_tail = 0;
+    for (int i = 0; lp->kind == LOAD_CONCURRENCY && i < lp->concurrency && i < h->free_cap; i++)
+        push_free(h, start);
+    if (lp->kind == LOAD_TRACE && h->ds.n)
+        next_arrival = start + h->ds.p[0].timestamp / o->time_scale;
+    for (;;) {
+        double now = mlc_client_now();
+        bool stop = check_signal(h) || h->store_failed ||
+                    (o->duration_s > 0 && record && now - start >= o->duration_s);
+        if (stop && h->in_flight && h->interrupted) {
+            h->t->cancel_all(h->t);
+            continue;
+        }
+        bool more = !stop && (o->duration_s > 0 && record ? true : sent < n);
+        while (more) {
+            if (lp->kind == LOAD_CONCURRENCY) {
+                if (h->in_flight >= lp->concurrency || h->free_head == h->free_tail)
+                    break;
+                send_one(h, (*next_k)++, phase, record, h->free_at[h->free_head++ % h->free_cap]);
+            } else {
+                if (next_arrival > now || (lp->concurrency > 0 && h->in_flight >= lp->concurrency))
+                    break;
+                int64_t k = lp->kind == LOAD_TRACE ? trace_i : *next_k;
+                send_one(h, k, phase, record, next_arrival);
+                (*next_k)++;
+                if (lp->kind == LOAD_TRACE) {
+                    trace_i++;
+                    if (trace_i < h->ds.n)
+                        next_arrival = start + h->ds.p[trace_i].timestamp / o->time_scale;
+                    else
+                        n = sent + 1; /* the trace is over */
+                } else {
+                    next_arrival += next_gap(o, lp->rate, &rng);
+                }
+            }
+            sent++;
+            more = o->duration_s > 0 && record ? true : sent < n;
+        }
+        if (!more && h->in_flight == 0)
+            break;
+        double wait = 0.05;
+        if (more && lp->kind != LOAD_CONCURRENCY)
+            wait = fmax(0, fmin(wait, next_arrival - mlc_client_now()));
+        h->t->poll(h->t, wait);
+        progress(h, false);
+    }
+    h->phase_total = h->phase_done;
+    progress(h, true);
+}
+
+/* ---------------------------------------------------------------- results */
+
+static void stat_json(cJSON *o, const char *metric, const mlc_stat *s)
+{
+    char k[64];
+#define F(stat, v) (snprintf(k, sizeof k, stat "_%s", metric), cJSON_AddNumberToObject(o, k, v))
+    F("mean", s->mean);
+    F("median", s->median);
+    F("std", s->std);
+    F("p90", s->p90);
+    F("p95", s->p95);
+    F("p99", s->p99);
+    F("min", s->min);
+    F("max", s->max);
+#undef F
+}
+
+static cJSON *phase_json(const load_point *lp, const mlc_phase_metrics *m, int64_t n_req)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "load", lp->name);
+    if (lp->kind == LOAD_CONCURRENCY || lp->concurrency)
+        cJSON_AddNumberToObject(o, "max_concurrency", lp->concurrency);
+    if (lp->kind == LOAD_RATE)
+        cJSON_AddItemToObject(o, "request_rate", isinf(lp->rate) ? cJSON_CreateString("inf") : cJSON_CreateNumber(lp->rate));
+    cJSON_AddNumberToObject(o, "num_prompts", (double)n_req);
+    cJSON_AddNumberToObject(o, "duration", m->duration_s);
+    cJSON_AddNumberToObject(o, "completed", (double)m->completed);
+    cJSON_AddNumberToObject(o, "failed", (double)m->failed);
+    cJSON_AddNumberToObject(o, "total_input_tokens", (double)m->total_input_tokens);
+    cJSON_AddNumberToObject(o, "total_output_tokens", (double)m->total_output_tokens);
+    cJSON_AddBoolToObject(o, "tokens_approximate", m->tokens_approx);
+    cJSON_AddNumberToObject(o, "request_throughput", m->request_throughput);
+    cJSON_AddNumberToObject(o, "request_goodput", m->goodput);
+    cJSON_AddNumberToObject(o, "output_throughput", m->output_throughput);
+    cJSON_AddNumberToObject(o, "total_token_throughput", m->total_token_throughput);
+    stat_json(o, "ttft_ms", &m->ttft_ms);
+    stat_json(o, "tpot_ms", &m->tpot_ms);
+    stat_json(o, "itl_ms", &m->itl_ms);
+    stat_json(o, "e2el_ms", &m->e2el_ms);
+    stat_json(o, "client_delay_ms", &m->client_delay_ms);
+    cJSON *f = cJSON_AddObjectToObject(o, "errors");
+    for (int i = 0; i < m->n_failure_kinds; i++)
+        cJSON_AddNumberToObject(f, m->failures[i].kind, (double)m->failures[i].n);
+    return o;
+}
+
+static void print_header(const run_opts *o)
+{
+    if (!strcmp(o->format, "md")) {
+        printf("| load | ok | failed | s | req/s | out tok/s | TTFT p50 / p99 ms | TPOT p50 / p99 ms | ITL p50 / p99 ms | E2E p50 / p99 ms | goodput req/s |\n");
+        printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    } else {
+        printf("%-8s %6s %6s %7s %7s %9s %17s %17s %17s %19s %8s\n", "load", "ok", "failed", "s",
+               "req/s", "out tok/s", "TTFT p50/p99 ms", "TPOT p50/p99 ms", "ITL p50/p99 ms",
+               "E2E p50/p99 ms", "goodput");
+    }
+}
+
+static void print_row(const run_opts *o, const load_point *lp, const mlc_phase_metrics *m)
+{
+    char ttft[40], tpot[40], itl[40], e2e[40];
+    snprintf(ttft, sizeof ttft, "%.1f / %.1f", m->ttft_ms.p50, m->ttft_ms.p99);
+    snprintf(tpot, sizeof tpot, "%.2f / %.2f", m->tpot_ms.p50, m->tpot_ms.p99);
+    snprintf(itl, sizeof itl, "%.2f / %.2f", m->itl_ms.p50, m->itl_ms.p99);
+    snprintf(e2e, sizeof e2e, "%.0f / %.0f", m->e2el_ms.p50, m->e2el_ms.p99);
+    if (!strcmp(o->format, "md"))
+        printf("| %s | %lld | %lld | %.2f | %.2f | %.1f%s | %s | %s | %s | %s | %.2f |\n", lp->name,
+               (long long)m->completed, (long long)m->failed, m->duration_s, m->request_throughput,
+               m->output_throughput, m->tokens_approx ? " (approx)" : "", ttft, tpot, itl, e2e, m->goodput);
+    else
+        printf("%-8s %6lld %6lld %7.2f %7.2f %9.1f%s %17s %17s %17s %19s %8.2f\n", lp->name,
+               (long long)m->completed, (long long)m->failed, m->duration_s, m->request_throughput,
+               m->output_throughput, m->tokens_approx ? "~" : "", ttft, tpot, itl, e2e, m->goodput);
+    for (int i = 0; i < m->n_failure_kinds; i++)
+        fprintf(stderr, "  %s: %lld failed: %s\n", lp->name, (long long)m->failures[i].n, m->failures[i].kind);
+    fflush(stdout);
+}
+
+/* Aggregates and raw samples of one load point into the store, names prefixed "LOAD/". */
+static mlc_status store_phase(harness *h, const load_point *lp, const mlc_phase_metrics *m,
+                              double *ttft, double *e2e, int64_t n_ok, mlc_err *err)
+{
+    struct {
+        const char *name, *unit;
+        double v;
+        int dir;
+    } scalars[] = {
+        {"request_throughput", "req/s", m->request_throughput, 1},
+        {"output_throughput", "tok/s", m->output_throughput, 1},
+        {"total_token_throughput", "tok/s", m->total_token_throughput, 1},
+        {"request_goodput", "req/s", m->goodput, 1},
+        {"failed", "requests", (double)m->failed, -1},
+    };
+    char name[96];
+    mlc_status s = MLC_OK;
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0] && !s; i++) {
+        snprintf(name, sizeof name, "%s/%s", lp->name, scalars[i].name);
+        s = mlc_store_add_metric(h->store, h->run_id, name, scalars[i].unit, "value", scalars[i].v, scalars[i].dir, err);
+    }
+    const struct {
+        const char *name;
+        const mlc_stat *st;
+    } lat[] = {{"ttft_ms", &m->ttft_ms}, {"tpot_ms", &m->tpot_ms}, {"itl_ms", &m->itl_ms},
+               {"e2el_ms", &m->e2el_ms}, {"client_delay_ms", &m->client_delay_ms}};
+    for (size_t i = 0; i < sizeof lat / sizeof lat[0] && !s; i++) {
+        const char *stats[] = {"mean", "median", "p90", "p99"};
+        double vals[] = {lat[i].st->mean, lat[i].st->median, lat[i].st->p90, lat[i].st->p99};
+        snprintf(name, sizeof name, "%s/%s", lp->name, lat[i].name);
+        for (int k = 0; k < 4 && !s; k++)
+            s = mlc_store_add_metric(h->store, h->run_id, name, "ms", stats[k], vals[k], -1, err);
+    }
+    if (!s) {
+        snprintf(name, sizeof name, "%s/ttft_ms", lp->name);
+        s = mlc_store_add_samples(h->store, h->run_id, name, ttft, (int)n_ok, err);
+    }
+    if (!s) {
+        snprintf(name, sizeof name, "%s/e2el_ms", lp->name);
+        s = mlc_store_add_samples(h->store, h->run_id, name, e2e, (int)n_ok, err);
+    }
+    return s;
+}
+
+/* Metrics of slots [from, to): printed, stored, added to the JSON. */
+static mlc_status finish_phase(harness *h, const load_point *lp, int64_t from, int64_t to,
+                               mlc_phase_metrics *m, mlc_err *err)
+{
+    int64_t n = to - from, n_ok = 0;
+    mlc_req_times *t = malloc(((size_t)n + 1) * sizeof *t);
+    double *ttft = malloc(((size_t)n + 1) * sizeof *ttft), *e2e = malloc(((size_t)n + 1) * sizeof *e2e);
+    if (!t || !ttft || !e2e) {
+        free(t);
+        free(ttft);
+        free(e2e);
+        return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < n; i++) {
+        t[i] = slot_at(h, from + i)->t;
+        if (t[i].ok && t[i].first_token >= 0) {
+            ttft[n_ok] = (t[i].first_token - t[i].sent) * 1e3;
+            e2e[n_ok++] = (t[i].done - t[i].sent) * 1e3;
+        }
+    }
+    mlc_metrics_compute(t, n, h->o->have_slo ? &h->o->slo : NULL, m);
+    print_row(h->o, lp, m);
+    cJSON_AddItemToArray(h->json, phase_json(lp, m, n));
+    mlc_status s = store_phase(h, lp, m, ttft, e2e, n_ok, err);
+    free(t);
+    free(ttft);
+    free(e2e);
+    return s;
+}
+
+/* ---------------------------------------------------------------- command */
+
+static char *config_json(const run_opts *o)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "dataset", o->dataset);
+    cJSON_AddNumberToObject(c, "num_prompts", o->num_prompts);
+    cJSON_AddNumberToObject(c, "duration_s", o->duration_s);
+    cJSON_AddNumberToObject(c, "output_len", o->output_len);
+    cJSON_AddNumberToObject(c, "input_len", o->ds.input_len);
+    cJSON_AddBoolToObject(c, "ignore_eos", o->ignore_eos);
+    cJSON_AddNumberToObject(c, "temperature", o->temperature);
+    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
+    cJSON_AddStringToObject(c, "arrival", o->arrival);
+    cJSON_AddNumberToObject(c, "burstiness", o->burstiness);
+    cJSON_AddNumberToObject(c, "warmup", o->warmup);
+    cJSON_AddNumberToObject(c, "sweep", o->sweep);
+    cJSON *loads = cJSON_AddArrayToObject(c, "load");
+    for (int i = 0; i < o->n_points; i++)
+        cJSON_AddItemToArray(loads, cJSON_CreateString(o->points[i].name));
+    if (o->endpoint) {
+        cJSON_AddStringToObject(c, "api", o->api);
+        cJSON_AddNumberToObject(c, "timeout_s", o->timeout_s);
+    } else {
+        cJSON_AddNumberToObject(c, "threads", o->threads);
+        cJSON_AddNumberToObject(c, "ctx", o->ctx);
+        cJSON_AddNumberToObject(c, "parallel", o->parallel);
+    }
+    char *s = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    return s;
+}
+
+static mlc_status open_target(harness *h, run_opts *o, mlc_model_info *info, mlc_err *err)
+{
+    memset(info, 0, sizeof *info);
+    if (o->endpoint)
+        return ep_new(o, h, &h->t, err);
+    return local_new(o, h, &h->t, info, err);
+}
+
+static mlc_status load_dataset(harness *h, run_opts *o, const mlc_model_info *info, mlc_err *err)
+{
+    o->ds.spec = o->dataset;
+    o->ds.seed = o->seed;
+    o->ds.num_prompts = o->num_prompts;
+    o->ds.output_len = o->output_len;
+    o->ds.n_vocab = info->n_vocab > 0 ? info->n_vocab : 32000;
+    if (!o->ds.input_len)
+        o->ds.input_len = 128;
+    if (!o->ds.output_len)
+        o->ds.output_len = 128;
+    mlc_status s = mlc_dataset_load(&o->ds, &h->ds, err);
+    if (!s && h->ds.n == 0)
+        s = mlc_err_set(err, MLC_ERR_FORMAT, "dataset '%s' has no prompts", o->dataset);
+    return s;
+}
+
+/* One load point, with the sweep's dynamic rates computed from the first two. */
+static mlc_status run_points(harness *h, run_opts *o, int *exit_code, mlc_err *err)
+{
+    int64_t next_k = 0, n = o->num_prompts > 0 ? o->num_prompts : h->ds.n;
+    if (o->warmup > 0 && o->n_points) {
+        load_point w = o->points[0];
+        if (w.kind == LOAD_TRACE)
+            w = (load_point){LOAD_CONCURRENCY, 1, 0, "warmup"};
+        run_phase(h, &w, -1, o->warmup, false, &next_k);
+    }
+    print_header(o);
+    double r_sync = 0, r_max = 0;
+    for (int p = 0; p < o->n_points && !h->interrupted && !h->store_failed; p++) {
+        int64_t first = h->n_slots_used;
+        run_phase(h, &o->points[p], p, n, true, &next_k);
+        mlc_phase_metrics m;
+        mlc_status s = finish_phase(h, &o->points[p], first, h->n_slots_used, &m, err);
+        if (s)
+            return s;
+        if (o->sweep && p == 0)
+            r_sync = m.request_throughput;
+        if (o->sweep && p == 1) {
+            r_max = m.request_throughput;
+            /* Rates strictly between synchronous and maximum throughput, evenly spaced. */
+            for (int i = 1; i <= o->sweep && o->n_points < MAX_POINTS; i++) {
+                load_point *lp = &o->points[o->n_points++];
+                *lp = (load_point){LOAD_RATE, 0, r_sync + (r_max - r_sync) * i / (o->sweep + 1), ""};
+                snprintf(lp->name, sizeof lp->name, "r=%.3g", lp->rate);
+            }
+        }
+    }
+    if (h->store_failed)
+        return mlc_err_set(err, h->store_err.status, "%s", h->store_err.msg);
+    *exit_code = h->interrupted ? 130 : (h->ok_total == 0 ? 1 : 0);
+    return MLC_OK;
+}
+
+static void harness_free(harness *h)
+{
+    for (int64_t i = 0; i < h->n_slots_used; i++) {
+        free(slot_at(h, i)->t.itl_ms);
+        free(slot_at(h, i)->text);
+    }
+    for (int64_t b = 0; b < h->n_blocks; b++)
+        free(h->blocks[b]);
+    free(h->blocks);
+    free(h->free_at);
+    if (h->t)
+        h->t->destroy(h->t);
+    mlc_dataset_free(&h->ds);
+    cJSON_Delete(h->json);
+}
+
+static bool write_json(const char *path, const cJSON *j)
+{
+    char *s = cJSON_Print(j);
+    FILE *f = s ? fopen(path, "w") : NULL;
+    bool ok = f && fputs(s, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f))
+        ok = false;
+    free(s);
+    return ok;
+}
+
+static int run_with(harness *h, run_opts *o)
+{
+    mlc_err err;
+    mlc_model_info info;
+    int rc = 1;
+    char *cfg = NULL;
+    const char *status = "failed";
+    if (open_target(h, o, &info, &err) || load_dataset(h, o, &info, &err))
+        goto fail;
+    if (!plan_points(o, h->ds.timed))
+        return 2;
+    if (o->sweep) {
+        o->n_points = 2;
+        o->points[0] = (load_point){LOAD_CONCURRENCY, 1, 0, "sync"};
+        o->points[1] = (load_point){LOAD_RATE, 0, INFINITY, "max"};
+    }
+    h->free_cap = 1;
+    for (int i = 0; i < o->n_points; i++)
+        h->free_cap = o->points[i].concurrency + 1 > h->free_cap ? o->points[i].concurrency + 1 : h->free_cap;
+    if (!(h->free_at = malloc((size_t)h->free_cap * sizeof *h->free_at)) || !(h->json = cJSON_CreateArray())) {
+        mlc_err_set(&err, MLC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    cfg = config_json(o);
+    mlc_run_info ri = {.kind = "run", .label = o->label, .target = o->endpoint ? "endpoint" : "local",
+                       .backend = o->endpoint ? NULL : (o->backend ? o->backend : "cpu"),
+                       .device = o->endpoint ? NULL : info.backend_desc, .endpoint = o->endpoint,
+                       .model_path = o->endpoint ? (o->model_name ? o->model_name : "default") : o->model,
+                       .model_arch = info.arch, .model_quant = info.ftype, .config_json = cfg};
+    if (mlc_store_open(o->db, &h->store, &err) || mlc_store_run_begin(h->store, &ri, &h->run_id, &err))
+        goto fail;
+    h->t0 = mlc_client_now();
+    if (run_points(h, o, &rc, &err))
+        goto fail;
+    status = rc == 130 ? "interrupted" : rc == 0 ? "complete" : "failed";
+    if (mlc_store_run_end(h->store, h->run_id, status, &err))
+        goto fail;
+    if (o->json_path && !write_json(o->json_path, h->json)) {
+        fprintf(stderr, "mlc-bench: %s: cannot write the JSON results\n", o->json_path);
+        rc = 1;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "run %lld %s: %lld requests ok, %lld failed; stored in %s\n", (long long)h->run_id, status,
+                (long long)h->ok_total, (long long)h->failed_total, o->db);
+    goto out;
+fail:
+    fprintf(stderr, "mlc-bench: %s\n", err.msg);
+    if (h->store && h->run_id > 0)
+        mlc_store_run_end(h->store, h->run_id, h->interrupted ? "interrupted" : "failed", NULL);
+    rc = h->interrupted ? 130 : 1;
+out:
+    free(cfg);
+    mlc_store_close(h->store);
+    return rc;
+}
+
+int mlc_cmd_run(int argc, char **argv)
+{
+    run_opts *o = calloc(1, sizeof *o);
+    harness *h = calloc(1, sizeof *h);
+    int rc = o && h ? parse_run(argc, argv, o) : 1;
+    if (rc < 0) {
+        /* Ctrl-C and SIGTERM are taken synchronously by the event loop (sigtimedwait), so no
+         * handler or global flag is needed: the loop stops sending and saves what finished. */
+        sigset_t old;
+        sigemptyset(&h->sigs);
+        sigaddset(&h->sigs, SIGINT);
+        sigaddset(&h->sigs, SIGTERM);
+        sigprocmask(SIG_BLOCK, &h->sigs, &old);
+        h->o = o;
+        rc = run_with(h, o);
+        harness_free(h);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    }
+    free(o);
+    free(h);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the embedded default */
+
+static bool cache_path(char *buf, size_t cap)
+{
+    const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[900];
+    if (x && *x)
+        snprintf(dir, sizeof dir, "%s/mlc-bench", x);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache/mlc-bench", home);
+    else
+        snprintf(dir, sizeof dir, "/tmp/mlc-bench-cache");
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(dir, 0755);
+            *p = '/';
+        }
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return false;
+    snprintf(buf, cap, "%s/synth-tiny-v1.gguf", dir);
+    return true;
+}
+
+int mlc_cmd_default(void)
+{
+    char model[1024];
+    if (!cache_path(model, sizeof model)) {
+        fprintf(stderr, "mlc-bench: cannot create the cache folder for %s\n", model);
+        return 1;
+    }
+    if (access(model, R_OK) != 0) {
+        fprintf(stderr, "mlc-bench: making the built-in synthetic model (once): %s\n", model);
+        char *sargv[] = {"synth", "--preset", "tiny", "--type", "q8_0", "-o", model, NULL};
+        if (mlc_cmd_model_synth(7, sargv) != 0)
+            return 1;
+    }
+    char *rargv[] = {"run", "--backend", "cpu", "--model", model, "--dataset", "default",
+                     "--concurrency", "1,4", "--num-prompts", "24", "--output-len", "64",
+                     "--label", "default", NULL};
+    return mlc_cmd_run(15, rargv);
+}

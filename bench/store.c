@@ -1,0 +1,797 @@
+/* store.c: the SQLite result store (store.h, DESIGN.md "Store").
+ *
+ * The schema lives in `migrations`: entry i takes PRAGMA user_version from i to i+1, run in
+ * one IMMEDIATE transaction (so two processes opening a new file at once do not both create
+ * it). A later schema change appends an entry; a shipped entry is never edited. */
+#include "store.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define BUSY_TIMEOUT_MS 10000
+#define UTC_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
+static const char *const migrations[] = {
+    /* v1 */
+    "CREATE TABLE fingerprints ("
+    "  id INTEGER PRIMARY KEY,"
+    "  hash TEXT NOT NULL UNIQUE,"
+    "  cpu TEXT NOT NULL,"
+    "  cpus INTEGER NOT NULL,"
+    "  gpu TEXT NOT NULL,"
+    "  driver TEXT NOT NULL,"
+    "  os TEXT NOT NULL,"
+    "  compiler TEXT NOT NULL,"
+    "  flags TEXT NOT NULL,"
+    "  build TEXT NOT NULL,"
+    "  created TEXT NOT NULL DEFAULT (" UTC_NOW "));"
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  label TEXT,"
+    "  git_sha TEXT,"
+    "  git_branch TEXT,"
+    "  started TEXT NOT NULL DEFAULT (" UTC_NOW "),"
+    "  finished TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'running'"
+    "    CHECK (status IN ('running','complete','failed','interrupted')),"
+    "  target TEXT,"
+    "  backend TEXT,"
+    "  device TEXT,"
+    "  endpoint TEXT,"
+    "  model_path TEXT,"
+    "  model_sha256 TEXT,"
+    "  model_arch TEXT,"
+    "  model_quant TEXT,"
+    "  config TEXT CHECK (config IS NULL OR json_valid(config)),"
+    "  fingerprint_id INTEGER NOT NULL REFERENCES fingerprints(id));"
+    "CREATE INDEX runs_fingerprint ON runs(fingerprint_id);"
+    "CREATE TABLE requests ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  phase INTEGER NOT NULL,"
+    "  scheduled REAL,"
+    "  sent REAL,"
+    "  first_token REAL,"
+    "  done REAL,"
+    "  ok INTEGER NOT NULL CHECK (ok IN (0, 1)),"
+    "  error_kind TEXT,"
+    "  error TEXT,"
+    "  input_tokens INTEGER,"
+    "  output_tokens INTEGER,"
+    "  tokens_approx INTEGER NOT NULL CHECK (tokens_approx IN (0, 1)),"
+    "  itl BLOB);"
+    "CREATE INDEX requests_run ON requests(run_id, idx);"
+    "CREATE TABLE metrics ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  unit TEXT,"
+    "  stat TEXT,"
+    "  value REAL,"
+    "  direction INTEGER NOT NULL DEFAULT 0 CHECK (direction IN (-1, 0, 1)));"
+    "CREATE INDEX metrics_run_name ON metrics(run_id, name);"
+    "CREATE TABLE samples ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  metric TEXT NOT NULL,"
+    "  rep INTEGER NOT NULL,"
+    "  value REAL);"
+    "CREATE INDEX samples_run_metric ON samples(run_id, metric);"
+    "CREATE TABLE perplexity ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  ctx INTEGER,"
+    "  chunks INTEGER,"
+    "  ppl REAL,"
+    "  ppl_err REAL);"
+    "CREATE INDEX perplexity_run ON perplexity(run_id);"
+    "CREATE TABLE conformance ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  backend TEXT,"
+    "  op TEXT,"
+    "  type TEXT,"
+    "  shape TEXT,"
+    "  nmse REAL,"
+    "  status TEXT);"
+    "CREATE INDEX conformance_run ON conformance(run_id);"
+    "CREATE TABLE baselines ("
+    "  name TEXT PRIMARY KEY,"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE);"
+    "CREATE INDEX baselines_run ON baselines(run_id);",
+    /* v2 goes here. */
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* One buffered request: the record, its strings and its ITL blob (little-endian float32)
+ * copied into buf, which the entry owns. */
+typedef struct pending_req {
+    int64_t run_id;
+    mlc_request_record r;
+    const unsigned char *itl;
+    char *buf;
+} pending_req;
+
+struct mlc_store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *ins_req, *ins_metric, *ins_sample;
+    pending_req *pend;
+    size_t n_pend, cap_pend;
+};
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static mlc_status map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_NOMEM: return MLC_ERR_NOMEM;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT: return MLC_ERR_FORMAT;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE: return MLC_ERR_ARG;
+    default: return MLC_ERR_IO;
+    }
+}
+
+/* "PATH: WHAT: sqlite's message", with the status of the connection's last error. */
+static mlc_status db_err(const char *path, sqlite3 *db, mlc_err *err, const char *what)
+{
+    int rc = db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM;
+    if ((rc & 0xff) == SQLITE_NOTADB)
+        return mlc_err_set(err, MLC_ERR_FORMAT, "%s: not an SQLite database", path);
+    return mlc_err_set(err, map_rc(rc), "%s: %s: %s", path, what,
+                       db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+static mlc_status arg_err(const mlc_store *s, mlc_err *err, const char *fn, const char *why)
+{
+    return mlc_err_set(err, MLC_ERR_ARG, "%s: %s: %s", s ? s->path : "(no store)", fn, why);
+}
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Runs a one-row, one-integer query (a pragma); SQLITE_OK with *out set, or the error. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        *out = 0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+/* NaN would be stored as NULL by SQLite anyway; say so explicitly. */
+static int bind_real(sqlite3_stmt *st, int i, double v)
+{
+    return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* ---- fingerprint ------------------------------------------------------------------------- */
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = 0;
+    size_t k = strspn(s, " \t");
+    memmove(s, s + k, n - k + 1);
+}
+
+/* The CPU model from /proc/cpuinfo: "model name" (x86), else the keys other architectures
+ * use. */
+static void cpu_model(char *out, size_t cap)
+{
+    static const char *const keys[] = {"model name", "Model", "Hardware", "cpu model", "cpu"};
+    char best[256] = "";
+    int best_rank = (int)(sizeof keys / sizeof keys[0]);
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (best_rank > 0 && fgets(line, sizeof line, f)) {
+            char *colon = strchr(line, ':');
+            if (!colon)
+                continue;
+            *colon = 0;
+            trim(line);
+            for (int k = 0; k < best_rank; k++) {
+                if (!strcmp(line, keys[k])) {
+                    copy_str(best, sizeof best, colon + 1);
+                    trim(best);
+                    best_rank = best[0] ? k : best_rank;
+                    break;
+                }
+            }
+        }
+        fclose(f);
+    }
+    copy_str(out, cap, best[0] ? best : "unknown");
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+void mlc_fingerprint_this(mlc_fingerprint *fp)
+{
+    memset(fp, 0, sizeof *fp);
+    cpu_model(fp->cpu, sizeof fp->cpu);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    fp->cpus = n > 0 ? (int)n : 1;
+    copy_str(fp->gpu, sizeof fp->gpu, "none");
+    copy_str(fp->driver, sizeof fp->driver, "none");
+    struct utsname u;
+    if (uname(&u) == 0)
+        snprintf(fp->os, sizeof fp->os, "%s %s %s", u.sysname, u.release, u.machine);
+    else
+        copy_str(fp->os, sizeof fp->os, "unknown");
+#if defined(__clang__)
+    snprintf(fp->compiler, sizeof fp->compiler, "clang %s", __clang_version__);
+#elif defined(__GNUC__)
+    snprintf(fp->compiler, sizeof fp->compiler, "gcc %s", __VERSION__);
+#elif defined(__VERSION__)
+    snprintf(fp->compiler, sizeof fp->compiler, "cc %s", __VERSION__);
+#else
+    copy_str(fp->compiler, sizeof fp->compiler, "cc unknown");
+#endif
+    trim(fp->compiler);
+#ifdef MLC_CFLAGS
+    copy_str(fp->flags, sizeof fp->flags, MLC_CFLAGS);
+#endif
+    const char *sha = getenv("MLC_GIT_SHA");
+#ifdef MLC_GIT_SHA
+    if (!sha || !*sha)
+        sha = MLC_GIT_SHA;
+#endif
+    copy_str(fp->build, sizeof fp->build, sha && *sha ? sha : "unknown");
+
+    /* Fields joined by '\n' so that ("ab", "c") and ("a", "bc") differ. */
+    char cpus[16];
+    snprintf(cpus, sizeof cpus, "%d", fp->cpus);
+    const char *fields[] = {fp->cpu, cpus, fp->gpu, fp->driver, fp->os,
+                            fp->compiler, fp->flags, fp->build};
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        h = fnv1a(fnv1a(h, fields[i]), "\n");
+    snprintf(fp->hash, sizeof fp->hash, "%016" PRIx64, h);
+}
+
+/* ---- open, migrate, close ---------------------------------------------------------------- */
+
+int mlc_store_schema_version(void)
+{
+    return N_MIGRATIONS;
+}
+
+const char *mlc_store_default_path(void)
+{
+    const char *p = getenv("MLC_BENCH_DB");
+    return p && *p ? p : "mlc-bench.db";
+}
+
+/* Refuses files that are not ours: a schema newer than this build, another application's
+ * id, or an unversioned database that already has tables. */
+static mlc_status check_file(sqlite3 *db, const char *path, int64_t ver, mlc_err *err)
+{
+    int64_t app = 0, n_tables = 0;
+    if (query_int(db, "PRAGMA application_id", &app) != SQLITE_OK ||
+        query_int(db, "SELECT count(*) FROM sqlite_master", &n_tables) != SQLITE_OK)
+        return db_err(path, db, err, "reading the header");
+    if (ver > N_MIGRATIONS)
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
+                           "%s: schema version %" PRId64 " is newer than this build of "
+                           "mlc-bench supports (%d); use a newer mlc-bench",
+                           path, ver, N_MIGRATIONS);
+    if (app != 0 && app != MLC_STORE_APP_ID)
+        return mlc_err_set(err, MLC_ERR_FORMAT,
+                           "%s: not an mlc-bench database (application_id 0x%08" PRIx64 ")",
+                           path, (uint64_t)app & 0xffffffffu);
+    if (ver == 0 && n_tables > 0)
+        return mlc_err_set(err, MLC_ERR_FORMAT,
+                           "%s: not an mlc-bench database (it has tables but no schema version)",
+                           path);
+    return MLC_OK;
+}
+
+/* Brings the schema to N_MIGRATIONS, under a write lock taken before the version is read
+ * again, so a concurrent opener cannot apply the same step twice. */
+static mlc_status migrate(sqlite3 *db, const char *path, mlc_err *err)
+{
+    char what[64];
+    int64_t ver = 0;
+    if (query_int(db, "PRAGMA user_version", &ver) != SQLITE_OK)
+        return db_err(path, db, err, "reading the schema version");
+    if (ver == N_MIGRATIONS)
+        return MLC_OK;
+    if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+        return db_err(path, db, err, "locking for the schema migration");
+    mlc_status st = MLC_OK;
+    if (query_int(db, "PRAGMA user_version", &ver) != SQLITE_OK) {
+        st = db_err(path, db, err, "reading the schema version");
+        goto fail;
+    }
+    if ((st = check_file(db, path, ver, err)) != MLC_OK)
+        goto fail;
+    for (int64_t v = ver; v < N_MIGRATIONS; v++) {
+        char pragma[96];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %" PRId64 ";"
+                 "PRAGMA application_id = %d", v + 1, MLC_STORE_APP_ID);
+        snprintf(what, sizeof what, "migrating the schema to version %" PRId64, v + 1);
+        if (exec(db, migrations[v]) != SQLITE_OK || exec(db, pragma) != SQLITE_OK) {
+            st = db_err(path, db, err, what);
+            goto fail;
+        }
+    }
+    if (exec(db, "COMMIT") != SQLITE_OK) {
+        st = db_err(path, db, err, "committing the schema migration");
+        goto fail;
+    }
+    return MLC_OK;
+fail:
+    exec(db, "ROLLBACK");
+    return st;
+}
+
+static mlc_status prepare(mlc_store *s, sqlite3_stmt **st, const char *sql, mlc_err *err)
+{
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_err(s->path, s->db, err, "preparing a statement");
+    return MLC_OK;
+}
+
+static void free_pending(mlc_store *s)
+{
+    for (size_t i = 0; i < s->n_pend; i++)
+        free(s->pend[i].buf);
+    s->n_pend = 0;
+}
+
+static void store_free(mlc_store *s)
+{
+    if (!s)
+        return;
+    free_pending(s);
+    free(s->pend);
+    sqlite3_finalize(s->ins_req);
+    sqlite3_finalize(s->ins_metric);
+    sqlite3_finalize(s->ins_sample);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+mlc_status mlc_store_open(const char *path, mlc_store **out, mlc_err *err)
+{
+    if (!out)
+        return mlc_err_set(err, MLC_ERR_ARG, "mlc_store_open: out is NULL");
+    *out = NULL;
+    if (!path || !*path)
+        return mlc_err_set(err, MLC_ERR_ARG, "mlc_store_open: empty path");
+    mlc_status st = MLC_OK;
+    int64_t ver = 0;
+    char mode[16] = "";
+    mlc_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = malloc(strlen(path) + 1))) {
+        st = mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    memcpy(s->path, path, strlen(path) + 1);
+
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        st = db_err(path, s->db, err, "cannot open");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* The first read of the file: a non-database fails here. */
+    if (query_int(s->db, "PRAGMA user_version", &ver) != SQLITE_OK) {
+        st = db_err(path, s->db, err, "reading the schema version");
+        goto fail;
+    }
+    if ((st = check_file(s->db, path, ver, err)) != MLC_OK)
+        goto fail;
+
+    /* journal_mode answers the mode in force: "wal", or "memory" for :memory:. */
+    sqlite3_stmt *jm = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &jm, NULL) == SQLITE_OK &&
+        sqlite3_step(jm) == SQLITE_ROW)
+        copy_str(mode, sizeof mode, (const char *)sqlite3_column_text(jm, 0));
+    sqlite3_finalize(jm);
+    if (!mode[0]) {
+        st = db_err(path, s->db, err, "setting WAL mode");
+        goto fail;
+    }
+    if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
+        st = mlc_err_set(err, MLC_ERR_IO,
+                         "%s: cannot use WAL mode (journal mode is '%s'; is the file system "
+                         "local?)", path, mode);
+        goto fail;
+    }
+    if (exec(s->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL") != SQLITE_OK) {
+        st = db_err(path, s->db, err, "setting pragmas");
+        goto fail;
+    }
+    if ((st = migrate(s->db, path, err)) != MLC_OK)
+        goto fail;
+
+    if ((st = prepare(s, &s->ins_req,
+                      "INSERT INTO requests (run_id, idx, phase, scheduled, sent, first_token,"
+                      " done, ok, error_kind, error, input_tokens, output_tokens, tokens_approx,"
+                      " itl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                      " ?14)", err)) != MLC_OK ||
+        (st = prepare(s, &s->ins_metric,
+                      "INSERT INTO metrics (run_id, name, unit, stat, value, direction)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", err)) != MLC_OK ||
+        (st = prepare(s, &s->ins_sample,
+                      "INSERT INTO samples (run_id, metric, rep, value) VALUES (?1, ?2, ?3, ?4)",
+                      err)) != MLC_OK)
+        goto fail;
+    *out = s;
+    return MLC_OK;
+fail:
+    store_free(s);
+    return st;
+}
+
+void mlc_store_close(mlc_store *s)
+{
+    if (!s)
+        return;
+    mlc_err err;
+    if (mlc_store_flush(s, &err) != MLC_OK)
+        fprintf(stderr, "mlc-bench: warning: %zu request records lost: %s\n", s->n_pend,
+                err.msg);
+    store_free(s);
+}
+
+const char *mlc_store_path(const mlc_store *s)
+{
+    return s ? s->path : NULL;
+}
+
+struct sqlite3 *mlc_store_db(mlc_store *s)
+{
+    return s ? s->db : NULL;
+}
+
+/* ---- runs -------------------------------------------------------------------------------- */
+
+/* The id of this machine's fingerprint row, inserted when new. Inside run_begin's
+ * transaction. */
+static mlc_status fingerprint_id(mlc_store *s, int64_t *id, mlc_err *err)
+{
+    mlc_fingerprint fp;
+    mlc_fingerprint_this(&fp);
+    sqlite3_stmt *st = NULL;
+    mlc_status rs = MLC_OK;
+    if ((rs = prepare(s, &st,
+                      "INSERT INTO fingerprints (hash, cpu, cpus, gpu, driver, os, compiler,"
+                      " flags, build) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                      " ON CONFLICT (hash) DO NOTHING", err)) != MLC_OK)
+        goto fail;
+    bind_text(st, 1, fp.hash);
+    bind_text(st, 2, fp.cpu);
+    sqlite3_bind_int(st, 3, fp.cpus);
+    bind_text(st, 4, fp.gpu);
+    bind_text(st, 5, fp.driver);
+    bind_text(st, 6, fp.os);
+    bind_text(st, 7, fp.compiler);
+    bind_text(st, 8, fp.flags);
+    bind_text(st, 9, fp.build);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rs = db_err(s->path, s->db, err, "storing the fingerprint");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rs = prepare(s, &st, "SELECT id FROM fingerprints WHERE hash = ?1", err)) != MLC_OK)
+        goto fail;
+    bind_text(st, 1, fp.hash);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rs = db_err(s->path, s->db, err, "reading the fingerprint");
+        goto fail;
+    }
+    *id = sqlite3_column_int64(st, 0);
+fail:
+    sqlite3_finalize(st);
+    return rs;
+}
+
+mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *run_id, mlc_err *err)
+{
+    if (!s || !ri || !run_id || !ri->kind || !*ri->kind)
+        return arg_err(s, err, "mlc_store_run_begin", "missing store, run info, kind or run_id");
+    *run_id = 0;
+    const char *sha = getenv("GITHUB_SHA"), *branch = getenv("GITHUB_REF_NAME");
+    mlc_fingerprint fp;
+    if (!sha || !*sha) {
+        mlc_fingerprint_this(&fp);
+        sha = strcmp(fp.build, "unknown") ? fp.build : NULL;
+    }
+    if (branch && !*branch)
+        branch = NULL;
+
+    sqlite3_stmt *st = NULL;
+    mlc_status rs = MLC_OK;
+    int64_t fid = 0;
+    if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK)
+        return db_err(s->path, s->db, err, "starting a run");
+    if ((rs = fingerprint_id(s, &fid, err)) != MLC_OK)
+        goto fail;
+    if ((rs = prepare(s, &st,
+                      "INSERT INTO runs (kind, label, git_sha, git_branch, status, target,"
+                      " backend, device, endpoint, model_path, model_sha256, model_arch,"
+                      " model_quant, config, fingerprint_id) VALUES (?1, ?2, ?3, ?4, 'running',"
+                      " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", err)) != MLC_OK)
+        goto fail;
+    bind_text(st, 1, ri->kind);
+    bind_text(st, 2, ri->label);
+    bind_text(st, 3, sha);
+    bind_text(st, 4, branch);
+    bind_text(st, 5, ri->target);
+    bind_text(st, 6, ri->backend);
+    bind_text(st, 7, ri->device);
+    bind_text(st, 8, ri->endpoint);
+    bind_text(st, 9, ri->model_path);
+    bind_text(st, 10, ri->model_sha256);
+    bind_text(st, 11, ri->model_arch);
+    bind_text(st, 12, ri->model_quant);
+    bind_text(st, 13, ri->config_json);
+    sqlite3_bind_int64(st, 14, fid);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rs = db_err(s->path, s->db, err,
+                    ri->config_json ? "storing the run (is the config valid JSON?)"
+                                    : "storing the run");
+        goto fail;
+    }
+    if (exec(s->db, "COMMIT") != SQLITE_OK) {
+        rs = db_err(s->path, s->db, err, "committing the run");
+        goto fail;
+    }
+    *run_id = sqlite3_last_insert_rowid(s->db);
+    sqlite3_finalize(st);
+    return MLC_OK;
+fail:
+    sqlite3_finalize(st);
+    exec(s->db, "ROLLBACK");
+    return rs;
+}
+
+mlc_status mlc_store_run_end(mlc_store *s, int64_t run_id, const char *status, mlc_err *err)
+{
+    if (!s || !status ||
+        (strcmp(status, "complete") && strcmp(status, "failed") && strcmp(status, "interrupted")))
+        return arg_err(s, err, "mlc_store_run_end",
+                       "status must be complete, failed or interrupted");
+    mlc_status rs = mlc_store_flush(s, err);
+    if (rs != MLC_OK)
+        return rs;
+    sqlite3_stmt *st = NULL;
+    if ((rs = prepare(s, &st,
+                      "UPDATE runs SET status = ?2, finished = " UTC_NOW
+                      " WHERE id = ?1 AND status = 'running'", err)) != MLC_OK)
+        return rs;
+    sqlite3_bind_int64(st, 1, run_id);
+    bind_text(st, 2, status);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rs = db_err(s->path, s->db, err, "ending the run");
+        goto done;
+    }
+    if (sqlite3_changes(s->db) == 1)
+        goto done;
+    /* Nothing updated: say why. */
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rs = prepare(s, &st, "SELECT status FROM runs WHERE id = ?1", err)) != MLC_OK)
+        goto done;
+    sqlite3_bind_int64(st, 1, run_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rs = mlc_err_set(err, MLC_ERR_ARG, "%s: run %" PRId64 " has already ended (%s)", s->path,
+                         run_id, (const char *)sqlite3_column_text(st, 0));
+    else if (rc == SQLITE_DONE)
+        rs = mlc_err_set(err, MLC_ERR_NOT_FOUND, "%s: no run %" PRId64, s->path, run_id);
+    else
+        rs = db_err(s->path, s->db, err, "reading the run");
+done:
+    sqlite3_finalize(st);
+    return rs;
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+mlc_status mlc_store_add_request(mlc_store *s, int64_t run_id, const mlc_request_record *r,
+                                 mlc_err *err)
+{
+    if (!s || !r || r->n_itl < 0 || (r->n_itl > 0 && !r->itl_ms))
+        return arg_err(s, err, "mlc_store_add_request", "missing record or bad ITL array");
+    if (s->n_pend == s->cap_pend) {
+        size_t cap = s->cap_pend ? s->cap_pend * 2 : MLC_STORE_BATCH;
+        pending_req *np = realloc(s->pend, cap * sizeof *np);
+        if (!np)
+            return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", s->path);
+        s->pend = np;
+        s->cap_pend = cap;
+    }
+    size_t kl = r->error_kind ? strlen(r->error_kind) + 1 : 0;
+    size_t el = r->error ? strlen(r->error) + 1 : 0;
+    size_t il = (size_t)r->n_itl * 4;
+    char *buf = malloc(kl + el + il + 1);
+    if (!buf)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", s->path);
+    pending_req *p = &s->pend[s->n_pend];
+    p->run_id = run_id;
+    p->r = *r;
+    p->buf = buf;
+    p->r.itl_ms = NULL;
+    p->r.error_kind = kl ? memcpy(buf, r->error_kind, kl) : NULL;
+    p->r.error = el ? memcpy(buf + kl, r->error, el) : NULL;
+    unsigned char *itl = (unsigned char *)buf + kl + el;
+    for (int32_t i = 0; i < r->n_itl; i++) {
+        uint32_t u;
+        memcpy(&u, &r->itl_ms[i], 4);
+        for (int b = 0; b < 4; b++)
+            itl[4 * i + b] = (unsigned char)(u >> (8 * b));
+    }
+    p->itl = itl;
+    s->n_pend++;
+    return s->n_pend >= MLC_STORE_BATCH ? mlc_store_flush(s, err) : MLC_OK;
+}
+
+static int insert_request(sqlite3_stmt *st, const pending_req *p)
+{
+    const mlc_request_record *r = &p->r;
+    sqlite3_bind_int64(st, 1, p->run_id);
+    sqlite3_bind_int64(st, 2, r->idx);
+    sqlite3_bind_int64(st, 3, r->phase);
+    bind_real(st, 4, r->scheduled);
+    bind_real(st, 5, r->sent);
+    if (r->first_token < 0)
+        sqlite3_bind_null(st, 6);
+    else
+        bind_real(st, 6, r->first_token);
+    bind_real(st, 7, r->done);
+    sqlite3_bind_int(st, 8, r->ok ? 1 : 0);
+    bind_text(st, 9, r->error_kind);
+    bind_text(st, 10, r->error);
+    sqlite3_bind_int64(st, 11, r->input_tokens);
+    sqlite3_bind_int64(st, 12, r->output_tokens);
+    sqlite3_bind_int(st, 13, r->tokens_approx ? 1 : 0);
+    if (r->n_itl > 0)
+        sqlite3_bind_blob(st, 14, p->itl, r->n_itl * 4, SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob(st, 14, 0);
+    int rc = sqlite3_step(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+mlc_status mlc_store_flush(mlc_store *s, mlc_err *err)
+{
+    if (!s)
+        return arg_err(s, err, "mlc_store_flush", "no store");
+    if (s->n_pend == 0)
+        return MLC_OK;
+    mlc_status st = MLC_OK;
+    if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK)
+        return db_err(s->path, s->db, err, "storing requests");
+    for (size_t i = 0; i < s->n_pend; i++) {
+        int rc = insert_request(s->ins_req, &s->pend[i]);
+        if (rc != SQLITE_OK) {
+            char what[96];
+            snprintf(what, sizeof what, "storing request %" PRId64 " of run %" PRId64,
+                     s->pend[i].r.idx, s->pend[i].run_id);
+            st = db_err(s->path, s->db, err, what);
+            sqlite3_reset(s->ins_req);
+            goto fail;
+        }
+        sqlite3_reset(s->ins_req);
+    }
+    if (exec(s->db, "COMMIT") != SQLITE_OK) {
+        st = db_err(s->path, s->db, err, "committing requests");
+        goto fail;
+    }
+    sqlite3_clear_bindings(s->ins_req);
+    free_pending(s);
+    return MLC_OK;
+fail:
+    sqlite3_clear_bindings(s->ins_req);
+    exec(s->db, "ROLLBACK");
+    return st;
+}
+
+/* ---- metrics and samples ----------------------------------------------------------------- */
+
+mlc_status mlc_store_add_metric(mlc_store *s, int64_t run_id, const char *name, const char *unit,
+                                const char *stat, double value, int direction, mlc_err *err)
+{
+    if (!s || !name || !*name || direction < -1 || direction > 1)
+        return arg_err(s, err, "mlc_store_add_metric", "missing name or direction not -1/0/1");
+    sqlite3_stmt *st = s->ins_metric;
+    sqlite3_bind_int64(st, 1, run_id);
+    bind_text(st, 2, name);
+    bind_text(st, 3, unit);
+    bind_text(st, 4, stat);
+    bind_real(st, 5, value);
+    sqlite3_bind_int(st, 6, direction);
+    mlc_status rs = MLC_OK;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        char what[160];
+        snprintf(what, sizeof what, "storing metric '%.100s' of run %" PRId64, name, run_id);
+        rs = db_err(s->path, s->db, err, what);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rs;
+}
+
+mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metric,
+                                 const double *v, int n, mlc_err *err)
+{
+    if (!s || !metric || !*metric || n < 0 || (n > 0 && !v))
+        return arg_err(s, err, "mlc_store_add_samples", "missing metric or values");
+    if (n == 0)
+        return MLC_OK;
+    sqlite3_stmt *st = s->ins_sample;
+    mlc_status rs = MLC_OK;
+    if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK)
+        return db_err(s->path, s->db, err, "storing samples");
+    for (int i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 1, run_id);
+        bind_text(st, 2, metric);
+        sqlite3_bind_int(st, 3, i);
+        bind_real(st, 4, v[i]);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            char what[160];
+            snprintf(what, sizeof what, "storing samples of '%.100s' of run %" PRId64, metric,
+                     run_id);
+            rs = db_err(s->path, s->db, err, what);
+            sqlite3_reset(st);
+            goto fail;
+        }
+        sqlite3_reset(st);
+    }
+    if (exec(s->db, "COMMIT") != SQLITE_OK) {
+        rs = db_err(s->path, s->db, err, "committing samples");
+        goto fail;
+    }
+    sqlite3_clear_bindings(st);
+    return MLC_OK;
+fail:
+    sqlite3_clear_bindings(st);
+    exec(s->db, "ROLLBACK");
+    return rs;
+}
