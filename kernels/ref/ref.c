@@ -8,15 +8,15 @@
 
 /* ---------------------------------------------------------------- tables and weights */
 
-void mlc_ref_get_rows(uint32_t type, const void *table, int64_t row_len, const int32_t *ids,
+bool mlc_ref_get_rows(uint32_t type, const void *table, int64_t row_len, const int32_t *ids,
                       int64_t n, double *out)
 {
     const size_t rb = mlc_type_row_bytes(type, row_len);
-    float *row = malloc((size_t)(row_len > 0 ? row_len : 1) * sizeof *row);
-    if (!row || rb == 0 || !mlc_type_supported(type)) {
-        free(row);
-        return;
-    }
+    if (!mlc_type_supported(type) || rb == 0 || row_len <= 0)
+        return false;
+    float *row = malloc((size_t)row_len * sizeof *row);
+    if (!row)
+        return false;
     for (int64_t i = 0; i < n; i++) {
         mlc_dequantize_row((mlc_type)type, (const uint8_t *)table + (size_t)ids[i] * rb, row,
                            row_len);
@@ -24,6 +24,7 @@ void mlc_ref_get_rows(uint32_t type, const void *table, int64_t row_len, const i
             out[i * row_len + j] = row[j];
     }
     free(row);
+    return true;
 }
 
 bool mlc_ref_matmul(uint32_t type, const void *w, int64_t n_in, int64_t n_out, const float *x,
@@ -118,12 +119,14 @@ static double ref_cache_at(const mlc_kv_geom *g, const void *cache, size_t idx)
                                    : (double)mlc_fp16_to_fp32(((const uint16_t *)cache)[idx]);
 }
 
-void mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out)
+bool mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out)
 {
+    if (g->type != MLC_TYPE_F32 && g->type != MLC_TYPE_F16)
+        return false;
     const int hd = a->head_dim, group = a->n_head / a->n_kv_head;
     double *sc = malloc((size_t)(g->n_ctx > 0 ? g->n_ctx : 1) * sizeof *sc);
     if (!sc)
-        return;
+        return false;
     for (int64_t t = 0; t < a->n; t++) {
         const size_t base = (size_t)a->slot[t] * (size_t)g->n_ctx;
         const int64_t np = (int64_t)a->pos[t] + 1;
@@ -157,6 +160,7 @@ void mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out
         }
     }
     free(sc);
+    return true;
 }
 
 /* ---------------------------------------------------------------- elementwise */

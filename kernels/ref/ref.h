@@ -21,8 +21,9 @@
 #include "mlc/quant.h"
 
 /* out[i, :] = row ids[i] of table ([*, row_len] of type), dequantized: out [n, row_len].
- * row_len must be a multiple of the type's block size. */
-void mlc_ref_get_rows(uint32_t type, const void *table, int64_t row_len, const int32_t *ids,
+ * Returns false (writing nothing) when the type is unsupported, row_len is not a whole
+ * number of blocks, or memory runs out. */
+bool mlc_ref_get_rows(uint32_t type, const void *table, int64_t row_len, const int32_t *ids,
                       int64_t n, double *out);
 
 /* y = x W^T: W [n_out, n_in] of any supported type, x [n, n_in] f32, y [n, n_out].
@@ -51,8 +52,9 @@ void mlc_ref_kv_store(const mlc_kv_geom *g, const float *k, const float *v, void
  * pos[i]) attends to positions 0..pos[i] of its slot; query head h reads KV head
  * h / (n_head / n_kv_head). Uses a's q, k, v, slot, pos, n, n_head, n_kv_head, head_dim and
  * scale (a->out is ignored); out [n, n_head * head_dim]. Cache values are read exactly (F16
- * widened), everything else is double: softmax(q K^T * scale) V. */
-void mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out);
+ * widened), everything else is double: softmax(q K^T * scale) V. Returns false (writing
+ * nothing) when memory runs out or the cache type is neither F16 nor F32. */
+bool mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out);
 
 /* out = silu(gate) * up = gate / (1 + exp(-gate)) * up, [n] elements. */
 void mlc_ref_swiglu(const float *gate, const float *up, int64_t n, double *out);
