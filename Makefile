@@ -62,7 +62,7 @@ BENCH_LIBS := -lcjson -lsqlite3 -lcurl -lmicrohttpd
 
 LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
-TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c
+TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c tests/testserver.c
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(EMBED_OBJ)

@@ -69,7 +69,7 @@ typedef struct run_opts {
     mlc_slo slo;
     bool have_slo;
     /* output */
-    const char *db, *label, *json_path, *format;
+    const char *db, *label, *json_path, *format, *outputs;
     bool quiet;
 } run_opts;
 
@@ -93,6 +93,8 @@ static const char run_usage[] =
     "output:\n"
     "  --db FILE (default ./mlc-bench.db or $MLC_BENCH_DB)  --label TEXT  --json FILE\n"
     "  --format table|md    --quiet (no progress line)\n"
+    "  --outputs FILE      what each request generated, as JSONL (idx, load, ok, text or\n"
+    "                      token_ids), for checking correctness alongside speed\n"
     "Exit: 0 ok, 1 run failed, 2 usage error, 130 interrupted.\n";
 
 static bool parse_num_list(const char *flag, const char *v, double *out, int *n, bool allow_inf)
@@ -179,6 +181,7 @@ static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
     else if (!strcmp(a, "--db")) o->db = v;
     else if (!strcmp(a, "--label")) o->label = v;
     else if (!strcmp(a, "--json")) o->json_path = v;
+    else if (!strcmp(a, "--outputs")) o->outputs = v;
     else if (!strcmp(a, "--format")) {
         o->format = v;
         ok = !strcmp(v, "table") || !strcmp(v, "md");
@@ -281,6 +284,8 @@ typedef struct req_slot {
     const mlc_prompt *prompt;
     char *text;           /* streamed text (endpoints, for token counting) */
     size_t text_len, text_cap;
+    int32_t *ids;         /* generated token ids (local target, for --outputs) */
+    int32_t n_ids, cap_ids;
     struct target *tgt;
 } req_slot;
 
@@ -296,6 +301,7 @@ typedef struct target {
 
 static void on_sent(req_slot *r, double t);
 static void on_token(req_slot *r, double t, int n_tokens, const char *text, size_t len);
+static void note_id(req_slot *r, int32_t id);
 static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind, const char *err,
                     int64_t in_tok, int64_t out_tok, bool approx);
 
@@ -420,8 +426,10 @@ static int local_poll(target *t, double max_wait_s)
         req_slot *r = ev[i].id < lt->cap_ids ? lt->by_id[ev[i].id] : NULL;
         if (!r)
             continue;
-        if (ev[i].token >= 0)
+        if (ev[i].token >= 0) {
             on_token(r, now, 1, NULL, 0);
+            note_id(r, ev[i].token);
+        }
         if (ev[i].finish != MLC_FINISH_NONE) {
             bool ok = ev[i].finish != MLC_FINISH_CANCELLED;
             on_done(t->h, r, now, ok, ok ? NULL : "cancelled", ok ? NULL : "cancelled", r->t.input_tokens,
@@ -684,6 +692,19 @@ static void on_token(req_slot *r, double t, int n_tokens, const char *text, size
         r->text_len += len;
         r->text[r->text_len] = 0;
     }
+}
+
+static void note_id(req_slot *r, int32_t id)
+{
+    if (r->n_ids == r->cap_ids) {
+        int32_t cap = r->cap_ids ? r->cap_ids * 2 : 32;
+        int32_t *p = realloc(r->ids, (size_t)cap * sizeof *p);
+        if (!p)
+            return;
+        r->ids = p;
+        r->cap_ids = cap;
+    }
+    r->ids[r->n_ids++] = id;
 }
 
 static void push_free(harness *h, double t)
@@ -1062,6 +1083,13 @@ static mlc_status load_dataset(harness *h, run_opts *o, const mlc_model_info *in
     o->ds.spec = o->dataset;
     o->ds.seed = o->seed;
     o->ds.num_prompts = o->num_prompts;
+    /* Random prompts need a count; a --duration run cycles through 1000 of them. */
+    if (!strcmp(o->dataset, "random") && o->ds.num_prompts <= 0)
+        o->ds.num_prompts = 1000;
+    /* Random token ids become text for endpoints when a tokenizer is known; without one
+     * they are sent as token-id prompts. */
+    if (o->endpoint)
+        o->ds.tok = ((endpoint_target *)h->t)->tok;
     o->ds.output_len = o->output_len;
     o->ds.n_vocab = info->n_vocab > 0 ? info->n_vocab : 32000;
     if (!o->ds.input_len)
@@ -1116,6 +1144,7 @@ static void harness_free(harness *h)
     for (int64_t i = 0; i < h->n_slots_used; i++) {
         free(slot_at(h, i)->t.itl_ms);
         free(slot_at(h, i)->text);
+        free(slot_at(h, i)->ids);
     }
     for (int64_t b = 0; b < h->n_blocks; b++)
         free(h->blocks[b]);
@@ -1125,6 +1154,33 @@ static void harness_free(harness *h)
         h->t->destroy(h->t);
     mlc_dataset_free(&h->ds);
     cJSON_Delete(h->json);
+}
+
+/* --outputs: one JSON line per recorded request: generated token ids (local engine) or
+ * streamed text (endpoints). */
+static bool write_outputs(const harness *h, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    for (int64_t i = 0; i < h->n_slots_used; i++) {
+        const req_slot *r = slot_at(h, i);
+        if (!r->recorded)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "idx", (double)r->idx);
+        cJSON_AddNumberToObject(o, "phase", r->phase);
+        cJSON_AddBoolToObject(o, "ok", r->t.ok);
+        if (r->ids)
+            cJSON_AddItemToObject(o, "token_ids", cJSON_CreateIntArray(r->ids, r->n_ids));
+        cJSON_AddStringToObject(o, "text", r->text ? r->text : "");
+        char *line = cJSON_PrintUnformatted(o);
+        if (line)
+            fprintf(f, "%s\n", line);
+        free(line);
+        cJSON_Delete(o);
+    }
+    return fclose(f) == 0;
 }
 
 static bool write_json(const char *path, const cJSON *j)
@@ -1175,6 +1231,10 @@ static int run_with(harness *h, run_opts *o)
     status = rc == 130 ? "interrupted" : rc == 0 ? "complete" : "failed";
     if (mlc_store_run_end(h->store, h->run_id, status, &err))
         goto fail;
+    if (o->outputs && !write_outputs(h, o->outputs)) {
+        fprintf(stderr, "mlc-bench: %s: cannot write the outputs\n", o->outputs);
+        rc = 1;
+    }
     if (o->json_path && !write_json(o->json_path, h->json)) {
         fprintf(stderr, "mlc-bench: %s: cannot write the JSON results\n", o->json_path);
         rc = 1;

@@ -490,12 +490,10 @@ struct sqlite3 *mlc_store_db(mlc_store *s)
 
 /* ---- runs -------------------------------------------------------------------------------- */
 
-/* The id of this machine's fingerprint row, inserted when new. Inside run_begin's
- * transaction. */
-static mlc_status fingerprint_id(mlc_store *s, int64_t *id, mlc_err *err)
+/* The id of the row of fingerprint fp, inserted when new. Inside run_begin's transaction. */
+static mlc_status fingerprint_id(mlc_store *s, const mlc_fingerprint *fp, int64_t *id,
+                                 mlc_err *err)
 {
-    mlc_fingerprint fp;
-    mlc_fingerprint_this(&fp);
     sqlite3_stmt *st = NULL;
     mlc_status rs = MLC_OK;
     if ((rs = prepare(s, &st,
@@ -503,15 +501,15 @@ static mlc_status fingerprint_id(mlc_store *s, int64_t *id, mlc_err *err)
                       " flags, build) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                       " ON CONFLICT (hash) DO NOTHING", err)) != MLC_OK)
         goto fail;
-    bind_text(st, 1, fp.hash);
-    bind_text(st, 2, fp.cpu);
-    sqlite3_bind_int(st, 3, fp.cpus);
-    bind_text(st, 4, fp.gpu);
-    bind_text(st, 5, fp.driver);
-    bind_text(st, 6, fp.os);
-    bind_text(st, 7, fp.compiler);
-    bind_text(st, 8, fp.flags);
-    bind_text(st, 9, fp.build);
+    bind_text(st, 1, fp->hash);
+    bind_text(st, 2, fp->cpu);
+    sqlite3_bind_int(st, 3, fp->cpus);
+    bind_text(st, 4, fp->gpu);
+    bind_text(st, 5, fp->driver);
+    bind_text(st, 6, fp->os);
+    bind_text(st, 7, fp->compiler);
+    bind_text(st, 8, fp->flags);
+    bind_text(st, 9, fp->build);
     if (sqlite3_step(st) != SQLITE_DONE) {
         rs = db_err(s->path, s->db, err, "storing the fingerprint");
         goto fail;
@@ -520,7 +518,7 @@ static mlc_status fingerprint_id(mlc_store *s, int64_t *id, mlc_err *err)
     st = NULL;
     if ((rs = prepare(s, &st, "SELECT id FROM fingerprints WHERE hash = ?1", err)) != MLC_OK)
         goto fail;
-    bind_text(st, 1, fp.hash);
+    bind_text(st, 1, fp->hash);
     if (sqlite3_step(st) != SQLITE_ROW) {
         rs = db_err(s->path, s->db, err, "reading the fingerprint");
         goto fail;
@@ -536,12 +534,11 @@ mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *ru
     if (!s || !ri || !run_id || !ri->kind || !*ri->kind)
         return arg_err(s, err, "mlc_store_run_begin", "missing store, run info, kind or run_id");
     *run_id = 0;
-    const char *sha = getenv("GITHUB_SHA"), *branch = getenv("GITHUB_REF_NAME");
     mlc_fingerprint fp;
-    if (!sha || !*sha) {
-        mlc_fingerprint_this(&fp);
+    mlc_fingerprint_this(&fp);
+    const char *sha = getenv("GITHUB_SHA"), *branch = getenv("GITHUB_REF_NAME");
+    if (!sha || !*sha)
         sha = strcmp(fp.build, "unknown") ? fp.build : NULL;
-    }
     if (branch && !*branch)
         branch = NULL;
 
@@ -550,7 +547,7 @@ mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *ru
     int64_t fid = 0;
     if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK)
         return db_err(s->path, s->db, err, "starting a run");
-    if ((rs = fingerprint_id(s, &fid, err)) != MLC_OK)
+    if ((rs = fingerprint_id(s, &fp, &fid, err)) != MLC_OK)
         goto fail;
     if ((rs = prepare(s, &st,
                       "INSERT INTO runs (kind, label, git_sha, git_branch, status, target,"
@@ -597,9 +594,16 @@ mlc_status mlc_store_run_end(mlc_store *s, int64_t run_id, const char *status, m
         (strcmp(status, "complete") && strcmp(status, "failed") && strcmp(status, "interrupted")))
         return arg_err(s, err, "mlc_store_run_end",
                        "status must be complete, failed or interrupted");
-    mlc_status rs = mlc_store_flush(s, err);
-    if (rs != MLC_OK)
-        return rs;
+    /* A run whose requests could not all be stored is not 'complete'; it can still be
+     * marked 'failed' or 'interrupted', and the flush error is returned. */
+    mlc_err flush_err;
+    mlc_status flushed = mlc_store_flush(s, &flush_err);
+    if (flushed != MLC_OK && !strcmp(status, "complete")) {
+        if (err)
+            *err = flush_err;
+        return flushed;
+    }
+    mlc_status rs = MLC_OK;
     sqlite3_stmt *st = NULL;
     if ((rs = prepare(s, &st,
                       "UPDATE runs SET status = ?2, finished = " UTC_NOW
@@ -629,6 +633,11 @@ mlc_status mlc_store_run_end(mlc_store *s, int64_t run_id, const char *status, m
         rs = db_err(s->path, s->db, err, "reading the run");
 done:
     sqlite3_finalize(st);
+    if (rs == MLC_OK && flushed != MLC_OK) {
+        if (err)
+            *err = flush_err;
+        return flushed;
+    }
     return rs;
 }
 

@@ -102,7 +102,9 @@ mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metri
                                  const double *v, int n, mlc_err *err);
 /* Flushes and sets the final status ("complete", "failed", "interrupted") and finished.
  * Only a 'running' run can end: MLC_ERR_NOT_FOUND for an unknown run, MLC_ERR_ARG for a run
- * already ended or another status. */
+ * already ended or another status. When the flush fails the run is not set 'complete' (the
+ * flush error is returned, the run stays 'running'); 'failed' and 'interrupted' are set all
+ * the same, and the flush error is returned. */
 mlc_status mlc_store_run_end(mlc_store *s, int64_t run_id, const char *status, mlc_err *err);
 
 #endif

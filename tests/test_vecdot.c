@@ -186,7 +186,7 @@ Test(vecdot, act_quantizers_edge_cases)
     float x[N];
     uint64_t seed = 2;
     for (int i = 1; i < nk; i++) {
-        for (int c = 0; c < 10; c++) {
+        for (int c = 0; c < 11; c++) {
             const char *what = "";
             for (int j = 0; j < N; j++) {
                 float g = rng_gauss(&seed);
@@ -210,6 +210,17 @@ Test(vecdot, act_quantizers_edge_cases)
                     x[j] = ((j / 32) % 2) ? g : 0.0f;
                     break;
                 case 9: what = "infinities"; x[j] = (j % 97 == 5) ? ((j & 2) ? INFINITY : -INFINITY) : g; break;
+                case 10: /* quiet NaNs carry their payload into nearest_int: meaningless
+                            integers, but the same ones (and the Q8_K clamp at 127 gets
+                            used). Not signaling NaNs, which no arithmetic produces: glibc's
+                            fmaxf makes them the Q8_0 reference's amax. */
+                    what = "NaN payloads";
+                    x[j] = g;
+                    if (j % 7 == 3) {
+                        uint32_t u = 0x7FC00000u | ((uint32_t)rng_next(&seed) & 0x803FFFFFu);
+                        memcpy(&x[j], &u, 4);
+                    }
+                    break;
                 default: break;
                 }
             }

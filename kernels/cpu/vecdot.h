@@ -12,8 +12,12 @@
  * 16 values, used for the Q4_K min term).
  *
  * Kernel sets: "scalar" (portable reference), "avx2" (AVX2+FMA+F16C) and "avx512"
- * (AVX-512F/BW/VL on top of avx2), chosen at run time from CPUID; MLC_CPU_ISA=scalar|avx2|
- * avx512 forces one (tests use it to cover every path this CPU has). */
+ * (AVX-512F/BW/VL on top of avx2; VNNI, when present, for the quantized types), chosen at
+ * run time from CPUID; MLC_CPU_ISA=scalar|avx2|avx512 forces one (tests use it to cover
+ * every path this CPU has). Every set gives bit-identical results for the quantized weight
+ * types and the Q8_0/Q8_K activations. The SIMD sets keep F16 and BF16 activations as F32
+ * holding the f16/bf16-rounded values (same values, no conversion per weight row), so
+ * always size activation rows with mlc_cpu_act_row_bytes and k->act_type. */
 #ifndef MLC_CPU_VECDOT_H
 #define MLC_CPU_VECDOT_H
 

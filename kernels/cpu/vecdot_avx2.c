@@ -10,6 +10,10 @@
  * their activations are F32 here (rounded to f16/bf16 first, so the values are those of the
  * scalar set), which spares converting the activation rows again for every weight row.
  *
+ * The one precondition: the Q8_0 and Q4_0 dots move the weights' signs onto the
+ * activations (maddubs multiplies unsigned by signed bytes), which is exact for activation
+ * values in [-127, 127]: all that mlc_cpu_act_q8_0 writes for inputs that are not NaN.
+ *
  * dot and dot4 are one body each (the *_rows functions, R = 1 or 4 rows), so dot4 gives
  * exactly the four results of four dots. Everything is compiled with target attributes, so
  * the file builds without -mavx2; vecdot.c calls mlc_cpu_kernels_avx2 only when CPUID says
@@ -132,9 +136,10 @@ INLINE __m256i nearest_int8(__m256 v)
                             _mm256_set1_epi32(0x00400000));
 }
 
-/* |x| with NaN replaced by 0: max_ps returns its second operand when either is NaN, which
- * ignores NaN exactly as the reference's fmaxf / strict comparison do. */
-INLINE __m256 abs_or_zero(__m256 x, __m256 prev)
+/* max(|x|, prev) lane by lane, a NaN x leaving prev: maxps returns its second operand when
+ * either is NaN, which ignores NaNs as the reference's fmaxf and its strict comparison do
+ * (quiet ones: glibc's fmaxf returns NaN for a signaling NaN, which no arithmetic makes). */
+INLINE __m256 max_abs(__m256 x, __m256 prev)
 {
     return _mm256_max_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), prev);
 }
@@ -156,10 +161,10 @@ static TARGET void act_q8_0(const float *x, void *a, int64_t n)
     for (int64_t i = 0; i < n; i += MLC_QK8_0, b += 34, x += MLC_QK8_0) {
         __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8);
         __m256 x2 = _mm256_loadu_ps(x + 16), x3 = _mm256_loadu_ps(x + 24);
-        __m256 m = abs_or_zero(x0, _mm256_setzero_ps());
-        m = abs_or_zero(x1, m);
-        m = abs_or_zero(x2, m);
-        m = abs_or_zero(x3, m);
+        __m256 m = max_abs(x0, _mm256_setzero_ps());
+        m = max_abs(x1, m);
+        m = max_abs(x2, m);
+        m = max_abs(x3, m);
         const float amax = hmax8(m);
         const float d = amax / 127.f, id = amax != 0 ? 127.f / amax : 0.0f;
         const uint16_t h = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
@@ -182,8 +187,8 @@ static TARGET void act_q8_K(const float *x, void *a, int64_t n)
     for (int64_t i = 0; i < n; i += MLC_QK_K, b += MLC_Q8_K_BYTES, x += MLC_QK_K) {
         __m256 m0 = _mm256_setzero_ps(), m1 = m0;
         for (int j = 0; j < MLC_QK_K; j += 16) {
-            m0 = abs_or_zero(_mm256_loadu_ps(x + j), m0);
-            m1 = abs_or_zero(_mm256_loadu_ps(x + j + 8), m1);
+            m0 = max_abs(_mm256_loadu_ps(x + j), m0);
+            m1 = max_abs(_mm256_loadu_ps(x + j + 8), m1);
         }
         const float amax = hmax8(_mm256_max_ps(m0, m1));
         int8_t *qs = (int8_t *)(b + 4);

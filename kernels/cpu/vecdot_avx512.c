@@ -113,23 +113,12 @@ INLINE void hsum2_i32(__m256i a, __m256i b, int32_t *sa, int32_t *sb)
 
 /* ---------------------------------------------------------------- F32, F16, BF16 */
 
-/* 8 weights from element i as floats (t is a constant after inlining); lanes outside m are
- * 0 and their memory is not read. */
-INLINE __m256 ldw8(uint32_t t, const uint8_t *w, int64_t i, __mmask8 m)
-{
-    if (t == MLC_TYPE_F32)
-        return _mm256_maskz_loadu_ps(m, w + 4 * i);
-    __m128i h = _mm_maskz_loadu_epi16(m, w + 2 * i);
-    if (t == MLC_TYPE_F16)
-        return _mm256_cvtph_ps(h);
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-/* One float weight row against R F32 activation rows: four accumulators of 8 lanes per
- * row over chunks of 32, the remaining full chunks of 8 into accumulator 0, a masked
- * partial one into accumulator 1; then ((a0 + a1) + (a2 + a3)) and a fixed lane tree. */
-INLINE void fdot_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *a, size_t astride,
-                      float *out, int R)
+/* One F32 weight row against R F32 activation rows: four accumulators of 8 lanes per row
+ * over chunks of 32, the remaining full chunks of 8 into accumulator 0, a masked partial
+ * one (lanes outside the mask are 0 and their memory is not read) into accumulator 1;
+ * then ((a0 + a1) + (a2 + a3)) and a fixed lane tree. */
+INLINE void f32_rows(int64_t n, const uint8_t *w, const uint8_t *a, size_t astride, float *out,
+                     int R)
 {
     const float *y[4];
     UNROLL
@@ -143,11 +132,11 @@ INLINE void fdot_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *a,
             acc[r][u] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        prefetch_span(w + (t == MLC_TYPE_F32 ? 4 : 2) * (size_t)i, t == MLC_TYPE_F32 ? 128 : 64);
+        prefetch_span(w + 4 * (size_t)i, 128);
         __m256 wv[4];
         UNROLL
         for (int u = 0; u < 4; u++)
-            wv[u] = ldw8(t, w, i + 8 * u, 0xFF);
+            wv[u] = _mm256_loadu_ps((const float *)(const void *)(w + 4 * (i + 8 * u)));
         UNROLL
         for (int r = 0; r < R; r++)
             UNROLL
@@ -155,14 +144,14 @@ INLINE void fdot_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *a,
                 acc[r][u] = _mm256_fmadd_ps(wv[u], _mm256_loadu_ps(y[r] + i + 8 * u), acc[r][u]);
     }
     for (; i + 8 <= n; i += 8) {
-        __m256 wv = ldw8(t, w, i, 0xFF);
+        __m256 wv = _mm256_loadu_ps((const float *)(const void *)(w + 4 * i));
         UNROLL
         for (int r = 0; r < R; r++)
             acc[r][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(y[r] + i), acc[r][0]);
     }
     if (i < n) {
         const __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
-        __m256 wv = ldw8(t, w, i, m);
+        __m256 wv = _mm256_maskz_loadu_ps(m, w + 4 * i);
         UNROLL
         for (int r = 0; r < R; r++)
             acc[r][1] = _mm256_fmadd_ps(wv, _mm256_maskz_loadu_ps(m, y[r] + i), acc[r][1]);
@@ -177,12 +166,10 @@ INLINE void fdot_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *a,
     }
 }
 
-/* 16 weights from element i as floats (t is a constant after inlining); masked: lanes
+/* 16 F16 or BF16 weights from element i as floats (t is a constant after inlining); lanes
  * outside m are 0 and their memory is not read. */
 INLINE __m512 ldw16(uint32_t t, const uint8_t *w, int64_t i, __mmask16 m)
 {
-    if (t == MLC_TYPE_F32)
-        return _mm512_maskz_loadu_ps(m, w + 4 * i);
     __m256i h = _mm256_maskz_loadu_epi16(m, w + 2 * i);
     if (t == MLC_TYPE_F16)
         return _mm512_cvtph_ps(h);
@@ -193,8 +180,8 @@ INLINE __m512 ldw16(uint32_t t, const uint8_t *w, int64_t i, __mmask16 m)
  * widens 16 weights, against two for 256-bit registers, which outweighs the slower 512-bit
  * FMAs (F16 dot4 85 against 79 GFLOP/s, BF16 83 against 65). Chunks of 64, the remaining
  * full chunks of 16 into accumulator 0, a masked partial one into accumulator 1. */
-INLINE void fdot16_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *a, size_t astride,
-                      float *out, int R)
+INLINE void h16_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *a, size_t astride,
+                     float *out, int R)
 {
     const float *y[4];
     UNROLL
@@ -208,7 +195,7 @@ INLINE void fdot16_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *
             acc[r][u] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 64 <= n; i += 64) {
-        prefetch_span(w + (t == MLC_TYPE_F32 ? 4 : 2) * (size_t)i, t == MLC_TYPE_F32 ? 256 : 128);
+        prefetch_span(w + 2 * (size_t)i, 128);
         __m512 wv[4];
         UNROLL
         for (int u = 0; u < 4; u++)
@@ -246,37 +233,37 @@ INLINE void fdot16_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *
 static TARGET float dot_f32(int64_t n, const void *w, const void *a)
 {
     float o;
-    fdot_rows(MLC_TYPE_F32, n, w, a, 0, &o, 1);
+    f32_rows(n, w, a, 0, &o, 1);
     return o;
 }
 
 static TARGET void dot4_f32(int64_t n, const void *w, const void *a, size_t astride, float *out)
 {
-    fdot_rows(MLC_TYPE_F32, n, w, a, astride, out, 4);
+    f32_rows(n, w, a, astride, out, 4);
 }
 
 static TARGET float dot_f16(int64_t n, const void *w, const void *a)
 {
     float o;
-    fdot16_rows(MLC_TYPE_F16, n, w, a, 0, &o, 1);
+    h16_rows(MLC_TYPE_F16, n, w, a, 0, &o, 1);
     return o;
 }
 
 static TARGET void dot4_f16(int64_t n, const void *w, const void *a, size_t astride, float *out)
 {
-    fdot16_rows(MLC_TYPE_F16, n, w, a, astride, out, 4);
+    h16_rows(MLC_TYPE_F16, n, w, a, astride, out, 4);
 }
 
 static TARGET float dot_bf16(int64_t n, const void *w, const void *a)
 {
     float o;
-    fdot16_rows(MLC_TYPE_BF16, n, w, a, 0, &o, 1);
+    h16_rows(MLC_TYPE_BF16, n, w, a, 0, &o, 1);
     return o;
 }
 
 static TARGET void dot4_bf16(int64_t n, const void *w, const void *a, size_t astride, float *out)
 {
-    fdot16_rows(MLC_TYPE_BF16, n, w, a, astride, out, 4);
+    h16_rows(MLC_TYPE_BF16, n, w, a, astride, out, 4);
 }
 
 /* ---------------------------------------------------------------- Q8_0, Q4_0 x Q8_0 */
@@ -550,7 +537,7 @@ INLINE_VNNI void q6k_rows(int64_t n, const uint8_t *x, const uint8_t *a, size_t 
                     const uint8_t *q8 = a + (size_t)r * astride + yo + 4 + 128 * h + 32 * k;
                     const __m256i p = _mm256_maddubs_epi16(q[k], ld256(q8));
                     if (k & 1)
-                        acc1[r] = _mm256_dpwssd_epi32(acc0[r], p, scv);
+                        acc1[r] = _mm256_dpwssd_epi32(acc1[r], p, scv);
                     else
                         acc0[r] = _mm256_dpwssd_epi32(acc0[r], p, scv);
                 }
