@@ -4,11 +4,13 @@
  *             caches, as in token generation)
  *   dot  L2   GB/s with the weight matrix in L2 (the kernel's own speed)
  *   dot4 L2   GFLOP/s (2 flops per weight and activation row) of one weight row against 4
- *             activation rows, weights in L2 (the prompt-processing path)
+ *             activation rows, weights in L2 (the prompt-processing path; four dots for
+ *             the scalar set, which has no dot4)
  *
  * Build and run from the repository root:
- *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Iengine/include tests/bench_vecdot.c kernels/cpu/vecdot*.c \
- *      engine/quant.c engine/status.c -lm -o build/bench-vecdot && build/bench-vecdot
+ *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Iengine/include tests/bench_vecdot.c \
+ *      kernels/cpu/vecdot*.c engine/quant.c engine/status.c -lm -o build/bench-vecdot
+ *   build/bench-vecdot
  * Options: -n N (row length, default 768), -m MB (memory matrix size, default 1024; 0
  * skips that column), -t TYPE (one type only), -s SECONDS (per measurement, default 0.3).
  * Times are the thread's CPU time, best of 3. */
@@ -73,8 +75,9 @@ static double time_dot(mlc_dot_fn dot, int64_t n, const uint8_t *w, size_t rb, i
     return best;
 }
 
-static double time_dot4(mlc_dot4_fn dot4, int64_t n, const uint8_t *w, size_t rb, int64_t rows,
-                        const uint8_t *a, size_t astride, double secs)
+/* dot4 NULL: four dots, as the engine does then. */
+static double time_dot4(mlc_dot4_fn dot4, mlc_dot_fn dot, int64_t n, const uint8_t *w, size_t rb,
+                        int64_t rows, const uint8_t *a, size_t astride, double secs)
 {
     double best = 1e30;
     for (int rep = 0; rep < 3; rep++) {
@@ -83,7 +86,12 @@ static double time_dot4(mlc_dot4_fn dot4, int64_t n, const uint8_t *w, size_t rb
         float acc = 0, o[4];
         do {
             for (int64_t r = 0; r < rows; r++) {
-                dot4(n, w + (size_t)r * rb, a, astride, o);
+                if (dot4) {
+                    dot4(n, w + (size_t)r * rb, a, astride, o);
+                } else {
+                    for (int q = 0; q < 4; q++)
+                        o[q] = dot(n, w + (size_t)r * rb, a + (size_t)q * astride);
+                }
                 acc += o[0];
             }
             passes++;
@@ -155,11 +163,11 @@ int main(int argc, char **argv)
                 k.act[t](xa + r * n, a + (size_t)r * ab, n);
             double tm = big_rows ? time_dot(k.dot[t], n, wb, rb, big_rows, a, secs) : 0;
             double tl = time_dot(k.dot[t], n, ws, rb, small_rows, a, secs);
-            double t4 = k.dot4[t] ? time_dot4(k.dot4[t], n, ws, rb, small_rows, a, ab, secs) : 0;
+            double t4 = time_dot4(k.dot4[t], k.dot[t], n, ws, rb, small_rows, a, ab, secs);
             printf("%-5s %-7s %12.2f %12.2f %16.2f\n", mlc_type_name(t), isa,
                    tm > 0 ? (double)rb * (double)big_rows / tm * 1e-9 : 0.0,
                    (double)rb * (double)small_rows / tl * 1e-9,
-                   t4 > 0 ? 2.0 * (double)n * 4.0 * (double)small_rows / t4 * 1e-9 : 0.0);
+                   2.0 * (double)n * 4.0 * (double)small_rows / t4 * 1e-9);
             fflush(stdout);
             free(a);
         }

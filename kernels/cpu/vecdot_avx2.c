@@ -596,6 +596,25 @@ static TARGET void dot4_q4_K(int64_t n, const void *w, const void *a, size_t ast
 
 /* ---------------------------------------------------------------- Q6_K x Q8_K */
 
+/* The scales of quarter t (values 32t..32t+31) as 16 int16 lanes lined up with the maddubs
+ * pairs: scale 2t in lanes 0..7, 2t+1 in lanes 8..15. sc_b holds the 16 scale bytes in
+ * both 128-bit halves; the shuffle puts the byte in the high half of each lane (index
+ * 0xFF selects zero for the low half) and the arithmetic shift sign-extends it. */
+INLINE __m256i q6k_scale_pair(__m256i sc_b, int t)
+{
+    const __m256i sel = _mm256_set_m128i(_mm_set1_epi16((short)(((2 * t + 1) << 8) | 0xFF)),
+                                         _mm_set1_epi16((short)(((2 * t) << 8) | 0xFF)));
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(sc_b, sel), 8);
+}
+
+/* A 6-bit Q6_K value (0..63) per byte from its low nibble (bits 0..3 of lo) and its top
+ * two bits (already shifted to bits 4..5 of hi). */
+INLINE __m256i q6k_values(__m256i lo, __m256i hi)
+{
+    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi8(0x0F)),
+                           _mm256_and_si256(hi, _mm256_set1_epi8(0x30)));
+}
+
 /* Super-block layout: ql[128], qh[64], i8 scales[16], f16 d. Half h (values 128h..) uses
  * L = ql + 64h and H = qh + 32h; quarter k of the half (values 128h+32k+l, l < 32) has its
  * low nibble in L[l] (k = 0), L[32+l] (1), L[l] >> 4 (2), L[32+l] >> 4 (3) and its top two
@@ -608,9 +627,6 @@ INLINE void q6k_rows(int64_t n, const uint8_t *x, const uint8_t *a, size_t astri
                      int R)
 {
     float s[4] = {0, 0, 0, 0};
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), b45 = _mm256_set1_epi8(0x30);
-    /* per 16-bit lane, the scale byte of its 8 value pairs: byte 2t in lanes 0..7, byte
-     * 2t+1 in lanes 8..15 (placed in the high byte, then sign-extended by srai 8) */
     for (int64_t i = 0; i < n / MLC_QK_K; i++, x += 210) {
         prefetch_span(x, 210);
         const size_t yo = (size_t)i * MLC_Q8_K_BYTES;
@@ -627,21 +643,13 @@ INLINE void q6k_rows(int64_t n, const uint8_t *x, const uint8_t *a, size_t astri
             const __m256i L0 = ld256(x + 64 * h), L1 = ld256(x + 64 * h + 32);
             const __m256i H = ld256(x + 128 + 32 * h);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(L0, lo4), _mm256_and_si256(_mm256_slli_epi16(H, 4), b45));
-            q[1] = _mm256_or_si256(_mm256_and_si256(L1, lo4), _mm256_and_si256(_mm256_slli_epi16(H, 2), b45));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), lo4), _mm256_and_si256(H, b45));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), lo4),
-                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), b45));
+            q[0] = q6k_values(L0, _mm256_slli_epi16(H, 4));
+            q[1] = q6k_values(L1, _mm256_slli_epi16(H, 2));
+            q[2] = q6k_values(_mm256_srli_epi16(L0, 4), H);
+            q[3] = q6k_values(_mm256_srli_epi16(L1, 4), _mm256_srli_epi16(H, 2));
             UNROLL
             for (int k = 0; k < 4; k++) {
-                const int t = 4 * h + k; /* scales 2t and 2t+1 */
-                const __m256i sel = _mm256_setr_epi8(
-                    -1, (char)(2 * t), -1, (char)(2 * t), -1, (char)(2 * t), -1, (char)(2 * t), -1,
-                    (char)(2 * t), -1, (char)(2 * t), -1, (char)(2 * t), -1, (char)(2 * t), -1,
-                    (char)(2 * t + 1), -1, (char)(2 * t + 1), -1, (char)(2 * t + 1), -1,
-                    (char)(2 * t + 1), -1, (char)(2 * t + 1), -1, (char)(2 * t + 1), -1,
-                    (char)(2 * t + 1), -1, (char)(2 * t + 1));
-                const __m256i scv = _mm256_srai_epi16(_mm256_shuffle_epi8(sc_b, sel), 8);
+                const __m256i scv = q6k_scale_pair(sc_b, 4 * h + k);
                 UNROLL
                 for (int r = 0; r < R; r++) {
                     const uint8_t *q8 = a + (size_t)r * astride + yo + 4 + 128 * h + 32 * k;

@@ -1,4 +1,4 @@
-/* vecdot_avx512.c: the AVX-512 kernel set (F, BW, VL, DQ; VNNI for the quantized types).
+/* vecdot_avx512.c: the AVX-512 kernel set (F, BW, VL; VNNI for the quantized types).
  *
  * Starts from the avx2 set (activation quantizers and the F32 activation format of the
  * float weights are shared) and replaces the dots with EVEX-encoded kernels, 256 or 512 bits
@@ -8,10 +8,11 @@
  *   all), which hides the FMA latency; masked loads replace the tail copy.
  * - F16, BF16: 512 bits, as one instruction then widens 16 weights.
  * - Q8_0, Q4_0, Q4_K, Q6_K, when the CPU has AVX512-VNNI: 256 bits; vpdpbusd / vpdpwssd
- *   fold the multiply, the pairwise widening and the accumulation into one instruction,
- *   and 8 blocks are reduced per tree instead of 4. 512-bit versions were 15-25% slower:
- *   a 32-byte block needs an insert per 64-byte register, and 512-bit instructions leave
- *   only two vector ports. Without VNNI the avx2 kernels stay.
+ *   fold the multiply, the pairwise widening and the accumulation into one instruction.
+ *   Q8_0/Q4_0 take 8 blocks per step, laid out so that their sums need a short reduction
+ *   tree (see q8_group). 512-bit versions were 15-25% slower: a 32-byte block needs an
+ *   insert per 64-byte register, and 512-bit instructions leave only two vector ports.
+ *   Without VNNI the avx2 kernels stay.
  * The same rules as vecdot_avx2.c hold: quantized results bit-identical to the scalar
  * reference (exact integer sums, then the reference's float operations in its order), and
  * dot4 == four dots because both are one body. */
@@ -24,14 +25,14 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
 #define INLINE \
-    static inline __attribute__((always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+    static inline __attribute__((always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
 #define TARGET_VNNI \
-    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 #define INLINE_VNNI                                        \
     static inline __attribute__((always_inline, target( \
-        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 /* The small loops over rows (R), registers and blocks must disappear so that the arrays
  * they index live in registers; GCC's -O2 does not fully unroll them by itself. */
@@ -85,11 +86,15 @@ INLINE __m128i ld128(const uint8_t *p)
  * gathered through two 64-bit registers. */
 INLINE __m256 f16x8(const uint8_t *p, size_t stride, int cnt)
 {
-    uint64_t v[2] = {0, 0};
+    uint64_t lo = 0, hi = 0;
     UNROLL
-    for (int i = 0; i < cnt; i++)
-        v[i / 4] |= (uint64_t)ld16(p + (size_t)i * stride) << (16 * (i % 4));
-    const uint64_t lo = v[0], hi = v[1];
+    for (int i = 0; i < 4; i++)
+        if (i < cnt)
+            lo |= (uint64_t)ld16(p + (size_t)i * stride) << (16 * i);
+    UNROLL
+    for (int i = 4; i < 8; i++)
+        if (i < cnt)
+            hi |= (uint64_t)ld16(p + (size_t)i * stride) << (16 * (i - 4));
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
 }
 
@@ -222,7 +227,9 @@ INLINE void h16_rows(uint32_t t, int64_t n, const uint8_t *w, const uint8_t *a, 
     UNROLL
     for (int r = 0; r < R; r++) {
         __m512 s = _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3]));
-        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
+        /* the high half through the AVX512F double extract: no DQ needed */
+        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
         __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
         q = _mm_add_ps(q, _mm_movehl_ps(q, q));
         q = _mm_add_ss(q, _mm_movehdup_ps(q));
@@ -280,6 +287,16 @@ static TARGET void dot4_bf16(int64_t n, const void *w, const void *a, size_t ast
  * (9 instructions) instead of three plus a lane exchange (21). The cost moves into one
  * 128-bit insert per register, which runs on any vector port. */
 
+/* The 8 block sums of v[0..3] (v[j] = [block j: 4 lanes | block j+4: 4 lanes]) in block
+ * order: per 128-bit lane, [j0 j1 j0 j1] partials after the first level, [j0 j1 j2 j3]
+ * after the second; lane 0 holds blocks 0..3, lane 1 blocks 4..7. */
+INLINE __m256i hsum_pairs(const __m256i v[4])
+{
+    const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
+}
+
 /* 16 bytes at p0 (low half) and p1 (high half). */
 INLINE __m256i ld2x128(const uint8_t *p0, const uint8_t *p1)
 {
@@ -304,15 +321,18 @@ INLINE_VNNI void q8_group(int q4, const uint8_t *x, const uint8_t *a, size_t ast
              * value -128 * sum (q - 8) = 8192 - 128 * sum q per lane of 8 values */
             const __m256i q = ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2);
             const __m256i lo4 = _mm256_set1_epi8(0x0F), c8 = _mm256_set1_epi8(8);
-            const __m256i nl = _mm256_and_si256(q, lo4), nh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-            corr[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_set1_epi32(8192), nl, c80), nh, c80);
+            const __m256i nl = _mm256_and_si256(q, lo4);
+            const __m256i nh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+            corr[j] = _mm256_dpbusd_epi32(_mm256_set1_epi32(8192), nl, c80);
+            corr[j] = _mm256_dpbusd_epi32(corr[j], nh, c80);
             wl[j] = _mm256_sub_epi8(nl, c8);
             wh[j] = _mm256_sub_epi8(nh, c8);
         } else {
             wl[j] = ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2);
             wh[j] = ld2x128(xb + k0 * wb + 18, xb + k1 * wb + 18);
             const __m256i z = _mm256_setzero_si256();
-            corr[j] = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, c80, wl[j]), c80, wh[j]));
+            const __m256i sum128 = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, c80, wl[j]), c80, wh[j]);
+            corr[j] = _mm256_sub_epi32(z, sum128);
         }
     }
     const __m256 dx = f16x8(xb, wb, cnt);
@@ -327,11 +347,7 @@ INLINE_VNNI void q8_group(int q4, const uint8_t *x, const uint8_t *a, size_t ast
             const __m256i ah = _mm256_xor_si256(ld2x128(yb + 34 * k0 + 18, yb + 34 * k1 + 18), c80);
             v[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(corr[j], al, wl[j]), ah, wh[j]);
         }
-        /* per 128-bit lane: [j0 j1 j0 j1] partials, then [j0 j1 j2 j3]: lane 0 = blocks
-         * 0..3, lane 1 = blocks 4..7 */
-        const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
-        const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
-        const __m256i sumi = _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
+        const __m256i sumi = hsum_pairs(v);
         p[r] = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dx, f16x8(yb, 34, cnt)));
     }
 }
@@ -359,7 +375,8 @@ INLINE_VNNI void q8_accumulate(const __m256 *p, int cnt, float *s, __m128 *s4, i
     c[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
     UNROLL
     for (int k = 0; k < cnt; k++)
-        *s4 = _mm_add_ps(*s4, k < 4 ? _mm256_castps256_ps128(c[k & 3]) : _mm256_extractf128_ps(c[k & 3], 1));
+        *s4 = _mm_add_ps(*s4, k < 4 ? _mm256_castps256_ps128(c[k & 3])
+                                    : _mm256_extractf128_ps(c[k & 3], 1));
 }
 
 INLINE_VNNI void q8_rows(int q4, int64_t n, const uint8_t *x, const uint8_t *a, size_t astride,
@@ -490,6 +507,25 @@ static TARGET_VNNI void dot4_q4_K(int64_t n, const void *w, const void *a, size_
 
 /* ---------------------------------------------------------------- Q6_K x Q8_K */
 
+/* The scales of quarter t (values 32t..32t+31) as 16 int16 lanes lined up with the maddubs
+ * pairs: scale 2t in lanes 0..7, 2t+1 in lanes 8..15. sc_b holds the 16 scale bytes in
+ * both 128-bit halves; the shuffle puts the byte in the high half of each lane (index
+ * 0xFF selects zero for the low half) and the arithmetic shift sign-extends it. */
+INLINE __m256i q6k_scale_pair(__m256i sc_b, int t)
+{
+    const __m256i sel = _mm256_set_m128i(_mm_set1_epi16((short)(((2 * t + 1) << 8) | 0xFF)),
+                                         _mm_set1_epi16((short)(((2 * t) << 8) | 0xFF)));
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(sc_b, sel), 8);
+}
+
+/* A 6-bit Q6_K value (0..63) per byte from its low nibble (bits 0..3 of lo) and its top
+ * two bits (already shifted to bits 4..5 of hi). */
+INLINE __m256i q6k_values(__m256i lo, __m256i hi)
+{
+    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi8(0x0F)),
+                           _mm256_and_si256(hi, _mm256_set1_epi8(0x30)));
+}
+
 /* Layout and method as in vecdot_avx2.c (q unsigned 0..63 through maddubs, the -32 offset
  * through the bsums), with vpdpwssd for the scale multiply-accumulate and for the bsums
  * term; even and odd quarters accumulate separately to halve the dependency chain. */
@@ -497,7 +533,6 @@ INLINE_VNNI void q6k_rows(int64_t n, const uint8_t *x, const uint8_t *a, size_t 
                           int R)
 {
     float s[4] = {0, 0, 0, 0};
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), b45 = _mm256_set1_epi8(0x30);
     for (int64_t i = 0; i < n / MLC_QK_K; i++, x += 210) {
         prefetch_span(x, 210);
         const size_t yo = (size_t)i * MLC_Q8_K_BYTES;
@@ -517,21 +552,13 @@ INLINE_VNNI void q6k_rows(int64_t n, const uint8_t *x, const uint8_t *a, size_t 
             const __m256i L0 = ld256(x + 64 * h), L1 = ld256(x + 64 * h + 32);
             const __m256i H = ld256(x + 128 + 32 * h);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(L0, lo4), _mm256_and_si256(_mm256_slli_epi16(H, 4), b45));
-            q[1] = _mm256_or_si256(_mm256_and_si256(L1, lo4), _mm256_and_si256(_mm256_slli_epi16(H, 2), b45));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), lo4), _mm256_and_si256(H, b45));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), lo4),
-                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), b45));
+            q[0] = q6k_values(L0, _mm256_slli_epi16(H, 4));
+            q[1] = q6k_values(L1, _mm256_slli_epi16(H, 2));
+            q[2] = q6k_values(_mm256_srli_epi16(L0, 4), H);
+            q[3] = q6k_values(_mm256_srli_epi16(L1, 4), _mm256_srli_epi16(H, 2));
             UNROLL
             for (int k = 0; k < 4; k++) {
-                const int t = 4 * h + k; /* scales 2t (lanes 0..7) and 2t+1 (lanes 8..15) */
-                const __m256i sel = _mm256_setr_epi8(
-                    -1, (char)(2 * t), -1, (char)(2 * t), -1, (char)(2 * t), -1, (char)(2 * t), -1,
-                    (char)(2 * t), -1, (char)(2 * t), -1, (char)(2 * t), -1, (char)(2 * t), -1,
-                    (char)(2 * t + 1), -1, (char)(2 * t + 1), -1, (char)(2 * t + 1), -1,
-                    (char)(2 * t + 1), -1, (char)(2 * t + 1), -1, (char)(2 * t + 1), -1,
-                    (char)(2 * t + 1), -1, (char)(2 * t + 1));
-                const __m256i scv = _mm256_srai_epi16(_mm256_shuffle_epi8(sc_b, sel), 8);
+                const __m256i scv = q6k_scale_pair(sc_b, 4 * h + k);
                 UNROLL
                 for (int r = 0; r < R; r++) {
                     const uint8_t *q8 = a + (size_t)r * astride + yo + 4 + 128 * h + 32 * k;
