@@ -15,10 +15,19 @@
 #include "vecdot.h"
 
 #define MAX_HEAD_DIM 1024 /* the model loader refuses larger heads */
+#define POS_BLOCK 8       /* attention scores computed for 8 positions at a time */
+
+/* Sums here are written in a fixed order on purpose (results must not depend on the ISA
+ * or compiler), so no contraction of a*b+c into fma either: GCC does not contract under
+ * -std=c11; clang needs the pragma. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 typedef struct cpu_ctx {
     mlc_pool *pool;
     mlc_cpu_kernels k;
+    float *f16; /* [65536]: every half value as float, for reading the F16 KV cache */
     /* Scratch for converted activations; ops run one at a time, so one buffer serves all. */
     void *act;
     size_t act_cap;
@@ -73,10 +82,13 @@ static mlc_status cpu_init(int dev, int n_threads, void **out, mlc_err *err)
     }
     if (n_threads <= 0)
         n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (!(c->pool = mlc_pool_new(n_threads))) {
+    if (!(c->f16 = malloc(65536 * sizeof *c->f16)) || !(c->pool = mlc_pool_new(n_threads))) {
+        free(c->f16);
         free(c);
         return mlc_err_set(err, MLC_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
     }
+    for (uint32_t h = 0; h < 65536; h++)
+        c->f16[h] = mlc_fp16_to_fp32((uint16_t)h);
     *out = c;
     return MLC_OK;
 }
@@ -86,6 +98,7 @@ static void cpu_destroy(void *ctx)
     cpu_ctx *c = ctx;
     mlc_pool_free(c->pool);
     free(c->act);
+    free(c->f16);
     free(c);
 }
 
@@ -321,14 +334,10 @@ static void cpu_kv_store(void *ctx, const mlc_kv_geom *g, const float *k, const 
 typedef struct attn_job {
     const mlc_kv_geom *g;
     const mlc_attn_args *a;
-    float *scores; /* [nth, n_ctx] */
+    const float *f16;  /* half -> float table */
+    float *scratch;    /* per thread: [n_ctx] scores + [POS_BLOCK * head_dim] + [head_dim] */
+    size_t per_thread; /* floats */
 } attn_job;
-
-static float cache_at(const mlc_kv_geom *g, const void *cache, size_t idx)
-{
-    return g->type == MLC_TYPE_F32 ? ((const float *)cache)[idx]
-                                   : mlc_fp16_to_fp32(((const uint16_t *)cache)[idx]);
-}
 
 /* With an F16 cache, round like ggml's F16 matmuls: q before Q.K, probabilities before P.V. */
 static float round_as(uint32_t type, float v)
@@ -336,10 +345,45 @@ static float round_as(uint32_t type, float v)
     return type == MLC_TYPE_F16 ? mlc_fp16_to_fp32(mlc_fp32_to_fp16(v)) : v;
 }
 
+/* Row `row` of a cache layer (head slice of hd values) as floats. */
+static void cache_row(const attn_job *j, const void *cache, size_t row, int hd, float *out)
+{
+    if (j->g->type == MLC_TYPE_F32) {
+        memcpy(out, (const float *)cache + row, (size_t)hd * sizeof *out);
+        return;
+    }
+    const uint16_t *h = (const uint16_t *)cache + row;
+    for (int d = 0; d < hd; d++)
+        out[d] = j->f16[h[d]];
+}
+
+/* Scores of positions [p0, p0 + m), m <= POS_BLOCK: each is the sequential float sum over d
+ * of q[d] * k[d]; the block is laid out [d][POS_BLOCK] so the m independent sums proceed
+ * side by side (vectorizable, same result as one position at a time). */
+static void attn_scores(const attn_job *j, const float *qr, size_t base, int kvh, int32_t p0,
+                        int m, float *kt, float *sc)
+{
+    const mlc_kv_geom *g = j->g;
+    int hd = j->a->head_dim;
+    const uint16_t *kh = j->g->type == MLC_TYPE_F16 ? j->a->k : NULL;
+    const float *kf = j->g->type == MLC_TYPE_F32 ? j->a->k : NULL;
+    for (int i = 0; i < m; i++) {
+        size_t row = (base + (size_t)(p0 + i)) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
+        for (int d = 0; d < hd; d++)
+            kt[d * POS_BLOCK + i] = kh ? j->f16[kh[row + (size_t)d]] : kf[row + (size_t)d];
+    }
+    float acc[POS_BLOCK] = {0};
+    for (int d = 0; d < hd; d++)
+        for (int i = 0; i < POS_BLOCK; i++)
+            acc[i] += qr[d] * kt[d * POS_BLOCK + i];
+    for (int i = 0; i < m; i++)
+        sc[p0 + i] = acc[i] * j->a->scale;
+}
+
 /* One query head of one token: softmax(q K^T * scale) V over positions 0..pos, in float.
  * The summation order here is fixed (not ISA-dependent), so every kernel set gives the
  * same attention output bit for bit. */
-static void attn_head(const attn_job *j, int64_t t, int h, float *sc)
+static void attn_head(const attn_job *j, int64_t t, int h, float *scr)
 {
     const mlc_kv_geom *g = j->g;
     const mlc_attn_args *a = j->a;
@@ -348,18 +392,15 @@ static void attn_head(const attn_job *j, int64_t t, int h, float *sc)
     float *out = a->out + (t * a->n_head + h) * hd;
     size_t base = (size_t)a->slot[t] * (size_t)g->n_ctx;
     int32_t np = a->pos[t] + 1;
+    float *sc = scr, *kt = scr + g->n_ctx, *vrow = kt + POS_BLOCK * hd;
     float qr[MAX_HEAD_DIM];
     for (int d = 0; d < hd; d++)
         qr[d] = round_as(g->type, q[d]);
+    for (int32_t p0 = 0; p0 < np; p0 += POS_BLOCK)
+        attn_scores(j, qr, base, kvh, p0, np - p0 < POS_BLOCK ? np - p0 : POS_BLOCK, kt, sc);
     float max = -INFINITY;
-    for (int32_t p = 0; p < np; p++) {
-        size_t row = (base + (size_t)p) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
-        float s = 0;
-        for (int d = 0; d < hd; d++)
-            s += qr[d] * cache_at(g, a->k, row + (size_t)d);
-        sc[p] = s * a->scale;
+    for (int32_t p = 0; p < np; p++)
         max = fmaxf(max, sc[p]);
-    }
     double sum = 0;
     for (int32_t p = 0; p < np; p++) {
         sc[p] = expf(sc[p] - max);
@@ -371,8 +412,9 @@ static void attn_head(const attn_job *j, int64_t t, int h, float *sc)
     for (int32_t p = 0; p < np; p++) {
         float w = round_as(g->type, sc[p] * inv);
         size_t row = (base + (size_t)p) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
+        cache_row(j, a->v, row, hd, vrow);
         for (int d = 0; d < hd; d++)
-            out[d] += w * cache_at(g, a->v, row + (size_t)d);
+            out[d] += w * vrow[d];
     }
 }
 
@@ -382,17 +424,15 @@ static void attn_run(void *arg, int ith, int nth)
     int64_t b, e;
     share(j->a->n * j->a->n_head, ith, nth, &b, &e);
     for (int64_t i = b; i < e; i++)
-        attn_head(j, i / j->a->n_head, (int)(i % j->a->n_head),
-                  j->scores + (size_t)ith * (size_t)j->g->n_ctx);
+        attn_head(j, i / j->a->n_head, (int)(i % j->a->n_head), j->scratch + (size_t)ith * j->per_thread);
 }
 
 static void cpu_attention(void *ctx, const mlc_kv_geom *g, const mlc_attn_args *a)
 {
     cpu_ctx *c = ctx;
-    attn_job j = {g, a, NULL};
-    size_t bytes = (size_t)mlc_pool_size(c->pool) * (size_t)g->n_ctx * sizeof(float);
-    j.scores = scratch(c, bytes);
-    if (!j.scores) {
+    attn_job j = {g, a, c->f16, NULL, (size_t)g->n_ctx + (POS_BLOCK + 1) * (size_t)a->head_dim};
+    j.scratch = scratch(c, (size_t)mlc_pool_size(c->pool) * j.per_thread * sizeof(float));
+    if (!j.scratch) {
         for (int64_t i = 0; i < a->n * a->n_head * a->head_dim; i++)
             a->out[i] = NAN;
         return;
@@ -400,11 +440,30 @@ static void cpu_attention(void *ctx, const mlc_kv_geom *g, const mlc_attn_args *
     mlc_pool_run(c->pool, attn_run, &j);
 }
 
+typedef struct swiglu_job {
+    const float *gate, *up;
+    float *out;
+    int64_t n;
+} swiglu_job;
+
+static void swiglu_run(void *arg, int ith, int nth)
+{
+    swiglu_job *j = arg;
+    int64_t b, e;
+    share(j->n, ith, nth, &b, &e);
+    for (int64_t i = b; i < e; i++)
+        j->out[i] = j->gate[i] / (1.0f + expf(-j->gate[i])) * j->up[i];
+}
+
+/* expf dominates here ([n_tokens, n_ff] of them per layer), so prefill splits it. */
 static void cpu_swiglu(void *ctx, const float *gate, const float *up, int64_t n, float *out)
 {
-    (void)ctx;
-    for (int64_t i = 0; i < n; i++)
-        out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    cpu_ctx *c = ctx;
+    swiglu_job j = {gate, up, out, n};
+    if (n < 4096)
+        swiglu_run(&j, 0, 1);
+    else
+        mlc_pool_run(c->pool, swiglu_run, &j);
 }
 
 static void cpu_add(void *ctx, const float *a, const float *b, int64_t n, float *out)
