@@ -730,7 +730,8 @@ static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind
     r->t.input_tokens = in_tok;
     r->t.output_tokens = out_tok;
     r->t.tokens_approx = approx;
-    if (!r->recorded || h->store_failed)
+    /* Requests cut short by Ctrl-C did not fail: they are left out, not stored as failures. */
+    if (!r->recorded || h->store_failed || (h->interrupted && !ok))
         return;
     ok ? h->ok_total++ : h->failed_total++;
     mlc_request_record rec = {
