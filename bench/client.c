@@ -2,10 +2,11 @@
  *
  * One libcurl multi handle runs every request on the caller's thread. It is driven through
  * curl's socket interface (curl_multi_socket_action) from an epoll set rather than through
- * curl_multi_poll/curl_multi_perform: with the latter, every wake-up walks every transfer
- * and curl probes each socket with its own poll() call, so with 1024 streams each token
- * would cost ~1024 system calls. With epoll a wake-up costs work only for the sockets that
- * are ready, which keeps the client's CPU per token flat as concurrency grows.
+ * curl_multi_perform/curl_multi_poll: those rebuild a poll set of every socket and visit
+ * every transfer on each wake-up, while with epoll a wake-up costs work only for the sockets
+ * that are ready. Against the in-process test server at 20 ms ITL that is 18 vs 30 us of
+ * client CPU per token with 256 streams and 8 vs 10 us with 1024 (a 2-vCPU VM, where the
+ * wake-up itself dominates both).
  *
  * Per request: the write callback takes the monotonic time first, then feeds the bytes to
  * the request's SSE parser; every event completed by those bytes carries that time. Request
@@ -299,8 +300,8 @@ static creq *req_create(mlc_client *c)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, q->curl_err);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    /* HTTP/1.1 like vLLM's and guidellm's clients: one stream per connection, so streams
-     * do not share a TCP window (h2 multiplexing would couple their timings). */
+    /* HTTP/1.1, as vLLM's benchmark client (aiohttp) speaks: one stream per connection,
+     * so streams do not share a TCP window (h2 multiplexing would couple their timings). */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     if (c->timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
@@ -643,7 +644,8 @@ static void finish(mlc_client *c, creq *q, CURLcode rc, bool cancelled)
         t = st->saw_done ? st->t_done : st->t_last;
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         r.error_kind = MLC_FAIL_TIMEOUT;
-        snprintf(r.error, sizeof r.error, "no complete response within %.3f s (%lld tokens): %.160s",
+        snprintf(r.error, sizeof r.error,
+                 "no complete response within %.3f s (%lld tokens): %.160s",
                  (double)c->timeout_ms * 1e-3, (long long)st->chunks, curl_msg);
     } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                rc == CURLE_COULDNT_RESOLVE_PROXY) {
@@ -680,8 +682,9 @@ static int drain(mlc_client *c)
             continue;
         CURL *e = m->easy_handle;
         CURLcode rc = m->data.result; /* m is invalid once the handle is removed */
-        creq *q = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&q);
+        char *priv = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+        creq *q = (creq *)(void *)priv;
         if (q) {
             finish(c, q, rc, false);
             n++;
@@ -704,12 +707,13 @@ int mlc_client_poll(mlc_client *c, double max_wait_s)
             done += drain(c);
             t = mlc_client_now();
         }
-        if (done > 0 || t >= end)
-            break;
+        /* Sleep until the deadline or curl's next timeout, whichever is first; with
+         * something finished (or the time up) only look for ready sockets (wait 0), so a
+         * zero max_wait_s still moves every transfer along. */
         double until = end;
         if (c->timer_at >= 0 && c->timer_at < until)
             until = c->timer_at;
-        double wait_ms = ceil((until - t) * 1000.0);
+        double wait_ms = done > 0 ? 0 : ceil((until - t) * 1000.0);
         int ms = wait_ms < 0 ? 0 : wait_ms > (double)INT_MAX ? INT_MAX : (int)wait_ms;
         int n = epoll_wait(c->epfd, evs, CLIENT_EPOLL_BATCH, ms);
         if (n < 0) {
@@ -725,7 +729,7 @@ int mlc_client_poll(mlc_client *c, double max_wait_s)
             curl_multi_socket_action(c->multi, evs[i].data.fd, flags, &running);
         }
         done += drain(c);
-        if (done > 0)
+        if (done > 0 || mlc_client_now() >= end)
             break;
     }
     return c->n_inflight;

@@ -3,7 +3,16 @@
  * All requests run in one libcurl multi handle driven by mlc_client_poll() from the
  * caller's event loop: no thread per request, keep-alive connection reuse, streaming SSE
  * parsed as bytes arrive. Times are taken on CLOCK_MONOTONIC at the moment curl hands over
- * the bytes, so the client's own work does not distort TTFT and ITL. */
+ * the bytes, so the client's own work does not distort TTFT and ITL. The loop is curl's
+ * socket interface on an epoll set (Linux), so each wake-up costs work for the ready
+ * sockets only, not for every stream in flight.
+ *
+ * Requests: POST {base}/v1/completions (prompt text, or token ids when the prompt has only
+ * ids) or {base}/v1/chat/completions (the prompt's messages, or one user message), with
+ * model, max_tokens, "stream": true, stream_options.include_usage when asked, ignore_eos
+ * (vLLM), temperature when >= 0 and seed when asked. Each event's choices[0].text (or
+ * delta.content, or delta.reasoning_content) is a token when non-empty; usage and
+ * finish_reason are kept from whichever event carries them; "[DONE]" ends the stream. */
 #ifndef MLC_BENCH_CLIENT_H
 #define MLC_BENCH_CLIENT_H
 

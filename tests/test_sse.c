@@ -76,7 +76,9 @@ Test(sse, line_endings_lf_crlf_cr_mixed)
 Test(sse, comments_are_ignored)
 {
     sse_log l;
-    cr_assert(parse_all(": keep-alive\n\n:\n\ndata: x\n: inside an event\ndata: y\n\n: tail\n", &l));
+    cr_assert(parse_all(": keep-alive\n\n:\n\ndata: x\n: inside an event\ndata: y\n\n"
+                        ": tail\n",
+                        &l));
     cr_expect_str_eq(l.text, "message|x\ny\x1e");
 }
 

@@ -1,11 +1,16 @@
 /* tests/testserver.c: the OpenAI-compatible streaming test server (see testserver.h).
  *
  * libmicrohttpd runs one thread per connection, so a handler may simply sleep until its
- * next deadline: pacing is a clock_nanosleep to an absolute CLOCK_MONOTONIC time per
- * token, which keeps each hand-off within the kernel's timer slack of its schedule no matter
- * how many streams run (256 streams are 256 sleeping threads, not a timer wheel to get
- * wrong). Sleeps are cut into slices of at most 20 ms so that ts_stop() can end stalled
- * requests promptly: every wait checks the server's stop flag. */
+ * next deadline: pacing is a clock_nanosleep to an absolute CLOCK_MONOTONIC time per token
+ * (token i at first token + i * itl, so waits never accumulate drift), with the thread's
+ * timer slack at 1 ns so it wakes on time. Sleeps are cut into slices of at most 20 ms so
+ * that ts_stop() ends stalled requests promptly: every wait checks the stop flag.
+ *
+ * (One epoll thread with suspended connections and a pacing thread would need fewer
+ * threads, but libmicrohttpd 0.9.75 keeps calling a content reader that suspended its
+ * connection, and a resume can be lost in that window; a thread per connection is the mode
+ * it supports without such races.) */
+#define _GNU_SOURCE /* prctl(PR_SET_TIMERSLACK) for the serving threads */
 #include "testserver.h"
 
 #include <arpa/inet.h>
@@ -192,10 +197,11 @@ static bool out_token(ts_req *q, int i)
     if (q->chat)
         snprintf(json, sizeof json,
                  "{\"id\":\"chatcmpl-%d\",\"object\":\"chat.completion.chunk\",\"created\":"
-                 "1700000000,\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{%s\"content\":"
+                 "1700000000,\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{%s\"%s\":"
                  "\"%s\"},\"logprobs\":null,\"finish_reason\":%s}]%s}",
-                 q->id, q->model_json, i < 0 ? "\"role\":\"assistant\"," : "", text,
-                 i < 0 ? "null" : finish, usage_null);
+                 q->id, q->model_json, i < 0 ? "\"role\":\"assistant\"," : "",
+                 i >= 0 && i < q->s->cfg.reasoning_tokens ? "reasoning_content" : "content",
+                 text, i < 0 ? "null" : finish, usage_null);
     else
         snprintf(json, sizeof json,
                  "{\"id\":\"cmpl-%d\",\"object\":\"text_completion\",\"created\":1700000000,"
@@ -233,6 +239,10 @@ static bool out_fault(ts_req *q)
                out_line(q, "x-unknown-field: 42") && out_line(q, "");
     case TS_FAULT_INVALID_JSON:
         return out_line(q, "data: {not json}") && out_line(q, "");
+    case TS_FAULT_STREAM_ERROR:
+        return out_event(q, "{\"error\":{\"object\":\"error\",\"message\":\"engine died "
+                            "(test fault)\",\"type\":\"InternalServerError\",\"code\":500}}") &&
+               out_put(q, "data: [DONE]", 12) && out_line(q, "") && out_line(q, "");
     case TS_FAULT_OVERSIZED: {
         size_t n = q->s->cfg.fault_bytes > 0 ? (size_t)q->s->cfg.fault_bytes
                                              : (size_t)TS_DEFAULT_OVERSIZED;
@@ -276,11 +286,15 @@ static bool produce(ts_req *q)
         }
         if (!out_fault(q))
             return false;
+        if (s->cfg.fault == TS_FAULT_STREAM_ERROR) {
+            q->phase = PHASE_END; /* the error event ended the stream with [DONE] */
+            return true;
+        }
     }
     if (q->pos < q->n_tokens) {
         int i = q->pos;
-        int64_t deadline = q->t0_ns + (int64_t)((double)i * s->cfg.itl_ms * 1e6);
-        if (!wait_until(s, deadline))
+        int64_t due = q->t0_ns + (int64_t)((double)i * s->cfg.itl_ms * 1e6);
+        if (!wait_until(s, due))
             return false;
         if (i == 0 && q->chat && !out_token(q, -1))
             return false;
@@ -443,6 +457,24 @@ static void record_request(ts_req *q, struct MHD_Connection *c, const char *sum,
     pthread_mutex_unlock(&s->mu);
 }
 
+static mhd_result start_stream(ts_req *q, struct MHD_Connection *c)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_stream, q, NULL);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    mhd_result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    if (q->slot) {
+        pthread_mutex_lock(&q->s->mu);
+        q->slot->pub.t_response = (double)now_ns() * 1e-9;
+        pthread_mutex_unlock(&q->s->mu);
+    }
+    return ret;
+}
+
 static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *url,
                              const char *method, const char *version, const char *upload,
                              size_t *upload_size, void **con_cls)
@@ -460,7 +492,7 @@ static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *ur
 #ifdef PR_SET_TIMERSLACK
         /* This connection's thread paces tokens: wake at the deadline, not up to 50 us
          * later (Linux's default timer slack), so the truth the tests compare with is
-         * sharp. Per thread, and idempotent for later requests on the connection. */
+         * sharp. Per thread; repeating it for each request on a connection is harmless. */
         prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 #endif
         return MHD_YES;
@@ -521,20 +553,13 @@ static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *ur
         wait_until(s, TS_FOREVER);
         return MHD_NO;
     }
-    /* Hold the whole response, headers included, until the first token is due: the
-     * client's first byte then comes exactly ttft after the request arrived. */
+    /* By default the whole response, headers included, is held until the first token is
+     * due: the client's first byte then comes exactly ttft after the request arrived. With
+     * early_headers the first token waits in the content reader, like every later one. */
     q->t0_ns = t_req + (int64_t)(s->cfg.ttft_ms * 1e6);
-    if (!wait_until(s, q->t0_ns))
+    if (!s->cfg.early_headers && !wait_until(s, q->t0_ns))
         return MHD_NO;
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, read_stream, q, NULL);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
-    mhd_result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    return start_stream(q, c);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -601,7 +626,7 @@ ts_server *ts_start(const ts_config *cfg)
     s->d = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
         0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned)4096, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, s, MHD_OPTION_END);
@@ -614,6 +639,7 @@ ts_server *ts_start(const ts_config *cfg)
     s->port = info ? info->port : 0;
     if (s->port <= 0) {
         fprintf(stderr, "testserver: no bound port\n");
+        atomic_store(&s->stopping, true);
         MHD_stop_daemon(s->d);
         free_server(s);
         return NULL;

@@ -6,7 +6,7 @@
  * event when stream_options.include_usage is set, then "data: [DONE]\n\n". Timing is
  * exact by construction: the response (headers and first token) is held until ttft_ms after
  * the request was fully received, and token i is handed over at that moment + i * itl_ms
- * (absolute deadlines with clock_nanosleep, so waits never accumulate drift). Every hand-off
+ * (absolute deadlines, so waits never accumulate drift). Every hand-off
  * is timestamped on CLOCK_MONOTONIC, the clock of mlc_client_now(), so tests can compare
  * what the client saw with what the server sent.
  *
@@ -37,17 +37,25 @@ typedef enum ts_fault {
     TS_FAULT_MULTILINE,      /* each event's JSON split over two data: lines */
     TS_FAULT_CRLF,           /* CRLF line ends */
     TS_FAULT_CR,             /* bare CR line ends */
+    TS_FAULT_STREAM_ERROR,   /* after fault_after tokens, an {"error": ...} event, then
+                              * [DONE] (how vLLM reports a failure inside a 200 stream) */
 } ts_fault;
 
 typedef struct ts_config {
-    int n_tokens;            /* tokens per response; <= 0: the request's max_tokens (16 if absent) */
-    double ttft_ms;          /* request fully received -> headers and first token */
+    int n_tokens;            /* tokens per response; <= 0: the request's max_tokens
+                              * (16 when it has none) */
+    double ttft_ms;          /* request fully received -> first token (and headers, unless
+                              * early_headers) */
+    bool early_headers;      /* send the response headers at once, as vLLM's (Starlette's)
+                              * StreamingResponse does; the first token still waits ttft */
     double itl_ms;           /* first token -> each next token */
     ts_fault fault;
     int fault_after;         /* tokens sent before the fault shows */
     int fault_bytes;         /* TS_FAULT_OVERSIZED: data bytes of the big event (0: 2 MiB) */
     const char *fault_match; /* fault only for prompts containing this text; NULL: all */
     int max_records;         /* requests recorded (0: 4096); later ones are served, not kept */
+    int reasoning_tokens;    /* chat: the first this many tokens come as
+                              * delta.reasoning_content, as reasoning models stream them */
 } ts_config;
 
 /* One request as the server saw it. Pointers stay valid until ts_stop(). Read a record only
@@ -61,6 +69,7 @@ typedef struct ts_record {
     int64_t prompt_tokens;
     int64_t completion_tokens; /* token events sent so far */
     double t_request;        /* monotonic s: request body fully received */
+    double t_response;       /* monotonic s: the response (headers) was queued */
     const double *t_token;   /* monotonic s: hand-off of token i's event to MHD */
     int n_token;
     bool finished;           /* the whole stream, [DONE] included, was handed over */
