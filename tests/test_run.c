@@ -41,9 +41,27 @@ static long long db_int(const char *db, const char *sql)
     sqlite3 *h;
     sqlite3_stmt *st;
     cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK, "%s", db);
+    /* The run under test may hold a write lock for a moment (WAL set-up, a batch commit). */
+    sqlite3_busy_timeout(h, 10000);
     cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(h));
     long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+/* The same without assertions: -1 while the database is not there yet or has no schema. */
+static long long db_try_int(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(h, 1000);
+        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
     sqlite3_close(h);
     return v;
 }
@@ -53,6 +71,7 @@ static void expect_integrity(const char *db)
     sqlite3 *h;
     sqlite3_stmt *st;
     cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 10000);
     cr_assert_eq(sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
     cr_expect_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
@@ -206,7 +225,7 @@ static void wait_for_requests(const char *db, long long n)
     for (int i = 0; i < 200; i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        if (access(db, R_OK) == 0 && db_int(db, "SELECT count(*) FROM requests") >= n)
+        if (access(db, R_OK) == 0 && db_try_int(db, "SELECT count(*) FROM requests") >= n)
             return;
     }
     cr_assert_fail("fewer than %lld requests stored after 10 s", n);
