@@ -96,6 +96,7 @@ $(BUILD)/obj/%.o: %.c $(FLAGSTAMP)
 # `const size_t mlc_embed_NAME_EXT_len` (see bench/embed.h), written with od and sed.
 EMBED_FILES := $(wildcard datasets/corpus.txt datasets/prompts.jsonl)
 EMBED_OBJ := $(patsubst datasets/%,$(BUILD)/obj/embed/%.o,$(EMBED_FILES))
+.PRECIOUS: $(BUILD)/gen/embed/%.c
 $(BUILD)/gen/embed/%.c: datasets/%
 	@mkdir -p $(@D)
 	$(Q)sym=mlc_embed_$$(echo '$*' | tr '.-' '__'); \
@@ -124,8 +125,23 @@ $(TBIN): $(TEST_OBJ) $(LIB)
 
 # Tests run from the repository root; MLC_SHARED points at ../shared (golden models, vocab),
 # MLC_BIN at the CLI for end-to-end tests.
+#
+# With SANITIZE=1 every process (test children, the runner, mlc-bench started by tests)
+# writes sanitizer reports to build/san/reports/; a leak whose stack passes through our
+# sources fails the target. (Criterion itself keeps a small allocation at exit now and then,
+# and a leak in a forked test would not fail that test by itself; this check covers both.)
+ifeq ($(SANITIZE),1)
+test: $(TBIN) $(BIN)
+	@rm -rf $(BUILD)/reports && mkdir -p $(BUILD)/reports
+	ASAN_OPTIONS=log_path=$(CURDIR)/$(BUILD)/reports/asan LSAN_OPTIONS=exitcode=0 \
+	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
+	@bad=$$(grep -lE '^ +#[0-9]+ .* (/[^ ]*/)?(tests|engine|bench|kernels)/[a-z_0-9]+\.c:' $(BUILD)/reports/asan.* 2>/dev/null); \
+	if [ -n "$$bad" ]; then cat $$bad; echo "sanitizer reports in our code: $$bad"; exit 1; fi; \
+	echo "sanitizers: no report in our code ($$(ls $(BUILD)/reports | wc -l) report files, all outside it)"
+else
 test: $(TBIN) $(BIN)
 	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
+endif
 
 # Speed benchmark of issue 3: the 110m shape in F16, Q8_0 and a Q4_K_M-like mix, with the
 # Llama 2 vocabulary borrowed from ../shared, measured like llama-bench. Models are made once
