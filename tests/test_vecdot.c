@@ -8,7 +8,8 @@
  * - Float weights (F32, F16, BF16): within 1e-5 of a double-precision dot of the same
  *   (dequantized) values, relative to sum |w*a| (the scale of the rounding error of any
  *   summation order), on odd lengths too; the activation values of every set are equal.
- * - dot4 gives exactly the four dots, on unaligned rows with an odd stride.
+ * - dot4 gives exactly the four dots, on unaligned rows with an odd stride; so does dotw4
+ *   (four weight rows against one activation row).
  * Data come from a fixed-seed generator, so every run sees the same inputs. */
 #include <criterion/criterion.h>
 
@@ -329,6 +330,34 @@ static void check_dot4(const mlc_cpu_kernels *kv, const bench *b, const char *wh
     }
 }
 
+/* dotw4 of set kv equals its four dots exactly: four weight rows (the four activation
+ * rows' floats as weights, at an odd address and stride) against one activation row
+ * (the weight row's floats). */
+static void check_dotw4(const mlc_cpu_kernels *kv, const bench *b, const char *what)
+{
+    if (!kv->dotw4[b->t])
+        return;
+    const mlc_type t = b->t;
+    const int64_t n = b->n;
+    const bool fl = t == MLC_TYPE_F32 || t == MLC_TYPE_F16 || t == MLC_TYPE_BF16;
+    const size_t off = fl ? 4 : 1, pad = fl ? 4 : 3;
+    const size_t ws = mlc_type_row_bytes(t, n) + pad;
+    uint8_t *wbuf = xmalloc(4 * ws + off), *w = wbuf + off;
+    for (int r = 0; r < 4; r++)
+        mlc_quantize_row(t, b->xa + r * n, w + r * ws, n);
+    uint8_t *abuf = xmalloc(mlc_cpu_act_row_bytes(kv, t, n) + off), *a = abuf + off;
+    kv->act[t](b->xw, a, n);
+    float o[4];
+    kv->dotw4[t](n, w, ws, a, o);
+    for (int r = 0; r < 4; r++) {
+        float d = kv->dot[t](n, w + r * ws, a);
+        cr_assert(same_float(o[r], d), "%s: %s dotw4 row %d, %s, n=%lld: %a, dot gives %a", kv->isa,
+                  mlc_type_name(t), r, what, (long long)n, (double)o[r], (double)d);
+    }
+    free(wbuf);
+    free(abuf);
+}
+
 /* Quantized weights: every dot of set kv bit-identical to the scalar set's. */
 static void check_quant(const mlc_cpu_kernels *ks, const mlc_cpu_kernels *kv, mlc_type t, int64_t n,
                         int wmode, int amode, uint64_t *seed, const char *what)
@@ -346,6 +375,7 @@ static void check_quant(const mlc_cpu_kernels *ks, const mlc_cpu_kernels *kv, ml
                   (double)got, (double)want);
     }
     check_dot4(kv, &b, what);
+    check_dotw4(kv, &b, what);
     bench_free(&b);
 }
 
@@ -452,6 +482,40 @@ Test(vecdot, quantized_extreme_blocks)
     }
 }
 
+/* dot44 of set kv (float types): 4 weight rows (the activation floats, odd stride) against
+ * the 4 activation rows, each result within 1e-5 of sum |w a| of the double product. */
+static void check_dot44(const mlc_cpu_kernels *kv, const bench *b)
+{
+    const mlc_type t = b->t;
+    if (!kv->dot44[t])
+        return;
+    const int64_t n = b->n;
+    const size_t ws = mlc_type_row_bytes(t, n) + 4;
+    uint8_t *wbuf = xmalloc(4 * ws + 4), *w = wbuf + 4;
+    float *wv = xmalloc((size_t)n * sizeof(float)), *av = xmalloc((size_t)n * sizeof(float));
+    for (int r = 0; r < 4; r++)
+        mlc_quantize_row(t, b->xa + r * n, w + r * ws, n);
+    float o[16];
+    kv->dot44[t](n, w, ws, b->av, b->astride_v, o);
+    for (int c = 0; c < 4; c++) {
+        act_values(kv, t, b->av + c * b->astride_v, n, av);
+        for (int r = 0; r < 4; r++) {
+            mlc_dequantize_row(t, w + r * ws, wv, n);
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) {
+                ref += (double)wv[i] * (double)av[i];
+                mag += fabs((double)wv[i] * (double)av[i]);
+            }
+            const double err = fabs((double)o[4 * c + r] - ref);
+            cr_assert(err <= 1e-5 * mag + 1e-30, "%s: %s dot44 w%d a%d, n=%lld: %.9g, double %.9g",
+                      kv->isa, mlc_type_name(t), r, c, (long long)n, (double)o[4 * c + r], ref);
+        }
+    }
+    free(wbuf);
+    free(wv);
+    free(av);
+}
+
 /* Float weights: close to the double dot of the values the kernels see. */
 static void check_float(const mlc_cpu_kernels *ks, const mlc_cpu_kernels *kv, mlc_type t, int64_t n,
                         int mode, uint64_t *seed)
@@ -473,6 +537,8 @@ static void check_float(const mlc_cpu_kernels *ks, const mlc_cpu_kernels *kv, ml
                   kv->isa, mlc_type_name(t), (long long)n, r, (double)got, ref, err, mag);
     }
     check_dot4(kv, &b, "random");
+    check_dotw4(kv, &b, "random");
+    check_dot44(kv, &b);
     free(wv);
     free(av);
     bench_free(&b);

@@ -214,11 +214,45 @@ static void mm_rows(const mm_job *j, int64_t rb, int64_t re)
     enum { TOK_TILE = 16, ROW_TILE = 32 };
     mlc_dot_fn dot = j->k->dot[j->type];
     mlc_dot4_fn dot4 = j->k->dot4[j->type];
+    mlc_dotw4_fn dotw4 = j->k->dotw4[j->type];
+    mlc_dot44_fn dot44 = j->k->dot44[j->type];
+    if (dotw4 && j->n < 4) {
+        /* Decode: four weight rows at a time against the one activation row. */
+        for (int64_t t = 0; t < j->n; t++) {
+            const uint8_t *a = j->act + (size_t)t * j->act_row;
+            float *y = j->y + t * j->n_out;
+            int64_t r = rb;
+            for (; r + 4 <= re; r += 4)
+                dotw4(j->n_in, j->w + (size_t)r * j->w_row, j->w_row, a, y + r);
+            for (; r < re; r++)
+                y[r] = dot(j->n_in, j->w + (size_t)r * j->w_row, a);
+        }
+        return;
+    }
     for (int64_t r0 = rb; r0 < re; r0 += ROW_TILE) {
         int64_t r1 = r0 + ROW_TILE < re ? r0 + ROW_TILE : re;
         for (int64_t t0 = 0; t0 < j->n; t0 += TOK_TILE) {
             int64_t t1 = t0 + TOK_TILE < j->n ? t0 + TOK_TILE : j->n;
-            for (int64_t r = r0; r < r1; r++) {
+            int64_t r = r0;
+            if (dot44 && t1 - t0 >= 4) {
+                /* 4 x 4 register tiles; the tokens left over go through dot. */
+                for (; r + 4 <= r1; r += 4) {
+                    const uint8_t *w = j->w + (size_t)r * j->w_row;
+                    int64_t t = t0;
+                    for (; t + 4 <= t1; t += 4) {
+                        float o[16];
+                        dot44(j->n_in, w, j->w_row, j->act + (size_t)t * j->act_row, j->act_row, o);
+                        for (int c = 0; c < 4; c++)
+                            for (int q = 0; q < 4; q++)
+                                j->y[(t + c) * j->n_out + r + q] = o[4 * c + q];
+                    }
+                    for (; t < t1; t++)
+                        for (int q = 0; q < 4; q++)
+                            j->y[t * j->n_out + r + q] =
+                                dot(j->n_in, w + (size_t)q * j->w_row, j->act + (size_t)t * j->act_row);
+                }
+            }
+            for (; r < r1; r++) {
                 const uint8_t *w = j->w + (size_t)r * j->w_row;
                 int64_t t = t0;
                 for (; dot4 && t + 4 <= t1; t += 4) {
@@ -237,8 +271,11 @@ static void mm_rows(const mm_job *j, int64_t rb, int64_t re)
 static void mm_run(void *arg, int ith, int nth)
 {
     mm_job *j = arg;
+    /* Ranges in multiples of 4 rows (the decode kernel's unit); the last may be shorter. */
     int64_t b, e;
-    share(j->n_out, ith, nth, &b, &e);
+    share((j->n_out + 3) / 4, ith, nth, &b, &e);
+    b = b * 4 < j->n_out ? b * 4 : j->n_out;
+    e = e * 4 < j->n_out ? e * 4 : j->n_out;
     mm_rows(j, b, e);
 }
 

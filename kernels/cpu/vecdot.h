@@ -35,6 +35,15 @@
 typedef float (*mlc_dot_fn)(int64_t n, const void *w, const void *a);
 /* The same weight row against 4 activation rows a0..a3 (stride astride bytes): out[4]. */
 typedef void (*mlc_dot4_fn)(int64_t n, const void *w, const void *a, size_t astride, float *out);
+/* 4 weight rows w0..w3 (stride wstride bytes) against one activation row: out[4], each
+ * exactly what dot gives for that row (the decode path: the activation row is read once
+ * for the four rows, and four weight streams are in flight). */
+typedef void (*mlc_dotw4_fn)(int64_t n, const void *w, size_t wstride, const void *a, float *out);
+/* 4 weight rows (stride wstride) against 4 activation rows (stride astride): out[4 * t + r]
+ * for activation row t and weight row r (the prefill tile). Float types only: the sums may
+ * be ordered differently from dot's (within float rounding). Optional, NULL: dot4/dot. */
+typedef void (*mlc_dot44_fn)(int64_t n, const void *w, size_t wstride, const void *a,
+                             size_t astride, float *out);
 /* Converts n floats to one activation row. */
 typedef void (*mlc_act_fn)(const float *x, void *a, int64_t n);
 
@@ -42,6 +51,8 @@ typedef struct mlc_cpu_kernels {
     const char *isa;                  /* "scalar", "avx2", "avx512" */
     mlc_dot_fn dot[MLC_TYPE_COUNT];   /* by weight type; NULL: unsupported */
     mlc_dot4_fn dot4[MLC_TYPE_COUNT]; /* optional, NULL: use dot */
+    mlc_dotw4_fn dotw4[MLC_TYPE_COUNT]; /* optional, NULL: use dot */
+    mlc_dot44_fn dot44[MLC_TYPE_COUNT]; /* optional, float types only */
     mlc_act_fn act[MLC_TYPE_COUNT];   /* by weight type */
     uint32_t act_type[MLC_TYPE_COUNT];
 } mlc_cpu_kernels;

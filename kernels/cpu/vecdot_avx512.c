@@ -13,6 +13,11 @@
  *   tree (see q8_group). 512-bit versions were 15-25% slower: a 32-byte block needs an
  *   insert per 64-byte register, and 512-bit instructions leave only two vector ports.
  *   Without VNNI the avx2 kernels stay.
+ * Decode (one activation row) goes through dotw4: four weight rows against the activation
+ * row, which is loaded (and for Q8_0 sign-flipped) once for the four, each row's arithmetic
+ * exactly that of its dot; prefetches run some rows ahead (see prefetch_rows). Prefill of
+ * F16/BF16 goes through dot44, a 4 x 4 tile of 16 accumulators (its float sums are ordered
+ * differently from dot's, which the float types allow).
  * The same rules as vecdot_avx2.c hold: quantized results bit-identical to the scalar
  * reference (exact integer sums, then the reference's float operations in its order), and
  * dot4 == four dots because both are one body. */
@@ -70,6 +75,29 @@ INLINE void prefetch_span(const uint8_t *p, size_t bytes)
     UNROLL
     for (size_t o = 0; o < bytes; o += 64)
         _mm_prefetch((const char *)p + PF_DIST + o, _MM_HINT_T0);
+}
+
+/* The weight-row kernels (dotw4, decode) read four consecutive rows at once, so "PF_DIST
+ * bytes ahead" would land in the rows being read. They ask instead for the same span of
+ * the rows WPF_ROWS further on into L1, and of the rows WPF_FAR further on into L2: the
+ * second, deeper stream keeps more misses in flight than the L1 fill buffers allow
+ * (make bench, 2 threads, decode: Q8_0 159 -> 225 tok/s with both, ~200 with the first
+ * only). */
+#ifndef WPF_ROWS
+#define WPF_ROWS 4
+#endif
+#ifndef WPF_FAR
+#define WPF_FAR 24
+#endif
+
+INLINE void prefetch_rows(const uint8_t *p, size_t ws, size_t bytes)
+{
+    UNROLL
+    for (size_t o = 0; o < bytes; o += 64)
+        _mm_prefetch((const char *)p + WPF_ROWS * ws + o, _MM_HINT_T0);
+    UNROLL
+    for (size_t o = 0; o < bytes; o += 64)
+        _mm_prefetch((const char *)p + WPF_FAR * ws + o, _MM_HINT_T1);
 }
 
 INLINE __m256i ld256(const uint8_t *p)
@@ -273,6 +301,126 @@ static TARGET void dot4_bf16(int64_t n, const void *w, const void *a, size_t ast
     h16_rows(MLC_TYPE_BF16, n, w, a, astride, out, 4);
 }
 
+/* Four weight rows (stride ws) against one activation row, each row with exactly the
+ * accumulators and order of h16_rows with R = 1 (so dotw4 == four dots): the activation
+ * chunk is loaded once for the four rows. */
+INLINE void h16_wrows(uint32_t t, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                      float *out)
+{
+    const float *y = (const float *)(const void *)a;
+    __m512 acc[4][4];
+    UNROLL
+    for (int r = 0; r < 4; r++)
+        UNROLL
+        for (int u = 0; u < 4; u++)
+            acc[r][u] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512 av[4];
+        UNROLL
+        for (int u = 0; u < 4; u++)
+            av[u] = _mm512_loadu_ps(y + i + 16 * u);
+        UNROLL
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *wr = w + (size_t)r * ws;
+            prefetch_rows(wr + 2 * (size_t)i, ws, 128);
+            UNROLL
+            for (int u = 0; u < 4; u++)
+                acc[r][u] = _mm512_fmadd_ps(ldw16(t, wr, i + 16 * u, 0xFFFF), av[u], acc[r][u]);
+        }
+    }
+    for (; i + 16 <= n; i += 16) {
+        const __m512 av = _mm512_loadu_ps(y + i);
+        UNROLL
+        for (int r = 0; r < 4; r++)
+            acc[r][0] = _mm512_fmadd_ps(ldw16(t, w + (size_t)r * ws, i, 0xFFFF), av, acc[r][0]);
+    }
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        const __m512 av = _mm512_maskz_loadu_ps(m, y + i);
+        UNROLL
+        for (int r = 0; r < 4; r++)
+            acc[r][1] = _mm512_fmadd_ps(ldw16(t, w + (size_t)r * ws, i, m), av, acc[r][1]);
+    }
+    UNROLL
+    for (int r = 0; r < 4; r++) {
+        __m512 s = _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3]));
+        __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+        __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        q = _mm_add_ss(q, _mm_movehdup_ps(q));
+        out[r] = _mm_cvtss_f32(q);
+    }
+}
+
+static TARGET void dotw4_f16(int64_t n, const void *w, size_t ws, const void *a, float *out)
+{
+    h16_wrows(MLC_TYPE_F16, n, w, ws, a, out);
+}
+
+static TARGET void dotw4_bf16(int64_t n, const void *w, size_t ws, const void *a, float *out)
+{
+    h16_wrows(MLC_TYPE_BF16, n, w, ws, a, out);
+}
+
+/* 4 F16/BF16 weight rows against 4 F32 activation rows, one 16-lane accumulator per pair:
+ * each chunk of 16 values costs 4 weight conversions and 4 activation loads for 16 FMAs
+ * (dot4: 4 conversions, 16 loads, 16 FMAs), so the FMAs, not the loads, set the pace. */
+INLINE void h16_tile(uint32_t t, int64_t n, const uint8_t *w, size_t ws, const uint8_t *a,
+                     size_t as, float *out)
+{
+    __m512 acc[4][4];
+    UNROLL
+    for (int r = 0; r < 4; r++)
+        UNROLL
+        for (int c = 0; c < 4; c++)
+            acc[r][c] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 av[4];
+        UNROLL
+        for (int c = 0; c < 4; c++)
+            av[c] = _mm512_loadu_ps((const float *)(const void *)(a + (size_t)c * as) + i);
+        UNROLL
+        for (int r = 0; r < 4; r++) {
+            const __m512 wv = ldw16(t, w + (size_t)r * ws, i, 0xFFFF);
+            UNROLL
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm512_fmadd_ps(wv, av[c], acc[r][c]);
+        }
+    }
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 av[4];
+        UNROLL
+        for (int c = 0; c < 4; c++)
+            av[c] = _mm512_maskz_loadu_ps(m, (const float *)(const void *)(a + (size_t)c * as) + i);
+        UNROLL
+        for (int r = 0; r < 4; r++) {
+            const __m512 wv = ldw16(t, w + (size_t)r * ws, i, m);
+            UNROLL
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm512_fmadd_ps(wv, av[c], acc[r][c]);
+        }
+    }
+    UNROLL
+    for (int r = 0; r < 4; r++)
+        UNROLL
+        for (int c = 0; c < 4; c++)
+            out[4 * c + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+static TARGET void dot44_f16(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out)
+{
+    h16_tile(MLC_TYPE_F16, n, w, ws, a, as, out);
+}
+
+static TARGET void dot44_bf16(int64_t n, const void *w, size_t ws, const void *a, size_t as, float *out)
+{
+    h16_tile(MLC_TYPE_BF16, n, w, ws, a, as, out);
+}
+
 /* ---------------------------------------------------------------- Q8_0, Q4_0 x Q8_0 */
 
 /* vpdpbusd multiplies unsigned by signed bytes. Flipping the activations' sign bit makes
@@ -426,6 +574,86 @@ static TARGET_VNNI void dot4_q4_0(int64_t n, const void *w, const void *a, size_
     q8_rows(1, n, w, a, astride, out, 4);
 }
 
+/* Weight-row variant of q8_group: blocks b .. b+cnt-1 of four weight rows (stride ws)
+ * against one activation row, whose flipped bytes and scales are loaded once. Each row's
+ * integer sums and float products are those of q8_group. */
+INLINE_VNNI void q8_group_w(int q4, const uint8_t *x, size_t ws, const uint8_t *a, int64_t b,
+                            int cnt, __m256 *p)
+{
+    const size_t wb = q4 ? 18 : 34;
+    const uint8_t *yb = a + (size_t)b * 34;
+    const __m256i c80 = _mm256_set1_epi8((char)0x80);
+    __m256i al[4], ah[4];
+    UNROLL
+    for (int j = 0; j < 4; j++) {
+        const int k0 = j < cnt ? j : 0, k1 = j + 4 < cnt ? j + 4 : 0;
+        al[j] = _mm256_xor_si256(ld2x128(yb + 34 * k0 + 2, yb + 34 * k1 + 2), c80);
+        ah[j] = _mm256_xor_si256(ld2x128(yb + 34 * k0 + 18, yb + 34 * k1 + 18), c80);
+    }
+    const __m256 dy = f16x8(yb, 34, cnt);
+    UNROLL
+    for (int r = 0; r < 4; r++) {
+        const uint8_t *xb = x + (size_t)r * ws + (size_t)b * wb;
+        __m256i v[4];
+        UNROLL
+        for (int j = 0; j < 4; j++) {
+            const int k0 = j < cnt ? j : 0, k1 = j + 4 < cnt ? j + 4 : 0;
+            __m256i wl, wh, corr;
+            if (q4) {
+                const __m256i q = ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2);
+                const __m256i lo4 = _mm256_set1_epi8(0x0F), c8 = _mm256_set1_epi8(8);
+                const __m256i nl = _mm256_and_si256(q, lo4);
+                const __m256i nh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+                corr = _mm256_dpbusd_epi32(_mm256_set1_epi32(8192), nl, c80);
+                corr = _mm256_dpbusd_epi32(corr, nh, c80);
+                wl = _mm256_sub_epi8(nl, c8);
+                wh = _mm256_sub_epi8(nh, c8);
+            } else {
+                wl = ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2);
+                wh = ld2x128(xb + k0 * wb + 18, xb + k1 * wb + 18);
+                const __m256i z = _mm256_setzero_si256();
+                corr = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, c80, wl), c80, wh));
+            }
+            v[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(corr, al[j], wl), ah[j], wh);
+        }
+        const __m256i sumi = hsum_pairs(v);
+        p[r] = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(f16x8(xb, wb, cnt), dy));
+    }
+}
+
+INLINE_VNNI void q8_wrows(int q4, int64_t n, const uint8_t *x, size_t ws, const uint8_t *a,
+                          float *out)
+{
+    const int64_t nb = n / 32;
+    const size_t wb = q4 ? 18 : 34;
+    float s[1] = {0};
+    __m128 s4 = _mm_setzero_ps();
+    __m256 p[4];
+    int64_t b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        UNROLL
+        for (int r = 0; r < 4; r++)
+            prefetch_rows(x + (size_t)r * ws + (size_t)b * wb, ws, q4 ? 144 : 272);
+        q8_group_w(q4, x, ws, a, b, 8, p);
+        q8_accumulate(p, 8, s, &s4, 4);
+    }
+    if (b < nb) {
+        q8_group_w(q4, x, ws, a, b, (int)(nb - b), p);
+        q8_accumulate(p, (int)(nb - b), s, &s4, 4);
+    }
+    _mm_storeu_ps(out, s4);
+}
+
+static TARGET_VNNI void dotw4_q8_0(int64_t n, const void *w, size_t ws, const void *a, float *out)
+{
+    q8_wrows(0, n, w, ws, a, out);
+}
+
+static TARGET_VNNI void dotw4_q4_0(int64_t n, const void *w, size_t ws, const void *a, float *out)
+{
+    q8_wrows(1, n, w, ws, a, out);
+}
+
 /* ---------------------------------------------------------------- Q4_K x Q8_K */
 
 /* As vecdot_avx2.c: scales and mins of the 8 sub-blocks, one per byte (see there). */
@@ -503,6 +731,59 @@ static TARGET_VNNI float dot_q4_K(int64_t n, const void *w, const void *a)
 static TARGET_VNNI void dot4_q4_K(int64_t n, const void *w, const void *a, size_t astride, float *out)
 {
     q4k_rows(n, w, a, astride, out, 4);
+}
+
+/* Four weight rows (stride ws) against one activation row: q4k_rows with R = 1 per row,
+ * the activation's quants and bsums loaded once per super-block. */
+INLINE_VNNI void q4k_wrows(int64_t n, const uint8_t *x0, size_t ws, const uint8_t *a, float *out)
+{
+    float s[4] = {0, 0, 0, 0};
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    for (int64_t i = 0; i < n / MLC_QK_K; i++) {
+        const uint8_t *y = a + (size_t)i * MLC_Q8_K_BYTES;
+        __m256i yl[4], yh[4];
+        UNROLL
+        for (int g = 0; g < 4; g++) {
+            yl[g] = ld256(y + 4 + 64 * g);
+            yh[g] = ld256(y + 4 + 64 * g + 32);
+        }
+        const __m256i bs = ld256(y + 4 + MLC_QK_K);
+        const float yd = ld_f32(y);
+        UNROLL
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *x = x0 + (size_t)r * ws + (size_t)i * 144;
+            prefetch_rows(x, ws, 144);
+            uint64_t sc, mn;
+            q4k_scales(x + 4, &sc, &mn);
+            __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+            UNROLL
+            for (int g = 0; g < 4; g++) {
+                const __m256i q = ld256(x + 16 + 32 * g);
+                const __m256i ql = _mm256_and_si256(q, lo4);
+                const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+                const __m256i s0 = _mm256_set1_epi16((short)((sc >> (16 * g)) & 0xFF));
+                const __m256i s1 = _mm256_set1_epi16((short)((sc >> (16 * g + 8)) & 0xFF));
+                acc0 = _mm256_dpwssd_epi32(acc0, _mm256_maddubs_epi16(ql, yl[g]), s0);
+                acc1 = _mm256_dpwssd_epi32(acc1, _mm256_maddubs_epi16(qh, yh[g]), s1);
+            }
+            const __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn), dup));
+            const float dx = f16_at(x), mx = f16_at(x + 2);
+            int32_t sumi, summs;
+            hsum2_i32(_mm256_add_epi32(acc0, acc1), _mm256_madd_epi16(bs, m16), &sumi, &summs);
+            const float d = yd * dx, dmin = yd * mx;
+            const float t1 = d * (float)sumi, t2 = dmin * (float)summs;
+            s[r] += t1 - t2;
+        }
+    }
+    UNROLL
+    for (int r = 0; r < 4; r++)
+        out[r] = s[r];
+}
+
+static TARGET_VNNI void dotw4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out)
+{
+    q4k_wrows(n, w, ws, a, out);
 }
 
 /* ---------------------------------------------------------------- Q6_K x Q8_K */
@@ -596,6 +877,63 @@ static TARGET_VNNI void dot4_q6_K(int64_t n, const void *w, const void *a, size_
     q6k_rows(n, w, a, astride, out, 4);
 }
 
+/* Four weight rows (stride ws) against one activation row: q6k_rows with R = 1 per row,
+ * the activation's quants and bsums loaded once per super-block. */
+INLINE_VNNI void q6k_wrows(int64_t n, const uint8_t *x0, size_t ws, const uint8_t *a, float *out)
+{
+    float s[4] = {0, 0, 0, 0};
+    for (int64_t i = 0; i < n / MLC_QK_K; i++) {
+        const uint8_t *y = a + (size_t)i * MLC_Q8_K_BYTES;
+        __m256i yq[8];
+        UNROLL
+        for (int k = 0; k < 8; k++)
+            yq[k] = ld256(y + 4 + 32 * k);
+        const __m256i bs = ld256(y + 4 + MLC_QK_K);
+        const float yd = ld_f32(y);
+        UNROLL
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *x = x0 + (size_t)r * ws + (size_t)i * 210;
+            prefetch_rows(x, ws, 210);
+            const __m128i sc8 = ld128(x + 192);
+            const __m256i sc_b = _mm256_broadcastsi128_si256(sc8);
+            const __m256i neg32 = _mm256_sub_epi16(_mm256_setzero_si256(),
+                                                   _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc8), 5));
+            __m256i acc0 = _mm256_setzero_si256();
+            __m256i acc1 = _mm256_dpwssd_epi32(_mm256_setzero_si256(), bs, neg32);
+            UNROLL
+            for (int h = 0; h < 2; h++) {
+                const __m256i L0 = ld256(x + 64 * h), L1 = ld256(x + 64 * h + 32);
+                const __m256i H = ld256(x + 128 + 32 * h);
+                __m256i q[4];
+                q[0] = q6k_values(L0, _mm256_slli_epi16(H, 4));
+                q[1] = q6k_values(L1, _mm256_slli_epi16(H, 2));
+                q[2] = q6k_values(_mm256_srli_epi16(L0, 4), H);
+                q[3] = q6k_values(_mm256_srli_epi16(L1, 4), _mm256_srli_epi16(H, 2));
+                UNROLL
+                for (int k = 0; k < 4; k++) {
+                    const __m256i scv = q6k_scale_pair(sc_b, 4 * h + k);
+                    const __m256i p = _mm256_maddubs_epi16(q[k], yq[4 * h + k]);
+                    if (k & 1)
+                        acc1 = _mm256_dpwssd_epi32(acc1, p, scv);
+                    else
+                        acc0 = _mm256_dpwssd_epi32(acc0, p, scv);
+                }
+            }
+            const int sumi = hsum_i32(_mm256_add_epi32(acc0, acc1));
+            const float t = f16_at(x + 208) * yd;
+            s[r] += t * (float)sumi;
+        }
+    }
+    UNROLL
+    for (int r = 0; r < 4; r++)
+        out[r] = s[r];
+}
+
+static TARGET_VNNI void dotw4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out)
+{
+    q6k_wrows(n, w, ws, a, out);
+}
+
 /* ---------------------------------------------------------------- set */
 
 void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k)
@@ -608,6 +946,10 @@ void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k)
     k->dot4[MLC_TYPE_F16] = dot4_f16;
     k->dot[MLC_TYPE_BF16] = dot_bf16;
     k->dot4[MLC_TYPE_BF16] = dot4_bf16;
+    k->dotw4[MLC_TYPE_F16] = dotw4_f16;
+    k->dotw4[MLC_TYPE_BF16] = dotw4_bf16;
+    k->dot44[MLC_TYPE_F16] = dot44_f16;
+    k->dot44[MLC_TYPE_BF16] = dot44_bf16;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512vnni"))
@@ -621,4 +963,8 @@ void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k)
     k->dot4[MLC_TYPE_Q4_K] = dot4_q4_K;
     k->dot[MLC_TYPE_Q6_K] = dot_q6_K;
     k->dot4[MLC_TYPE_Q6_K] = dot4_q6_K;
+    k->dotw4[MLC_TYPE_Q8_0] = dotw4_q8_0;
+    k->dotw4[MLC_TYPE_Q4_0] = dotw4_q4_0;
+    k->dotw4[MLC_TYPE_Q4_K] = dotw4_q4_K;
+    k->dotw4[MLC_TYPE_Q6_K] = dotw4_q6_K;
 }
