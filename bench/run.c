@@ -374,7 +374,8 @@ static mlc_status local_submit(target *t, req_slot *r, int32_t max_tokens, mlc_e
     if (!s) {
         /* Prompts that cannot fit are cut from the front, as a server's truncation would,
          * so the request still measures; the count actually used is recorded. */
-        size_t limit = (size_t)mlc_context_n_ctx(lt->c) - (size_t)(max_tokens > 0 ? max_tokens : 1) - 1;
+        long room = (long)mlc_context_n_ctx(lt->c) - (max_tokens > 0 ? max_tokens : 1) - 1;
+        size_t limit = room > 16 ? (size_t)room : 16; /* an output longer than the context is cut by it */
         size_t skip = n > limit ? n - limit : 0;
         r->t.input_tokens = (int64_t)(n - skip);
         s = mlc_sched_submit(lt->s, ids + skip, n - skip, &rp, &id, err);
