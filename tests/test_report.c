@@ -1,0 +1,470 @@
+/* test_report.c: `mlc-bench report` end to end on databases made here with the store API:
+ * one run, a sweep-like run with several load points, a history of 6 runs with a regression
+ * in the last; markdown numbers, well-formed self-contained HTML with one SVG per chart, a
+ * non-blank Chromium rendering, PNG output, the report without gnuplot, and the errors. */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../bench/store.h"
+#include "util.h"
+
+static const mlc_run_info RI = {.kind = "run", .label = "report test", .target = "endpoint",
+                                .endpoint = "http://127.0.0.1:1/v1", .model_path = "tiny",
+                                .config_json = "{\"dataset\":\"random\",\"num_prompts\":40}"};
+
+/* One run: per load point NAME (in order), n requests with TTFT ~ ttft ms (spread +-20%),
+ * E2E = TTFT + 16 gaps of ~itl ms, 2 failures, and the aggregates stored like `run` does. */
+static int64_t make_run(mlc_store *s, const char *const *names, int n_points, double ttft,
+                        double itl, int n)
+{
+    mlc_err err = {0};
+    int64_t id = 0;
+    cr_assert_eq(mlc_store_run_begin(s, &RI, &id, &err), MLC_OK, "%s", err.msg);
+    int64_t idx = 0;
+    for (int p = 0; p < n_points; p++) {
+        double scale = 1.0 + 0.5 * p; /* latency grows with the load */
+        double *tt = malloc((size_t)n * sizeof *tt), *e2e = malloc((size_t)n * sizeof *e2e);
+        cr_assert(tt && e2e);
+        float gaps[16];
+        for (int i = 0; i < n; i++) {
+            double t = ttft * scale * (0.8 + 0.4 * i / (n - 1));
+            for (int g = 0; g < 16; g++)
+                gaps[g] = (float)(itl * scale * (0.7 + 0.6 * ((i * 7 + g * 3) % 11) / 10.0));
+            double e = t + 16 * itl * scale;
+            tt[i] = t;
+            e2e[i] = e;
+            double sent = 0.01 * (double)idx;
+            mlc_request_record rec = {.idx = idx++, .phase = p, .scheduled = sent, .sent = sent,
+                                      .first_token = sent + t / 1000.0, .done = sent + e / 1000.0,
+                                      .ok = true, .input_tokens = 32, .output_tokens = 17,
+                                      .itl_ms = gaps, .n_itl = 16};
+            cr_assert_eq(mlc_store_add_request(s, id, &rec, &err), MLC_OK, "%s", err.msg);
+        }
+        for (int i = 0; i < 2; i++) {
+            mlc_request_record rec = {.idx = idx++, .phase = p, .scheduled = 1, .sent = 1,
+                                      .first_token = -1, .done = 1.5, .ok = false,
+                                      .error_kind = "http_429", .error = "too many requests"};
+            cr_assert_eq(mlc_store_add_request(s, id, &rec, &err), MLC_OK, "%s", err.msg);
+        }
+        char name[96];
+        struct {
+            const char *m, *unit;
+            double v;
+            int dir;
+        } sc[] = {{"request_throughput", "req/s", 10.0 * (p + 1), 1},
+                  {"output_throughput", "tok/s", 170.0 * (p + 1), 1},
+                  {"total_token_throughput", "tok/s", 490.0 * (p + 1), 1},
+                  {"request_goodput", "req/s", 9.0 * (p + 1), 1},
+                  {"failed", "requests", 2, -1}};
+        for (size_t i = 0; i < sizeof sc / sizeof sc[0]; i++) {
+            snprintf(name, sizeof name, "%s/%s", names[p], sc[i].m);
+            cr_assert_eq(mlc_store_add_metric(s, id, name, sc[i].unit, "value", sc[i].v, sc[i].dir, &err), MLC_OK);
+        }
+        const char *lat[] = {"ttft_ms", "tpot_ms", "itl_ms", "e2el_ms"};
+        double base[] = {ttft * scale, itl * scale, itl * scale, ttft * scale + 16 * itl * scale};
+        const char *stats[] = {"mean", "median", "p90", "p99"};
+        double mult[] = {1.01, 1.0, 1.15, 1.19};
+        for (int l = 0; l < 4; l++) {
+            snprintf(name, sizeof name, "%s/%s", names[p], lat[l]);
+            for (int k = 0; k < 4; k++)
+                cr_assert_eq(mlc_store_add_metric(s, id, name, "ms", stats[k], base[l] * mult[k], -1, &err), MLC_OK);
+        }
+        snprintf(name, sizeof name, "%s/ttft_ms", names[p]);
+        cr_assert_eq(mlc_store_add_samples(s, id, name, tt, n, &err), MLC_OK);
+        snprintf(name, sizeof name, "%s/e2el_ms", names[p]);
+        cr_assert_eq(mlc_store_add_samples(s, id, name, e2e, n, &err), MLC_OK);
+        free(tt);
+        free(e2e);
+    }
+    cr_assert_eq(mlc_store_run_end(s, id, "complete", &err), MLC_OK, "%s", err.msg);
+    return id;
+}
+
+static const char *path_in(const char *name)
+{
+    static char p[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", tu_tmpdir(), name);
+    return p[k];
+}
+
+static mlc_store *open_db(const char *path)
+{
+    mlc_store *s = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_open(path, &s, &err), MLC_OK, "%s", err.msg);
+    return s;
+}
+
+static const char *const ONE[] = {"c=1"};
+static const char *const SWEEP[] = {"c=1", "c=2", "c=4", "c=8"};
+
+static char *report(const char *args, int expect_rc)
+{
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "env -u GITHUB_STEP_SUMMARY %s report %s", tu_bin(), args);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, expect_rc, "%s: exit %d, expected %d:\n%s", cmd, rc, expect_rc, out ? out : "");
+    return out;
+}
+
+static char *read_text(const char *path)
+{
+    char *t = tu_read_file(path, NULL);
+    cr_assert_not_null(t, "%s not written", path);
+    return t;
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+Test(report, one_run_markdown)
+{
+    const char *db = path_in("one.db");
+    mlc_store *s = open_db(db);
+    make_run(s, ONE, 1, 100.0, 10.0, 40);
+    mlc_store_close(s);
+    const char *dir = path_in("one-md");
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s -o %s", db, dir);
+    free(report(args, 0));
+    char *md = read_text(path_in("one-md/report.md"));
+    cr_expect(strstr(md, "# mlc-bench report: run 1"), "%s", md);
+    cr_expect(strstr(md, "\"num_prompts\":"), "config JSON missing");
+    cr_expect(strstr(md, "### Fingerprint"));
+    cr_expect(strstr(md, "### Load point c=1"));
+    cr_expect(strstr(md, "| TTFT (ms) | 101.00 | 100.00 | 115.00 | 119.00 |"), "%s", md);
+    cr_expect(strstr(md, "| E2E (ms) | 262.60 | 260.00 | 299.00 | 309.40 |"), "%s", md);
+    cr_expect(strstr(md, "| output throughput (tok/s) | 170.00 |"));
+    cr_expect(strstr(md, "| http_429 | 2 |"), "failures missing");
+    cr_expect(!strstr(md, "<svg"));
+    free(md);
+
+    /* The step summary gets the same markdown appended. */
+    char cmd[2048];
+    const char *sum = path_in("summary.md");
+    tu_write_file(sum, "previous\n", 9);
+    snprintf(cmd, sizeof cmd, "GITHUB_STEP_SUMMARY=%s %s report --db %s --run 1 -o %s", sum, tu_bin(), db, dir);
+    cr_assert_eq(tu_run(cmd, NULL), 0);
+    char *t = read_text(sum);
+    cr_expect(!strncmp(t, "previous\n# mlc-bench report: run 1\n", 35), "%s", t);
+    free(t);
+}
+
+/* Balanced tags (void HTML elements and self-closing ones aside); comments, CDATA and the
+ * doctype skipped. Returns NULL when well formed, else a static message. */
+static const char *check_tags(const char *h)
+{
+    static char why[256];
+    char stack[256][32];
+    int depth = 0;
+    static const char *const voids[] = {"meta", "br", "hr", "img", "link", "input", NULL};
+    for (const char *p = h; (p = strchr(p, '<'));) {
+        if (!strncmp(p, "<!--", 4)) {
+            const char *e = strstr(p, "-->");
+            if (!e)
+                return "unterminated comment";
+            p = e + 3;
+            continue;
+        }
+        if (!strncmp(p, "<![CDATA[", 9)) {
+            const char *e = strstr(p, "]]>");
+            if (!e)
+                return "unterminated CDATA";
+            p = e + 3;
+            continue;
+        }
+        if (p[1] == '!' || p[1] == '?') {
+            p = strchr(p, '>');
+            if (!p)
+                return "unterminated declaration";
+            continue;
+        }
+        bool close = p[1] == '/';
+        const char *n = p + 1 + close;
+        char name[32];
+        size_t k = 0;
+        while ((isalnum((unsigned char)n[k]) || n[k] == '-' || n[k] == ':') && k < sizeof name - 1) {
+            name[k] = (char)tolower((unsigned char)n[k]);
+            k++;
+        }
+        name[k] = 0;
+        const char *e = strchr(p, '>');
+        if (!e || !k) {
+            snprintf(why, sizeof why, "bad tag at offset %ld", (long)(p - h));
+            return why;
+        }
+        bool self = e[-1] == '/';
+        bool isvoid = false;
+        for (int i = 0; voids[i]; i++)
+            isvoid |= !strcmp(name, voids[i]);
+        if (close) {
+            if (!depth || strcmp(stack[depth - 1], name)) {
+                snprintf(why, sizeof why, "</%s> at offset %ld closes <%s>", name, (long)(p - h),
+                         depth ? stack[depth - 1] : "nothing");
+                return why;
+            }
+            depth--;
+        } else if (!self && !isvoid) {
+            if (depth == 256)
+                return "too deep";
+            snprintf(stack[depth++], sizeof stack[0], "%s", name);
+        }
+        p = e + 1;
+    }
+    if (depth) {
+        snprintf(why, sizeof why, "<%s> not closed", stack[depth - 1]);
+        return why;
+    }
+    return NULL;
+}
+
+/* Every <svg>...</svg> holds drawn data (a path or polyline with points). */
+static int svgs_with_data(const char *h)
+{
+    int n = 0;
+    for (const char *p = h; (p = strstr(p, "<svg"));) {
+        const char *e = strstr(p, "</svg>");
+        cr_assert_not_null(e);
+        for (const char *q = p; q < e; q++)
+            if (!strncmp(q, "<path", 5) || !strncmp(q, "<polyline", 9)) {
+                n++;
+                break;
+            }
+        p = e;
+    }
+    return n;
+}
+
+/* Non-white pixels of a PNG (8-bit RGB/RGBA, decoded with Python's zlib). */
+static long nonwhite_pixels(const char *png)
+{
+    const char *py = path_in("count.py");
+    static const char src[] =
+        "import sys, zlib, struct\n"
+        "d = open(sys.argv[1], 'rb').read()\n"
+        "assert d[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
+        "i, idat = 8, b''\n"
+        "while i < len(d):\n"
+        "    n, t = struct.unpack('>I4s', d[i:i+8]); c = d[i+8:i+8+n]; i += 12 + n\n"
+        "    if t == b'IHDR': w, h, bd, ct = struct.unpack('>IIBB', c[:10])\n"
+        "    elif t == b'IDAT': idat += c\n"
+        "bpp = {2: 3, 6: 4}[ct]; assert bd == 8\n"
+        "raw = zlib.decompress(idat); stride = w * bpp; prev = bytearray(stride); out = 0; pos = 0\n"
+        "for y in range(h):\n"
+        "    f = raw[pos]; line = bytearray(raw[pos+1:pos+1+stride]); pos += 1 + stride\n"
+        "    for x in range(stride):\n"
+        "        a = line[x-bpp] if x >= bpp else 0; b = prev[x]; c = prev[x-bpp] if x >= bpp else 0\n"
+        "        if f == 1: line[x] = (line[x] + a) & 255\n"
+        "        elif f == 2: line[x] = (line[x] + b) & 255\n"
+        "        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255\n"
+        "        elif f == 4:\n"
+        "            p = a + b - c; pa, pb, pc = abs(p-a), abs(p-b), abs(p-c)\n"
+        "            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255\n"
+        "    out += sum(1 for x in range(0, stride, bpp) if min(line[x:x+3]) < 240)\n"
+        "    prev = line\n"
+        "print(out)\n";
+    cr_assert_eq(tu_write_file(py, src, sizeof src - 1), 0);
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "python3 %s %s", py, png);
+    int rc = tu_run(cmd, &out);
+    cr_assert_eq(rc, 0, "%s: %s", cmd, out ? out : "");
+    long n = strtol(out, NULL, 10);
+    free(out);
+    return n;
+}
+
+static bool have_program(const char *name)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", name);
+    return tu_run(cmd, NULL) == 0;
+}
+
+Test(report, sweep_html_charts_and_chromium, .timeout = 180)
+{
+    if (!have_program("gnuplot"))
+        cr_skip_test("gnuplot is not installed");
+    const char *db = path_in("sweep.db");
+    mlc_store *s = open_db(db);
+    make_run(s, SWEEP, 4, 50.0, 8.0, 30);
+    mlc_store_close(s);
+    const char *dir = path_in("sweep-html");
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s --format html -o %s --png", db, dir);
+    free(report(args, 0));
+    char *h = read_text(path_in("sweep-html/report.html"));
+    const char *bad = check_tags(h);
+    cr_expect_null(bad, "report.html not well formed: %s", bad);
+    cr_expect_eq(count(h, "<html"), 1);
+    cr_expect_eq(count(h, "<body"), 1);
+    cr_expect_eq(count(h, "<table"), count(h, "</table>"));
+    cr_expect_geq(count(h, "<table"), 9);
+    /* TTFT CDF, E2E CDF, ITL histogram, throughput and p99 latency against concurrency. */
+    cr_expect_eq(count(h, "<svg"), 5, "%d svg", count(h, "<svg"));
+    cr_expect_eq(count(h, "</svg>"), 5);
+    cr_expect_eq(svgs_with_data(h), 5);
+    cr_expect_eq(count(h, "<figcaption>"), 5);
+    cr_expect(strstr(h, "Throughput vs concurrency"));
+    cr_expect(strstr(h, "| ") == NULL, "markdown in the HTML");
+    /* Self-contained: nothing fetched, nothing run. */
+    cr_expect(!strstr(h, "<script"));
+    cr_expect(!strstr(h, "src=\"http"));
+    cr_expect(!strstr(h, "<link"));
+    cr_expect(strstr(h, "<td>c=4</td>") || strstr(h, "Load point c=4"));
+    free(h);
+    const char *pngs[] = {"ttft_cdf", "e2e_cdf", "itl_hist", "throughput", "p99_latency"};
+    for (int i = 0; i < 5; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s/%s.png", dir, pngs[i]);
+        char *d = read_text(p);
+        cr_expect(!memcmp(d, "\x89PNG", 4), "%s is not a PNG", p);
+        free(d);
+    }
+
+    if (!have_program("chromium")) {
+        const char *req = getenv("MLC_REQUIRE_CHROMIUM");
+        if (req && !strcmp(req, "1"))
+            cr_assert_fail("chromium is not installed and MLC_REQUIRE_CHROMIUM=1");
+        cr_skip_test("chromium is not installed (Debian package chromium)");
+    }
+    const char *shot = path_in("shot.png");
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd,
+             "cd %s && HOME=%s timeout 120 chromium --headless --no-sandbox --disable-gpu "
+             "--no-first-run --disable-dev-shm-usage --user-data-dir=%s/chromium-profile "
+             "--screenshot=%s --window-size=1200,2000 file://%s/sweep-html/report.html",
+             tu_tmpdir(), tu_tmpdir(), tu_tmpdir(), shot, tu_tmpdir());
+    int rc = tu_run(cmd, &out);
+    struct stat st;
+    cr_assert(stat(shot, &st) == 0 && st.st_size > 1000, "no screenshot (exit %d): %s", rc, out ? out : "");
+    free(out);
+    long dark = nonwhite_pixels(shot);
+    /* Text, table borders and chart lines: well over a few thousand pixels of 1200x2000. */
+    cr_expect_gt(dark, 20000, "screenshot looks blank: %ld non-white pixels", dark);
+}
+
+Test(report, history_trend_and_regression)
+{
+    const char *db = path_in("hist.db");
+    mlc_store *s = open_db(db);
+    double ttft[] = {100, 102, 98, 101, 99, 150};
+    for (int i = 0; i < 6; i++)
+        make_run(s, ONE, 1, ttft[i], 10.0, 20);
+    mlc_store_close(s);
+    const char *dir = path_in("hist");
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s --last 6 -o %s", db, dir);
+    free(report(args, 0));
+    char *md = read_text(path_in("hist/report.md"));
+    cr_expect(strstr(md, "## Trend of c=1/ttft_ms (median) over the last 6 runs"), "%s", md);
+    /* Baseline: the 5 runs before the last: median 100, band [98, 102]. */
+    cr_expect(strstr(md, "100.00 [98.00, 102.00]"), "%s", md);
+    cr_expect(strstr(md, "| 150.00 | +50.0% | worse |"), "%s", md);
+    cr_expect(strstr(md, "| 101.00 | +1.0% | ~ |"), "%s", md);
+    cr_expect(strstr(md, "statistical gate is a later issue"));
+    free(md);
+
+    /* Comparison of the first and the last run. */
+    snprintf(args, sizeof args, "--db %s --baseline 1 --candidate last -o %s", db, dir);
+    free(report(args, 0));
+    md = read_text(path_in("hist/report.md"));
+    cr_expect(strstr(md, "| c=1 | TTFT (ms) | 100.00 | 150.00 | +50.0% | worse |"), "%s", md);
+    cr_expect(strstr(md, "| c=1 | output throughput (tok/s) | 170.00 | 170.00 | +0.0% | ~ |"), "%s", md);
+    cr_expect(strstr(md, "Summary: 2 worse"), "%s", md);
+    free(md);
+
+    /* The trend chart in HTML, with the band from a named baseline. */
+    if (have_program("gnuplot")) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "sqlite3 %s \"INSERT INTO baselines VALUES ('main', 2)\" 2>/dev/null"
+                 " || python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute(\\\"INSERT INTO"
+                 " baselines VALUES ('main', 2)\\\"); c.commit()\"", db, db);
+        cr_assert_eq(tu_run(cmd, NULL), 0);
+        snprintf(args, sizeof args, "--db %s --last 6 --format html -o %s", db, dir);
+        free(report(args, 0));
+        char *h = read_text(path_in("hist/report.html"));
+        cr_expect_null(check_tags(h));
+        cr_expect(strstr(h, "baseline run 2"), "named baseline not used");
+        cr_expect(strstr(h, "Trend across runs with the baseline band"));
+        /* trend, TTFT CDF, E2E CDF, ITL histogram (one load point: no load charts). */
+        cr_expect_eq(count(h, "<svg"), 4);
+        cr_expect_eq(svgs_with_data(h), 4);
+        free(h);
+    }
+}
+
+Test(report, without_gnuplot_notes)
+{
+    const char *db = path_in("nognu.db");
+    mlc_store *s = open_db(db);
+    make_run(s, SWEEP, 2, 50.0, 8.0, 10);
+    mlc_store_close(s);
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "MLC_GNUPLOT=/nonexistent %s report --db %s --format html -o %s/nognu",
+             tu_bin(), db, tu_tmpdir());
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    char *h = read_text(path_in("nognu/report.html"));
+    cr_expect_null(check_tags(h));
+    cr_expect_eq(count(h, "<svg"), 0);
+    cr_expect_eq(count(h, "not drawn: MLC_GNUPLOT=/nonexistent is not executable"), 5, "%s", h);
+    cr_expect(strstr(h, "<td>260.00</td>") || strstr(h, "TTFT (ms)"));
+    free(h);
+}
+
+static void expect_error(const char *args, const char *what)
+{
+    char *out = report(args, 2);
+    size_t len = strlen(out);
+    cr_expect(len > 0 && out[len - 1] == '\n' && !memchr(out, '\n', len - 1),
+              "not one line: '%s'", out);
+    cr_expect(strstr(out, what), "'%s' not in '%s'", what, out);
+    free(out);
+}
+
+Test(report, errors)
+{
+    char args[1024];
+    const char *empty = path_in("empty.db");
+    mlc_store_close(open_db(empty));
+    snprintf(args, sizeof args, "--db %s -o %s", empty, tu_tmpdir());
+    expect_error(args, "no runs in the database");
+
+    const char *db = path_in("err.db");
+    mlc_store *s = open_db(db);
+    make_run(s, ONE, 1, 100.0, 10.0, 5);
+    mlc_store_close(s);
+    snprintf(args, sizeof args, "--db %s --run 42 -o %s", db, tu_tmpdir());
+    expect_error(args, "no run with id '42'");
+    snprintf(args, sizeof args, "--db %s --baseline nosuch --candidate last -o %s", db, tu_tmpdir());
+    expect_error(args, "no run 'nosuch'");
+
+    const char *bad = path_in("corrupt.db");
+    char junk[4096];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)(i * 37 + 11);
+    cr_assert_eq(tu_write_file(bad, junk, sizeof junk), 0);
+    snprintf(args, sizeof args, "--db %s -o %s", bad, tu_tmpdir());
+    expect_error(args, "corrupt.db");
+
+    snprintf(args, sizeof args, "--db %s/absent.db -o %s", tu_tmpdir(), tu_tmpdir());
+    expect_error(args, "no such database");
+    struct stat st;
+    cr_expect(stat(path_in("absent.db"), &st) != 0, "the report created a database");
+
+    snprintf(args, sizeof args, "--db %s --format pdf", db);
+    expect_error(args, "--format");
+}
