@@ -6,7 +6,9 @@
 #include "generate.h"
 #include "micro.h"
 #include "run.h"
+#include "serve.h"
 #include "model.h"
+#include "report.h"
 
 static const char usage[] =
     "usage: mlc-bench [COMMAND [ARGS...]]\n"
@@ -24,7 +26,9 @@ static const char usage[] =
     "                       tensors (--json for machine-readable output)\n"
     "  generate -m M -p T   stream a completion from the reference engine\n"
     "  tokenize -m M -p T   token ids and pieces of a text (vocabulary-only files work)\n"
+    "  serve -m M           OpenAI-compatible HTTP server on the engine (--engine null: none)\n"
     "  micro -m M           engine throughput like llama-bench (-p 512 -n 128 -r 5 -o md)\n"
+    "  report [options]     markdown or single-file HTML report, gnuplot charts, of stored runs\n"
     "\n"
     "  mlc-bench COMMAND --help   options of one command\n"
     "  mlc-bench --version        version and backends of this build\n"
@@ -43,6 +47,8 @@ static const command commands[] = {
     {"tokenize", mlc_cmd_tokenize},
     {"micro", mlc_cmd_micro},
     {"run", mlc_cmd_run},
+    {"serve", mlc_cmd_serve},
+    {"report", mlc_cmd_report},
 };
 
 int main(int argc, char **argv)

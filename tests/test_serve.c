@@ -1,0 +1,439 @@
+/* test_serve.c: `mlc-bench serve` end to end: the binary started on a free port (--port 0),
+ * spoken to with libcurl: OpenAI shapes, streaming, usage, stop strings, every error status,
+ * metrics, client disconnect, SIGTERM drain, greedy tokens equal to `generate`, and
+ * `mlc-bench run --endpoint` against it. */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+typedef struct srv {
+    pid_t pid;
+    int port;
+} srv;
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static srv start(const char *args)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "exec %s serve --port 0 %s", tu_bin(), args);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        /* Dies with the test, and holds none of the runner's descriptors. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fd[1], 1);
+        for (int i = 3; i < 1024; i++)
+            close(i);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    FILE *f = fdopen(fd[0], "r");
+    char line[512] = "";
+    cr_assert_not_null(fgets(line, sizeof line, f), "serve did not start: %s", cmd);
+    fclose(f);
+    const char *p = strstr(line, "127.0.0.1:");
+    cr_assert_not_null(p, "%s", line);
+    return (srv){pid, atoi(p + 10)};
+}
+
+static void stop(srv s)
+{
+    int st;
+    kill(s.pid, SIGTERM);
+    cr_assert_eq(waitpid(s.pid, &st, 0), s.pid);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve exit status %d", st);
+}
+
+static size_t on_data(char *p, size_t sz, size_t n, void *u)
+{
+    char **buf = u;
+    size_t old = *buf ? strlen(*buf) : 0;
+    char *nb = realloc(*buf, old + sz * n + 1);
+    cr_assert_not_null(nb);
+    memcpy(nb + old, p, sz * n);
+    nb[old + sz * n] = 0;
+    *buf = nb;
+    return sz * n;
+}
+
+/* body NULL: GET. Returns the response body (malloc'd); *code the status. */
+static char *http(int port, const char *path, const char *body, const char *auth, long *code)
+{
+    CURL *c = curl_easy_init();
+    char url[256], *out = calloc(1, 1);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (auth)
+        h = curl_slist_append(h, auth);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK, "%s", url);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return out;
+}
+
+static cJSON *post_json(int port, const char *path, const char *body, long want)
+{
+    long code;
+    char *out = http(port, path, body, NULL, &code);
+    cr_assert_eq(code, want, "%s %s -> %ld %s", path, body, code, out);
+    cJSON *j = cJSON_Parse(out);
+    cr_assert_not_null(j, "%s", out);
+    free(out);
+    return j;
+}
+
+static double jnum(const cJSON *j, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *v = j;
+    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save))
+        v = (*k >= '0' && *k <= '9') ? cJSON_GetArrayItem(v, atoi(k)) : cJSON_GetObjectItem(v, k);
+    cr_assert(cJSON_IsNumber(v), "no number at %s", path);
+    return v->valuedouble;
+}
+
+static const char *jstr(const cJSON *j, const char *path)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *v = j;
+    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save))
+        v = (*k >= '0' && *k <= '9') ? cJSON_GetArrayItem(v, atoi(k)) : cJSON_GetObjectItem(v, k);
+    cr_assert(cJSON_IsString(v), "no string at %s", path);
+    return v->valuestring;
+}
+
+static void expect_error(int port, const char *path, const char *body, const char *auth,
+                         long want, const char *param)
+{
+    long code;
+    char *out = http(port, path, body, auth, &code);
+    cr_expect_eq(code, want, "%s %s -> %ld %s", path, body ? body : "(GET)", code, out);
+    cJSON *j = cJSON_Parse(out);
+    cr_assert_not_null(j, "%s", out);
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message")), "%s", out);
+    cr_expect(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "type")), "%s", out);
+    if (param)
+        cr_expect_str_eq(jstr(j, "error.param"), param, "%s", out);
+    cJSON_Delete(j);
+    free(out);
+}
+
+/* A metric's value from /metrics, -1 when absent. */
+static double metric(int port, const char *name)
+{
+    long code;
+    char *out = http(port, "/metrics", NULL, NULL, &code), *p = out;
+    cr_assert_eq(code, 200);
+    double v = -1;
+    size_t n = strlen(name);
+    while ((p = strstr(p, name))) {
+        if ((p == out || p[-1] == '\n') && p[n] == ' ') {
+            v = atof(p + n + 1);
+            break;
+        }
+        p += n;
+    }
+    free(out);
+    return v;
+}
+
+Test(serve, null_engine_shapes, .timeout = 60)
+{
+    srv s = start("--engine null --ttft-ms 5 --itl-ms 1");
+    long code;
+    char *out = http(s.port, "/health", NULL, NULL, &code);
+    cr_expect_eq(code, 200);
+    free(out);
+    cJSON *j = post_json(s.port, "/v1/models", NULL, 200);
+    cr_expect_str_eq(jstr(j, "data.0.id"), "null");
+    cJSON_Delete(j);
+
+    j = post_json(s.port, "/v1/completions", "{\"model\":\"null\",\"prompt\":\"a b c\",\"max_tokens\":4}", 200);
+    cr_expect_str_eq(jstr(j, "object"), "text_completion");
+    cr_expect_str_eq(jstr(j, "choices.0.text"), "tok0 tok1 tok2 tok3 ");
+    cr_expect_str_eq(jstr(j, "choices.0.finish_reason"), "length");
+    cr_expect_eq(jnum(j, "usage.prompt_tokens"), 3);
+    cr_expect_eq(jnum(j, "usage.completion_tokens"), 4);
+    cr_expect_eq(jnum(j, "usage.total_tokens"), 7);
+    cJSON_Delete(j);
+
+    j = post_json(s.port, "/v1/completions", "{\"prompt\":[5,6],\"max_tokens\":9,\"stop\":[\"xx\",\"tok3\"]}", 200);
+    cr_expect_str_eq(jstr(j, "choices.0.text"), "tok0 tok1 tok2 ");
+    cr_expect_str_eq(jstr(j, "choices.0.finish_reason"), "stop");
+    cr_expect_eq(jnum(j, "usage.prompt_tokens"), 2);
+    cJSON_Delete(j);
+
+    j = post_json(s.port, "/v1/chat/completions",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2}", 200);
+    cr_expect_str_eq(jstr(j, "object"), "chat.completion");
+    cr_expect_str_eq(jstr(j, "choices.0.message.role"), "assistant");
+    cr_expect_str_eq(jstr(j, "choices.0.message.content"), "tok0 tok1 ");
+    cr_expect_eq(jnum(j, "usage.completion_tokens"), 2);
+    cJSON_Delete(j);
+
+    /* Streaming: one chunk per token, a finish chunk, a usage chunk, [DONE]. */
+    out = http(s.port, "/v1/completions",
+               "{\"prompt\":\"x\",\"max_tokens\":5,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+               NULL, &code);
+    cr_expect_eq(code, 200);
+    int n = 0, usage = 0;
+    char text[256] = "";
+    for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        cr_assert(!strncmp(l, "data: ", 6), "%s", l);
+        if (!strcmp(l + 6, "[DONE]")) {
+            n = -n - 100;
+            continue;
+        }
+        cJSON *c = cJSON_Parse(l + 6);
+        cr_assert_not_null(c, "%s", l);
+        const cJSON *u = cJSON_GetObjectItem(c, "usage");
+        if (u) {
+            usage = (int)jnum(c, "usage.completion_tokens");
+        } else {
+            strncat(text, jstr(c, "choices.0.text"), sizeof text - strlen(text) - 1);
+            n++;
+        }
+        cJSON_Delete(c);
+    }
+    cr_expect_eq(n, -(6 + 100), "5 token chunks + finish, then [DONE] last");
+    cr_expect_eq(usage, 5);
+    cr_expect_str_eq(text, "tok0 tok1 tok2 tok3 tok4 ");
+    free(out);
+
+    /* Streaming stop string held back across chunks. */
+    out = http(s.port, "/v1/chat/completions",
+               "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":9,\"stream\":true,\"stop\":\"2 tok\"}",
+               NULL, &code);
+    cr_expect(strstr(out, "\"finish_reason\":\"stop\"") != NULL, "%s", out);
+    cr_expect(strstr(out, "tok2") == NULL, "%s", out);
+    cr_expect(strstr(out, "\"content\":\"tok1 tok\"") != NULL || strstr(out, "\"content\":\"tok\"") != NULL, "%s", out);
+    free(out);
+
+    cr_expect_eq(metric(s.port, "mlc_requests_in_flight"), 0);
+    cr_expect_geq(metric(s.port, "mlc_generation_tokens_total"), 15);
+    cr_expect_geq(metric(s.port, "mlc_requests_total{status=\"200\"}"), 6);
+    out = http(s.port, "/metrics", NULL, NULL, &code);
+    cr_expect(strstr(out, "mlc_requests_total{status=\"200\"} ") != NULL);
+    cr_expect(strstr(out, "mlc_time_to_first_token_seconds_bucket") != NULL);
+    cr_expect(strstr(out, "mlc_inter_token_latency_seconds_count") != NULL);
+    cr_expect(strstr(out, "mlc_batch_size_tokens_sum") != NULL);
+    free(out);
+    stop(s);
+}
+
+Test(serve, error_statuses, .timeout = 60)
+{
+    setenv("MLC_TEST_SERVE_KEY", "sekret", 1);
+    srv s = start("--engine null --max-body 1024 --api-key-env MLC_TEST_SERVE_KEY");
+    const char *ok = "Authorization: Bearer sekret";
+    expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\"}", NULL, 401, NULL);
+    expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\"}", "Authorization: Bearer nope", 401, NULL);
+    expect_error(s.port, "/v1/completions", "{\"prompt\":", ok, 400, NULL);
+    expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\",\"temperature\":\"hot\"}", ok, 400, "temperature");
+    expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":-1}", ok, 400, "max_tokens");
+    expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\",\"stop\":[1]}", ok, 400, "stop");
+    expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\",\"top_p\":0}", ok, 400, "top_p");
+    expect_error(s.port, "/v1/completions", "{\"max_tokens\":3}", ok, 400, "prompt");
+    expect_error(s.port, "/v1/chat/completions", "{\"messages\":[]}", ok, 400, "messages");
+    expect_error(s.port, "/v1/chat/completions", "{\"messages\":[{\"content\":\"x\"}]}", ok, 400, "messages");
+    expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\",\"model\":\"gpt-9\"}", ok, 404, "model");
+    expect_error(s.port, "/v1/nothing", "{}", ok, 404, NULL);
+    char big[2048];
+    memset(big, ' ', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    big[0] = '{';
+    big[sizeof big - 2] = '}';
+    expect_error(s.port, "/v1/completions", big, ok, 413, NULL);
+    long code;
+    char *out = http(s.port, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}", ok, &code);
+    cr_expect_eq(code, 200, "%s", out);
+    free(out);
+    stop(s);
+}
+
+typedef struct bg {
+    int port;
+    const char *body;
+} bg;
+
+static void *bg_request(void *arg)
+{
+    bg *b = arg;
+    long code;
+    free(http(b->port, "/v1/completions", b->body, NULL, &code));
+    return NULL;
+}
+
+Test(serve, queue_full_429_and_disconnect_cancels, .timeout = 60)
+{
+    srv s = start("--engine null --parallel 1 --max-queue 0 --itl-ms 20");
+    /* One long streaming request, cut by the client after 0.5 s. */
+    char cmd[512], *out;
+    snprintf(cmd, sizeof cmd,
+             "curl -s -N --max-time 0.5 http://127.0.0.1:%d/v1/completions "
+             "-d '{\"prompt\":\"a\",\"max_tokens\":100000,\"stream\":true}' >/dev/null", s.port);
+    tu_run(cmd, &out);
+    free(out);
+    double inflight = -1;
+    for (int i = 0; i < 100 && inflight != 0; i++) {
+        inflight = metric(s.port, "mlc_requests_in_flight");
+        if (inflight)
+            nap_ms(20);
+    }
+    cr_expect_eq(inflight, 0, "the disconnected stream was cancelled");
+
+    /* A slow request holds the only slot; the next one is refused. */
+    bg b = {s.port, "{\"prompt\":\"a\",\"max_tokens\":40}"};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_request, &b);
+    for (int i = 0; i < 100 && metric(s.port, "mlc_requests_in_flight") < 1; i++)
+        nap_ms(10);
+    expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1}", NULL, 429, NULL);
+    pthread_join(t, NULL);
+    cr_expect_eq(metric(s.port, "mlc_requests_in_flight"), 0);
+    cr_expect_eq(metric(s.port, "mlc_queue_depth"), 0);
+    stop(s);
+}
+
+Test(serve, sigterm_drains_in_flight, .timeout = 60)
+{
+    srv s = start("--engine null --itl-ms 10");
+    bg b = {s.port, "{\"prompt\":\"a\",\"max_tokens\":30}"};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_request, &b);
+    for (int i = 0; i < 100 && metric(s.port, "mlc_requests_in_flight") < 1; i++)
+        nap_ms(10);
+    stop(s); /* waits for the 0.3 s request, then exit 0 */
+    pthread_join(t, NULL);
+}
+
+Test(serve, run_endpoint_against_null, .timeout = 120)
+{
+    srv s = start("--engine null --ttft-ms 2 --itl-ms 1 --parallel 8");
+    char ds[512], db[512], json[512], cmd[4096], *out;
+    snprintf(ds, sizeof ds, "%s/serve.jsonl", tu_tmpdir());
+    snprintf(db, sizeof db, "%s/serve.db", tu_tmpdir());
+    snprintf(json, sizeof json, "%s/serve.json", tu_tmpdir());
+    FILE *f = fopen(ds, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 4; i++)
+        fprintf(f, "{\"prompt\": \"word %d and more words\", \"max_tokens\": 8}\n", i);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --concurrency 1,4 "
+             "--num-prompts 8 --db %s --json %s --quiet", tu_bin(), s.port, ds, db, json);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    char *txt = tu_read_file(json, NULL);
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    cr_assert_not_null(j);
+    for (int p = 0; p < 2; p++) {
+        const cJSON *ph = cJSON_GetArrayItem(j, p);
+        cr_expect_eq(jnum(ph, "completed"), 8);
+        cr_expect_eq(jnum(ph, "failed"), 0);
+        cr_expect_eq(jnum(ph, "total_output_tokens"), 64);
+    }
+    cJSON_Delete(j);
+    stop(s);
+}
+
+/* "generated: [a, b, ...]" of `generate --ids` as a JSON array. */
+static cJSON *generate_ids(const char *model, const char *prompt, int n)
+{
+    char cmd[2048], *out;
+    snprintf(cmd, sizeof cmd, "%s generate -m %s -p '%s' -n %d --ids 2>/dev/null", tu_bin(), model, prompt, n);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    char *g = strstr(out, "generated: [");
+    cr_assert_not_null(g, "%s", out);
+    cJSON *j = cJSON_Parse(g + 11);
+    cr_assert(cJSON_IsArray(j), "%s", out);
+    free(out);
+    return j;
+}
+
+Test(serve, greedy_equals_generate_and_logprobs, .timeout = 120)
+{
+    char model[1024], args[1200];
+    tu_require_shared(model, sizeof model, "golden/tiny-llama-q8_0.gguf");
+    snprintf(args, sizeof args, "-m %s -t 2 --parallel 4 --chat-template llama3", model);
+    srv s = start(args);
+    cJSON *want = generate_ids(model, "Once upon a time", 12);
+    cJSON *j = post_json(s.port, "/v1/completions",
+                         "{\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0}", 200);
+    const cJSON *got = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "token_ids");
+    cr_assert(cJSON_IsArray(got));
+    char *a = cJSON_PrintUnformatted(want), *b = cJSON_PrintUnformatted(got);
+    cr_expect_str_eq(b, a, "serve greedy tokens equal generate's");
+    cr_expect_eq(jnum(j, "usage.prompt_tokens"), 5);
+    cr_expect_eq(jnum(j, "usage.completion_tokens"), 12);
+    cJSON_free(a);
+    cJSON_free(b);
+    cJSON_Delete(j);
+    cJSON_Delete(want);
+
+    /* echo + logprobs: prompt and generated tokens, the first prompt token has none. */
+    j = post_json(s.port, "/v1/completions",
+                  "{\"prompt\":\"Once upon a time\",\"max_tokens\":3,\"temperature\":0,\"echo\":true,\"logprobs\":1}", 200);
+    const cJSON *lp = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "logprobs");
+    const cJSON *vals = cJSON_GetObjectItem(lp, "token_logprobs");
+    cr_assert_eq(cJSON_GetArraySize(vals), 8);
+    cr_expect(cJSON_IsNull(cJSON_GetArrayItem(vals, 0)));
+    for (int i = 1; i < 8; i++) {
+        double v = cJSON_GetArrayItem(vals, i)->valuedouble;
+        cr_expect(v < 0 && v > -100, "logprob %d = %g", i, v);
+    }
+    cr_expect(!strncmp(jstr(j, "choices.0.text"), "Once upon a time", 16));
+    cJSON_Delete(j);
+
+    /* max_tokens 0 with echo: the prompt back, nothing generated. */
+    j = post_json(s.port, "/v1/completions", "{\"prompt\":\"Once upon a time\",\"max_tokens\":0,\"echo\":true}", 200);
+    cr_expect_str_eq(jstr(j, "choices.0.text"), "Once upon a time");
+    cr_expect_eq(jnum(j, "usage.completion_tokens"), 0);
+    cJSON_Delete(j);
+
+    /* Chat and a streamed completion agree on usage. */
+    j = post_json(s.port, "/v1/chat/completions",
+                  "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"hi\"}],"
+                  "\"max_tokens\":4,\"temperature\":0,\"seed\":1}", 200);
+    cr_expect_eq(jnum(j, "usage.completion_tokens"), 4);
+    cJSON_Delete(j);
+    long code;
+    char *out = http(s.port, "/v1/completions",
+                     "{\"prompt\":\"Once upon a time\",\"max_tokens\":6,\"temperature\":0.8,\"top_k\":40,"
+                     "\"top_p\":0.9,\"min_p\":0.05,\"seed\":7,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+                     NULL, &code);
+    cr_expect_eq(code, 200);
+    cr_expect(strstr(out, "\"completion_tokens\":6") != NULL, "%s", out);
+    cr_expect(strstr(out, "data: [DONE]") != NULL, "%s", out);
+    free(out);
+    stop(s);
+}

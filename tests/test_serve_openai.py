@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""test_serve_openai.py: `mlc-bench serve --engine null` through the official openai SDK.
+
+Usage: python tests/test_serve_openai.py [path/to/mlc-bench]  (exit 0 = pass; 77 = skipped
+because the openai package is not installed)."""
+import os
+import signal
+import subprocess
+import sys
+
+try:
+    import openai
+except ImportError:
+    print("test_serve_openai: openai package not installed; skipped")
+    sys.exit(77)
+
+BIN = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("MLC_BIN", "build/mlc-bench")
+
+
+def main():
+    os.environ["MLC_SERVE_TEST_KEY"] = "k123"
+    p = subprocess.Popen([BIN, "serve", "--engine", "null", "--port", "0", "--itl-ms", "1",
+                          "--api-key-env", "MLC_SERVE_TEST_KEY"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k123", max_retries=0)
+        assert [m.id for m in c.models.list().data] == ["null"]
+        r = c.completions.create(model="null", prompt="a b c", max_tokens=4)
+        assert r.choices[0].text == "tok0 tok1 tok2 tok3 ", r
+        assert r.usage.prompt_tokens == 3 and r.usage.completion_tokens == 4, r.usage
+        r = c.chat.completions.create(model="null", max_tokens=3,
+                                      messages=[{"role": "user", "content": "hi"}])
+        assert r.choices[0].message.content == "tok0 tok1 tok2 ", r
+        assert r.choices[0].finish_reason == "length"
+        text, usage = "", None
+        for ch in c.chat.completions.create(model="null", max_tokens=5, stream=True,
+                                            stream_options={"include_usage": True}, stop=["tok4"],
+                                            messages=[{"role": "user", "content": "hi"}]):
+            if ch.usage:
+                usage = ch.usage
+            for choice in ch.choices:
+                text += choice.delta.content or ""
+        assert text == "tok0 tok1 tok2 tok3 ", text
+        assert usage and usage.completion_tokens == 5, usage
+        try:
+            c.completions.create(model="nope", prompt="x")
+            raise AssertionError("unknown model accepted")
+        except openai.NotFoundError:
+            pass
+        try:
+            c.completions.create(model="null", prompt="x", temperature=9)
+            raise AssertionError("bad temperature accepted")
+        except openai.BadRequestError as e:
+            assert e.body.get("param") == "temperature", e.body
+        bad = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0)
+        try:
+            bad.models.list()
+            raise AssertionError("wrong key accepted")
+        except openai.AuthenticationError:
+            pass
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+    assert rc == 0, rc
+    print("test_serve_openai: ok")
+
+
+if __name__ == "__main__":
+    main()
