@@ -30,91 +30,39 @@
 
 #include "cli.h"
 #include "store.h"
+#include "strbuf.h"
 
 #define CMD "report"
 /* |change| below this percentage is "~". */
 #define NOISE_PCT 5.0
 #define MAX_POINTS 64
 
-/* ---- growable string ---------------------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = 0;
-}
-
-static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(sbuf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_put(b, big, (size_t)n);
-    free(big);
-}
+/* ---- text escaping ------------------------------------------------------------------ */
 
 /* HTML text: & < > " escaped. */
-static void sb_html(sbuf *b, const char *s)
+static void sb_html(mlc_strbuf *b, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '&': sb_put(b, "&amp;", 5); break;
-        case '<': sb_put(b, "&lt;", 4); break;
-        case '>': sb_put(b, "&gt;", 4); break;
-        case '"': sb_put(b, "&quot;", 6); break;
-        default: sb_put(b, s, 1);
+        case '&': mlc_sb_put(b, "&amp;", 5); break;
+        case '<': mlc_sb_put(b, "&lt;", 4); break;
+        case '>': mlc_sb_put(b, "&gt;", 4); break;
+        case '"': mlc_sb_put(b, "&quot;", 6); break;
+        default: mlc_sb_put(b, s, 1);
         }
     }
 }
 
 /* Markdown table cell or inline text: | escaped, newlines as spaces. */
-static void sb_md(sbuf *b, const char *s)
+static void sb_md(mlc_strbuf *b, const char *s)
 {
     for (; s && *s; s++) {
         if (*s == '|')
-            sb_put(b, "\\|", 2);
+            mlc_sb_put(b, "\\|", 2);
         else if (*s == '\n' || *s == '\r')
-            sb_put(b, " ", 1);
+            mlc_sb_put(b, " ", 1);
         else
-            sb_put(b, s, 1);
+            mlc_sb_put(b, s, 1);
     }
 }
 
@@ -125,7 +73,7 @@ typedef struct report {
     const char *db_path;
     bool html, png;
     const char *outdir;
-    sbuf out;
+    mlc_strbuf out;
     char tmp[512];        /* temporary folder for chart data, "" until made */
     char gnuplot[1024];   /* the program, "" when unavailable */
     char no_gnuplot[256]; /* why not */
@@ -143,89 +91,89 @@ static void text(report *r, const char *s)
 static void heading(report *r, int level, const char *s)
 {
     if (r->html) {
-        sb_add(&r->out, "<h%d>", level);
+        mlc_sb_printf(&r->out, "<h%d>", level);
         sb_html(&r->out, s);
-        sb_add(&r->out, "</h%d>\n", level);
+        mlc_sb_printf(&r->out, "</h%d>\n", level);
     } else {
-        sb_add(&r->out, "\n%.*s ", level, "######");
+        mlc_sb_printf(&r->out, "\n%.*s ", level, "######");
         sb_md(&r->out, s);
-        sb_add(&r->out, "\n\n");
+        mlc_sb_printf(&r->out, "\n\n");
     }
 }
 
 static void para(report *r, const char *s)
 {
     if (r->html) {
-        sb_add(&r->out, "<p>");
+        mlc_sb_printf(&r->out, "<p>");
         sb_html(&r->out, s);
-        sb_add(&r->out, "</p>\n");
+        mlc_sb_printf(&r->out, "</p>\n");
     } else {
         sb_md(&r->out, s);
-        sb_add(&r->out, "\n\n");
+        mlc_sb_printf(&r->out, "\n\n");
     }
 }
 
 static void note(report *r, const char *s)
 {
     if (r->html) {
-        sb_add(&r->out, "<p class=\"note\">");
+        mlc_sb_printf(&r->out, "<p class=\"note\">");
         sb_html(&r->out, s);
-        sb_add(&r->out, "</p>\n");
+        mlc_sb_printf(&r->out, "</p>\n");
     } else {
-        sb_add(&r->out, "> ");
+        mlc_sb_printf(&r->out, "> ");
         sb_md(&r->out, s);
-        sb_add(&r->out, "\n\n");
+        mlc_sb_printf(&r->out, "\n\n");
     }
 }
 
 static void code_block(report *r, const char *s)
 {
     if (r->html) {
-        sb_add(&r->out, "<pre>");
+        mlc_sb_printf(&r->out, "<pre>");
         sb_html(&r->out, s);
-        sb_add(&r->out, "</pre>\n");
+        mlc_sb_printf(&r->out, "</pre>\n");
     } else {
-        sb_add(&r->out, "```json\n%s\n```\n\n", s);
+        mlc_sb_printf(&r->out, "```json\n%s\n```\n\n", s);
     }
 }
 
 static void table_row(report *r, int n, const char *const *cells, bool head)
 {
     if (r->html) {
-        sb_add(&r->out, "<tr>");
+        mlc_sb_printf(&r->out, "<tr>");
         for (int i = 0; i < n; i++) {
-            sb_add(&r->out, head ? "<th>" : "<td>");
+            mlc_sb_printf(&r->out, head ? "<th>" : "<td>");
             sb_html(&r->out, cells[i] ? cells[i] : "");
-            sb_add(&r->out, head ? "</th>" : "</td>");
+            mlc_sb_printf(&r->out, head ? "</th>" : "</td>");
         }
-        sb_add(&r->out, "</tr>\n");
+        mlc_sb_printf(&r->out, "</tr>\n");
         return;
     }
-    sb_add(&r->out, "|");
+    mlc_sb_printf(&r->out, "|");
     for (int i = 0; i < n; i++) {
-        sb_add(&r->out, " ");
+        mlc_sb_printf(&r->out, " ");
         sb_md(&r->out, cells[i] ? cells[i] : "");
-        sb_add(&r->out, " |");
+        mlc_sb_printf(&r->out, " |");
     }
-    sb_add(&r->out, "\n");
+    mlc_sb_printf(&r->out, "\n");
     if (head) {
-        sb_add(&r->out, "|");
+        mlc_sb_printf(&r->out, "|");
         for (int i = 0; i < n; i++)
-            sb_add(&r->out, i ? "---:|" : "---|");
-        sb_add(&r->out, "\n");
+            mlc_sb_printf(&r->out, i ? "---:|" : "---|");
+        mlc_sb_printf(&r->out, "\n");
     }
 }
 
 static void table_begin(report *r, int n, const char *const *head)
 {
     if (r->html)
-        sb_add(&r->out, "<table>\n");
+        mlc_sb_printf(&r->out, "<table>\n");
     table_row(r, n, head, true);
 }
 
 static void table_end(report *r)
 {
-    sb_add(&r->out, r->html ? "</table>\n" : "\n");
+    mlc_sb_printf(&r->out, r->html ? "</table>\n" : "\n");
 }
 
 static void fmt_num(char *out, size_t cap, double v)
@@ -462,11 +410,11 @@ static char *read_all(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    sbuf b = {0};
+    mlc_strbuf b = {0};
     char buf[8192];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sb_put(&b, buf, n);
+        mlc_sb_put(&b, buf, n);
     fclose(f);
     if (b.oom || !b.p) {
         free(b.p);
@@ -493,11 +441,11 @@ static void chart(report *r, const char *name, const char *title, const char *bo
             char *s = NULL;
             if (run_gnuplot(r, name, "svg", body, svg, why, sizeof why) && (s = read_all(svg))) {
                 char *start = strstr(s, "<svg");
-                sb_add(&r->out, "<figure>\n");
-                sb_put(&r->out, start ? start : s, strlen(start ? start : s));
-                sb_add(&r->out, "<figcaption>");
+                mlc_sb_printf(&r->out, "<figure>\n");
+                mlc_sb_put(&r->out, start ? start : s, strlen(start ? start : s));
+                mlc_sb_printf(&r->out, "<figcaption>");
                 sb_html(&r->out, title);
-                sb_add(&r->out, "</figcaption></figure>\n");
+                mlc_sb_printf(&r->out, "</figcaption></figure>\n");
             } else {
                 drawn = false;
                 if (!why[0])
@@ -510,9 +458,9 @@ static void chart(report *r, const char *name, const char *title, const char *bo
             snprintf(png, sizeof png, "%s/%s.png", r->outdir, name);
             if (run_gnuplot(r, name, "png", body, png, why, sizeof why)) {
                 if (!r->html) {
-                    sb_add(&r->out, "![");
+                    mlc_sb_printf(&r->out, "![");
                     sb_md(&r->out, title);
-                    sb_add(&r->out, "](%s.png)\n\n", name);
+                    mlc_sb_printf(&r->out, "](%s.png)\n\n", name);
                 }
             } else {
                 drawn = false;
@@ -706,8 +654,8 @@ static int cmp_double(const void *a, const void *b)
 static void cdf_chart(report *r, int64_t run, const points *p, const char *name, const char *title,
                       const char *xlabel, const char *expr)
 {
-    sbuf body = {0};
-    sb_add(&body, "set xlabel '%s'\nset ylabel 'fraction of requests'\nset yrange [0:1.02]\n"
+    mlc_strbuf body = {0};
+    mlc_sb_printf(&body, "set xlabel '%s'\nset ylabel 'fraction of requests'\nset yrange [0:1.02]\n"
                   "set key bottom right\nplot ", xlabel);
     int series = 0;
     char sql[512];
@@ -742,7 +690,7 @@ static void cdf_chart(report *r, int64_t run, const points *p, const char *name,
                 for (size_t i = 0; i < n; i++)
                     fprintf(f, "%.6g %.6g\n", v[i], (double)(i + 1) / (double)n);
                 fclose(f);
-                sb_add(&body, "%s'%s' using 1:2 with steps linewidth 2 title '%s'", series ? ", " : "",
+                mlc_sb_printf(&body, "%s'%s' using 1:2 with steps linewidth 2 title '%s'", series ? ", " : "",
                        path, p->name[k]);
                 series++;
             }
@@ -1290,15 +1238,15 @@ int mlc_cmd_report(int argc, char **argv)
     else
         snprintf(title, sizeof title, "mlc-bench report: run %lld", (long long)main_run);
     if (r.html) {
-        sb_add(&r.out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
+        mlc_sb_printf(&r.out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>");
         sb_html(&r.out, title);
-        sb_add(&r.out, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", CSS);
+        mlc_sb_printf(&r.out, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>", CSS);
         sb_html(&r.out, title);
-        sb_add(&r.out, "</h1>\n");
+        mlc_sb_printf(&r.out, "</h1>\n");
     } else {
-        sb_add(&r.out, "# ");
+        mlc_sb_printf(&r.out, "# ");
         sb_md(&r.out, title);
-        sb_add(&r.out, "\n\n");
+        mlc_sb_printf(&r.out, "\n\n");
     }
     {
         char m[1024];
@@ -1320,10 +1268,10 @@ int mlc_cmd_report(int argc, char **argv)
     }
     run_section(&r, main_run);
     if (r.html) {
-        sb_add(&r.out, "<p class=\"foot\">");
+        mlc_sb_printf(&r.out, "<p class=\"foot\">");
         text(&r, "Written by mlc-bench " MLC_VERSION ". Charts: gnuplot. Self-contained: no scripts, "
                  "no network.");
-        sb_add(&r.out, "</p>\n</body>\n</html>\n");
+        mlc_sb_printf(&r.out, "</p>\n</body>\n</html>\n");
     }
     if (r.out.oom) {
         fprintf(stderr, "mlc-bench %s: out of memory\n", CMD);
@@ -1331,12 +1279,12 @@ int mlc_cmd_report(int argc, char **argv)
     }
     char path[1024];
     snprintf(path, sizeof path, "%s/report.%s", r.outdir, r.html ? "html" : "md");
-    if (!write_file(path, r.out.p, r.out.n, "w")) {
+    if (!write_file(path, r.out.p, r.out.len, "w")) {
         fprintf(stderr, "mlc-bench %s: %s: cannot write: %s\n", CMD, path, strerror(errno));
         goto out;
     }
     const char *summary = getenv("GITHUB_STEP_SUMMARY");
-    if (!r.html && summary && *summary && !write_file(summary, r.out.p, r.out.n, "a"))
+    if (!r.html && summary && *summary && !write_file(summary, r.out.p, r.out.len, "a"))
         fprintf(stderr, "mlc-bench %s: %s: cannot append the step summary: %s\n", CMD, summary,
                 strerror(errno));
     printf("wrote %s\n", path);

@@ -42,6 +42,7 @@
 #include "mlc/model.h"
 #include "mlc/sched.h"
 #include "mlc/tokenizer.h"
+#include "strbuf.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int mhd_result;
@@ -67,34 +68,7 @@ typedef struct serve_opts {
 } serve_opts;
 
 /* ---- growable text ---- */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
 
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 /* ---- metrics ---- */
 static const double ttft_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -152,12 +126,12 @@ struct sreq {
     size_t n_used;          /* tokens turned into text */
     int32_t *htoks;         /* the handler's copy of toks (the engine may move toks) */
     size_t n_htoks, cap_htoks;
-    sbuf text;
+    mlc_strbuf text;
     size_t emitted;         /* bytes of text already sent (streaming) */
     bool stopped;           /* a stop string ended it */
     bool finished_sent, role_sent;
     int phase;              /* streaming: 0 tokens, 1 tail written, 2 end */
-    sbuf out;
+    mlc_strbuf out;
     size_t out_pos;
     char id[40];
     long created;
@@ -482,16 +456,16 @@ static void *engine_main(void *arg)
 
 /* ---- text of tokens, stop strings ---- */
 
-static void token_text(const server *s, int32_t id, sbuf *out)
+static void token_text(const server *s, int32_t id, mlc_strbuf *out)
 {
     char buf[256];
     if (s->null_engine) {
         int n = snprintf(buf, sizeof buf, "tok%d ", (int)id);
-        sb_add(out, buf, (size_t)n);
+        mlc_sb_put(out, buf, (size_t)n);
         return;
     }
     size_t n = mlc_token_to_piece(s->tok, id, buf, sizeof buf, false);
-    sb_add(out, buf, n < sizeof buf ? n : sizeof buf);
+    mlc_sb_put(out, buf, n < sizeof buf ? n : sizeof buf);
 }
 
 static const char *find_bytes(const char *h, size_t hn, const char *n, size_t nn)
@@ -795,7 +769,7 @@ static unsigned parse_body(server *s, sreq *r, const cJSON *j, const char **para
             BAD("messages", "messages: expected a non-empty array");
         int nm = cJSON_GetArraySize(msgs);
         mlc_chat_msg *cm = calloc((size_t)nm, sizeof *cm);
-        sbuf parts[64] = {{0}};
+        mlc_strbuf parts[64] = {{0}};
         if (!cm) BAD("messages", "out of memory");
         const cJSON *m;
         int i = 0;
@@ -812,11 +786,11 @@ static unsigned parse_body(server *s, sreq *r, const cJSON *j, const char **para
                 cm[i].content = content->valuestring;
             } else if (cJSON_IsArray(content) && i < 64) {
                 const cJSON *part;
-                sb_str(&parts[i], "");
+                mlc_sb_puts(&parts[i], "");
                 cJSON_ArrayForEach(part, content) {
                     const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
                     if (cJSON_IsString(t))
-                        sb_str(&parts[i], t->valuestring);
+                        mlc_sb_puts(&parts[i], t->valuestring);
                 }
                 cm[i].content = parts[i].p ? parts[i].p : "";
             } else if (!content || cJSON_IsNull(content)) {
@@ -875,7 +849,7 @@ static cJSON *usage_json(const sreq *r)
 
 static void piece_of(const server *s, int32_t id, char *buf, size_t cap)
 {
-    sbuf b = {0};
+    mlc_strbuf b = {0};
     token_text(s, id, &b);
     snprintf(buf, cap, "%s", b.p ? b.p : "");
     free(b.p);
@@ -926,14 +900,14 @@ static cJSON *full_response(server *s, sreq *r)
         cJSON_AddStringToObject(m, "role", "assistant");
         cJSON_AddStringToObject(m, "content", text);
     } else {
-        sbuf t = {0};
-        sb_str(&t, "");
+        mlc_strbuf t = {0};
+        mlc_sb_puts(&t, "");
         if (r->echo && r->echo_text)
-            sb_str(&t, r->echo_text);
+            mlc_sb_puts(&t, r->echo_text);
         else if (r->echo)
             for (size_t i = 0; i < r->n_prompt; i++)
                 token_text(s, r->prompt[i], &t);
-        sb_str(&t, text);
+        mlc_sb_puts(&t, text);
         cJSON_AddStringToObject(c0, "text", t.p ? t.p : "");
         free(t.p);
     }
@@ -982,9 +956,9 @@ static void out_chunk(server *s, sreq *r, const char *text, size_t len, const ch
     char *txt = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (txt) {
-        sb_str(&r->out, "data: ");
-        sb_str(&r->out, txt);
-        sb_str(&r->out, "\n\n");
+        mlc_sb_puts(&r->out, "data: ");
+        mlc_sb_puts(&r->out, txt);
+        mlc_sb_puts(&r->out, "\n\n");
         cJSON_free(txt);
     } else {
         r->out.oom = true;
@@ -1000,9 +974,9 @@ static void out_usage(server *s, sreq *r)
     char *txt = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (txt) {
-        sb_str(&r->out, "data: ");
-        sb_str(&r->out, txt);
-        sb_str(&r->out, "\n\n");
+        mlc_sb_puts(&r->out, "data: ");
+        mlc_sb_puts(&r->out, txt);
+        mlc_sb_puts(&r->out, "\n\n");
         cJSON_free(txt);
     }
 }
@@ -1076,9 +1050,9 @@ static bool produce(sreq *r)
         cJSON_AddStringToObject(e, "type", "server_error");
         char *txt = cJSON_PrintUnformatted(j);
         cJSON_Delete(j);
-        sb_str(&r->out, "data: ");
-        sb_str(&r->out, txt ? txt : "{}");
-        sb_str(&r->out, "\n\ndata: [DONE]\n\n");
+        mlc_sb_puts(&r->out, "data: ");
+        mlc_sb_puts(&r->out, txt ? txt : "{}");
+        mlc_sb_puts(&r->out, "\n\ndata: [DONE]\n\n");
         cJSON_free(txt);
         r->phase = 1;
         return !r->out.oom;
@@ -1097,7 +1071,7 @@ static bool produce(sreq *r)
         out_chunk(s, r, "", 0, finish_reason(r));
         if (r->include_usage)
             out_usage(s, r);
-        sb_str(&r->out, "data: [DONE]\n\n");
+        mlc_sb_puts(&r->out, "data: [DONE]\n\n");
         r->phase = 1;
     }
     return !r->out.oom;
@@ -1125,15 +1099,15 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
 
 static mhd_result do_metrics(server *s, struct MHD_Connection *c)
 {
-    sbuf b = {0};
+    mlc_strbuf b = {0};
     char line[256];
     pthread_mutex_lock(&s->mu);
-    sb_str(&b, "# HELP mlc_requests_total HTTP requests answered, by status.\n"
+    mlc_sb_puts(&b, "# HELP mlc_requests_total HTTP requests answered, by status.\n"
                "# TYPE mlc_requests_total counter\n");
     for (int i = 0; i < N_CODES; i++) {
         snprintf(line, sizeof line, "mlc_requests_total{status=\"%d\"} %lld\n", status_codes[i],
                  (long long)s->by_code[i]);
-        sb_str(&b, line);
+        mlc_sb_puts(&b, line);
     }
     int waiting = s->in_engine - s->o.parallel;
     snprintf(line, sizeof line,
@@ -1143,22 +1117,22 @@ static mhd_result do_metrics(server *s, struct MHD_Connection *c)
              "# TYPE mlc_generation_tokens_total counter\nmlc_generation_tokens_total %lld\n",
              s->in_engine, waiting > 0 ? waiting : 0, (long long)s->tokens_in,
              (long long)s->tokens_out);
-    sb_str(&b, line);
+    mlc_sb_puts(&b, line);
     const hist *hs[3] = {&s->ttft, &s->itl, &s->batch};
     const char *names[3] = {"mlc_time_to_first_token_seconds", "mlc_inter_token_latency_seconds",
                             "mlc_batch_size_tokens"};
     for (int k = 0; k < 3; k++) {
         snprintf(line, sizeof line, "# TYPE %s histogram\n", names[k]);
-        sb_str(&b, line);
+        mlc_sb_puts(&b, line);
         for (int i = 0; i < hs[k]->n; i++) {
             snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %lld\n", names[k], hs[k]->le[i],
                      (long long)hs[k]->count[i]);
-            sb_str(&b, line);
+            mlc_sb_puts(&b, line);
         }
         snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %lld\n%s_sum %.9g\n%s_count %lld\n",
                  names[k], (long long)hs[k]->total, names[k], hs[k]->sum, names[k],
                  (long long)hs[k]->total);
-        sb_str(&b, line);
+        mlc_sb_puts(&b, line);
     }
     pthread_mutex_unlock(&s->mu);
     if (b.oom || !b.p) {
@@ -1220,9 +1194,9 @@ static mhd_result do_generate(server *s, struct MHD_Connection *c, conn *q, bool
 
     if (r->stream) {
         if (r->echo) {
-            sbuf t = {0};
+            mlc_strbuf t = {0};
             if (r->echo_text)
-                sb_str(&t, r->echo_text);
+                mlc_sb_puts(&t, r->echo_text);
             else
                 for (size_t i = 0; i < r->n_prompt; i++)
                     token_text(s, r->prompt[i], &t);
