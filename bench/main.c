@@ -5,6 +5,7 @@
 #include "devices.h"
 #include "generate.h"
 #include "micro.h"
+#include "ppl.h"
 #include "run.h"
 #include "serve.h"
 #include "model.h"
@@ -28,6 +29,7 @@ static const char usage[] =
     "  tokenize -m M -p T   token ids and pieces of a text (vocabulary-only files work)\n"
     "  serve -m M           OpenAI-compatible HTTP server on the engine (--engine null: none)\n"
     "  micro -m M           engine throughput like llama-bench (-p 512 -n 128 -r 5 -o md)\n"
+    "  ppl -m M --text F    perplexity by llama.cpp's algorithm (--ctx N), stored\n"
     "  report [options]     markdown or single-file HTML report, gnuplot charts, of stored runs\n"
     "\n"
     "  mlc-bench COMMAND --help   options of one command\n"
@@ -46,6 +48,7 @@ static const command commands[] = {
     {"generate", mlc_cmd_generate},
     {"tokenize", mlc_cmd_tokenize},
     {"micro", mlc_cmd_micro},
+    {"ppl", mlc_cmd_ppl},
     {"run", mlc_cmd_run},
     {"serve", mlc_cmd_serve},
     {"report", mlc_cmd_report},

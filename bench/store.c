@@ -767,6 +767,30 @@ mlc_status mlc_store_add_metric(mlc_store *s, int64_t run_id, const char *name, 
     return rs;
 }
 
+mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int chunks, double ppl,
+                                    double ppl_err, mlc_err *err)
+{
+    if (!s)
+        return arg_err(s, err, "mlc_store_add_perplexity", "no store");
+    sqlite3_stmt *st = NULL;
+    mlc_status rs = MLC_OK;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO perplexity (run_id, ctx, chunks, ppl, ppl_err) VALUES (?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(s->path, s->db, err, "preparing the perplexity insert");
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int(st, 2, ctx);
+    sqlite3_bind_int(st, 3, chunks);
+    bind_real(st, 4, ppl);
+    bind_real(st, 5, ppl_err);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        char what[96];
+        snprintf(what, sizeof what, "storing the perplexity of run %" PRId64, run_id);
+        rs = db_err(s->path, s->db, err, what);
+    }
+    sqlite3_finalize(st);
+    return rs;
+}
+
 mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metric,
                                  const double *v, int n, mlc_err *err)
 {

@@ -100,6 +100,9 @@ mlc_status mlc_store_add_metric(mlc_store *s, int64_t run_id, const char *name, 
 /* v[i] is repetition i of the metric. */
 mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metric,
                                  const double *v, int n, mlc_err *err);
+/* One perplexity result of a run (the `perplexity` table). */
+mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int chunks, double ppl,
+                                    double ppl_err, mlc_err *err);
 /* Flushes and sets the final status ("complete", "failed", "interrupted") and finished.
  * Only a 'running' run can end: MLC_ERR_NOT_FOUND for an unknown run, MLC_ERR_ARG for a run
  * already ended or another status. When the flush fails the run is not set 'complete' (the
