@@ -31,6 +31,7 @@
 #include "mlc/sched.h"
 #include "mlc/tokenizer.h"
 #include "store.h"
+#include "strbuf.h"
 #include "synth.h"
 
 #define MAX_POINTS 32
@@ -282,8 +283,7 @@ typedef struct req_slot {
     bool in_flight;
     mlc_req_times t;
     const mlc_prompt *prompt;
-    char *text;           /* streamed text (endpoints, for token counting) */
-    size_t text_len, text_cap;
+    mlc_strbuf text;      /* streamed text (endpoints, for token counting) */
     int32_t *ids;         /* generated token ids (local target, for --outputs) */
     int32_t n_ids, cap_ids;
     struct target *tgt;
@@ -335,28 +335,17 @@ static mlc_status prompt_ids(const mlc_tokenizer *tok, const mlc_prompt *p, int3
     if (p->text)
         return mlc_tokenize(tok, p->text, strlen(p->text), true, false, ids, n, err);
     cJSON *msgs = cJSON_Parse(p->messages_json ? p->messages_json : "[]");
-    size_t cap = 256, len = 0;
-    char *buf = malloc(cap);
+    mlc_strbuf buf = {0};
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs) {
         const cJSON *content = cJSON_GetObjectItem(m, "content");
-        const char *s = cJSON_IsString(content) ? content->valuestring : "";
-        size_t sl = strlen(s);
-        if (buf && len + sl + 2 > cap) {
-            cap = (len + sl + 2) * 2;
-            buf = realloc(buf, cap);
-        }
-        if (buf) {
-            memcpy(buf + len, s, sl);
-            len += sl;
-            buf[len++] = '\n';
-        }
+        mlc_sb_puts(&buf, cJSON_IsString(content) ? content->valuestring : "");
+        mlc_sb_put(&buf, "\n", 1);
     }
     cJSON_Delete(msgs);
-    if (!buf)
-        return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
-    mlc_status s = mlc_tokenize(tok, buf, len, true, false, ids, n, err);
-    free(buf);
+    mlc_status s = buf.oom ? mlc_err_set(err, MLC_ERR_NOMEM, "out of memory")
+                           : mlc_tokenize(tok, buf.p ? buf.p : "", buf.len, true, false, ids, n, err);
+    free(buf.p);
     return s;
 }
 
@@ -541,7 +530,7 @@ static void ep_done(void *user, double t, const mlc_client_result *res)
     bool approx = false;
     int64_t out = res->usage_completion, in = res->usage_prompt;
     if (out < 0)
-        out = count_tokens(et, r->text ? r->text : "", r->text_len);
+        out = count_tokens(et, r->text.p ? r->text.p : "", r->text.len);
     if (out < 0) {
         out = res->chunks;
         approx = true;
@@ -680,19 +669,8 @@ static void on_token(req_slot *r, double t, int n_tokens, const char *text, size
         mlc_req_add_itl(&r->t, (float)((t - r->t.last_token) * 1e3));
     r->t.last_token = t;
     r->t.chunks += n_tokens;
-    if (text && len) {
-        if (r->text_len + len + 1 > r->text_cap) {
-            size_t cap = (r->text_len + len + 1) * 2;
-            char *p = realloc(r->text, cap);
-            if (!p)
-                return;
-            r->text = p;
-            r->text_cap = cap;
-        }
-        memcpy(r->text + r->text_len, text, len);
-        r->text_len += len;
-        r->text[r->text_len] = 0;
-    }
+    if (text && len)
+        mlc_sb_put(&r->text, text, len);
 }
 
 static void note_id(req_slot *r, int32_t id)
@@ -1145,7 +1123,7 @@ static void harness_free(harness *h)
 {
     for (int64_t i = 0; i < h->n_slots_used; i++) {
         free(slot_at(h, i)->t.itl_ms);
-        free(slot_at(h, i)->text);
+        free(slot_at(h, i)->text.p);
         free(slot_at(h, i)->ids);
     }
     for (int64_t b = 0; b < h->n_blocks; b++)
@@ -1175,7 +1153,7 @@ static bool write_outputs(const harness *h, const char *path)
         cJSON_AddBoolToObject(o, "ok", r->t.ok);
         if (r->ids)
             cJSON_AddItemToObject(o, "token_ids", cJSON_CreateIntArray(r->ids, r->n_ids));
-        cJSON_AddStringToObject(o, "text", r->text ? r->text : "");
+        cJSON_AddStringToObject(o, "text", r->text.p ? r->text.p : "");
         char *line = cJSON_PrintUnformatted(o);
         if (line)
             fprintf(f, "%s\n", line);
