@@ -145,7 +145,8 @@ endif
 
 # Speed benchmark of issue 3: the 110m shape in F16, Q8_0 and a Q4_K_M-like mix, with the
 # Llama 2 vocabulary borrowed from ../shared, measured like llama-bench. Models are made once
-# and kept in build/bench. BENCH_ARGS overrides the micro options.
+# and kept in build/bench; results are stored in build/bench/bench.db (for `compare`).
+# BENCH_ARGS overrides the micro options.
 BENCH_VOCAB ?= $(SHARED)/vocab/ggml-vocab-llama-spm.gguf
 BENCH_ARGS ?= -t 2 -p 128 -n 128 -r 5
 BENCH_TYPES := f16 q8_0 q4_k_m
@@ -153,7 +154,7 @@ bench: $(BIN)
 	@mkdir -p build/bench
 	@for t in $(BENCH_TYPES); do f=build/bench/110m-$$t.gguf; [ -f $$f ] || \
 	    $(BIN) model synth --preset 110m --vocab $(BENCH_VOCAB) --type $$t -o $$f || exit 1; done
-	$(BIN) micro -m $(subst $(eval) ,$(comma),$(BENCH_TYPES:%=build/bench/110m-%.gguf)) $(BENCH_ARGS)
+	$(BIN) micro -m $(subst $(eval) ,$(comma),$(BENCH_TYPES:%=build/bench/110m-%.gguf)) --db build/bench/bench.db $(BENCH_ARGS)
 
 # The harness's own overhead against a zero-delay endpoint (issue 4's benchmark): the test
 # server as a separate process, `mlc-bench run` at concurrency 1, 64 and 1024; client CPU

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compare.h"
 #include "devices.h"
 #include "generate.h"
 #include "micro.h"
@@ -52,6 +53,7 @@ static const command commands[] = {
     {"run", mlc_cmd_run},
     {"serve", mlc_cmd_serve},
     {"report", mlc_cmd_report},
+    {"compare", mlc_cmd_compare},
 };
 
 int main(int argc, char **argv)

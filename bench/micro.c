@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "mlc/model.h"
+#include "store.h"
 
 #define MAX_LIST 16
 #define MAX_REPS 1000
@@ -30,8 +31,8 @@ typedef struct micro_opts {
     int n_models;
     int_list prompt, gen, threads;
     int reps, batch, warmup;
-    const char *backend, *format;
-    bool kv_f32;
+    const char *backend, *format, *db, *label;
+    bool kv_f32, no_store;
 } micro_opts;
 
 /* One measured test: a (model, threads, n_prompt, n_gen) cell. */
@@ -55,6 +56,9 @@ static const char micro_usage[] =
     "  -o FMT         md (default) | csv | json | jsonl | sql\n"
     "  --backend B    cpu (default) | cuda | hip | vulkan | opencl\n"
     "  --kv-f32       F32 KV cache (default F16)\n"
+    "  --db FILE      store results (default ./mlc-bench.db or $MLC_BENCH_DB): a run of kind\n"
+    "                 'micro' per model, metric 't=THREADS/TEST' in tok/s with every repetition\n"
+    "                 as a sample (what `compare` tests)   --no-store  --label TEXT\n"
     "LISTs are comma-separated (-p 128,512). Fields as llama-bench's (n_prompt, n_gen, avg_ts,\n"
     "stddev_ts, samples_ts, ...); generation rows add weight_gbs: weight bytes read per token\n"
     "times tokens/s.\n";
@@ -84,8 +88,8 @@ static int parse_micro(int argc, char **argv, micro_opts *o)
             fputs(micro_usage, stdout);
             return 0;
         }
-        if (!strcmp(a, "--kv-f32")) {
-            o->kv_f32 = true;
+        if (!strcmp(a, "--kv-f32") || !strcmp(a, "--no-store")) {
+            *(a[2] == 'k' ? &o->kv_f32 : &o->no_store) = true;
             continue;
         }
         if (!(v = mlc_cli_value("micro", argc, argv, &i)))
@@ -109,6 +113,10 @@ static int parse_micro(int argc, char **argv, micro_opts *o)
             ok = mlc_cli_int("micro", a, v, 1, 1 << 16, &o->batch);
         } else if (!strcmp(a, "--backend")) {
             o->backend = v;
+        } else if (!strcmp(a, "--db")) {
+            o->db = v;
+        } else if (!strcmp(a, "--label")) {
+            o->label = v;
         } else if (!strcmp(a, "-o")) {
             o->format = v;
             ok = !strcmp(v, "md") || !strcmp(v, "csv") || !strcmp(v, "json") || !strcmp(v, "jsonl") ||
@@ -126,6 +134,8 @@ static int parse_micro(int argc, char **argv, micro_opts *o)
         fprintf(stderr, "mlc-bench micro: -m MODEL is required\n%s", micro_usage);
         return 2;
     }
+    if (!o->db)
+        o->db = mlc_store_default_path();
     return -1;
 }
 
@@ -352,7 +362,59 @@ static void emit(const result *r, const micro_opts *o, int *count)
 
 /* ---------------------------------------------------------------- command */
 
-static int run_model(const char *path, int threads, const micro_opts *o, int *count)
+/* The options that shape the measurement, as JSON: `compare` pools only runs whose configs
+ * are equal (so -r or --warmup differences never mix). */
+static char *config_json(const micro_opts *o, int threads)
+{
+    cJSON *j = cJSON_CreateObject();
+    const int_list *lists[] = {&o->prompt, &o->gen};
+    const char *names[] = {"n_prompt", "n_gen"};
+    for (int k = 0; k < 2; k++) {
+        cJSON *a = cJSON_AddArrayToObject(j, names[k]);
+        for (int i = 0; i < lists[k]->n; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(lists[k]->v[i]));
+    }
+    cJSON_AddNumberToObject(j, "threads", threads);
+    cJSON_AddNumberToObject(j, "reps", o->reps);
+    cJSON_AddNumberToObject(j, "warmup", o->warmup);
+    cJSON_AddNumberToObject(j, "n_batch", o->batch);
+    cJSON_AddStringToObject(j, "kv", o->kv_f32 ? "f32" : "f16");
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* A run of kind 'micro' for this model and thread count; *run stays 0 when not storing. */
+static mlc_status begin_store(mlc_store *st, const micro_opts *o, const mlc_model_info *mi, int threads,
+                              int64_t *run, mlc_err *err)
+{
+    *run = 0;
+    if (!st)
+        return MLC_OK;
+    char *cfg = config_json(o, threads);
+    mlc_run_info ri = {.kind = "micro", .label = o->label, .target = "local", .backend = o->backend,
+                       .device = mi->backend_desc, .model_path = mi->path, .model_arch = mi->arch,
+                       .model_quant = mi->ftype, .config_json = cfg};
+    mlc_status s = mlc_store_run_begin(st, &ri, run, err);
+    free(cfg);
+    return s;
+}
+
+/* Mean tokens/s as the metric, every repetition as a sample (the raw data the gate tests). */
+static mlc_status store_result(mlc_store *st, int64_t run, const result *r, mlc_err *err)
+{
+    if (!st)
+        return MLC_OK;
+    char tn[32], name[64];
+    test_name(r, tn, sizeof tn);
+    snprintf(name, sizeof name, "t=%d/%s", r->n_threads, tn);
+    mlc_status s = mlc_store_add_metric(st, run, name, "tok/s", "mean", r->avg_ts, 1, err);
+    if (!s)
+        s = mlc_store_add_samples(st, run, name, r->samples_ts, r->reps, err);
+    return s;
+}
+
+static int run_model(const char *path, int threads, const micro_opts *o, mlc_store *st, int *count)
 {
     mlc_err err;
     mlc_model *m = NULL;
@@ -365,8 +427,11 @@ static int run_model(const char *path, int threads, const micro_opts *o, int *co
         max_p = o->gen.v[i] > max_p ? o->gen.v[i] : max_p;
     mlc_context_params cp = {.n_ctx = max_p + 1, .n_slots = 1, .n_batch = o->batch,
                              .kv_type = o->kv_f32 ? MLC_KV_F32 : MLC_KV_F16};
-    if (mlc_model_load(path, &mp, &m, &err) || mlc_context_new(m, &cp, &c, &err)) {
+    int64_t run = 0;
+    if (mlc_model_load(path, &mp, &m, &err) || mlc_context_new(m, &cp, &c, &err) ||
+        begin_store(st, o, mlc_model_get_info(m), threads, &run, &err)) {
         fprintf(stderr, "mlc-bench: %s\n", err.msg);
+        mlc_context_free(c);
         mlc_model_free(m);
         return 1;
     }
@@ -383,13 +448,17 @@ static int run_model(const char *path, int threads, const micro_opts *o, int *co
                 r->n_prompt = l->v[i];
             else
                 r->n_gen = l->v[i];
-            if (measure(c, r, o->warmup, &err)) {
+            if (measure(c, r, o->warmup, &err) || store_result(st, run, r, &err)) {
                 fprintf(stderr, "mlc-bench: %s\n", err.msg);
                 rc = 1;
             } else {
                 emit(r, o, count);
             }
         }
+    }
+    if (run && mlc_store_run_end(st, run, rc ? "failed" : "complete", &err)) {
+        fprintf(stderr, "mlc-bench: %s\n", err.msg);
+        rc = 1;
     }
     free(r);
     mlc_context_free(c);
@@ -402,9 +471,15 @@ int mlc_cmd_micro(int argc, char **argv)
     micro_opts o;
     int rc = parse_micro(argc, argv, &o);
     int count = 0;
+    mlc_store *st = NULL;
+    mlc_err err;
+    if (rc < 0 && !o.no_store && mlc_store_open(o.db, &st, &err)) {
+        fprintf(stderr, "mlc-bench: %s\n", err.msg);
+        rc = 1;
+    }
     for (int mi = 0; rc < 0 && mi < o.n_models; mi++)
         for (int ti = 0; ti < o.threads.n; ti++)
-            if (run_model(o.models[mi], o.threads.v[ti], &o, &count)) {
+            if (run_model(o.models[mi], o.threads.v[ti], &o, st, &count)) {
                 rc = 1;
                 break;
             }
@@ -412,6 +487,7 @@ int mlc_cmd_micro(int argc, char **argv)
         rc = 0;
     if (!strcmp(o.format, "json") && count)
         printf("\n]\n");
+    mlc_store_close(st);
     for (int i = 0; i < o.n_models; i++)
         free((char *)o.models[i]);
     return rc;

@@ -1,0 +1,960 @@
+/* compare.c: `mlc-bench compare --baseline REF --candidate REF`: the regression gate
+ * (compare.h). References are resolved here; the statistics are in stats.c. */
+#include "compare.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "stats.h"
+#include "store.h"
+#include "strbuf.h"
+
+/* Metrics that do not vary between repetitions of the same build on the same input: a
+ * change is real however small, so they get a tolerance, not a test. Matched on the last
+ * '/'-separated component of the name. */
+static const char *const deterministic[] = {"ppl", "ppl_err", "tokens_scored", "failed", "kld_mean",
+                                            "kld_p99", "same_top1_pct", "ppl_ratio"};
+
+/* Most runs one reference may pool (last:N). */
+#define MAX_RUNS 256
+
+typedef struct dvec {
+    double *v;
+    size_t n, cap;
+    bool oom;
+} dvec;
+
+/* One metric of the comparison: the pooled samples of each side and the verdict. */
+typedef struct row {
+    char name[128], unit[24];
+    int direction;    /* +1 higher is better, -1 lower is better, 0 neither */
+    bool det;         /* deterministic: tolerance instead of a test */
+    dvec s[2];        /* [0] baseline, [1] candidate samples */
+    double med[2];    /* medians of s */
+    double change;    /* (candidate - baseline) / |baseline|, a fraction */
+    double limit;     /* the threshold or tolerance that applied, a fraction */
+    mlc_mwu mw;
+    double p_worse;   /* one-sided p of "candidate worse", NaN when not tested */
+    const char *verdict; /* "regression", "improved", "~", "ok", "changed", "n/a", "-" */
+    char why[96];
+} row;
+
+typedef struct table {
+    row *r;
+    int n, cap;
+} table;
+
+static void dv_push(dvec *d, double x)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        double *v = realloc(d->v, cap * sizeof *v);
+        if (!v) {
+            d->oom = true;
+            return;
+        }
+        d->v = v;
+        d->cap = cap;
+    }
+    d->v[d->n++] = x;
+}
+
+static const char *last_part(const char *name)
+{
+    const char *s = strrchr(name, '/');
+    return s ? s + 1 : name;
+}
+
+static bool is_deterministic(const char *name)
+{
+    for (size_t i = 0; i < sizeof deterministic / sizeof deterministic[0]; i++)
+        if (!strcmp(last_part(name), deterministic[i]))
+            return true;
+    return false;
+}
+
+void mlc_compare_opts_init(mlc_compare_opts *o)
+{
+    *o = (mlc_compare_opts){.alpha = 0.01, .threshold_pct = 5, .tolerance_pct = 0.1};
+}
+
+bool mlc_compare_parse_pct(const char *flag, const char *val, double *all, mlc_metric_override *ov, int *n)
+{
+    const char *eq = strrchr(val, '=');
+    const char *num = eq ? eq + 1 : val;
+    char *end;
+    errno = 0;
+    double v = strtod(num, &end);
+    if (*end == '%')
+        end++;
+    if (errno || end == num || *end || !(v >= 0) || v > 1e6) {
+        fprintf(stderr, "mlc-bench compare: %s: '%s' is not a percentage (PCT or METRIC=PCT)\n", flag, val);
+        return false;
+    }
+    if (!eq) {
+        *all = v;
+        return true;
+    }
+    if (*n == MLC_COMPARE_MAX_OVERRIDES || eq == val) {
+        fprintf(stderr, "mlc-bench compare: %s: '%s': %s\n", flag, val,
+                eq == val ? "empty metric name" : "too many per-metric values");
+        return false;
+    }
+    ov[*n].pattern = val; /* "NAME=PCT": matched up to the '=' */
+    ov[(*n)++].pct = v;
+    return true;
+}
+
+/* The override for name, else the default, as a fraction. */
+static double pct_for(const char *name, double all, const mlc_metric_override *ov, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        size_t len = (size_t)(strchr(ov[i].pattern, '=') - ov[i].pattern);
+        const char *lp = last_part(name);
+        if ((strlen(name) == len && !strncmp(name, ov[i].pattern, len)) ||
+            (strlen(lp) == len && !strncmp(lp, ov[i].pattern, len)))
+            return ov[i].pct / 100;
+    }
+    return all / 100;
+}
+
+/* ------------------------------------------------------------------ run checks */
+
+/* What must agree between the runs of a comparison. */
+typedef struct run_meta {
+    int64_t id;
+    char kind[32], status[16], target[32], backend[32], model[1024], arch[64], quant[64];
+    char machine[2048]; /* fingerprint without the build: the code under test may differ */
+    char config[4096];
+} run_meta;
+
+static void col_text(sqlite3_stmt *st, int i, char *out, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static bool load_meta(sqlite3 *db, int64_t id, run_meta *m)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db,
+                       "SELECT r.kind, r.status, r.target, r.backend, r.model_path, r.model_arch, r.model_quant,"
+                       " r.config, 'cpu: ' || f.cpu || ' x' || f.cpus || '; gpu: ' || f.gpu || ' (' || f.driver ||"
+                       " '); os: ' || f.os || '; compiler: ' || f.compiler || '; flags: ' || f.flags"
+                       " FROM runs r JOIN fingerprints f ON f.id = r.fingerprint_id WHERE r.id = ?1",
+                       -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, id);
+    bool ok = st && sqlite3_step(st) == SQLITE_ROW;
+    if (ok) {
+        m->id = id;
+        col_text(st, 0, m->kind, sizeof m->kind);
+        col_text(st, 1, m->status, sizeof m->status);
+        col_text(st, 2, m->target, sizeof m->target);
+        col_text(st, 3, m->backend, sizeof m->backend);
+        char path[1024];
+        col_text(st, 4, path, sizeof path);
+        const char *base = strrchr(path, '/');
+        snprintf(m->model, sizeof m->model, "%s", base ? base + 1 : path);
+        col_text(st, 5, m->arch, sizeof m->arch);
+        col_text(st, 6, m->quant, sizeof m->quant);
+        col_text(st, 7, m->config, sizeof m->config);
+        col_text(st, 8, m->machine, sizeof m->machine);
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+/* Refuses (false, message) runs that should not be compared: another kind always; another
+ * model or machine unless forced. A config difference is only a note. */
+static bool check_pair(const run_meta *b, const run_meta *c, bool force)
+{
+    if (strcmp(b->kind, c->kind)) {
+        fprintf(stderr, "mlc-bench compare: run %lld is a '%s' run, run %lld a '%s' run: nothing to compare\n",
+                (long long)b->id, b->kind, (long long)c->id, c->kind);
+        return false;
+    }
+    bool model = strcmp(b->model, c->model) || strcmp(b->arch, c->arch) || strcmp(b->quant, c->quant);
+    if (model && !force) {
+        fprintf(stderr, "mlc-bench compare: mismatched model: run %lld measured %s (%s %s), run %lld %s (%s %s);"
+                " --force compares anyway\n", (long long)b->id, b->model, b->arch, b->quant, (long long)c->id,
+                c->model, c->arch, c->quant);
+        return false;
+    }
+    if (strcmp(b->machine, c->machine) && !force) {
+        fprintf(stderr, "mlc-bench compare: different fingerprints: run %lld ran on [%s], run %lld on [%s];"
+                " --force compares anyway\n", (long long)b->id, b->machine, (long long)c->id, c->machine);
+        return false;
+    }
+    if (strcmp(b->config, c->config) || strcmp(b->target, c->target) || strcmp(b->backend, c->backend))
+        fprintf(stderr, "mlc-bench compare: note: runs %lld and %lld differ in target, backend or config\n",
+                (long long)b->id, (long long)c->id);
+    return true;
+}
+
+/* ------------------------------------------------------------------ samples */
+
+/* The load point (phase) index of a "LOAD/metric" name in run: load points are stored in
+ * phase order, so it is the rank of the prefix's first appearance. -1 when unknown. */
+static int phase_of(sqlite3 *db, int64_t run, const char *name)
+{
+    const char *slash = strchr(name, '/');
+    if (!slash)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, "SELECT lp FROM (SELECT substr(name, 1, instr(name, '/') - 1) AS lp, min(rowid) AS"
+                           " first FROM metrics WHERE run_id = ?1 AND instr(name, '/') > 1 GROUP BY lp)"
+                           " ORDER BY first", -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, run);
+    int k = 0, found = -1;
+    while (st && found < 0 && sqlite3_step(st) == SQLITE_ROW) {
+        const char *lp = (const char *)sqlite3_column_text(st, 0);
+        if (lp && strlen(lp) == (size_t)(slash - name) && !strncmp(lp, name, (size_t)(slash - name)))
+            found = k;
+        k++;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Per-request ITL gaps (float32 little-endian blobs) or TPOT of one load point, in ms. */
+static void request_samples(sqlite3 *db, int64_t run, int phase, bool itl, dvec *out)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, itl ? "SELECT itl FROM requests WHERE run_id = ?1 AND phase = ?2 AND ok = 1"
+                                 " AND itl IS NOT NULL"
+                               : "SELECT (done - first_token) * 1000.0 / (output_tokens - 1) FROM requests"
+                                 " WHERE run_id = ?1 AND phase = ?2 AND ok = 1 AND first_token IS NOT NULL"
+                                 " AND output_tokens > 1", -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_int(st, 2, phase);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        if (!itl) {
+            dv_push(out, sqlite3_column_double(st, 0));
+            continue;
+        }
+        const unsigned char *b = sqlite3_column_blob(st, 0);
+        int n = sqlite3_column_bytes(st, 0) / 4;
+        for (int i = 0; b && i < n; i++) {
+            uint32_t u = (uint32_t)b[4 * i] | (uint32_t)b[4 * i + 1] << 8 | (uint32_t)b[4 * i + 2] << 16 |
+                         (uint32_t)b[4 * i + 3] << 24;
+            float f;
+            memcpy(&f, &u, sizeof f);
+            dv_push(out, f);
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+/* The raw samples of one metric of one run: stored samples, else derived from the request
+ * records (ITL, TPOT), else the metric's value as a single sample. */
+static void run_samples(sqlite3 *db, int64_t run, const char *name, double value, dvec *out)
+{
+    size_t before = out->n;
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, "SELECT value FROM samples WHERE run_id = ?1 AND metric = ?2 AND value IS NOT NULL"
+                           " ORDER BY rep", -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        dv_push(out, sqlite3_column_double(st, 0));
+    sqlite3_finalize(st);
+    const char *lp = last_part(name);
+    bool itl = !strcmp(lp, "itl_ms"), tpot = !strcmp(lp, "tpot_ms");
+    if (out->n == before && (itl || tpot)) {
+        int phase = phase_of(db, run, name);
+        if (phase >= 0)
+            request_samples(db, run, phase, itl, out);
+    }
+    if (out->n == before && !isnan(value))
+        dv_push(out, value);
+}
+
+static row *find_row(table *t, const char *name)
+{
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->r[i].name, name))
+            return &t->r[i];
+    if (t->n == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 32;
+        row *r = realloc(t->r, (size_t)cap * sizeof *r);
+        if (!r)
+            return NULL;
+        t->r = r;
+        t->cap = cap;
+    }
+    row *r = &t->r[t->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->det = is_deterministic(name);
+    return r;
+}
+
+/* Stat rows a metric's single value is taken from, best first. */
+static int stat_rank(const char *stat)
+{
+    static const char *const order[] = {"value", "median", "mean"};
+    for (int i = 0; i < 3; i++)
+        if (stat && !strcmp(stat, order[i]))
+            return i;
+    return 3;
+}
+
+/* One metric's single value in a run: the row with the best stat. */
+typedef struct mvalue {
+    char name[128], unit[24];
+    int direction, rank;
+    double v;
+} mvalue;
+
+/* The metrics of run in storage order, one value each (rows of a name come in any order). */
+static mvalue *run_values(sqlite3 *db, int64_t run, const char *filter, int *n)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, "SELECT name, coalesce(unit, ''), direction, stat, value FROM metrics"
+                           " WHERE run_id = ?1 ORDER BY rowid", -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, run);
+    mvalue *v = NULL;
+    int cap = 0;
+    *n = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (!name || (filter && !strstr(name, filter)))
+            continue;
+        int i = 0, rank = stat_rank((const char *)sqlite3_column_text(st, 3));
+        while (i < *n && strcmp(v[i].name, name))
+            i++;
+        if (i == *n && *n == cap) {
+            mvalue *nv = realloc(v, (size_t)(cap = cap ? 2 * cap : 32) * sizeof *v);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        if (i == *n)
+            v[(*n)++] = (mvalue){.rank = 99};
+        if (rank < v[i].rank) {
+            snprintf(v[i].name, sizeof v[i].name, "%s", name);
+            snprintf(v[i].unit, sizeof v[i].unit, "%s", (const char *)sqlite3_column_text(st, 1));
+            v[i].direction = sqlite3_column_int(st, 2);
+            v[i].rank = rank;
+            v[i].v = sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 4);
+        }
+    }
+    sqlite3_finalize(st);
+    if (!v)
+        v = malloc(sizeof *v); /* no metrics is not an error: an empty, non-NULL list */
+    return v;
+}
+
+/* Adds every metric of run to side `side` (0 baseline, 1 candidate) of the table. */
+static bool add_run(sqlite3 *db, int64_t run, int side, const char *filter, table *t)
+{
+    int n;
+    mvalue *v = run_values(db, run, filter, &n);
+    bool ok = v != NULL;
+    for (int i = 0; ok && i < n; i++) {
+        row *r = find_row(t, v[i].name);
+        if (!(ok = r != NULL))
+            break;
+        snprintf(r->unit, sizeof r->unit, "%s", v[i].unit);
+        r->direction = v[i].direction;
+        run_samples(db, run, r->name, v[i].v, &r->s[side]);
+        ok = !r->s[side].oom;
+    }
+    free(v);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ verdicts */
+
+static void judge_deterministic(row *r, const mlc_compare_opts *o)
+{
+    r->limit = pct_for(r->name, o->tolerance_pct, o->tolerances, o->n_tolerances);
+    double d = r->med[1] - r->med[0];
+    bool worse = r->direction < 0 ? d > 0 : r->direction > 0 ? d < 0 : d != 0;
+    bool beyond = fabs(d) > r->limit * fabs(r->med[0]) && d != 0;
+    if (!beyond) {
+        r->verdict = "ok";
+        snprintf(r->why, sizeof r->why, "within tolerance %.3g%%", 100 * r->limit);
+    } else if (worse) {
+        r->verdict = r->direction ? "regression" : "changed";
+        snprintf(r->why, sizeof r->why, "beyond tolerance %.3g%%", 100 * r->limit);
+    } else {
+        r->verdict = "improved";
+        snprintf(r->why, sizeof r->why, "beyond tolerance %.3g%%", 100 * r->limit);
+    }
+}
+
+static void judge_noisy(row *r, const mlc_compare_opts *o)
+{
+    r->limit = pct_for(r->name, o->threshold_pct, o->thresholds, o->n_thresholds);
+    if (mlc_mann_whitney(r->s[1].v, r->s[1].n, r->s[0].v, r->s[0].n, &r->mw)) {
+        r->verdict = "n/a";
+        snprintf(r->why, sizeof r->why, "no test (bad samples)");
+        return;
+    }
+    if (r->direction == 0) {
+        r->verdict = "-";
+        snprintf(r->why, sizeof r->why, "no direction: not gated");
+        return;
+    }
+    /* Candidate worse = larger when lower is better, smaller when higher is better. */
+    r->p_worse = r->direction < 0 ? r->mw.p_greater : r->mw.p_less;
+    double p_better = r->direction < 0 ? r->mw.p_less : r->mw.p_greater;
+    double moved = r->direction < 0 ? r->change : -r->change; /* > 0: worse */
+    bool sig_worse = r->p_worse < o->alpha, big_worse = moved > r->limit;
+    bool sig_better = p_better < o->alpha, big_better = -moved > r->limit;
+    if (sig_worse && big_worse) {
+        r->verdict = "regression";
+        snprintf(r->why, sizeof r->why, "p < %g and beyond %.3g%%", o->alpha, 100 * r->limit);
+    } else if (sig_better && big_better) {
+        r->verdict = "improved";
+        snprintf(r->why, sizeof r->why, "p < %g and beyond %.3g%%", o->alpha, 100 * r->limit);
+    } else if (big_worse || big_better) {
+        r->verdict = "~";
+        snprintf(r->why, sizeof r->why, "beyond %.3g%% but not significant", 100 * r->limit);
+    } else if (sig_worse || sig_better) {
+        r->verdict = "~";
+        snprintf(r->why, sizeof r->why, "significant but within threshold %.3g%%", 100 * r->limit);
+    } else {
+        r->verdict = "ok";
+        snprintf(r->why, sizeof r->why, "no significant change");
+    }
+}
+
+static void judge(row *r, const mlc_compare_opts *o)
+{
+    r->p_worse = NAN;
+    r->change = NAN;
+    if (!r->s[0].n || !r->s[1].n) {
+        r->verdict = "n/a";
+        snprintf(r->why, sizeof r->why, "only in the %s", r->s[0].n ? "baseline" : "candidate");
+        return;
+    }
+    r->med[0] = mlc_median(r->s[0].v, r->s[0].n);
+    r->med[1] = mlc_median(r->s[1].v, r->s[1].n);
+    if (r->med[0] != 0)
+        r->change = (r->med[1] - r->med[0]) / fabs(r->med[0]);
+    else
+        r->change = r->med[1] == 0 ? 0 : copysign(INFINITY, r->med[1]);
+    if (r->det)
+        judge_deterministic(r, o);
+    else
+        judge_noisy(r, o);
+}
+
+/* ------------------------------------------------------------------ output */
+
+static void fmt_p(const row *r, char *buf, size_t cap)
+{
+    if (isnan(r->p_worse))
+        snprintf(buf, cap, "-");
+    else if (r->p_worse < 1e-4)
+        snprintf(buf, cap, "<0.0001");
+    else
+        snprintf(buf, cap, "%.4f", r->p_worse);
+}
+
+static void fmt_change(const row *r, char *buf, size_t cap)
+{
+    if (isnan(r->change))
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%+.2f%%", 100 * r->change);
+}
+
+static void print_table(const table *t, const char *bd, const char *cd, int regressions)
+{
+    printf("baseline:  %s\ncandidate: %s\n", bd, cd);
+    printf("%-34s %12s %12s %9s %8s %11s  %s\n", "metric", "baseline", "candidate", "change", "p", "n (b/c)",
+           "verdict");
+    for (int i = 0; i < t->n; i++) {
+        const row *r = &t->r[i];
+        char p[16], ch[24], n[32];
+        fmt_p(r, p, sizeof p);
+        fmt_change(r, ch, sizeof ch);
+        snprintf(n, sizeof n, "%zu/%zu", r->s[0].n, r->s[1].n);
+        printf("%-34s %12.4g %12.4g %9s %8s %11s  %s (%s)\n", r->name, r->med[0], r->med[1], ch, p, n,
+               r->verdict, r->why);
+    }
+    printf("%d regression%s\n", regressions, regressions == 1 ? "" : "s");
+}
+
+static void markdown(mlc_strbuf *b, const table *t, const char *bd, const char *cd, int regressions)
+{
+    mlc_sb_printf(b, "### mlc-bench compare: %s\n\nCandidate %s against baseline %s.\n\n",
+                  regressions ? "regression" : "no regression", cd, bd);
+    mlc_sb_printf(b, "| metric | baseline | candidate | change | p | n (b/c) | verdict |\n"
+                     "| --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    for (int i = 0; i < t->n; i++) {
+        const row *r = &t->r[i];
+        char p[16], ch[24];
+        fmt_p(r, p, sizeof p);
+        fmt_change(r, ch, sizeof ch);
+        bool bad = !strcmp(r->verdict, "regression") || !strcmp(r->verdict, "changed");
+        mlc_sb_printf(b, "| %s%s | %.4g | %.4g | %s | %s | %zu/%zu | %s%s%s (%s) |\n", r->name,
+                      r->unit[0] ? "" : "", r->med[0], r->med[1], ch, p, r->s[0].n, r->s[1].n, bad ? "**" : "",
+                      r->verdict, bad ? "**" : "", r->why);
+    }
+    mlc_sb_printf(b, "\n%d regression%s.\n\n", regressions, regressions == 1 ? "" : "s");
+}
+
+static cJSON *num_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+static char *to_json(const table *t, const char *bd, const char *cd, int regressions, const mlc_compare_opts *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "baseline", bd);
+    cJSON_AddStringToObject(j, "candidate", cd);
+    cJSON_AddNumberToObject(j, "alpha", o->alpha);
+    cJSON_AddNumberToObject(j, "threshold_pct", o->threshold_pct);
+    cJSON_AddNumberToObject(j, "tolerance_pct", o->tolerance_pct);
+    cJSON *a = cJSON_AddArrayToObject(j, "metrics");
+    for (int i = 0; i < t->n; i++) {
+        const row *r = &t->r[i];
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "name", r->name);
+        cJSON_AddStringToObject(m, "unit", r->unit);
+        cJSON_AddNumberToObject(m, "direction", r->direction);
+        cJSON_AddStringToObject(m, "type", r->det ? "deterministic" : "noisy");
+        cJSON_AddItemToObject(m, "baseline_median", num_or_null(r->med[0]));
+        cJSON_AddItemToObject(m, "candidate_median", num_or_null(r->med[1]));
+        cJSON_AddItemToObject(m, "change_pct", num_or_null(100 * r->change));
+        cJSON_AddItemToObject(m, "p_value", num_or_null(r->p_worse));
+        cJSON_AddItemToObject(m, "limit_pct", num_or_null(100 * r->limit));
+        cJSON_AddNumberToObject(m, "n_baseline", (double)r->s[0].n);
+        cJSON_AddNumberToObject(m, "n_candidate", (double)r->s[1].n);
+        cJSON_AddStringToObject(m, "verdict", r->verdict);
+        cJSON_AddStringToObject(m, "reason", r->why);
+        cJSON_AddItemToArray(a, m);
+    }
+    cJSON_AddNumberToObject(j, "regressions", regressions);
+    char *s = cJSON_Print(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static bool write_junit(const char *path, const table *t, int regressions)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "mlc-bench compare: %s: cannot write: %s\n", path, strerror(errno));
+        return false;
+    }
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
+               "<testsuite name=\"mlc-bench compare\" tests=\"%d\" failures=\"%d\">\n", t->n, regressions);
+    for (int i = 0; i < t->n; i++) {
+        const row *r = &t->r[i];
+        char p[16], ch[24], msg[256];
+        fmt_p(r, p, sizeof p);
+        fmt_change(r, ch, sizeof ch);
+        fputs("  <testcase classname=\"mlc-bench.compare\" name=\"", f);
+        xml_text(f, r->name);
+        snprintf(msg, sizeof msg, "%s: %.6g -> %.6g (%s, p %s): %s", r->verdict, r->med[0], r->med[1], ch, p, r->why);
+        if (!strcmp(r->verdict, "regression") || !strcmp(r->verdict, "changed")) {
+            fputs("\">\n    <failure message=\"", f);
+            xml_text(f, msg);
+            fputs("\"/>\n  </testcase>\n", f);
+        } else {
+            fputs("\">\n    <system-out>", f);
+            xml_text(f, msg);
+            fputs("</system-out>\n  </testcase>\n", f);
+        }
+    }
+    fputs("</testsuite>\n</testsuites>\n", f);
+    bool ok = !ferror(f);
+    ok = fclose(f) == 0 && ok;
+    if (!ok)
+        fprintf(stderr, "mlc-bench compare: %s: write failed\n", path);
+    return ok;
+}
+
+/* Appends to $GITHUB_STEP_SUMMARY when set: the job summary GitHub shows. */
+static void step_summary(const mlc_strbuf *md)
+{
+    const char *path = getenv("GITHUB_STEP_SUMMARY");
+    if (!path || !*path || !md->p)
+        return;
+    FILE *f = fopen(path, "a");
+    if (!f || fputs(md->p, f) < 0 || fclose(f)) {
+        fprintf(stderr, "mlc-bench compare: %s: cannot append the step summary\n", path);
+        if (f)
+            fclose(f);
+    }
+}
+
+static int emit(const table *t, const char *bd, const char *cd, int regressions, const mlc_compare_opts *o)
+{
+    mlc_strbuf md = {0};
+    markdown(&md, t, bd, cd, regressions);
+    if (md.oom) {
+        free(md.p);
+        fprintf(stderr, "mlc-bench compare: out of memory\n");
+        return 2;
+    }
+    if (o->json) {
+        char *s = to_json(t, bd, cd, regressions, o);
+        printf("%s\n", s ? s : "null");
+        free(s);
+    } else if (o->markdown) {
+        fputs(md.p, stdout);
+    } else if (!o->quiet) {
+        print_table(t, bd, cd, regressions);
+    }
+    fflush(stdout);
+    step_summary(&md);
+    free(md.p);
+    if (o->junit && !write_junit(o->junit, t, regressions))
+        return 2;
+    return regressions ? 1 : 0;
+}
+
+static void free_table(table *t)
+{
+    for (int i = 0; i < t->n; i++) {
+        free(t->r[i].s[0].v);
+        free(t->r[i].s[1].v);
+    }
+    free(t->r);
+}
+
+int mlc_compare_runs(sqlite3 *db, const int64_t *base, int n_base, const char *base_desc, const int64_t *cand,
+                     int n_cand, const char *cand_desc, const mlc_compare_opts *o)
+{
+    run_meta *first = malloc(sizeof *first), *m = malloc(sizeof *m);
+    table t = {0};
+    int rc = 2;
+    if (!first || !m || !n_base || !n_cand)
+        goto out;
+    for (int i = 0; i < n_base + n_cand; i++) {
+        int64_t id = i < n_base ? base[i] : cand[i - n_base];
+        if (!load_meta(db, id, i ? m : first)) {
+            fprintf(stderr, "mlc-bench compare: no run %lld in the store\n", (long long)id);
+            goto out;
+        }
+        if (i && !check_pair(first, m, o->force))
+            goto out;
+        if (!add_run(db, id, i < n_base ? 0 : 1, o->metric, &t)) {
+            fprintf(stderr, "mlc-bench compare: reading run %lld: %s\n", (long long)id, sqlite3_errmsg(db));
+            goto out;
+        }
+    }
+    if (!t.n) {
+        fprintf(stderr, "mlc-bench compare: %s and %s have no metrics%s%s%s\n", base_desc, cand_desc,
+                o->metric ? " matching '" : "", o->metric ? o->metric : "", o->metric ? "'" : "");
+        goto out;
+    }
+    int regressions = 0;
+    for (int i = 0; i < t.n; i++) {
+        judge(&t.r[i], o);
+        regressions += !strcmp(t.r[i].verdict, "regression") || !strcmp(t.r[i].verdict, "changed");
+    }
+    rc = emit(&t, base_desc, cand_desc, regressions, o);
+out:
+    if (rc == 2 && (!first || !m))
+        fprintf(stderr, "mlc-bench compare: out of memory\n");
+    free_table(&t);
+    free(first);
+    free(m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ references */
+
+typedef struct ref {
+    int64_t ids[MAX_RUNS];
+    int n;
+    char desc[256];
+} ref;
+
+/* "last" = last:1. Returns N, 0 when ref is not of this form, -1 when malformed. */
+static int last_n(const char *s)
+{
+    if (!strcmp(s, "last"))
+        return 1;
+    if (strncmp(s, "last:", 5))
+        return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(s + 5, &end, 10);
+    return errno || end == s + 5 || *end || n < 1 || n > MAX_RUNS ? -1 : (int)n;
+}
+
+/* A run id or a baseline name. False with a message. */
+static bool resolve_one(sqlite3 *db, const char *s, const char *what, ref *r)
+{
+    char *end;
+    errno = 0;
+    long long id = strtoll(s, &end, 10);
+    bool numeric = !errno && end != s && !*end;
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, numeric ? "SELECT id FROM runs WHERE id = ?1" : "SELECT run_id FROM baselines WHERE name = ?1",
+                       -1, &st, NULL);
+    if (numeric)
+        sqlite3_bind_int64(st, 1, id);
+    else
+        sqlite3_bind_text(st, 1, s, -1, SQLITE_STATIC);
+    bool found = st && sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        r->ids[0] = sqlite3_column_int64(st, 0);
+        r->n = 1;
+        if (numeric)
+            snprintf(r->desc, sizeof r->desc, "run %lld", (long long)r->ids[0]);
+        else
+            snprintf(r->desc, sizeof r->desc, "baseline '%s' (run %lld)", s, (long long)r->ids[0]);
+    }
+    sqlite3_finalize(st);
+    if (!found && numeric)
+        fprintf(stderr, "mlc-bench compare: --%s %s: no run %lld in the store\n", what, s, id);
+    else if (!found)
+        fprintf(stderr, "mlc-bench compare: --%s %s: no baseline named '%s' and no run with that id"
+                " (see mlc-bench baseline list)\n", what, s, s);
+    return found;
+}
+
+/* Up to n complete runs like anchor (same kind, target, backend, config, model and machine),
+ * newest first, with ids below `below` (0: any), skipping `skip`. */
+static int runs_like(sqlite3 *db, int64_t anchor, int64_t below, const ref *skip, int n, ref *out)
+{
+    run_meta *a = malloc(sizeof *a), *m = malloc(sizeof *m);
+    sqlite3_stmt *st = NULL;
+    out->n = 0;
+    if (a && m && load_meta(db, anchor, a))
+        sqlite3_prepare_v2(db, "SELECT r.id FROM runs r, runs x WHERE x.id = ?1 AND r.kind = x.kind AND"
+                               " r.status = 'complete' AND (?2 = 0 OR r.id < ?2) AND r.config IS x.config AND"
+                               " r.target IS x.target AND r.backend IS x.backend ORDER BY r.id DESC", -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, anchor);
+    sqlite3_bind_int64(st, 2, below);
+    while (st && out->n < n && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        bool skipped = false;
+        for (int i = 0; skip && i < skip->n; i++)
+            skipped |= skip->ids[i] == id;
+        if (!skipped && load_meta(db, id, m) && !strcmp(m->model, a->model) && !strcmp(m->arch, a->arch) &&
+            !strcmp(m->quant, a->quant) && !strcmp(m->machine, a->machine))
+            out->ids[out->n++] = id;
+    }
+    sqlite3_finalize(st);
+    free(a);
+    free(m);
+    return out->n;
+}
+
+static void describe_last(ref *r, const char *s)
+{
+    if (r->n == 1) {
+        snprintf(r->desc, sizeof r->desc, "%s (run %lld)", s, (long long)r->ids[0]);
+        return;
+    }
+    snprintf(r->desc, sizeof r->desc, "%s (%d runs, %lld..%lld)", s, r->n, (long long)r->ids[r->n - 1],
+             (long long)r->ids[0]);
+}
+
+/* The newest complete run, of `kind` when given: the anchor when both references are
+ * relative. */
+static bool newest(sqlite3 *db, const char *kind, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, "SELECT max(id) FROM runs WHERE status = 'complete' AND (?1 IS NULL OR kind = ?1)", -1,
+                       &st, NULL);
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    bool ok = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (ok)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (!ok)
+        fprintf(stderr, "mlc-bench compare: no complete %s%sruns in the store\n", kind ? kind : "", kind ? " " : "");
+    return ok;
+}
+
+/* Resolves both references. A relative one (last, last:N) is taken relative to the other:
+ * the baseline's runs precede the candidate's; with both relative, the candidate is the
+ * newest complete run (of --kind) and its like. */
+static bool resolve(sqlite3 *db, const char *bs, const char *cs, const char *kind, ref *b, ref *c)
+{
+    int nb = last_n(bs), nc = last_n(cs);
+    if (nb < 0 || nc < 0) {
+        fprintf(stderr, "mlc-bench compare: '%s': last:N needs N in [1, %d]\n", nb < 0 ? bs : cs, MAX_RUNS);
+        return false;
+    }
+    if (!nb && !resolve_one(db, bs, "baseline", b))
+        return false;
+    if (!nc && !resolve_one(db, cs, "candidate", c))
+        return false;
+    if (nc) {
+        int64_t anchor;
+        if (nb == 0)
+            anchor = b->ids[0];
+        else if (!newest(db, kind, &anchor))
+            return false;
+        if (!runs_like(db, anchor, 0, nb ? NULL : b, nc, c)) {
+            fprintf(stderr, "mlc-bench compare: --candidate %s: no complete run like run %lld (same kind, model,"
+                    " target, config and machine) other than the baseline\n", cs, (long long)anchor);
+            return false;
+        }
+        describe_last(c, cs);
+    }
+    if (nb) {
+        int64_t oldest = c->ids[c->n - 1];
+        if (!runs_like(db, c->ids[0], oldest, NULL, nb, b)) {
+            fprintf(stderr, "mlc-bench compare: --baseline %s: empty: no complete run like run %lld (same kind,"
+                    " model, target, config and machine) before run %lld\n", bs, (long long)c->ids[0],
+                    (long long)oldest);
+            return false;
+        }
+        describe_last(b, bs);
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ command */
+
+static const char compare_usage[] =
+    "usage: mlc-bench compare --baseline REF --candidate REF [options]\n"
+    "  REF: a run id, a baseline name (mlc-bench baseline set), `last`, or `last:N` (the N newest\n"
+    "       complete runs with the same kind, model, target, config and machine, pooled).\n"
+    "       A relative REF is taken relative to the other one (the baseline precedes the\n"
+    "       candidate); with both relative the candidate is the newest complete run.\n"
+    "  --db FILE          store (default ./mlc-bench.db or $MLC_BENCH_DB)\n"
+    "  --kind K           with both REFs relative: the newest run of this kind (run, micro, ppl)\n"
+    "  --alpha A          one-sided Mann-Whitney U significance level (default 0.01)\n"
+    "  --threshold PCT    median change that counts for noisy metrics (default 5);\n"
+    "                     METRIC=PCT sets one metric (by name or last component: itl_ms=3)\n"
+    "  --tolerance PCT    deterministic metrics: ppl, token counts, failures (default 0.1);\n"
+    "                     METRIC=PCT likewise\n"
+    "  --metric TEXT      only metrics whose name contains TEXT\n"
+    "  --force            compare across machines (fingerprints) or models\n"
+    "  --format table|md  console table (default) or markdown     --json  JSON on stdout\n"
+    "  --junit FILE       JUnit XML, one test case per metric      --quiet  no table\n"
+    "A noisy metric (latency, throughput) regresses when the candidate is worse with p < alpha\n"
+    "AND its median moved beyond the threshold; one without the other is `~`. Markdown is\n"
+    "appended to $GITHUB_STEP_SUMMARY when set.\n"
+    "exit status: 0 no regression, 1 regression, 2 usage or data error\n";
+
+typedef struct compare_args {
+    const char *db, *baseline, *candidate, *kind;
+    mlc_compare_opts o;
+} compare_args;
+
+int mlc_compare_parse_opt(const char *cmd, int argc, char **argv, int *i, mlc_compare_opts *o)
+{
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "--force") || !strcmp(a, "--json") || !strcmp(a, "--quiet")) {
+        *(a[2] == 'f' ? &o->force : a[2] == 'j' ? &o->json : &o->quiet) = true;
+        return 1;
+    }
+    static const char *const valued[] = {"--alpha", "--threshold", "--tolerance", "--metric", "--junit", "--format"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+        known |= !strcmp(a, valued[k]);
+    if (!known)
+        return 0;
+    if (!(v = mlc_cli_value(cmd, argc, argv, i)))
+        return -1;
+    float f;
+    if (!strcmp(a, "--alpha")) {
+        if (!mlc_cli_float(cmd, a, v, 1e-12, 0.5, &f))
+            return -1;
+        o->alpha = f;
+    } else if (!strcmp(a, "--threshold")) {
+        return mlc_compare_parse_pct(a, v, &o->threshold_pct, o->thresholds, &o->n_thresholds) ? 1 : -1;
+    } else if (!strcmp(a, "--tolerance")) {
+        return mlc_compare_parse_pct(a, v, &o->tolerance_pct, o->tolerances, &o->n_tolerances) ? 1 : -1;
+    } else if (!strcmp(a, "--metric")) {
+        o->metric = v;
+    } else if (!strcmp(a, "--junit")) {
+        o->junit = v;
+    } else if (!strcmp(v, "md") || !strcmp(v, "table")) {
+        o->markdown = !strcmp(v, "md");
+    } else {
+        fprintf(stderr, "mlc-bench %s: --format: unknown format '%s' (table, md)\n", cmd, v);
+        return -1;
+    }
+    return 1;
+}
+
+static int parse_compare(int argc, char **argv, compare_args *c)
+{
+    *c = (compare_args){0};
+    mlc_compare_opts_init(&c->o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(compare_usage, stdout);
+            return 0;
+        }
+        int g = mlc_compare_parse_opt("compare", argc, argv, &i, &c->o);
+        if (g < 0)
+            return 2;
+        if (g)
+            continue;
+        if (!(v = mlc_cli_value("compare", argc, argv, &i)))
+            return 2;
+        if (!strcmp(a, "--db")) c->db = v;
+        else if (!strcmp(a, "--baseline") || !strcmp(a, "-b")) c->baseline = v;
+        else if (!strcmp(a, "--candidate") || !strcmp(a, "-c")) c->candidate = v;
+        else if (!strcmp(a, "--kind")) c->kind = v;
+        else {
+            fprintf(stderr, "mlc-bench compare: unknown option '%s'\n%s", a, compare_usage);
+            return 2;
+        }
+    }
+    if (!c->baseline || !c->candidate) {
+        fprintf(stderr, "mlc-bench compare: --baseline and --candidate are required\n%s", compare_usage);
+        return 2;
+    }
+    if (!c->db)
+        c->db = mlc_store_default_path();
+    return -1;
+}
+
+int mlc_cmd_compare(int argc, char **argv)
+{
+    compare_args c;
+    int rc = parse_compare(argc, argv, &c);
+    if (rc >= 0)
+        return rc;
+    FILE *probe = fopen(c.db, "rb");
+    if (!probe) {
+        fprintf(stderr, "mlc-bench compare: %s: no such store\n", c.db);
+        return 2;
+    }
+    fclose(probe);
+    mlc_store *st = NULL;
+    mlc_err err;
+    if (mlc_store_open(c.db, &st, &err)) {
+        fprintf(stderr, "mlc-bench compare: %s\n", err.msg);
+        return 2;
+    }
+    ref *b = calloc(1, sizeof *b), *cd = calloc(1, sizeof *cd);
+    rc = 2;
+    if (b && cd && resolve(mlc_store_db(st), c.baseline, c.candidate, c.kind, b, cd))
+        rc = mlc_compare_runs(mlc_store_db(st), b->ids, b->n, b->desc, cd->ids, cd->n, cd->desc, &c.o);
+    else if (!b || !cd)
+        fprintf(stderr, "mlc-bench compare: out of memory\n");
+    free(b);
+    free(cd);
+    mlc_store_close(st);
+    return rc;
+}
