@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ab.h"
+#include "baseline.h"
 #include "compare.h"
 #include "devices.h"
 #include "generate.h"
@@ -54,6 +56,8 @@ static const command commands[] = {
     {"serve", mlc_cmd_serve},
     {"report", mlc_cmd_report},
     {"compare", mlc_cmd_compare},
+    {"baseline", mlc_cmd_baseline},
+    {"ab", mlc_cmd_ab},
 };
 
 int main(int argc, char **argv)
