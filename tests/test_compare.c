@@ -1,0 +1,461 @@
+/* test_compare.c: the regression gate, `mlc-bench baseline` and `mlc-bench ab`.
+ *
+ * - The promise of the gate, end to end: `run --endpoint` against `serve --engine null`
+ *   with inter-token gaps of 10 ms vs 10 ms (A/A), 10 vs 11 ms (a real 10% regression) and
+ *   10 vs 10.2 ms (2%), 20 repetitions each with the default settings: A/A never fails, 10%
+ *   fails every time, 2% is reported within threshold.
+ * - Verdict rules on stores written here with the store API (exact samples): significance
+ *   without size and size without significance are `~`, deterministic metrics by
+ *   tolerance, per-metric overrides, JSON / JUnit / markdown in $GITHUB_STEP_SUMMARY.
+ * - References: run ids, names, last, last:N, and every bad one (unknown run or name, empty
+ *   baseline, mismatched model or machine, another kind) exits 2 with a clear message.
+ * - ab: two builds (the binary, and the binary forced onto its scalar kernels) in rounds. */
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../bench/store.h"
+#include "util.h"
+
+/* ------------------------------------------------------------ stores made here */
+
+typedef struct metric_spec {
+    const char *name;
+    int direction;
+    const double *v; /* samples (n > 1) or the value (n == 1) */
+    int n;
+} metric_spec;
+
+static int64_t add_run(const char *db, const char *kind, const char *model, const metric_spec *m, int nm)
+{
+    mlc_store *s = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_open(db, &s, &err), MLC_OK, "%s", err.msg);
+    mlc_run_info ri = {.kind = kind, .target = "local", .backend = "cpu", .model_path = model,
+                       .model_arch = "llama", .model_quant = "Q8_0", .config_json = "{\"ctx\":128}"};
+    int64_t id = 0;
+    cr_assert_eq(mlc_store_run_begin(s, &ri, &id, &err), MLC_OK, "%s", err.msg);
+    for (int i = 0; i < nm; i++) {
+        double mean = 0;
+        for (int k = 0; k < m[i].n; k++)
+            mean += m[i].v[k] / m[i].n;
+        cr_assert_eq(mlc_store_add_metric(s, id, m[i].name, "", m[i].n > 1 ? "mean" : "value", mean,
+                                          m[i].direction, &err), MLC_OK, "%s", err.msg);
+        if (m[i].n > 1)
+            cr_assert_eq(mlc_store_add_samples(s, id, m[i].name, m[i].v, m[i].n, &err), MLC_OK, "%s", err.msg);
+    }
+    cr_assert_eq(mlc_store_run_end(s, id, "complete", &err), MLC_OK, "%s", err.msg);
+    mlc_store_close(s);
+    return id;
+}
+
+/* A micro-like run: tok/s repetitions (higher is better) and a perplexity (lower is better). */
+static int64_t tps_run(const char *db, const char *model, const double *tps, int n, double ppl)
+{
+    metric_spec m[] = {{"t=2/tg16", 1, tps, n}, {"ppl", -1, &ppl, 1}};
+    return add_run(db, "micro", model, m, 2);
+}
+
+static char *db_path(const char *name)
+{
+    static char p[4][512];
+    static int k;
+    char *out = p[k++ % 4];
+    snprintf(out, sizeof p[0], "%s/%s", tu_tmpdir(), name);
+    remove(out);
+    return out;
+}
+
+static int compare(const char *db, const char *args, char **out)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s compare --db %s %s", tu_bin(), db, args);
+    return tu_run(cmd, out);
+}
+
+/* The verdict of one metric in `compare --json` output. */
+static char *verdict_of(const char *json, const char *metric, double *change_pct)
+{
+    const char *brace = strchr(json, '{');
+    cJSON *j = cJSON_Parse(brace ? brace : json);
+    cr_assert_not_null(j, "not JSON: %s", json);
+    const cJSON *m;
+    char *v = NULL;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(j, "metrics")) {
+        if (strcmp(cJSON_GetObjectItem(m, "name")->valuestring, metric))
+            continue;
+        v = strdup(cJSON_GetObjectItem(m, "verdict")->valuestring);
+        if (change_pct)
+            *change_pct = cJSON_GetObjectItem(m, "change_pct")->valuedouble;
+    }
+    cJSON_Delete(j);
+    cr_assert_not_null(v, "no metric %s in %s", metric, json);
+    return v;
+}
+
+static const double BASE[] = {100, 101, 99, 100.5, 102};
+static const double MINUS10[] = {90, 91, 89, 90.5, 92};
+static const double MINUS2[] = {98, 98.5, 97.5, 98.2, 98.8}; /* all below BASE */
+static const double PLUS10[] = {110, 111, 109, 110.5, 112};
+
+/* ------------------------------------------------------------ verdict rules */
+
+Test(compare, verdicts_on_exact_samples)
+{
+    char *db = db_path("v.db"), *out;
+    int64_t b = tps_run(db, "m.gguf", BASE, 5, 10.0);
+    int64_t slow = tps_run(db, "m.gguf", MINUS10, 5, 10.0);
+    int64_t small = tps_run(db, "m.gguf", MINUS2, 5, 10.0);
+    int64_t fast = tps_run(db, "m.gguf", PLUS10, 5, 10.0);
+    int64_t few = tps_run(db, "m.gguf", MINUS10, 3, 10.0);
+    char args[256];
+
+    /* 5 vs 5 completely separated: exact one-sided p = 1/C(10,5) = 1/252 < 0.01, -10%. */
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)b, (long long)slow);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    cr_expect(strstr(out, "t=2/tg16") && strstr(out, "regression (p < 0.01 and beyond 5%)"), "%s", out);
+    cr_expect(strstr(out, "-9.95%"), "%s", out); /* median 90.5 vs 100.5 */
+    cr_expect(strstr(out, "0.0040"), "%s", out); /* 1/252 */
+    free(out);
+    /* The same 2% slower: significant, within the threshold: `~`, exit 0. */
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)b, (long long)small);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "~ (significant but within threshold 5%)"), "%s", out);
+    free(out);
+    /* ...but a regression with a per-metric threshold of 1% (matched on the last part). */
+    snprintf(args, sizeof args, "-b %lld -c %lld --threshold tg16=1", (long long)b, (long long)small);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    free(out);
+    /* 10% slower on 3 samples: p = 1/C(8,3) = 1/56 > 0.01: large but not significant. */
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)b, (long long)few);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "~ (beyond 5% but not significant)"), "%s", out);
+    cr_expect(strstr(out, "0.0179"), "%s", out);
+    free(out);
+    /* ...unless alpha allows it. */
+    snprintf(args, sizeof args, "-b %lld -c %lld --alpha 0.05", (long long)b, (long long)few);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    free(out);
+    /* Faster is an improvement, never a failure. */
+    snprintf(args, sizeof args, "-b %lld -c %lld --json", (long long)b, (long long)fast);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    char *v = verdict_of(out, "t=2/tg16", NULL);
+    cr_expect_str_eq(v, "improved");
+    free(v);
+    free(out);
+}
+
+Test(compare, deterministic_metrics_use_a_tolerance)
+{
+    char *db = db_path("d.db"), *out;
+    int64_t b = tps_run(db, "m.gguf", BASE, 5, 10.0);
+    int64_t worse = tps_run(db, "m.gguf", BASE, 5, 10.02); /* +0.2% */
+    int64_t better = tps_run(db, "m.gguf", BASE, 5, 9.9);
+    int64_t same = tps_run(db, "m.gguf", BASE, 5, 10.005); /* +0.05% */
+    char args[256];
+    snprintf(args, sizeof args, "-b %lld -c %lld --json", (long long)b, (long long)worse);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    char *v = verdict_of(out, "ppl", NULL);
+    cr_expect_str_eq(v, "regression");
+    free(v);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --tolerance ppl=0.5", (long long)b, (long long)worse);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "within tolerance 0.5%"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --json", (long long)b, (long long)better);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    v = verdict_of(out, "ppl", NULL);
+    cr_expect_str_eq(v, "improved");
+    free(v);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --json", (long long)b, (long long)same);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    v = verdict_of(out, "ppl", NULL);
+    cr_expect_str_eq(v, "ok");
+    free(v);
+    free(out);
+}
+
+Test(compare, outputs_junit_markdown_step_summary)
+{
+    char *db = db_path("o.db"), *out;
+    int64_t b = tps_run(db, "m.gguf", BASE, 5, 10.0);
+    int64_t c = tps_run(db, "m.gguf", MINUS10, 5, 10.0);
+    char junit[512], summary[512], cmd[4096];
+    snprintf(junit, sizeof junit, "%s/compare.xml", tu_tmpdir());
+    snprintf(summary, sizeof summary, "%s/summary.md", tu_tmpdir());
+    cr_assert_eq(tu_write_file(summary, "# before\n", 9), 0);
+    snprintf(cmd, sizeof cmd, "GITHUB_STEP_SUMMARY=%s %s compare --db %s -b %lld -c %lld --junit %s --quiet",
+             summary, tu_bin(), db, (long long)b, (long long)c, junit);
+    cr_expect_eq(tu_run(cmd, &out), 1, "%s", out);
+    cr_expect_str_eq(out, ""); /* --quiet */
+    free(out);
+    char *x = tu_read_file(junit, NULL), *md = tu_read_file(summary, NULL);
+    cr_assert(x && md);
+    cr_expect(strstr(x, "<testsuite name=\"mlc-bench compare\" tests=\"2\" failures=\"1\">"), "%s", x);
+    cr_expect(strstr(x, "name=\"t=2/tg16\">\n    <failure message=\"regression: 100.5 -&gt; 90.5"), "%s", x);
+    cr_expect(strstr(x, "name=\"ppl\">\n    <system-out>ok"), "%s", x);
+    cr_expect(!strncmp(md, "# before\n### mlc-bench compare: regression", 41), "%s", md); /* appended */
+    cr_expect(strstr(md, "| t=2/tg16 | 100.5 | 90.5 | -9.95% | 0.0040 | 5/5 | **regression** (p < 0.01 and beyond 5%) |"),
+              "%s", md);
+    free(x);
+    free(md);
+}
+
+/* ------------------------------------------------------------ references */
+
+Test(compare, references_last_n_and_names)
+{
+    char *db = db_path("r.db"), *out;
+    int64_t id[5];
+    for (int i = 0; i < 4; i++)
+        id[i] = tps_run(db, "m.gguf", BASE, 5, 10.0);
+    id[4] = tps_run(db, "m.gguf", MINUS10, 5, 10.0);
+    /* last:3 = the three runs before the candidate, pooled (15 samples). */
+    cr_expect_eq(compare(db, "-b last:3 -c last", &out), 1, "%s", out);
+    char want[128];
+    snprintf(want, sizeof want, "baseline:  last:3 (3 runs, %lld..%lld)", (long long)id[1], (long long)id[3]);
+    cr_expect(strstr(out, want), "%s", out);
+    cr_expect(strstr(out, "15/5"), "%s", out);
+    free(out);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s baseline set nightly --run %lld --db %s", tu_bin(), (long long)id[0], db);
+    cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    cr_expect_eq(compare(db, "-b nightly -c last", &out), 1, "%s", out);
+    snprintf(want, sizeof want, "baseline:  baseline 'nightly' (run %lld)", (long long)id[0]);
+    cr_expect(strstr(out, want), "%s", out);
+    free(out);
+    /* Promotion moves the name; list and show see it; rm forgets it. */
+    snprintf(cmd, sizeof cmd, "%s baseline set nightly --db %s && %s baseline list --db %s", tu_bin(), db, tu_bin(), db);
+    cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
+    snprintf(want, sizeof want, "baseline 'nightly' -> run %lld", (long long)id[4]);
+    cr_expect(strstr(out, want), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s baseline show nightly --db %s", tu_bin(), db);
+    cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s baseline rm nightly --db %s && %s baseline show nightly --db %s", tu_bin(), db,
+             tu_bin(), db);
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "no baseline named 'nightly'"), "%s", out);
+    free(out);
+}
+
+Test(compare, bad_references_exit_2)
+{
+    char *db = db_path("bad.db"), *out;
+    int64_t a = tps_run(db, "m.gguf", BASE, 5, 10.0);
+    int64_t other = tps_run(db, "other.gguf", BASE, 5, 10.0);
+    metric_spec ppl[] = {{"ppl", -1, BASE, 1}};
+    int64_t kind = add_run(db, "ppl", "m.gguf", ppl, 1);
+    char args[256];
+    static const struct {
+        const char *args, *msg;
+    } cases[] = {
+        {"-b 999 -c last", "--baseline 999: no run 999 in the store"},
+        {"-b nosuch -c last", "--baseline nosuch: no baseline named 'nosuch'"},
+        {"-b last:2 -c 1", "--baseline last:2: empty: no complete run like run 1"},
+        {"-b last:0 -c 1", "last:N needs N in [1, 256]"},
+        {"-b 1", "--baseline and --candidate are required"},
+        {"-b 1 -c 1 --threshold x", "--threshold: 'x' is not a percentage"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_expect_eq(compare(db, cases[i].args, &out), 2, "%s: %s", cases[i].args, out);
+        cr_expect(strstr(out, cases[i].msg), "%s: %s", cases[i].args, out);
+        free(out);
+    }
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)a, (long long)other);
+    cr_expect_eq(compare(db, args, &out), 2, "%s", out);
+    cr_expect(strstr(out, "mismatched model: run 1 measured m.gguf"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --force", (long long)a, (long long)other);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --force", (long long)a, (long long)kind);
+    cr_expect_eq(compare(db, args, &out), 2, "%s", out);
+    cr_expect(strstr(out, "is a 'micro' run"), "%s", out);
+    free(out);
+    /* Another machine: the candidate moved to a fingerprint with another CPU. */
+    int64_t moved = tps_run(db, "m.gguf", BASE, 5, 10.0);
+    sqlite3 *h;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO fingerprints (hash, cpu, cpus, gpu, driver, os, compiler, flags, build)"
+             " SELECT 'other', 'Other CPU', cpus, gpu, driver, os, compiler, flags, build FROM fingerprints LIMIT 1;"
+             " UPDATE runs SET fingerprint_id = last_insert_rowid() WHERE id = %lld", (long long)moved);
+    cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+    sqlite3_close(h);
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)a, (long long)moved);
+    cr_expect_eq(compare(db, args, &out), 2, "%s", out);
+    cr_expect(strstr(out, "different fingerprints") && strstr(out, "cpu: Other CPU"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --force", (long long)a, (long long)moved);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    free(out);
+    /* Not a store at all. */
+    cr_expect_eq(compare("/nonexistent/x.db", "-b 1 -c 2", &out), 2, "%s", out);
+    cr_expect(strstr(out, "/nonexistent/x.db: no such store"), "%s", out);
+    free(out);
+}
+
+/* ------------------------------------------------------------ the gate against a server */
+
+typedef struct srv {
+    pid_t pid;
+    int port;
+} srv;
+
+static srv start(const char *args)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "exec %s serve --port 0 %s", tu_bin(), args);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fd[1], 1);
+        for (int i = 3; i < 1024; i++)
+            close(i);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    FILE *f = fdopen(fd[0], "r");
+    char line[512] = "";
+    cr_assert_not_null(fgets(line, sizeof line, f), "serve did not start: %s", cmd);
+    fclose(f);
+    const char *p = strstr(line, "127.0.0.1:");
+    cr_assert_not_null(p, "%s", line);
+    return (srv){pid, atoi(p + 10)};
+}
+
+static void stop(srv s)
+{
+    int st;
+    kill(s.pid, SIGTERM);
+    cr_assert_eq(waitpid(s.pid, &st, 0), s.pid);
+}
+
+/* One stored `run` against the server: 8 requests of 16 tokens at concurrency 4, so 120
+ * ITL gaps and 8 TTFT/TPOT/E2E samples per run. Returns the run id. */
+static int64_t bench_run(const char *db, int port)
+{
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset random --input-len 8 "
+             "--output-len 16 --ignore-eos --concurrency 4 --num-prompts 8 --db %s --quiet", tu_bin(), port, db);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(h, "SELECT max(id) FROM runs", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    int64_t id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return id;
+}
+
+/* The runs of one repetition are made back to back, so load from other tests on the machine
+ * falls on all of them alike; the gate itself is run with its defaults. */
+Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 600)
+{
+    srv a = start("--engine null --ttft-ms 10 --itl-ms 10 --parallel 8");
+    srv b = start("--engine null --ttft-ms 10 --itl-ms 11 --parallel 8");
+    srv c = start("--engine null --ttft-ms 10 --itl-ms 10.2 --parallel 8");
+    char *db = db_path("gate.db"), *out, args[256];
+    int aa_fail = 0, ab_caught = 0, small_within = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        int64_t a1 = bench_run(db, a.port), a2 = bench_run(db, a.port);
+        int64_t b1 = bench_run(db, b.port), c1 = bench_run(db, c.port);
+        snprintf(args, sizeof args, "-b %lld -c %lld --json", (long long)a1, (long long)a2);
+        int rc = compare(db, args, &out);
+        cr_expect_neq(rc, 2, "%s", out);
+        if (rc) {
+            aa_fail++;
+            cr_log_error("A/A failed in repetition %d: %s", rep, out);
+        }
+        free(out);
+        snprintf(args, sizeof args, "-b %lld -c %lld --json", (long long)a1, (long long)b1);
+        rc = compare(db, args, &out);
+        char *v = verdict_of(out, "c=4/itl_ms", NULL);
+        if (rc == 1 && !strcmp(v, "regression"))
+            ab_caught++;
+        else
+            cr_log_error("10%% not caught in repetition %d: %s", rep, out);
+        free(v);
+        free(out);
+        snprintf(args, sizeof args, "-b %lld -c %lld --json", (long long)a1, (long long)c1);
+        rc = compare(db, args, &out);
+        double change = 0;
+        v = verdict_of(out, "c=4/itl_ms", &change);
+        if (rc == 0 && (!strcmp(v, "~") || !strcmp(v, "ok")) && change > 0.5 && change < 3.5)
+            small_within++;
+        else
+            cr_log_error("2%% in repetition %d: exit %d, itl %s %+.2f%%: %s", rep, rc, v, change, out);
+        free(v);
+        free(out);
+    }
+    stop(a);
+    stop(b);
+    stop(c);
+    cr_expect_eq(aa_fail, 0, "A/A failed %d of 20 times", aa_fail);
+    cr_expect_eq(ab_caught, 20, "10%% caught %d of 20 times", ab_caught);
+    cr_expect_eq(small_within, 20, "2%% within threshold %d of 20 times", small_within);
+}
+
+/* ------------------------------------------------------------ ab */
+
+Test(compare, ab_two_builds, .timeout = 300)
+{
+    char model[512], scalar[512], cmd[4096], *out;
+    snprintf(model, sizeof model, "%s/ab-tiny.gguf", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s model synth --preset tiny -o %s", tu_bin(), model);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    /* A slower "build" of the engine: the same binary held to its scalar kernels. */
+    snprintf(scalar, sizeof scalar, "%s/mlc-bench-scalar", tu_tmpdir());
+    char script[1024];
+    int n = snprintf(script, sizeof script, "#!/bin/sh\nMLC_CPU_ISA=scalar exec %s \"$@\"\n", tu_bin());
+    cr_assert_eq(tu_write_file(scalar, script, (size_t)n), 0);
+    cr_assert_eq(chmod(scalar, 0755), 0);
+    char *db = db_path("ab.db");
+    snprintf(cmd, sizeof cmd, "%s ab --base %s --head %s --rounds 4 --seed 3 --db %s -- micro -m %s -p 32 -n 0 -r 2 -t 1",
+             tu_bin(), tu_bin(), scalar, db, model);
+    cr_expect_eq(tu_run(cmd, &out), 1, "%s", out);
+    cr_expect(strstr(out, "t=1/pp32") && strstr(out, "regression"), "%s", out);
+    cr_expect(strstr(out, "round 4/4:"), "%s", out);
+    free(out);
+    /* Both sides stored and labelled. */
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(h, "SELECT count(*) FROM runs WHERE label LIKE 'ab head round %' OR"
+                                       " label LIKE 'ab base round %'", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_expect_eq(sqlite3_column_int(st, 0), 8);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    /* A failing build stops ab with exit 2 and names it. */
+    snprintf(cmd, sizeof cmd, "%s ab --base %s --head /bin/false --rounds 1 --db %s -- micro -m %s -p 8 -n 0 -r 1",
+             tu_bin(), tu_bin(), db, model);
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "the head build (/bin/false) failed (exit 1)"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s ab --base a --head b -- micro --db x", tu_bin());
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "ARGS must not set --db"), "%s", out);
+    free(out);
+}
