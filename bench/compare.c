@@ -497,8 +497,7 @@ static void markdown(mlc_strbuf *b, const table *t, const char *bd, const char *
         fmt_p(r, p, sizeof p);
         fmt_change(r, ch, sizeof ch);
         bool bad = !strcmp(r->verdict, "regression") || !strcmp(r->verdict, "changed");
-        mlc_sb_printf(b, "| %s%s | %.4g | %.4g | %s | %s | %zu/%zu | %s%s%s (%s) |\n", r->name,
-                      r->unit[0] ? "" : "", r->med[0], r->med[1], ch, p, r->s[0].n, r->s[1].n, bad ? "**" : "",
+        mlc_sb_printf(b, "| %s | %.4g | %.4g | %s | %s | %zu/%zu | %s%s%s (%s) |\n", r->name, r->med[0], r->med[1], ch, p, r->s[0].n, r->s[1].n, bad ? "**" : "",
                       r->verdict, bad ? "**" : "", r->why);
     }
     mlc_sb_printf(b, "\n%d regression%s.\n\n", regressions, regressions == 1 ? "" : "s");
@@ -597,11 +596,11 @@ static void step_summary(const mlc_strbuf *md)
     if (!path || !*path || !md->p)
         return;
     FILE *f = fopen(path, "a");
-    if (!f || fputs(md->p, f) < 0 || fclose(f)) {
+    bool ok = f && fputs(md->p, f) >= 0;
+    if (f && fclose(f))
+        ok = false;
+    if (!ok)
         fprintf(stderr, "mlc-bench compare: %s: cannot append the step summary\n", path);
-        if (f)
-            fclose(f);
-    }
 }
 
 static int emit(const table *t, const char *bd, const char *cd, int regressions, const mlc_compare_opts *o)
