@@ -194,7 +194,8 @@ fuzz: $(FUZZ_DIR)/fuzz-gguf $(FUZZ_DIR)/gguf-seeds
 # not ours to write, so we check whether every package is already installed first).
 DEB_PKGS := build-essential pkg-config clang libclang-rt-dev libcurl4-openssl-dev libcjson-dev \
     libsqlite3-dev libmicrohttpd-dev libcriterion-dev gnuplot-nox ocl-icd-opencl-dev \
-    opencl-headers pocl-opencl-icd libvulkan-dev mesa-vulkan-drivers glslc chromium
+    opencl-headers pocl-opencl-icd libvulkan-dev mesa-vulkan-drivers glslc chromium shellcheck \
+    python3-venv sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
