@@ -24,6 +24,13 @@ static const char *const deterministic[] = {"ppl", "ppl_err", "tokens_scored", "
 /* Most runs one reference may pool (last:N). */
 #define MAX_RUNS 256
 
+/* From this many runs on each side, the unit of the test is the run (the median of each
+ * run's samples), not the pooled sample. Requests of one run share its conditions (a busy
+ * neighbour, a cold cache), so pooled samples understate run-to-run variance and their
+ * p-values are optimistic; with runs as units that variance is in the test. Five is the
+ * fewest for which the exact one-sided p can reach 0.01 at all (1/C(10,5) = 0.004). */
+#define RUN_LEVEL_MIN 5
+
 typedef struct dvec {
     double *v;
     size_t n, cap;
@@ -35,7 +42,9 @@ typedef struct row {
     char name[128], unit[24];
     int direction;    /* +1 higher is better, -1 lower is better, 0 neither */
     bool det;         /* deterministic: tolerance instead of a test */
-    dvec s[2];        /* [0] baseline, [1] candidate samples */
+    dvec s[2];        /* [0] baseline, [1] candidate samples, pooled over runs */
+    dvec runs[2];     /* the median of each run's samples, per side */
+    bool run_level;   /* tested on runs[], not s[] */
     double med[2];    /* medians of s */
     double change;    /* (candidate - baseline) / |baseline|, a fraction */
     double limit;     /* the threshold or tolerance that applied, a fraction */
@@ -363,8 +372,11 @@ static bool add_run(sqlite3 *db, int64_t run, int side, const char *filter, tabl
             break;
         snprintf(r->unit, sizeof r->unit, "%s", v[i].unit);
         r->direction = v[i].direction;
+        size_t from = r->s[side].n;
         run_samples(db, run, r->name, v[i].v, &r->s[side]);
-        ok = !r->s[side].oom;
+        if (r->s[side].n > from)
+            dv_push(&r->runs[side], mlc_median(r->s[side].v + from, r->s[side].n - from));
+        ok = !r->s[side].oom && !r->runs[side].oom;
     }
     free(v);
     return ok;
@@ -393,7 +405,8 @@ static void judge_deterministic(row *r, const mlc_compare_opts *o)
 static void judge_noisy(row *r, const mlc_compare_opts *o)
 {
     r->limit = pct_for(r->name, o->threshold_pct, o->thresholds, o->n_thresholds);
-    if (mlc_mann_whitney(r->s[1].v, r->s[1].n, r->s[0].v, r->s[0].n, &r->mw)) {
+    const dvec *b = r->run_level ? &r->runs[0] : &r->s[0], *c = r->run_level ? &r->runs[1] : &r->s[1];
+    if (mlc_mann_whitney(c->v, c->n, b->v, b->n, &r->mw)) {
         r->verdict = "n/a";
         snprintf(r->why, sizeof r->why, "no test (bad samples)");
         return;
@@ -436,8 +449,9 @@ static void judge(row *r, const mlc_compare_opts *o)
         snprintf(r->why, sizeof r->why, "only in the %s", r->s[0].n ? "baseline" : "candidate");
         return;
     }
-    r->med[0] = mlc_median(r->s[0].v, r->s[0].n);
-    r->med[1] = mlc_median(r->s[1].v, r->s[1].n);
+    r->run_level = !r->det && r->runs[0].n >= RUN_LEVEL_MIN && r->runs[1].n >= RUN_LEVEL_MIN;
+    for (int k = 0; k < 2; k++)
+        r->med[k] = r->run_level ? mlc_median(r->runs[k].v, r->runs[k].n) : mlc_median(r->s[k].v, r->s[k].n);
     if (r->med[0] != 0)
         r->change = (r->med[1] - r->med[0]) / fabs(r->med[0]);
     else
@@ -468,6 +482,13 @@ static void fmt_change(const row *r, char *buf, size_t cap)
         snprintf(buf, cap, "%+.2f%%", 100 * r->change);
 }
 
+/* "n (b/c)": samples, or runs when runs are the unit. */
+static void fmt_n(const row *r, char *buf, size_t cap)
+{
+    const dvec *v = r->run_level ? r->runs : r->s;
+    snprintf(buf, cap, "%zu/%zu%s", v[0].n, v[1].n, r->run_level ? " runs" : "");
+}
+
 static void print_table(const table *t, const char *bd, const char *cd, int regressions)
 {
     printf("baseline:  %s\ncandidate: %s\n", bd, cd);
@@ -478,7 +499,7 @@ static void print_table(const table *t, const char *bd, const char *cd, int regr
         char p[16], ch[24], n[32];
         fmt_p(r, p, sizeof p);
         fmt_change(r, ch, sizeof ch);
-        snprintf(n, sizeof n, "%zu/%zu", r->s[0].n, r->s[1].n);
+        fmt_n(r, n, sizeof n);
         printf("%-34s %12.4g %12.4g %9s %8s %11s  %s (%s)\n", r->name, r->med[0], r->med[1], ch, p, n,
                r->verdict, r->why);
     }
@@ -493,11 +514,13 @@ static void markdown(mlc_strbuf *b, const table *t, const char *bd, const char *
                      "| --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
     for (int i = 0; i < t->n; i++) {
         const row *r = &t->r[i];
-        char p[16], ch[24];
+        char p[16], ch[24], n[32];
         fmt_p(r, p, sizeof p);
         fmt_change(r, ch, sizeof ch);
+        fmt_n(r, n, sizeof n);
         bool bad = !strcmp(r->verdict, "regression") || !strcmp(r->verdict, "changed");
-        mlc_sb_printf(b, "| %s | %.4g | %.4g | %s | %s | %zu/%zu | %s%s%s (%s) |\n", r->name, r->med[0], r->med[1], ch, p, r->s[0].n, r->s[1].n, bad ? "**" : "",
+        mlc_sb_printf(b, "| %s | %.4g | %.4g | %s | %s | %s | %s%s%s (%s) |\n", r->name, r->med[0], r->med[1], ch, p, n,
+                      bad ? "**" : "",
                       r->verdict, bad ? "**" : "", r->why);
     }
     mlc_sb_printf(b, "\n%d regression%s.\n\n", regressions, regressions == 1 ? "" : "s");
@@ -531,6 +554,9 @@ static char *to_json(const table *t, const char *bd, const char *cd, int regress
         cJSON_AddItemToObject(m, "limit_pct", num_or_null(100 * r->limit));
         cJSON_AddNumberToObject(m, "n_baseline", (double)r->s[0].n);
         cJSON_AddNumberToObject(m, "n_candidate", (double)r->s[1].n);
+        cJSON_AddNumberToObject(m, "runs_baseline", (double)r->runs[0].n);
+        cJSON_AddNumberToObject(m, "runs_candidate", (double)r->runs[1].n);
+        cJSON_AddStringToObject(m, "test_unit", r->det ? "none" : r->run_level ? "run" : "sample");
         cJSON_AddStringToObject(m, "verdict", r->verdict);
         cJSON_AddStringToObject(m, "reason", r->why);
         cJSON_AddItemToArray(a, m);
@@ -632,8 +658,10 @@ static int emit(const table *t, const char *bd, const char *cd, int regressions,
 static void free_table(table *t)
 {
     for (int i = 0; i < t->n; i++) {
-        free(t->r[i].s[0].v);
-        free(t->r[i].s[1].v);
+        for (int k = 0; k < 2; k++) {
+            free(t->r[i].s[k].v);
+            free(t->r[i].runs[k].v);
+        }
     }
     free(t->r);
 }

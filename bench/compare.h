@@ -6,7 +6,9 @@
  * stored (per-request TTFT and E2E, micro's repetitions), the per-request ITL gaps and TPOT
  * derived from its request records, else the metric's single value (so per-run figures such
  * as throughput get one sample per run, and only several runs per side can make them
- * significant).
+ * significant). From 5 runs on each side the unit of the test is the run (the median of
+ * each run's samples): requests of one run share its conditions, so pooled samples make
+ * p-values optimistic when runs differ (a busy neighbour during one of them).
  *
  * Noisy metrics (by direction): a regression needs the one-sided Mann-Whitney U p-value
  * below alpha AND the median moved in the bad direction by more than the threshold; one of

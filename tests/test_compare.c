@@ -153,6 +153,23 @@ Test(compare, verdicts_on_exact_samples)
     free(out);
 }
 
+/* From 5 runs a side, runs are the unit: the test sees 5 run medians a side. */
+Test(compare, runs_are_the_unit_from_five_runs_a_side)
+{
+    char *db = db_path("u.db"), *out;
+    for (int i = 0; i < 5; i++)
+        tps_run(db, "m.gguf", BASE, 5, 10.0);
+    for (int i = 0; i < 5; i++)
+        tps_run(db, "m.gguf", MINUS10, 5, 10.0);
+    cr_expect_eq(compare(db, "-b last:5 -c last:5 --format md", &out), 1, "%s", out);
+    cr_expect(strstr(out, "| t=2/tg16 | 100.5 | 90.5 | -9.95% |") && strstr(out, "| 5/5 runs | **regression**"), "%s", out);
+    free(out);
+    /* With 4 a side the samples are pooled (20 each). */
+    cr_expect_eq(compare(db, "-b last:4 -c last:4", &out), 1, "%s", out);
+    cr_expect(strstr(out, "20/20 "), "%s", out);
+    free(out);
+}
+
 Test(compare, deterministic_metrics_use_a_tolerance)
 {
     char *db = db_path("d.db"), *out;
@@ -372,9 +389,9 @@ static int64_t bench_run(const char *db, int port)
  * falls on all of them alike; the gate itself is run with its defaults. */
 Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 600)
 {
-    srv a = start("--engine null --ttft-ms 10 --itl-ms 10 --parallel 8");
-    srv b = start("--engine null --ttft-ms 10 --itl-ms 11 --parallel 8");
-    srv c = start("--engine null --ttft-ms 10 --itl-ms 10.2 --parallel 8");
+    srv a = start("--engine null --ttft-ms 50 --itl-ms 10 --parallel 8");
+    srv b = start("--engine null --ttft-ms 50 --itl-ms 11 --parallel 8");
+    srv c = start("--engine null --ttft-ms 50 --itl-ms 10.2 --parallel 8");
     char *db = db_path("gate.db"), *out, args[256];
     int aa_fail = 0, ab_caught = 0, small_within = 0;
     for (int rep = 0; rep < 20; rep++) {
