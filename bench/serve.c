@@ -236,7 +236,8 @@ static void compute_logprobs(server *s, sreq *r, size_t n_gen)
     }
     if (ok) {
         memcpy(all, r->prompt, r->n_prompt * sizeof *all);
-        memcpy(all + r->n_prompt, r->toks, n_gen * sizeof *all);
+        if (n_gen) /* toks is NULL when nothing was generated (max_tokens 0 with echo) */
+            memcpy(all + r->n_prompt, r->toks, n_gen * sizeof *all);
         for (size_t i = 0; i < n; i++)
             pos[i] = (int32_t)i, want[i] = true;
         int nb = mlc_context_n_batch(s->lpctx), nv = mlc_context_n_vocab(s->lpctx);
