@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats.h"
+
 uint64_t mlc_fnv1a64(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -466,21 +468,6 @@ void mlc_kld_acc_free(mlc_kld_acc *a)
     *a = (mlc_kld_acc){0};
 }
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-/* Percentile q in [0, 1] of sorted v[0..n), interpolating between order statistics. */
-static double pct(const double *v, int64_t n, double q)
-{
-    double at = q * (double)(n - 1);
-    int64_t lo = (int64_t)floor(at);
-    int64_t hi = lo + 1 < n ? lo + 1 : lo;
-    return v[lo] + (at - (double)lo) * (v[hi] - v[lo]);
-}
-
 /* Mean and standard error of the mean of v[0..n). */
 static void mean_err(const double *v, int64_t n, double *mean, double *err)
 {
@@ -511,12 +498,11 @@ void mlc_kld_summarize(mlc_kld_acc *a, double cand_mean_nll, double base_mean_nl
     s->ln_ratio = cand_mean_nll - base_mean_nll;
     s->ppl_ratio = exp(s->ln_ratio);
     s->ppl_ratio_err = s->ppl_ratio * s->ln_ratio_err;
-    qsort(a->kld, (size_t)n, sizeof *a->kld, cmp_double);
-    s->kld_min = a->kld[0];
-    s->kld_median = pct(a->kld, n, 0.5);
-    s->kld_p90 = pct(a->kld, n, 0.9);
-    s->kld_p99 = pct(a->kld, n, 0.99);
-    s->kld_max = a->kld[n - 1];
+    s->kld_min = mlc_quantile(a->kld, (size_t)n, 0);
+    s->kld_median = mlc_quantile(a->kld, (size_t)n, 0.5);
+    s->kld_p90 = mlc_quantile(a->kld, (size_t)n, 0.9);
+    s->kld_p99 = mlc_quantile(a->kld, (size_t)n, 0.99);
+    s->kld_max = mlc_quantile(a->kld, (size_t)n, 1);
     double p = (double)a->same_top1 / (double)n;
     s->same_top1_pct = 100 * p;
     s->same_top1_err_pct = n > 1 ? 100 * sqrt(p * (1 - p) / (double)(n - 1)) : 0;
