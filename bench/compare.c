@@ -749,7 +749,7 @@ static bool resolve_one(sqlite3 *db, const char *s, const char *what, ref *r)
         if (numeric)
             snprintf(r->desc, sizeof r->desc, "run %lld", (long long)r->ids[0]);
         else
-            snprintf(r->desc, sizeof r->desc, "baseline '%s' (run %lld)", s, (long long)r->ids[0]);
+            snprintf(r->desc, sizeof r->desc, "'%s' (run %lld)", s, (long long)r->ids[0]);
     }
     sqlite3_finalize(st);
     if (!found && numeric)

@@ -249,7 +249,7 @@ Test(compare, references_last_n_and_names)
     cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
     free(out);
     cr_expect_eq(compare(db, "-b nightly -c last", &out), 1, "%s", out);
-    snprintf(want, sizeof want, "baseline:  baseline 'nightly' (run %lld)", (long long)id[0]);
+    snprintf(want, sizeof want, "baseline:  'nightly' (run %lld)", (long long)id[0]);
     cr_expect(strstr(out, want), "%s", out);
     free(out);
     /* Promotion moves the name; list and show see it; rm forgets it. */
