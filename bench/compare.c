@@ -728,9 +728,30 @@ static int last_n(const char *s)
     return errno || end == s + 5 || *end || n < 1 || n > MAX_RUNS ? -1 : (int)n;
 }
 
-/* A run id or a baseline name. False with a message. */
+/* label:TEXT: every complete run with that label (newest first). */
+static bool resolve_label(sqlite3 *db, const char *s, const char *what, ref *r)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(db, "SELECT id FROM runs WHERE label = ?1 AND status = 'complete' ORDER BY id DESC", -1, &st,
+                       NULL);
+    sqlite3_bind_text(st, 1, s + 6, -1, SQLITE_STATIC);
+    r->n = 0;
+    while (st && r->n < MAX_RUNS && sqlite3_step(st) == SQLITE_ROW)
+        r->ids[r->n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (!r->n) {
+        fprintf(stderr, "mlc-bench compare: --%s %s: no complete run labelled '%s'\n", what, s, s + 6);
+        return false;
+    }
+    snprintf(r->desc, sizeof r->desc, "%s (%d run%s)", s, r->n, r->n == 1 ? "" : "s");
+    return true;
+}
+
+/* A run id, a baseline name or label:TEXT. False with a message. */
 static bool resolve_one(sqlite3 *db, const char *s, const char *what, ref *r)
 {
+    if (!strncmp(s, "label:", 6))
+        return resolve_label(db, s, what, r);
     char *end;
     errno = 0;
     long long id = strtoll(s, &end, 10);
@@ -859,8 +880,9 @@ static bool resolve(sqlite3 *db, const char *bs, const char *cs, const char *kin
 
 static const char compare_usage[] =
     "usage: mlc-bench compare --baseline REF --candidate REF [options]\n"
-    "  REF: a run id, a baseline name (mlc-bench baseline set), `last`, or `last:N` (the N newest\n"
-    "       complete runs with the same kind, model, target, config and machine, pooled).\n"
+    "  REF: a run id, a baseline name (mlc-bench baseline set), `last`, `last:N` (the N newest\n"
+    "       complete runs with the same kind, model, target, config and machine, pooled), or\n"
+    "       `label:TEXT` (every complete run with that --label).\n"
     "       A relative REF is taken relative to the other one (the baseline precedes the\n"
     "       candidate); with both relative the candidate is the newest complete run.\n"
     "  --db FILE          store (default ./mlc-bench.db or $MLC_BENCH_DB)\n"
