@@ -432,6 +432,14 @@ Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 900)
     stop(a);
     stop(b);
     stop(c);
+    /* The sanitizer build (binary under build/san) is several times slower and shares two
+     * cores with the rest of the suite: its timings say nothing about the gate, so there the
+     * test checks only that everything ran (memory errors are what that pass is for). */
+    if (strstr(tu_bin(), "/san/")) {
+        cr_log_info("sanitizer build: A/A failed %d, 10%% caught %d, 2%% within %d of 20", aa_fail, ab_caught,
+                    small_within);
+        return;
+    }
     cr_expect_eq(aa_fail, 0, "A/A failed %d of 20 times", aa_fail);
     cr_expect_eq(ab_caught, 20, "10%% caught %d of 20 times", ab_caught);
     cr_expect_eq(small_within, 20, "2%% within threshold %d of 20 times", small_within);
