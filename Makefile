@@ -133,7 +133,7 @@ $(TBIN): $(TEST_OBJ) $(LIB)
 ifeq ($(SANITIZE),1)
 test: $(TBIN) $(BIN)
 	@rm -rf $(BUILD)/reports && mkdir -p $(BUILD)/reports
-	ASAN_OPTIONS=log_path=$(CURDIR)/$(BUILD)/reports/asan LSAN_OPTIONS=exitcode=0 \
+	ASAN_OPTIONS=log_path=$(CURDIR)/$(BUILD)/reports/asan:allocator_may_return_null=1 LSAN_OPTIONS=exitcode=0 \
 	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
 	@bad=$$(grep -lE '^ +#[0-9]+ .* (/[^ ]*/)?(tests|engine|bench|kernels)/[a-z_0-9]+\.c:' $(BUILD)/reports/asan.* 2>/dev/null); \
 	if [ -n "$$bad" ]; then cat $$bad; echo "sanitizer reports in our code: $$bad"; exit 1; fi; \

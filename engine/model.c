@@ -427,6 +427,20 @@ void mlc_context_free(mlc_context *c)
     free(c);
 }
 
+/* Bytes of one layer's K (or V) cache: n_slots * n_ctx * kv_dim elements; 0 when the
+ * product does not fit a size_t (no allocator could satisfy it anyway). */
+static size_t kv_layer_bytes(const mlc_context *c)
+{
+    size_t elt = c->kv.type == MLC_TYPE_F32 ? 4 : 2;
+    size_t dims[] = {(size_t)c->n_slots, (size_t)c->n_ctx, (size_t)c->kv.kv_dim}, bytes = elt;
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
+        if (dims[i] && bytes > SIZE_MAX / dims[i])
+            return 0;
+        bytes *= dims[i];
+    }
+    return bytes;
+}
+
 static bool alloc_buffers(mlc_context *c)
 {
     const mlc_model_info *in = &c->m->info;
@@ -450,8 +464,9 @@ static bool alloc_buffers(mlc_context *c)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!(*want[i].p = be->vt->alloc(be->ctx, want[i].bytes)))
             return false;
-    size_t elt = c->kv.type == MLC_TYPE_F32 ? 4 : 2;
-    size_t cache = (size_t)c->n_slots * (size_t)c->n_ctx * kvd * elt;
+    size_t cache = kv_layer_bytes(c);
+    if (cache == 0)
+        return false;
     c->k_cache = calloc((size_t)in->n_layer, sizeof *c->k_cache);
     c->v_cache = calloc((size_t)in->n_layer, sizeof *c->v_cache);
     if (!c->k_cache || !c->v_cache)
@@ -484,10 +499,14 @@ mlc_status mlc_context_new(mlc_model *m, const mlc_context_params *p, mlc_contex
     c->kv = (mlc_kv_geom){p->kv_type == MLC_KV_F32 ? MLC_TYPE_F32 : MLC_TYPE_F16, c->n_ctx,
                           (int64_t)m->info.n_head_kv * m->info.head_dim};
     if (!alloc_buffers(c)) {
+        /* The message is formatted before the context (and the sizes it holds) is freed. */
+        double kv_mib = 2.0 * m->info.n_layer * (double)c->n_slots * c->n_ctx * (double)c->kv.kv_dim *
+                        (c->kv.type == MLC_TYPE_F32 ? 4 : 2) / (1024.0 * 1024.0);
+        mlc_err_set(err, MLC_ERR_NOMEM,
+                    "context: out of memory for %d slots x %d positions (KV cache %.0f MiB) and a batch of %d",
+                    c->n_slots, c->n_ctx, kv_mib, c->n_batch);
         mlc_context_free(c);
-        return mlc_err_set(err, MLC_ERR_NOMEM,
-                           "context: out of memory for %d slots x %d positions (KV cache) and a batch of %d",
-                           p->n_slots, c->n_ctx, c->n_batch);
+        return MLC_ERR_NOMEM;
     }
     *out = c;
     return MLC_OK;

@@ -160,3 +160,22 @@ Test(model_golden, ppl_f16, .timeout = 120) { golden_ppl("tiny-llama-f16.gguf");
 Test(model_golden, ppl_q8_0, .timeout = 120) { golden_ppl("tiny-llama-q8_0.gguf"); }
 Test(model_golden, ppl_q4_0, .timeout = 120) { golden_ppl("tiny-llama-q4_0.gguf"); }
 Test(model_golden, ppl_q4_k_m, .timeout = 120) { golden_ppl("tiny-llama-q4_k_m.gguf"); }
+
+/* A context too large to allocate is refused with its own sizes in the message (formatted
+ * before the half-built context is freed), both when malloc fails and when the cache size
+ * does not fit a size_t. */
+static void context_too_large(int n_slots, int n_ctx, const char *want)
+{
+    mlc_model *model = load_model("golden/tiny-llama-q8_0.gguf", 1);
+    mlc_context_params cp = {.n_ctx = n_ctx, .n_slots = n_slots, .n_batch = 7};
+    mlc_context *c = (mlc_context *)1;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_context_new(model, &cp, &c, &err), MLC_ERR_NOMEM);
+    cr_assert_null(c);
+    cr_assert(strstr(err.msg, want), "message: %s", err.msg);
+    cr_assert(strstr(err.msg, "a batch of 7"), "message: %s", err.msg);
+    cr_assert_null(strstr(err.msg, "-"), "negative size in: %s", err.msg);
+    mlc_model_free(model);
+}
+Test(model_errors, context_out_of_memory) { context_too_large(1 << 20, 1 << 24, "1048576 slots x 16777216 positions"); }
+Test(model_errors, context_size_overflows) { context_too_large(2147483647, 2147483647, "2147483647 slots x 2147483647 positions"); }
