@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outfile.h"
 #include "stats.h"
 
 uint64_t mlc_fnv1a64(uint64_t h, const void *p, size_t n)
@@ -150,14 +151,12 @@ static float log_rest(const float *lg, int n_vocab, float mx, double log_sum, co
 }
 
 struct mlc_kld_writer {
-    FILE *f;
-    char *path, *tmp;
+    mlc_outfile out;      /* the stream is out.f */
     mlc_kld_header h;
     int32_t *ids;         /* [K] */
     float *vals;          /* [K] logits of ids, descending */
     unsigned char *rec;   /* [record bytes] */
     unsigned char *mark;  /* [n_vocab] */
-    bool finished;
 };
 
 mlc_status mlc_kld_writer_open(const char *path, const mlc_kld_header *h, mlc_kld_writer **out,
@@ -165,26 +164,22 @@ mlc_status mlc_kld_writer_open(const char *path, const mlc_kld_header *h, mlc_kl
 {
     *out = NULL;
     mlc_kld_writer *w = calloc(1, sizeof *w);
-    size_t n = strlen(path);
     mlc_status s = MLC_OK;
     if (h->top_k < 1 || h->top_k > MLC_KLD_TOP_MAX || h->top_k > h->n_vocab)
         s = mlc_err_set(err, MLC_ERR_ARG, "%s: K = %u (1..%d and at most n_vocab %u allowed)", path, h->top_k,
                         MLC_KLD_TOP_MAX, h->n_vocab);
-    else if (!w || !(w->path = strdup(path)) || !(w->tmp = malloc(n + 5)) ||
-        !(w->ids = malloc(h->top_k * sizeof *w->ids)) || !(w->vals = malloc(h->top_k * sizeof *w->vals)) ||
+    else if (!w || !(w->ids = malloc(h->top_k * sizeof *w->ids)) || !(w->vals = malloc(h->top_k * sizeof *w->vals)) ||
         !(w->rec = malloc(mlc_kld_record_bytes(h->top_k))) || !(w->mark = calloc(h->n_vocab, 1))) {
         s = mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", path);
     } else {
         w->h = *h;
         w->h.version = MLC_KLD_VERSION;
         w->h.n_scored = 0;
-        snprintf(w->tmp, n + 5, "%s.tmp", path);
         unsigned char hb[MLC_KLD_HEADER_BYTES];
         encode_header(&w->h, hb);
-        if (!(w->f = fopen(w->tmp, "wb")))
-            s = mlc_err_set(err, MLC_ERR_IO, "%s: cannot create", w->tmp);
-        else if (fwrite(hb, 1, sizeof hb, w->f) != sizeof hb)
-            s = mlc_err_set(err, MLC_ERR_IO, "%s: write failed", w->tmp);
+        if ((s = mlc_outfile_open(&w->out, path, err)) == MLC_OK &&
+            fwrite(hb, 1, sizeof hb, w->out.f) != sizeof hb)
+            s = mlc_err_set(err, MLC_ERR_IO, "%s: write failed", path);
     }
     if (s)
         mlc_kld_writer_free(w);
@@ -199,7 +194,7 @@ mlc_status mlc_kld_writer_add(mlc_kld_writer *w, const float *lg, int n_vocab, i
     uint32_t k = w->h.top_k;
     if ((uint32_t)n_vocab != w->h.n_vocab || target < 0 || target >= n_vocab)
         return mlc_err_set(err, MLC_ERR_ARG, "%s: logits of %d tokens (header says %u), target %d",
-                           w->tmp, n_vocab, w->h.n_vocab, (int)target);
+                           w->out.path, n_vocab, w->h.n_vocab, (int)target);
     /* Top K by insertion into a sorted array: strict > keeps the lower id first on ties,
      * and most logits fail the first comparison with the K-th value. */
     uint32_t have = 0;
@@ -230,8 +225,8 @@ mlc_status mlc_kld_writer_add(mlc_kld_writer *w, const float *lg, int n_vocab, i
     for (uint32_t j = 0; j < k; j++)
         w->mark[w->ids[j]] = 0;
     size_t rb = mlc_kld_record_bytes(k);
-    if (fwrite(b, 1, rb, w->f) != rb)
-        return mlc_err_set(err, MLC_ERR_IO, "%s: write failed", w->tmp);
+    if (fwrite(b, 1, rb, w->out.f) != rb)
+        return mlc_err_set(err, MLC_ERR_IO, "%s: write failed", w->out.path);
     w->h.n_scored++;
     return MLC_OK;
 }
@@ -241,29 +236,18 @@ mlc_status mlc_kld_writer_finish(mlc_kld_writer *w, double base_mean_nll, mlc_er
     unsigned char hb[MLC_KLD_HEADER_BYTES];
     w->h.base_mean_nll = base_mean_nll;
     encode_header(&w->h, hb);
-    mlc_status s = MLC_OK;
-    if (fseek(w->f, 0, SEEK_SET) || fwrite(hb, 1, sizeof hb, w->f) != sizeof hb)
-        s = mlc_err_set(err, MLC_ERR_IO, "%s: write failed", w->tmp);
-    int rc = fclose(w->f);
-    w->f = NULL;
-    if (!s && rc)
-        s = mlc_err_set(err, MLC_ERR_IO, "%s: write failed", w->tmp);
-    if (!s && rename(w->tmp, w->path))
-        s = mlc_err_set(err, MLC_ERR_IO, "%s: cannot rename to %s", w->tmp, w->path);
-    w->finished = !s;
-    return s;
+    /* A character device (/dev/null) is written directly and need not seek: its header
+     * stays as first written. */
+    if (w->out.tmp && (fseek(w->out.f, 0, SEEK_SET) || fwrite(hb, 1, sizeof hb, w->out.f) != sizeof hb))
+        return mlc_err_set(err, MLC_ERR_IO, "%s: write failed", w->out.path);
+    return mlc_outfile_commit(&w->out, err);
 }
 
 void mlc_kld_writer_free(mlc_kld_writer *w)
 {
     if (!w)
         return;
-    if (w->f)
-        fclose(w->f);
-    if (!w->finished && w->tmp)
-        remove(w->tmp);
-    free(w->path);
-    free(w->tmp);
+    mlc_outfile_discard(&w->out);
     free(w->ids);
     free(w->vals);
     free(w->rec);

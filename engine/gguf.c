@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mlc/quant.h"
+#include "outfile.h"
 
 #define GGUF_MAGIC 0x46554747u /* "GGUF" read as little-endian u32 */
 
@@ -1222,26 +1223,13 @@ mlc_status mlc_gguf_writer_write(mlc_gguf_writer *w, const char *path, mlc_gguf_
 {
     if (w->version != 2 && w->version != 3)
         return mlc_err_set(err, MLC_ERR_ARG, "gguf writer: version %u", w->version);
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 5);
-    if (!tmp)
-        return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        mlc_status s = mlc_err_set(err, MLC_ERR_IO, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    mlc_status s = write_stream(w, f, fill, fill_ctx, err);
-    if (fclose(f) != 0 && !s)
-        s = mlc_err_set(err, MLC_ERR_IO, "%s: %s", tmp, strerror(errno));
-    if (!s && rename(tmp, path) != 0)
-        s = mlc_err_set(err, MLC_ERR_IO, "%s: rename: %s", path, strerror(errno));
-    if (s)
-        unlink(tmp);
-    free(tmp);
+    mlc_outfile out;
+    mlc_status s = mlc_outfile_open(&out, path, err);
+    if (s == MLC_OK)
+        s = write_stream(w, out.f, fill, fill_ctx, err);
+    if (s == MLC_OK)
+        return mlc_outfile_commit(&out, err);
+    mlc_outfile_discard(&out);
     return s;
 }
 
