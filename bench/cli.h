@@ -14,6 +14,9 @@ bool mlc_cli_float(const char *cmd, const char *flag, const char *val, double mi
 bool mlc_cli_u64(const char *cmd, const char *flag, const char *val, uint64_t *out);
 /* The value after flag argv[*i], advancing *i; prints "FLAG needs a value" when missing. */
 const char *mlc_cli_value(const char *cmd, int argc, char **argv, int *i);
+/* Seconds between the plain progress lines long commands print on stderr: $MLC_PROGRESS_S
+ * when it is a number in [0, 3600], else 5. */
+double mlc_cli_progress_interval(void);
 /* Monotonic clock in seconds. */
 double mlc_cli_now(void);
 

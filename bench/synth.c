@@ -51,6 +51,10 @@ typedef struct synth {
     override ov[16];
     int n_ov;
     const char *vocab_path, *out;
+    bool quiet;             /* no progress lines */
+    double every_s;         /* seconds between progress lines */
+    double t0, t_shown;     /* monotonic s: writing started, last progress line */
+    int64_t bytes_done, bytes_total;
     int n_tensors;
     struct {
         char name[64];
@@ -150,10 +154,23 @@ static void plan(synth *y)
     }
 }
 
+/* A plain line every few seconds: a large shape takes minutes, and a CI log (not a
+ * terminal) must show that work goes on. */
+static void progress(synth *y, int64_t i)
+{
+    double now = mlc_cli_now();
+    if (y->quiet || now - y->t_shown < y->every_s)
+        return;
+    y->t_shown = now;
+    fprintf(stderr, "synth: %.0f%% (%lld of %d tensors, %.0f of %.0f MiB) in %.0f s\n",
+            100.0 * (double)y->bytes_done / (double)y->bytes_total, (long long)i + 1, y->n_tensors,
+            (double)y->bytes_done / 1048576.0, (double)y->bytes_total / 1048576.0, now - y->t0);
+}
+
 /* Fills one tensor: generate rows of floats and quantize them row by row. */
 static mlc_status fill(void *ctx, int64_t i, void *dst, size_t nbytes, mlc_err *err)
 {
-    const synth *y = ctx;
+    synth *y = ctx;
     int64_t n_in = y->t[i].ne[0], rows = y->t[i].n_dims == 2 ? y->t[i].ne[1] : 1;
     size_t row_bytes = mlc_type_row_bytes(y->t[i].type, n_in);
     float *row = malloc((size_t)n_in * sizeof *row);
@@ -167,7 +184,8 @@ static mlc_status fill(void *ctx, int64_t i, void *dst, size_t nbytes, mlc_err *
         mlc_quantize_row((mlc_type)y->t[i].type, row, (uint8_t *)dst + (size_t)r * row_bytes, n_in);
     }
     free(row);
-    (void)nbytes;
+    y->bytes_done += (int64_t)nbytes;
+    progress(y, i);
     return MLC_OK;
 }
 
@@ -244,7 +262,8 @@ static const char synth_usage[] =
     "  --tensor-type PATTERN=T   type for tensors whose name contains PATTERN (repeatable)\n"
     "  --vocab FILE    borrow the tokenizer of a GGUF file (vocabulary-only files work);\n"
     "                  default: a byte-level BPE trained on datasets/corpus.txt\n"
-    "  --seed S        weights seed (default 1); same options and seed, same file\n";
+    "  --seed S        weights seed (default 1); same options and seed, same file\n"
+    "  -q, --quiet     no progress line (one goes to stderr every few seconds otherwise)\n";
 
 static bool parse_type(const char *v, uint32_t *out)
 {
@@ -279,6 +298,10 @@ static int parse_synth(int argc, char **argv, synth *y)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(synth_usage, stdout);
             return 0;
+        }
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            y->quiet = true;
+            continue;
         }
         if (!(v = mlc_cli_value(c, argc, argv, &i)))
             return 2;
@@ -447,7 +470,11 @@ int mlc_cmd_model_synth(int argc, char **argv)
         if (mlc_gguf_writer_add_tensor(w, y->t[i].name, y->t[i].type, (uint32_t)y->t[i].n_dims,
                                        y->t[i].ne, NULL, &err))
             goto fail;
-    double t0 = mlc_cli_now();
+    for (int i = 0; i < y->n_tensors; i++)
+        y->bytes_total += (int64_t)mlc_type_row_bytes(y->t[i].type, y->t[i].ne[0]) *
+                          (y->t[i].n_dims == 2 ? y->t[i].ne[1] : 1);
+    y->every_s = mlc_cli_progress_interval();
+    double t0 = y->t0 = y->t_shown = mlc_cli_now();
     if (mlc_gguf_writer_write(w, y->out, fill, y, &err))
         goto fail;
     fprintf(stderr, "wrote %s: %s %dx%d, %d tensors, vocabulary %d, in %.1f s\n", y->out,
