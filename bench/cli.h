@@ -11,12 +11,19 @@
 bool mlc_cli_int(const char *cmd, const char *flag, const char *val, long min, long max, int *out);
 bool mlc_cli_float(const char *cmd, const char *flag, const char *val, double min, double max,
                    float *out);
+/* A comma list of 1..cap integers in [min, max] ("1,8,64"); empty items are errors. */
+bool mlc_cli_int_list(const char *cmd, const char *flag, const char *val, long min, long max, int *out,
+                      int cap, int *n);
 bool mlc_cli_u64(const char *cmd, const char *flag, const char *val, uint64_t *out);
 /* The value after flag argv[*i], advancing *i; prints "FLAG needs a value" when missing. */
 const char *mlc_cli_value(const char *cmd, int argc, char **argv, int *i);
 /* Seconds between the plain progress lines long commands print on stderr: $MLC_PROGRESS_S
  * when it is a number in [0, 3600], else 5. */
 double mlc_cli_progress_interval(void);
+/* Like mlc_cli_value for a command whose options that take a value are the NULL-terminated
+ * list valued: any other argv[*i] is "unknown option" (not "needs a value", which a flag
+ * given last would otherwise read). */
+const char *mlc_cli_option_value(const char *cmd, const char *const *valued, int argc, char **argv, int *i);
 /* Monotonic clock in seconds. */
 double mlc_cli_now(void);
 

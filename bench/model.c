@@ -225,7 +225,10 @@ static int cmd_info(int argc, char **argv)
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(info_usage, stdout);
             return 0;
-        } else if (argv[i][0] == '-' || path) {
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "mlc-bench model info: unknown option '%s' (see mlc-bench model info --help)\n", argv[i]);
+            return 2;
+        } else if (path) {
             fprintf(stderr, "mlc-bench model info: unexpected argument '%s'\n%s", argv[i], info_usage);
             return 2;
         } else {

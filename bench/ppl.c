@@ -62,6 +62,9 @@ static int usage_error(const char *msg)
 
 static int parse_ppl(int argc, char **argv, ppl_opts *o)
 {
+    static const char *const valued[] = {"-m", "--model", "--text", "-f", "--backend", "--db", "--label",
+        "--endpoint", "--tokenizer", "--model-name", "--api-key-env", "--kld-base", "--kld", "--kld-top",
+        "--timeout", "--ctx", "-c", "--chunks", "--batch", "-b", "-t", "--threads", NULL};
     *o = (ppl_opts){.backend = "cpu", .ctx = 512, .timeout_s = 600};
     const char *c = "ppl", *v;
     for (int i = 1; i < argc; i++) {
@@ -75,7 +78,7 @@ static int parse_ppl(int argc, char **argv, ppl_opts *o)
             o->quiet = true;
             continue;
         }
-        if (!(v = mlc_cli_value(c, argc, argv, &i)))
+        if (!(v = mlc_cli_option_value(c, valued, argc, argv, &i)))
             return 2;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--text") || !strcmp(a, "-f")) o->text = v;

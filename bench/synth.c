@@ -288,6 +288,8 @@ static const shape *find_preset(const char *name)
 
 static int parse_synth(int argc, char **argv, synth *y)
 {
+    static const char *const valued[] = {"-o", "--preset", "--arch", "--dim", "--layers", "--heads", "--kv-heads",
+        "--ffn", "--ctx", "--vocab-size", "--rope-base", "--seed", "--vocab", "--type", "--tensor-type", NULL};
     const char *c = "model synth", *v;
     y->s = presets[0];
     y->type = MLC_TYPE_F16;
@@ -303,7 +305,7 @@ static int parse_synth(int argc, char **argv, synth *y)
             y->quiet = true;
             continue;
         }
-        if (!(v = mlc_cli_value(c, argc, argv, &i)))
+        if (!(v = mlc_cli_option_value(c, valued, argc, argv, &i)))
             return 2;
         if (!strcmp(a, "-o")) {
             y->out = v;
