@@ -19,9 +19,22 @@ static const char *find_bytes(const char *h, size_t hn, const char *n, size_t nn
     return NULL;
 }
 
+size_t mlc_openai_utf8_whole(const char *p, size_t n)
+{
+    size_t i = n, cont = 0;
+    while (i > 0 && cont < 3 && ((unsigned char)p[i - 1] & 0xC0) == 0x80)
+        i--, cont++;
+    if (i == 0)
+        return n;
+    unsigned char c = (unsigned char)p[i - 1];
+    size_t need = c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF8 ? 4 : 1;
+    return cont + 1 < need ? i - 1 : n;
+}
+
 /* Turns tokens [n_used, n_avail) into text; a stop string cuts it. Returns the number of
- * bytes of text safe to send (a possible stop-string prefix at the end is held back until
- * the request ends). Handler thread, lock not needed (tokens before n_avail are stable). */
+ * bytes of text safe to send: a possible stop-string prefix and an incomplete UTF-8
+ * character at the end are held back until the next token or the end. Handler thread, lock
+ * not needed (tokens before n_avail are stable). */
 static size_t advance_text(mlc_serve_req *r, const int32_t *toks, size_t n_avail, bool done)
 {
     mlc_server *s = r->srv;
@@ -52,7 +65,7 @@ static size_t advance_text(mlc_serve_req *r, const int32_t *toks, size_t n_avail
                 break;
             }
     }
-    size_t safe = r->text.len - hold;
+    size_t safe = mlc_openai_utf8_whole(r->text.p, r->text.len - hold);
     return safe > r->emitted ? safe : r->emitted;
 }
 
@@ -511,17 +524,21 @@ bool mlc_openai_stream_next(mlc_serve_req *r)
         r->phase = 1;
         return !r->out.oom;
     }
-    size_t safe = advance_text(r, r->htoks, n_avail, done);
+    /* One token per call, hence per event, even when several arrived together: clients
+     * time events, and tokens sharing one would read as zero inter-token gaps. */
+    size_t upto = r->n_used < n_avail ? r->n_used + 1 : n_avail;
+    bool last = done && upto == n_avail;
+    size_t safe = advance_text(r, r->htoks, upto, last);
     if (r->stopped && !done) {
         mlc_serve_cancel(r);
         mlc_serve_wait_done(r);
-        done = true;
     }
+    last = last || r->stopped;
     if (safe > r->emitted) {
         out_chunk(s, r, r->text.p + r->emitted, safe - r->emitted, NULL);
         r->emitted = safe;
     }
-    if (done) {
+    if (last) {
         out_chunk(s, r, "", 0, finish_reason(r));
         if (r->include_usage)
             out_usage(s, r);

@@ -26,9 +26,15 @@ cJSON *mlc_openai_response(mlc_server *s, mlc_serve_req *r);
 
 /* Streaming: the events before the first token (the echoed prompt) into r->out. */
 void mlc_openai_stream_start(mlc_server *s, mlc_serve_req *r);
-/* Appends the next events to r->out, waiting for the engine; after the last ones
- * ([DONE]) r->phase is 1, then 2 on the next call (nothing appended: end of stream).
- * False when out of memory. */
+/* Appends the next events to r->out, waiting for the engine: one token's text per call
+ * (none while it ends inside a stop-string prefix or a UTF-8 character), with the finish,
+ * usage and [DONE] events after the last token; r->phase is then 1, and 2 on the next call
+ * (nothing appended: end of stream). False when out of memory. */
 bool mlc_openai_stream_next(mlc_serve_req *r);
+
+/* Length of the prefix of p[0, n) that does not end inside a multi-byte UTF-8 character
+ * (bytes that cannot complete one count as whole): what a stream may send before the next
+ * token, so that each event's text is valid UTF-8 when the tokens' bytes are. */
+size_t mlc_openai_utf8_whole(const char *p, size_t n);
 
 #endif

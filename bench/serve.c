@@ -27,6 +27,7 @@ static const char serve_usage[] =
     "OpenAI-compatible server: GET /v1/models /health /metrics, POST /v1/completions\n"
     "/v1/chat/completions. --port 0 picks a free port; the first line on stdout says which.\n"
     "--chat-template: chatml, llama2, llama3, mistral, gemma (default: from the model).\n"
+    "stream: one SSE event per token (a character split over tokens goes with its last byte).\n"
     "SIGINT/SIGTERM: stop accepting, finish the requests in flight, exit 0.\n";
 
 static int parse_opts(int argc, char **argv, mlc_serve_opts *o)

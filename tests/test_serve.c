@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench/openai.h"
 #include "util.h"
 
 typedef struct srv {
@@ -247,6 +248,174 @@ Test(serve, null_engine_shapes, .timeout = 60)
     cr_expect(strstr(out, "mlc_inter_token_latency_seconds_count") != NULL);
     cr_expect(strstr(out, "mlc_batch_size_tokens_sum") != NULL);
     free(out);
+    stop(s);
+}
+
+/* The events of an SSE reply: content events (non-empty text), events with a finish_reason,
+ * usage events, [DONE] (and events after it); the content concatenated into text. */
+typedef struct sse_tally {
+    int content, finish, usage, done, after_done;
+    char *text; /* malloc'd */
+} sse_tally;
+
+static sse_tally tally_sse(const char *body, bool chat)
+{
+    sse_tally t = {.text = calloc(1, 1)};
+    size_t len = 0;
+    for (const char *p = body; *p;) {
+        const char *end = strstr(p, "\n\n");
+        cr_assert_not_null(end, "unterminated event: %s", p);
+        cr_assert(!strncmp(p, "data: ", 6), "not a data event: %.*s", (int)(end - p), p);
+        const char *data = p + 6;
+        size_t n = (size_t)(end - data);
+        p = end + 2;
+        t.after_done += t.done > 0;
+        if (n == 6 && !memcmp(data, "[DONE]", 6)) {
+            t.done++;
+            continue;
+        }
+        cJSON *j = cJSON_ParseWithLength(data, n);
+        cr_assert_not_null(j, "%.*s", (int)n, data);
+        const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+        const cJSON *txt = chat ? cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "delta"), "content")
+                                : cJSON_GetObjectItem(c0, "text");
+        t.usage += cJSON_GetObjectItem(j, "usage") != NULL;
+        t.finish += cJSON_IsString(cJSON_GetObjectItem(c0, "finish_reason"));
+        if (cJSON_IsString(txt) && txt->valuestring[0]) {
+            size_t k = strlen(txt->valuestring);
+            char *nt = realloc(t.text, len + k + 1);
+            cr_assert_not_null(nt);
+            memcpy(nt + len, txt->valuestring, k + 1);
+            t.text = nt;
+            len += k;
+            t.content++;
+        }
+        cJSON_Delete(j);
+    }
+    return t;
+}
+
+/* Streams body (with stream and include_usage added) and checks the frame: one finish event,
+ * one usage event with n_tokens completion tokens, [DONE] last. */
+static sse_tally stream_tally(int port, const char *path, const char *body, int n_tokens)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "%.*s,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+             (int)strlen(body) - 1, body);
+    long code;
+    char *out = http(port, path, req, NULL, &code);
+    cr_assert_eq(code, 200, "%s", out);
+    sse_tally t = tally_sse(out, strstr(path, "chat") != NULL);
+    cr_expect_eq(t.finish, 1, "%s", out);
+    cr_expect_eq(t.usage, 1, "%s", out);
+    cr_expect_eq(t.done, 1, "%s", out);
+    cr_expect_eq(t.after_done, 0, "%s", out);
+    cr_expect(strstr(out, "\"completion_tokens\":") && atoi(strstr(out, "\"completion_tokens\":") + 20) == n_tokens,
+              "%s", out);
+    free(out);
+    return t;
+}
+
+/* The null engine with no pacing makes all 40 tokens at once: the stream still sends each in
+ * its own event (a client times events, so a batch of tokens in one event reads as zero
+ * inter-token gaps), and the events add up to the non-streamed text. */
+Test(serve_stream, one_event_per_token_null_engine, .timeout = 60)
+{
+    srv s = start("--engine null --ttft-ms 0 --itl-ms 0");
+    const char *paths[2] = {"/v1/completions", "/v1/chat/completions"};
+    const char *bodies[2] = {"{\"prompt\":\"a b\",\"max_tokens\":40}",
+                             "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":40}"};
+    for (int k = 0; k < 2; k++) {
+        cJSON *j = post_json(s.port, paths[k], bodies[k], 200);
+        const char *want = jstr(j, k ? "choices.0.message.content" : "choices.0.text");
+        cr_expect_eq(jnum(j, "usage.completion_tokens"), 40);
+        for (int rep = 0; rep < 3; rep++) {
+            sse_tally t = stream_tally(s.port, paths[k], bodies[k], 40);
+            cr_expect_eq(t.content, 40, "%s: 40 tokens in %d content events", paths[k], t.content);
+            cr_expect_str_eq(t.text, want, "%s", paths[k]);
+            free(t.text);
+        }
+        cJSON_Delete(j);
+    }
+    stop(s);
+}
+
+/* Length of the prefix of p[0, n) that does not end inside a multi-byte UTF-8 character
+ * (decoding forward; bytes that cannot start a character count as one). */
+static size_t utf8_whole(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t need = c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xC0 && c < 0xE0 ? 2 : 1;
+        size_t k = 1;
+        while (k < need && i + k < n && (p[i + k] & 0xC0) == 0x80)
+            k++;
+        if (k < need && i + k == n)
+            return i;
+        i += k;
+    }
+    return n;
+}
+
+/* The content events of a per-token stream of these pieces: one per token, except a token
+ * that leaves a character incomplete (its bytes go with the next event). */
+static int events_for_pieces(const cJSON *pieces)
+{
+    unsigned char text[16384];
+    size_t len = 0, sent = 0;
+    int events = 0, i = 0, n = cJSON_GetArraySize(pieces);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pieces) {
+        size_t k = strlen(p->valuestring);
+        cr_assert_lt(len + k, sizeof text);
+        memcpy(text + len, p->valuestring, k);
+        len += k;
+        size_t ok = ++i == n ? len : utf8_whole(text, len);
+        if (ok > sent) {
+            events++;
+            sent = ok;
+        }
+    }
+    return events;
+}
+
+/* What a stream may send before the next token: not the first bytes of a character. */
+Test(serve_stream, utf8_whole_holds_back_split_characters)
+{
+    static const struct { const char *s; size_t want; } cases[] = {
+        {"", 0}, {"abc", 3}, {"a\xC3", 1}, {"a\xC3\xA9", 3}, {"\xE2\x9C", 0}, {"\xE2\x9C\x85", 3},
+        {"x\xF0\x9F\x98", 1}, {"x\xF0\x9F\x98\x80", 5}, {"\xD0\xB8\x90", 3}, {"a\x90", 2},
+        {"\x80\x80\x80\x80", 4}, {"\xFF", 1}, {"\xC3\xA9\xE2", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_eq(mlc_openai_utf8_whole(cases[i].s, strlen(cases[i].s)), cases[i].want,
+                     "case %zu", i);
+}
+
+Test(serve_stream, one_event_per_token_real_engine, .timeout = 120)
+{
+    char model[1024], args[1200];
+    tu_require_shared(model, sizeof model, "golden/tiny-llama-q8_0.gguf");
+    snprintf(args, sizeof args, "-m %s -t 1 --parallel 2", model);
+    srv s = start(args);
+    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"temperature\":0,\"ignore_eos\":true}";
+    cJSON *j = post_json(s.port, "/v1/completions",
+                         "{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"temperature\":0,"
+                         "\"ignore_eos\":true,\"logprobs\":0}", 200);
+    cr_assert_eq(jnum(j, "usage.completion_tokens"), 40);
+    const cJSON *pieces = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "logprobs"), "tokens");
+    cr_assert_eq(cJSON_GetArraySize(pieces), 40);
+    int want_events = events_for_pieces(pieces);
+    cr_expect_geq(want_events, 36, "the golden output has few split characters");
+    for (int rep = 0; rep < 2; rep++) {
+        sse_tally t = stream_tally(s.port, "/v1/completions", body, 40);
+        cr_expect_eq(t.content, want_events, "40 tokens in %d content events (want %d)", t.content, want_events);
+        cr_expect_str_eq(t.text, jstr(j, "choices.0.text"));
+        free(t.text);
+    }
+    cJSON_Delete(j);
     stop(s);
 }
 
