@@ -58,7 +58,7 @@ bool mlc_serve_submit(mlc_server *s, mlc_serve_req *r)
     else
         s->q_head = r;
     s->q_tail = r;
-    s->metrics.tokens_in += (int64_t)r->n_prompt;
+    mlc_serve_metrics_add_tokens(&s->metrics, (int64_t)r->n_prompt, 0);
     pthread_cond_signal(&s->engine_cv);
     pthread_mutex_unlock(&s->mu);
     return true;
@@ -78,12 +78,12 @@ static bool push_token(mlc_serve_req *r, int32_t t, double now)
     }
     mlc_server *s = r->srv;
     if (r->n_toks == 0)
-        mlc_serve_hist_add(&s->metrics.ttft, now - r->t_submit);
+        mlc_serve_hist_add(&s->metrics.ttft, now - r->t_submit, 1);
     else
-        mlc_serve_hist_add(&s->metrics.itl, now - r->t_last);
+        mlc_serve_hist_add(&s->metrics.itl, now - r->t_last, 1);
     r->t_last = now;
     r->toks[r->n_toks++] = t;
-    s->metrics.tokens_out++;
+    mlc_serve_metrics_add_tokens(&s->metrics, 0, 1);
     return true;
 }
 
@@ -233,7 +233,7 @@ static void null_engine_loop(mlc_server *s)
             next = r->next_due < next ? r->next_due : next;
         }
         if (s->n_live)
-            mlc_serve_hist_add(&s->metrics.batch, s->n_live);
+            mlc_serve_hist_add(&s->metrics.batch, s->n_live, 1);
         if (s->q_head)
             continue;
         if (isinf(next)) {
@@ -286,7 +286,7 @@ static void real_engine_loop(mlc_server *s)
             pthread_mutex_lock(&s->mu);
             continue;
         }
-        mlc_serve_hist_add(&s->metrics.batch, mlc_sched_last_batch(s->s));
+        mlc_serve_hist_add(&s->metrics.batch, mlc_sched_last_batch(s->s), 1);
         int ne;
         const mlc_sched_event *ev = mlc_sched_events(s->s, &ne);
         for (int e = 0; e < ne; e++) {

@@ -38,7 +38,7 @@ typedef struct conn {
 static void count_status(mlc_server *s, unsigned code)
 {
     pthread_mutex_lock(&s->mu);
-    mlc_serve_metrics_status(&s->metrics, code);
+    mlc_serve_metrics_add_status(&s->metrics, code, 1);
     pthread_mutex_unlock(&s->mu);
 }
 

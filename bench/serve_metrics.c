@@ -20,56 +20,63 @@ void mlc_serve_metrics_init(mlc_serve_metrics *m)
 #undef N_OF
 }
 
-void mlc_serve_hist_add(mlc_serve_hist *h, double v)
+void mlc_serve_hist_add(mlc_serve_hist *h, double v, int64_t n)
 {
     for (int i = 0; i < h->n; i++)
         if (v <= h->le[i])
-            h->count[i]++;
-    h->total++;
-    h->sum += v;
+            h->count[i] += n;
+    h->total += n;
+    h->sum += v * (double)n;
 }
 
-void mlc_serve_metrics_status(mlc_serve_metrics *m, unsigned code)
+void mlc_serve_metrics_add_status(mlc_serve_metrics *m, unsigned code, int64_t n)
 {
     int i = 0;
     while (i < MLC_SERVE_N_CODES && status_codes[i] != (int)code)
         i++;
-    m->by_code[i]++;
+    m->by_code[i] += n;
+}
+
+void mlc_serve_metrics_add_tokens(mlc_serve_metrics *m, int64_t in, int64_t out)
+{
+    m->tokens_in += in;
+    m->tokens_out += out;
+}
+
+static void family(mlc_strbuf *b, const char *name, const char *type, const char *help)
+{
+    mlc_sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The sum with 17 significant digits: the double exactly. */
+static void histogram(mlc_strbuf *b, const char *name, const char *help, const mlc_serve_hist *h)
+{
+    family(b, name, "histogram", help);
+    for (int i = 0; i < h->n; i++)
+        mlc_sb_printf(b, "%s_bucket{le=\"%g\"} %lld\n", name, h->le[i], (long long)h->count[i]);
+    mlc_sb_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n", name, (long long)h->total);
+    mlc_sb_printf(b, "%s_sum %.17g\n", name, h->sum);
+    mlc_sb_printf(b, "%s_count %lld\n", name, (long long)h->total);
 }
 
 void mlc_serve_metrics_text(const mlc_serve_metrics *m, int in_flight, int queue_depth,
                             mlc_strbuf *out)
 {
-    mlc_strbuf *b = out;
-    char line[256];
-    mlc_sb_puts(b, "# HELP mlc_requests_total HTTP requests answered, by status.\n"
-               "# TYPE mlc_requests_total counter\n");
-    for (int i = 0; i < MLC_SERVE_N_CODES; i++) {
-        snprintf(line, sizeof line, "mlc_requests_total{status=\"%d\"} %lld\n", status_codes[i],
-                 (long long)m->by_code[i]);
-        mlc_sb_puts(b, line);
-    }
-    snprintf(line, sizeof line,
-             "# TYPE mlc_requests_in_flight gauge\nmlc_requests_in_flight %d\n"
-             "# TYPE mlc_queue_depth gauge\nmlc_queue_depth %d\n"
-             "# TYPE mlc_prompt_tokens_total counter\nmlc_prompt_tokens_total %lld\n"
-             "# TYPE mlc_generation_tokens_total counter\nmlc_generation_tokens_total %lld\n",
-             in_flight, queue_depth, (long long)m->tokens_in, (long long)m->tokens_out);
-    mlc_sb_puts(b, line);
-    const mlc_serve_hist *hs[3] = {&m->ttft, &m->itl, &m->batch};
-    const char *names[3] = {"mlc_time_to_first_token_seconds", "mlc_inter_token_latency_seconds",
-                            "mlc_batch_size_tokens"};
-    for (int k = 0; k < 3; k++) {
-        snprintf(line, sizeof line, "# TYPE %s histogram\n", names[k]);
-        mlc_sb_puts(b, line);
-        for (int i = 0; i < hs[k]->n; i++) {
-            snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %lld\n", names[k], hs[k]->le[i],
-                     (long long)hs[k]->count[i]);
-            mlc_sb_puts(b, line);
-        }
-        snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %lld\n%s_sum %.9g\n%s_count %lld\n",
-                 names[k], (long long)hs[k]->total, names[k], hs[k]->sum, names[k],
-                 (long long)hs[k]->total);
-        mlc_sb_puts(b, line);
-    }
+    family(out, "mlc_requests_total", "counter", "HTTP requests answered, by status.");
+    for (int i = 0; i < MLC_SERVE_N_CODES; i++)
+        mlc_sb_printf(out, "mlc_requests_total{status=\"%d\"} %lld\n", status_codes[i],
+                      (long long)m->by_code[i]);
+    family(out, "mlc_requests_in_flight", "gauge", "Requests in the engine (running or queued).");
+    mlc_sb_printf(out, "mlc_requests_in_flight %d\n", in_flight);
+    family(out, "mlc_queue_depth", "gauge", "Requests waiting for a slot.");
+    mlc_sb_printf(out, "mlc_queue_depth %d\n", queue_depth);
+    family(out, "mlc_prompt_tokens_total", "counter", "Prompt tokens of submitted requests.");
+    mlc_sb_printf(out, "mlc_prompt_tokens_total %lld\n", (long long)m->tokens_in);
+    family(out, "mlc_generation_tokens_total", "counter", "Tokens generated.");
+    mlc_sb_printf(out, "mlc_generation_tokens_total %lld\n", (long long)m->tokens_out);
+    histogram(out, "mlc_time_to_first_token_seconds",
+              "Seconds from submission to a request's first token.", &m->ttft);
+    histogram(out, "mlc_inter_token_latency_seconds",
+              "Seconds between consecutive tokens of a request.", &m->itl);
+    histogram(out, "mlc_batch_size_tokens", "Tokens decoded per engine step.", &m->batch);
 }

@@ -1,5 +1,7 @@
 /* serve_metrics.h: the counters and histograms of `mlc-bench serve` and their Prometheus
- * text exposition (GET /metrics). Not thread-safe: the server guards them with its mutex. */
+ * text exposition (GET /metrics; text format 0.0.4: HELP and TYPE lines, one sample a line,
+ * counts as exact integers whatever their size). Not thread-safe: the server guards them
+ * with its mutex. */
 #ifndef MLC_BENCH_SERVE_METRICS_H
 #define MLC_BENCH_SERVE_METRICS_H
 
@@ -29,9 +31,12 @@ typedef struct mlc_serve_metrics {
 
 /* Zero counters, bucket bounds set. */
 void mlc_serve_metrics_init(mlc_serve_metrics *m);
-void mlc_serve_hist_add(mlc_serve_hist *h, double v);
-/* Counts one answered HTTP request with this status. */
-void mlc_serve_metrics_status(mlc_serve_metrics *m, unsigned code);
+/* Adds n observations of v. */
+void mlc_serve_hist_add(mlc_serve_hist *h, double v, int64_t n);
+/* Counts n answered HTTP requests with this status. */
+void mlc_serve_metrics_add_status(mlc_serve_metrics *m, unsigned code, int64_t n);
+/* Counts prompt tokens taken in and tokens generated. */
+void mlc_serve_metrics_add_tokens(mlc_serve_metrics *m, int64_t in, int64_t out);
 /* Appends the exposition text; in_flight and queue_depth are the gauges' values. */
 void mlc_serve_metrics_text(const mlc_serve_metrics *m, int in_flight, int queue_depth,
                             mlc_strbuf *out);

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "../bench/openai.h"
+#include "../bench/serve_metrics.h"
 #include "util.h"
 
 typedef struct srv {
@@ -672,4 +674,147 @@ Test(serve, soak_64_streams_60s, .timeout = 240)
             jnum(ph, "completed"), jnum(ph, "output_throughput"), early, late);
     cJSON_Delete(j);
     stop(s);
+}
+
+/* ---- /metrics exposition ---- */
+
+typedef struct want_sample {
+    char name[128];     /* with labels */
+    long long count;    /* the value, unless sum */
+    bool is_sum;
+    double sum;
+    int seen;
+} want_sample;
+
+typedef struct hist_obs {
+    double v;
+    int64_t n;
+} hist_obs;
+
+static int add_hist(mlc_serve_hist *h, const char *name, const hist_obs *obs, int n_obs,
+                    want_sample *w)
+{
+    int k = 0;
+    double sum = 0;
+    long long total = 0;
+    for (int o = 0; o < n_obs; o++) {
+        mlc_serve_hist_add(h, obs[o].v, obs[o].n);
+        sum += obs[o].v * (double)obs[o].n;
+        total += obs[o].n;
+    }
+    for (int i = 0; i < h->n; i++, k++) {
+        snprintf(w[k].name, sizeof w[k].name, "%s_bucket{le=\"%g\"}", name, h->le[i]);
+        for (int o = 0; o < n_obs; o++)
+            w[k].count += obs[o].v <= h->le[i] ? obs[o].n : 0;
+    }
+    snprintf(w[k].name, sizeof w[k].name, "%s_bucket{le=\"+Inf\"}", name);
+    w[k++].count = total;
+    snprintf(w[k].name, sizeof w[k].name, "%s_sum", name);
+    w[k].is_sum = true;
+    w[k++].sum = sum;
+    snprintf(w[k].name, sizeof w[k].name, "%s_count", name);
+    w[k++].count = total;
+    return k;
+}
+
+/* Whether a sample name (labels cut) belongs to the family declared last: its name, or for
+ * a histogram its name + _bucket, _sum or _count. */
+static bool in_family(const char *sample, const char *fam, const char *kind)
+{
+    size_t n = strcspn(sample, "{"), f = strlen(fam);
+    if (n < f || strncmp(sample, fam, f))
+        return false;
+    if (n == f)
+        return strcmp(kind, "histogram") != 0;
+    static const char *const suffix[] = {"_bucket", "_sum", "_count"};
+    for (int i = 0; i < 3; i++)
+        if (n - f == strlen(suffix[i]) && !strncmp(sample + f, suffix[i], n - f))
+            return !strcmp(kind, "histogram");
+    return false;
+}
+
+/* Counters past 2^32 and 10^9, up to 2^53 + 1 and beyond: every line of the exposition is
+ * a HELP, a TYPE or one "name value" sample, each family has HELP and TYPE before its
+ * samples, and every value is what was counted, to the last digit. */
+Test(serve_metrics, exposition_exact_past_1e9)
+{
+    mlc_serve_metrics m;
+    mlc_serve_metrics_init(&m);
+    want_sample w[64];
+    memset(w, 0, sizeof w);
+    int nw = 0;
+    static const unsigned codes[] = {200, 400, 401, 404, 405, 413, 429, 500, 503};
+    for (int i = 0; i < 9; i++) {
+        long long n = 1000000007LL * (i + 1) + i;
+        mlc_serve_metrics_add_status(&m, codes[i], n);
+        snprintf(w[nw].name, sizeof w[nw].name, "mlc_requests_total{status=\"%u\"}", codes[i]);
+        w[nw++].count = n;
+    }
+    const long long in = 9007199254740993LL, out = 354482123456789LL;
+    mlc_serve_metrics_add_tokens(&m, in, out);
+    snprintf(w[nw].name, sizeof w[nw].name, "mlc_prompt_tokens_total");
+    w[nw++].count = in;
+    snprintf(w[nw].name, sizeof w[nw].name, "mlc_generation_tokens_total");
+    w[nw++].count = out;
+    snprintf(w[nw].name, sizeof w[nw].name, "mlc_requests_in_flight");
+    w[nw++].count = 2147483647;
+    snprintf(w[nw].name, sizeof w[nw].name, "mlc_queue_depth");
+    w[nw++].count = 1234567;
+    const hist_obs ttft[] = {{0.007, 3000000001LL}, {7.5, 5}, {30, 2}};
+    const hist_obs itl[] = {{0.0001, 1234567890123LL}, {0.3, 17}};
+    const hist_obs batch[] = {{3, 1LL << 40}, {600, 11}, {1, 1}};
+    nw += add_hist(&m.ttft, "mlc_time_to_first_token_seconds", ttft, 3, w + nw);
+    nw += add_hist(&m.itl, "mlc_inter_token_latency_seconds", itl, 2, w + nw);
+    nw += add_hist(&m.batch, "mlc_batch_size_tokens", batch, 3, w + nw);
+    cr_assert_lt(nw, 64);
+
+    mlc_strbuf b = {0};
+    mlc_serve_metrics_text(&m, 2147483647, 1234567, &b);
+    cr_assert(!b.oom && b.p && b.len > 0 && b.p[b.len - 1] == '\n');
+    char help[32][128] = {{0}}, type[32][128] = {{0}}, kind[32] = "";
+    int n_help = 0, n_type = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(b.p, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char name[128];
+        if (!strncmp(l, "# HELP ", 7)) {
+            cr_assert_eq(sscanf(l + 7, "%127s", name), 1, "%s", l);
+            cr_expect_gt(strlen(l), 8 + strlen(name), "HELP without text: %s", l);
+            cr_assert_lt(n_help, 32);
+            snprintf(help[n_help++], 128, "%s", name);
+            continue;
+        }
+        if (!strncmp(l, "# TYPE ", 7)) {
+            cr_assert_eq(sscanf(l + 7, "%127s %31s", name, kind), 2, "%s", l);
+            cr_expect(!strcmp(kind, "counter") || !strcmp(kind, "gauge") || !strcmp(kind, "histogram"),
+                      "%s", l);
+            cr_expect(n_help > 0 && !strcmp(help[n_help - 1], name), "TYPE without HELP before it: %s", l);
+            cr_assert_lt(n_type, 32);
+            snprintf(type[n_type++], 128, "%s", name);
+            continue;
+        }
+        cr_assert_neq(l[0], '#', "%s", l);
+        const char *sp = strchr(l, ' ');
+        cr_assert_not_null(sp, "not 'name value': %s", l);
+        snprintf(name, sizeof name, "%.*s", (int)(sp - l), l);
+        cr_expect(n_type > 0 && in_family(name, type[n_type - 1], kind), "sample outside its family: %s", l);
+        int i = 0;
+        while (i < nw && strcmp(w[i].name, name))
+            i++;
+        cr_assert_lt(i, nw, "unexpected sample: %s", l);
+        w[i].seen++;
+        char *end;
+        errno = 0;
+        if (w[i].is_sum) {
+            double v = strtod(sp + 1, &end);
+            cr_expect(*end == 0 && v == w[i].sum, "%s: want %.17g", l, w[i].sum);
+        } else {
+            long long v = strtoll(sp + 1, &end, 10);
+            cr_expect(*end == 0 && errno == 0 && v == w[i].count, "%s: want %lld", l, w[i].count);
+        }
+    }
+    for (int i = 0; i < nw; i++)
+        cr_expect_eq(w[i].seen, 1, "%s seen %d times", w[i].name, w[i].seen);
+    cr_expect_eq(n_type, 8);
+    cr_expect_eq(n_help, 8);
+    free(b.p);
 }
