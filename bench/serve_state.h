@@ -49,7 +49,7 @@ struct mlc_serve_req {
     int32_t *toks;
     size_t n_toks, cap_toks;
     float *lp;              /* n_prompt + n_toks log-probabilities (lp[0] unused), or NULL */
-    bool cancel, cancel_sent, done, failed, queued_to_engine;
+    bool cancel, cancel_sent, done, failed;
     mlc_finish finish;
     char errmsg[MLC_ERR_MSG_MAX + 32];
     int64_t sched_id;
@@ -62,7 +62,7 @@ struct mlc_serve_req {
     mlc_strbuf text;
     size_t emitted;         /* bytes of text already sent (streaming) */
     bool stopped;           /* a stop string ended it */
-    bool finished_sent, role_sent;
+    bool role_sent;         /* chat: the first chunk carried the role */
     int phase;              /* streaming: 0 tokens, 1 tail written, 2 end */
     mlc_strbuf out;
     size_t out_pos;
