@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../bench/openai.h"
+#include "../bench/serve_metrics.h"
 #include "util.h"
 
 typedef struct srv {
@@ -247,6 +250,174 @@ Test(serve, null_engine_shapes, .timeout = 60)
     cr_expect(strstr(out, "mlc_inter_token_latency_seconds_count") != NULL);
     cr_expect(strstr(out, "mlc_batch_size_tokens_sum") != NULL);
     free(out);
+    stop(s);
+}
+
+/* The events of an SSE reply: content events (non-empty text), events with a finish_reason,
+ * usage events, [DONE] (and events after it); the content concatenated into text. */
+typedef struct sse_tally {
+    int content, finish, usage, done, after_done;
+    char *text; /* malloc'd */
+} sse_tally;
+
+static sse_tally tally_sse(const char *body, bool chat)
+{
+    sse_tally t = {.text = calloc(1, 1)};
+    size_t len = 0;
+    for (const char *p = body; *p;) {
+        const char *end = strstr(p, "\n\n");
+        cr_assert_not_null(end, "unterminated event: %s", p);
+        cr_assert(!strncmp(p, "data: ", 6), "not a data event: %.*s", (int)(end - p), p);
+        const char *data = p + 6;
+        size_t n = (size_t)(end - data);
+        p = end + 2;
+        t.after_done += t.done > 0;
+        if (n == 6 && !memcmp(data, "[DONE]", 6)) {
+            t.done++;
+            continue;
+        }
+        cJSON *j = cJSON_ParseWithLength(data, n);
+        cr_assert_not_null(j, "%.*s", (int)n, data);
+        const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+        const cJSON *txt = chat ? cJSON_GetObjectItem(cJSON_GetObjectItem(c0, "delta"), "content")
+                                : cJSON_GetObjectItem(c0, "text");
+        t.usage += cJSON_GetObjectItem(j, "usage") != NULL;
+        t.finish += cJSON_IsString(cJSON_GetObjectItem(c0, "finish_reason"));
+        if (cJSON_IsString(txt) && txt->valuestring[0]) {
+            size_t k = strlen(txt->valuestring);
+            char *nt = realloc(t.text, len + k + 1);
+            cr_assert_not_null(nt);
+            memcpy(nt + len, txt->valuestring, k + 1);
+            t.text = nt;
+            len += k;
+            t.content++;
+        }
+        cJSON_Delete(j);
+    }
+    return t;
+}
+
+/* Streams body (with stream and include_usage added) and checks the frame: one finish event,
+ * one usage event with n_tokens completion tokens, [DONE] last. */
+static sse_tally stream_tally(int port, const char *path, const char *body, int n_tokens)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "%.*s,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+             (int)strlen(body) - 1, body);
+    long code;
+    char *out = http(port, path, req, NULL, &code);
+    cr_assert_eq(code, 200, "%s", out);
+    sse_tally t = tally_sse(out, strstr(path, "chat") != NULL);
+    cr_expect_eq(t.finish, 1, "%s", out);
+    cr_expect_eq(t.usage, 1, "%s", out);
+    cr_expect_eq(t.done, 1, "%s", out);
+    cr_expect_eq(t.after_done, 0, "%s", out);
+    cr_expect(strstr(out, "\"completion_tokens\":") && atoi(strstr(out, "\"completion_tokens\":") + 20) == n_tokens,
+              "%s", out);
+    free(out);
+    return t;
+}
+
+/* The null engine with no pacing makes all 40 tokens at once: the stream still sends each in
+ * its own event (a client times events, so a batch of tokens in one event reads as zero
+ * inter-token gaps), and the events add up to the non-streamed text. */
+Test(serve_stream, one_event_per_token_null_engine, .timeout = 60)
+{
+    srv s = start("--engine null --ttft-ms 0 --itl-ms 0");
+    const char *paths[2] = {"/v1/completions", "/v1/chat/completions"};
+    const char *bodies[2] = {"{\"prompt\":\"a b\",\"max_tokens\":40}",
+                             "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":40}"};
+    for (int k = 0; k < 2; k++) {
+        cJSON *j = post_json(s.port, paths[k], bodies[k], 200);
+        const char *want = jstr(j, k ? "choices.0.message.content" : "choices.0.text");
+        cr_expect_eq(jnum(j, "usage.completion_tokens"), 40);
+        for (int rep = 0; rep < 3; rep++) {
+            sse_tally t = stream_tally(s.port, paths[k], bodies[k], 40);
+            cr_expect_eq(t.content, 40, "%s: 40 tokens in %d content events", paths[k], t.content);
+            cr_expect_str_eq(t.text, want, "%s", paths[k]);
+            free(t.text);
+        }
+        cJSON_Delete(j);
+    }
+    stop(s);
+}
+
+/* Length of the prefix of p[0, n) that does not end inside a multi-byte UTF-8 character
+ * (decoding forward; bytes that cannot start a character count as one). */
+static size_t utf8_whole(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t need = c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xC0 && c < 0xE0 ? 2 : 1;
+        size_t k = 1;
+        while (k < need && i + k < n && (p[i + k] & 0xC0) == 0x80)
+            k++;
+        if (k < need && i + k == n)
+            return i;
+        i += k;
+    }
+    return n;
+}
+
+/* The content events of a per-token stream of these pieces: one per token, except a token
+ * that leaves a character incomplete (its bytes go with the next event). */
+static int events_for_pieces(const cJSON *pieces)
+{
+    unsigned char text[16384];
+    size_t len = 0, sent = 0;
+    int events = 0, i = 0, n = cJSON_GetArraySize(pieces);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, pieces) {
+        size_t k = strlen(p->valuestring);
+        cr_assert_lt(len + k, sizeof text);
+        memcpy(text + len, p->valuestring, k);
+        len += k;
+        size_t ok = ++i == n ? len : utf8_whole(text, len);
+        if (ok > sent) {
+            events++;
+            sent = ok;
+        }
+    }
+    return events;
+}
+
+/* What a stream may send before the next token: not the first bytes of a character. */
+Test(serve_stream, utf8_whole_holds_back_split_characters)
+{
+    static const struct { const char *s; size_t want; } cases[] = {
+        {"", 0}, {"abc", 3}, {"a\xC3", 1}, {"a\xC3\xA9", 3}, {"\xE2\x9C", 0}, {"\xE2\x9C\x85", 3},
+        {"x\xF0\x9F\x98", 1}, {"x\xF0\x9F\x98\x80", 5}, {"\xD0\xB8\x90", 3}, {"a\x90", 2},
+        {"\x80\x80\x80\x80", 4}, {"\xFF", 1}, {"\xC3\xA9\xE2", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_expect_eq(mlc_openai_utf8_whole(cases[i].s, strlen(cases[i].s)), cases[i].want,
+                     "case %zu", i);
+}
+
+Test(serve_stream, one_event_per_token_real_engine, .timeout = 120)
+{
+    char model[1024], args[1200];
+    tu_require_shared(model, sizeof model, "golden/tiny-llama-q8_0.gguf");
+    snprintf(args, sizeof args, "-m %s -t 1 --parallel 2", model);
+    srv s = start(args);
+    const char *body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"temperature\":0,\"ignore_eos\":true}";
+    cJSON *j = post_json(s.port, "/v1/completions",
+                         "{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"temperature\":0,"
+                         "\"ignore_eos\":true,\"logprobs\":0}", 200);
+    cr_assert_eq(jnum(j, "usage.completion_tokens"), 40);
+    const cJSON *pieces = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "logprobs"), "tokens");
+    cr_assert_eq(cJSON_GetArraySize(pieces), 40);
+    int want_events = events_for_pieces(pieces);
+    cr_expect_geq(want_events, 36, "the golden output has few split characters");
+    for (int rep = 0; rep < 2; rep++) {
+        sse_tally t = stream_tally(s.port, "/v1/completions", body, 40);
+        cr_expect_eq(t.content, want_events, "40 tokens in %d content events (want %d)", t.content, want_events);
+        cr_expect_str_eq(t.text, jstr(j, "choices.0.text"));
+        free(t.text);
+    }
+    cJSON_Delete(j);
     stop(s);
 }
 
@@ -503,4 +674,147 @@ Test(serve, soak_64_streams_60s, .timeout = 240)
             jnum(ph, "completed"), jnum(ph, "output_throughput"), early, late);
     cJSON_Delete(j);
     stop(s);
+}
+
+/* ---- /metrics exposition ---- */
+
+typedef struct want_sample {
+    char name[128];     /* with labels */
+    long long count;    /* the value, unless sum */
+    bool is_sum;
+    double sum;
+    int seen;
+} want_sample;
+
+typedef struct hist_obs {
+    double v;
+    int64_t n;
+} hist_obs;
+
+static int add_hist(mlc_serve_hist *h, const char *name, const hist_obs *obs, int n_obs,
+                    want_sample *w)
+{
+    int k = 0;
+    double sum = 0;
+    long long total = 0;
+    for (int o = 0; o < n_obs; o++) {
+        mlc_serve_hist_add(h, obs[o].v, obs[o].n);
+        sum += obs[o].v * (double)obs[o].n;
+        total += obs[o].n;
+    }
+    for (int i = 0; i < h->n; i++, k++) {
+        snprintf(w[k].name, sizeof w[k].name, "%s_bucket{le=\"%g\"}", name, h->le[i]);
+        for (int o = 0; o < n_obs; o++)
+            w[k].count += obs[o].v <= h->le[i] ? obs[o].n : 0;
+    }
+    snprintf(w[k].name, sizeof w[k].name, "%s_bucket{le=\"+Inf\"}", name);
+    w[k++].count = total;
+    snprintf(w[k].name, sizeof w[k].name, "%s_sum", name);
+    w[k].is_sum = true;
+    w[k++].sum = sum;
+    snprintf(w[k].name, sizeof w[k].name, "%s_count", name);
+    w[k++].count = total;
+    return k;
+}
+
+/* Whether a sample name (labels cut) belongs to the family declared last: its name, or for
+ * a histogram its name + _bucket, _sum or _count. */
+static bool in_family(const char *sample, const char *fam, const char *kind)
+{
+    size_t n = strcspn(sample, "{"), f = strlen(fam);
+    if (n < f || strncmp(sample, fam, f))
+        return false;
+    if (n == f)
+        return strcmp(kind, "histogram") != 0;
+    static const char *const suffix[] = {"_bucket", "_sum", "_count"};
+    for (int i = 0; i < 3; i++)
+        if (n - f == strlen(suffix[i]) && !strncmp(sample + f, suffix[i], n - f))
+            return !strcmp(kind, "histogram");
+    return false;
+}
+
+/* Counters past 2^32 and 10^9, up to 2^53 + 1 and beyond: every line of the exposition is
+ * a HELP, a TYPE or one "name value" sample, each family has HELP and TYPE before its
+ * samples, and every value is what was counted, to the last digit. */
+Test(serve_metrics, exposition_exact_past_1e9)
+{
+    mlc_serve_metrics m;
+    mlc_serve_metrics_init(&m);
+    want_sample w[64];
+    memset(w, 0, sizeof w);
+    int nw = 0;
+    static const unsigned codes[] = {200, 400, 401, 404, 405, 413, 429, 500, 503};
+    for (int i = 0; i < 9; i++) {
+        long long n = 1000000007LL * (i + 1) + i;
+        mlc_serve_metrics_add_status(&m, codes[i], n);
+        snprintf(w[nw].name, sizeof w[nw].name, "mlc_requests_total{status=\"%u\"}", codes[i]);
+        w[nw++].count = n;
+    }
+    const long long in = 9007199254740993LL, out = 354482123456789LL;
+    mlc_serve_metrics_add_tokens(&m, in, out);
+    snprintf(w[nw].name, sizeof w[nw].name, "mlc_prompt_tokens_total");
+    w[nw++].count = in;
+    snprintf(w[nw].name, sizeof w[nw].name, "mlc_generation_tokens_total");
+    w[nw++].count = out;
+    snprintf(w[nw].name, sizeof w[nw].name, "mlc_requests_in_flight");
+    w[nw++].count = 2147483647;
+    snprintf(w[nw].name, sizeof w[nw].name, "mlc_queue_depth");
+    w[nw++].count = 1234567;
+    const hist_obs ttft[] = {{0.007, 3000000001LL}, {7.5, 5}, {30, 2}};
+    const hist_obs itl[] = {{0.0001, 1234567890123LL}, {0.3, 17}};
+    const hist_obs batch[] = {{3, 1LL << 40}, {600, 11}, {1, 1}};
+    nw += add_hist(&m.ttft, "mlc_time_to_first_token_seconds", ttft, 3, w + nw);
+    nw += add_hist(&m.itl, "mlc_inter_token_latency_seconds", itl, 2, w + nw);
+    nw += add_hist(&m.batch, "mlc_batch_size_tokens", batch, 3, w + nw);
+    cr_assert_lt(nw, 64);
+
+    mlc_strbuf b = {0};
+    mlc_serve_metrics_text(&m, 2147483647, 1234567, &b);
+    cr_assert(!b.oom && b.p && b.len > 0 && b.p[b.len - 1] == '\n');
+    char help[32][128] = {{0}}, type[32][128] = {{0}}, kind[32] = "";
+    int n_help = 0, n_type = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(b.p, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char name[128];
+        if (!strncmp(l, "# HELP ", 7)) {
+            cr_assert_eq(sscanf(l + 7, "%127s", name), 1, "%s", l);
+            cr_expect_gt(strlen(l), 8 + strlen(name), "HELP without text: %s", l);
+            cr_assert_lt(n_help, 32);
+            snprintf(help[n_help++], 128, "%s", name);
+            continue;
+        }
+        if (!strncmp(l, "# TYPE ", 7)) {
+            cr_assert_eq(sscanf(l + 7, "%127s %31s", name, kind), 2, "%s", l);
+            cr_expect(!strcmp(kind, "counter") || !strcmp(kind, "gauge") || !strcmp(kind, "histogram"),
+                      "%s", l);
+            cr_expect(n_help > 0 && !strcmp(help[n_help - 1], name), "TYPE without HELP before it: %s", l);
+            cr_assert_lt(n_type, 32);
+            snprintf(type[n_type++], 128, "%s", name);
+            continue;
+        }
+        cr_assert_neq(l[0], '#', "%s", l);
+        const char *sp = strchr(l, ' ');
+        cr_assert_not_null(sp, "not 'name value': %s", l);
+        snprintf(name, sizeof name, "%.*s", (int)(sp - l), l);
+        cr_expect(n_type > 0 && in_family(name, type[n_type - 1], kind), "sample outside its family: %s", l);
+        int i = 0;
+        while (i < nw && strcmp(w[i].name, name))
+            i++;
+        cr_assert_lt(i, nw, "unexpected sample: %s", l);
+        w[i].seen++;
+        char *end;
+        errno = 0;
+        if (w[i].is_sum) {
+            double v = strtod(sp + 1, &end);
+            cr_expect(*end == 0 && v == w[i].sum, "%s: want %.17g", l, w[i].sum);
+        } else {
+            long long v = strtoll(sp + 1, &end, 10);
+            cr_expect(*end == 0 && errno == 0 && v == w[i].count, "%s: want %lld", l, w[i].count);
+        }
+    }
+    for (int i = 0; i < nw; i++)
+        cr_expect_eq(w[i].seen, 1, "%s seen %d times", w[i].name, w[i].seen);
+    cr_expect_eq(n_type, 8);
+    cr_expect_eq(n_help, 8);
+    free(b.p);
 }

@@ -44,6 +44,12 @@ def main():
                 text += choice.delta.content or ""
         assert text == "tok0 tok1 tok2 tok3 ", text
         assert usage and usage.completion_tokens == 5, usage
+        # One SSE event per token, also when the tokens come faster than the client reads.
+        pieces = [ch.choices[0].text
+                  for ch in c.completions.create(model="null", prompt="a", max_tokens=40,
+                                                 stream=True)
+                  if ch.choices and ch.choices[0].text]
+        assert pieces == [f"tok{i} " for i in range(40)], pieces
         try:
             c.completions.create(model="nope", prompt="x")
             raise AssertionError("unknown model accepted")
