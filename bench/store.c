@@ -495,32 +495,45 @@ static char *immutable_uri(const char *path)
     return u;
 }
 
-/* Opens the file read-only and reads its schema version. Reading a WAL file needs its -shm
- * index; where that cannot be created (a directory the user may not write, and no writer
- * has it open) the file is opened as immutable instead, which reads the database file
- * alone, as the last writer's checkpoint left it. */
-static mlc_status open_ro_db(mlc_store *s, int64_t *ver, mlc_err *err)
+/* Opens the file read-only (immutable: reading the database file alone, without locks or
+ * WAL) and reads its schema version. */
+static mlc_status open_ro_as(mlc_store *s, bool immutable, int64_t *ver, int *rc, mlc_err *err)
 {
-    if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    char *uri = immutable ? immutable_uri(s->path) : NULL;
+    if (immutable && !uri)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", s->path);
+    int flags = SQLITE_OPEN_READONLY | (immutable ? SQLITE_OPEN_URI : 0);
+    *rc = sqlite3_open_v2(immutable ? uri : s->path, &s->db, flags, NULL);
+    free(uri);
+    if (*rc != SQLITE_OK)
         return db_err(s->path, s->db, err, "cannot open");
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    int rc = query_int(s->db, "PRAGMA user_version", ver);
-    if ((rc & 0xff) != SQLITE_READONLY && (rc & 0xff) != SQLITE_CANTOPEN)
-        return rc == SQLITE_OK ? MLC_OK : db_err(s->path, s->db, err, "reading the schema version");
+    *rc = query_int(s->db, "PRAGMA user_version", ver);
+    return *rc == SQLITE_OK ? MLC_OK : db_err(s->path, s->db, err, "reading the schema version");
+}
+
+/* Reading a WAL file takes its -shm index, which a reader creates when absent and, unable to
+ * checkpoint, leaves behind, owned by the reader: a writer without access to it would then
+ * fail. So a user who may not write the file, with no writer's -wal present, reads it as
+ * immutable (the database file alone, as the last writer's checkpoint left it); so does
+ * anyone where the index cannot be made (a read-only directory). */
+static mlc_status open_ro_db(mlc_store *s, int64_t *ver, mlc_err *err)
+{
+    size_t n = strlen(s->path) + 5;
+    char *wal = malloc(n);
+    if (!wal)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", s->path);
+    snprintf(wal, n, "%s-wal", s->path);
+    bool quiet_file = access(wal, F_OK) != 0 && access(s->path, W_OK) != 0;
+    free(wal);
+    int rc = SQLITE_OK;
+    mlc_status st = open_ro_as(s, quiet_file, ver, &rc, err);
+    if (st == MLC_OK || quiet_file || ((rc & 0xff) != SQLITE_READONLY && (rc & 0xff) != SQLITE_CANTOPEN))
+        return st;
     sqlite3_close(s->db);
     s->db = NULL;
-    char *uri = immutable_uri(s->path);
-    if (!uri)
-        return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", s->path);
-    rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
-    free(uri);
-    if (rc != SQLITE_OK)
-        return db_err(s->path, s->db, err, "cannot open");
-    sqlite3_extended_result_codes(s->db, 1);
-    if (query_int(s->db, "PRAGMA user_version", ver) != SQLITE_OK)
-        return db_err(s->path, s->db, err, "reading the schema version");
-    return MLC_OK;
+    return open_ro_as(s, true, ver, &rc, err);
 }
 
 /* An older schema is read through TEMP views that add the later columns as NULL (the temp

@@ -972,6 +972,12 @@ Test(store, readonly_file_in_readonly_directory)
     cr_assert_eq(chmod(dir, 0755), 0);
     cr_expect_eq(open_as_other_user(path, false), 0, "read-only open of a 0444 file failed");
     expect_unchanged(path, &before);
+    /* No -shm or -wal left behind by the reader: a writer could not use files it owns. */
+    char side[1200];
+    snprintf(side, sizeof side, "%s-shm", path);
+    cr_expect_neq(access(side, F_OK), 0, "%s left behind", side);
+    snprintf(side, sizeof side, "%s-wal", path);
+    cr_expect_neq(access(side, F_OK), 0, "%s left behind", side);
 
     chmod(dir, 0755);
     char cmd[1200];
