@@ -649,7 +649,7 @@ static void copy_msg(char *out, size_t cap, const char *s, size_t max)
 
 /* The server's own words in an error body: the OpenAI error JSON's error.message (or an
  * "error" string, or FastAPI's "detail"), else the start of the body. */
-static void server_message(const xfer *st, char *out, size_t cap)
+static void server_message(const xfer *st, char *out, size_t cap, size_t max)
 {
     cJSON *j = cJSON_ParseWithLength(st->body, st->body_len);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
@@ -663,7 +663,7 @@ static void server_message(const xfer *st, char *out, size_t cap)
     const char *body = st->body;
     while (*body == ' ' || *body == '\r' || *body == '\n' || *body == '\t')
         body++;
-    copy_msg(out, cap, msg ? msg : *body ? body : "(empty body)", CLIENT_MSG_MAX);
+    copy_msg(out, cap, msg ? msg : *body ? body : "(empty body)", max);
     cJSON_Delete(j);
     one_line(out);
 }
@@ -694,14 +694,14 @@ static void finish(mlc_client *c, creq *q, CURLcode rc, bool cancelled)
         snprintf(r.error, sizeof r.error, "%s", st->fail_msg);
     } else if (status >= 300 || (status > 0 && status < 200)) {
         r.error_kind = MLC_FAIL_HTTP;
-        server_message(st, r.error, sizeof r.error);
+        server_message(st, r.error, sizeof r.error, CLIENT_MSG_MAX);
     } else if (st->not_sse || (rc == CURLE_OK && !st->saw_done && !st->finish[0] && st->events == 0 &&
                                st->body_len > 0)) {
         /* Bytes came, but no event: a page or a JSON answer, whatever its Content-Type. */
-        char start[CLIENT_MSG_MAX + 1];
-        server_message(st, start, sizeof start);
+        char start[161];
+        server_message(st, start, sizeof start, sizeof start - 1);
         r.error_kind = MLC_FAIL_NOT_SSE;
-        snprintf(r.error, sizeof r.error, "not an SSE stream (Content-Type %.40s): %.180s",
+        snprintf(r.error, sizeof r.error, "not an SSE stream (Content-Type %.40s): %s",
                  st->ctype[0] ? st->ctype : "none", start);
     } else if (st->saw_done || st->finish[0]) {
         /* Complete by the protocol, whatever happened to the connection afterwards. */
