@@ -494,6 +494,28 @@ Test(run, numbers_are_parsed_strictly, .timeout = 120)
     expect_usage("--timeout", "--timeout needs a value");
 }
 
+/* Every numeric option of run against the values that wrap or mean nothing. */
+Test(run, every_numeric_option_refuses_nonsense, .timeout = 300)
+{
+    static const char *const opts[] = {"-t", "--ctx", "--parallel", "--timeout", "--input-len", "--output-len",
+                                       "--range-ratio", "--num-prompts", "--duration", "--seed", "--temperature",
+                                       "--concurrency", "--rate", "--burstiness", "--warmup", "--time-scale",
+                                       "--progress-interval", "--sweep"};
+    static const char *const vals[] = {"-1", "nan", "inf", "2147483648", "9223372036854775808", "''", "abc", "1,"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+        for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
+            bool seed = !strcmp(opts[i], "--seed"), sweep = !strcmp(opts[i], "--sweep");
+            if ((seed && (k == 3 || k == 4)) || (sweep && k == 0)) /* valid seeds; "-1" is no --sweep value */
+                continue;
+            if (!strcmp(opts[i], "--rate") && k == 2) /* inf: every request at once */
+                continue;
+            char args[128];
+            snprintf(args, sizeof args, "%s %s", opts[i], vals[k]);
+            expect_usage(args, opts[i]);
+        }
+    }
+}
+
 Test(run, help_shows_the_defaults)
 {
     char cmd[1024], *out;
