@@ -965,7 +965,10 @@ Test(store, readonly_file_in_readonly_directory)
     file_state before = snap(path);
 
     int rw = open_as_other_user(path, true);
-    cr_assert_neq(rw, 3, "cannot become another user");
+    if (rw == 3) {
+        chmod(dir, 0755);
+        cr_skip_test("root here cannot become another user, for whom file modes would apply");
+    }
     cr_expect_neq(rw, 0, "the setting does not make the store unwritable");
     cr_expect_eq(open_as_other_user(path, false), 0, "read-only open failed in a read-only directory");
     /* The file alone, directory writable. */
