@@ -12,7 +12,8 @@
  * the request's SSE parser; every event completed by those bytes carries that time. Request
  * objects (easy handle, parser and its buffers) are pooled and reused, so a long run stops
  * allocating except for cJSON's per-event tree and each request's JSON body. Memory per
- * request is bounded: the parser by max_event_bytes, an error body by 200 bytes. */
+ * request is bounded: the parser by max_event_bytes, the start of a body kept for an error
+ * message by CLIENT_BODY_KEEP bytes. */
 #include "client.h"
 
 #include <cjson/cJSON.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +34,8 @@
 
 #define CLIENT_DEFAULT_MAX_EVENT ((size_t)1 << 20)
 #define CLIENT_DEFAULT_CACHE 1024
-#define CLIENT_ERRBODY_MAX 200
+#define CLIENT_BODY_KEEP 4096  /* start of a body kept: enough for an OpenAI error JSON */
+#define CLIENT_MSG_MAX 200     /* bytes of a server's message in a failure's text */
 #define CLIENT_EPOLL_BATCH 256
 
 /* The state of one transfer, zeroed when a pooled request is reused. */
@@ -42,14 +45,16 @@ typedef struct xfer {
     double t_done;           /* arrival of "[DONE]" */
     bool checked;            /* status and content type looked at (first body bytes) */
     bool http_error;         /* non-2xx: the body is kept for the message, not parsed */
+    bool not_sse;            /* 2xx with another Content-Type: kept, not parsed */
+    char ctype[64];          /* the response's Content-Type ("" when none) */
     bool ended;              /* [DONE] or an in-stream error: later bytes are drained */
     bool saw_done;
     const char *fail_kind;   /* set by the parsing side (protocol, in-stream error) */
     char fail_msg[200];
-    char errbody[CLIENT_ERRBODY_MAX + 1];
-    size_t errbody_len;
+    char body[CLIENT_BODY_KEEP + 1]; /* the body's first bytes, for failure messages */
+    size_t body_len;
     long status;
-    int64_t usage_prompt, usage_completion, chunks;
+    int64_t usage_prompt, usage_completion, chunks, events;
     char finish[32];
 } xfer;
 
@@ -131,6 +136,7 @@ static bool on_event(void *ctx, const char *event, const char *data, size_t len)
         cJSON_Delete(j);
         return false; /* abort this request: the stream cannot be trusted any more */
     }
+    q->st.events++;
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
     if ((err && !cJSON_IsNull(err)) || !strcmp(event, "error")) {
         /* vLLM and OpenAI report failures inside a 200 stream this way (often followed by
@@ -177,6 +183,16 @@ static bool on_event(void *ctx, const char *event, const char *data, size_t len)
 
 /* ---- curl callbacks ---- */
 
+/* Keeps the first CLIENT_BODY_KEEP bytes of the body for a failure's message. */
+static void keep_body(xfer *st, const char *ptr, size_t len)
+{
+    size_t room = CLIENT_BODY_KEEP - st->body_len;
+    size_t n = len < room ? len : room;
+    memcpy(st->body + st->body_len, ptr, n);
+    st->body_len += n;
+    st->body[st->body_len] = 0;
+}
+
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     double t = mlc_client_now(); /* first: parsing must not delay the timestamp */
@@ -185,28 +201,22 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     if (!q->st.checked) {
         q->st.checked = true;
         curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &q->st.status);
-        if (q->st.status < 200 || q->st.status >= 300) {
+        char *ct = NULL;
+        curl_easy_getinfo(q->easy, CURLINFO_CONTENT_TYPE, &ct);
+        snprintf(q->st.ctype, sizeof q->st.ctype, "%s", ct ? ct : "");
+        if (q->st.status < 200 || q->st.status >= 300)
             q->st.http_error = true;
-        } else {
-            char *ct = NULL;
-            curl_easy_getinfo(q->easy, CURLINFO_CONTENT_TYPE, &ct);
-            if (ct && !strncmp(ct, "application/json", 16)) {
-                set_fail(q, MLC_FAIL_PROTOCOL, "expected an event stream, got %s", ct);
-                return 0;
-            }
-        }
+        /* A declared type other than an event stream (an HTML page from a proxy or a web
+         * UI, JSON from a server that ignored "stream": true) is not parsed as one; a
+         * response without a type is tried as a stream. */
+        else if (ct && strncasecmp(ct, "text/event-stream", 17) != 0)
+            q->st.not_sse = true;
     }
     q->st.t_last = t;
-    if (q->st.http_error) {
-        /* Keep the start of the body for the message; drain the rest so the connection can
-         * be reused. */
-        size_t room = CLIENT_ERRBODY_MAX - q->st.errbody_len;
-        size_t n = len < room ? len : room;
-        memcpy(q->st.errbody + q->st.errbody_len, ptr, n);
-        q->st.errbody_len += n;
-        q->st.errbody[q->st.errbody_len] = 0;
-        return len;
-    }
+    if (q->st.body_len < CLIENT_BODY_KEEP)
+        keep_body(&q->st, ptr, len);
+    if (q->st.http_error || q->st.not_sse)
+        return len; /* drained, so the connection can be reused */
     if (q->st.ended)
         return len;
     q->st.t_chunk = t;
@@ -514,6 +524,15 @@ static mlc_status build_body(mlc_client *c, const mlc_client_req *r, char **out,
     } else if (ok) {
         if (p->text) {
             ok = cJSON_AddStringToObject(root, "prompt", p->text) != NULL;
+        } else if (p->messages_json) {
+            char *text = NULL;
+            mlc_status ms = mlc_messages_text(p->messages_json, &text, err);
+            if (ms != MLC_OK) {
+                cJSON_Delete(root);
+                return ms;
+            }
+            ok = cJSON_AddStringToObject(root, "prompt", text) != NULL;
+            free(text);
         } else if (p->ids && p->n_ids > 0) {
             cJSON *ids = cJSON_AddArrayToObject(root, "prompt");
             for (int32_t i = 0; ok && ids && i < p->n_ids; i++) {
@@ -613,6 +632,42 @@ static void one_line(char *s)
             *s = ' ';
 }
 
+/* At most max bytes of s into out (cap > max), cut at a UTF-8 character boundary. */
+static void copy_msg(char *out, size_t cap, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, s, n);
+    out[n] = 0;
+}
+
+/* The server's own words in an error body: the OpenAI error JSON's error.message (or an
+ * "error" string, or FastAPI's "detail"), else the start of the body. */
+static void server_message(const xfer *st, char *out, size_t cap, size_t max)
+{
+    cJSON *j = cJSON_ParseWithLength(st->body, st->body_len);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const char *msg = nonempty(cJSON_GetObjectItemCaseSensitive(e, "message"));
+    if (!msg)
+        msg = nonempty(e);
+    if (!msg)
+        msg = nonempty(cJSON_GetObjectItemCaseSensitive(j, "detail"));
+    if (!msg)
+        msg = nonempty(cJSON_GetObjectItemCaseSensitive(j, "message"));
+    const char *body = st->body;
+    while (*body == ' ' || *body == '\r' || *body == '\n' || *body == '\t')
+        body++;
+    copy_msg(out, cap, msg ? msg : *body ? body : "(empty body)", max);
+    cJSON_Delete(j);
+    one_line(out);
+}
+
 static void finish(mlc_client *c, creq *q, CURLcode rc, bool cancelled)
 {
     mlc_client_result r;
@@ -623,6 +678,8 @@ static void finish(mlc_client *c, creq *q, CURLcode rc, bool cancelled)
     if (!status)
         curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
     r.http_status = status;
+    r.url = c->url;
+    r.events = st->events;
     r.usage_prompt = st->usage_prompt;
     r.usage_completion = st->usage_completion;
     r.chunks = st->chunks;
@@ -637,16 +694,25 @@ static void finish(mlc_client *c, creq *q, CURLcode rc, bool cancelled)
         snprintf(r.error, sizeof r.error, "%s", st->fail_msg);
     } else if (status >= 300 || (status > 0 && status < 200)) {
         r.error_kind = MLC_FAIL_HTTP;
-        snprintf(r.error, sizeof r.error, "HTTP %ld: %s", status, st->errbody);
+        server_message(st, r.error, sizeof r.error, CLIENT_MSG_MAX);
+    } else if (st->not_sse || (rc == CURLE_OK && !st->saw_done && !st->finish[0] && st->events == 0 &&
+                               st->body_len > 0)) {
+        /* Bytes came, but no event: a page or a JSON answer, whatever its Content-Type. */
+        char start[161];
+        server_message(st, start, sizeof start, sizeof start - 1);
+        r.error_kind = MLC_FAIL_NOT_SSE;
+        snprintf(r.error, sizeof r.error, "not an SSE stream (Content-Type %.40s): %s",
+                 st->ctype[0] ? st->ctype : "none", start);
     } else if (st->saw_done || st->finish[0]) {
         /* Complete by the protocol, whatever happened to the connection afterwards. */
         r.ok = true;
         t = st->saw_done ? st->t_done : st->t_last;
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         r.error_kind = MLC_FAIL_TIMEOUT;
-        snprintf(r.error, sizeof r.error,
-                 "no complete response within %.3f s (%lld tokens): %.160s",
-                 (double)c->timeout_ms * 1e-3, (long long)st->chunks, curl_msg);
+        /* curl's own text adds the exact milliseconds and bytes, which would make every
+         * timeout a reason of its own. */
+        snprintf(r.error, sizeof r.error, "no complete response within %.3f s (%lld tokens)",
+                 (double)c->timeout_ms * 1e-3, (long long)st->chunks);
     } else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                rc == CURLE_COULDNT_RESOLVE_PROXY) {
         r.error_kind = MLC_FAIL_CONNECT;

@@ -7,8 +7,10 @@
  * socket interface on an epoll set (Linux), so each wake-up costs work for the ready
  * sockets only, not for every stream in flight.
  *
- * Requests: POST {base}/v1/completions (prompt text, or token ids when the prompt has only
- * ids) or {base}/v1/chat/completions (the prompt's messages, or one user message), with
+ * Requests: POST {base}/v1/completions (prompt text, token ids when the prompt has only
+ * ids, or chat messages as plain text: one "ROLE: CONTENT" line per message, then
+ * "assistant:", see mlc_messages_text) or {base}/v1/chat/completions (the prompt's
+ * messages, or one user message), with
  * model, max_tokens, "stream": true, stream_options.include_usage when asked, ignore_eos
  * (vLLM), temperature when >= 0 and seed when asked. Each event's choices[0].text (or
  * delta.content, or delta.reasoning_content) is a token when non-empty; usage and
@@ -28,7 +30,11 @@ typedef struct mlc_client mlc_client;
 typedef enum mlc_api { MLC_API_COMPLETIONS = 0, MLC_API_CHAT = 1 } mlc_api;
 
 /* Failure kinds recorded per request (error_kind in the store). */
-#define MLC_FAIL_HTTP "http"             /* non-2xx status; the message has the code and body */
+#define MLC_FAIL_HTTP "http"             /* non-2xx status (http_status); the message is the
+                                          * server's (error.message of an OpenAI error body,
+                                          * else the body's start), at most 200 bytes */
+#define MLC_FAIL_NOT_SSE "not_sse"       /* 2xx, but no event stream: another Content-Type
+                                          * (an HTML page, JSON) or bytes without any event */
 #define MLC_FAIL_TIMEOUT "timeout"       /* per-request timeout */
 #define MLC_FAIL_CONNECT "connect"       /* connection refused / DNS */
 #define MLC_FAIL_DISCONNECT "disconnect" /* stream ended before [DONE] or finish_reason */
@@ -61,7 +67,9 @@ typedef struct mlc_client_result {
     bool ok;
     const char *error_kind; /* MLC_FAIL_* or NULL */
     char error[256];
-    long http_status;
+    long http_status;       /* 0 when no response came */
+    const char *url;        /* the URL requested (valid while the client lives) */
+    int64_t events;         /* JSON data events seen (token-bearing or not) */
     int64_t usage_prompt, usage_completion; /* -1 when the server sent no usage */
     int64_t chunks;         /* token-bearing chunks seen */
     char finish_reason[32];

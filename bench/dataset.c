@@ -25,6 +25,7 @@
 
 #include "embed.h"
 #include "mlc/tokenizer.h"
+#include "strbuf.h"
 
 /* ------------------------------------------------------------------ random numbers */
 
@@ -365,6 +366,9 @@ typedef struct ctx {
     mlc_err *err;
     idpool pool;      /* traces with input_length */
     rng r;
+    /* traces: the earliest and latest time so far (s) and their lines (0: none yet) */
+    double t_min, t_max;
+    size_t line_min, line_max;
 } ctx;
 
 static mlc_status at(const ctx *c, size_t line, mlc_status s, const char *fmt, ...)
@@ -483,6 +487,21 @@ static mlc_status trace_line(ctx *c, size_t line, const cJSON *obj, mlc_prompt *
     if (!cJSON_IsNumber(t) || !isfinite(t->valuedouble) || t->valuedouble < 0)
         return at(c, line, MLC_ERR_FORMAT, "\"%s\" must be a non-negative number", tkey);
     p->timestamp = ts ? t->valuedouble : t->valuedouble / 1000.0;
+    if (p->timestamp > MLC_DATASET_MAX_TIMESTAMP)
+        return at(c, line, MLC_ERR_FORMAT, "\"%s\" is %g s, beyond %g s%s", tkey, p->timestamp,
+                  MLC_DATASET_MAX_TIMESTAMP, ts ? " (milliseconds go in \"timestamp_ms\")" : "");
+    if (!c->line_min || p->timestamp < c->t_min) {
+        c->t_min = p->timestamp;
+        c->line_min = line;
+    }
+    if (!c->line_max || p->timestamp > c->t_max) {
+        c->t_max = p->timestamp;
+        c->line_max = line;
+    }
+    if (c->t_max - c->t_min > MLC_DATASET_MAX_TRACE_SPAN)
+        return at(c, line, MLC_ERR_FORMAT, "\"%s\" is %g s from line %zu's, beyond the %g s a trace may span",
+                  tkey, c->t_max - c->t_min, line == c->line_max ? c->line_min : c->line_max,
+                  MLC_DATASET_MAX_TRACE_SPAN);
 
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(obj, "prompt");
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(obj, "messages");
@@ -1190,6 +1209,39 @@ done:
     sharegpt_free(&sg);
     free(buf);
     pool_free(&c.pool);
+    return st;
+}
+
+mlc_status mlc_messages_text(const char *messages_json, char **out, mlc_err *err)
+{
+    *out = NULL;
+    cJSON *msgs = cJSON_Parse(messages_json ? messages_json : "");
+    mlc_strbuf b = {0};
+    mlc_status st = MLC_OK;
+    if (!cJSON_IsArray(msgs) || !msgs->child) {
+        st = mlc_err_set(err, MLC_ERR_FORMAT, "prompt messages are not a non-empty JSON array");
+        goto done;
+    }
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsString(role) || !cJSON_IsString(content)) {
+            st = mlc_err_set(err, MLC_ERR_FORMAT, "prompt messages need string \"role\" and \"content\"");
+            goto done;
+        }
+        mlc_sb_printf(&b, "%s: %s\n", role->valuestring, content->valuestring);
+    }
+    mlc_sb_puts(&b, "assistant:");
+    if (b.oom) {
+        st = mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    *out = b.p;
+    b.p = NULL;
+done:
+    free(b.p);
+    cJSON_Delete(msgs);
     return st;
 }
 

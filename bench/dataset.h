@@ -5,7 +5,8 @@
  * {"prompt": ...} or {"messages": [...]} and optional "max_tokens", "random" (prompts built
  * from token ids so input lengths are exact; output lengths exact or from a range), and
  * timestamped traces (JSONL with "timestamp" seconds (or "timestamp_ms"), plus prompt or
- * input_length/output_length), replayed on their own clock. Malformed input is reported as
+ * input_length/output_length), replayed on their own clock (times at most
+ * MLC_DATASET_MAX_TIMESTAMP, spanning at most MLC_DATASET_MAX_TRACE_SPAN). Malformed input is reported as
  * "FILE:LINE: what" and nothing is loaded. datasets/README.md describes each format.
  *
  * spec: "default" (also NULL or ""), "random", or a file path (a file really named "random"
@@ -42,6 +43,8 @@ struct mlc_tokenizer;
 #define MLC_DATASET_MAX_FILE ((size_t)1 << 30)   /* largest dataset file */
 #define MLC_DATASET_MAX_INPUT_LEN (1 << 20)      /* longest random / trace input_length */
 #define MLC_DATASET_RANDOM_LOW 3                 /* random ids skip [0, 3): special tokens */
+#define MLC_DATASET_MAX_TIMESTAMP 1e11           /* latest trace time, s (epoch seconds fit) */
+#define MLC_DATASET_MAX_TRACE_SPAN 1e6           /* last - first trace time, s (11.6 days) */
 
 typedef struct mlc_prompt {
     char *text;           /* completion prompt, or NULL */
@@ -79,6 +82,11 @@ typedef struct mlc_dataset_opts {
 
 /* Loads the dataset o describes into *out (zeroed on failure; free with mlc_dataset_free). */
 mlc_status mlc_dataset_load(const mlc_dataset_opts *o, mlc_dataset *out, mlc_err *err);
+/* Chat messages (messages_json: a JSON array of {"role", "content"} strings) as one
+ * plain-text prompt for a completions API, which takes no messages: one "ROLE: CONTENT"
+ * line per message in order, then "assistant:" asking for the reply. *out is malloc'd.
+ * MLC_ERR_FORMAT when the text is not a non-empty array of such objects. */
+mlc_status mlc_messages_text(const char *messages_json, char **out, mlc_err *err);
 /* Frees everything *d holds and zeroes it; d may be NULL or already freed. */
 void mlc_dataset_free(mlc_dataset *d);
 

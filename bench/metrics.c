@@ -137,26 +137,29 @@ out:
 bool mlc_slo_parse(const char *s, mlc_slo *out, char *msg, size_t cap)
 {
     memset(out, 0, sizeof *out);
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '='), *end;
-        double v = eq ? strtod(eq + 1, &end) : 0;
-        if (!eq || end == eq + 1 || *end || !(v > 0)) {
-            snprintf(msg, cap, "--slo: '%s' is not NAME=MILLISECONDS", kv);
+    for (const char *kv = s;; kv++) {
+        size_t len = strcspn(kv, ",");
+        char item[64], *end = NULL;
+        snprintf(item, sizeof item, "%.*s", (int)len, kv);
+        char *eq = strchr(item, '=');
+        double v = eq && eq[1] >= '0' && eq[1] <= '9' ? strtod(eq + 1, &end) : NAN;
+        if (len == 0 || len >= sizeof item || !(v > 0) || !isfinite(v) || *end) {
+            snprintf(msg, cap, "--slo: '%.*s' is not NAME=MILLISECONDS (a positive number)", (int)len, kv);
             return false;
         }
         *eq = 0;
-        if (!strcmp(kv, "ttft"))
+        if (!strcmp(item, "ttft"))
             out->ttft_ms = v;
-        else if (!strcmp(kv, "tpot"))
+        else if (!strcmp(item, "tpot"))
             out->tpot_ms = v;
-        else if (!strcmp(kv, "e2e") || !strcmp(kv, "e2el"))
+        else if (!strcmp(item, "e2e") || !strcmp(item, "e2el"))
             out->e2e_ms = v;
         else {
-            snprintf(msg, cap, "--slo: unknown metric '%s' (ttft, tpot, e2e)", kv);
+            snprintf(msg, cap, "--slo: unknown metric '%s' (ttft, tpot, e2e)", item);
             return false;
         }
+        kv += len;
+        if (!*kv)
+            return true;
     }
-    return true;
 }

@@ -35,6 +35,14 @@
 #include "synth.h"
 
 #define MAX_POINTS 32
+#define MAX_CONCURRENCY 65536      /* requests in flight (one connection each) */
+#define MIN_RATE 1e-3              /* requests/s: at most 1000 s between arrivals on average */
+#define MAX_RATE 1e6
+#define MAX_SCHEDULE_S 1e6         /* latest trace arrival at --time-scale, without --duration */
+#define DEFAULT_TIMEOUT_S 600.0
+#define DEFAULT_PROGRESS_S 5.0     /* between progress lines when stderr is not a terminal */
+#define FAIL_NO_TOKENS "no_tokens" /* finished well by the protocol, but no token came */
+#define MAX_REASONS 3              /* distinct failure reasons printed per load point */
 
 /* ---------------------------------------------------------------- options */
 
@@ -71,6 +79,7 @@ typedef struct run_opts {
     bool have_slo;
     /* output */
     const char *db, *label, *json_path, *format, *outputs;
+    double progress_s;
     bool quiet;
 } run_opts;
 
@@ -78,41 +87,121 @@ static const char run_usage[] =
     "usage: mlc-bench run (--backend B --model M.gguf | --endpoint URL) [options]\n"
     "target:\n"
     "  --backend B --model M.gguf [-t N] [--ctx N] [--parallel N]   the engine, in-process\n"
+    "                 (backend cpu; threads: all cores; ctx: the model's, at most 8192;\n"
+    "                 parallel: the largest concurrency, at least 16 for --rate/--sweep,\n"
+    "                 at most 64)\n"
     "  --endpoint URL [--api chat|completions] [--model-name NAME] [--api-key-env VAR]\n"
     "                 [--tokenizer M.gguf] [--timeout S]          any OpenAI-compatible server\n"
+    "                 (api completions; model name \"default\"; timeout 600 s per request;\n"
+    "                 chat messages go to completions as \"ROLE: CONTENT\" lines + \"assistant:\")\n"
     "dataset:\n"
     "  --dataset default|random|FILE [--dataset-format auto|sharegpt|jsonl|trace]\n"
-    "  --input-len N --output-len N --range-ratio R   (random; --output-len also caps others)\n"
-    "  --num-prompts N | --duration S    --seed S    --ignore-eos    --temperature T (default 0)\n"
+    "                 (default: the built-in prompts; format auto)\n"
+    "  --input-len N --output-len N --range-ratio R   (random; defaults 128, 128, 0;\n"
+    "                 --output-len also caps the others, whose entries say, else 128)\n"
+    "  --num-prompts N | --duration S   (default: every prompt once; random: 1000)\n"
+    "  --seed S (default 0)   --ignore-eos   --temperature T (default 0)\n"
     "load (comma lists run one after another):\n"
-    "  --concurrency LIST          closed loop: LIST requests in flight\n"
-    "  --rate LIST [--burstiness K] [--arrival poisson|constant]   open loop, requests/s\n"
+    "  --concurrency LIST          closed loop: LIST requests in flight, integers in\n"
+    "                              [1, 65536] (default 1)\n"
+    "  --rate LIST [--burstiness K] [--arrival poisson|constant]   open loop, requests/s in\n"
+    "                              [0.001, 1e6], or inf: every request at once (maximum\n"
+    "                              throughput); defaults poisson, K 1 (< 1 burstier)\n"
     "  --rate R --concurrency C    open loop capped at C in flight\n"
     "  --sweep [N]                 synchronous, max throughput, then N rates between (default 5)\n"
-    "  --warmup N                  unrecorded requests first    --time-scale X   trace speed\n"
+    "  --warmup N (default 0)      unrecorded requests first\n"
+    "  --time-scale X (default 1)  trace speed; a trace may last at most 1e6 s at that speed\n"
+    "                              unless --duration cuts it\n"
     "  --slo ttft=MS,tpot=MS,e2e=MS   goodput: requests meeting every SLO, per second\n"
     "output:\n"
     "  --db FILE (default ./mlc-bench.db or $MLC_BENCH_DB)  --label TEXT  --json FILE\n"
-    "  --format table|md    --quiet (no progress line)\n"
+    "  --format table|md (default table)   --quiet (no progress or summary line)\n"
+    "  --progress-interval S       seconds between progress lines when stderr is not a\n"
+    "                              terminal, as in CI logs (default 5; on a terminal one line\n"
+    "                              is redrawn instead)\n"
     "  --outputs FILE      what each request generated, as JSONL (idx, load, ok, text or\n"
     "                      token_ids), for checking correctness alongside speed\n"
-    "Exit: 0 ok, 1 run failed, 2 usage error, 130 interrupted.\n";
+    "Failed requests print their first reasons (kind, HTTP status, URL, the server's message)\n"
+    "on stderr and are stored with them.\n"
+    "Exit: 0 every request ok, 1 any request failed (the run is still stored 'complete' when\n"
+    "some succeeded) or the run failed, 2 usage error, 130 interrupted.\n";
 
-static bool parse_num_list(const char *flag, const char *v, double *out, int *n, bool allow_inf)
+/* One --concurrency item: an integer in [1, MAX_CONCURRENCY], digits only. */
+static bool parse_conc(const char *t, double *out)
 {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", v);
+    char *end;
+    errno = 0;
+    long v = t[0] >= '0' && t[0] <= '9' ? strtol(t, &end, 10) : 0;
+    if (v < 1 || errno || *end || v > MAX_CONCURRENCY)
+        return false;
+    *out = (double)v;
+    return true;
+}
+
+/* One --rate item: a finite rate in [MIN_RATE, MAX_RATE], or "inf" (all at once). */
+static bool parse_rate(const char *t, double *out)
+{
+    if (!strcmp(t, "inf")) {
+        *out = INFINITY;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    double v = (t[0] >= '0' && t[0] <= '9') || t[0] == '.' ? strtod(t, &end) : NAN;
+    if (!(v >= MIN_RATE && v <= MAX_RATE) || errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A comma list of at most MAX_POINTS items, none empty. */
+static bool parse_num_list(const char *flag, const char *v, double *out, int *n, bool rates)
+{
     *n = 0;
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        char *end;
-        double x = (allow_inf && !strcmp(t, "inf")) ? INFINITY : strtod(t, &end);
-        if (*n == MAX_POINTS || (isfinite(x) && (*end || !(x > 0)))) {
-            fprintf(stderr, "mlc-bench run: %s: '%s' is not a positive number list\n", flag, v);
+    for (const char *p = v;; p++) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        if (*n == MAX_POINTS) {
+            fprintf(stderr, "mlc-bench run: %s: '%s' has more than %d items\n", flag, v, MAX_POINTS);
             return false;
         }
-        out[(*n)++] = x;
+        if (len == 0) {
+            fprintf(stderr, "mlc-bench run: %s: '%s' has an empty item\n", flag, v);
+            return false;
+        }
+        snprintf(item, sizeof item, "%.*s", (int)len, p);
+        if (len >= sizeof item || !(rates ? parse_rate(item, &out[*n]) : parse_conc(item, &out[*n]))) {
+            if (rates)
+                fprintf(stderr, "mlc-bench run: %s: '%.*s' is not a rate in [%g, %g] requests/s or inf\n",
+                        flag, (int)len, p, MIN_RATE, MAX_RATE);
+            else
+                fprintf(stderr, "mlc-bench run: %s: '%.*s' is not an integer in [1, %d]\n", flag,
+                        (int)len, p, MAX_CONCURRENCY);
+            return false;
+        }
+        ++*n;
+        p += len;
+        if (!*p)
+            return true;
     }
-    return *n > 0;
+}
+
+/* Options that take a value (the rest are flags): an unknown option is told apart from a
+ * known one missing its value. */
+static const char *const value_options[] = {
+    "--backend", "--model", "-m", "--endpoint", "--api", "--model-name", "--api-key-env",
+    "--tokenizer", "-t", "--threads", "--ctx", "--parallel", "--timeout", "--dataset",
+    "--dataset-format", "--input-len", "--output-len", "--range-ratio", "--num-prompts",
+    "--duration", "--seed", "--temperature", "--concurrency", "--rate", "--burstiness",
+    "--arrival", "--warmup", "--time-scale", "--slo", "--db", "--label", "--json", "--outputs",
+    "--format", "--progress-interval", NULL};
+
+static bool takes_value(const char *a)
+{
+    for (int i = 0; value_options[i]; i++)
+        if (!strcmp(a, value_options[i]))
+            return true;
+    return false;
 }
 
 static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
@@ -157,6 +246,11 @@ static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
     else if (!strcmp(a, "--seed")) ok = mlc_cli_u64(c, a, v, &o->seed);
     else if (!strcmp(a, "--temperature")) ok = mlc_cli_float(c, a, v, 0, 100, &o->temperature);
     else if (!strcmp(a, "--concurrency")) ok = parse_num_list(a, v, o->conc_list, &o->n_conc, false);
+    else if (!strcmp(a, "--progress-interval")) {
+        float f;
+        ok = mlc_cli_float(c, a, v, 0.01, 3600, &f);
+        o->progress_s = f;
+    }
     else if (!strcmp(a, "--rate")) ok = parse_num_list(a, v, o->rate_list, &o->n_rate, true);
     else if (!strcmp(a, "--burstiness")) {
         float f;
@@ -230,7 +324,7 @@ static int parse_run(int argc, char **argv, run_opts *o)
 {
     *o = (run_opts){.backend = NULL, .api = "completions", .dataset = "default",
                     .arrival = "poisson", .burstiness = 1.0, .time_scale = 1.0, .format = "table",
-                    .ds = {.format = "auto"}, .seed = 0};
+                    .ds = {.format = "auto"}, .seed = 0, .progress_s = DEFAULT_PROGRESS_S};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -244,6 +338,10 @@ static int parse_run(int argc, char **argv, run_opts *o)
             if (i + 1 < argc && argv[i + 1][0] != '-' && !mlc_cli_int("run", a, argv[++i], 1, 30, &o->sweep))
                 return 2;
             continue;
+        }
+        if (!takes_value(a)) {
+            fprintf(stderr, "mlc-bench run: unknown option '%s' (see mlc-bench run --help)\n", a);
+            return 2;
         }
         const char *v = mlc_cli_value("run", argc, argv, &i);
         bool known;
@@ -281,6 +379,9 @@ typedef struct req_slot {
     int phase;
     bool recorded;        /* false for warmup */
     bool in_flight;
+    bool dropped;         /* cancelled by Ctrl-C: neither ok nor failed, not stored */
+    int http_status;      /* endpoints: the status answered (0: none) */
+    const char *url;      /* endpoints: the URL asked (the client's, lives as long) */
     mlc_req_times t;
     const mlc_prompt *prompt;
     mlc_strbuf text;      /* streamed text (endpoints, for token counting) */
@@ -546,7 +647,25 @@ static void ep_done(void *user, double t, const mlc_client_result *res)
         in = (int64_t)(strlen(p) + 3) / 4;
         approx = true;
     }
-    on_done(et->base.h, r, t, res->ok, res->error_kind, res->ok ? NULL : res->error, in, out, approx);
+    r->http_status = (int)res->http_status;
+    r->url = res->url;
+    bool ok = res->ok;
+    const char *kind = res->error_kind, *why = res->error;
+    char msg[200];
+    if (ok && res->chunks == 0) {
+        /* Complete by the protocol, yet nothing measurable: a server speaking another JSON
+         * shape, or one that stopped at once. */
+        if (res->events == 0)
+            snprintf(msg, sizeof msg, "the stream ended without a data event");
+        else
+            snprintf(msg, sizeof msg, "%lld events, none with text in choices[0].text or "
+                     "choices[0].delta.content (finish_reason '%s')", (long long)res->events,
+                     res->finish_reason[0] ? res->finish_reason : "none");
+        ok = false;
+        kind = FAIL_NO_TOKENS;
+        why = msg;
+    }
+    on_done(et->base.h, r, t, ok, kind, ok ? NULL : why, in, out, approx);
 }
 
 static mlc_status ep_submit(target *t, req_slot *r, int32_t max_tokens, mlc_err *err)
@@ -594,7 +713,7 @@ static mlc_status ep_new(const run_opts *o, harness *h, target **out, mlc_err *e
     }
     mlc_client_opts co = {.base_url = o->endpoint, .api = !strcmp(o->api, "chat") ? MLC_API_CHAT : MLC_API_COMPLETIONS,
                           .model = o->model_name ? o->model_name : "default", .api_key = key,
-                          .timeout_s = o->timeout_s > 0 ? o->timeout_s : 600, .include_usage = true,
+                          .timeout_s = o->timeout_s > 0 ? o->timeout_s : DEFAULT_TIMEOUT_S, .include_usage = true,
                           .max_connections = max_concurrency(o) + 8};
     mlc_client_callbacks cb = {ep_sent, ep_token, ep_done};
     mlc_status s = MLC_OK;
@@ -633,7 +752,10 @@ struct harness {
     double last_progress;
     const char *phase_name;
     cJSON *json;
-    int64_t ok_total, failed_total;
+    bool tty;                  /* stderr is a terminal: one progress line, redrawn */
+    /* Totals of the load points as their tables print them: the one source of the summary
+     * line and the exit status. */
+    int64_t ok_total, failed_total, dropped_total;
 };
 
 static req_slot *new_slot(harness *h)
@@ -698,6 +820,13 @@ static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind
 {
     if (!r->in_flight)
         return;
+    char why[96];
+    if (ok && r->t.first_token < 0) {
+        snprintf(why, sizeof why, "finished (%lld tokens counted) before any token arrived", (long long)out_tok);
+        ok = false;
+        kind = FAIL_NO_TOKENS;
+        err = why;
+    }
     r->in_flight = false;
     h->in_flight--;
     h->phase_done++;
@@ -709,15 +838,21 @@ static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind
     r->t.input_tokens = in_tok;
     r->t.output_tokens = out_tok;
     r->t.tokens_approx = approx;
-    /* Requests cut short by Ctrl-C did not fail: they are left out, not stored as failures. */
-    if (!r->recorded || h->store_failed || (h->interrupted && !ok))
+    /* Requests cut short by Ctrl-C did not fail: they are left out of the tables, the totals
+     * and the store (counted apart). A failure of another kind still counts. */
+    if (h->interrupted && !ok && kind && !strcmp(kind, MLC_FAIL_CANCELLED)) {
+        r->dropped = true;
+        h->dropped_total += r->recorded;
         return;
-    ok ? h->ok_total++ : h->failed_total++;
+    }
+    if (!r->recorded || h->store_failed)
+        return;
     mlc_request_record rec = {
         .idx = r->idx, .phase = r->phase, .scheduled = r->t.scheduled - h->t0, .sent = r->t.sent - h->t0,
         .first_token = r->t.first_token < 0 ? -1 : r->t.first_token - h->t0, .done = t - h->t0, .ok = ok,
         .error_kind = kind, .error = err, .input_tokens = in_tok, .output_tokens = out_tok,
-        .tokens_approx = approx, .itl_ms = r->t.itl_ms, .n_itl = r->t.n_itl};
+        .tokens_approx = approx, .itl_ms = r->t.itl_ms, .n_itl = r->t.n_itl,
+        .http_status = r->http_status, .url = r->url};
     if (mlc_store_add_request(h->store, h->run_id, &rec, &h->store_err))
         h->store_failed = true;
 }
@@ -756,11 +891,21 @@ static double next_gap(const run_opts *o, double rate, uint64_t *rng)
     }
 }
 
+/* On a terminal one line redrawn 5 times a second; elsewhere (a CI log) a plain line every
+ * --progress-interval seconds, none at the end (the table follows). */
 static void progress(harness *h, bool final)
 {
-    if (h->o->quiet || !isatty(2))
+    if (h->o->quiet)
         return;
     double now = mlc_client_now();
+    if (!h->tty) {
+        if (final || now - h->last_progress < h->o->progress_s)
+            return;
+        h->last_progress = now;
+        fprintf(stderr, "[%s] %lld/%lld done, %d in flight, %.1f s\n", h->phase_name,
+                (long long)h->phase_done, (long long)h->phase_total, h->in_flight, now - h->t0);
+        return;
+    }
     if (!final && now - h->last_progress < 0.2)
         return;
     h->last_progress = now;
@@ -814,6 +959,8 @@ static void run_phase(harness *h, const load_point *lp, int phase, int64_t n, bo
     h->phase_done = 0;
     h->phase_total = n;
     h->phase_name = record ? lp->name : "warmup";
+    if (!h->tty)
+        h->last_progress = start;
     h->free_head = h->free_tail = 0;
     for (int i = 0; lp->kind == LOAD_CONCURRENCY && i < lp->concurrency && i < h->free_cap; i++)
         push_free(h, start);
@@ -938,9 +1085,44 @@ static void print_row(const run_opts *o, const load_point *lp, const mlc_phase_m
         printf("%-8s %6lld %6lld %7.2f %7.2f %9.1f%s %17s %17s %17s %19s %8.2f\n", lp->name,
                (long long)m->completed, (long long)m->failed, m->duration_s, m->request_throughput,
                m->output_throughput, m->tokens_approx ? "~" : "", ttft, tpot, itl, e2e, m->goodput);
-    for (int i = 0; i < m->n_failure_kinds; i++)
-        fprintf(stderr, "  %s: %lld failed: %s\n", lp->name, (long long)m->failures[i].n, m->failures[i].kind);
     fflush(stdout);
+}
+
+/* The first MAX_REASONS distinct reasons (kind, HTTP status, URL, message) among the failed
+ * requests of slots [from, to), with counts, on stderr. */
+static void print_reasons(const harness *h, const load_point *lp, int64_t from, int64_t to)
+{
+    const req_slot *first[MAX_REASONS];
+    int64_t count[MAX_REASONS], other = 0;
+    int n = 0;
+    for (int64_t i = from; i < to; i++) {
+        const req_slot *r = slot_at(h, i);
+        if (r->dropped || r->t.ok)
+            continue;
+        int k = 0;
+        while (k < n && !(first[k]->http_status == r->http_status && !strcmp(first[k]->t.error, r->t.error) &&
+                          !strcmp(first[k]->t.error_kind ? first[k]->t.error_kind : "",
+                                  r->t.error_kind ? r->t.error_kind : "")))
+            k++;
+        if (k < n)
+            count[k]++;
+        else if (n < MAX_REASONS)
+            first[n] = r, count[n++] = 1;
+        else
+            other++;
+    }
+    for (int k = 0; k < n; k++) {
+        const req_slot *r = first[k];
+        char status[16] = "";
+        if (r->http_status > 0 && r->t.error_kind && !strcmp(r->t.error_kind, MLC_FAIL_HTTP))
+            snprintf(status, sizeof status, " %d", r->http_status);
+        fprintf(stderr, "  %s: %lld failed: %s%s%s%s: %s\n", lp->name, (long long)count[k],
+                r->t.error_kind ? r->t.error_kind : "unknown", status, r->url ? " at " : "", r->url ? r->url : "",
+                r->t.error[0] ? r->t.error : "(no message)");
+    }
+    if (other)
+        fprintf(stderr, "  %s: %lld more failed for other reasons (all are in the store's requests table)\n",
+                lp->name, (long long)other);
 }
 
 /* Aggregates and raw samples of one load point into the store, names prefixed "LOAD/". */
@@ -991,24 +1173,31 @@ static mlc_status store_phase(harness *h, const load_point *lp, const mlc_phase_
 static mlc_status finish_phase(harness *h, const load_point *lp, int64_t from, int64_t to,
                                mlc_phase_metrics *m, mlc_err *err)
 {
-    int64_t n = to - from, n_ok = 0;
-    mlc_req_times *t = malloc(((size_t)n + 1) * sizeof *t);
-    double *ttft = malloc(((size_t)n + 1) * sizeof *ttft), *e2e = malloc(((size_t)n + 1) * sizeof *e2e);
+    int64_t n = 0, n_ok = 0;
+    size_t cap = (size_t)(to - from) + 1;
+    mlc_req_times *t = malloc(cap * sizeof *t);
+    double *ttft = malloc(cap * sizeof *ttft), *e2e = malloc(cap * sizeof *e2e);
     if (!t || !ttft || !e2e) {
         free(t);
         free(ttft);
         free(e2e);
         return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
     }
-    for (int64_t i = 0; i < n; i++) {
-        t[i] = slot_at(h, from + i)->t;
-        if (t[i].ok && t[i].first_token >= 0) {
-            ttft[n_ok] = (t[i].first_token - t[i].sent) * 1e3;
-            e2e[n_ok++] = (t[i].done - t[i].sent) * 1e3;
+    for (int64_t i = from; i < to; i++) {
+        if (slot_at(h, i)->dropped)
+            continue;
+        t[n] = slot_at(h, i)->t;
+        if (t[n].ok && t[n].first_token >= 0) {
+            ttft[n_ok] = (t[n].first_token - t[n].sent) * 1e3;
+            e2e[n_ok++] = (t[n].done - t[n].sent) * 1e3;
         }
+        n++;
     }
     mlc_metrics_compute(t, n, h->o->have_slo ? &h->o->slo : NULL, m);
+    h->ok_total += m->completed;
+    h->failed_total += m->failed;
     print_row(h->o, lp, m);
+    print_reasons(h, lp, from, to);
     cJSON_AddItemToArray(h->json, phase_json(lp, m, n));
     mlc_status s = store_phase(h, lp, m, ttft, e2e, n_ok, err);
     free(t);
@@ -1082,6 +1271,31 @@ static mlc_status load_dataset(harness *h, run_opts *o, const mlc_model_info *in
     return s;
 }
 
+/* Configurations that cannot work, refused before the first request (false: said why). */
+static bool runnable(const harness *h, const run_opts *o)
+{
+    if (o->endpoint && !strcmp(o->api, "chat")) {
+        for (int32_t i = 0; i < h->ds.n; i++) {
+            if (!h->ds.p[i].text && !h->ds.p[i].messages_json) {
+                fprintf(stderr, "mlc-bench run: --api chat sends text, but dataset '%s' has token-id prompts "
+                        "(prompt %d); give --tokenizer M.gguf to turn them into text, or use --api completions\n",
+                        h->ds.name, (int)i);
+                return false;
+            }
+        }
+    }
+    if (h->ds.timed && h->ds.n && !(o->duration_s > 0)) {
+        double last = h->ds.p[h->ds.n - 1].timestamp / o->time_scale;
+        if (last > MAX_SCHEDULE_S) {
+            fprintf(stderr, "mlc-bench run: the trace's last request is due %g s after the first at "
+                    "--time-scale %g, beyond %g s; raise --time-scale or cut it with --duration or --num-prompts\n",
+                    last, o->time_scale, MAX_SCHEDULE_S);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* One load point, with the sweep's dynamic rates computed from the first two. */
 static mlc_status run_points(harness *h, run_opts *o, int *exit_code, mlc_err *err)
 {
@@ -1115,7 +1329,7 @@ static mlc_status run_points(harness *h, run_opts *o, int *exit_code, mlc_err *e
     }
     if (h->store_failed)
         return mlc_err_set(err, h->store_err.status, "%s", h->store_err.msg);
-    *exit_code = h->interrupted ? 130 : (h->ok_total == 0 ? 1 : 0);
+    *exit_code = h->interrupted ? 130 : h->ok_total == 0 || h->failed_total > 0 ? 1 : 0;
     return MLC_OK;
 }
 
@@ -1183,7 +1397,7 @@ static int run_with(harness *h, run_opts *o)
     const char *status = "failed";
     if (open_target(h, o, &info, &err) || load_dataset(h, o, &info, &err))
         goto fail;
-    if (!plan_points(o, h->ds.timed))
+    if (!plan_points(o, h->ds.timed) || !runnable(h, o))
         return 2;
     if (o->sweep) {
         o->n_points = 2;
@@ -1208,7 +1422,10 @@ static int run_with(harness *h, run_opts *o)
     h->t0 = mlc_client_now();
     if (run_points(h, o, &rc, &err))
         goto fail;
-    status = rc == 130 ? "interrupted" : rc == 0 ? "complete" : "failed";
+    /* 'complete': every load point ran to its end, so the aggregates stand for the
+     * configuration (failures included, as the 'failed' metric); the exit status still
+     * says that requests failed. */
+    status = rc == 130 ? "interrupted" : h->ok_total == 0 ? "failed" : "complete";
     if (mlc_store_run_end(h->store, h->run_id, status, &err))
         goto fail;
     if (o->outputs && !write_outputs(h, o->outputs)) {
@@ -1219,9 +1436,13 @@ static int run_with(harness *h, run_opts *o)
         fprintf(stderr, "mlc-bench: %s: cannot write the JSON results\n", o->json_path);
         rc = 1;
     }
-    if (!o->quiet)
-        fprintf(stderr, "run %lld %s: %lld requests ok, %lld failed; stored in %s\n", (long long)h->run_id, status,
-                (long long)h->ok_total, (long long)h->failed_total, o->db);
+    if (!o->quiet) {
+        char cut[96] = "";
+        if (h->dropped_total)
+            snprintf(cut, sizeof cut, " (%lld cut short by the interrupt, not counted)", (long long)h->dropped_total);
+        fprintf(stderr, "run %lld %s: %lld requests ok, %lld failed%s; stored in %s\n", (long long)h->run_id,
+                status, (long long)h->ok_total, (long long)h->failed_total, cut, o->db);
+    }
     goto out;
 fail:
     fprintf(stderr, "mlc-bench: %s\n", err.msg);
@@ -1248,6 +1469,7 @@ int mlc_cmd_run(int argc, char **argv)
         sigaddset(&h->sigs, SIGTERM);
         sigprocmask(SIG_BLOCK, &h->sigs, &old);
         h->o = o;
+        h->tty = isatty(2);
         rc = run_with(h, o);
         harness_free(h);
         sigprocmask(SIG_SETMASK, &old, NULL);

@@ -5,12 +5,15 @@
  * it). A later schema change appends an entry; a shipped entry is never edited. */
 #include "store.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -102,7 +105,11 @@ static const char *const migrations[] = {
     "  name TEXT PRIMARY KEY,"
     "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE);"
     "CREATE INDEX baselines_run ON baselines(run_id);",
-    /* v2 goes here. */
+    /* v2: why a request failed, beside error_kind and error (the reason's text): the HTTP
+     * status an endpoint answered (NULL when none came) and the URL asked. */
+    "ALTER TABLE requests ADD COLUMN http_status INTEGER;"
+    "ALTER TABLE requests ADD COLUMN url TEXT;",
+    /* v3 goes here. */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -118,6 +125,7 @@ typedef struct pending_req {
 struct mlc_store {
     sqlite3 *db;
     char *path;
+    bool readonly;            /* mlc_store_open_readonly: no statement writes */
     sqlite3_stmt *ins_req, *ins_metric, *ins_sample;
     pending_req *pend;
     size_t n_pend, cap_pend;
@@ -451,8 +459,8 @@ mlc_status mlc_store_open(const char *path, mlc_store **out, mlc_err *err)
     if ((st = prepare(s, &s->ins_req,
                       "INSERT INTO requests (run_id, idx, phase, scheduled, sent, first_token,"
                       " done, ok, error_kind, error, input_tokens, output_tokens, tokens_approx,"
-                      " itl) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                      " ?14)", err)) != MLC_OK ||
+                      " itl, http_status, url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                      " ?11, ?12, ?13, ?14, ?15, ?16)", err)) != MLC_OK ||
         (st = prepare(s, &s->ins_metric,
                       "INSERT INTO metrics (run_id, name, unit, stat, value, direction)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", err)) != MLC_OK ||
@@ -465,6 +473,129 @@ mlc_status mlc_store_open(const char *path, mlc_store **out, mlc_err *err)
 fail:
     store_free(s);
     return st;
+}
+
+/* ---- read-only open ---------------------------------------------------------------------- */
+
+/* "file:PATH?immutable=1" with PATH percent-encoded (a path may hold '?', '#' or '%'). */
+static char *immutable_uri(const char *path)
+{
+    static const char tail[] = "?immutable=1";
+    char *u = malloc(5 + 3 * strlen(path) + sizeof tail);
+    if (!u)
+        return NULL;
+    char *w = u + sprintf(u, "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (isalnum(*p) || strchr("/._-~", *p))
+            *w++ = (char)*p;
+        else
+            w += sprintf(w, "%%%02X", *p);
+    }
+    memcpy(w, tail, sizeof tail);
+    return u;
+}
+
+/* Opens the file read-only (immutable: reading the database file alone, without locks or
+ * WAL) and reads its schema version. */
+static mlc_status open_ro_as(mlc_store *s, bool immutable, int64_t *ver, int *rc, mlc_err *err)
+{
+    char *uri = immutable ? immutable_uri(s->path) : NULL;
+    if (immutable && !uri)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", s->path);
+    int flags = SQLITE_OPEN_READONLY | (immutable ? SQLITE_OPEN_URI : 0);
+    *rc = sqlite3_open_v2(immutable ? uri : s->path, &s->db, flags, NULL);
+    free(uri);
+    if (*rc != SQLITE_OK)
+        return db_err(s->path, s->db, err, "cannot open");
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    *rc = query_int(s->db, "PRAGMA user_version", ver);
+    return *rc == SQLITE_OK ? MLC_OK : db_err(s->path, s->db, err, "reading the schema version");
+}
+
+/* Reading a WAL file takes its -shm index, which a reader creates when absent and, unable to
+ * checkpoint, leaves behind, owned by the reader: a writer without access to it would then
+ * fail. So a user who may not write the file, with no writer's -wal present, reads it as
+ * immutable (the database file alone, as the last writer's checkpoint left it); so does
+ * anyone where the index cannot be made (a read-only directory). */
+static mlc_status open_ro_db(mlc_store *s, int64_t *ver, mlc_err *err)
+{
+    size_t n = strlen(s->path) + 5;
+    char *wal = malloc(n);
+    if (!wal)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", s->path);
+    snprintf(wal, n, "%s-wal", s->path);
+    bool quiet_file = access(wal, F_OK) != 0 && access(s->path, W_OK) != 0;
+    free(wal);
+    int rc = SQLITE_OK;
+    mlc_status st = open_ro_as(s, quiet_file, ver, &rc, err);
+    if (st == MLC_OK || quiet_file || ((rc & 0xff) != SQLITE_READONLY && (rc & 0xff) != SQLITE_CANTOPEN))
+        return st;
+    sqlite3_close(s->db);
+    s->db = NULL;
+    return open_ro_as(s, true, ver, &rc, err);
+}
+
+/* An older schema is read through TEMP views that add the later columns as NULL (the temp
+ * schema lives in memory and shadows the file's tables for unqualified names). */
+static mlc_status shim_old_schema(mlc_store *s, int64_t ver, mlc_err *err)
+{
+    if (ver < 2 && exec(s->db, "CREATE TEMP VIEW requests AS SELECT *, NULL AS http_status,"
+                               " NULL AS url FROM main.requests") != SQLITE_OK)
+        return db_err(s->path, s->db, err, "reading a version 1 schema");
+    return MLC_OK;
+}
+
+mlc_status mlc_store_open_readonly(const char *path, mlc_store **out, mlc_err *err)
+{
+    if (!out)
+        return mlc_err_set(err, MLC_ERR_ARG, "mlc_store_open_readonly: out is NULL");
+    *out = NULL;
+    if (!path || !*path)
+        return mlc_err_set(err, MLC_ERR_ARG, "mlc_store_open_readonly: empty path");
+    /* Checked before SQLite sees the file: it would take a missing or empty file for a new,
+     * empty database. */
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT
+                   ? mlc_err_set(err, MLC_ERR_NOT_FOUND, "%s: no such file (nothing stored there yet)", path)
+                   : mlc_err_set(err, MLC_ERR_IO, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return mlc_err_set(err, MLC_ERR_IO, "%s: not a regular file", path);
+    if (sb.st_size == 0)
+        return mlc_err_set(err, MLC_ERR_FORMAT, "%s: empty file, not an mlc-bench database (nothing stored there yet)",
+                           path);
+    mlc_status st = MLC_OK;
+    int64_t ver = 0;
+    mlc_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        st = mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    s->readonly = true;
+    if ((st = open_ro_db(s, &ver, err)) != MLC_OK || (st = check_file(s->db, path, ver, err)) != MLC_OK)
+        goto fail;
+    if (ver == 0) {
+        st = mlc_err_set(err, MLC_ERR_FORMAT, "%s: an SQLite database without an mlc-bench schema", path);
+        goto fail;
+    }
+    if ((st = shim_old_schema(s, ver, err)) != MLC_OK)
+        goto fail;
+    /* Nothing below this module may write through mlc_store_db() either. */
+    if (exec(s->db, "PRAGMA query_only = 1") != SQLITE_OK) {
+        st = db_err(path, s->db, err, "setting query_only");
+        goto fail;
+    }
+    *out = s;
+    return MLC_OK;
+fail:
+    store_free(s);
+    return st;
+}
+
+bool mlc_store_readonly(const mlc_store *s)
+{
+    return s && s->readonly;
 }
 
 void mlc_store_close(mlc_store *s)
@@ -531,6 +662,8 @@ fail:
 
 mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *run_id, mlc_err *err)
 {
+    if (s && s->readonly)
+        return arg_err(s, err, "mlc_store_run_begin", "the store is open read-only");
     if (!s || !ri || !run_id || !ri->kind || !*ri->kind)
         return arg_err(s, err, "mlc_store_run_begin", "missing store, run info, kind or run_id");
     *run_id = 0;
@@ -590,6 +723,8 @@ fail:
 
 mlc_status mlc_store_run_end(mlc_store *s, int64_t run_id, const char *status, mlc_err *err)
 {
+    if (s && s->readonly)
+        return arg_err(s, err, "mlc_store_run_end", "the store is open read-only");
     if (!s || !status ||
         (strcmp(status, "complete") && strcmp(status, "failed") && strcmp(status, "interrupted")))
         return arg_err(s, err, "mlc_store_run_end",
@@ -646,6 +781,8 @@ done:
 mlc_status mlc_store_add_request(mlc_store *s, int64_t run_id, const mlc_request_record *r,
                                  mlc_err *err)
 {
+    if (s && s->readonly)
+        return arg_err(s, err, "mlc_store_add_request", "the store is open read-only");
     if (!s || !r || r->n_itl < 0 || (r->n_itl > 0 && !r->itl_ms))
         return arg_err(s, err, "mlc_store_add_request", "missing record or bad ITL array");
     if (s->n_pend == s->cap_pend) {
@@ -658,8 +795,9 @@ mlc_status mlc_store_add_request(mlc_store *s, int64_t run_id, const mlc_request
     }
     size_t kl = r->error_kind ? strlen(r->error_kind) + 1 : 0;
     size_t el = r->error ? strlen(r->error) + 1 : 0;
+    size_t ul = r->url ? strlen(r->url) + 1 : 0;
     size_t il = (size_t)r->n_itl * 4;
-    char *buf = malloc(kl + el + il + 1);
+    char *buf = malloc(kl + el + ul + il + 1);
     if (!buf)
         return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", s->path);
     pending_req *p = &s->pend[s->n_pend];
@@ -669,7 +807,8 @@ mlc_status mlc_store_add_request(mlc_store *s, int64_t run_id, const mlc_request
     p->r.itl_ms = NULL;
     p->r.error_kind = kl ? memcpy(buf, r->error_kind, kl) : NULL;
     p->r.error = el ? memcpy(buf + kl, r->error, el) : NULL;
-    unsigned char *itl = (unsigned char *)buf + kl + el;
+    p->r.url = ul ? memcpy(buf + kl + el, r->url, ul) : NULL;
+    unsigned char *itl = (unsigned char *)buf + kl + el + ul;
     for (int32_t i = 0; i < r->n_itl; i++) {
         uint32_t u;
         memcpy(&u, &r->itl_ms[i], 4);
@@ -704,6 +843,11 @@ static int insert_request(sqlite3_stmt *st, const pending_req *p)
         sqlite3_bind_blob(st, 14, p->itl, r->n_itl * 4, SQLITE_STATIC);
     else
         sqlite3_bind_zeroblob(st, 14, 0);
+    if (r->http_status > 0)
+        sqlite3_bind_int(st, 15, r->http_status);
+    else
+        sqlite3_bind_null(st, 15);
+    bind_text(st, 16, r->url);
     int rc = sqlite3_step(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -747,6 +891,8 @@ fail:
 mlc_status mlc_store_add_metric(mlc_store *s, int64_t run_id, const char *name, const char *unit,
                                 const char *stat, double value, int direction, mlc_err *err)
 {
+    if (s && s->readonly)
+        return arg_err(s, err, "mlc_store_add_metric", "the store is open read-only");
     if (!s || !name || !*name || direction < -1 || direction > 1)
         return arg_err(s, err, "mlc_store_add_metric", "missing name or direction not -1/0/1");
     sqlite3_stmt *st = s->ins_metric;
@@ -770,6 +916,8 @@ mlc_status mlc_store_add_metric(mlc_store *s, int64_t run_id, const char *name, 
 mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int chunks, double ppl,
                                     double ppl_err, mlc_err *err)
 {
+    if (s && s->readonly)
+        return arg_err(s, err, "mlc_store_add_perplexity", "the store is open read-only");
     if (!s)
         return arg_err(s, err, "mlc_store_add_perplexity", "no store");
     sqlite3_stmt *st = NULL;
@@ -794,6 +942,8 @@ mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int c
 mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metric,
                                  const double *v, int n, mlc_err *err)
 {
+    if (s && s->readonly)
+        return arg_err(s, err, "mlc_store_add_samples", "the store is open read-only");
     if (!s || !metric || !*metric || n < 0 || (n > 0 && !v))
         return arg_err(s, err, "mlc_store_add_samples", "missing metric or values");
     if (n == 0)

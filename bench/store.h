@@ -56,8 +56,11 @@ typedef struct mlc_request_record {
     int64_t phase;           /* index of the load point (concurrency/rate list entry) */
     double scheduled, sent, first_token, done; /* first_token < 0: none */
     bool ok;
-    const char *error_kind;  /* NULL when ok: "http_429", "timeout", "disconnect", ... */
-    const char *error;       /* one-line reason or NULL */
+    const char *error_kind;  /* NULL when ok: "http", "timeout", "disconnect", ... */
+    const char *error;       /* one-line reason or NULL: for an HTTP error the server's
+                              * message (OpenAI error.message, else the body's start) */
+    int http_status;         /* status an endpoint answered; <= 0: none (stored NULL) */
+    const char *url;         /* URL the request went to, or NULL (local engine) */
     int64_t input_tokens, output_tokens;
     bool tokens_approx;      /* counts estimated, not from usage or the tokenizer */
     const float *itl_ms;     /* gaps between token-bearing chunks */
@@ -68,6 +71,17 @@ typedef struct mlc_request_record {
  * database, a database of another application, or a schema newer than this build gives a
  * one-line error naming the file. The store is for one thread at a time. */
 mlc_status mlc_store_open(const char *path, mlc_store **out, mlc_err *err);
+/* Opens an existing store for reading only: never creates, migrates or writes the file
+ * (SQLITE_OPEN_READONLY, then PRAGMA query_only). A missing file, an empty (0-byte) file, a
+ * database without an mlc-bench schema, another application's database or a schema newer
+ * than this build gives a one-line error naming the file (MLC_ERR_NOT_FOUND for a missing
+ * file, else MLC_ERR_FORMAT / MLC_ERR_UNSUPPORTED / MLC_ERR_IO). An older schema is read as
+ * it is, the columns added since then reading as NULL. Works on a file or directory the user
+ * may not write (then, without a writer's -shm file, the file is read as immutable). The
+ * mlc_store_add_* / run_* functions refuse a read-only store with MLC_ERR_ARG. */
+mlc_status mlc_store_open_readonly(const char *path, mlc_store **out, mlc_err *err);
+/* Whether s was opened with mlc_store_open_readonly. */
+bool mlc_store_readonly(const mlc_store *s);
 /* Flushes pending requests (a failure is reported on stderr), closes; NULL is a no-op. */
 void mlc_store_close(mlc_store *s);
 const char *mlc_store_path(const mlc_store *s);

@@ -436,8 +436,8 @@ Test(client, prompts_the_api_cannot_take)
     mlc_client_free(c);
     o.api = MLC_API_COMPLETIONS;
     cr_assert_eq(mlc_client_new(&o, &tc_cb, &c, &err), MLC_OK);
-    r.prompt = &only_msgs;
-    cr_expect_eq(mlc_client_submit(c, &r, &err), MLC_ERR_ARG);
+    r.prompt = &only_msgs; /* messages go as text, but there are none */
+    cr_expect_eq(mlc_client_submit(c, &r, &err), MLC_ERR_FORMAT);
     r.prompt = &empty;
     cr_expect_eq(mlc_client_submit(c, &r, &err), MLC_ERR_ARG);
     cr_expect_eq(mlc_client_poll(c, 0), 0, "nothing went in flight");
@@ -541,11 +541,73 @@ Test(client, fault_http_429)
     cr_expect_not(q->r.ok);
     cr_expect_str_eq(q->r.error_kind, MLC_FAIL_HTTP);
     cr_expect_eq(q->r.http_status, 429);
-    cr_expect(!strncmp(q->r.error, "HTTP 429: {\"error\":", 19), "%s", q->r.error);
-    cr_expect(strstr(q->r.error, "rate limited"), "%s", q->r.error);
+    /* The server's own message (error.message of the OpenAI error body), and where. */
+    cr_expect_str_eq(q->r.error, "rate limited (test fault)");
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/completions", ts_port(s));
+    cr_expect_str_eq(q->r.url ? q->r.url : "(null)", url);
     run_free(run);
     ts_stop(s);
     check_fault((fault_case){.fault = TS_FAULT_HTTP_429, .kind = MLC_FAIL_HTTP, .chunks = 0});
+}
+
+Test(client, fault_html_page_is_not_sse)
+{
+    check_fault((fault_case){.fault = TS_FAULT_HTML_200, .kind = MLC_FAIL_NOT_SSE, .chunks = 0});
+    check_fault((fault_case){.fault = TS_FAULT_HTML_NO_TYPE, .kind = MLC_FAIL_NOT_SSE, .chunks = 0});
+    ts_server *s = ts_start(&(ts_config){.fault = TS_FAULT_HTML_200});
+    tc_run *run = run_new(1, "r%d x");
+    client_for(run, base_url(s, ""), NULL);
+    submit(run, 0, 0);
+    pump(run, 1, 5);
+    tc_req *q = &run->req[0];
+    cr_expect_eq(q->r.http_status, 200);
+    cr_expect(strstr(q->r.error, "not an SSE stream (Content-Type text/html") && strstr(q->r.error, "<!DOCTYPE html>"),
+              "%s", q->r.error);
+    cr_expect_null(strchr(q->r.error, '\n'), "one line: %s", q->r.error);
+    run_free(run);
+    ts_stop(s);
+}
+
+/* Valid SSE and JSON in another shape: complete by the protocol, but no token and every
+ * event counted, so the caller can say what happened. */
+Test(client, wrong_json_shape_counts_events)
+{
+    ts_server *s = ts_start(&(ts_config){.n_tokens = 4, .fault = TS_FAULT_WRONG_SHAPE});
+    tc_run *run = run_new(1, "r%d x");
+    client_for(run, base_url(s, ""), &(mlc_client_opts){.include_usage = true});
+    submit(run, 0, 0);
+    pump(run, 1, 5);
+    tc_req *q = &run->req[0];
+    cr_expect(q->r.ok, "%s", q->r.error);
+    cr_expect_eq(q->r.chunks, 0);
+    cr_expect_eq(q->r.events, 5, "4 token events and the usage event");
+    run_free(run);
+    ts_stop(s);
+}
+
+/* Chat messages sent to /v1/completions become one text prompt. */
+Test(client, messages_to_completions_as_text)
+{
+    ts_server *s = ts_start(&(ts_config){.n_tokens = 2});
+    tc_run *run = run_new(1, "unused");
+    client_for(run, base_url(s, ""), NULL);
+    tc_req *q = &run->req[0];
+    q->prompt = (mlc_prompt){.messages_json = "[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                                              "{\"role\":\"user\",\"content\":\"Hi there\"}]"};
+    mlc_client_req r = {.prompt = &q->prompt, .temperature = -1, .user = q};
+    mlc_err err;
+    cr_assert_eq(mlc_client_submit(run->c, &r, &err), MLC_OK, "%s", err.msg);
+    pump(run, 1, 5);
+    cr_expect(q->r.ok, "%s %s", q->r.error_kind, q->r.error);
+    ts_record rec;
+    cr_assert(ts_record_get(s, 0, &rec));
+    cr_expect_not(rec.chat);
+    cJSON *j = cJSON_Parse(rec.body);
+    cr_expect_str_eq(cJSON_GetObjectItem(j, "prompt")->valuestring, "system: Be brief.\nuser: Hi there\nassistant:");
+    cJSON_Delete(j);
+    run_free(run);
+    ts_stop(s);
 }
 
 Test(client, fault_http_500)

@@ -724,3 +724,57 @@ Test(dataset, num_prompts_cycle)
     cr_assert_eq(d.p[5].max_tokens, 21);
     mlc_dataset_free(&d);
 }
+
+/* Trace times that no replay could wait for are refused at their line: past the latest
+ * time allowed, or too far from the other lines (1e300 s used to be slept on). */
+Test(dataset, trace_times_bounded)
+{
+    expect_error("far1.jsonl", "{\"timestamp\": 0, \"prompt\": \"a\"}\n{\"timestamp\": 1e300, \"prompt\": \"b\"}\n",
+                 "trace", MLC_ERR_FORMAT, "far1.jsonl:2: \"timestamp\" is 1e+300 s, beyond 1e+11 s");
+    expect_error("far2.jsonl", "{\"timestamp\": 1700000000000, \"prompt\": \"a\"}\n", "trace", MLC_ERR_FORMAT,
+                 "far2.jsonl:1: \"timestamp\" is 1.7e+12 s, beyond 1e+11 s (milliseconds go in \"timestamp_ms\")");
+    expect_error("far3.jsonl",
+                 "{\"timestamp\": 5e6, \"prompt\": \"a\"}\n{\"timestamp\": 5e6, \"prompt\": \"a\"}\n"
+                 "{\"timestamp\": 1, \"prompt\": \"b\"}\n",
+                 "trace", MLC_ERR_FORMAT, "far3.jsonl:3: \"timestamp\" is 5e+06 s from line 1's, beyond the 1e+06 s");
+    /* Epoch times are fine, as long as the trace spans less than the limit. */
+    char path[1024];
+    write_tmp(path, sizeof path, "epoch.jsonl",
+              "{\"timestamp_ms\": 1700000000500, \"prompt\": \"b\"}\n{\"timestamp\": 1700000000, \"prompt\": \"a\"}\n");
+    mlc_dataset d = load_file(path, "trace", 0, 0);
+    cr_assert_eq(d.n, 2);
+    cr_expect_eq(d.p[0].timestamp, 0);
+    cr_expect_float_eq(d.p[1].timestamp, 0.5, 1e-6);
+    mlc_dataset_free(&d);
+}
+
+Test(dataset, messages_as_text)
+{
+    char *t = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_messages_text("[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\","
+                                   "\"content\":\"Hi\\nthere\"},{\"role\":\"assistant\",\"content\":\"Hello.\"},"
+                                   "{\"role\":\"user\",\"content\":\"Bye\"}]", &t, &err), MLC_OK, "%s", err.msg);
+    cr_expect_str_eq(t, "system: Be brief.\nuser: Hi\nthere\nassistant: Hello.\nuser: Bye\nassistant:");
+    free(t);
+    static const char *const bad[] = {"[]", "{}", "not json", "[{\"role\":\"user\"}]", "[{\"role\":1,\"content\":\"x\"}]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        t = (char *)1;
+        cr_expect_eq(mlc_messages_text(bad[i], &t, &err), MLC_ERR_FORMAT, "%s", bad[i]);
+        cr_expect_null(t);
+    }
+    /* Every chat entry of the built-in dataset has a text form for the completions API. */
+    mlc_dataset_opts o = {.spec = "default", .n_vocab = 100};
+    mlc_dataset d = load(&o);
+    int chats = 0;
+    for (int32_t i = 0; i < d.n; i++) {
+        if (!d.p[i].messages_json)
+            continue;
+        chats++;
+        cr_expect_eq(mlc_messages_text(d.p[i].messages_json, &t, &err), MLC_OK, "prompt %d: %s", (int)i, err.msg);
+        cr_expect(t && !strncmp(t, "system: ", 8) == !!strstr(d.p[i].messages_json, "\"system\""), "prompt %d", (int)i);
+        free(t);
+    }
+    cr_expect_gt(chats, 0);
+    mlc_dataset_free(&d);
+}

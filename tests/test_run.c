@@ -135,8 +135,33 @@ Test(run, endpoint_timings_and_json, .timeout = 60)
     ts_stop(srv);
 }
 
+/* The ok and failed counts of the table row of load point `load` and of the summary line,
+ * from a run's output; each -1 when absent. */
+typedef struct counts {
+    long long row_ok, row_failed, sum_ok, sum_failed;
+} counts;
+
+static counts parse_counts(const char *out, const char *load)
+{
+    counts c = {-1, -1, -1, -1};
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char name[32];
+        long long a, b;
+        if (sscanf(l, "%31s %lld %lld", name, &a, &b) == 3 && !strcmp(name, load))
+            c.row_ok = a, c.row_failed = b;
+        const char *sum = strstr(l, "requests ok, ");
+        if (!strncmp(l, "run ", 4) && sum && sum < strchr(l, '\n')) {
+            const char *colon = strchr(l, ':');
+            if (colon && sscanf(colon + 1, " %lld requests ok, %lld failed", &a, &b) == 2)
+                c.sum_ok = a, c.sum_failed = b;
+        }
+    }
+    return c;
+}
+
 /* Every failure mode: the failing requests are recorded with their kind, the others
- * complete, the process exits normally and the database is sound. */
+ * complete, and the table, the summary line, the database and the exit status (1: some
+ * requests failed) agree; the run is 'complete' (every load point ran) and sound. */
 static void fault_case(ts_fault fault, const char *extra, const char *kind, const char *name)
 {
     ts_config cfg = {.n_tokens = 6, .itl_ms = 1, .fault = fault, .fault_after = 2, .fault_match = "BAD"};
@@ -149,10 +174,25 @@ static void fault_case(ts_fault fault, const char *extra, const char *kind, cons
     const char *ds = write_dataset(file, prompts, 4, 6);
     const char *db = db_path(dbn);
     snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --concurrency 2 "
-             "--num-prompts 4 --db %s --quiet %s", tu_bin(), ts_port(srv), ds, db, extra);
+             "--num-prompts 4 --db %s %s", tu_bin(), ts_port(srv), ds, db, extra);
     int rc = tu_run(cmd, &out);
-    cr_expect_eq(rc, 0, "%s: exit %d: %s", name, rc, out);
+    cr_expect_eq(rc, 1, "%s: exit %d: %s", name, rc, out);
+    counts c = parse_counts(out, "c=2");
+    cr_expect(c.row_ok == 2 && c.row_failed == 2 && c.sum_ok == 2 && c.sum_failed == 2,
+              "%s: table %lld/%lld, summary %lld/%lld: %s", name, c.row_ok, c.row_failed, c.sum_ok,
+              c.sum_failed, out);
+    /* The reasons under the table: 2 failures of this kind (usually one line, two when
+     * their messages differ). */
+    long long told = 0;
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        long long k;
+        char what[32];
+        if (sscanf(l, "  c=2: %lld failed: %31[a-z_]", &k, what) == 2 && !strcmp(what, kind))
+            told += k;
+    }
+    cr_expect_eq(told, 2, "%s: reasons of kind %s: %s", name, kind, out);
     free(out);
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM runs WHERE status = 'complete'"), 1, "%s", name);
     char q[256];
     snprintf(q, sizeof q, "SELECT count(*) FROM requests WHERE ok = 0 AND error_kind = '%s'", kind);
     cr_expect_eq(db_int(db, q), 2, "%s: failures of kind %s", name, kind);
@@ -167,6 +207,57 @@ Test(run, fault_disconnect, .timeout = 30) { fault_case(TS_FAULT_DISCONNECT, "",
 Test(run, fault_invalid_json, .timeout = 30) { fault_case(TS_FAULT_INVALID_JSON, "", "protocol", "fjson"); }
 Test(run, fault_oversized_sse, .timeout = 30) { fault_case(TS_FAULT_OVERSIZED, "", "protocol", "fbig"); }
 Test(run, fault_stall_timeout, .timeout = 30) { fault_case(TS_FAULT_STALL, "--timeout 1", "timeout", "fstall"); }
+Test(run, fault_wrong_json_shape, .timeout = 30) { fault_case(TS_FAULT_WRONG_SHAPE, "", "no_tokens", "fshape"); }
+Test(run, fault_html_page, .timeout = 30) { fault_case(TS_FAULT_HTML_200, "", "not_sse", "fhtml"); }
+Test(run, fault_html_page_untyped, .timeout = 30) { fault_case(TS_FAULT_HTML_NO_TYPE, "", "not_sse", "fhtml2"); }
+
+/* A server that answers every request in another JSON shape: nothing succeeded, and every
+ * report says so (it said "2 requests ok, 0 failed" and exited 0 while the table said 0/2). */
+Test(run, no_request_ok_is_a_failed_run, .timeout = 30)
+{
+    ts_config cfg = {.n_tokens = 3, .fault = TS_FAULT_WRONG_SHAPE};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *ds = write_dataset("shape.jsonl", words, 2, 3);
+    const char *db = db_path("shape.db");
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --db %s", tu_bin(),
+             ts_port(srv), ds, db);
+    cr_expect_eq(tu_run(cmd, &out), 1, "%s", out);
+    counts c = parse_counts(out, "c=1");
+    cr_expect(c.row_ok == 0 && c.row_failed == 2 && c.sum_ok == 0 && c.sum_failed == 2, "%s", out);
+    cr_expect(strstr(out, "none with text in choices[0].text"), "the reason is told: %s", out);
+    free(out);
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM requests WHERE ok = 0 AND error_kind = 'no_tokens'"), 2);
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM runs WHERE status = 'failed'"), 1);
+    ts_stop(srv);
+}
+
+/* An HTTP error is stored and shown with its status, URL and the server's own message
+ * (error.message of the OpenAI error body), not only its kind. */
+Test(run, failure_reasons_stored_and_shown, .timeout = 30)
+{
+    ts_config cfg = {.n_tokens = 3, .fault = TS_FAULT_HTTP_429, .fault_match = "BAD"};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *prompts[] = {"BAD one", "fine two", "BAD three", "BAD four"};
+    const char *ds = write_dataset("why.jsonl", prompts, 4, 3);
+    const char *db = db_path("why.db");
+    char cmd[4096], want[256], *out;
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --num-prompts 4 --db %s --quiet",
+             tu_bin(), ts_port(srv), ds, db);
+    cr_expect_eq(tu_run(cmd, &out), 1, "%s", out);
+    snprintf(want, sizeof want, "c=1: 3 failed: http 429 at http://127.0.0.1:%d/v1/completions: "
+             "rate limited (test fault)\n", ts_port(srv));
+    cr_expect(strstr(out, want), "no '%s' in: %s", want, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "SELECT count(*) FROM requests WHERE ok = 0 AND error_kind = 'http' AND "
+             "http_status = 429 AND error = 'rate limited (test fault)' AND url = "
+             "'http://127.0.0.1:%d/v1/completions'", ts_port(srv));
+    cr_expect_eq(db_int(db, cmd), 3);
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM requests WHERE ok = 1 AND http_status = 200"), 1);
+    ts_stop(srv);
+}
 
 Test(run, missing_usage_counts_with_tokenizer, .timeout = 30)
 {
@@ -328,4 +419,245 @@ Test(run, usage_errors)
     cr_expect_eq(tu_run(cmd, &out), 1);
     cr_expect(strstr(out, "bad.jsonl:2:"), "%s", out);
     free(out);
+}
+
+/* After Ctrl-C, the requests cut short are neither ok nor failed: the table, the summary line
+ * and the store count the same requests (the table used to count them as failed). */
+Test(run, sigint_table_summary_and_store_agree, .timeout = 60)
+{
+    ts_config cfg = {.n_tokens = 50, .itl_ms = 5};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *ds = write_dataset("intc.jsonl", words, 4, 50);
+    const char *db = db_path("intc.db");
+    char log[1024], url[64];
+    snprintf(log, sizeof log, "%s/intc.log", tu_tmpdir());
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ts_port(srv));
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        freopen(log, "w", stdout);
+        dup2(fileno(stdout), 2);
+        execl(tu_bin(), tu_bin(), "run", "--endpoint", url, "--dataset", ds, "--concurrency", "8",
+              "--num-prompts", "100000", "--db", db, (char *)NULL);
+        _exit(127);
+    }
+    wait_for_requests(db, 64);
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 130, "exit status %d", WEXITSTATUS(st));
+    char *out = tu_read_file(log, NULL);
+    cr_assert_not_null(out);
+    counts c = parse_counts(out, "c=8");
+    cr_expect(c.row_ok > 0 && c.row_ok == c.sum_ok && c.row_failed == 0 && c.sum_failed == 0,
+              "table %lld/%lld, summary %lld/%lld: %s", c.row_ok, c.row_failed, c.sum_ok, c.sum_failed, out);
+    /* Usually requests were in flight (closed loop at 8) and are said to be cut short; not
+     * always: the interrupt may fall between a batch's end and its refill. */
+    cr_log_info("%s", strstr(out, "cut short") ? "requests were cut short" : "none in flight at the interrupt");
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM requests WHERE ok = 1"), c.row_ok);
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM requests"), c.row_ok);
+    free(out);
+    ts_stop(srv);
+}
+
+/* Runs `mlc-bench run ARGS` expecting a usage error: exit 2 and one line naming `what`. */
+static void expect_usage(const char *args, const char *what)
+{
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "timeout 20 %s run --endpoint http://127.0.0.1:1 --db %s %s", tu_bin(),
+             db_path("usage.db"), args);
+    int rc = tu_run(cmd, &out);
+    cr_expect_eq(rc, 2, "%s: exit %d: %s", args, rc, out);
+    cr_expect(strstr(out, what), "%s: no '%s' in: %s", args, what, out);
+    size_t len = strlen(out);
+    cr_expect(len > 0 && out[len - 1] == '\n' && !memchr(out, '\n', len - 1), "%s: not one line: %s", args, out);
+    free(out);
+}
+
+Test(run, numbers_are_parsed_strictly, .timeout = 120)
+{
+    static const char *const conc[] = {"2147483648", "1.5", "1,,2", "0", "-1", "nan", "inf", "''",
+                                       "abc", "1,", ",1", "' 1'", "65537", "9223372036854775808", "0x10"};
+    static const char *const rate[] = {"nan", "-1", "0", "1e-300", "abc", "''", "1,", "1,,2", "INF",
+                                       "infinity", "1e300", "2147483648e10", "' 1'"};
+    char args[256];
+    for (size_t i = 0; i < sizeof conc / sizeof *conc; i++) {
+        snprintf(args, sizeof args, "--concurrency %s", conc[i]);
+        expect_usage(args, "--concurrency");
+    }
+    for (size_t i = 0; i < sizeof rate / sizeof *rate; i++) {
+        snprintf(args, sizeof args, "--rate %s", rate[i]);
+        expect_usage(args, "--rate");
+    }
+    expect_usage("--slo ttft=nan", "--slo");
+    expect_usage("--slo ttft=inf", "--slo");
+    expect_usage("--slo ttft=1,,tpot=2", "--slo");
+    expect_usage("--timeout nan", "--timeout");
+    expect_usage("--progress-interval 0", "--progress-interval");
+    expect_usage("--concurrency 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,"
+                 "31,32,33", "more than 32");
+    /* An unknown option is unknown wherever it stands; a known one lacks its value. */
+    expect_usage("--bogus", "unknown option '--bogus'");
+    expect_usage("--bogus 1", "unknown option '--bogus'");
+    expect_usage("--timeout", "--timeout needs a value");
+}
+
+/* Every numeric option of run against the values that wrap or mean nothing. */
+Test(run, every_numeric_option_refuses_nonsense, .timeout = 300)
+{
+    static const char *const opts[] = {"-t", "--ctx", "--parallel", "--timeout", "--input-len", "--output-len",
+                                       "--range-ratio", "--num-prompts", "--duration", "--seed", "--temperature",
+                                       "--concurrency", "--rate", "--burstiness", "--warmup", "--time-scale",
+                                       "--progress-interval", "--sweep"};
+    static const char *const vals[] = {"-1", "nan", "inf", "2147483648", "9223372036854775808", "''", "abc", "1,"};
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) {
+        for (size_t k = 0; k < sizeof vals / sizeof *vals; k++) {
+            bool seed = !strcmp(opts[i], "--seed"), sweep = !strcmp(opts[i], "--sweep");
+            if ((seed && (k == 3 || k == 4)) || (sweep && k == 0)) /* valid seeds; "-1" is no --sweep value */
+                continue;
+            if (!strcmp(opts[i], "--rate") && k == 2) /* inf: every request at once */
+                continue;
+            char args[128];
+            snprintf(args, sizeof args, "%s %s", opts[i], vals[k]);
+            expect_usage(args, opts[i]);
+        }
+    }
+}
+
+Test(run, help_shows_the_defaults)
+{
+    char cmd[1024], *out;
+    snprintf(cmd, sizeof cmd, "%s run --help", tu_bin());
+    cr_assert_eq(tu_run(cmd, &out), 0);
+    static const char *const want[] = {"timeout 600 s", "api completions", "(default 1)", "defaults poisson",
+                                       "(default 5)", "inf: every request at once", "Exit: 0 every request ok"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        cr_expect(strstr(out, want[i]), "no '%s' in --help", want[i]);
+    free(out);
+}
+
+/* --rate inf keeps its meaning: every request at once. */
+Test(run, rate_inf_sends_all_at_once, .timeout = 30)
+{
+    ts_config cfg = {.n_tokens = 2};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *ds = write_dataset("inf.jsonl", words, 4, 2);
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --rate inf --db %s --quiet",
+             tu_bin(), ts_port(srv), ds, db_path("inf.db"));
+    cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "r=inf"), "%s", out);
+    free(out);
+    ts_stop(srv);
+}
+
+/* A trace whose times cannot be waited for is refused before anything is sent. */
+Test(run, trace_times_are_bounded, .timeout = 60)
+{
+    char path[1024], cmd[4096], *out;
+    snprintf(path, sizeof path, "%s/far.jsonl", tu_tmpdir());
+    const char far[] = "{\"timestamp\": 0, \"prompt\": \"a\"}\n{\"timestamp\": 1e300, \"prompt\": \"b\"}\n";
+    cr_assert_eq(tu_write_file(path, far, sizeof far - 1), 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s run --endpoint http://127.0.0.1:1 --dataset %s --db %s", tu_bin(), path,
+             db_path("far.db"));
+    int rc = tu_run(cmd, &out);
+    cr_expect(rc == 1 || rc == 2, "exit %d: %s", rc, out);
+    cr_expect(strstr(out, "far.jsonl:2:"), "%s", out);
+    free(out);
+    /* Within the file's limits, but slowed down past any sane wait. */
+    snprintf(path, sizeof path, "%s/slow.jsonl", tu_tmpdir());
+    const char slow[] = "{\"timestamp\": 0, \"prompt\": \"a\"}\n{\"timestamp\": 1000, \"prompt\": \"b\"}\n";
+    cr_assert_eq(tu_write_file(path, slow, sizeof slow - 1), 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s run --endpoint http://127.0.0.1:1 --dataset %s --time-scale 1e-6 --db %s",
+             tu_bin(), path, db_path("slow.db"));
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "--time-scale"), "%s", out);
+    free(out);
+    cr_expect_neq(access(db_path("slow.db"), F_OK), 0, "nothing was stored");
+}
+
+/* Progress in a log (stderr not a terminal): a plain line every --progress-interval; none
+ * with --quiet. The run lasts about 1.2 s, over ten intervals. */
+Test(run, progress_lines_in_a_log, .timeout = 60)
+{
+    ts_config cfg = {.n_tokens = 6, .itl_ms = 25};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *ds = write_dataset("prog.jsonl", words, 4, 6);
+    for (int quiet = 0; quiet < 2; quiet++) {
+        char cmd[4096], log[1024];
+        snprintf(log, sizeof log, "%s/prog%d.log", tu_tmpdir(), quiet);
+        snprintf(cmd, sizeof cmd, "(%s run --endpoint http://127.0.0.1:%d --dataset %s --num-prompts 8 "
+                 "--progress-interval 0.1 --db %s %s 2>%s >/dev/null)", tu_bin(), ts_port(srv), ds,
+                 db_path("prog.db"), quiet ? "--quiet" : "", log);
+        cr_assert_eq(tu_run(cmd, NULL), 0);
+        char *text = tu_read_file(log, NULL);
+        cr_assert_not_null(text);
+        int lines = 0;
+        for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+            lines += !strncmp(l, "[c=1] ", 6) && strstr(l, " done, ") != NULL;
+        if (quiet)
+            cr_expect_eq(lines, 0, "--quiet: %s", text);
+        else
+            cr_expect_geq(lines, 1, "no progress line: %s", text);
+        cr_expect_null(strchr(text, '\r'), "no terminal redraws in a log");
+        free(text);
+    }
+    ts_stop(srv);
+}
+
+/* Token-id prompts cannot go to the chat API: refused before the first request, unless a
+ * tokenizer turns them into text. */
+Test(run, chat_with_token_id_prompts, .timeout = 60)
+{
+    ts_config cfg = {.n_tokens = 2};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --api chat --dataset random --input-len 8 "
+             "--num-prompts 4 --db %s", tu_bin(), ts_port(srv), db_path("chatids.db"));
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "--tokenizer"), "%s", out);
+    size_t len = strlen(out);
+    cr_expect(len > 0 && !memchr(out, '\n', len - 1), "not one line: %s", out);
+    free(out);
+    cr_expect_eq(ts_request_count(srv), 0, "a request was sent");
+    cr_expect_neq(access(db_path("chatids.db"), F_OK), 0, "nothing was stored");
+    char vocab[1024];
+    tu_require_shared(vocab, sizeof vocab, "vocab/ggml-vocab-llama-spm.gguf");
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --api chat --dataset random --input-len 8 "
+             "--num-prompts 4 --tokenizer %s --db %s --quiet", tu_bin(), ts_port(srv), vocab, db_path("chatids.db"));
+    cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    cr_expect_eq(ts_request_count(srv), 4);
+    ts_stop(srv);
+}
+
+/* The built-in dataset runs clean against both APIs: its chat entries go to /v1/completions
+ * as role-prefixed text. */
+Test(run, default_dataset_on_both_apis, .timeout = 120)
+{
+    ts_config cfg = {.n_tokens = 2};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    static const char *const apis[] = {"completions", "chat"};
+    for (int a = 0; a < 2; a++) {
+        char cmd[4096], json[1024], dbn[64], *out;
+        snprintf(json, sizeof json, "%s/default-%s.json", tu_tmpdir(), apis[a]);
+        snprintf(dbn, sizeof dbn, "default-%s.db", apis[a]);
+        snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --api %s --concurrency 16 --db %s "
+                 "--json %s --quiet", tu_bin(), ts_port(srv), apis[a], db_path(dbn), json);
+        cr_expect_eq(tu_run(cmd, &out), 0, "%s: %s", apis[a], out);
+        free(out);
+        cJSON *j = read_json(json);
+        cr_expect_eq(num(cJSON_GetArrayItem(j, 0), "failed"), 0, "%s", apis[a]);
+        cr_expect_geq(num(cJSON_GetArrayItem(j, 0), "completed"), 200, "%s", apis[a]);
+        cJSON_Delete(j);
+    }
+    ts_record rec;
+    cr_assert(ts_record_find(srv, "system: ", &rec), "no chat entry reached /v1/completions as text");
+    cr_expect(!rec.chat && strstr(rec.body, "\\nuser: ") && strstr(rec.body, "\\nassistant:\""), "%s", rec.body);
+    ts_stop(srv);
 }

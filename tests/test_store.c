@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -745,4 +746,244 @@ Test(store, crash_loses_at_most_one_batch)
         crash_once(tmp_db(path, sizeof path, name), cases[i].n, cases[i].kill_after,
                    cases[i].pause_ns);
     }
+}
+
+/* ---- schema v2: why a request failed ------------------------------------------------------ */
+
+/* A store made by this build, taken back to schema version 1 (before http_status and url),
+ * with one request in it. */
+static void make_v1_file(const char *path)
+{
+    mlc_store *s = open_ok(path);
+    int64_t id = begin_ok(s);
+    mlc_store_close(s);
+    sqlite3 *db = raw_open(path);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "ALTER TABLE requests DROP COLUMN url; ALTER TABLE requests DROP COLUMN http_status;"
+             "INSERT INTO requests (run_id, idx, phase, ok, error_kind, error, tokens_approx)"
+             " VALUES (%lld, 0, 0, 0, 'http', 'HTTP 500', 0); PRAGMA user_version = 1",
+             (long long)id);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+Test(store, migrates_v1_to_v2_keeping_requests)
+{
+    char path[1024];
+    make_v1_file(tmp_db(path, sizeof path, "v1.db"));
+    mlc_store *s = open_ok(path);
+    sqlite3 *db = mlc_store_db(s);
+    cr_expect_eq(q_int(db, "PRAGMA user_version"), mlc_store_schema_version());
+    cr_expect_geq(mlc_store_schema_version(), 2);
+    cr_expect_eq(q_int(db, "SELECT count(*) FROM requests WHERE error = 'HTTP 500' AND http_status IS NULL"
+                           " AND url IS NULL"), 1, "the v1 request survives, new columns NULL");
+    /* A v2 request keeps its status and URL; a status <= 0 is NULL. */
+    int64_t id = begin_ok(s);
+    mlc_err err = {0};
+    mlc_request_record r = {.idx = 1, .ok = false, .error_kind = "http", .error = "model 'x' not found",
+                            .http_status = 404, .url = "http://127.0.0.1:9/v1/completions", .first_token = -1};
+    cr_assert_eq(mlc_store_add_request(s, id, &r, &err), MLC_OK, "%s", err.msg);
+    r.idx = 2;
+    r.http_status = 0;
+    r.url = NULL;
+    cr_assert_eq(mlc_store_add_request(s, id, &r, &err), MLC_OK, "%s", err.msg);
+    cr_assert_eq(mlc_store_flush(s, &err), MLC_OK, "%s", err.msg);
+    expect_text(db, "SELECT url || ' ' || http_status || ' ' || error FROM requests WHERE idx = 1",
+                "http://127.0.0.1:9/v1/completions 404 model 'x' not found");
+    cr_expect_eq(q_int(db, "SELECT count(*) FROM requests WHERE idx = 2 AND http_status IS NULL AND url IS NULL"), 1);
+    mlc_store_close(s);
+    expect_integrity_ok(path);
+}
+
+/* ---- read-only open ----------------------------------------------------------------------- */
+
+typedef struct file_state {
+    struct stat st;
+    char *bytes;
+    size_t n;
+} file_state;
+
+static file_state snap(const char *path)
+{
+    file_state f = {0};
+    cr_assert_eq(stat(path, &f.st), 0, "%s", path);
+    f.bytes = tu_read_file(path, &f.n);
+    cr_assert_not_null(f.bytes, "%s", path);
+    return f;
+}
+
+static void expect_unchanged(const char *path, file_state *before)
+{
+    file_state now = snap(path);
+    cr_expect_eq(now.n, before->n, "%s: size changed", path);
+    cr_expect(now.n == before->n && !memcmp(now.bytes, before->bytes, now.n), "%s: bytes changed", path);
+    cr_expect(now.st.st_mtim.tv_sec == before->st.st_mtim.tv_sec &&
+                  now.st.st_mtim.tv_nsec == before->st.st_mtim.tv_nsec, "%s: mtime changed", path);
+    free(now.bytes);
+    free(before->bytes);
+}
+
+static void expect_ro_refused(const char *path, mlc_status want, const char *what)
+{
+    mlc_store *s = (mlc_store *)1;
+    mlc_err err = {0};
+    mlc_status st = mlc_store_open_readonly(path, &s, &err);
+    cr_expect_eq(st, want, "%s: status %d: %s", path, st, err.msg);
+    cr_expect_null(s);
+    cr_expect(!strncmp(err.msg, path, strlen(path)), "does not start with the path: %s", err.msg);
+    cr_expect(strstr(err.msg, what), "no '%s' in: %s", what, err.msg);
+    cr_expect_null(strchr(err.msg, '\n'), "not one line: %s", err.msg);
+}
+
+/* Root may write any file whatever its mode, so "nothing was written" is checked on the
+ * bytes and mtime of the file, and writes through the store are refused outright. */
+Test(store, readonly_reads_and_writes_nothing)
+{
+    char path[1024];
+    mlc_store *s = open_ok(tmp_db(path, sizeof path, "ro.db"));
+    int64_t id = begin_ok(s);
+    add_requests(s, id, 0, 10);
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_run_end(s, id, "complete", &err), MLC_OK, "%s", err.msg);
+    mlc_store_close(s);
+    file_state before = snap(path);
+
+    s = NULL;
+    cr_assert_eq(mlc_store_open_readonly(path, &s, &err), MLC_OK, "%s", err.msg);
+    cr_expect(mlc_store_readonly(s));
+    sqlite3 *db = mlc_store_db(s);
+    cr_expect_eq(q_int(db, "SELECT count(*) FROM requests"), 10);
+    cr_expect_eq(q_int(db, "SELECT count(*) FROM requests WHERE http_status IS NULL"), 10);
+    /* Writes are refused, through the store and through the connection. */
+    int64_t id2 = 0;
+    cr_expect_eq(mlc_store_run_begin(s, &RUN_INFO, &id2, &err), MLC_ERR_ARG);
+    cr_expect(strstr(err.msg, "read-only"), "%s", err.msg);
+    cr_expect_eq(mlc_store_add_metric(s, id, "x", NULL, NULL, 1, 0, &err), MLC_ERR_ARG);
+    cr_expect_eq(mlc_store_run_end(s, id, "failed", &err), MLC_ERR_ARG);
+    cr_expect_neq(sqlite3_exec(db, "DELETE FROM runs", NULL, NULL, NULL), SQLITE_OK);
+    mlc_store_close(s);
+    expect_unchanged(path, &before);
+}
+
+Test(store, readonly_refuses_what_it_cannot_read)
+{
+    char path[1024];
+    /* A missing file is not created. */
+    tmp_db(path, sizeof path, "missing.db");
+    expect_ro_refused(path, MLC_ERR_NOT_FOUND, "no such file");
+    cr_expect_neq(access(path, F_OK), 0, "the missing file was created");
+
+    /* A 0-byte file stays 0 bytes. */
+    tmp_db(path, sizeof path, "zero.db");
+    cr_assert_eq(tu_write_file(path, "", 0), 0);
+    file_state before = snap(path);
+    expect_ro_refused(path, MLC_ERR_FORMAT, "empty file");
+    expect_unchanged(path, &before);
+
+    /* An SQLite database without our schema, a newer schema, not a database. */
+    tmp_db(path, sizeof path, "bare.db");
+    sqlite3 *db = raw_open(path);
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 0; VACUUM", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    expect_ro_refused(path, MLC_ERR_FORMAT, "without an mlc-bench schema");
+    tmp_db(path, sizeof path, "newer.db");
+    mlc_store_close(open_ok(path));
+    db = raw_open(path);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", mlc_store_schema_version() + 1);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    expect_ro_refused(path, MLC_ERR_UNSUPPORTED, "newer");
+    tmp_db(path, sizeof path, "text.db");
+    cr_assert_eq(tu_write_file(path, "hello, not a database at all, but long enough", 46), 0);
+    expect_ro_refused(path, MLC_ERR_FORMAT, "not an SQLite database");
+    tmp_db(path, sizeof path, "");
+    expect_ro_refused(path, MLC_ERR_IO, "not a regular file");
+}
+
+Test(store, readonly_reads_a_v1_file_without_migrating)
+{
+    char path[1024];
+    make_v1_file(tmp_db(path, sizeof path, "v1ro.db"));
+    file_state before = snap(path);
+    mlc_store *s = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_open_readonly(path, &s, &err), MLC_OK, "%s", err.msg);
+    sqlite3 *db = mlc_store_db(s);
+    cr_expect_eq(q_int(db, "PRAGMA main.user_version"), 1, "not migrated");
+    cr_expect_eq(q_int(db, "SELECT count(*) FROM requests WHERE error = 'HTTP 500' AND http_status IS NULL"
+                           " AND url IS NULL"), 1);
+    mlc_store_close(s);
+    expect_unchanged(path, &before);
+}
+
+/* In a child: the store at path opened read-write (want_rw) or read-only by a user who may
+ * not write it: as root, the child becomes nobody, for whom the modes apply. Exit 0 when
+ * the open and a query succeed, 1 when the open fails, 3 when the user could not be
+ * changed. */
+static int open_as_other_user(const char *path, bool rw)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        mlc_store *s = NULL;
+        mlc_err err = {0};
+        mlc_status st = rw ? mlc_store_open(path, &s, &err) : mlc_store_open_readonly(path, &s, &err);
+        if (st != MLC_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            _exit(1);
+        }
+        sqlite3_stmt *q = NULL;
+        bool ok = sqlite3_prepare_v2(mlc_store_db(s), "SELECT count(*) FROM runs", -1, &q, NULL) == SQLITE_OK &&
+                  sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 1;
+        sqlite3_finalize(q);
+        mlc_store_close(s);
+        _exit(ok ? 0 : 2);
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(store, readonly_file_in_readonly_directory)
+{
+    /* A directory everyone may enter (the test's own temporary directory is 0700). */
+    char top[] = "/tmp/mlc-store-ro-XXXXXX", dir[1024], path[1100];
+    cr_assert_not_null(mkdtemp(top));
+    cr_assert_eq(chmod(top, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/ro", top);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/bench.db", dir);
+    mlc_store *s = open_ok(path);
+    begin_ok(s);
+    mlc_store_close(s); /* the last connection removes -wal and -shm */
+    cr_assert_eq(chmod(path, 0444), 0);
+    cr_assert_eq(chmod(dir, 0555), 0);
+    file_state before = snap(path);
+
+    int rw = open_as_other_user(path, true);
+    if (rw == 3) {
+        chmod(dir, 0755);
+        cr_skip_test("root here cannot become another user, for whom file modes would apply");
+    }
+    cr_expect_neq(rw, 0, "the setting does not make the store unwritable");
+    cr_expect_eq(open_as_other_user(path, false), 0, "read-only open failed in a read-only directory");
+    /* The file alone, directory writable. */
+    cr_assert_eq(chmod(dir, 0755), 0);
+    cr_expect_eq(open_as_other_user(path, false), 0, "read-only open of a 0444 file failed");
+    expect_unchanged(path, &before);
+    /* No -shm or -wal left behind by the reader: a writer could not use files it owns. */
+    char side[1200];
+    snprintf(side, sizeof side, "%s-shm", path);
+    cr_expect_neq(access(side, F_OK), 0, "%s left behind", side);
+    snprintf(side, sizeof side, "%s-wal", path);
+    cr_expect_neq(access(side, F_OK), 0, "%s left behind", side);
+
+    chmod(dir, 0755);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
+    cr_expect_eq(system(cmd), 0);
 }

@@ -174,6 +174,22 @@ static mhd_result reply_json(struct MHD_Connection *c, unsigned code, const char
     return ret;
 }
 
+/* The kind of page a web UI or a proxy answers on a wrong path; type NULL: no header. */
+static mhd_result reply_html(struct MHD_Connection *c, const char *type)
+{
+    static const char page[] = "<!DOCTYPE html>\n<html><head><title>Welcome</title></head>"
+                               "<body><h1>It works!</h1></body></html>\n";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof page - 1, (void *)page, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    if (type)
+        MHD_add_response_header(r, "Content-Type", type);
+    mhd_result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static mhd_result reply_error(struct MHD_Connection *c, unsigned code, const char *msg)
 {
     char buf[512];
@@ -194,7 +210,11 @@ static bool out_token(ts_req *q, int i)
         snprintf(text, sizeof text, "tok%d ", i);
     else
         text[0] = 0;
-    if (q->chat)
+    if (q->faulty && q->s->cfg.fault == TS_FAULT_WRONG_SHAPE) {
+        if (i < 0)
+            return true;
+        snprintf(json, sizeof json, "{\"id\":\"x-%d\",\"output\":{\"text\":\"%s\"}}", q->id, text);
+    } else if (q->chat)
         snprintf(json, sizeof json,
                  "{\"id\":\"chatcmpl-%d\",\"object\":\"chat.completion.chunk\",\"created\":"
                  "1700000000,\"model\":%s,\"choices\":[{\"index\":0,\"delta\":{%s\"%s\":"
@@ -549,6 +569,10 @@ static mhd_result on_request(void *cls, struct MHD_Connection *c, const char *ur
         return reply_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate limited (test fault)");
     if (q->faulty && s->cfg.fault == TS_FAULT_HTTP_500)
         return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error (test fault)");
+    if (q->faulty && s->cfg.fault == TS_FAULT_HTML_200)
+        return reply_html(c, "text/html; charset=utf-8");
+    if (q->faulty && s->cfg.fault == TS_FAULT_HTML_NO_TYPE)
+        return reply_html(c, NULL);
     if (q->faulty && s->cfg.fault == TS_FAULT_NO_ANSWER) {
         wait_until(s, TS_FOREVER);
         return MHD_NO;

@@ -39,6 +39,11 @@ typedef enum ts_fault {
     TS_FAULT_CR,             /* bare CR line ends */
     TS_FAULT_STREAM_ERROR,   /* after fault_after tokens, an {"error": ...} event, then
                               * [DONE] (how vLLM reports a failure inside a 200 stream) */
+    TS_FAULT_WRONG_SHAPE,    /* every token event without "choices" ({"output": {"text":
+                              * ...}}), then usage and [DONE] as usual: valid SSE, valid
+                              * JSON, but not the OpenAI shape */
+    TS_FAULT_HTML_200,       /* 200 with an HTML page (Content-Type text/html), at once */
+    TS_FAULT_HTML_NO_TYPE,   /* the same page with no Content-Type at all */
 } ts_fault;
 
 typedef struct ts_config {
