@@ -112,11 +112,3 @@ double mlc_cli_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
-
-double mlc_cli_progress_interval(void)
-{
-    const char *v = getenv("MLC_PROGRESS_S");
-    char *end;
-    double s = v && *v ? strtod(v, &end) : NAN;
-    return isfinite(s) && !*end && s >= 0 && s <= 3600 ? s : 5.0;
-}

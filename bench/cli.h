@@ -17,9 +17,6 @@ bool mlc_cli_int_list(const char *cmd, const char *flag, const char *val, long m
 bool mlc_cli_u64(const char *cmd, const char *flag, const char *val, uint64_t *out);
 /* The value after flag argv[*i], advancing *i; prints "FLAG needs a value" when missing. */
 const char *mlc_cli_value(const char *cmd, int argc, char **argv, int *i);
-/* Seconds between the plain progress lines long commands print on stderr: $MLC_PROGRESS_S
- * when it is a number in [0, 3600], else 5. */
-double mlc_cli_progress_interval(void);
 /* Like mlc_cli_value for a command whose options that take a value are the NULL-terminated
  * list valued: any other argv[*i] is "unknown option" (not "needs a value", which a flag
  * given last would otherwise read). */

@@ -10,6 +10,7 @@
  * 'interrupted' and exit 130. */
 #include "run.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -196,14 +197,6 @@ static const char *const value_options[] = {
     "--arrival", "--warmup", "--time-scale", "--slo", "--db", "--label", "--json", "--outputs",
     "--format", "--progress-interval", NULL};
 
-static bool takes_value(const char *a)
-{
-    for (int i = 0; value_options[i]; i++)
-        if (!strcmp(a, value_options[i]))
-            return true;
-    return false;
-}
-
 static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
 {
     const char *c = "run";
@@ -335,15 +328,15 @@ static int parse_run(int argc, char **argv, run_opts *o)
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = true; continue; }
         if (!strcmp(a, "--sweep")) {
             o->sweep = 5;
-            if (i + 1 < argc && argv[i + 1][0] != '-' && !mlc_cli_int("run", a, argv[++i], 1, 30, &o->sweep))
+            /* The count is optional: the next argument is it unless it is another option
+             * (a negative number is a count, refused by the range). */
+            const char *n = i + 1 < argc ? argv[i + 1] : NULL;
+            bool count = n && (n[0] != '-' || isdigit((unsigned char)n[1]));
+            if (count && !mlc_cli_int("run", a, argv[++i], 1, 30, &o->sweep))
                 return 2;
             continue;
         }
-        if (!takes_value(a)) {
-            fprintf(stderr, "mlc-bench run: unknown option '%s' (see mlc-bench run --help)\n", a);
-            return 2;
-        }
-        const char *v = mlc_cli_value("run", argc, argv, &i);
+        const char *v = mlc_cli_option_value("run", value_options, argc, argv, &i);
         bool known;
         if (!v)
             return 2;

@@ -263,7 +263,8 @@ static const char synth_usage[] =
     "  --vocab FILE    borrow the tokenizer of a GGUF file (vocabulary-only files work);\n"
     "                  default: a byte-level BPE trained on datasets/corpus.txt\n"
     "  --seed S        weights seed (default 1); same options and seed, same file\n"
-    "  -q, --quiet     no progress line (one goes to stderr every few seconds otherwise)\n";
+    "  -q, --quiet     no progress lines\n"
+    "  --progress-interval S   seconds between progress lines on stderr (default 5)\n";
 
 static bool parse_type(const char *v, uint32_t *out)
 {
@@ -289,11 +290,12 @@ static const shape *find_preset(const char *name)
 static int parse_synth(int argc, char **argv, synth *y)
 {
     static const char *const valued[] = {"-o", "--preset", "--arch", "--dim", "--layers", "--heads", "--kv-heads",
-        "--ffn", "--ctx", "--vocab-size", "--rope-base", "--seed", "--vocab", "--type", "--tensor-type", NULL};
+        "--ffn", "--ctx", "--vocab-size", "--rope-base", "--seed", "--vocab", "--type", "--tensor-type", "--progress-interval", NULL};
     const char *c = "model synth", *v;
     y->s = presets[0];
     y->type = MLC_TYPE_F16;
     y->seed = 1;
+    y->every_s = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -340,6 +342,10 @@ static int parse_synth(int argc, char **argv, synth *y)
             ok = mlc_cli_float(c, a, v, 1, 1e9, &y->s.rope_base);
         } else if (!strcmp(a, "--seed")) {
             ok = mlc_cli_u64(c, a, v, &y->seed);
+        } else if (!strcmp(a, "--progress-interval")) {
+            float f;
+            ok = mlc_cli_float(c, a, v, 0, 3600, &f);
+            y->every_s = f;
         } else if (!strcmp(a, "--vocab")) {
             y->vocab_path = v;
         } else if (!strcmp(a, "--type")) {
@@ -475,7 +481,6 @@ int mlc_cmd_model_synth(int argc, char **argv)
     for (int i = 0; i < y->n_tensors; i++)
         y->bytes_total += (int64_t)mlc_type_row_bytes(y->t[i].type, y->t[i].ne[0]) *
                           (y->t[i].n_dims == 2 ? y->t[i].ne[1] : 1);
-    y->every_s = mlc_cli_progress_interval();
     double t0 = y->t0 = y->t_shown = mlc_cli_now();
     if (mlc_gguf_writer_write(w, y->out, fill, y, &err))
         goto fail;

@@ -14,17 +14,17 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
-/* MLC_PROGRESS_S=0 prints a line after every tensor; the tiny shape has 39. The last line
+/* --progress-interval 0 prints a line after every tensor; the tiny shape has 39. The last line
  * reports the whole file, so the byte totals add up. -q silences them. */
 Test(synth, progress_lines_unless_quiet, .timeout = 120)
 {
     char cmd[2048], *out;
-    snprintf(cmd, sizeof cmd, "MLC_PROGRESS_S=0 %s model synth --preset tiny -o %s/p.gguf", tu_bin(), tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s model synth --progress-interval 0 --preset tiny -o %s/p.gguf", tu_bin(), tu_tmpdir());
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     cr_expect_eq(count(out, "synth: "), 39, "%s", out);
     cr_expect(strstr(out, "synth: 100% (39 of 39 tensors"), "%s", out);
     free(out);
-    snprintf(cmd, sizeof cmd, "MLC_PROGRESS_S=0 %s model synth -q --preset tiny -o %s/p.gguf", tu_bin(), tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s model synth --progress-interval 0 -q --preset tiny -o %s/p.gguf", tu_bin(), tu_tmpdir());
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     cr_expect_eq(count(out, "synth: "), 0, "%s", out);
     cr_expect(strstr(out, "wrote "), "%s", out);
