@@ -32,6 +32,9 @@ static const char serve_usage[] =
 
 static int parse_opts(int argc, char **argv, mlc_serve_opts *o)
 {
+    static const char *const valued[] = {"-m", "--model", "--backend", "--host", "--api-key-env",
+        "--chat-template", "--engine", "--port", "-t", "--threads", "--ctx", "--parallel", "--max-queue",
+        "--max-body", "--ttft-ms", "--itl-ms", NULL};
     const char *c = "serve";
     *o = (mlc_serve_opts){.backend = "cpu", .host = "127.0.0.1", .port = 8000, .parallel = 8,
                           .max_queue = 256, .max_body = 1 << 20, .engine = "ref", .ttft_ms = 0,
@@ -42,7 +45,7 @@ static int parse_opts(int argc, char **argv, mlc_serve_opts *o)
             fputs(serve_usage, stdout);
             return 0;
         }
-        const char *v = mlc_cli_value(c, argc, argv, &i);
+        const char *v = mlc_cli_option_value(c, valued, argc, argv, &i);
         if (!v)
             return 2;
         bool ok = true;
