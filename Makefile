@@ -16,9 +16,10 @@ VERSION := 0.1.0
 SHARED  ?= $(or $(MLC_SHARED),../shared)
 FUZZ_TIME ?= 60
 
-# Backends with sources in this tree, and the toolchain each needs.
-KNOWN_BACKENDS := cpu cuda hip vulkan opencl
-IMPLEMENTED_BACKENDS := cpu
+# Backends: the names come from engine/backend_list.h (the one list), those with sources
+# are the ones with a kernels/<name>/ folder; below, the toolchain each needs.
+KNOWN_BACKENDS := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' engine/backend_list.h)
+IMPLEMENTED_BACKENDS := $(filter $(KNOWN_BACKENDS),$(notdir $(wildcard kernels/*)))
 comma := ,
 have = $(shell command -v $(1) >/dev/null 2>&1 && echo yes)
 DETECTED_BACKENDS := cpu \
@@ -54,7 +55,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CPPFLAGS += -Iengine/include -Iengine -D_POSIX_C_SOURCE=200809L \
             -DMLC_VERSION='"$(VERSION)"' \
             -DMLC_BACKENDS='"$(strip $(BACKENDS))"' \
-            $(foreach b,$(BACKENDS),-DMLC_HAVE_$(shell echo $(b) | tr a-z A-Z)=1)
+            '-DMLC_BUILT_BACKENDS(X)=$(foreach b,$(BACKENDS),X($(b)))'
 CFLAGS   ?=
 ALLCFLAGS := -std=c11 $(WARN) $(OPTFLAGS) $(SANFLAGS) -pthread $(CFLAGS)
 LDLIBS   += -lm -pthread

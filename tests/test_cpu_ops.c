@@ -1,7 +1,8 @@
-/* tests/test_cpu_ops.c: every op of the CPU backend against the float64 reference
- * (kernels/ref), for every kernel set this CPU can run (MLC_CPU_ISA=scalar|avx2|avx512) and
- * for 1 and 2 threads, on random inputs over awkward shapes (1, 7, 33, non-power-of-two
- * block multiples, batch 1 and > 1).
+/* tests/test_cpu_ops.c: every op of every backend and device this build has against the
+ * float64 reference (kernels/ref), through the backend interface only (buffers and tensor
+ * views), on random inputs over awkward shapes (1, 7, 33, non-power-of-two block multiples,
+ * batch 1 and > 1). The CPU runs under every kernel set this CPU has (scalar, avx2, avx512)
+ * and with 1 and 2 threads; other backends on each of their devices with their defaults.
  *
  * Each case draws its inputs from its own seed, derived from a base seed (MLC_TEST_SEED=<n>
  * sets it; MLC_TEST_SEED=time picks a fresh one); failures print both, so any failure can be
@@ -22,6 +23,7 @@
 #include "../kernels/cpu/vecdot.h"
 #include "../kernels/ref/ref.h"
 #include "backend.h"
+#include "mlc/backend_info.h"
 #include "mlc/quant.h"
 
 /* ---- thresholds ------------------------------------------------------------------------
@@ -145,12 +147,11 @@ static void fill_gauss(uint64_t *s, float *x, int64_t n, float scale)
 
 /* ---- the backends under test ----------------------------------------------------------- */
 
-#define MAX_CFG 8
+#define MAX_CFG 16
 
 typedef struct cfg {
     mlc_backend b;
-    char isa[16];
-    int threads;
+    char name[64]; /* "cpu:0 isa=avx2 threads=2" */
 } cfg;
 
 static cfg cfgs[MAX_CFG];
@@ -173,7 +174,22 @@ static uint64_t parse_seed(void)
     return strtoull(e, NULL, 0);
 }
 
-/* Opens the CPU backend for every available ISA x {1, 2} threads. */
+static void open_cfg(const mlc_backend_vt *vt, const mlc_backend_params *p, const char *name)
+{
+    cr_assert_lt(n_cfgs, MAX_CFG);
+    cfg *c = &cfgs[n_cfgs];
+    mlc_err err = {0};
+    cr_assert_eq(mlc_backend_open_vt(vt, p, &c->b, &err), MLC_OK, "open %s: %s", name, err.msg);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    if (p->isa) {
+        char desc[128];
+        c->b.vt->describe(c->b.ctx, desc, sizeof desc);
+        cr_assert(strstr(desc, p->isa), "isa %s asked for but the backend runs: %s", p->isa, desc);
+    }
+    n_cfgs++;
+}
+
+/* Opens every device of every built backend; the CPU for every ISA x {1, 2} threads. */
 static void setup(const char *name)
 {
     test_name = name;
@@ -181,33 +197,29 @@ static void setup(const char *name)
     case_no = 0;
     for (int i = 0; i < N_TOLS; i++)
         worst[i] = -1;
-    char isas[64];
-    snprintf(isas, sizeof isas, "%s", mlc_cpu_isas_available());
-    const char *old = getenv("MLC_CPU_ISA");
-    char saved[64];
-    snprintf(saved, sizeof saved, "%s", old ? old : "");
     n_cfgs = 0;
-    char *save = NULL;
-    for (char *isa = strtok_r(isas, " ", &save); isa; isa = strtok_r(NULL, " ", &save)) {
-        for (int threads = 1; threads <= 2; threads++) {
-            cr_assert_lt(n_cfgs, MAX_CFG);
-            cfg *c = &cfgs[n_cfgs];
-            setenv("MLC_CPU_ISA", isa, 1);
-            mlc_err err = {0};
-            mlc_status st = mlc_backend_open("cpu", 0, threads, &c->b, &err);
-            cr_assert_eq(st, MLC_OK, "open cpu isa=%s threads=%d: %s", isa, threads, err.msg);
-            snprintf(c->isa, sizeof c->isa, "%s", isa);
-            c->threads = threads;
-            char desc[128];
-            c->b.vt->describe(c->b.ctx, desc, sizeof desc);
-            cr_assert(strstr(desc, isa), "MLC_CPU_ISA=%s but the backend runs: %s", isa, desc);
-            n_cfgs++;
+    for (int bi = 0; bi < mlc_backend_count(); bi++) {
+        const mlc_backend_vt *vt;
+        if (!mlc_backend_built(bi) || mlc_backend_vt_get(mlc_backend_name(bi), &vt, NULL))
+            continue;
+        for (int dev = 0; dev < vt->device_count(); dev++) {
+            char label[64];
+            if (strcmp(vt->name, "cpu")) {
+                snprintf(label, sizeof label, "%s:%d", vt->name, dev);
+                open_cfg(vt, &(mlc_backend_params){.device = dev}, label);
+                continue;
+            }
+            char isas[64];
+            snprintf(isas, sizeof isas, "%s", mlc_cpu_isas_available());
+            char *save = NULL;
+            for (char *isa = strtok_r(isas, " ", &save); isa; isa = strtok_r(NULL, " ", &save))
+                for (int threads = 1; threads <= 2; threads++) {
+                    snprintf(label, sizeof label, "cpu:%d isa=%s threads=%d", dev, isa, threads);
+                    open_cfg(vt, &(mlc_backend_params){.device = dev, .n_threads = threads, .isa = isa},
+                             label);
+                }
         }
     }
-    if (old)
-        setenv("MLC_CPU_ISA", saved, 1);
-    else
-        unsetenv("MLC_CPU_ISA");
     cr_assert_gt(n_cfgs, 0);
 }
 
@@ -234,23 +246,43 @@ static uint64_t next_case_seed(void)
 #define GUARD 16 /* canary floats on each side: 64 bytes keep the output 64-byte aligned */
 #define CANARY 0x7FA5A5A5u /* a signalling NaN: reading it as data shows up too */
 
-static void *d_alloc(const cfg *c, size_t bytes)
+static mlc_buffer *d_alloc(const cfg *c, size_t bytes)
 {
-    void *p = c->b.vt->alloc(c->b.ctx, bytes);
-    cr_assert(p, "alloc %zu bytes failed", bytes);
-    return p;
+    mlc_buffer *b = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(c->b.vt->buffer_alloc(c->b.ctx, bytes, &b, &err), MLC_OK, "%s: alloc %zu bytes: %s",
+                 c->name, bytes, err.msg);
+    return b;
 }
 
-static void *d_in(const cfg *c, const void *host, size_t bytes)
+static void d_upload(const cfg *c, mlc_buffer *b, size_t offset, const void *host, size_t bytes)
 {
-    void *p = d_alloc(c, bytes);
-    c->b.vt->upload(c->b.ctx, p, host, bytes);
-    return p;
+    cr_assert_eq(c->b.vt->upload(c->b.ctx, b, offset, host, bytes), MLC_OK, "%s: upload", c->name);
 }
 
-static void d_free(const cfg *c, void *p)
+/* An input [ne0, ne1, ne2] of type in its own buffer, filled from host. */
+static mlc_tensor d_in(const cfg *c, const void *host, uint32_t type, int64_t ne0, int64_t ne1,
+                       int64_t ne2)
 {
-    c->b.vt->release(c->b.ctx, p);
+    mlc_tensor t = mlc_tensor_make(NULL, 0, type, ne0, ne1, ne2);
+    const size_t bytes = mlc_tensor_nbytes(&t);
+    t.buf = d_alloc(c, bytes);
+    d_upload(c, t.buf, 0, host, bytes);
+    return t;
+}
+
+static mlc_tensor d_weights(const cfg *c, const void *host, uint32_t type, int64_t ne0, int64_t ne1)
+{
+    mlc_tensor t;
+    mlc_err err = {0};
+    cr_assert_eq(c->b.vt->weights(c->b.ctx, host, type, ne0, ne1, &t, &err), MLC_OK,
+                 "%s: weights: %s", c->name, err.msg);
+    return t;
+}
+
+static void d_free(const cfg *c, mlc_tensor t)
+{
+    c->b.vt->buffer_free(c->b.ctx, t.buf);
 }
 
 static float *canaries(int64_t n)
@@ -263,27 +295,47 @@ static float *canaries(int64_t n)
     return h;
 }
 
-/* An output of n floats between guards; initial holds its n starting values (NULL: all
- * canaries, so an element the op never writes stays NaN and fails). */
-static float *d_out(const cfg *c, int64_t n, const float *initial)
+/* Floats a view spans (a cache layer of an odd F16 count ends in 2 bytes of padding). */
+static int64_t span_floats(const mlc_tensor *t)
 {
-    float *h = canaries(n + 2 * GUARD);
-    if (initial)
-        memcpy(h + GUARD, initial, (size_t)n * sizeof *h);
-    float *d = d_alloc(c, (size_t)(n + 2 * GUARD) * sizeof(float));
-    c->b.vt->upload(c->b.ctx, d, h, (size_t)(n + 2 * GUARD) * sizeof(float));
-    free(h);
-    return d + GUARD;
+    return (int64_t)((mlc_tensor_nbytes(t) + 3) / 4);
 }
 
-/* Downloads the n outputs into host after checking that both guards are intact. */
-static void d_fetch(const cfg *c, const float *d, int64_t n, float *host, const char *desc)
+/* A view of type [ne0, ne1, ne2] between guards in its own buffer; initial holds the bytes
+ * it starts with (NULL: all canaries, so an element the op never writes stays NaN and
+ * fails). */
+static mlc_tensor d_guarded(const cfg *c, uint32_t type, int64_t ne0, int64_t ne1, int64_t ne2,
+                            const void *initial)
+{
+    mlc_tensor t = mlc_tensor_make(NULL, GUARD * sizeof(float), type, ne0, ne1, ne2);
+    const int64_t nf = span_floats(&t);
+    float *h = canaries(nf + 2 * GUARD);
+    if (initial)
+        memcpy(h + GUARD, initial, mlc_tensor_nbytes(&t));
+    t.buf = d_alloc(c, (size_t)(nf + 2 * GUARD) * sizeof(float));
+    d_upload(c, t.buf, 0, h, (size_t)(nf + 2 * GUARD) * sizeof(float));
+    free(h);
+    return t;
+}
+
+/* An F32 output [ne0, ne1, ne2] between guards. */
+static mlc_tensor d_out(const cfg *c, int64_t ne0, int64_t ne1, int64_t ne2, const float *initial)
+{
+    return d_guarded(c, MLC_TYPE_F32, ne0, ne1, ne2, initial);
+}
+
+/* Syncs, then downloads the floats d spans into host after checking that both guards are
+ * intact. */
+static void d_fetch(const cfg *c, mlc_tensor d, float *host, const char *desc)
 {
     mlc_err err = {0};
     cr_assert_eq(c->b.vt->sync(c->b.ctx, &err), MLC_OK, "%s: sync: %s", desc, err.msg);
+    const int64_t n = span_floats(&d);
     float *h = malloc((size_t)(n + 2 * GUARD) * sizeof *h);
     cr_assert(h);
-    c->b.vt->download(c->b.ctx, h, d - GUARD, (size_t)(n + 2 * GUARD) * sizeof(float));
+    cr_assert_eq(c->b.vt->download(c->b.ctx, h, d.buf, d.offset - GUARD * sizeof(float),
+                                   (size_t)(n + 2 * GUARD) * sizeof(float)),
+                 MLC_OK, "%s: download", desc);
     for (int64_t i = 0; i < 2 * GUARD; i++) {
         const int64_t at = i < GUARD ? i : n + i;
         uint32_t bits;
@@ -293,11 +345,6 @@ static void d_fetch(const cfg *c, const float *d, int64_t n, float *host, const 
     }
     memcpy(host, h + GUARD, (size_t)n * sizeof *h);
     free(h);
-}
-
-static void d_out_free(const cfg *c, float *d)
-{
-    d_free(c, d - GUARD);
 }
 
 /* ---- comparison ------------------------------------------------------------------------ */
@@ -377,8 +424,8 @@ static void describe(char *buf, size_t cap, const cfg *c, uint64_t seed, const c
     if (k < 0 || (size_t)k >= cap)
         return;
     snprintf(buf + k, cap - (size_t)k,
-             " isa=%s threads=%d case seed=0x%016llx (rerun with MLC_TEST_SEED=0x%016llx)",
-             c->isa, c->threads, (unsigned long long)seed, (unsigned long long)base_seed);
+             " on %s case seed=0x%016llx (rerun with MLC_TEST_SEED=0x%016llx)",
+             c->name, (unsigned long long)seed, (unsigned long long)base_seed);
 }
 
 static double *dalloc(int64_t n)
@@ -437,7 +484,6 @@ static void matmul_case(uint32_t type, int64_t n_in, int64_t n_out, int64_t n)
     const uint64_t seed = next_case_seed();
     uint64_t s = seed;
     const int reps = matmul_reps(n, n_out);
-    const size_t wbytes = mlc_type_row_bytes(type, n_in) * (size_t)n_out;
     /* All repetitions' inputs first, then each backend runs them back to back (keeps its
      * thread pool warm: switching pools at every call costs each one its spin-wait). */
     uint8_t **w = calloc((size_t)reps, sizeof *w);
@@ -464,15 +510,15 @@ static void matmul_case(uint32_t type, int64_t n_in, int64_t n_out, int64_t n)
                  (long long)n_in, (long long)n_out, (long long)n, reps, reps > 1 ? "s" : "");
         acc a = {0};
         for (int rep = 0; rep < reps; rep++) {
-            void *dw = c->b.vt->weights(c->b.ctx, w[rep], wbytes);
-            float *dx = d_in(c, x[rep], (size_t)(n * n_in) * sizeof(float));
-            float *dy = d_out(c, n * n_out, NULL);
-            c->b.vt->matmul(c->b.ctx, type, dw, n_in, n_out, dx, n, dy);
-            d_fetch(c, dy, n * n_out, got, desc);
+            mlc_tensor dw = d_weights(c, w[rep], type, n_in, n_out);
+            mlc_tensor dx = d_in(c, x[rep], MLC_TYPE_F32, n_in, n, 1);
+            mlc_tensor dy = d_out(c, n_out, n, 1, NULL);
+            c->b.vt->matmul(c->b.ctx, dw, dx, dy);
+            d_fetch(c, dy, got, desc);
             acc_add(&a, desc, rep, got, ref[rep], n * n_out);
-            d_out_free(c, dy);
+            d_free(c, dy);
             d_free(c, dx);
-            c->b.vt->release_weights(c->b.ctx, dw);
+            c->b.vt->release_weights(c->b.ctx, &dw);
         }
         acc_check(&a, "matmul", type, desc);
     }
@@ -557,7 +603,6 @@ static void get_rows_case(uint32_t type, int64_t row_len, int64_t n)
     uint64_t s = seed;
     const int64_t rows = 50;
     uint8_t *table = random_weights(&s, type, row_len, rows);
-    const size_t tbytes = mlc_type_row_bytes(type, row_len) * (size_t)rows;
     int32_t *ids = malloc((size_t)n * sizeof *ids);
     cr_assert(ids);
     for (int64_t i = 0; i < n; i++) /* repeats allowed; the first and last rows included */
@@ -570,13 +615,15 @@ static void get_rows_case(uint32_t type, int64_t row_len, int64_t n)
         char desc[512];
         describe(desc, sizeof desc, c, seed, "get_rows %s row_len=%lld n=%lld",
                  mlc_type_name(type), (long long)row_len, (long long)n);
-        void *dt = c->b.vt->weights(c->b.ctx, table, tbytes);
-        float *dy = d_out(c, n * row_len, NULL);
-        c->b.vt->get_rows(c->b.ctx, type, dt, row_len, ids, n, dy);
-        d_fetch(c, dy, n * row_len, got, desc);
+        mlc_tensor dt = d_weights(c, table, type, row_len, rows);
+        mlc_tensor did = d_in(c, ids, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dy = d_out(c, row_len, n, 1, NULL);
+        c->b.vt->get_rows(c->b.ctx, dt, did, dy);
+        d_fetch(c, dy, got, desc);
         expect_close("get_rows", type, desc, got, ref, n * row_len);
-        d_out_free(c, dy);
-        c->b.vt->release_weights(c->b.ctx, dt);
+        d_free(c, dy);
+        d_free(c, did);
+        c->b.vt->release_weights(c->b.ctx, &dt);
     }
     free(got);
     free(ref);
@@ -628,13 +675,13 @@ Test(cpu_ops, rms_norm)
                 char desc[512];
                 describe(desc, sizeof desc, c, seed, "rms_norm dim=%lld n=%lld eps=%g",
                          (long long)dim, (long long)n, (double)eps);
-                float *dx = d_in(c, x, (size_t)(n * dim) * sizeof *x);
-                float *dw = d_in(c, w, (size_t)dim * sizeof *w);
-                float *dy = d_out(c, n * dim, NULL);
-                c->b.vt->rms_norm(c->b.ctx, dx, dw, n, dim, eps, dy);
-                d_fetch(c, dy, n * dim, got, desc);
+                mlc_tensor dx = d_in(c, x, MLC_TYPE_F32, dim, n, 1);
+                mlc_tensor dw = d_in(c, w, MLC_TYPE_F32, dim, 1, 1);
+                mlc_tensor dy = d_out(c, dim, n, 1, NULL);
+                c->b.vt->rms_norm(c->b.ctx, dx, dw, eps, dy);
+                d_fetch(c, dy, got, desc);
                 expect_close("rms_norm", MLC_TYPE_F32, desc, got, ref, n * dim);
-                d_out_free(c, dy);
+                d_free(c, dy);
                 d_free(c, dw);
                 d_free(c, dx);
             }
@@ -670,12 +717,12 @@ static void rope_case(bool neox, int n_head, int head_dim, int n_rot, float base
         describe(desc, sizeof desc, c, seed,
                  "rope %s n_head=%d head_dim=%d n_rot=%d base=%g n=%lld", neox ? "neox" : "normal",
                  n_head, head_dim, n_rot, (double)base, (long long)n);
-        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
-        float *dx = d_out(c, len, x); /* in place */
-        c->b.vt->rope(c->b.ctx, dx, dpos, n, n_head, head_dim, n_rot, base, neox);
-        d_fetch(c, dx, len, got, desc);
+        mlc_tensor dpos = d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dx = d_out(c, head_dim, n_head, n, x); /* in place */
+        c->b.vt->rope(c->b.ctx, dx, dpos, n_rot, base, neox);
+        d_fetch(c, dx, got, desc);
         expect_close("rope", MLC_TYPE_F32, desc, got, ref, len);
-        d_out_free(c, dx);
+        d_free(c, dx);
         d_free(c, dpos);
     }
     free(got);
@@ -734,41 +781,28 @@ static void *nan_cache(uint32_t type, int64_t n_elem)
     return h;
 }
 
-/* Floats spanning a cache layer of n_elem elements (an odd F16 count ends in 2 bytes of
- * padding, which stay canary bytes). */
-static int64_t cache_floats(uint32_t type, int64_t n_elem)
+/* A cache layer [kv_dim, n_ctx, n_slots] on the device between guards, initialized to NaN. */
+static mlc_tensor d_cache(const cfg *c, uint32_t type, int64_t kv_dim, int64_t n_ctx, int64_t n_slots)
 {
-    return (int64_t)(((size_t)n_elem * kv_elem(type) + 3) / 4);
-}
-
-/* A cache layer on the device between guards, initialized to NaN. */
-static void *d_cache(const cfg *c, uint32_t type, int64_t n_elem)
-{
-    const size_t bytes = (size_t)n_elem * kv_elem(type);
-    const int64_t nf = cache_floats(type, n_elem);
-    float *h = canaries(GUARD * 2 + nf);
-    void *nan = nan_cache(type, n_elem);
-    memcpy(h + GUARD, nan, bytes);
+    void *nan = nan_cache(type, kv_dim * n_ctx * n_slots);
+    mlc_tensor t = d_guarded(c, type, kv_dim, n_ctx, n_slots, nan);
     free(nan);
-    float *d = d_alloc(c, (size_t)(nf + 2 * GUARD) * sizeof(float));
-    c->b.vt->upload(c->b.ctx, d, h, (size_t)(nf + 2 * GUARD) * sizeof(float));
-    free(h);
-    return d + GUARD;
+    return t;
 }
 
 /* Downloads a cache layer (guards and padding checked) widened to float. */
-static void d_fetch_cache(const cfg *c, uint32_t type, const void *d, int64_t n_elem, float *host,
-                          const char *desc)
+static void d_fetch_cache(const cfg *c, mlc_tensor d, float *host, const char *desc)
 {
-    const size_t bytes = (size_t)n_elem * kv_elem(type);
-    const int64_t nf = cache_floats(type, n_elem);
+    const int64_t n_elem = mlc_tensor_nelem(&d);
+    const size_t bytes = mlc_tensor_nbytes(&d);
+    const int64_t nf = span_floats(&d);
     float *raw = falloc(nf);
-    d_fetch(c, d, nf, raw, desc);
+    d_fetch(c, d, raw, desc);
     const uint32_t canary = CANARY;
     for (size_t b = bytes; b < (size_t)nf * 4; b++)
         cr_assert_eq(((const uint8_t *)raw)[b], ((const uint8_t *)&canary)[b % 4],
                      "%s: write past the end of the cache (byte %zu)", desc, b);
-    if (type == MLC_TYPE_F32) {
+    if (d.type == MLC_TYPE_F32) {
         memcpy(host, raw, (size_t)n_elem * sizeof *host);
     } else {
         for (int64_t i = 0; i < n_elem; i++) {
@@ -786,7 +820,6 @@ static void kv_store_case(uint32_t type, int64_t kv_dim, int64_t n)
     uint64_t s = seed;
     const int n_slots = 3;
     const int64_t n_ctx = 23, cells = n_slots * n_ctx, n_elem = cells * kv_dim;
-    const mlc_kv_geom g = {type, n_ctx, kv_dim};
     /* n distinct cells, in random order */
     int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
     int32_t *cell = malloc((size_t)cells * sizeof *cell);
@@ -817,14 +850,15 @@ static void kv_store_case(uint32_t type, int64_t kv_dim, int64_t n)
         char desc[512];
         describe(desc, sizeof desc, c, seed, "kv_store %s kv_dim=%lld n=%lld", mlc_type_name(type),
                  (long long)kv_dim, (long long)n);
-        float *dk = d_in(c, k, (size_t)(n * kv_dim) * sizeof *k);
-        float *dv = d_in(c, v, (size_t)(n * kv_dim) * sizeof *v);
-        int32_t *dslot = d_in(c, slot, (size_t)n * sizeof *slot);
-        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
-        void *kc = d_cache(c, type, n_elem), *vc = d_cache(c, type, n_elem);
-        c->b.vt->kv_store(c->b.ctx, &g, dk, dv, kc, vc, dslot, dpos, n);
-        d_fetch_cache(c, type, kc, n_elem, gotk, desc);
-        d_fetch_cache(c, type, vc, n_elem, gotv, desc);
+        mlc_tensor dk = d_in(c, k, MLC_TYPE_F32, kv_dim, n, 1);
+        mlc_tensor dv = d_in(c, v, MLC_TYPE_F32, kv_dim, n, 1);
+        mlc_tensor dslot = d_in(c, slot, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dpos = d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor kc = d_cache(c, type, kv_dim, n_ctx, n_slots);
+        mlc_tensor vc = d_cache(c, type, kv_dim, n_ctx, n_slots);
+        c->b.vt->kv_store(c->b.ctx, dk, dv, kc, vc, dslot, dpos);
+        d_fetch_cache(c, kc, gotk, desc);
+        d_fetch_cache(c, vc, gotv, desc);
         /* every cell not written is still NaN */
         for (int64_t ce = 0; ce < cells; ce++) {
             bool written = false;
@@ -843,8 +877,8 @@ static void kv_store_case(uint32_t type, int64_t kv_dim, int64_t n)
         }
         expect_close("kv_store", type, desc, wk, refk, n * kv_dim);
         expect_close("kv_store", type, desc, wv, refv, n * kv_dim);
-        d_out_free(c, vc);
-        d_out_free(c, kc);
+        d_free(c, vc);
+        d_free(c, kc);
         d_free(c, dpos);
         d_free(c, dslot);
         d_free(c, dv);
@@ -888,7 +922,7 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
     const int n_slots = 3;
     const int64_t n_ctx = 77, kv_dim = (int64_t)n_kv_head * head_dim;
     const int64_t n_elem = n_slots * n_ctx * kv_dim, q_len = n * n_head * head_dim;
-    const mlc_kv_geom g = {type, n_ctx, kv_dim}, g32 = {MLC_TYPE_F32, n_ctx, kv_dim};
+    const mlc_ref_kv_geom g32 = {MLC_TYPE_F32, n_ctx, kv_dim};
     int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
     cr_assert(slot && pos);
     static const int32_t spots[] = {0, 6, 32, 46, 60, 76, 12, 1, 20, 58, 36, 70, 2};
@@ -935,7 +969,8 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
     void *rk = nan_cache(MLC_TYPE_F32, n_elem), *rv = nan_cache(MLC_TYPE_F32, n_elem);
     mlc_ref_kv_store(&g32, k, v, rk, rv, st_slot, st_pos, n_st);
     const float scale = 1.0f / sqrtf((float)head_dim);
-    mlc_attn_args ra = {q, rk, rv, slot, pos, n, n_head, n_kv_head, head_dim, scale, NULL};
+    const mlc_attn_params ap = {.scale = scale};
+    const mlc_ref_attn_args ra = {q, rk, rv, slot, pos, n, n_head, n_kv_head, head_dim, ap};
     double *ref = dalloc(q_len);
     cr_assert(mlc_ref_attention(&g32, &ra, ref));
     float *got = falloc(q_len);
@@ -945,29 +980,28 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
         describe(desc, sizeof desc, c, seed,
                  "attention %s head_dim=%d n_head=%d n_kv_head=%d n=%lld mode=%d",
                  mlc_type_name(type), head_dim, n_head, n_kv_head, (long long)n, mode);
-        float *dk = d_in(c, k, (size_t)(n_st * kv_dim) * sizeof *k);
-        float *dv = d_in(c, v, (size_t)(n_st * kv_dim) * sizeof *v);
-        int32_t *dss = d_in(c, st_slot, (size_t)n_st * sizeof *st_slot);
-        int32_t *dsp = d_in(c, st_pos, (size_t)n_st * sizeof *st_pos);
-        int32_t *dslot = d_in(c, slot, (size_t)n * sizeof *slot);
-        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
-        float *dq = d_in(c, q, (size_t)q_len * sizeof *q);
-        void *kc = d_cache(c, type, n_elem), *vc = d_cache(c, type, n_elem);
-        float *dout = d_out(c, q_len, NULL);
-        c->b.vt->kv_store(c->b.ctx, &g, dk, dv, kc, vc, dss, dsp, n_st);
-        const mlc_attn_args a = {dq, kc, vc, dslot, dpos, n, n_head, n_kv_head, head_dim, scale,
-                                 dout};
-        c->b.vt->attention(c->b.ctx, &g, &a);
-        d_fetch(c, dout, q_len, got, desc);
+        mlc_tensor dk = d_in(c, k, MLC_TYPE_F32, kv_dim, n_st, 1);
+        mlc_tensor dv = d_in(c, v, MLC_TYPE_F32, kv_dim, n_st, 1);
+        mlc_tensor dss = d_in(c, st_slot, MLC_TYPE_I32, n_st, 1, 1);
+        mlc_tensor dsp = d_in(c, st_pos, MLC_TYPE_I32, n_st, 1, 1);
+        mlc_tensor dslot = d_in(c, slot, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dpos = d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dq = d_in(c, q, MLC_TYPE_F32, head_dim, n_head, n);
+        mlc_tensor kc = d_cache(c, type, kv_dim, n_ctx, n_slots);
+        mlc_tensor vc = d_cache(c, type, kv_dim, n_ctx, n_slots);
+        mlc_tensor dout = d_out(c, head_dim, n_head, n, NULL);
+        c->b.vt->kv_store(c->b.ctx, dk, dv, kc, vc, dss, dsp);
+        c->b.vt->attention(c->b.ctx, dq, kc, vc, dslot, dpos, &ap, dout);
+        d_fetch(c, dout, got, desc);
         expect_close("attention", type, desc, got, ref, q_len);
         /* the caches must come through attention unchanged (guards included) */
         float *chk = falloc(n_elem);
-        d_fetch_cache(c, type, kc, n_elem, chk, desc);
-        d_fetch_cache(c, type, vc, n_elem, chk, desc);
+        d_fetch_cache(c, kc, chk, desc);
+        d_fetch_cache(c, vc, chk, desc);
         free(chk);
-        d_out_free(c, dout);
-        d_out_free(c, vc);
-        d_out_free(c, kc);
+        d_free(c, dout);
+        d_free(c, vc);
+        d_free(c, kc);
         d_free(c, dq);
         d_free(c, dpos);
         d_free(c, dslot);
@@ -1040,13 +1074,13 @@ Test(cpu_ops, swiglu)
             const cfg *c = &cfgs[i];
             char desc[512];
             describe(desc, sizeof desc, c, seed, "swiglu n=%lld", (long long)n);
-            float *dg = d_in(c, gate, (size_t)n * sizeof *gate);
-            float *du = d_in(c, up, (size_t)n * sizeof *up);
-            float *dy = d_out(c, n, NULL);
-            c->b.vt->swiglu(c->b.ctx, dg, du, n, dy);
-            d_fetch(c, dy, n, got, desc);
+            mlc_tensor dg = d_in(c, gate, MLC_TYPE_F32, n, 1, 1);
+            mlc_tensor du = d_in(c, up, MLC_TYPE_F32, n, 1, 1);
+            mlc_tensor dy = d_out(c, n, 1, 1, NULL);
+            c->b.vt->swiglu(c->b.ctx, dg, du, dy);
+            d_fetch(c, dy, got, desc);
             expect_close("swiglu", MLC_TYPE_F32, desc, got, ref, n);
-            d_out_free(c, dy);
+            d_free(c, dy);
             d_free(c, du);
             d_free(c, dg);
         }
@@ -1070,25 +1104,25 @@ Test(cpu_ops, add)
             fill_gauss(&s, a, n, 1.0f);
             fill_gauss(&s, b, n, 0.5f);
             double *ref = dalloc(n);
-            mlc_ref_add(a, b, n, ref);
+            mlc_ref_add(a, b, n, n, ref);
             float *got = falloc(n);
             for (int i = 0; i < n_cfgs; i++) {
                 const cfg *c = &cfgs[i];
                 char desc[512];
                 describe(desc, sizeof desc, c, seed, "add n=%lld%s", (long long)n,
                          alias ? " out=a" : "");
-                float *db = d_in(c, b, (size_t)n * sizeof *b);
+                mlc_tensor db = d_in(c, b, MLC_TYPE_F32, n, 1, 1);
                 if (alias) {
-                    float *da = d_out(c, n, a);
-                    c->b.vt->add(c->b.ctx, da, db, n, da);
-                    d_fetch(c, da, n, got, desc);
-                    d_out_free(c, da);
+                    mlc_tensor da = d_out(c, n, 1, 1, a);
+                    c->b.vt->add(c->b.ctx, da, db, da);
+                    d_fetch(c, da, got, desc);
+                    d_free(c, da);
                 } else {
-                    float *da = d_in(c, a, (size_t)n * sizeof *a);
-                    float *dy = d_out(c, n, NULL);
-                    c->b.vt->add(c->b.ctx, da, db, n, dy);
-                    d_fetch(c, dy, n, got, desc);
-                    d_out_free(c, dy);
+                    mlc_tensor da = d_in(c, a, MLC_TYPE_F32, n, 1, 1);
+                    mlc_tensor dy = d_out(c, n, 1, 1, NULL);
+                    c->b.vt->add(c->b.ctx, da, db, dy);
+                    d_fetch(c, dy, got, desc);
+                    d_free(c, dy);
                     d_free(c, da);
                 }
                 expect_close("add", MLC_TYPE_F32, desc, got, ref, n);
@@ -1103,6 +1137,7 @@ Test(cpu_ops, add)
     teardown();
 }
 
+/* add with b one row broadcast over the rows of a (the QKV biases), in place. */
 Test(cpu_ops, add_bias)
 {
     setup("add_bias");
@@ -1116,19 +1151,19 @@ Test(cpu_ops, add_bias)
             fill_gauss(&s, x, n * dim, 1.0f);
             fill_gauss(&s, bias, dim, 0.3f);
             double *ref = dalloc(n * dim);
-            mlc_ref_add_bias(x, bias, n, dim, ref);
+            mlc_ref_add(x, bias, n * dim, dim, ref);
             float *got = falloc(n * dim);
             for (int i = 0; i < n_cfgs; i++) {
                 const cfg *c = &cfgs[i];
                 char desc[512];
                 describe(desc, sizeof desc, c, seed, "add_bias dim=%lld n=%lld", (long long)dim,
                          (long long)n);
-                float *db = d_in(c, bias, (size_t)dim * sizeof *bias);
-                float *dx = d_out(c, n * dim, x); /* in place */
-                c->b.vt->add_bias(c->b.ctx, dx, db, n, dim);
-                d_fetch(c, dx, n * dim, got, desc);
+                mlc_tensor db = d_in(c, bias, MLC_TYPE_F32, dim, 1, 1);
+                mlc_tensor dx = d_out(c, dim, n, 1, x); /* in place */
+                c->b.vt->add(c->b.ctx, dx, db, dx);
+                d_fetch(c, dx, got, desc);
                 expect_close("add_bias", MLC_TYPE_F32, desc, got, ref, n * dim);
-                d_out_free(c, dx);
+                d_free(c, dx);
                 d_free(c, db);
             }
             free(got);
@@ -1164,13 +1199,13 @@ Test(cpu_ops, gather)
                 char desc[512];
                 describe(desc, sizeof desc, c, seed, "gather dim=%lld n=%lld", (long long)dim,
                          (long long)n);
-                float *dx = d_in(c, x, (size_t)(src_rows * dim) * sizeof *x);
-                int32_t *dr = d_in(c, rows, (size_t)n * sizeof *rows);
-                float *dy = d_out(c, n * dim, NULL);
-                c->b.vt->gather(c->b.ctx, dx, dr, n, dim, dy);
-                d_fetch(c, dy, n * dim, got, desc);
+                mlc_tensor dx = d_in(c, x, MLC_TYPE_F32, dim, src_rows, 1);
+                mlc_tensor dr = d_in(c, rows, MLC_TYPE_I32, n, 1, 1);
+                mlc_tensor dy = d_out(c, dim, n, 1, NULL);
+                c->b.vt->gather(c->b.ctx, dx, dr, dy);
+                d_fetch(c, dy, got, desc);
                 expect_close("gather", MLC_TYPE_F32, desc, got, ref, n * dim);
-                d_out_free(c, dy);
+                d_free(c, dy);
                 d_free(c, dr);
                 d_free(c, dx);
             }
@@ -1250,11 +1285,48 @@ Test(cpu_ops, reference_helpers)
     cr_expect_eq(got, want);
     cr_expect(!mlc_ref_matmul(MLC_TYPE_Q8_0, blk, 31, 1, xf, 1, &got));
     /* attention with one position returns that position's V, whatever the scores */
-    const mlc_kv_geom g = {MLC_TYPE_F32, 2, 2};
+    const mlc_ref_kv_geom g = {MLC_TYPE_F32, 2, 2};
     const float kc[4] = {1, 2, NAN, NAN}, vc[4] = {5, -6, NAN, NAN}, q[2] = {30, 40};
     const int32_t sl = 0, po = 0;
-    const mlc_attn_args a = {q, kc, vc, &sl, &po, 1, 1, 1, 2, 0.7f, NULL};
+    const mlc_ref_attn_args a = {q, kc, vc, &sl, &po, 1, 1, 1, 2, {.scale = 0.7f}};
     double ao[2];
     cr_assert(mlc_ref_attention(&g, &a, ao));
     cr_expect(ao[0] == 5 && ao[1] == -6, "%g %g", ao[0], ao[1]);
+}
+
+/* ---- the interface's error contract ---------------------------------------------------- */
+
+/* A view outside its buffer or an index outside its table is refused by the op that finds
+ * it, sticks (later ops do nothing and return it) until sync() reports it, then clears. */
+Test(cpu_ops, sticky_errors)
+{
+    setup("sticky_errors");
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        const mlc_backend_vt *vt = c->b.vt;
+        const float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        const int32_t bad_rows[2] = {0, 9};
+        mlc_tensor dx = d_in(c, x, MLC_TYPE_F32, 4, 2, 1);
+        mlc_tensor dr = d_in(c, bad_rows, MLC_TYPE_I32, 2, 1, 1);
+        mlc_tensor dy = d_out(c, 4, 2, 1, x);
+        mlc_tensor past = dx;
+        past.offset = 4 * sizeof(float); /* [4, 2] from element 4: half outside */
+        cr_expect_neq(vt->add(c->b.ctx, past, dx, dy), MLC_OK, "%s", c->name);
+        cr_expect_neq(vt->scale(c->b.ctx, dx, 2.0f, dy), MLC_OK, "%s: the error did not stick", c->name);
+        mlc_err err = {0};
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
+        cr_expect(strstr(err.msg, "add") && strstr(err.msg, "buffer"), "%s: %s", c->name, err.msg);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_OK, "%s: sync did not clear the error", c->name);
+        cr_expect_neq(vt->gather(c->b.ctx, dx, dr, dy), MLC_OK, "%s", c->name);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_RANGE, "%s", c->name);
+        cr_expect(strstr(err.msg, "rows[1] = 9"), "%s: %s", c->name, err.msg);
+        /* nothing was written by the refused ops */
+        float got[8];
+        d_fetch(c, dy, got, c->name);
+        cr_expect_eq(memcmp(got, x, sizeof x), 0, "%s: a refused op wrote its output", c->name);
+        d_free(c, dy);
+        d_free(c, dr);
+        d_free(c, dx);
+    }
+    teardown();
 }
