@@ -40,6 +40,11 @@
    - add, add_bias, swiglu, rms_norm: one or two float roundings: ~1e-14. DESIGN.md's
      elementwise budget is 1e-7; the CPU is held to 1e-10, which still leaves room for
      SIMD polynomial exp() and reassociated sums.
+   - geglu: 1 + tanhf(z) cancels for strongly negative gates, where gelu is tiny, so a
+     single-element case of such a gate carries float tanh's absolute error relative to a
+     tiny value: 2e-11 worst over seeds 1..8, hence 1e-9 rather than 1e-10.
+   - attention with a sliding window or a soft-cap (tanhf of the scores) stays within the
+     plain attention rows: F32 4.2e-13, F16 5.8e-7 worst over seeds 1..8.
    - kv_store F16: rounding to half is at most 2^-11 relative, so NMSE <= 2^-22 = 2.4e-7
      whatever the data (3e-7 below).
    - rope: the angles are built in float by repeated multiplication by
@@ -86,6 +91,9 @@ static const tol TOLS[] = {
     {"attention", MLC_TYPE_F32, 1e-9},  /* measured 2.9e-12 */
     {"attention", MLC_TYPE_F16, 5e-5},  /* measured 6.5e-6 */
     {"swiglu", MLC_TYPE_F32, 1e-10},    /* measured 1.6e-14 */
+    {"geglu", MLC_TYPE_F32, 1e-9},      /* measured 2.0e-11 (seeds 1..8; see below) */
+    {"mul", MLC_TYPE_F32, 1e-10},       /* measured 2.7e-15 (seeds 1..8) */
+    {"scale", MLC_TYPE_F32, 1e-10},     /* measured 1.0e-15 (seeds 1..8) */
     {"add", MLC_TYPE_F32, 1e-10},       /* measured 3.4e-15 */
     {"add_bias", MLC_TYPE_F32, 1e-10},  /* measured 3.0e-15 */
     {"gather", MLC_TYPE_F32, 1e-10},    /* measured 0 */
@@ -915,7 +923,7 @@ Test(cpu_ops, kv_store)
  * positions of one slot, so later positions are stored and must be masked); mode 2: as 0
  * with queries 4x larger (peaky softmax). */
 static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_head, int64_t n,
-                           int mode)
+                           int mode, int32_t window, float softcap)
 {
     const uint64_t seed = next_case_seed();
     uint64_t s = seed;
@@ -969,7 +977,7 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
     void *rk = nan_cache(MLC_TYPE_F32, n_elem), *rv = nan_cache(MLC_TYPE_F32, n_elem);
     mlc_ref_kv_store(&g32, k, v, rk, rv, st_slot, st_pos, n_st);
     const float scale = 1.0f / sqrtf((float)head_dim);
-    const mlc_attn_params ap = {.scale = scale};
+    const mlc_attn_params ap = {.scale = scale, .window = window, .softcap = softcap};
     const mlc_ref_attn_args ra = {q, rk, rv, slot, pos, n, n_head, n_kv_head, head_dim, ap};
     double *ref = dalloc(q_len);
     cr_assert(mlc_ref_attention(&g32, &ra, ref));
@@ -978,8 +986,9 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
         const cfg *c = &cfgs[i];
         char desc[512];
         describe(desc, sizeof desc, c, seed,
-                 "attention %s head_dim=%d n_head=%d n_kv_head=%d n=%lld mode=%d",
-                 mlc_type_name(type), head_dim, n_head, n_kv_head, (long long)n, mode);
+                 "attention %s head_dim=%d n_head=%d n_kv_head=%d n=%lld mode=%d window=%d softcap=%g",
+                 mlc_type_name(type), head_dim, n_head, n_kv_head, (long long)n, mode, window,
+                 (double)softcap);
         mlc_tensor dk = d_in(c, k, MLC_TYPE_F32, kv_dim, n_st, 1);
         mlc_tensor dv = d_in(c, v, MLC_TYPE_F32, kv_dim, n_st, 1);
         mlc_tensor dss = d_in(c, st_slot, MLC_TYPE_I32, n_st, 1, 1);
@@ -1031,7 +1040,7 @@ static void attention_sweep(uint32_t type)
         for (int gi = 0; gi < 4; gi++)
             for (int b = 0; b < N_BATCHES; b++)
                 for (int mode = 0; mode < 3; mode++)
-                    attention_case(type, hds[h], gqa[gi][0], gqa[gi][1], BATCHES[b], mode);
+                    attention_case(type, hds[h], gqa[gi][0], gqa[gi][1], BATCHES[b], mode, 0, 0);
 }
 
 Test(cpu_ops, attention_f32)
@@ -1045,6 +1054,38 @@ Test(cpu_ops, attention_f16)
 {
     setup("attention_f16");
     attention_sweep(MLC_TYPE_F16);
+    teardown();
+}
+
+/* Sliding windows (1, 7, 32: positions run to 76, past every window) and logit soft-caps
+ * (mode 2's large queries drive the scores into the cap's tanh saturation), head dims up to
+ * 256, GQA and MQA. */
+static void attention_swa_sweep(uint32_t type)
+{
+    static const int hds[] = {64, 128, 256};
+    static const int gqa[][2] = {{8, 2}, {4, 1}};
+    static const int32_t windows[] = {0, 1, 7, 32};
+    static const float caps[] = {0, 50.0f, 2.0f};
+    for (int h = 0; h < 3; h++)
+        for (int gi = 0; gi < 2; gi++)
+            for (int w = 0; w < 4; w++)
+                for (int cp = 0; cp < 3; cp++)
+                    if (windows[w] || caps[cp])
+                        attention_case(type, hds[h], gqa[gi][0], gqa[gi][1], BATCHES[(w + cp + h) % N_BATCHES],
+                                       (w + cp) % 3, windows[w], caps[cp]);
+}
+
+Test(cpu_ops, attention_swa_softcap_f32)
+{
+    setup("attention_swa_softcap_f32");
+    attention_swa_sweep(MLC_TYPE_F32);
+    teardown();
+}
+
+Test(cpu_ops, attention_swa_softcap_f16)
+{
+    setup("attention_swa_softcap_f16");
+    attention_swa_sweep(MLC_TYPE_F16);
     teardown();
 }
 
@@ -1080,6 +1121,46 @@ Test(cpu_ops, swiglu)
             c->b.vt->swiglu(c->b.ctx, dg, du, dy);
             d_fetch(c, dy, got, desc);
             expect_close("swiglu", MLC_TYPE_F32, desc, got, ref, n);
+            d_free(c, dy);
+            d_free(c, du);
+            d_free(c, dg);
+        }
+        free(got);
+        free(ref);
+        free(up);
+        free(gate);
+    }
+    teardown();
+}
+
+Test(cpu_ops, geglu)
+{
+    setup("geglu");
+    for (int li = 0; li < 5; li++) {
+        const int64_t n = LENS[li];
+        const uint64_t seed = next_case_seed();
+        uint64_t s = seed;
+        float *gate = falloc(n), *up = falloc(n);
+        fill_gauss(&s, gate, n, 3.0f);
+        fill_gauss(&s, up, n, 1.0f);
+        /* saturated gates: exp(-gate) overflowing float, or vanishing */
+        static const float extreme[] = {-100.0f, 100.0f, -1000.0f, 88.0f, -88.0f, 30.0f, -30.0f};
+        for (int64_t i = 0; i < n && i < 7; i++)
+            if (n > 7)
+                gate[rng_below(&s, n)] = extreme[i];
+        double *ref = dalloc(n);
+        mlc_ref_geglu(gate, up, n, ref);
+        float *got = falloc(n);
+        for (int i = 0; i < n_cfgs; i++) {
+            const cfg *c = &cfgs[i];
+            char desc[512];
+            describe(desc, sizeof desc, c, seed, "geglu n=%lld", (long long)n);
+            mlc_tensor dg = d_in(c, gate, MLC_TYPE_F32, n, 1, 1);
+            mlc_tensor du = d_in(c, up, MLC_TYPE_F32, n, 1, 1);
+            mlc_tensor dy = d_out(c, n, 1, 1, NULL);
+            c->b.vt->geglu(c->b.ctx, dg, du, dy);
+            d_fetch(c, dy, got, desc);
+            expect_close("geglu", MLC_TYPE_F32, desc, got, ref, n);
             d_free(c, dy);
             d_free(c, du);
             d_free(c, dg);
@@ -1213,6 +1294,123 @@ Test(cpu_ops, gather)
             free(ref);
             free(rows);
             free(x);
+        }
+    }
+    teardown();
+}
+
+/* out = a * b, b the same size as a or one row broadcast over a's rows; in place or not. */
+Test(cpu_ops, mul)
+{
+    setup("mul");
+    static const int64_t dims[] = {1, 7, 33, 896};
+    for (int di = 0; di < 4; di++) {
+        for (int bi = 0; bi < N_BATCHES; bi++) {
+            for (int bcast = 0; bcast < 2; bcast++) {
+                const int64_t dim = dims[di], n = BATCHES[bi], nb = bcast ? dim : n * dim;
+                const uint64_t seed = next_case_seed();
+                uint64_t s = seed;
+                float *a = falloc(n * dim), *b = falloc(nb);
+                fill_gauss(&s, a, n * dim, 1.0f);
+                fill_gauss(&s, b, nb, 2.0f);
+                double *ref = dalloc(n * dim);
+                mlc_ref_mul(a, b, n * dim, nb, ref);
+                float *got = falloc(n * dim);
+                for (int i = 0; i < n_cfgs; i++) {
+                    const cfg *c = &cfgs[i];
+                    char desc[512];
+                    describe(desc, sizeof desc, c, seed, "mul dim=%lld n=%lld%s", (long long)dim,
+                             (long long)n, bcast ? " b=[dim] broadcast, in place" : "");
+                    mlc_tensor db = d_in(c, b, MLC_TYPE_F32, dim, bcast ? 1 : n, 1);
+                    mlc_tensor da = bcast ? d_out(c, dim, n, 1, a) : d_in(c, a, MLC_TYPE_F32, dim, n, 1);
+                    mlc_tensor dy = bcast ? da : d_out(c, dim, n, 1, NULL);
+                    c->b.vt->mul(c->b.ctx, da, db, dy);
+                    d_fetch(c, dy, got, desc);
+                    expect_close("mul", MLC_TYPE_F32, desc, got, ref, n * dim);
+                    if (!bcast)
+                        d_free(c, dy);
+                    d_free(c, da);
+                    d_free(c, db);
+                }
+                free(got);
+                free(ref);
+                free(b);
+                free(a);
+            }
+        }
+    }
+    teardown();
+}
+
+Test(cpu_ops, scale)
+{
+    setup("scale");
+    for (int li = 0; li < 5; li++) {
+        const int64_t n = LENS[li];
+        const uint64_t seed = next_case_seed();
+        uint64_t s = seed;
+        float *x = falloc(n);
+        fill_gauss(&s, x, n, 3.0f);
+        const float k = li % 2 ? 33.941125f : 0.125f; /* sqrt(1152), as gemma scales embeddings */
+        double *ref = dalloc(n);
+        mlc_ref_scale(x, k, n, ref);
+        float *got = falloc(n);
+        for (int i = 0; i < n_cfgs; i++) {
+            const cfg *c = &cfgs[i];
+            char desc[512];
+            describe(desc, sizeof desc, c, seed, "scale n=%lld s=%g", (long long)n, (double)k);
+            mlc_tensor dx = d_out(c, n, 1, 1, x); /* in place */
+            c->b.vt->scale(c->b.ctx, dx, k, dx);
+            d_fetch(c, dx, got, desc);
+            expect_close("scale", MLC_TYPE_F32, desc, got, ref, n);
+            d_free(c, dx);
+        }
+        free(got);
+        free(ref);
+        free(x);
+    }
+    teardown();
+}
+
+/* Per-head RMS norm (Q/K norms): x [head_dim, n_head, n] normalized over each head with one
+ * weight vector [head_dim], in place. */
+Test(cpu_ops, rms_norm_per_head)
+{
+    setup("rms_norm_per_head");
+    static const int hds[] = {64, 128, 256};
+    static const int heads[] = {1, 7};
+    for (int h = 0; h < 3; h++) {
+        for (int nh = 0; nh < 2; nh++) {
+            for (int b = 0; b < N_BATCHES; b++) {
+                const int64_t hd = hds[h], n = BATCHES[b], rows = heads[nh] * n;
+                const uint64_t seed = next_case_seed();
+                uint64_t s = seed;
+                float *x = falloc(rows * hd), *w = falloc(hd);
+                for (int64_t r = 0; r < rows; r++)
+                    fill_gauss(&s, x + r * hd, hd, (float)exp(2.0 * rng_gauss(&s)));
+                for (int64_t i = 0; i < hd; i++)
+                    w[i] = 1.0f + 0.3f * rng_gauss(&s);
+                double *ref = dalloc(rows * hd);
+                mlc_ref_rms_norm(x, w, rows, hd, 1e-6f, ref);
+                float *got = falloc(rows * hd);
+                for (int i = 0; i < n_cfgs; i++) {
+                    const cfg *c = &cfgs[i];
+                    char desc[512];
+                    describe(desc, sizeof desc, c, seed, "rms_norm per head head_dim=%lld n_head=%d n=%lld",
+                             (long long)hd, heads[nh], (long long)n);
+                    mlc_tensor dx = d_out(c, hd, heads[nh], n, x);
+                    mlc_tensor dw = d_in(c, w, MLC_TYPE_F32, hd, 1, 1);
+                    c->b.vt->rms_norm(c->b.ctx, dx, dw, 1e-6f, dx);
+                    d_fetch(c, dx, got, desc);
+                    expect_close("rms_norm", MLC_TYPE_F32, desc, got, ref, rows * hd);
+                    d_free(c, dw);
+                    d_free(c, dx);
+                }
+                free(got);
+                free(ref);
+                free(w);
+                free(x);
+            }
         }
     }
     teardown();
