@@ -61,7 +61,8 @@ ALLCFLAGS := -std=c11 $(WARN) $(OPTFLAGS) $(SANFLAGS) -pthread $(CFLAGS)
 LDLIBS   += -lm -pthread
 BENCH_LIBS := -lcjson -lsqlite3 -lcurl -lmicrohttpd
 
-LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c)
+LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c) \
+             $(wildcard conformance/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c tests/testserver.c
 
@@ -136,7 +137,7 @@ test: $(TBIN) $(BIN)
 	@rm -rf $(BUILD)/reports && mkdir -p $(BUILD)/reports
 	ASAN_OPTIONS=log_path=$(CURDIR)/$(BUILD)/reports/asan LSAN_OPTIONS=exitcode=0 \
 	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
-	@bad=$$(grep -lE '^ +#[0-9]+ .* (/[^ ]*/)?(tests|engine|bench|kernels)/[a-z_0-9]+\.c:' $(BUILD)/reports/asan.* 2>/dev/null); \
+	@bad=$$(grep -lE '^ +#[0-9]+ .* (/[^ ]*/)?(tests|engine|bench|kernels|conformance)/[a-z_0-9]+\.c:' $(BUILD)/reports/asan.* 2>/dev/null); \
 	if [ -n "$$bad" ]; then cat $$bad; echo "sanitizer reports in our code: $$bad"; exit 1; fi; \
 	echo "sanitizers: no report in our code ($$(ls $(BUILD)/reports | wc -l) report files, all outside it)"
 else

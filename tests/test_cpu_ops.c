@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "../kernels/cpu/vecdot.h"
+#include "../conformance/tolerance.h"
 #include "../kernels/ref/ref.h"
 #include "backend.h"
 #include "mlc/backend_info.h"
@@ -28,97 +29,46 @@
 
 /* ---- thresholds ------------------------------------------------------------------------
 
-   One table: op, type (the weight / table / KV cache type; F32 for the type-less ops), the
-   largest NMSE accepted. The comments give the worst NMSE measured over every case, ISA and
-   thread count of this file for 40 base seeds (MLC_TEST_SEED=1..40; build this file with
-   -DCPU_OPS_MEASURE and run with MLC_OPS_REPORT=1 to measure again). Each threshold exceeds
-   it by 3x or more (most by 10x) while staying far below what a real bug gives: a wrong
-   index, a missed block, a swapped pair or a wrong scale is NMSE ~ 1e-2 .. 2.
+   The one table of conformance/tolerance.c (op x type -> largest NMSE), whose comments give
+   the worst NMSE measured here and where the error comes from. To measure again: build this
+   file with -DCPU_OPS_MEASURE and run with MLC_OPS_REPORT=1 over many MLC_TEST_SEED values. */
 
-   Where the error comes from:
-   - get_rows, gather, kv_store F32: copies or the same dequantization: exactly 0.
-   - add, add_bias, swiglu, rms_norm: one or two float roundings: ~1e-14. DESIGN.md's
-     elementwise budget is 1e-7; the CPU is held to 1e-10, which still leaves room for
-     SIMD polynomial exp() and reassociated sums.
-   - geglu: 1 + tanhf(z) cancels for strongly negative gates, where gelu is tiny, so a
-     single-element case of such a gate carries float tanh's absolute error relative to a
-     tiny value: 2e-11 worst over seeds 1..8, hence 1e-9 rather than 1e-10.
-   - attention with a sliding window or a soft-cap (tanhf of the scores) stays within the
-     plain attention rows: F32 4.2e-13, F16 5.8e-7 worst over seeds 1..8.
-   - kv_store F16: rounding to half is at most 2^-11 relative, so NMSE <= 2^-22 = 2.4e-7
-     whatever the data (3e-7 below).
-   - rope: the angles are built in float by repeated multiplication by
-     powf(base, -2/n_rot) (as ggml does), so the angle error grows with the position:
-     as the square of the position: ~2e-6 at position 32767 with 64 pairs.
-   - matmul F32: float output rounding only. F16 / BF16: the activations are rounded to
-     the weight's type before the dot product (ggml's scheme), 2^-11 / 2^-8 relative.
-   - matmul Q8_0 / Q4_0: the activations are quantized to Q8_0 (32 values per scale, step
-     amax/127); Q4_K / Q6_K: to Q8_K (256 values per scale: larger amax, coarser step). The
-     reference uses the exact dequantized weights, so only this 8-bit activation rounding
-     counts, whatever the weight bits: median 3e-5 (Q8_0) and 5e-5 (Q8_K) on Gaussian data,
-     worst 1.5e-4 (a case's error depends on its activation rows' block maxima, hence the
-     repetitions of matmul_case). DESIGN.md's 5e-4 holds for all four.
-   - attention F32: float accumulation only. F16 cache: K, V rounded to half at kv_store,
-     q and the probabilities rounded to half as ggml's F16 matmuls do; median 2e-7, worst
-     6.5e-6 (a single head of 32 values with a peaky softmax), against the reference on the
-     f32 K/V.                                                                                */
+static double worst[MLC_OP_COUNT][MLC_TYPE_COUNT]; /* worst NMSE seen, for MLC_OPS_REPORT */
 
-typedef struct tol {
-    const char *op;
-    uint32_t type;
-    double max_nmse;
-} tol;
-
-static const tol TOLS[] = {
-    {"get_rows", MLC_TYPE_F32, 1e-10},  /* measured 0 for every type */
-    {"get_rows", MLC_TYPE_F16, 1e-10},
-    {"get_rows", MLC_TYPE_BF16, 1e-10},
-    {"get_rows", MLC_TYPE_Q8_0, 1e-10},
-    {"get_rows", MLC_TYPE_Q4_0, 1e-10},
-    {"get_rows", MLC_TYPE_Q4_K, 1e-10},
-    {"get_rows", MLC_TYPE_Q6_K, 1e-10},
-    {"matmul", MLC_TYPE_F32, 1e-10},    /* measured 6.7e-14 */
-    {"matmul", MLC_TYPE_F16, 2e-6},     /* measured 1.3e-7 */
-    {"matmul", MLC_TYPE_BF16, 1e-4},    /* measured 1.3e-5 */
-    {"matmul", MLC_TYPE_Q8_0, 5e-4},    /* measured 9.4e-5 */
-    {"matmul", MLC_TYPE_Q4_0, 5e-4},    /* measured 8.1e-5 */
-    {"matmul", MLC_TYPE_Q4_K, 5e-4},    /* measured 1.5e-4 */
-    {"matmul", MLC_TYPE_Q6_K, 5e-4},    /* measured 1.5e-4 */
-    {"rms_norm", MLC_TYPE_F32, 1e-10},  /* measured 1.3e-14 */
-    {"rope", MLC_TYPE_F32, 2e-5},       /* measured 1.9e-6 (positions up to 32767) */
-    {"kv_store", MLC_TYPE_F32, 1e-10},  /* measured 0 */
-    {"kv_store", MLC_TYPE_F16, 3e-7},   /* measured 2.0e-7, bound 2.4e-7 */
-    {"attention", MLC_TYPE_F32, 1e-9},  /* measured 2.9e-12 */
-    {"attention", MLC_TYPE_F16, 5e-5},  /* measured 6.5e-6 */
-    {"swiglu", MLC_TYPE_F32, 1e-10},    /* measured 1.6e-14 */
-    {"geglu", MLC_TYPE_F32, 1e-9},      /* measured 2.0e-11 (seeds 1..8; see below) */
-    {"mul", MLC_TYPE_F32, 1e-10},       /* measured 2.7e-15 (seeds 1..8) */
-    {"scale", MLC_TYPE_F32, 1e-10},     /* measured 1.0e-15 (seeds 1..8) */
-    {"add", MLC_TYPE_F32, 1e-10},       /* measured 3.4e-15 */
-    {"add_bias", MLC_TYPE_F32, 1e-10},  /* measured 3.0e-15 */
-    {"gather", MLC_TYPE_F32, 1e-10},    /* measured 0 */
-};
-#define N_TOLS ((int)(sizeof TOLS / sizeof TOLS[0]))
-
-static double worst[N_TOLS]; /* worst NMSE seen per entry, for MLC_OPS_REPORT */
-
-static int tol_index(const char *op, uint32_t type)
+static void reset_worst(void)
 {
-    for (int i = 0; i < N_TOLS; i++)
-        if (!strcmp(TOLS[i].op, op) && TOLS[i].type == type)
-            return i;
-    cr_assert_fail("no threshold for op %s type %s", op, mlc_type_name(type));
-    return -1;
+    for (int o = 0; o < MLC_OP_COUNT; o++)
+        for (int t = 0; t < MLC_TYPE_COUNT; t++)
+            worst[o][t] = -1;
+}
+
+/* The op of a test's op name ("add_bias" is add with a broadcast row). */
+static mlc_op op_of(const char *name)
+{
+    mlc_op op;
+    if (!strcmp(name, "add_bias"))
+        return MLC_OP_ADD;
+    cr_assert(mlc_op_from_name(name, &op), "no op %s", name);
+    return op;
+}
+
+static double threshold(const char *name, uint32_t type)
+{
+    const double t = mlc_conf_threshold(op_of(name), type);
+    cr_assert(t >= 0, "no threshold for op %s type %s", name, mlc_type_name(type));
+    return t;
 }
 
 static void report(void)
 {
     if (!getenv("MLC_OPS_REPORT"))
         return;
-    for (int i = 0; i < N_TOLS; i++)
-        if (worst[i] >= 0)
-            fprintf(stderr, "cpu_ops: %-9s %-5s worst NMSE %.3g (threshold %.3g)\n", TOLS[i].op,
-                    mlc_type_name(TOLS[i].type), worst[i], TOLS[i].max_nmse);
+    for (int o = 0; o < MLC_OP_COUNT; o++)
+        for (int t = 0; t < MLC_TYPE_COUNT; t++)
+            if (worst[o][t] >= 0)
+                fprintf(stderr, "cpu_ops: %-9s %-5s worst NMSE %.3g (threshold %.3g)\n",
+                        mlc_op_name((mlc_op)o), mlc_type_name((uint32_t)t), worst[o][t],
+                        mlc_conf_threshold((mlc_op)o, (uint32_t)t));
 }
 
 /* ---- random numbers -------------------------------------------------------------------- */
@@ -203,8 +153,7 @@ static void setup(const char *name)
     test_name = name;
     base_seed = parse_seed();
     case_no = 0;
-    for (int i = 0; i < N_TOLS; i++)
-        worst[i] = -1;
+    reset_worst();
     n_cfgs = 0;
     for (int bi = 0; bi < mlc_backend_count(); bi++) {
         const mlc_backend_vt *vt;
@@ -394,10 +343,11 @@ static void acc_add(acc *a, const char *desc, int rep, const float *out, const d
 /* NMSE of a against the threshold of (op, type). */
 static void acc_check(const acc *a, const char *op, uint32_t type, const char *desc)
 {
-    const int t = tol_index(op, type);
+    const double max = threshold(op, type);
     const double e = a->norm > 0 ? a->err / a->norm : a->err == 0 ? 0.0 : INFINITY;
-    if (e > worst[t] || isnan(e))
-        worst[t] = e;
+    double *w = &worst[op_of(op)][type];
+    if (e > *w || isnan(e))
+        *w = e;
 #ifdef CPU_OPS_MEASURE /* defined only when measuring the thresholds: report, never fail */
     if (getenv("MLC_OPS_REPORT"))
         fprintf(stderr, "cpu_ops case: %.3g %s\n", e, desc);
@@ -405,10 +355,10 @@ static void acc_check(const acc *a, const char *op, uint32_t type, const char *d
     char where[48] = "";
     if (a->rep >= 0)
         snprintf(where, sizeof where, " of repetition %d", a->rep);
-    cr_assert(e <= TOLS[t].max_nmse,
+    cr_assert(e <= max,
               "%s: NMSE %.3g > threshold %.3g (largest difference at [%lld]%s: got %.9g, "
               "expected %.9g)",
-              desc, e, TOLS[t].max_nmse, (long long)a->at, where, a->got, a->want);
+              desc, e, max, (long long)a->at, where, a->got, a->want);
 #endif
 }
 
