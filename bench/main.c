@@ -5,6 +5,7 @@
 #include "ab.h"
 #include "baseline.h"
 #include "compare.h"
+#include "conformance.h"
 #include "devices.h"
 #include "generate.h"
 #include "micro.h"
@@ -58,6 +59,7 @@ static const command commands[] = {
     {"compare", mlc_cmd_compare},
     {"baseline", mlc_cmd_baseline},
     {"ab", mlc_cmd_ab},
+    {"conformance", mlc_cmd_conformance},
 };
 
 int main(int argc, char **argv)

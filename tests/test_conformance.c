@@ -1,0 +1,267 @@
+/* test_conformance.c: the conformance suite (conformance/) and `mlc-bench conformance`.
+ *
+ * The quick suite runs through the CLI on every built backend; its JSON is read back with
+ * cJSON and its JUnit XML with a real XML parser (python3's xml.etree.ElementTree, through
+ * popen). Fault injection uses backend tables built here only: the CPU backend wrapped so
+ * that one op perturbs its output, writes a NaN, writes past its output, or is declined; the
+ * runner must report each (and a model needing a declined op must be refused at load). */
+#include <criterion/criterion.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../conformance/conformance.h"
+#include "backend.h"
+#include "mlc/model.h"
+#include "util.h"
+
+/* ---- the CLI ---------------------------------------------------------------------------- */
+
+Test(conformance, quick_json_all_pass, .timeout = 300)
+{
+    char cmd[1200], *out;
+    snprintf(cmd, sizeof cmd, "%s conformance --quick --perf -o json 2>&1", tu_bin());
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cJSON *root = cJSON_Parse(out);
+    cr_assert(root, "not JSON: %.400s", out);
+    const cJSON *devs = cJSON_GetObjectItem(root, "devices");
+    cr_assert(cJSON_IsArray(devs) && cJSON_GetArraySize(devs) >= 1);
+    const cJSON *d = cJSON_GetArrayItem(devs, 0);
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "backend")), "cpu");
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "seed")), "0x6d6c632d636f6e66");
+    const int cases = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "cases"));
+    cr_expect_gt(cases, 50);
+    cr_expect_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "passed")), cases);
+    const cJSON *res = cJSON_GetObjectItem(d, "results");
+    cr_assert_eq(cJSON_GetArraySize(res), cases);
+    bool ops[MLC_OP_COUNT] = {0};
+    const cJSON *r;
+    cJSON_ArrayForEach(r, res) {
+        mlc_op op;
+        cr_assert(mlc_op_from_name(cJSON_GetStringValue(cJSON_GetObjectItem(r, "op")), &op));
+        ops[op] = true;
+        cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(r, "verdict")), "pass");
+        const double nmse = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "nmse"));
+        cr_expect(nmse <= cJSON_GetNumberValue(cJSON_GetObjectItem(r, "threshold")));
+        cr_expect(cJSON_IsString(cJSON_GetObjectItem(r, "seed")));
+        cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(r, "ms")), "--perf gives times");
+    }
+    for (int op = 0; op < MLC_OP_COUNT; op++)
+        cr_expect(ops[op], "the quick suite has no %s case", mlc_op_name((mlc_op)op));
+    cJSON_Delete(root);
+    free(out);
+}
+
+/* JUnit: parsed by python3's XML parser; counts match the testcases. */
+Test(conformance, junit_well_formed, .timeout = 300)
+{
+    const char *dir = tu_tmpdir();
+    char path[1100], cmd[3000], *out;
+    snprintf(path, sizeof path, "%s/conf.xml", dir);
+    snprintf(cmd, sizeof cmd, "%s conformance --quick --op matmul,attention,add -o junit > %s", tu_bin(), path);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c \"import sys, xml.etree.ElementTree as ET\n"
+             "r = ET.parse(sys.argv[1]).getroot()\n"
+             "cases = r.findall('./testsuite/testcase')\n"
+             "assert r.tag == 'testsuites' and int(r.get('tests')) == len(cases) > 0, r.attrib\n"
+             "assert not r.findall('.//failure')\n"
+             "print('ok', len(cases), sorted({c.get('classname') for c in cases}))\" %s 2>&1",
+             path);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    char line[512] = "";
+    const size_t got = fread(line, 1, sizeof line - 1, p);
+    line[got] = 0;
+    cr_assert_eq(pclose(p), 0, "the XML parser rejected the JUnit file: %s", line);
+    cr_expect(strstr(line, "ok ") && strstr(line, "conformance.cpu.matmul") &&
+              strstr(line, "conformance.cpu.attention"), "%s", line);
+}
+
+Test(conformance, usage_errors)
+{
+    static const char *bad[][2] = {
+        {"--op nosuchop", "unknown op 'nosuchop'"},
+        {"--type q3_x", "unknown type 'q3_x'"},
+        {"--backend tpu", "unknown backend 'tpu'"},
+        {"-o xml", "unknown format 'xml'"},
+        {"--seed", "needs a value"},
+        {"--device 7 --backend cpu", "no device 7"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cmd[1200], *out;
+        snprintf(cmd, sizeof cmd, "%s conformance %s 2>&1", tu_bin(), bad[i][0]);
+        cr_expect_eq(tu_run(cmd, &out), 2, "%s: %s", bad[i][0], out);
+        cr_expect(strstr(out, bad[i][1]), "%s: %s", bad[i][0], out);
+        free(out);
+    }
+}
+
+/* The same base seed reproduces a case's seed and result in a filtered run. */
+Test(conformance, seed_reproduces)
+{
+    mlc_conf_case *cases;
+    const int n = mlc_conf_cases(MLC_CONF_QUICK, &cases);
+    cr_assert_gt(n, 0);
+    const mlc_conf_case *c = &cases[0];
+    cr_expect_eq(mlc_conf_case_seed(c, 42), mlc_conf_case_seed(c, 42));
+    cr_expect_neq(mlc_conf_case_seed(c, 42), mlc_conf_case_seed(c, 43));
+    mlc_backend b;
+    cr_assert_eq(mlc_backend_open("cpu", &(mlc_backend_params){.n_threads = 1}, &b, NULL), MLC_OK);
+    mlc_conf_result r1, r2;
+    mlc_conf_run(&b, c, mlc_conf_case_seed(c, 42), &r1);
+    mlc_conf_run(&b, c, mlc_conf_case_seed(c, 42), &r2);
+    cr_expect_eq(r1.verdict, MLC_CONF_PASS, "%s: %s", r1.desc, r1.error);
+    cr_expect_eq(r1.nmse, r2.nmse);
+    mlc_backend_close(&b);
+    free(cases);
+}
+
+/* ---- fault injection --------------------------------------------------------------------- */
+
+/* Reads a whole F32 view, lets fn change it, writes it back (through the interface). */
+static mlc_status rewrite(void *ctx, mlc_tensor t, void (*fn)(float *v, int64_t n))
+{
+    const int64_t n = mlc_tensor_nelem(&t);
+    float *h = malloc((size_t)n * sizeof *h);
+    if (!h)
+        return MLC_ERR_NOMEM;
+    mlc_status s = mlc_backend_cpu.download(ctx, h, t.buf, t.offset, (size_t)n * sizeof *h);
+    if (!s && !(s = mlc_backend_cpu.sync(ctx, NULL))) {
+        fn(h, n);
+        s = mlc_backend_cpu.upload(ctx, t.buf, t.offset, h, (size_t)n * sizeof *h);
+    }
+    free(h);
+    return s;
+}
+
+static void perturb(float *v, int64_t n)
+{
+    v[n / 2] = v[n / 2] * 1.5f + 1.0f; /* one wrong element: NMSE far above any threshold */
+}
+
+static void one_nan(float *v, int64_t n)
+{
+    v[n - 1] = NAN;
+}
+
+static mlc_status perturbed_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
+{
+    mlc_status s = mlc_backend_cpu.matmul(ctx, w, x, y);
+    return s ? s : rewrite(ctx, y, perturb);
+}
+
+static mlc_status nan_swiglu(void *ctx, mlc_tensor g, mlc_tensor u, mlc_tensor out)
+{
+    mlc_status s = mlc_backend_cpu.swiglu(ctx, g, u, out);
+    return s ? s : rewrite(ctx, out, one_nan);
+}
+
+/* Writes one float just past the output (inside the buffer: the guard, not the bounds
+ * check, must catch it). */
+static mlc_status oob_add(void *ctx, mlc_tensor a, mlc_tensor b, mlc_tensor out)
+{
+    mlc_status s = mlc_backend_cpu.add(ctx, a, b, out);
+    const float junk = 1.0f;
+    return s ? s : mlc_backend_cpu.upload(ctx, out.buf, out.offset + mlc_tensor_nbytes(&out), &junk, 4);
+}
+
+static bool no_geglu_rope(void *ctx, mlc_op op, uint32_t type, const int64_t shape[4])
+{
+    return op != MLC_OP_GEGLU && op != MLC_OP_ROPE && mlc_backend_cpu.supports(ctx, op, type, shape);
+}
+
+/* Runs every quick case of op on the wrapped table and returns how many got verdict v; the
+ * first such result is copied to *first. */
+static int run_op(const mlc_backend_vt *vt, mlc_op op, mlc_conf_verdict v, mlc_conf_result *first)
+{
+    mlc_backend b;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_backend_open_vt(vt, &(mlc_backend_params){.n_threads = 2}, &b, &err), MLC_OK, "%s", err.msg);
+    mlc_conf_case *cases;
+    const int n = mlc_conf_cases(MLC_CONF_QUICK, &cases);
+    int hits = 0;
+    for (int i = 0; i < n; i++) {
+        if (cases[i].op != op)
+            continue;
+        mlc_conf_result r;
+        mlc_conf_run(&b, &cases[i], mlc_conf_case_seed(&cases[i], 7), &r);
+        if (r.verdict == v && hits++ == 0)
+            *first = r;
+    }
+    free(cases);
+    mlc_backend_close(&b);
+    return hits;
+}
+
+Test(conformance, perturbed_op_fails_naming_it)
+{
+    mlc_backend_vt vt = mlc_backend_cpu;
+    vt.matmul = perturbed_matmul;
+    mlc_conf_result r;
+    const int fails = run_op(&vt, MLC_OP_MATMUL, MLC_CONF_FAIL, &r);
+    cr_assert_gt(fails, 0);
+    cr_expect_eq(run_op(&vt, MLC_OP_MATMUL, MLC_CONF_PASS, &(mlc_conf_result){0}), 0,
+                 "a perturbed matmul passed");
+    cr_expect(strstr(r.desc, "matmul") && strstr(r.desc, "n_in=") && strstr(r.desc, "n_out="), "%s", r.desc);
+    cr_expect(strstr(r.error, "NMSE") && strstr(r.error, "> threshold"), "%s", r.error);
+    cr_expect(r.nmse > r.threshold && r.seed != 0, "%g %g", r.nmse, r.threshold);
+    char d[160];
+    mlc_conf_case_desc(&r.c, d, sizeof d);
+    cr_expect_str_eq(d, r.desc);
+    cr_expect_neq(r.c.type, (uint32_t)-1);
+}
+
+Test(conformance, nan_output_fails)
+{
+    mlc_backend_vt vt = mlc_backend_cpu;
+    vt.swiglu = nan_swiglu;
+    mlc_conf_result r;
+    cr_assert_gt(run_op(&vt, MLC_OP_SWIGLU, MLC_CONF_FAIL, &r), 0);
+    cr_expect_eq(run_op(&vt, MLC_OP_SWIGLU, MLC_CONF_PASS, &(mlc_conf_result){0}), 0);
+    cr_expect(strstr(r.error, "non-finite output"), "%s", r.error);
+}
+
+Test(conformance, out_of_bounds_write_caught_by_guards)
+{
+    mlc_backend_vt vt = mlc_backend_cpu;
+    vt.add = oob_add;
+    mlc_conf_result r;
+    cr_assert_gt(run_op(&vt, MLC_OP_ADD, MLC_CONF_FAIL, &r), 0);
+    cr_expect_eq(run_op(&vt, MLC_OP_ADD, MLC_CONF_PASS, &(mlc_conf_result){0}), 0);
+    cr_expect(strstr(r.error, "write out of bounds"), "%s", r.error);
+}
+
+Test(conformance, declined_op_unsupported_and_model_refused, .timeout = 120)
+{
+    mlc_backend_vt vt = mlc_backend_cpu;
+    vt.supports = no_geglu_rope;
+    mlc_conf_result r;
+    const int unsup = run_op(&vt, MLC_OP_GEGLU, MLC_CONF_UNSUPPORTED, &r);
+    cr_expect_gt(unsup, 0);
+    cr_expect_eq(run_op(&vt, MLC_OP_GEGLU, MLC_CONF_PASS, &(mlc_conf_result){0}), 0,
+                 "a declined op was reported as passed");
+    cr_expect(isnan(r.nmse));
+    /* a model whose forward pass needs rope is refused at load, naming op, type and shape */
+    const char *dir = tu_tmpdir();
+    char model[1100], cmd[2400], *out;
+    snprintf(model, sizeof model, "%s/tiny.gguf", dir);
+    snprintf(cmd, sizeof cmd, "%s model synth --preset tiny --type q8_0 -o %s 2>&1", tu_bin(), model);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    mlc_model *m = NULL;
+    mlc_err err = {0};
+    const mlc_model_params p = {.n_threads = 1, .backend_vt = &vt};
+    cr_assert_eq(mlc_model_load(model, &p, &m, &err), MLC_ERR_UNSUPPORTED, "%s", err.msg);
+    cr_expect_null(m);
+    cr_expect(strstr(err.msg, "does not support op rope with type F32, shape [") &&
+              strstr(err.msg, "backend 'cpu'"), "%s", err.msg);
+    /* the plain CPU table loads it */
+    const mlc_model_params q = {.n_threads = 1, .backend_vt = &mlc_backend_cpu};
+    cr_assert_eq(mlc_model_load(model, &q, &m, &err), MLC_OK, "%s", err.msg);
+    mlc_model_free(m);
+}
