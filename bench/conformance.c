@@ -10,14 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../conformance/tolerance.h"
 #include "backend.h"
+#include "embed.h"
 #include "mlc/backend_info.h"
+#include "synth.h"
 
 static const char usage[] =
     "usage: mlc-bench conformance [--backend B|all] [--device N] [--op LIST] [--type LIST]\n"
     "                             [--seed S] [--quick|--full] [--perf] [-t N] [--isa I]\n"
-    "                             [-o console|json|junit|md]\n"
+    "                             [--model M.gguf|synth] [-o console|json|junit|md]\n"
     "Runs every op x type x shape case against the float64 reference (NMSE against the\n"
     "thresholds of conformance/tolerance.c; NaN/Inf the reference lacks, writes outside an\n"
     "output, backend errors fail; ops a device declines are listed as unsupported).\n"
@@ -30,6 +34,9 @@ static const char usage[] =
     "  --quick        a small sweep (default)      --full   every shape of the suite\n"
     "  --perf         time per case, GB/s and GFLOP/s (console and md tables, JSON fields)\n"
     "  -t N           CPU threads (default: all)   --isa I  CPU kernels: scalar|avx2|avx512\n"
+    "  --model M      also run model M (synth: a tiny synthesized Q8_0 model) on each device\n"
+    "                 against the reference CPU (scalar kernels) on the same tokens: logits NMSE\n"
+    "                 per position, argmax agreement, perplexity, greedy tokens\n"
     "  -o FORMAT      console (default), json, junit, md\n"
     "exit status: 0 every supported case passed, 1 a case failed, 2 usage error\n";
 
@@ -46,6 +53,7 @@ typedef struct conf_opts {
     int threads;
     const char *isa;
     const char *format;
+    const char *model;   /* --model, or NULL */
 } conf_opts;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -113,7 +121,8 @@ static int parse_args(int argc, char **argv, conf_opts *o)
         }
         const bool has = i + 1 < argc;
         if (strcmp(a, "--backend") && strcmp(a, "--device") && strcmp(a, "--op") && strcmp(a, "--type") &&
-            strcmp(a, "--seed") && strcmp(a, "-t") && strcmp(a, "--isa") && strcmp(a, "-o"))
+            strcmp(a, "--seed") && strcmp(a, "-t") && strcmp(a, "--isa") && strcmp(a, "-o") &&
+            strcmp(a, "--model"))
             return usage_error("unknown option '%s'", a);
         if (!has)
             return usage_error("option '%s' needs a value", a);
@@ -148,6 +157,8 @@ static int parse_args(int argc, char **argv, conf_opts *o)
             o->threads = (int)t;
         } else if (!strcmp(a, "--isa")) {
             o->isa = v;
+        } else if (!strcmp(a, "--model")) {
+            o->model = v;
         } else {
             if (strcmp(v, "console") && strcmp(v, "json") && strcmp(v, "junit") && strcmp(v, "md"))
                 return usage_error("-o: unknown format '%s' (console, json, junit, md)", v);
@@ -169,6 +180,24 @@ static bool selected(const conf_opts *o, const mlc_conf_case *c)
     if (o->op_filter && !o->op_on[c->op])
         return false;
     return !o->type_filter || (c->type < MLC_TYPE_COUNT && o->type_on[c->type]);
+}
+
+/* The model-level comparison of one device (the instance b is only used for its name). */
+static void run_model(const conf_opts *o, const mlc_backend *b, int dev, mlc_conf_device_run *out)
+{
+    const size_t len = mlc_embed_corpus_txt_len < 4096 ? mlc_embed_corpus_txt_len : 4096;
+    const mlc_conf_model_params mp = {
+        .path = o->model, .ref_threads = o->threads,
+        .target = {.backend = b->vt->name, .device = dev, .n_threads = o->threads, .isa = o->isa},
+        .text = (const char *)mlc_embed_corpus_txt, .text_len = len};
+    mlc_err err = {0};
+    out->has_model = true;
+    snprintf(out->model_path, sizeof out->model_path, "%s", o->model);
+    if (mlc_conf_model_run(&mp, &out->model, &err)) {
+        out->model.pass = false;
+        snprintf(out->model.error, sizeof out->model.error, "%.300s", err.msg);
+    }
+    out->n_fail += !out->model.pass;
 }
 
 /* Runs the selected cases on one open device. */
@@ -197,6 +226,8 @@ static int run_device(const conf_opts *o, const mlc_backend *b, int dev, const m
         out->n_fail += r->verdict == MLC_CONF_FAIL;
         out->n_unsupported += r->verdict == MLC_CONF_UNSUPPORTED;
     }
+    if (o->model)
+        run_model(o, b, dev, out);
     out->seconds = now_s() - t0;
     return 0;
 }
@@ -239,8 +270,17 @@ static void write_console(FILE *f, const conf_opts *o, const mlc_conf_device_run
             fputs("  (ms, GB/s, GFLOP/s)\n", f);
         }
     }
+    if (d->has_model) {
+        const mlc_conf_model_result *m = &d->model;
+        fprintf(f, "%s model %s: logits NMSE max %.3g mean %.3g over %d positions, argmax agree %.1f%%, "
+                   "ppl %.4g vs %.4g (%.3g%%), greedy %d/%d tokens equal%s%s\n",
+                m->pass ? "pass" : "FAIL", d->model_path, m->logits_nmse_max, m->logits_nmse_mean,
+                m->n_positions, 100 * m->top1_agree, m->ppl, m->ppl_ref, 100 * m->ppl_rel, m->greedy_match,
+                m->n_greedy, m->error[0] ? ": " : "", m->error);
+    }
     fprintf(f, "%s:%d: %d cases: %d passed, %d failed, %d unsupported in %.1f s\n", d->backend,
-            d->device, d->n_results, d->n_pass, d->n_fail, d->n_unsupported, d->seconds);
+            d->device, d->n_results, d->n_pass, d->n_fail - (d->has_model && !d->model.pass),
+            d->n_unsupported, d->seconds);
 }
 
 static cJSON *device_json(const conf_opts *o, const mlc_conf_device_run *d)
@@ -288,6 +328,25 @@ static cJSON *device_json(const conf_opts *o, const mlc_conf_device_run *d)
         }
         cJSON_AddItemToArray(arr, c);
     }
+    if (d->has_model) {
+        const mlc_conf_model_result *m = &d->model;
+        const mlc_conf_model_tol *t = mlc_conf_model_tolerance();
+        cJSON *mj = cJSON_AddObjectToObject(j, "model");
+        cJSON_AddStringToObject(mj, "path", d->model_path);
+        cJSON_AddStringToObject(mj, "verdict", m->pass ? "pass" : "fail");
+        cJSON_AddNumberToObject(mj, "positions", m->n_positions);
+        cJSON_AddNumberToObject(mj, "logits_nmse_max", m->logits_nmse_max);
+        cJSON_AddNumberToObject(mj, "logits_nmse_mean", m->logits_nmse_mean);
+        cJSON_AddNumberToObject(mj, "logits_nmse_threshold", t->logits_nmse);
+        cJSON_AddNumberToObject(mj, "top1_agree", m->top1_agree);
+        cJSON_AddNumberToObject(mj, "ppl", m->ppl);
+        cJSON_AddNumberToObject(mj, "ppl_ref", m->ppl_ref);
+        cJSON_AddNumberToObject(mj, "ppl_rel_diff", m->ppl_rel);
+        cJSON_AddNumberToObject(mj, "greedy_match", m->greedy_match);
+        cJSON_AddNumberToObject(mj, "greedy_steps", m->n_greedy);
+        if (m->error[0])
+            cJSON_AddStringToObject(mj, "error", m->error);
+    }
     return j;
 }
 
@@ -311,7 +370,7 @@ static void write_junit(FILE *f, const mlc_conf_device_run *d, int n)
 {
     int tests = 0, failures = 0, skipped = 0;
     for (int i = 0; i < n; i++) {
-        tests += d[i].n_results;
+        tests += d[i].n_results + d[i].has_model;
         failures += d[i].n_fail;
         skipped += d[i].n_unsupported;
     }
@@ -320,7 +379,7 @@ static void write_junit(FILE *f, const mlc_conf_device_run *d, int n)
             tests, failures, skipped);
     for (int k = 0; k < n; k++) {
         fprintf(f, "  <testsuite name=\"%s:%d\" tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
-                d[k].backend, d[k].device, d[k].n_results, d[k].n_fail, d[k].n_unsupported, d[k].seconds);
+                d[k].backend, d[k].device, d[k].n_results + d[k].has_model, d[k].n_fail, d[k].n_unsupported, d[k].seconds);
         fprintf(f, "    <properties><property name=\"device\" value=\"");
         xml_escaped(f, d[k].device_desc);
         fprintf(f, "\"/><property name=\"seed\" value=\"0x%016" PRIx64 "\"/></properties>\n", d[k].seed);
@@ -342,6 +401,17 @@ static void write_junit(FILE *f, const mlc_conf_device_run *d, int n)
                 fprintf(f, "\">case seed 0x%016" PRIx64 "</failure>", r->seed);
             }
             fputs("</testcase>\n", f);
+        }
+        if (d[k].has_model) {
+            fprintf(f, "    <testcase classname=\"conformance.%s.model\" name=\"", d[k].backend);
+            xml_escaped(f, d[k].model_path);
+            if (d[k].model.pass) {
+                fputs("\"/>\n", f);
+            } else {
+                fputs("\"><failure message=\"", f);
+                xml_escaped(f, d[k].model.error);
+                fputs("\"/></testcase>\n", f);
+            }
         }
         fputs("  </testsuite>\n", f);
     }
@@ -412,6 +482,16 @@ static void write_md(FILE *f, const conf_opts *o, const mlc_conf_device_run *d)
             if (d->results[i].verdict == MLC_CONF_UNSUPPORTED)
                 fprintf(f, "- `%s`\n", d->results[i].desc);
     }
+    if (d->has_model) {
+        const mlc_conf_model_result *m = &d->model;
+        const mlc_conf_model_tol *t = mlc_conf_model_tolerance();
+        fprintf(f, "\n### Model `%s` against the reference CPU\n\n| check | value | threshold |\n| --- | ---: | ---: |\n"
+                   "| logits NMSE (worst position of %d) | %.3g | %.0e |\n| argmax agreement | %.1f%% | %.0f%% |\n"
+                   "| perplexity (reference) | %.4g (%.4g), %.3g%% | %.0f%% |\n| greedy tokens equal | %d of %d | |\n\n%s%s\n",
+                d->model_path, m->n_positions, m->logits_nmse_max, t->logits_nmse, 100 * m->top1_agree,
+                100 * t->top1_agree, m->ppl, m->ppl_ref, 100 * m->ppl_rel, 100 * t->ppl_rel, m->greedy_match,
+                m->n_greedy, m->pass ? "**pass**" : "**FAIL**: ", m->error);
+    }
     if (o->perf) {
         fputs("\n### Performance\n\n| case | ms | GB/s | GFLOP/s |\n| --- | ---: | ---: | ---: |\n", f);
         for (int i = 0; i < d->n_results; i++)
@@ -463,6 +543,26 @@ int mlc_cmd_conformance(int argc, char **argv)
                 o.backend);
         return 2;
     }
+    char synth_dir[64] = "", synth_path[96] = "";
+    if (o.model && !strcmp(o.model, "synth")) {
+        /* a tiny model written for this run, removed at the end */
+        const char *tmp = getenv("TMPDIR");
+        snprintf(synth_dir, sizeof synth_dir, "%.40s/mlc-conf-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(synth_dir)) {
+            fprintf(stderr, "mlc-bench conformance: cannot create a directory for the synthesized model\n");
+            return 1;
+        }
+        snprintf(synth_path, sizeof synth_path, "%s/tiny-q8_0.gguf", synth_dir);
+        char *sargv[] = {"synth", "--preset", "tiny", "--type", "q8_0", "-o", synth_path, NULL};
+        if (mlc_cmd_model_synth(7, sargv)) {
+            rmdir(synth_dir);
+            return 1;
+        }
+        o.model = synth_path;
+    } else if (o.model && access(o.model, R_OK)) {
+        fprintf(stderr, "mlc-bench conformance: --model: cannot read '%s'\n", o.model);
+        return 2;
+    }
     mlc_conf_case *cases = NULL;
     const int n_cases = mlc_conf_cases(o.level, &cases);
     mlc_conf_device_run runs[32];
@@ -505,5 +605,9 @@ int mlc_cmd_conformance(int argc, char **argv)
         free(runs[i].results);
     }
     free(cases);
+    if (synth_path[0]) {
+        unlink(synth_path);
+        rmdir(synth_dir);
+    }
     return rc;
 }

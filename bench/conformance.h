@@ -4,9 +4,11 @@
 #ifndef MLC_BENCH_CONFORMANCE_H
 #define MLC_BENCH_CONFORMANCE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../conformance/conformance.h"
+#include "../conformance/model_conformance.h"
 
 /* The results of one device: what a store of conformance results takes. */
 typedef struct mlc_conf_device_run {
@@ -19,6 +21,9 @@ typedef struct mlc_conf_device_run {
     int n_results;
     int n_pass, n_fail, n_unsupported;
     double seconds;          /* wall time of the whole device run */
+    bool has_model;          /* --model: the model-level comparison ran */
+    char model_path[512];
+    mlc_conf_model_result model;
 } mlc_conf_device_run;
 
 int mlc_cmd_conformance(int argc, char **argv);

@@ -368,7 +368,7 @@ static mlc_status need_kv_ops(const mlc_model *m, uint32_t kv, int64_t n_ctx, in
 
 static mlc_status open_backend(mlc_model *m, const mlc_model_params *p, mlc_err *err)
 {
-    const mlc_backend_params bp = {.device = p->device, .n_threads = p->n_threads};
+    const mlc_backend_params bp = {.device = p->device, .n_threads = p->n_threads, .isa = p->isa};
     if (p->backend_vt)
         return mlc_backend_open_vt(p->backend_vt, &bp, &m->be, err);
     return mlc_backend_open(p->backend ? p->backend : "cpu", &bp, &m->be, err);

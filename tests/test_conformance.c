@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../conformance/conformance.h"
+#include "../conformance/model_conformance.h"
 #include "backend.h"
 #include "mlc/model.h"
 #include "util.h"
@@ -264,4 +265,51 @@ Test(conformance, declined_op_unsupported_and_model_refused, .timeout = 120)
     const mlc_model_params q = {.n_threads = 1, .backend_vt = &mlc_backend_cpu};
     cr_assert_eq(mlc_model_load(model, &q, &m, &err), MLC_OK, "%s", err.msg);
     mlc_model_free(m);
+}
+
+/* ---- model level ------------------------------------------------------------------------- */
+
+static void synth_tiny(char *path, size_t cap)
+{
+    char cmd[2400], *out;
+    snprintf(path, cap, "%s/tiny-f16.gguf", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s model synth --preset tiny --type f16 -o %s 2>&1", tu_bin(), path);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+}
+
+/* The CPU's best kernels pass against the scalar reference; a backend whose matmul is wrong
+ * fails with the logits NMSE named. */
+Test(conformance, model_level, .timeout = 300)
+{
+    char model[1100];
+    synth_tiny(model, sizeof model);
+    static const char text[] = "The quick brown fox jumps over the lazy dog. It was the best of times, "
+                               "it was the worst of times, it was the age of wisdom.";
+    mlc_conf_model_params p = {.path = model, .ref_threads = 2, .text = text, .text_len = sizeof text - 1,
+                               .n_tokens = 48, .n_greedy = 16, .target = {.n_threads = 2}};
+    mlc_conf_model_result r;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_conf_model_run(&p, &r, &err), MLC_OK, "%s", err.msg);
+    cr_expect(r.pass, "%s", r.error);
+    cr_expect_gt(r.n_positions, 10);
+    cr_expect(r.logits_nmse_max < 1e-5 && r.top1_agree > 0.95 && r.ppl_rel < 1e-3, "%g %g %g",
+              r.logits_nmse_max, r.top1_agree, r.ppl_rel);
+    mlc_backend_vt vt = mlc_backend_cpu;
+    vt.matmul = perturbed_matmul;
+    p.target.backend_vt = &vt;
+    cr_assert_eq(mlc_conf_model_run(&p, &r, &err), MLC_OK, "%s", err.msg);
+    cr_expect(!r.pass);
+    cr_expect(strstr(r.error, "logits NMSE") && strstr(r.error, "> threshold"), "%s", r.error);
+    /* through the CLI: the model section of the JSON */
+    char cmd[2400], *out;
+    snprintf(cmd, sizeof cmd, "%s conformance --quick --op scale --model %s -o json 2>/dev/null", tu_bin(), model);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cJSON *root = cJSON_Parse(out);
+    cr_assert(root, "%s", out);
+    const cJSON *m = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "devices"), 0), "model");
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(m, "verdict")), "pass");
+    cr_expect(cJSON_IsNumber(cJSON_GetObjectItem(m, "ppl_rel_diff")));
+    cJSON_Delete(root);
+    free(out);
 }
