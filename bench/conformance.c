@@ -21,7 +21,7 @@
 static const char usage[] =
     "usage: mlc-bench conformance [--backend B|all] [--device N] [--op LIST] [--type LIST]\n"
     "                             [--seed S] [--quick|--full] [--perf] [-t N] [--isa I]\n"
-    "                             [--model M.gguf|synth] [-o console|json|junit|md]\n"
+    "                             [--model M.gguf|synth] [-o console|json|junit|md|html]\n"
     "Runs every op x type x shape case against the float64 reference (NMSE against the\n"
     "thresholds of conformance/tolerance.c; NaN/Inf the reference lacks, writes outside an\n"
     "output, backend errors fail; ops a device declines are listed as unsupported).\n"
@@ -37,7 +37,7 @@ static const char usage[] =
     "  --model M      also run model M (synth: a tiny synthesized Q8_0 model) on each device\n"
     "                 against the reference CPU (scalar kernels) on the same tokens: logits NMSE\n"
     "                 per position, argmax agreement, perplexity, greedy tokens\n"
-    "  -o FORMAT      console (default), json, junit, md\n"
+    "  -o FORMAT      console (default), json, junit, md, html (a single self-contained page)\n"
     "exit status: 0 every supported case passed, 1 a case failed, 2 usage error\n";
 
 #define DEFAULT_SEED 0x6d6c632d636f6e66ull
@@ -160,8 +160,9 @@ static int parse_args(int argc, char **argv, conf_opts *o)
         } else if (!strcmp(a, "--model")) {
             o->model = v;
         } else {
-            if (strcmp(v, "console") && strcmp(v, "json") && strcmp(v, "junit") && strcmp(v, "md"))
-                return usage_error("-o: unknown format '%s' (console, json, junit, md)", v);
+            if (strcmp(v, "console") && strcmp(v, "json") && strcmp(v, "junit") && strcmp(v, "md") &&
+                strcmp(v, "html"))
+                return usage_error("-o: unknown format '%s' (console, json, junit, md, html)", v);
             o->format = v;
         }
     }
@@ -418,6 +419,43 @@ static void write_junit(FILE *f, const mlc_conf_device_run *d, int n)
     fputs("</testsuites>\n", f);
 }
 
+static const uint32_t MATRIX_TYPES[] = {MLC_TYPE_F32, MLC_TYPE_F16, MLC_TYPE_BF16, MLC_TYPE_Q8_0,
+                                        MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+#define N_MATRIX_TYPES ((int)(sizeof MATRIX_TYPES / sizeof MATRIX_TYPES[0]))
+
+/* One cell of the op x type matrix: the cases of op at type and their worst NMSE. */
+typedef struct cell {
+    int cases, fails, unsup;
+    double worst, thr;
+} cell;
+
+static cell matrix_cell(const mlc_conf_device_run *d, int op, uint32_t type)
+{
+    cell c = {.worst = -1};
+    for (int i = 0; i < d->n_results; i++) {
+        const mlc_conf_result *r = &d->results[i];
+        if (r->c.op != (mlc_op)op || r->c.type != type)
+            continue;
+        c.cases++;
+        c.fails += r->verdict == MLC_CONF_FAIL;
+        c.unsup += r->verdict == MLC_CONF_UNSUPPORTED;
+        c.thr = r->threshold;
+        if (r->verdict == MLC_CONF_FAIL && !isfinite(r->nmse))
+            c.worst = INFINITY;
+        else if (isfinite(r->nmse) && r->nmse > c.worst)
+            c.worst = r->nmse;
+    }
+    return c;
+}
+
+static bool op_present(const mlc_conf_device_run *d, int op)
+{
+    for (int i = 0; i < d->n_results; i++)
+        if (d->results[i].c.op == (mlc_op)op)
+            return true;
+    return false;
+}
+
 /* Markdown: a pass/fail matrix op x type with the worst NMSE against the threshold, the
  * failures, the unsupported cases and (--perf) the timings. */
 static void write_md(FILE *f, const conf_opts *o, const mlc_conf_device_run *d)
@@ -426,46 +464,26 @@ static void write_md(FILE *f, const conf_opts *o, const mlc_conf_device_run *d)
                "%d failed, %d unsupported (%.1f s)\n\n",
             d->backend, d->device, d->device_desc, d->level, d->seed, d->n_results, d->n_pass, d->n_fail,
             d->n_unsupported, d->seconds);
-    static const uint32_t types[] = {MLC_TYPE_F32, MLC_TYPE_F16, MLC_TYPE_BF16, MLC_TYPE_Q8_0,
-                                     MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
-    const int nt = (int)(sizeof types / sizeof types[0]);
     fputs("| op |", f);
-    for (int t = 0; t < nt; t++)
-        fprintf(f, " %s |", mlc_type_name(types[t]));
+    for (int t = 0; t < N_MATRIX_TYPES; t++)
+        fprintf(f, " %s |", mlc_type_name(MATRIX_TYPES[t]));
     fputs("\n| --- |", f);
-    for (int t = 0; t < nt; t++)
+    for (int t = 0; t < N_MATRIX_TYPES; t++)
         fputs(" --- |", f);
     fputs("\n", f);
     for (int op = 0; op < MLC_OP_COUNT; op++) {
-        bool any = false;
-        for (int i = 0; i < d->n_results; i++)
-            any |= d->results[i].c.op == (mlc_op)op;
-        if (!any)
+        if (!op_present(d, op))
             continue;
         fprintf(f, "| %s |", mlc_op_name((mlc_op)op));
-        for (int t = 0; t < nt; t++) {
-            int cases = 0, fails = 0, unsup = 0;
-            double worst = -1, thr = 0;
-            for (int i = 0; i < d->n_results; i++) {
-                const mlc_conf_result *r = &d->results[i];
-                if (r->c.op != (mlc_op)op || r->c.type != types[t])
-                    continue;
-                cases++;
-                fails += r->verdict == MLC_CONF_FAIL;
-                unsup += r->verdict == MLC_CONF_UNSUPPORTED;
-                thr = r->threshold;
-                if (r->verdict == MLC_CONF_FAIL && !isfinite(r->nmse))
-                    worst = INFINITY;
-                else if (isfinite(r->nmse) && r->nmse > worst)
-                    worst = r->nmse;
-            }
-            if (!cases)
+        for (int t = 0; t < N_MATRIX_TYPES; t++) {
+            const cell c = matrix_cell(d, op, MATRIX_TYPES[t]);
+            if (!c.cases)
                 fputs(" |", f);
-            else if (unsup == cases)
+            else if (c.unsup == c.cases)
                 fputs(" unsupported |", f);
             else
-                fprintf(f, " %s %.1e / %.0e%s |", fails ? "**FAIL**" : "pass", worst, thr,
-                        unsup ? " (some unsupported)" : "");
+                fprintf(f, " %s %.1e / %.0e%s |", c.fails ? "**FAIL**" : "pass", c.worst, c.thr,
+                        c.unsup ? " (some unsupported)" : "");
         }
         fputs("\n", f);
     }
@@ -504,8 +522,112 @@ static void write_md(FILE *f, const conf_opts *o, const mlc_conf_device_run *d)
     fputs("\n", f);
 }
 
+/* A single self-contained HTML page (inline CSS, nothing fetched) a vendor can publish: per
+ * device its fingerprint, the op x type matrix (worst NMSE / threshold), failures,
+ * unsupported cases, the model level and (--perf) the timings. */
+static void write_html(FILE *f, const conf_opts *o, const mlc_conf_device_run *runs, int n)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<title>mlc-bench conformance</title>\n<style>\n"
+          "body{font-family:sans-serif;margin:2em;color:#222}\n"
+          "table{border-collapse:collapse;margin:1em 0}\n"
+          "th,td{border:1px solid #999;padding:4px 8px;text-align:left;font-size:14px;white-space:nowrap}\n"
+          "th{background:#e8e8e8}\n.pass{background:#c8f0c8}\n.fail{background:#f4b0b0}\n"
+          ".unsup{background:#e0e0e0;color:#555}\ncode{font-size:13px}\n"
+          "</style>\n</head>\n<body>\n<h1>mlc-bench conformance</h1>\n", f);
+    for (int k = 0; k < n; k++) {
+        const mlc_conf_device_run *d = &runs[k];
+        fprintf(f, "<h2>%s:%d</h2>\n<p>", d->backend, d->device);
+        xml_escaped(f, d->device_desc);
+        fprintf(f, "<br>%s suite, seed <code>0x%016" PRIx64 "</code>: %d cases, %d passed, %d failed, "
+                   "%d unsupported (%.1f s)</p>\n",
+                d->level, d->seed, d->n_results, d->n_pass, d->n_fail - (d->has_model && !d->model.pass),
+                d->n_unsupported, d->seconds);
+        fputs("<table>\n<tr><th>op</th>", f);
+        for (int t = 0; t < N_MATRIX_TYPES; t++)
+            fprintf(f, "<th>%s</th>", mlc_type_name(MATRIX_TYPES[t]));
+        fputs("</tr>\n", f);
+        for (int op = 0; op < MLC_OP_COUNT; op++) {
+            if (!op_present(d, op))
+                continue;
+            fprintf(f, "<tr><th>%s</th>", mlc_op_name((mlc_op)op));
+            for (int t = 0; t < N_MATRIX_TYPES; t++) {
+                const cell c = matrix_cell(d, op, MATRIX_TYPES[t]);
+                if (!c.cases)
+                    fputs("<td></td>", f);
+                else if (c.unsup == c.cases)
+                    fputs("<td class=\"unsup\">unsupported</td>", f);
+                else
+                    fprintf(f, "<td class=\"%s\">%s %.1e / %.0e%s</td>", c.fails ? "fail" : "pass",
+                            c.fails ? "FAIL" : "pass", c.worst, c.thr, c.unsup ? " (some unsupported)" : "");
+            }
+            fputs("</tr>\n", f);
+        }
+        fputs("</table>\n", f);
+        for (int pass = 0; pass < 2; pass++) {
+            const mlc_conf_verdict v = pass ? MLC_CONF_UNSUPPORTED : MLC_CONF_FAIL;
+            if (!(pass ? d->n_unsupported : d->n_fail))
+                continue;
+            fprintf(f, "<h3>%s</h3>\n<ul>\n", pass ? "Unsupported" : "Failures");
+            for (int i = 0; i < d->n_results; i++) {
+                const mlc_conf_result *r = &d->results[i];
+                if (r->verdict != v)
+                    continue;
+                fputs("<li><code>", f);
+                xml_escaped(f, r->desc);
+                fputs("</code>", f);
+                if (!pass) {
+                    fputs(": ", f);
+                    xml_escaped(f, r->error);
+                    fprintf(f, " (case seed <code>0x%016" PRIx64 "</code>)", r->seed);
+                }
+                fputs("</li>\n", f);
+            }
+            fputs("</ul>\n", f);
+        }
+        if (d->has_model) {
+            const mlc_conf_model_result *m = &d->model;
+            const mlc_conf_model_tol *t = mlc_conf_model_tolerance();
+            fputs("<h3>Model against the reference CPU</h3>\n<p><code>", f);
+            xml_escaped(f, d->model_path);
+            fprintf(f, "</code>: <span class=\"%s\">%s</span> ", m->pass ? "pass" : "fail", m->pass ? "pass" : "FAIL");
+            xml_escaped(f, m->error);
+            fprintf(f, "</p>\n<table>\n<tr><th>check</th><th>value</th><th>threshold</th></tr>\n"
+                       "<tr><td>logits NMSE (worst of %d positions)</td><td>%.3g</td><td>%.0e</td></tr>\n"
+                       "<tr><td>argmax agreement</td><td>%.1f%%</td><td>%.0f%%</td></tr>\n"
+                       "<tr><td>perplexity (reference)</td><td>%.4g (%.4g), %.3g%%</td><td>%.0f%%</td></tr>\n"
+                       "<tr><td>greedy tokens equal</td><td>%d of %d</td><td></td></tr>\n</table>\n",
+                    m->n_positions, m->logits_nmse_max, t->logits_nmse, 100 * m->top1_agree, 100 * t->top1_agree,
+                    m->ppl, m->ppl_ref, 100 * m->ppl_rel, 100 * t->ppl_rel, m->greedy_match, m->n_greedy);
+        }
+        if (o->perf) {
+            fputs("<h3>Performance</h3>\n<table>\n<tr><th>case</th><th>ms</th><th>GB/s</th><th>GFLOP/s</th></tr>\n", f);
+            for (int i = 0; i < d->n_results; i++) {
+                const mlc_conf_result *r = &d->results[i];
+                if (r->verdict != MLC_CONF_PASS)
+                    continue;
+                fputs("<tr><td>", f);
+                xml_escaped(f, r->desc);
+                fprintf(f, "</td><td>%.4f</td><td>", r->seconds * 1e3);
+                if (r->seconds > 0 && r->bytes > 0)
+                    fprintf(f, "%.2f", r->bytes / r->seconds / 1e9);
+                fputs("</td><td>", f);
+                if (r->seconds > 0 && r->flops > 0)
+                    fprintf(f, "%.2f", r->flops / r->seconds / 1e9);
+                fputs("</td></tr>\n", f);
+            }
+            fputs("</table>\n", f);
+        }
+    }
+    fputs("</body>\n</html>\n", f);
+}
+
 static void write_all(const conf_opts *o, const mlc_conf_device_run *runs, int n)
 {
+    if (!strcmp(o->format, "html")) {
+        write_html(stdout, o, runs, n);
+        return;
+    }
     if (!strcmp(o->format, "junit")) {
         write_junit(stdout, runs, n);
         return;
@@ -598,6 +720,10 @@ int mlc_cmd_conformance(int argc, char **argv)
     }
     if (n_cases < 0)
         fprintf(stderr, "mlc-bench conformance: out of memory\n");
+    if (!rc && !n_runs) {
+        fprintf(stderr, "mlc-bench conformance: no built backend has device %d\n", o.device);
+        rc = 2;
+    }
     write_all(&o, runs, n_runs);
     for (int i = 0; i < n_runs; i++) {
         if (runs[i].n_fail && !rc)

@@ -313,3 +313,99 @@ Test(conformance, model_level, .timeout = 300)
     cJSON_Delete(root);
     free(out);
 }
+
+/* ---- HTML ----------------------------------------------------------------------------------- */
+
+/* Non-white pixels of an RGB(A) PNG, decoded by a few lines of python3 (no imaging library
+ * needed); the same decoder as the report tests'. */
+static long nonwhite_pixels(const char *png)
+{
+    char py[1100];
+    snprintf(py, sizeof py, "%s/count.py", tu_tmpdir());
+    static const char src[] =
+        "import sys, zlib, struct\n"
+        "d = open(sys.argv[1], 'rb').read()\n"
+        "assert d[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
+        "i, idat = 8, b''\n"
+        "while i < len(d):\n"
+        "    n, t = struct.unpack('>I4s', d[i:i+8]); c = d[i+8:i+8+n]; i += 12 + n\n"
+        "    if t == b'IHDR': w, h, bd, ct = struct.unpack('>IIBB', c[:10])\n"
+        "    elif t == b'IDAT': idat += c\n"
+        "bpp = {2: 3, 6: 4}[ct]; assert bd == 8\n"
+        "raw = zlib.decompress(idat); stride = w * bpp; prev = bytearray(stride); out = 0; pos = 0\n"
+        "for y in range(h):\n"
+        "    f = raw[pos]; line = bytearray(raw[pos+1:pos+1+stride]); pos += 1 + stride\n"
+        "    for x in range(stride):\n"
+        "        a = line[x-bpp] if x >= bpp else 0; b = prev[x]; c = prev[x-bpp] if x >= bpp else 0\n"
+        "        if f == 1: line[x] = (line[x] + a) & 255\n"
+        "        elif f == 2: line[x] = (line[x] + b) & 255\n"
+        "        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255\n"
+        "        elif f == 4:\n"
+        "            p = a + b - c; pa, pb, pc = abs(p-a), abs(p-b), abs(p-c)\n"
+        "            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255\n"
+        "    out += sum(1 for x in range(0, stride, bpp) if min(line[x:x+3]) < 240)\n"
+        "    prev = line\n"
+        "print(out)\n";
+    cr_assert_eq(tu_write_file(py, src, sizeof src - 1), 0);
+    char cmd[2400], *out = NULL;
+    snprintf(cmd, sizeof cmd, "python3 %s %s", py, png);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    long n = strtol(out, NULL, 10);
+    free(out);
+    return n;
+}
+
+/* The HTML report: every element closed (python3's HTML parser, tracking the tag stack),
+ * self-contained, with the matrix and the model section; and it renders in headless
+ * Chromium (a screenshot that is not blank). */
+Test(conformance, html_report_renders, .timeout = 300)
+{
+    const char *dir = tu_tmpdir();
+    char html[1100], shot[1100], cmd[4000], *out;
+    snprintf(html, sizeof html, "%s/conformance.html", dir);
+    snprintf(shot, sizeof shot, "%s/conformance.png", dir);
+    snprintf(cmd, sizeof cmd, "%s conformance --quick --perf --model synth -o html > %s 2>/dev/null", tu_bin(), html);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c \"import sys\nfrom html.parser import HTMLParser\n"
+             "void = {'meta', 'br'}\n"
+             "class P(HTMLParser):\n"
+             "    stack = []; seen = set()\n"
+             "    def handle_starttag(s, t, a):\n"
+             "        s.seen.add(t)\n"
+             "        if t not in void: s.stack.append(t)\n"
+             "    def handle_endtag(s, t):\n"
+             "        assert s.stack and s.stack.pop() == t, (t, s.stack)\n"
+             "p = P(); p.feed(open(sys.argv[1]).read()); p.close()\n"
+             "assert not p.stack, p.stack\n"
+             "assert 'script' not in p.seen and 'link' not in p.seen\n"
+             "print('ok', sorted(p.seen))\" %s 2>&1",
+             html);
+    cr_assert_eq(tu_run(cmd, &out), 0, "HTML not well formed: %s", out);
+    free(out);
+    char *h = tu_read_file(html, NULL);
+    cr_assert(h);
+    cr_expect(strstr(h, "<th>matmul</th>") && strstr(h, "<th>Q4_K</th>") && strstr(h, "class=\"pass\""), "matrix missing");
+    cr_expect(strstr(h, "Model against the reference CPU") && strstr(h, "Performance"));
+    cr_expect(!strstr(h, "class=\"fail\""));
+    free(h);
+    if (tu_run("command -v chromium >/dev/null 2>&1", NULL) != 0) {
+        const char *req = getenv("MLC_REQUIRE_CHROMIUM");
+        if (req && !strcmp(req, "1"))
+            cr_assert_fail("chromium is not installed and MLC_REQUIRE_CHROMIUM=1");
+        cr_skip_test("chromium is not installed (Debian package chromium)");
+    }
+    snprintf(cmd, sizeof cmd,
+             "cd %s && HOME=%s timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run "
+             "--disable-dev-shm-usage --user-data-dir=%s/chromium-profile --screenshot=%s "
+             "--window-size=1200,1600 file://%s 2>&1",
+             dir, dir, dir, shot, html);
+    const int rc = tu_run(cmd, &out);
+    FILE *png = fopen(shot, "rb");
+    cr_assert(png, "no screenshot (exit %d): %s", rc, out ? out : "");
+    fclose(png);
+    free(out);
+    const long dark = nonwhite_pixels(shot);
+    cr_expect_gt(dark, 20000, "screenshot looks blank: %ld non-white pixels", dark);
+}
