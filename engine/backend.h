@@ -133,7 +133,7 @@ typedef struct mlc_backend_vt {
 
     /* Memory. Allocation failures are returned (err filled), not sticky. */
     mlc_status (*buffer_alloc)(void *ctx, size_t bytes, mlc_buffer **out, mlc_err *err);
-    void (*buffer_free)(void *ctx, mlc_buffer *b);
+    void (*buffer_free)(void *ctx, mlc_buffer *b); /* NULL: nothing */
     /* Makes a weight matrix [ne0 = n_in, ne1 = n_out] of type, stored on the host as GGUF
      * lays it out, available to matmul and get_rows as *out. The backend may copy or repack
      * it (out->type and layout are then its own); the CPU maps the host bytes as they are.

@@ -213,8 +213,9 @@ static mlc_status load_vector(mlc_model *m, const char *name, int64_t n, bool op
     s = m->be.vt->upload(m->be.ctx, dev, 0, host, (size_t)n * sizeof(float));
     free(host);
     mlc_err e = {0};
-    if (s || (s = m->be.vt->sync(m->be.ctx, &e)))
-        return mlc_err_set(err, s, "%s: tensor '%s': upload: %s", mlc_gguf_path(m->g), name, e.msg);
+    const mlc_status synced = m->be.vt->sync(m->be.ctx, &e); /* the message of a failed upload */
+    if (s || synced)
+        return mlc_err_set(err, s ? s : synced, "%s: tensor '%s': upload: %s", mlc_gguf_path(m->g), name, e.msg);
     *out = mlc_tensor_make(dev, 0, MLC_TYPE_F32, n, 1, 1);
     return MLC_OK;
 }

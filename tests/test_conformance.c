@@ -409,3 +409,23 @@ Test(conformance, html_report_renders, .timeout = 300)
     const long dark = nonwhite_pixels(shot);
     cr_expect_gt(dark, 20000, "screenshot looks blank: %ld non-white pixels", dark);
 }
+
+/* Head-size limits are the backend's to state: the CPU keeps one head on the stack and
+ * declines heads over 1024 values in supports(), so the model load names the op and shape
+ * (the loader itself has no such limit any more). */
+Test(conformance, cpu_declines_heads_over_1024, .timeout = 120)
+{
+    char model[1100], cmd[2400], *out;
+    snprintf(model, sizeof model, "%s/hd2048.gguf", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "%s model synth --dim 2048 --layers 1 --heads 1 --kv-heads 1 --ffn 64 --vocab-size 300 --ctx 64 "
+             "--type q8_0 -o %s 2>&1", tu_bin(), model);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    mlc_model *m = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_model_load(model, &(mlc_model_params){.n_threads = 1}, &m, &err), MLC_ERR_UNSUPPORTED,
+                 "%s", err.msg);
+    cr_expect(strstr(err.msg, "backend 'cpu' does not support op rope with type F32, shape [2048, 1, 2048]"),
+              "%s", err.msg);
+}
