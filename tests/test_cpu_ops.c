@@ -1478,3 +1478,42 @@ Test(cpu_ops, sticky_errors)
     }
     teardown();
 }
+
+/* Malformed shapes are refused by the op (an error naming it), never a crash: here an
+ * empty cache row (0 / head_dim KV heads), a head wider than the backend's limit, and a
+ * matmul whose activations do not match the weights. */
+Test(cpu_ops, malformed_shapes_refused)
+{
+    setup("malformed_shapes_refused");
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        const mlc_backend_vt *vt = c->b.vt;
+        float q[64] = {0};
+        const int32_t zero[1] = {0};
+        const uint16_t cache[64] = {0};
+        mlc_tensor dq = d_in(c, q, MLC_TYPE_F32, 64, 1, 1);
+        mlc_tensor ds = d_in(c, zero, MLC_TYPE_I32, 1, 1, 1);
+        mlc_tensor kc = d_in(c, cache, MLC_TYPE_F16, 64, 1, 1);
+        mlc_tensor empty = kc;
+        empty.ne[0] = 0;
+        mlc_tensor out = d_out(c, 64, 1, 1, NULL);
+        const mlc_attn_params ap = {.scale = 0.125f};
+        mlc_err err = {0};
+        cr_expect_neq(vt->attention(c->b.ctx, dq, empty, empty, ds, ds, &ap, out), MLC_OK, "%s", c->name);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
+        cr_expect(strstr(err.msg, "attention"), "%s: %s", c->name, err.msg);
+        mlc_tensor w = d_weights(c, q, MLC_TYPE_F32, 32, 2);
+        cr_expect_neq(vt->matmul(c->b.ctx, w, dq, out), MLC_OK, "%s: x [64] against weights [32, 2]", c->name);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
+        cr_expect(strstr(err.msg, "matmul") && strstr(err.msg, "do not fit"), "%s: %s", c->name, err.msg);
+        const int64_t wide[4] = {2048, 1, 1, 1024};
+        if (!strncmp(c->name, "cpu", 3))
+            cr_expect(!vt->supports(c->b.ctx, MLC_OP_ATTENTION, MLC_TYPE_F16, wide), "%s", c->name);
+        vt->release_weights(c->b.ctx, &w);
+        d_free(c, out);
+        d_free(c, kc);
+        d_free(c, ds);
+        d_free(c, dq);
+    }
+    teardown();
+}

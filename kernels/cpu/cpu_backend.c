@@ -691,7 +691,7 @@ static mlc_status cpu_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc
     mlc_status s = VIEWS_OK(c, "attention", &q, &k_cache, &v_cache, &slot, &pos, &out);
     if (s || (s = cache_ok(c, "attention", &k_cache, &v_cache, &slot, &pos, n)))
         return s;
-    if (hd < 1 || hd > MAX_HEAD_DIM || k_cache.ne[0] % hd || q.ne[1] % (k_cache.ne[0] / hd) ||
+    if (hd < 1 || hd > MAX_HEAD_DIM || k_cache.ne[0] < hd || k_cache.ne[0] % hd || q.ne[1] % (k_cache.ne[0] / hd) ||
         mlc_tensor_nelem(&out) != mlc_tensor_nelem(&q))
         return fail(c, MLC_ERR_ARG, "cpu: attention: q [%lld, %lld, %lld] over caches of rows of %lld",
                     (long long)hd, (long long)q.ne[1], (long long)n, (long long)k_cache.ne[0]);
