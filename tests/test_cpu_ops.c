@@ -1506,6 +1506,12 @@ Test(cpu_ops, malformed_shapes_refused)
         cr_expect_neq(vt->matmul(c->b.ctx, w, dq, out), MLC_OK, "%s: x [64] against weights [32, 2]", c->name);
         cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
         cr_expect(strstr(err.msg, "matmul") && strstr(err.msg, "do not fit"), "%s: %s", c->name, err.msg);
+        /* an F16 output view of a buffer sized for F16: an F32 write would overflow it */
+        mlc_tensor half = d_in(c, cache, MLC_TYPE_F16, 64, 1, 1);
+        cr_expect_neq(vt->scale(c->b.ctx, dq, 2.0f, half), MLC_OK, "%s", c->name);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
+        cr_expect(strstr(err.msg, "scale: a F16 view where F32 is needed"), "%s: %s", c->name, err.msg);
+        d_free(c, half);
         const int64_t wide[4] = {2048, 1, 1, 1024};
         if (!strncmp(c->name, "cpu", 3))
             cr_expect(!vt->supports(c->b.ctx, MLC_OP_ATTENTION, MLC_TYPE_F16, wide), "%s", c->name);

@@ -85,6 +85,21 @@ static mlc_status views_ok(cpu_ctx *c, const char *op, int n, const mlc_tensor *
     views_ok(c, op, (int)(sizeof (const mlc_tensor *[]){__VA_ARGS__} / sizeof(const mlc_tensor *)), \
              (const mlc_tensor *[]){__VA_ARGS__})
 
+/* A failure naming the first of n views whose type is not type (activations are F32, indices
+ * I32: another type would make the op read or write past the view). */
+static mlc_status typed(cpu_ctx *c, const char *op, uint32_t type, int n, const mlc_tensor *const *t)
+{
+    for (int i = 0; i < n; i++)
+        if (t[i]->type != type)
+            return fail(c, MLC_ERR_ARG, "cpu: %s: a %s view where %s is needed", op,
+                        mlc_tensor_type_name(t[i]->type), mlc_tensor_type_name(type));
+    return MLC_OK;
+}
+
+#define TYPED(c, op, type, ...) \
+    typed(c, op, type, (int)(sizeof (const mlc_tensor *[]){__VA_ARGS__} / sizeof(const mlc_tensor *)), \
+          (const mlc_tensor *[]){__VA_ARGS__})
+
 static void *at(const mlc_tensor *t)
 {
     return t->buf->base + t->offset;
@@ -325,7 +340,8 @@ static mlc_status cpu_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_
 {
     cpu_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "get_rows", &table, &ids, &out);
-    if (s || (s = indices_ok(c, "get_rows", "ids", &ids, rows_of(&table))))
+    if (s || (s = TYPED(c, "get_rows", MLC_TYPE_I32, &ids)) || (s = TYPED(c, "get_rows", MLC_TYPE_F32, &out)) ||
+        (s = indices_ok(c, "get_rows", "ids", &ids, rows_of(&table))))
         return s;
     const int64_t row_len = table.ne[0], n = mlc_tensor_nelem(&ids);
     if (out.ne[0] != row_len || rows_of(&out) != n)
@@ -439,7 +455,7 @@ static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y
 {
     cpu_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "matmul", &w, &x, &y);
-    if (s)
+    if (s || (s = TYPED(c, "matmul", MLC_TYPE_F32, &x, &y)))
         return s;
     const uint32_t type = w.type;
     const int64_t n_in = w.ne[0], n_out = w.ne[1], n = rows_of(&x);
@@ -478,7 +494,7 @@ static mlc_status cpu_rms_norm(void *ctx, mlc_tensor x, mlc_tensor w, float eps,
 {
     cpu_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "rms_norm", &x, &w, &y);
-    if (s)
+    if (s || (s = TYPED(c, "rms_norm", MLC_TYPE_F32, &x, &w, &y)))
         return s;
     const int64_t dim = x.ne[0], n = rows_of(&x);
     if (mlc_tensor_nelem(&w) != dim || mlc_tensor_nelem(&y) != n * dim)
@@ -497,7 +513,7 @@ static mlc_status cpu_rope(void *ctx, mlc_tensor xt, mlc_tensor post, int n_rot,
 {
     cpu_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "rope", &xt, &post);
-    if (s)
+    if (s || (s = TYPED(c, "rope", MLC_TYPE_F32, &xt)) || (s = TYPED(c, "rope", MLC_TYPE_I32, &post)))
         return s;
     const int head_dim = (int)xt.ne[0], n_head = (int)xt.ne[1];
     const int64_t n = xt.ne[2] * xt.ne[3];
@@ -546,6 +562,8 @@ static mlc_status cache_ok(cpu_ctx *c, const char *op, const mlc_tensor *kc, con
                            const mlc_tensor *slot, const mlc_tensor *pos, int64_t n)
 {
     mlc_status s;
+    if ((s = TYPED(c, op, MLC_TYPE_I32, slot, pos)))
+        return s;
     if (kc->type != vc->type || (kc->type != MLC_TYPE_F16 && kc->type != MLC_TYPE_F32) ||
         memcmp(kc->ne, vc->ne, sizeof kc->ne) || mlc_tensor_nelem(slot) != n ||
         mlc_tensor_nelem(pos) != n)
@@ -564,7 +582,8 @@ static mlc_status cpu_kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor
     cpu_ctx *c = ctx;
     const int64_t kv_dim = k_cache.ne[0], n_ctx = k_cache.ne[1], n = rows_of(&k);
     mlc_status s = VIEWS_OK(c, "kv_store", &k, &v, &k_cache, &v_cache, &slot, &pos);
-    if (s || (s = cache_ok(c, "kv_store", &k_cache, &v_cache, &slot, &pos, n)))
+    if (s || (s = cache_ok(c, "kv_store", &k_cache, &v_cache, &slot, &pos, n)) ||
+        (s = TYPED(c, "kv_store", MLC_TYPE_F32, &k, &v)))
         return s;
     if (k.ne[0] != kv_dim || v.ne[0] != kv_dim || rows_of(&v) != n)
         return fail(c, MLC_ERR_ARG, "cpu: kv_store: k [%lld, %lld], v [%lld, %lld] for caches of rows of %lld",
@@ -689,7 +708,8 @@ static mlc_status cpu_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc
     cpu_ctx *c = ctx;
     const int64_t hd = q.ne[0], n = q.ne[2] * q.ne[3];
     mlc_status s = VIEWS_OK(c, "attention", &q, &k_cache, &v_cache, &slot, &pos, &out);
-    if (s || (s = cache_ok(c, "attention", &k_cache, &v_cache, &slot, &pos, n)))
+    if (s || (s = cache_ok(c, "attention", &k_cache, &v_cache, &slot, &pos, n)) ||
+        (s = TYPED(c, "attention", MLC_TYPE_F32, &q, &out)))
         return s;
     if (hd < 1 || hd > MAX_HEAD_DIM || k_cache.ne[0] < hd || k_cache.ne[0] % hd || q.ne[1] % (k_cache.ne[0] / hd) ||
         mlc_tensor_nelem(&out) != mlc_tensor_nelem(&q))
@@ -742,7 +762,7 @@ static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_fn fn, const mlc_tens
                       const mlc_tensor *up, const mlc_tensor *out)
 {
     mlc_status s = VIEWS_OK(c, op, gate, up, out);
-    if (s)
+    if (s || (s = TYPED(c, op, MLC_TYPE_F32, gate, up, out)))
         return s;
     const int64_t n = mlc_tensor_nelem(gate);
     if (mlc_tensor_nelem(up) != n || mlc_tensor_nelem(out) != n)
@@ -771,7 +791,7 @@ static mlc_status binary(cpu_ctx *c, const char *op, bool mul, const mlc_tensor 
                          const mlc_tensor *b, const mlc_tensor *out)
 {
     mlc_status s = VIEWS_OK(c, op, a, b, out);
-    if (s)
+    if (s || (s = TYPED(c, op, MLC_TYPE_F32, a, b, out)))
         return s;
     const int64_t n = mlc_tensor_nelem(a), nb = mlc_tensor_nelem(b), dim = a->ne[0];
     if (mlc_tensor_nelem(out) != n || (nb != n && nb != dim) || dim < 1)
@@ -808,7 +828,7 @@ static mlc_status cpu_scale(void *ctx, mlc_tensor x, float sc, mlc_tensor out)
 {
     cpu_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "scale", &x, &out);
-    if (s)
+    if (s || (s = TYPED(c, "scale", MLC_TYPE_F32, &x, &out)))
         return s;
     const int64_t n = mlc_tensor_nelem(&x);
     if (mlc_tensor_nelem(&out) != n)
@@ -825,7 +845,8 @@ static mlc_status cpu_gather(void *ctx, mlc_tensor x, mlc_tensor rows, mlc_tenso
 {
     cpu_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "gather", &x, &rows, &out);
-    if (s || (s = indices_ok(c, "gather", "rows", &rows, rows_of(&x))))
+    if (s || (s = TYPED(c, "gather", MLC_TYPE_F32, &x, &out)) || (s = TYPED(c, "gather", MLC_TYPE_I32, &rows)) ||
+        (s = indices_ok(c, "gather", "rows", &rows, rows_of(&x))))
         return s;
     const int64_t dim = x.ne[0], n = mlc_tensor_nelem(&rows);
     if (out.ne[0] != dim || rows_of(&out) != n)
