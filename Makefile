@@ -16,9 +16,10 @@ VERSION := 0.1.0
 SHARED  ?= $(or $(MLC_SHARED),../shared)
 FUZZ_TIME ?= 60
 
-# Backends with sources in this tree, and the toolchain each needs.
-KNOWN_BACKENDS := cpu cuda hip vulkan opencl
-IMPLEMENTED_BACKENDS := cpu
+# Backends: the names come from engine/backend_list.h (the one list), those with sources
+# are the ones with a kernels/<name>/ folder; below, the toolchain each needs.
+KNOWN_BACKENDS := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' engine/backend_list.h)
+IMPLEMENTED_BACKENDS := $(filter $(KNOWN_BACKENDS),$(notdir $(wildcard kernels/*)))
 comma := ,
 have = $(shell command -v $(1) >/dev/null 2>&1 && echo yes)
 DETECTED_BACKENDS := cpu \
@@ -54,13 +55,14 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CPPFLAGS += -Iengine/include -Iengine -D_POSIX_C_SOURCE=200809L \
             -DMLC_VERSION='"$(VERSION)"' \
             -DMLC_BACKENDS='"$(strip $(BACKENDS))"' \
-            $(foreach b,$(BACKENDS),-DMLC_HAVE_$(shell echo $(b) | tr a-z A-Z)=1)
+            '-DMLC_BUILT_BACKENDS(X)=$(foreach b,$(BACKENDS),X($(b)))'
 CFLAGS   ?=
 ALLCFLAGS := -std=c11 $(WARN) $(OPTFLAGS) $(SANFLAGS) -pthread $(CFLAGS)
 LDLIBS   += -lm -pthread
 BENCH_LIBS := -lcjson -lsqlite3 -lcurl -lmicrohttpd
 
-LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c)
+LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c) \
+             $(wildcard conformance/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c tests/testserver.c
 
@@ -144,7 +146,7 @@ test: $(TBIN) $(BIN)
 	@rm -rf $(BUILD)/reports && mkdir -p $(BUILD)/reports
 	ASAN_OPTIONS=log_path=$(CURDIR)/$(BUILD)/reports/asan:allocator_may_return_null=1 LSAN_OPTIONS=exitcode=0 \
 	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
-	@bad=$$(grep -lE '^ +#[0-9]+ .* (/[^ ]*/)?(tests|engine|bench|kernels)/[a-z_0-9]+\.c:' $(BUILD)/reports/asan.* 2>/dev/null); \
+	@bad=$$(grep -lE '^ +#[0-9]+ .* (/[^ ]*/)?(tests|engine|bench|kernels|conformance)/[a-z_0-9]+\.c:' $(BUILD)/reports/asan.* 2>/dev/null); \
 	if [ -n "$$bad" ]; then cat $$bad; echo "sanitizer reports in our code: $$bad"; exit 1; fi; \
 	echo "sanitizers: no report in our code ($$(ls $(BUILD)/reports | wc -l) report files, all outside it)"
 else

@@ -5,6 +5,7 @@
 #include "ab.h"
 #include "baseline.h"
 #include "compare.h"
+#include "conformance.h"
 #include "devices.h"
 #include "generate.h"
 #include "micro.h"
@@ -39,6 +40,8 @@ static const command commands[] = {
                                               "or the last N runs; exit 1 on a regression"},
     {"baseline", mlc_cmd_baseline, "set|list|show|rm", "\nnamed baselines for compare"},
     {"ab", mlc_cmd_ab, "--base A --head B", "two builds in rounds of random order, then the gate"},
+    {"conformance", mlc_cmd_conformance, "[options]", "every op, type and shape of a backend against the float64\n"
+                                                      "reference; a model against the CPU (-o json|junit|md|html)"},
 };
 
 static void usage(void)

@@ -19,18 +19,17 @@
 #include "mlc/quant.h"
 #include "mlc/tokenizer.h"
 
-#define MAX_HEAD_DIM 1024 /* the CPU attention keeps one head's query on the stack */
-
-/* A weight matrix [n_out rows, n_in values] on the device, in its file type. */
+/* A weight matrix [n_out rows, n_in values]: its file type and shape, and its tensor on the
+ * device (which the backend may have repacked). */
 typedef struct weight {
     uint32_t type;
     int64_t n_in, n_out;
-    void *dev;
+    mlc_tensor t; /* t.buf NULL: not loaded */
 } weight;
 
 typedef struct layer {
-    float *attn_norm, *ffn_norm;  /* [n_embd] f32, device */
-    float *bq, *bk, *bv;          /* qwen2 QKV biases, or NULL */
+    mlc_tensor attn_norm, ffn_norm; /* [n_embd] f32, device */
+    mlc_tensor bq, bk, bv;          /* qwen2 QKV biases; buf NULL when absent */
     weight wq, wk, wv, wo;
     weight w_gate, w_up, w_down;
 } layer;
@@ -43,9 +42,9 @@ struct mlc_model {
     bool neox;              /* NeoX-style RoPE (qwen2) */
     weight tok_embd;        /* [n_vocab, n_embd]; get_rows reads it */
     weight output;          /* [n_vocab, n_embd]; token_embd when tied */
-    float *output_norm;
+    mlc_tensor output_norm;
     layer *layers;
-    float **f32_bufs;       /* device copies of 1-D tensors, released with the model */
+    mlc_buffer **f32_bufs;  /* device copies of 1-D tensors, released with the model */
     int n_f32_bufs;
     char arch[16], name[128], type_desc[256], backend_desc[256];
 };
@@ -114,8 +113,7 @@ static mlc_status read_hparams(mlc_model *m, mlc_err *err)
         (s = hp_float(g, ar, "attention.layer_norm_rms_epsilon", 1e-5f, &in->rms_eps, err)) ||
         (s = hp_float(g, ar, "rope.freq_base", 10000.0f, &in->rope_base, err)))
         return s;
-    if (in->n_head % in->n_head_kv || in->head_dim > MAX_HEAD_DIM || in->n_rot > in->head_dim ||
-        in->n_rot % 2)
+    if (in->n_head % in->n_head_kv || in->n_rot > in->head_dim || in->n_rot % 2)
         return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
                            "%s: %s: heads %d / kv heads %d / head dim %d / rope dims %d are not supported",
                            mlc_gguf_path(g), ar, in->n_head, in->n_head_kv, in->head_dim, in->n_rot);
@@ -145,54 +143,80 @@ static mlc_status find_tensor(mlc_model *m, const char *name, int64_t ne0, int64
         return mlc_err_set(err, MLC_ERR_FORMAT,
                            "%s: tensor '%s': shape [%" PRId64 ", %" PRId64 "], expected [%" PRId64 ", %" PRId64 "]",
                            mlc_gguf_path(m->g), name, t->ne[0], t->n_dims > 1 ? t->ne[1] : 0, ne0, ne1);
-    if (!mlc_type_supported(t->type))
-        return mlc_err_set(err, MLC_ERR_UNSUPPORTED, "%s: tensor '%s': type %s is not supported",
-                           mlc_gguf_path(m->g), name, mlc_type_name(t->type));
     return MLC_OK;
 }
 
+/* Refuses a model whose forward pass needs an op the device declines, naming the op, the
+ * type and the shape (and what needs it): nothing runs half on another device. */
+static mlc_status need(const mlc_model *m, mlc_op op, uint32_t type, int64_t s0, int64_t s1,
+                       int64_t s2, int64_t s3, const char *what, mlc_err *err)
+{
+    const int64_t shape[4] = {s0, s1, s2, s3};
+    if (m->be.vt->supports(m->be.ctx, op, type, shape))
+        return MLC_OK;
+    char dims[96];
+    int k = snprintf(dims, sizeof dims, "%" PRId64, s0);
+    for (int i = 1; i < 4 && shape[i]; i++)
+        k += snprintf(dims + k, sizeof dims - (size_t)k, ", %" PRId64, shape[i]);
+    return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
+                       "%s: %s: backend '%s' does not support op %s with type %s, shape [%s]",
+                       mlc_gguf_path(m->g), what, m->be.vt->name, mlc_op_name(op),
+                       mlc_tensor_type_name(type), dims);
+}
+
+#define USE(op) (1u << MLC_OP_##op)
+
+/* A matrix for the ops in the mask uses (USE(MATMUL), USE(GET_ROWS)). */
 static mlc_status load_matrix(mlc_model *m, const char *name, int64_t n_in, int64_t n_out,
-                              weight *w, mlc_err *err)
+                              unsigned uses, weight *w, mlc_err *err)
 {
     const mlc_gguf_tensor *t;
+    char what[96];
+    snprintf(what, sizeof what, "tensor '%s'", name);
     mlc_status s = find_tensor(m, name, n_in, n_out, false, &t, err);
-    if (s)
+    if (s || ((uses & USE(MATMUL)) && (s = need(m, MLC_OP_MATMUL, t->type, n_in, n_out, 0, 0, what, err))) ||
+        ((uses & USE(GET_ROWS)) && (s = need(m, MLC_OP_GET_ROWS, t->type, n_in, n_out, 0, 0, what, err))))
         return s;
     w->type = t->type;
     w->n_in = n_in;
     w->n_out = n_out;
-    w->dev = m->be.vt->weights(m->be.ctx, t->data, (size_t)t->nbytes);
-    if (!w->dev)
-        return mlc_err_set(err, MLC_ERR_NOMEM, "%s: tensor '%s': cannot place %" PRIu64 " bytes on the device",
-                           mlc_gguf_path(m->g), name, t->nbytes);
+    mlc_err e = {0};
+    if ((s = m->be.vt->weights(m->be.ctx, t->data, t->type, n_in, n_out, &w->t, &e)))
+        return mlc_err_set(err, s, "%s: tensor '%s': cannot place %" PRIu64 " bytes on the device: %s",
+                           mlc_gguf_path(m->g), name, t->nbytes, e.msg);
     return MLC_OK;
 }
 
 /* 1-D tensors (norms, biases) become f32 device buffers whatever their file type. */
 static mlc_status load_vector(mlc_model *m, const char *name, int64_t n, bool optional,
-                              float **out, mlc_err *err)
+                              mlc_tensor *out, mlc_err *err)
 {
     const mlc_gguf_tensor *t;
-    *out = NULL;
+    *out = (mlc_tensor){0};
     mlc_status s = find_tensor(m, name, n, 0, optional, &t, err);
     if (s || !t)
         return s;
+    if (!mlc_type_supported(t->type)) /* converted to f32 here, on the host */
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED, "%s: tensor '%s': type %s is not supported",
+                           mlc_gguf_path(m->g), name, mlc_tensor_type_name(t->type));
     float *host = malloc((size_t)n * sizeof *host);
-    float *dev = m->be.vt->alloc(m->be.ctx, (size_t)n * sizeof *dev);
-    float **list = realloc(m->f32_bufs, (size_t)(m->n_f32_bufs + 1) * sizeof *list);
+    mlc_buffer *dev = NULL;
+    mlc_buffer **list = realloc(m->f32_bufs, (size_t)(m->n_f32_bufs + 1) * sizeof *list);
     if (list)
         m->f32_bufs = list;
-    if (!host || !dev || !list) {
+    if (!host || !list || m->be.vt->buffer_alloc(m->be.ctx, (size_t)n * sizeof(float), &dev, NULL)) {
         free(host);
-        if (dev)
-            m->be.vt->release(m->be.ctx, dev);
         return mlc_err_set(err, MLC_ERR_NOMEM, "%s: tensor '%s': out of memory", mlc_gguf_path(m->g), name);
     }
-    mlc_dequantize_row((mlc_type)t->type, t->data, host, n);
-    m->be.vt->upload(m->be.ctx, dev, host, (size_t)n * sizeof *dev);
-    free(host);
     m->f32_bufs[m->n_f32_bufs++] = dev;
-    *out = dev;
+    mlc_dequantize_row((mlc_type)t->type, t->data, host, n);
+    s = m->be.vt->upload(m->be.ctx, dev, 0, host, (size_t)n * sizeof(float));
+    free(host);
+    mlc_err e = {0};
+    const mlc_status synced = m->be.vt->sync(m->be.ctx, &e); /* the message of a failed upload */
+    if (s || synced)
+        return mlc_err_set(err, s ? s : synced, "%s: tensor '%s': upload: %s", mlc_gguf_path(m->g), name, e.msg);
+    *out = mlc_tensor_make(dev, 0, MLC_TYPE_F32, n, 1, 1);
     return MLC_OK;
 }
 
@@ -213,13 +237,13 @@ static mlc_status load_layer(mlc_model *m, int il, mlc_err *err)
     bool bias = m->neox; /* qwen2 has QKV biases */
     if ((s = load_vector(m, n[0], e, false, &L->attn_norm, err)) ||
         (s = load_vector(m, n[1], e, false, &L->ffn_norm, err)) ||
-        (s = load_matrix(m, n[2], e, qd, &L->wq, err)) ||
-        (s = load_matrix(m, n[3], e, kvd, &L->wk, err)) ||
-        (s = load_matrix(m, n[4], e, kvd, &L->wv, err)) ||
-        (s = load_matrix(m, n[5], qd, e, &L->wo, err)) ||
-        (s = load_matrix(m, n[6], e, ff, &L->w_gate, err)) ||
-        (s = load_matrix(m, n[7], e, ff, &L->w_up, err)) ||
-        (s = load_matrix(m, n[8], ff, e, &L->w_down, err)) ||
+        (s = load_matrix(m, n[2], e, qd, USE(MATMUL), &L->wq, err)) ||
+        (s = load_matrix(m, n[3], e, kvd, USE(MATMUL), &L->wk, err)) ||
+        (s = load_matrix(m, n[4], e, kvd, USE(MATMUL), &L->wv, err)) ||
+        (s = load_matrix(m, n[5], qd, e, USE(MATMUL), &L->wo, err)) ||
+        (s = load_matrix(m, n[6], e, ff, USE(MATMUL), &L->w_gate, err)) ||
+        (s = load_matrix(m, n[7], e, ff, USE(MATMUL), &L->w_up, err)) ||
+        (s = load_matrix(m, n[8], ff, e, USE(MATMUL), &L->w_down, err)) ||
         (s = load_vector(m, n[9], qd, !bias, &L->bq, err)) ||
         (s = load_vector(m, n[10], kvd, !bias, &L->bk, err)) ||
         (s = load_vector(m, n[11], kvd, !bias, &L->bv, err)))
@@ -293,12 +317,13 @@ static mlc_status load_weights(mlc_model *m, mlc_err *err)
                            "%s: tensor 'token_embd.weight': %d rows but the tokenizer has %d tokens",
                            mlc_gguf_path(m->g), in->n_vocab, mlc_tokenizer_n_vocab(m->tok));
     mlc_status s;
-    if ((s = load_matrix(m, "token_embd.weight", in->n_embd, in->n_vocab, &m->tok_embd, err)) ||
+    const bool tied = !mlc_gguf_find_tensor(m->g, "output.weight");
+    if ((s = load_matrix(m, "token_embd.weight", in->n_embd, in->n_vocab,
+                         USE(GET_ROWS) | (tied ? USE(MATMUL) : 0), &m->tok_embd, err)) ||
         (s = load_vector(m, "output_norm.weight", in->n_embd, false, &m->output_norm, err)))
         return s;
     m->output = m->tok_embd; /* tied embeddings unless output.weight exists */
-    if (mlc_gguf_find_tensor(m->g, "output.weight") &&
-        (s = load_matrix(m, "output.weight", in->n_embd, in->n_vocab, &m->output, err)))
+    if (!tied && (s = load_matrix(m, "output.weight", in->n_embd, in->n_vocab, USE(MATMUL), &m->output, err)))
         return s;
     if (!(m->layers = calloc((size_t)in->n_layer, sizeof *m->layers)))
         return mlc_err_set(err, MLC_ERR_NOMEM, "%s: out of memory", mlc_gguf_path(m->g));
@@ -306,6 +331,48 @@ static mlc_status load_weights(mlc_model *m, mlc_err *err)
         if ((s = load_layer(m, l, err)))
             return s;
     return MLC_OK;
+}
+
+/* The activation ops of the forward pass, asked for at their shapes (the matrices were asked
+ * as they loaded; the KV cache ops for F16, the default cache, here and again for the cache a
+ * context asks for). */
+static mlc_status need_ops(const mlc_model *m, mlc_err *err)
+{
+    const mlc_model_info *in = &m->info;
+    const int64_t e = in->n_embd, qd = (int64_t)in->n_head * in->head_dim;
+    const uint32_t f = MLC_TYPE_F32;
+    mlc_status s;
+    if ((s = need(m, MLC_OP_RMS_NORM, f, e, 0, 0, 0, "norms", err)) ||
+        (s = need(m, MLC_OP_ROPE, f, in->head_dim, in->n_head, in->n_rot, 0, "queries", err)) ||
+        (s = need(m, MLC_OP_ROPE, f, in->head_dim, in->n_head_kv, in->n_rot, 0, "keys", err)) ||
+        (s = need(m, MLC_OP_SWIGLU, f, in->n_ff, 0, 0, 0, "feed-forward", err)) ||
+        (s = need(m, MLC_OP_ADD, f, e, 0, 0, 0, "residuals", err)) ||
+        (m->layers[0].bq.buf && (s = need(m, MLC_OP_ADD, f, qd, 0, 0, 0, "QKV biases", err))) ||
+        (s = need(m, MLC_OP_GATHER, f, e, 0, 0, 0, "output rows", err)))
+        return s;
+    return MLC_OK;
+}
+
+/* The KV cache ops for a cache of type kv and n_ctx positions. */
+static mlc_status need_kv_ops(const mlc_model *m, uint32_t kv, int64_t n_ctx, int64_t n_slots,
+                              mlc_err *err)
+{
+    const mlc_model_info *in = &m->info;
+    const int64_t kvd = (int64_t)in->n_head_kv * in->head_dim;
+    mlc_status s;
+    if ((s = need(m, MLC_OP_KV_STORE, kv, kvd, n_ctx, n_slots, 0, "KV cache", err)) ||
+        (s = need(m, MLC_OP_ATTENTION, kv, in->head_dim, in->n_head, in->n_head_kv, n_ctx,
+                  "attention", err)))
+        return s;
+    return MLC_OK;
+}
+
+static mlc_status open_backend(mlc_model *m, const mlc_model_params *p, mlc_err *err)
+{
+    const mlc_backend_params bp = {.device = p->device, .n_threads = p->n_threads, .isa = p->isa};
+    if (p->backend_vt)
+        return mlc_backend_open_vt(p->backend_vt, &bp, &m->be, err);
+    return mlc_backend_open(p->backend ? p->backend : "cpu", &bp, &m->be, err);
 }
 
 mlc_status mlc_model_load(const char *path, const mlc_model_params *p, mlc_model **out,
@@ -321,8 +388,8 @@ mlc_status mlc_model_load(const char *path, const mlc_model_params *p, mlc_model
     mlc_status s;
     if ((s = mlc_gguf_open(path, &m->g, err)) || (s = read_hparams(m, err)) ||
         (s = mlc_tokenizer_load(m->g, &m->tok, err)) ||
-        (s = mlc_backend_open(p->backend ? p->backend : "cpu", p->device, p->n_threads, &m->be, err)) ||
-        (s = load_weights(m, err))) {
+        (s = open_backend(m, p, err)) || (s = load_weights(m, err)) || (s = need_ops(m, err)) ||
+        (s = need_kv_ops(m, MLC_TYPE_F16, m->info.n_ctx_train, 1, err))) {
         mlc_model_free(m);
         return s;
     }
@@ -344,21 +411,21 @@ void mlc_model_free(mlc_model *m)
         return;
     if (m->be.vt) {
         for (int i = 0; i < m->n_f32_bufs; i++)
-            m->be.vt->release(m->be.ctx, m->f32_bufs[i]);
+            m->be.vt->buffer_free(m->be.ctx, m->f32_bufs[i]);
         if (m->layers) {
             for (int l = 0; l < m->info.n_layer; l++) {
                 weight *ws[] = {&m->layers[l].wq, &m->layers[l].wk, &m->layers[l].wv,
                                 &m->layers[l].wo, &m->layers[l].w_gate, &m->layers[l].w_up,
                                 &m->layers[l].w_down};
                 for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-                    if (ws[i]->dev)
-                        m->be.vt->release_weights(m->be.ctx, ws[i]->dev);
+                    if (ws[i]->t.buf)
+                        m->be.vt->release_weights(m->be.ctx, &ws[i]->t);
             }
         }
-        if (m->output.dev && m->output.dev != m->tok_embd.dev)
-            m->be.vt->release_weights(m->be.ctx, m->output.dev);
-        if (m->tok_embd.dev)
-            m->be.vt->release_weights(m->be.ctx, m->tok_embd.dev);
+        if (m->output.t.buf && m->output.t.buf != m->tok_embd.t.buf)
+            m->be.vt->release_weights(m->be.ctx, &m->output.t);
+        if (m->tok_embd.t.buf)
+            m->be.vt->release_weights(m->be.ctx, &m->tok_embd.t);
         mlc_backend_close(&m->be);
     }
     free(m->f32_bufs);
@@ -383,13 +450,15 @@ const mlc_tokenizer *mlc_model_tokenizer(const mlc_model *m)
 struct mlc_context {
     mlc_model *m;
     int n_ctx, n_slots, n_batch;
-    mlc_kv_geom kv;
-    void **k_cache, **v_cache; /* [n_layer] device buffers of [n_slots, n_ctx, kv_dim] */
+    uint32_t kv_type;               /* MLC_TYPE_F16 or MLC_TYPE_F32 */
+    int64_t kv_dim;                 /* n_head_kv * head_dim */
+    mlc_attn_params attn;
+    mlc_buffer **k_cache, **v_cache; /* [n_layer] device buffers of [kv_dim, n_ctx, n_slots] */
     int32_t *slot_len;         /* host: filled positions per slot */
     int32_t *tmp_len;          /* host: slot_len as a batch being checked would leave it */
     /* Device activations, sized for n_batch tokens. */
-    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
-    int32_t *d_tokens, *d_pos, *d_slot, *d_rows;
+    mlc_buffer *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
+    mlc_buffer *d_tokens, *d_pos, *d_slot, *d_rows; /* I32 */
     /* Host copies. */
     float *h_logits;   /* [n_batch, n_vocab] */
     int32_t *h_rows;   /* [n_batch] indices of tokens that want logits */
@@ -408,16 +477,13 @@ void mlc_context_free(mlc_context *c)
         return;
     const mlc_backend *be = &c->m->be;
     for (int l = 0; c->k_cache && l < c->m->info.n_layer; l++) {
-        if (c->k_cache[l])
-            be->vt->release(be->ctx, c->k_cache[l]);
-        if (c->v_cache[l])
-            be->vt->release(be->ctx, c->v_cache[l]);
+        be->vt->buffer_free(be->ctx, c->k_cache[l]);
+        be->vt->buffer_free(be->ctx, c->v_cache[l]);
     }
-    void *bufs[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
-                    c->d_tokens, c->d_pos, c->d_slot, c->d_rows};
+    mlc_buffer *bufs[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
+                          c->d_tokens, c->d_pos, c->d_slot, c->d_rows};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        if (bufs[i])
-            be->vt->release(be->ctx, bufs[i]);
+        be->vt->buffer_free(be->ctx, bufs[i]);
     free(c->k_cache);
     free(c->v_cache);
     free(c->slot_len);
@@ -431,8 +497,8 @@ void mlc_context_free(mlc_context *c)
  * product does not fit a size_t (no allocator could satisfy it anyway). */
 static size_t kv_layer_bytes(const mlc_context *c)
 {
-    size_t elt = c->kv.type == MLC_TYPE_F32 ? 4 : 2;
-    size_t dims[] = {(size_t)c->n_slots, (size_t)c->n_ctx, (size_t)c->kv.kv_dim}, bytes = elt;
+    size_t elt = c->kv_type == MLC_TYPE_F32 ? 4 : 2;
+    size_t dims[] = {(size_t)c->n_slots, (size_t)c->n_ctx, (size_t)c->kv_dim}, bytes = elt;
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         if (dims[i] && bytes > SIZE_MAX / dims[i])
             return 0;
@@ -447,22 +513,20 @@ static bool alloc_buffers(mlc_context *c)
     const mlc_backend *be = &c->m->be;
     size_t nb = (size_t)c->n_batch, f = sizeof(float);
     size_t qd = (size_t)in->n_head * (size_t)in->head_dim;
-    size_t kvd = (size_t)c->kv.kv_dim;
+    size_t kvd = (size_t)c->kv_dim;
     size_t wide = (size_t)in->n_embd > qd ? (size_t)in->n_embd : qd;
     struct {
-        void **p;
+        mlc_buffer **p;
         size_t bytes;
     } want[] = {
-        {(void **)&c->x, nb * (size_t)in->n_embd * f}, {(void **)&c->xb, nb * wide * f},
-        {(void **)&c->q, nb * qd * f}, {(void **)&c->k, nb * kvd * f}, {(void **)&c->v, nb * kvd * f},
-        {(void **)&c->att, nb * qd * f}, {(void **)&c->hb, nb * (size_t)in->n_ff * f},
-        {(void **)&c->hb2, nb * (size_t)in->n_ff * f},
-        {(void **)&c->logits, nb * (size_t)in->n_vocab * f},
-        {(void **)&c->d_tokens, nb * 4}, {(void **)&c->d_pos, nb * 4}, {(void **)&c->d_slot, nb * 4},
-        {(void **)&c->d_rows, nb * 4},
+        {&c->x, nb * (size_t)in->n_embd * f}, {&c->xb, nb * wide * f},
+        {&c->q, nb * qd * f}, {&c->k, nb * kvd * f}, {&c->v, nb * kvd * f},
+        {&c->att, nb * qd * f}, {&c->hb, nb * (size_t)in->n_ff * f},
+        {&c->hb2, nb * (size_t)in->n_ff * f}, {&c->logits, nb * (size_t)in->n_vocab * f},
+        {&c->d_tokens, nb * 4}, {&c->d_pos, nb * 4}, {&c->d_slot, nb * 4}, {&c->d_rows, nb * 4},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        if (!(*want[i].p = be->vt->alloc(be->ctx, want[i].bytes)))
+        if (be->vt->buffer_alloc(be->ctx, want[i].bytes, want[i].p, NULL))
             return false;
     size_t cache = kv_layer_bytes(c);
     if (cache == 0)
@@ -472,8 +536,8 @@ static bool alloc_buffers(mlc_context *c)
     if (!c->k_cache || !c->v_cache)
         return false;
     for (int l = 0; l < in->n_layer; l++)
-        if (!(c->k_cache[l] = be->vt->alloc(be->ctx, cache)) ||
-            !(c->v_cache[l] = be->vt->alloc(be->ctx, cache)))
+        if (be->vt->buffer_alloc(be->ctx, cache, &c->k_cache[l], NULL) ||
+            be->vt->buffer_alloc(be->ctx, cache, &c->v_cache[l], NULL))
             return false;
     c->slot_len = calloc((size_t)c->n_slots, sizeof *c->slot_len);
     c->tmp_len = calloc((size_t)c->n_slots, sizeof *c->tmp_len);
@@ -489,6 +553,11 @@ mlc_status mlc_context_new(mlc_model *m, const mlc_context_params *p, mlc_contex
     mlc_context_params dflt = {0};
     if (!p)
         p = &dflt;
+    mlc_status s = need_kv_ops(m, p->kv_type == MLC_KV_F32 ? MLC_TYPE_F32 : MLC_TYPE_F16,
+                               p->n_ctx > 0 ? p->n_ctx : m->info.n_ctx_train,
+                               p->n_slots > 0 ? p->n_slots : 1, err);
+    if (s)
+        return s;
     mlc_context *c = calloc(1, sizeof *c);
     if (!c)
         return mlc_err_set(err, MLC_ERR_NOMEM, "context: out of memory");
@@ -496,12 +565,13 @@ mlc_status mlc_context_new(mlc_model *m, const mlc_context_params *p, mlc_contex
     c->n_ctx = p->n_ctx > 0 ? p->n_ctx : m->info.n_ctx_train;
     c->n_slots = p->n_slots > 0 ? p->n_slots : 1;
     c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
-    c->kv = (mlc_kv_geom){p->kv_type == MLC_KV_F32 ? MLC_TYPE_F32 : MLC_TYPE_F16, c->n_ctx,
-                          (int64_t)m->info.n_head_kv * m->info.head_dim};
+    c->kv_type = p->kv_type == MLC_KV_F32 ? MLC_TYPE_F32 : MLC_TYPE_F16;
+    c->kv_dim = (int64_t)m->info.n_head_kv * m->info.head_dim;
+    c->attn = (mlc_attn_params){.scale = 1.0f / sqrtf((float)m->info.head_dim)};
     if (!alloc_buffers(c)) {
         /* The message is formatted before the context (and the sizes it holds) is freed. */
-        double kv_mib = 2.0 * m->info.n_layer * (double)c->n_slots * c->n_ctx * (double)c->kv.kv_dim *
-                        (c->kv.type == MLC_TYPE_F32 ? 4 : 2) / (1024.0 * 1024.0);
+        double kv_mib = 2.0 * m->info.n_layer * (double)c->n_slots * c->n_ctx * (double)c->kv_dim *
+                        (c->kv_type == MLC_TYPE_F32 ? 4 : 2) / (1024.0 * 1024.0);
         mlc_err_set(err, MLC_ERR_NOMEM,
                     "context: out of memory for %d slots x %d positions (KV cache %.0f MiB) and a batch of %d",
                     c->n_slots, c->n_ctx, kv_mib, c->n_batch);
@@ -538,7 +608,30 @@ static mlc_status check_batch(mlc_context *c, const mlc_batch *b, mlc_err *err)
     return MLC_OK;
 }
 
-/* One transformer block over the batch in c->x ([n, n_embd]), in place. */
+/* Views of the context's buffers: activations [ne0, n] (or per head [head_dim, heads, n]),
+ * index vectors [n], cache layers [kv_dim, n_ctx, n_slots]. */
+static mlc_tensor act(mlc_buffer *b, int64_t ne0, int64_t n)
+{
+    return mlc_tensor_make(b, 0, MLC_TYPE_F32, ne0, n, 1);
+}
+
+static mlc_tensor heads(mlc_buffer *b, int64_t head_dim, int64_t n_head, int64_t n)
+{
+    return mlc_tensor_make(b, 0, MLC_TYPE_F32, head_dim, n_head, n);
+}
+
+static mlc_tensor idx(mlc_buffer *b, int64_t n)
+{
+    return mlc_tensor_make(b, 0, MLC_TYPE_I32, n, 1, 1);
+}
+
+static mlc_tensor cache(const mlc_context *c, mlc_buffer *b)
+{
+    return mlc_tensor_make(b, 0, c->kv_type, c->kv_dim, c->n_ctx, c->n_slots);
+}
+
+/* One transformer block over the batch in c->x ([n_embd, n]), in place. Ops record their
+ * errors in the backend, which the caller's sync() returns. */
 static void forward_layer(mlc_context *c, int il, int n)
 {
     const mlc_model *m = c->m;
@@ -546,35 +639,38 @@ static void forward_layer(mlc_context *c, int il, int n)
     const mlc_backend_vt *vt = m->be.vt;
     void *bx = m->be.ctx;
     const layer *L = &m->layers[il];
-    int64_t e = in->n_embd, qd = (int64_t)in->n_head * in->head_dim, kvd = c->kv.kv_dim;
+    const int64_t e = in->n_embd, hd = in->head_dim, qd = in->n_head * hd, kvd = c->kv_dim;
+    const mlc_tensor x = act(c->x, e, n), xb = act(c->xb, e, n), att = act(c->att, qd, n);
+    const mlc_tensor q = act(c->q, qd, n), k = act(c->k, kvd, n), v = act(c->v, kvd, n);
+    const mlc_tensor qh = heads(c->q, hd, in->n_head, n), kh = heads(c->k, hd, in->n_head_kv, n);
+    const mlc_tensor hb = act(c->hb, in->n_ff, n), hb2 = act(c->hb2, in->n_ff, n);
+    const mlc_tensor pos = idx(c->d_pos, n), slot = idx(c->d_slot, n);
+    const mlc_tensor kc = cache(c, c->k_cache[il]), vc = cache(c, c->v_cache[il]);
 
     /* attention: xb = norm(x); q, k, v = xb Wq, xb Wk, xb Wv; rope; cache; attend */
-    vt->rms_norm(bx, c->x, L->attn_norm, n, e, in->rms_eps, c->xb);        /* [n, e] */
-    vt->matmul(bx, L->wq.type, L->wq.dev, e, qd, c->xb, n, c->q);           /* [n, qd] */
-    vt->matmul(bx, L->wk.type, L->wk.dev, e, kvd, c->xb, n, c->k);          /* [n, kvd] */
-    vt->matmul(bx, L->wv.type, L->wv.dev, e, kvd, c->xb, n, c->v);          /* [n, kvd] */
-    if (L->bq) {
-        vt->add_bias(bx, c->q, L->bq, n, qd);
-        vt->add_bias(bx, c->k, L->bk, n, kvd);
-        vt->add_bias(bx, c->v, L->bv, n, kvd);
+    vt->rms_norm(bx, x, L->attn_norm, in->rms_eps, xb);              /* [e, n] */
+    vt->matmul(bx, L->wq.t, xb, q);                                  /* [qd, n] */
+    vt->matmul(bx, L->wk.t, xb, k);                                  /* [kvd, n] */
+    vt->matmul(bx, L->wv.t, xb, v);                                  /* [kvd, n] */
+    if (L->bq.buf) {
+        vt->add(bx, q, L->bq, q);                                    /* + [qd] per row */
+        vt->add(bx, k, L->bk, k);
+        vt->add(bx, v, L->bv, v);
     }
-    vt->rope(bx, c->q, c->d_pos, n, in->n_head, in->head_dim, in->n_rot, in->rope_base, m->neox);
-    vt->rope(bx, c->k, c->d_pos, n, in->n_head_kv, in->head_dim, in->n_rot, in->rope_base, m->neox);
-    vt->kv_store(bx, &c->kv, c->k, c->v, c->k_cache[il], c->v_cache[il], c->d_slot, c->d_pos, n);
-    mlc_attn_args a = {c->q, c->k_cache[il], c->v_cache[il], c->d_slot, c->d_pos, n,
-                       in->n_head, in->n_head_kv, in->head_dim,
-                       1.0f / sqrtf((float)in->head_dim), c->att};
-    vt->attention(bx, &c->kv, &a);                                          /* [n, qd] */
-    vt->matmul(bx, L->wo.type, L->wo.dev, qd, e, c->att, n, c->xb);         /* [n, e] */
-    vt->add(bx, c->x, c->xb, n * e, c->x);
+    vt->rope(bx, qh, pos, in->n_rot, in->rope_base, m->neox);        /* [hd, n_head, n] */
+    vt->rope(bx, kh, pos, in->n_rot, in->rope_base, m->neox);        /* [hd, n_head_kv, n] */
+    vt->kv_store(bx, k, v, kc, vc, slot, pos);                       /* cache[slot, pos] */
+    vt->attention(bx, qh, kc, vc, slot, pos, &c->attn, heads(c->att, hd, in->n_head, n));
+    vt->matmul(bx, L->wo.t, att, xb);                                /* [e, n] */
+    vt->add(bx, x, xb, x);
 
     /* feed-forward: x += (silu(xb Wgate) * (xb Wup)) Wdown */
-    vt->rms_norm(bx, c->x, L->ffn_norm, n, e, in->rms_eps, c->xb);
-    vt->matmul(bx, L->w_gate.type, L->w_gate.dev, e, in->n_ff, c->xb, n, c->hb);  /* [n, ff] */
-    vt->matmul(bx, L->w_up.type, L->w_up.dev, e, in->n_ff, c->xb, n, c->hb2);     /* [n, ff] */
-    vt->swiglu(bx, c->hb, c->hb2, n * (int64_t)in->n_ff, c->hb);
-    vt->matmul(bx, L->w_down.type, L->w_down.dev, in->n_ff, e, c->hb, n, c->xb);  /* [n, e] */
-    vt->add(bx, c->x, c->xb, n * e, c->x);
+    vt->rms_norm(bx, x, L->ffn_norm, in->rms_eps, xb);               /* [e, n] */
+    vt->matmul(bx, L->w_gate.t, xb, hb);                             /* [ff, n] */
+    vt->matmul(bx, L->w_up.t, xb, hb2);                              /* [ff, n] */
+    vt->swiglu(bx, hb, hb2, hb);                                     /* [ff, n] */
+    vt->matmul(bx, L->w_down.t, hb, xb);                             /* [e, n] */
+    vt->add(bx, x, xb, x);
 }
 
 mlc_status mlc_context_decode(mlc_context *c, const mlc_batch *b, mlc_err *err)
@@ -591,24 +687,30 @@ mlc_status mlc_context_decode(mlc_context *c, const mlc_batch *b, mlc_err *err)
     for (int i = 0; i < n; i++)
         if (b->want_logits ? b->want_logits[i] : i == n - 1)
             c->h_rows[c->n_out++] = i;
-    vt->upload(bx, c->d_tokens, b->tokens, (size_t)n * 4);
-    vt->upload(bx, c->d_pos, b->pos, (size_t)n * 4);
-    vt->upload(bx, c->d_slot, b->slot, (size_t)n * 4);
-    vt->upload(bx, c->d_rows, c->h_rows, (size_t)c->n_out * 4);
+    vt->upload(bx, c->d_tokens, 0, b->tokens, (size_t)n * 4);
+    vt->upload(bx, c->d_pos, 0, b->pos, (size_t)n * 4);
+    vt->upload(bx, c->d_slot, 0, b->slot, (size_t)n * 4);
+    vt->upload(bx, c->d_rows, 0, c->h_rows, (size_t)c->n_out * 4);
 
-    vt->get_rows(bx, m->tok_embd.type, m->tok_embd.dev, in->n_embd, c->d_tokens, n, c->x);
+    vt->get_rows(bx, m->tok_embd.t, idx(c->d_tokens, n), act(c->x, in->n_embd, n)); /* [e, n] */
     for (int l = 0; l < in->n_layer; l++)
         forward_layer(c, l, n);
-    memcpy(c->slot_len, c->tmp_len, (size_t)c->n_slots * sizeof *c->slot_len);
-    if (c->n_out == 0)
-        return vt->sync(bx, err);
 
     /* Only the rows that want logits go through the output norm and the vocabulary matmul. */
-    vt->gather(bx, c->x, c->d_rows, c->n_out, in->n_embd, c->xb);
-    vt->rms_norm(bx, c->xb, m->output_norm, c->n_out, in->n_embd, in->rms_eps, c->xb);
-    vt->matmul(bx, m->output.type, m->output.dev, in->n_embd, in->n_vocab, c->xb, c->n_out, c->logits);
-    vt->download(bx, c->h_logits, c->logits, (size_t)c->n_out * (size_t)in->n_vocab * sizeof(float));
-    return vt->sync(bx, err);
+    if (c->n_out > 0) {
+        const mlc_tensor xo = act(c->xb, in->n_embd, c->n_out);
+        vt->gather(bx, act(c->x, in->n_embd, n), idx(c->d_rows, c->n_out), xo);   /* [e, n_out] */
+        vt->rms_norm(bx, xo, m->output_norm, in->rms_eps, xo);
+        vt->matmul(bx, m->output.t, xo, act(c->logits, in->n_vocab, c->n_out));    /* [vocab, n_out] */
+        vt->download(bx, c->h_logits, c->logits, 0,
+                     (size_t)c->n_out * (size_t)in->n_vocab * sizeof(float));
+    }
+    if ((s = vt->sync(bx, err))) {
+        c->n_out = 0; /* no logits from a failed pass */
+        return s;
+    }
+    memcpy(c->slot_len, c->tmp_len, (size_t)c->n_slots * sizeof *c->slot_len);
+    return MLC_OK;
 }
 
 const float *mlc_context_logits(const mlc_context *c, int k)

@@ -44,6 +44,8 @@ static const numopt opts[] = {
     {"ab", "--rounds", "", false}, {"ab", "--seed", "0 2147483648 9223372036854775808", false},
     {"compare", "--alpha", "", false}, {"compare", "--threshold", "0", false}, {"compare", "--tolerance", "0", false},
     {"report", "--last", "", false},
+    {"conformance", "--device", "0", false}, {"conformance", "-t", "", false},
+    {"conformance", "--seed", "0 2147483648 9223372036854775808", false},
 };
 
 static const char *const probes[] = {"0", "-1", "nan", "inf", "2147483648", "9223372036854775808",
@@ -93,7 +95,7 @@ Test(cli, numeric_options_refuse_bad_values, .timeout = 900)
 Test(cli, unknown_option_named_as_unknown, .timeout = 300)
 {
     static const char *const cmds[] = {"run", "generate", "tokenize", "micro", "ppl", "serve", "model synth",
-                                       "model info", "report", "compare", "baseline list", "ab", "devices"};
+                                       "model info", "report", "compare", "baseline list", "ab", "devices", "conformance"};
     int bad = 0;
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char cmd[512], *out = NULL;
@@ -115,7 +117,8 @@ Test(cli, help_lists_every_command)
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     static const char *const want[] = {"\n  run ", "\n  devices ", "\n  model info ", "\n  model synth ",
                                        "\n  generate ", "\n  tokenize ", "\n  serve ", "\n  micro ", "\n  ppl ",
-                                       "\n  report ", "\n  compare ", "\n  baseline ", "\n  ab "};
+                                       "\n  report ", "\n  compare ", "\n  baseline ", "\n  ab ",
+                                       "\n  conformance "};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_expect(strstr(out, want[i]), "--help lacks '%s'", want[i] + 3);
     free(out);

@@ -1,7 +1,8 @@
-/* tests/test_cpu_ops.c: every op of the CPU backend against the float64 reference
- * (kernels/ref), for every kernel set this CPU can run (MLC_CPU_ISA=scalar|avx2|avx512) and
- * for 1 and 2 threads, on random inputs over awkward shapes (1, 7, 33, non-power-of-two
- * block multiples, batch 1 and > 1).
+/* tests/test_cpu_ops.c: every op of every backend and device this build has against the
+ * float64 reference (kernels/ref), through the backend interface only (buffers and tensor
+ * views), on random inputs over awkward shapes (1, 7, 33, non-power-of-two block multiples,
+ * batch 1 and > 1). The CPU runs under every kernel set this CPU has (scalar, avx2, avx512)
+ * and with 1 and 2 threads; other backends on each of their devices with their defaults.
  *
  * Each case draws its inputs from its own seed, derived from a base seed (MLC_TEST_SEED=<n>
  * sets it; MLC_TEST_SEED=time picks a fresh one); failures print both, so any failure can be
@@ -20,95 +21,54 @@
 #include <time.h>
 
 #include "../kernels/cpu/vecdot.h"
+#include "../conformance/tolerance.h"
 #include "../kernels/ref/ref.h"
 #include "backend.h"
+#include "mlc/backend_info.h"
 #include "mlc/quant.h"
 
 /* ---- thresholds ------------------------------------------------------------------------
 
-   One table: op, type (the weight / table / KV cache type; F32 for the type-less ops), the
-   largest NMSE accepted. The comments give the worst NMSE measured over every case, ISA and
-   thread count of this file for 40 base seeds (MLC_TEST_SEED=1..40; build this file with
-   -DCPU_OPS_MEASURE and run with MLC_OPS_REPORT=1 to measure again). Each threshold exceeds
-   it by 3x or more (most by 10x) while staying far below what a real bug gives: a wrong
-   index, a missed block, a swapped pair or a wrong scale is NMSE ~ 1e-2 .. 2.
+   The one table of conformance/tolerance.c (op x type -> largest NMSE), whose comments give
+   the worst NMSE measured here and where the error comes from. To measure again: build this
+   file with -DCPU_OPS_MEASURE and run with MLC_OPS_REPORT=1 over many MLC_TEST_SEED values. */
 
-   Where the error comes from:
-   - get_rows, gather, kv_store F32: copies or the same dequantization: exactly 0.
-   - add, add_bias, swiglu, rms_norm: one or two float roundings: ~1e-14. DESIGN.md's
-     elementwise budget is 1e-7; the CPU is held to 1e-10, which still leaves room for
-     SIMD polynomial exp() and reassociated sums.
-   - kv_store F16: rounding to half is at most 2^-11 relative, so NMSE <= 2^-22 = 2.4e-7
-     whatever the data (3e-7 below).
-   - rope: the angles are built in float by repeated multiplication by
-     powf(base, -2/n_rot) (as ggml does), so the angle error grows with the position:
-     as the square of the position: ~2e-6 at position 32767 with 64 pairs.
-   - matmul F32: float output rounding only. F16 / BF16: the activations are rounded to
-     the weight's type before the dot product (ggml's scheme), 2^-11 / 2^-8 relative.
-   - matmul Q8_0 / Q4_0: the activations are quantized to Q8_0 (32 values per scale, step
-     amax/127); Q4_K / Q6_K: to Q8_K (256 values per scale: larger amax, coarser step). The
-     reference uses the exact dequantized weights, so only this 8-bit activation rounding
-     counts, whatever the weight bits: median 3e-5 (Q8_0) and 5e-5 (Q8_K) on Gaussian data,
-     worst 1.5e-4 (a case's error depends on its activation rows' block maxima, hence the
-     repetitions of matmul_case). DESIGN.md's 5e-4 holds for all four.
-   - attention F32: float accumulation only. F16 cache: K, V rounded to half at kv_store,
-     q and the probabilities rounded to half as ggml's F16 matmuls do; median 2e-7, worst
-     6.5e-6 (a single head of 32 values with a peaky softmax), against the reference on the
-     f32 K/V.                                                                                */
+static double worst[MLC_OP_COUNT][MLC_TYPE_COUNT]; /* worst NMSE seen, for MLC_OPS_REPORT */
 
-typedef struct tol {
-    const char *op;
-    uint32_t type;
-    double max_nmse;
-} tol;
-
-static const tol TOLS[] = {
-    {"get_rows", MLC_TYPE_F32, 1e-10},  /* measured 0 for every type */
-    {"get_rows", MLC_TYPE_F16, 1e-10},
-    {"get_rows", MLC_TYPE_BF16, 1e-10},
-    {"get_rows", MLC_TYPE_Q8_0, 1e-10},
-    {"get_rows", MLC_TYPE_Q4_0, 1e-10},
-    {"get_rows", MLC_TYPE_Q4_K, 1e-10},
-    {"get_rows", MLC_TYPE_Q6_K, 1e-10},
-    {"matmul", MLC_TYPE_F32, 1e-10},    /* measured 6.7e-14 */
-    {"matmul", MLC_TYPE_F16, 2e-6},     /* measured 1.3e-7 */
-    {"matmul", MLC_TYPE_BF16, 1e-4},    /* measured 1.3e-5 */
-    {"matmul", MLC_TYPE_Q8_0, 5e-4},    /* measured 9.4e-5 */
-    {"matmul", MLC_TYPE_Q4_0, 5e-4},    /* measured 8.1e-5 */
-    {"matmul", MLC_TYPE_Q4_K, 5e-4},    /* measured 1.5e-4 */
-    {"matmul", MLC_TYPE_Q6_K, 5e-4},    /* measured 1.5e-4 */
-    {"rms_norm", MLC_TYPE_F32, 1e-10},  /* measured 1.3e-14 */
-    {"rope", MLC_TYPE_F32, 2e-5},       /* measured 1.9e-6 (positions up to 32767) */
-    {"kv_store", MLC_TYPE_F32, 1e-10},  /* measured 0 */
-    {"kv_store", MLC_TYPE_F16, 3e-7},   /* measured 2.0e-7, bound 2.4e-7 */
-    {"attention", MLC_TYPE_F32, 1e-9},  /* measured 2.9e-12 */
-    {"attention", MLC_TYPE_F16, 5e-5},  /* measured 6.5e-6 */
-    {"swiglu", MLC_TYPE_F32, 1e-10},    /* measured 1.6e-14 */
-    {"add", MLC_TYPE_F32, 1e-10},       /* measured 3.4e-15 */
-    {"add_bias", MLC_TYPE_F32, 1e-10},  /* measured 3.0e-15 */
-    {"gather", MLC_TYPE_F32, 1e-10},    /* measured 0 */
-};
-#define N_TOLS ((int)(sizeof TOLS / sizeof TOLS[0]))
-
-static double worst[N_TOLS]; /* worst NMSE seen per entry, for MLC_OPS_REPORT */
-
-static int tol_index(const char *op, uint32_t type)
+static void reset_worst(void)
 {
-    for (int i = 0; i < N_TOLS; i++)
-        if (!strcmp(TOLS[i].op, op) && TOLS[i].type == type)
-            return i;
-    cr_assert_fail("no threshold for op %s type %s", op, mlc_type_name(type));
-    return -1;
+    for (int o = 0; o < MLC_OP_COUNT; o++)
+        for (int t = 0; t < MLC_TYPE_COUNT; t++)
+            worst[o][t] = -1;
+}
+
+/* The op of a test's op name ("add_bias" is add with a broadcast row). */
+static mlc_op op_of(const char *name)
+{
+    mlc_op op;
+    if (!strcmp(name, "add_bias"))
+        return MLC_OP_ADD;
+    cr_assert(mlc_op_from_name(name, &op), "no op %s", name);
+    return op;
+}
+
+static double threshold(const char *name, uint32_t type)
+{
+    const double t = mlc_conf_threshold(op_of(name), type);
+    cr_assert(t >= 0, "no threshold for op %s type %s", name, mlc_type_name(type));
+    return t;
 }
 
 static void report(void)
 {
     if (!getenv("MLC_OPS_REPORT"))
         return;
-    for (int i = 0; i < N_TOLS; i++)
-        if (worst[i] >= 0)
-            fprintf(stderr, "cpu_ops: %-9s %-5s worst NMSE %.3g (threshold %.3g)\n", TOLS[i].op,
-                    mlc_type_name(TOLS[i].type), worst[i], TOLS[i].max_nmse);
+    for (int o = 0; o < MLC_OP_COUNT; o++)
+        for (int t = 0; t < MLC_TYPE_COUNT; t++)
+            if (worst[o][t] >= 0)
+                fprintf(stderr, "cpu_ops: %-9s %-5s worst NMSE %.3g (threshold %.3g)\n",
+                        mlc_op_name((mlc_op)o), mlc_type_name((uint32_t)t), worst[o][t],
+                        mlc_conf_threshold((mlc_op)o, (uint32_t)t));
 }
 
 /* ---- random numbers -------------------------------------------------------------------- */
@@ -145,12 +105,11 @@ static void fill_gauss(uint64_t *s, float *x, int64_t n, float scale)
 
 /* ---- the backends under test ----------------------------------------------------------- */
 
-#define MAX_CFG 8
+#define MAX_CFG 16
 
 typedef struct cfg {
     mlc_backend b;
-    char isa[16];
-    int threads;
+    char name[64]; /* "cpu:0 isa=avx2 threads=2" */
 } cfg;
 
 static cfg cfgs[MAX_CFG];
@@ -173,41 +132,51 @@ static uint64_t parse_seed(void)
     return strtoull(e, NULL, 0);
 }
 
-/* Opens the CPU backend for every available ISA x {1, 2} threads. */
+static void open_cfg(const mlc_backend_vt *vt, const mlc_backend_params *p, const char *name)
+{
+    cr_assert_lt(n_cfgs, MAX_CFG);
+    cfg *c = &cfgs[n_cfgs];
+    mlc_err err = {0};
+    cr_assert_eq(mlc_backend_open_vt(vt, p, &c->b, &err), MLC_OK, "open %s: %s", name, err.msg);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    if (p->isa) {
+        char desc[128];
+        c->b.vt->describe(c->b.ctx, desc, sizeof desc);
+        cr_assert(strstr(desc, p->isa), "isa %s asked for but the backend runs: %s", p->isa, desc);
+    }
+    n_cfgs++;
+}
+
+/* Opens every device of every built backend; the CPU for every ISA x {1, 2} threads. */
 static void setup(const char *name)
 {
     test_name = name;
     base_seed = parse_seed();
     case_no = 0;
-    for (int i = 0; i < N_TOLS; i++)
-        worst[i] = -1;
-    char isas[64];
-    snprintf(isas, sizeof isas, "%s", mlc_cpu_isas_available());
-    const char *old = getenv("MLC_CPU_ISA");
-    char saved[64];
-    snprintf(saved, sizeof saved, "%s", old ? old : "");
+    reset_worst();
     n_cfgs = 0;
-    char *save = NULL;
-    for (char *isa = strtok_r(isas, " ", &save); isa; isa = strtok_r(NULL, " ", &save)) {
-        for (int threads = 1; threads <= 2; threads++) {
-            cr_assert_lt(n_cfgs, MAX_CFG);
-            cfg *c = &cfgs[n_cfgs];
-            setenv("MLC_CPU_ISA", isa, 1);
-            mlc_err err = {0};
-            mlc_status st = mlc_backend_open("cpu", 0, threads, &c->b, &err);
-            cr_assert_eq(st, MLC_OK, "open cpu isa=%s threads=%d: %s", isa, threads, err.msg);
-            snprintf(c->isa, sizeof c->isa, "%s", isa);
-            c->threads = threads;
-            char desc[128];
-            c->b.vt->describe(c->b.ctx, desc, sizeof desc);
-            cr_assert(strstr(desc, isa), "MLC_CPU_ISA=%s but the backend runs: %s", isa, desc);
-            n_cfgs++;
+    for (int bi = 0; bi < mlc_backend_count(); bi++) {
+        const mlc_backend_vt *vt;
+        if (!mlc_backend_built(bi) || mlc_backend_vt_get(mlc_backend_name(bi), &vt, NULL))
+            continue;
+        for (int dev = 0; dev < vt->device_count(); dev++) {
+            char label[64];
+            if (strcmp(vt->name, "cpu")) {
+                snprintf(label, sizeof label, "%s:%d", vt->name, dev);
+                open_cfg(vt, &(mlc_backend_params){.device = dev}, label);
+                continue;
+            }
+            char isas[64];
+            snprintf(isas, sizeof isas, "%s", mlc_cpu_isas_available());
+            char *save = NULL;
+            for (char *isa = strtok_r(isas, " ", &save); isa; isa = strtok_r(NULL, " ", &save))
+                for (int threads = 1; threads <= 2; threads++) {
+                    snprintf(label, sizeof label, "cpu:%d isa=%s threads=%d", dev, isa, threads);
+                    open_cfg(vt, &(mlc_backend_params){.device = dev, .n_threads = threads, .isa = isa},
+                             label);
+                }
         }
     }
-    if (old)
-        setenv("MLC_CPU_ISA", saved, 1);
-    else
-        unsetenv("MLC_CPU_ISA");
     cr_assert_gt(n_cfgs, 0);
 }
 
@@ -234,23 +203,43 @@ static uint64_t next_case_seed(void)
 #define GUARD 16 /* canary floats on each side: 64 bytes keep the output 64-byte aligned */
 #define CANARY 0x7FA5A5A5u /* a signalling NaN: reading it as data shows up too */
 
-static void *d_alloc(const cfg *c, size_t bytes)
+static mlc_buffer *d_alloc(const cfg *c, size_t bytes)
 {
-    void *p = c->b.vt->alloc(c->b.ctx, bytes);
-    cr_assert(p, "alloc %zu bytes failed", bytes);
-    return p;
+    mlc_buffer *b = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(c->b.vt->buffer_alloc(c->b.ctx, bytes, &b, &err), MLC_OK, "%s: alloc %zu bytes: %s",
+                 c->name, bytes, err.msg);
+    return b;
 }
 
-static void *d_in(const cfg *c, const void *host, size_t bytes)
+static void d_upload(const cfg *c, mlc_buffer *b, size_t offset, const void *host, size_t bytes)
 {
-    void *p = d_alloc(c, bytes);
-    c->b.vt->upload(c->b.ctx, p, host, bytes);
-    return p;
+    cr_assert_eq(c->b.vt->upload(c->b.ctx, b, offset, host, bytes), MLC_OK, "%s: upload", c->name);
 }
 
-static void d_free(const cfg *c, void *p)
+/* An input [ne0, ne1, ne2] of type in its own buffer, filled from host. */
+static mlc_tensor d_in(const cfg *c, const void *host, uint32_t type, int64_t ne0, int64_t ne1,
+                       int64_t ne2)
 {
-    c->b.vt->release(c->b.ctx, p);
+    mlc_tensor t = mlc_tensor_make(NULL, 0, type, ne0, ne1, ne2);
+    const size_t bytes = mlc_tensor_nbytes(&t);
+    t.buf = d_alloc(c, bytes);
+    d_upload(c, t.buf, 0, host, bytes);
+    return t;
+}
+
+static mlc_tensor d_weights(const cfg *c, const void *host, uint32_t type, int64_t ne0, int64_t ne1)
+{
+    mlc_tensor t;
+    mlc_err err = {0};
+    cr_assert_eq(c->b.vt->weights(c->b.ctx, host, type, ne0, ne1, &t, &err), MLC_OK,
+                 "%s: weights: %s", c->name, err.msg);
+    return t;
+}
+
+static void d_free(const cfg *c, mlc_tensor t)
+{
+    c->b.vt->buffer_free(c->b.ctx, t.buf);
 }
 
 static float *canaries(int64_t n)
@@ -263,27 +252,47 @@ static float *canaries(int64_t n)
     return h;
 }
 
-/* An output of n floats between guards; initial holds its n starting values (NULL: all
- * canaries, so an element the op never writes stays NaN and fails). */
-static float *d_out(const cfg *c, int64_t n, const float *initial)
+/* Floats a view spans (a cache layer of an odd F16 count ends in 2 bytes of padding). */
+static int64_t span_floats(const mlc_tensor *t)
 {
-    float *h = canaries(n + 2 * GUARD);
-    if (initial)
-        memcpy(h + GUARD, initial, (size_t)n * sizeof *h);
-    float *d = d_alloc(c, (size_t)(n + 2 * GUARD) * sizeof(float));
-    c->b.vt->upload(c->b.ctx, d, h, (size_t)(n + 2 * GUARD) * sizeof(float));
-    free(h);
-    return d + GUARD;
+    return (int64_t)((mlc_tensor_nbytes(t) + 3) / 4);
 }
 
-/* Downloads the n outputs into host after checking that both guards are intact. */
-static void d_fetch(const cfg *c, const float *d, int64_t n, float *host, const char *desc)
+/* A view of type [ne0, ne1, ne2] between guards in its own buffer; initial holds the bytes
+ * it starts with (NULL: all canaries, so an element the op never writes stays NaN and
+ * fails). */
+static mlc_tensor d_guarded(const cfg *c, uint32_t type, int64_t ne0, int64_t ne1, int64_t ne2,
+                            const void *initial)
+{
+    mlc_tensor t = mlc_tensor_make(NULL, GUARD * sizeof(float), type, ne0, ne1, ne2);
+    const int64_t nf = span_floats(&t);
+    float *h = canaries(nf + 2 * GUARD);
+    if (initial)
+        memcpy(h + GUARD, initial, mlc_tensor_nbytes(&t));
+    t.buf = d_alloc(c, (size_t)(nf + 2 * GUARD) * sizeof(float));
+    d_upload(c, t.buf, 0, h, (size_t)(nf + 2 * GUARD) * sizeof(float));
+    free(h);
+    return t;
+}
+
+/* An F32 output [ne0, ne1, ne2] between guards. */
+static mlc_tensor d_out(const cfg *c, int64_t ne0, int64_t ne1, int64_t ne2, const float *initial)
+{
+    return d_guarded(c, MLC_TYPE_F32, ne0, ne1, ne2, initial);
+}
+
+/* Syncs, then downloads the floats d spans into host after checking that both guards are
+ * intact. */
+static void d_fetch(const cfg *c, mlc_tensor d, float *host, const char *desc)
 {
     mlc_err err = {0};
     cr_assert_eq(c->b.vt->sync(c->b.ctx, &err), MLC_OK, "%s: sync: %s", desc, err.msg);
+    const int64_t n = span_floats(&d);
     float *h = malloc((size_t)(n + 2 * GUARD) * sizeof *h);
     cr_assert(h);
-    c->b.vt->download(c->b.ctx, h, d - GUARD, (size_t)(n + 2 * GUARD) * sizeof(float));
+    cr_assert_eq(c->b.vt->download(c->b.ctx, h, d.buf, d.offset - GUARD * sizeof(float),
+                                   (size_t)(n + 2 * GUARD) * sizeof(float)),
+                 MLC_OK, "%s: download", desc);
     for (int64_t i = 0; i < 2 * GUARD; i++) {
         const int64_t at = i < GUARD ? i : n + i;
         uint32_t bits;
@@ -293,11 +302,6 @@ static void d_fetch(const cfg *c, const float *d, int64_t n, float *host, const 
     }
     memcpy(host, h + GUARD, (size_t)n * sizeof *h);
     free(h);
-}
-
-static void d_out_free(const cfg *c, float *d)
-{
-    d_free(c, d - GUARD);
 }
 
 /* ---- comparison ------------------------------------------------------------------------ */
@@ -339,10 +343,11 @@ static void acc_add(acc *a, const char *desc, int rep, const float *out, const d
 /* NMSE of a against the threshold of (op, type). */
 static void acc_check(const acc *a, const char *op, uint32_t type, const char *desc)
 {
-    const int t = tol_index(op, type);
+    const double max = threshold(op, type);
     const double e = a->norm > 0 ? a->err / a->norm : a->err == 0 ? 0.0 : INFINITY;
-    if (e > worst[t] || isnan(e))
-        worst[t] = e;
+    double *w = &worst[op_of(op)][type];
+    if (e > *w || isnan(e))
+        *w = e;
 #ifdef CPU_OPS_MEASURE /* defined only when measuring the thresholds: report, never fail */
     if (getenv("MLC_OPS_REPORT"))
         fprintf(stderr, "cpu_ops case: %.3g %s\n", e, desc);
@@ -350,10 +355,10 @@ static void acc_check(const acc *a, const char *op, uint32_t type, const char *d
     char where[48] = "";
     if (a->rep >= 0)
         snprintf(where, sizeof where, " of repetition %d", a->rep);
-    cr_assert(e <= TOLS[t].max_nmse,
+    cr_assert(e <= max,
               "%s: NMSE %.3g > threshold %.3g (largest difference at [%lld]%s: got %.9g, "
               "expected %.9g)",
-              desc, e, TOLS[t].max_nmse, (long long)a->at, where, a->got, a->want);
+              desc, e, max, (long long)a->at, where, a->got, a->want);
 #endif
 }
 
@@ -377,8 +382,8 @@ static void describe(char *buf, size_t cap, const cfg *c, uint64_t seed, const c
     if (k < 0 || (size_t)k >= cap)
         return;
     snprintf(buf + k, cap - (size_t)k,
-             " isa=%s threads=%d case seed=0x%016llx (rerun with MLC_TEST_SEED=0x%016llx)",
-             c->isa, c->threads, (unsigned long long)seed, (unsigned long long)base_seed);
+             " on %s case seed=0x%016llx (rerun with MLC_TEST_SEED=0x%016llx)",
+             c->name, (unsigned long long)seed, (unsigned long long)base_seed);
 }
 
 static double *dalloc(int64_t n)
@@ -437,7 +442,6 @@ static void matmul_case(uint32_t type, int64_t n_in, int64_t n_out, int64_t n)
     const uint64_t seed = next_case_seed();
     uint64_t s = seed;
     const int reps = matmul_reps(n, n_out);
-    const size_t wbytes = mlc_type_row_bytes(type, n_in) * (size_t)n_out;
     /* All repetitions' inputs first, then each backend runs them back to back (keeps its
      * thread pool warm: switching pools at every call costs each one its spin-wait). */
     uint8_t **w = calloc((size_t)reps, sizeof *w);
@@ -464,15 +468,15 @@ static void matmul_case(uint32_t type, int64_t n_in, int64_t n_out, int64_t n)
                  (long long)n_in, (long long)n_out, (long long)n, reps, reps > 1 ? "s" : "");
         acc a = {0};
         for (int rep = 0; rep < reps; rep++) {
-            void *dw = c->b.vt->weights(c->b.ctx, w[rep], wbytes);
-            float *dx = d_in(c, x[rep], (size_t)(n * n_in) * sizeof(float));
-            float *dy = d_out(c, n * n_out, NULL);
-            c->b.vt->matmul(c->b.ctx, type, dw, n_in, n_out, dx, n, dy);
-            d_fetch(c, dy, n * n_out, got, desc);
+            mlc_tensor dw = d_weights(c, w[rep], type, n_in, n_out);
+            mlc_tensor dx = d_in(c, x[rep], MLC_TYPE_F32, n_in, n, 1);
+            mlc_tensor dy = d_out(c, n_out, n, 1, NULL);
+            c->b.vt->matmul(c->b.ctx, dw, dx, dy);
+            d_fetch(c, dy, got, desc);
             acc_add(&a, desc, rep, got, ref[rep], n * n_out);
-            d_out_free(c, dy);
+            d_free(c, dy);
             d_free(c, dx);
-            c->b.vt->release_weights(c->b.ctx, dw);
+            c->b.vt->release_weights(c->b.ctx, &dw);
         }
         acc_check(&a, "matmul", type, desc);
     }
@@ -557,7 +561,6 @@ static void get_rows_case(uint32_t type, int64_t row_len, int64_t n)
     uint64_t s = seed;
     const int64_t rows = 50;
     uint8_t *table = random_weights(&s, type, row_len, rows);
-    const size_t tbytes = mlc_type_row_bytes(type, row_len) * (size_t)rows;
     int32_t *ids = malloc((size_t)n * sizeof *ids);
     cr_assert(ids);
     for (int64_t i = 0; i < n; i++) /* repeats allowed; the first and last rows included */
@@ -570,13 +573,15 @@ static void get_rows_case(uint32_t type, int64_t row_len, int64_t n)
         char desc[512];
         describe(desc, sizeof desc, c, seed, "get_rows %s row_len=%lld n=%lld",
                  mlc_type_name(type), (long long)row_len, (long long)n);
-        void *dt = c->b.vt->weights(c->b.ctx, table, tbytes);
-        float *dy = d_out(c, n * row_len, NULL);
-        c->b.vt->get_rows(c->b.ctx, type, dt, row_len, ids, n, dy);
-        d_fetch(c, dy, n * row_len, got, desc);
+        mlc_tensor dt = d_weights(c, table, type, row_len, rows);
+        mlc_tensor did = d_in(c, ids, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dy = d_out(c, row_len, n, 1, NULL);
+        c->b.vt->get_rows(c->b.ctx, dt, did, dy);
+        d_fetch(c, dy, got, desc);
         expect_close("get_rows", type, desc, got, ref, n * row_len);
-        d_out_free(c, dy);
-        c->b.vt->release_weights(c->b.ctx, dt);
+        d_free(c, dy);
+        d_free(c, did);
+        c->b.vt->release_weights(c->b.ctx, &dt);
     }
     free(got);
     free(ref);
@@ -628,13 +633,13 @@ Test(cpu_ops, rms_norm)
                 char desc[512];
                 describe(desc, sizeof desc, c, seed, "rms_norm dim=%lld n=%lld eps=%g",
                          (long long)dim, (long long)n, (double)eps);
-                float *dx = d_in(c, x, (size_t)(n * dim) * sizeof *x);
-                float *dw = d_in(c, w, (size_t)dim * sizeof *w);
-                float *dy = d_out(c, n * dim, NULL);
-                c->b.vt->rms_norm(c->b.ctx, dx, dw, n, dim, eps, dy);
-                d_fetch(c, dy, n * dim, got, desc);
+                mlc_tensor dx = d_in(c, x, MLC_TYPE_F32, dim, n, 1);
+                mlc_tensor dw = d_in(c, w, MLC_TYPE_F32, dim, 1, 1);
+                mlc_tensor dy = d_out(c, dim, n, 1, NULL);
+                c->b.vt->rms_norm(c->b.ctx, dx, dw, eps, dy);
+                d_fetch(c, dy, got, desc);
                 expect_close("rms_norm", MLC_TYPE_F32, desc, got, ref, n * dim);
-                d_out_free(c, dy);
+                d_free(c, dy);
                 d_free(c, dw);
                 d_free(c, dx);
             }
@@ -670,12 +675,12 @@ static void rope_case(bool neox, int n_head, int head_dim, int n_rot, float base
         describe(desc, sizeof desc, c, seed,
                  "rope %s n_head=%d head_dim=%d n_rot=%d base=%g n=%lld", neox ? "neox" : "normal",
                  n_head, head_dim, n_rot, (double)base, (long long)n);
-        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
-        float *dx = d_out(c, len, x); /* in place */
-        c->b.vt->rope(c->b.ctx, dx, dpos, n, n_head, head_dim, n_rot, base, neox);
-        d_fetch(c, dx, len, got, desc);
+        mlc_tensor dpos = d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dx = d_out(c, head_dim, n_head, n, x); /* in place */
+        c->b.vt->rope(c->b.ctx, dx, dpos, n_rot, base, neox);
+        d_fetch(c, dx, got, desc);
         expect_close("rope", MLC_TYPE_F32, desc, got, ref, len);
-        d_out_free(c, dx);
+        d_free(c, dx);
         d_free(c, dpos);
     }
     free(got);
@@ -734,41 +739,28 @@ static void *nan_cache(uint32_t type, int64_t n_elem)
     return h;
 }
 
-/* Floats spanning a cache layer of n_elem elements (an odd F16 count ends in 2 bytes of
- * padding, which stay canary bytes). */
-static int64_t cache_floats(uint32_t type, int64_t n_elem)
+/* A cache layer [kv_dim, n_ctx, n_slots] on the device between guards, initialized to NaN. */
+static mlc_tensor d_cache(const cfg *c, uint32_t type, int64_t kv_dim, int64_t n_ctx, int64_t n_slots)
 {
-    return (int64_t)(((size_t)n_elem * kv_elem(type) + 3) / 4);
-}
-
-/* A cache layer on the device between guards, initialized to NaN. */
-static void *d_cache(const cfg *c, uint32_t type, int64_t n_elem)
-{
-    const size_t bytes = (size_t)n_elem * kv_elem(type);
-    const int64_t nf = cache_floats(type, n_elem);
-    float *h = canaries(GUARD * 2 + nf);
-    void *nan = nan_cache(type, n_elem);
-    memcpy(h + GUARD, nan, bytes);
+    void *nan = nan_cache(type, kv_dim * n_ctx * n_slots);
+    mlc_tensor t = d_guarded(c, type, kv_dim, n_ctx, n_slots, nan);
     free(nan);
-    float *d = d_alloc(c, (size_t)(nf + 2 * GUARD) * sizeof(float));
-    c->b.vt->upload(c->b.ctx, d, h, (size_t)(nf + 2 * GUARD) * sizeof(float));
-    free(h);
-    return d + GUARD;
+    return t;
 }
 
 /* Downloads a cache layer (guards and padding checked) widened to float. */
-static void d_fetch_cache(const cfg *c, uint32_t type, const void *d, int64_t n_elem, float *host,
-                          const char *desc)
+static void d_fetch_cache(const cfg *c, mlc_tensor d, float *host, const char *desc)
 {
-    const size_t bytes = (size_t)n_elem * kv_elem(type);
-    const int64_t nf = cache_floats(type, n_elem);
+    const int64_t n_elem = mlc_tensor_nelem(&d);
+    const size_t bytes = mlc_tensor_nbytes(&d);
+    const int64_t nf = span_floats(&d);
     float *raw = falloc(nf);
-    d_fetch(c, d, nf, raw, desc);
+    d_fetch(c, d, raw, desc);
     const uint32_t canary = CANARY;
     for (size_t b = bytes; b < (size_t)nf * 4; b++)
         cr_assert_eq(((const uint8_t *)raw)[b], ((const uint8_t *)&canary)[b % 4],
                      "%s: write past the end of the cache (byte %zu)", desc, b);
-    if (type == MLC_TYPE_F32) {
+    if (d.type == MLC_TYPE_F32) {
         memcpy(host, raw, (size_t)n_elem * sizeof *host);
     } else {
         for (int64_t i = 0; i < n_elem; i++) {
@@ -786,7 +778,6 @@ static void kv_store_case(uint32_t type, int64_t kv_dim, int64_t n)
     uint64_t s = seed;
     const int n_slots = 3;
     const int64_t n_ctx = 23, cells = n_slots * n_ctx, n_elem = cells * kv_dim;
-    const mlc_kv_geom g = {type, n_ctx, kv_dim};
     /* n distinct cells, in random order */
     int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
     int32_t *cell = malloc((size_t)cells * sizeof *cell);
@@ -817,14 +808,15 @@ static void kv_store_case(uint32_t type, int64_t kv_dim, int64_t n)
         char desc[512];
         describe(desc, sizeof desc, c, seed, "kv_store %s kv_dim=%lld n=%lld", mlc_type_name(type),
                  (long long)kv_dim, (long long)n);
-        float *dk = d_in(c, k, (size_t)(n * kv_dim) * sizeof *k);
-        float *dv = d_in(c, v, (size_t)(n * kv_dim) * sizeof *v);
-        int32_t *dslot = d_in(c, slot, (size_t)n * sizeof *slot);
-        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
-        void *kc = d_cache(c, type, n_elem), *vc = d_cache(c, type, n_elem);
-        c->b.vt->kv_store(c->b.ctx, &g, dk, dv, kc, vc, dslot, dpos, n);
-        d_fetch_cache(c, type, kc, n_elem, gotk, desc);
-        d_fetch_cache(c, type, vc, n_elem, gotv, desc);
+        mlc_tensor dk = d_in(c, k, MLC_TYPE_F32, kv_dim, n, 1);
+        mlc_tensor dv = d_in(c, v, MLC_TYPE_F32, kv_dim, n, 1);
+        mlc_tensor dslot = d_in(c, slot, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dpos = d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor kc = d_cache(c, type, kv_dim, n_ctx, n_slots);
+        mlc_tensor vc = d_cache(c, type, kv_dim, n_ctx, n_slots);
+        c->b.vt->kv_store(c->b.ctx, dk, dv, kc, vc, dslot, dpos);
+        d_fetch_cache(c, kc, gotk, desc);
+        d_fetch_cache(c, vc, gotv, desc);
         /* every cell not written is still NaN */
         for (int64_t ce = 0; ce < cells; ce++) {
             bool written = false;
@@ -843,8 +835,8 @@ static void kv_store_case(uint32_t type, int64_t kv_dim, int64_t n)
         }
         expect_close("kv_store", type, desc, wk, refk, n * kv_dim);
         expect_close("kv_store", type, desc, wv, refv, n * kv_dim);
-        d_out_free(c, vc);
-        d_out_free(c, kc);
+        d_free(c, vc);
+        d_free(c, kc);
         d_free(c, dpos);
         d_free(c, dslot);
         d_free(c, dv);
@@ -881,14 +873,14 @@ Test(cpu_ops, kv_store)
  * positions of one slot, so later positions are stored and must be masked); mode 2: as 0
  * with queries 4x larger (peaky softmax). */
 static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_head, int64_t n,
-                           int mode)
+                           int mode, int32_t window, float softcap)
 {
     const uint64_t seed = next_case_seed();
     uint64_t s = seed;
     const int n_slots = 3;
     const int64_t n_ctx = 77, kv_dim = (int64_t)n_kv_head * head_dim;
     const int64_t n_elem = n_slots * n_ctx * kv_dim, q_len = n * n_head * head_dim;
-    const mlc_kv_geom g = {type, n_ctx, kv_dim}, g32 = {MLC_TYPE_F32, n_ctx, kv_dim};
+    const mlc_ref_kv_geom g32 = {MLC_TYPE_F32, n_ctx, kv_dim};
     int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
     cr_assert(slot && pos);
     static const int32_t spots[] = {0, 6, 32, 46, 60, 76, 12, 1, 20, 58, 36, 70, 2};
@@ -935,7 +927,8 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
     void *rk = nan_cache(MLC_TYPE_F32, n_elem), *rv = nan_cache(MLC_TYPE_F32, n_elem);
     mlc_ref_kv_store(&g32, k, v, rk, rv, st_slot, st_pos, n_st);
     const float scale = 1.0f / sqrtf((float)head_dim);
-    mlc_attn_args ra = {q, rk, rv, slot, pos, n, n_head, n_kv_head, head_dim, scale, NULL};
+    const mlc_attn_params ap = {.scale = scale, .window = window, .softcap = softcap};
+    const mlc_ref_attn_args ra = {q, rk, rv, slot, pos, n, n_head, n_kv_head, head_dim, ap};
     double *ref = dalloc(q_len);
     cr_assert(mlc_ref_attention(&g32, &ra, ref));
     float *got = falloc(q_len);
@@ -943,31 +936,31 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
         const cfg *c = &cfgs[i];
         char desc[512];
         describe(desc, sizeof desc, c, seed,
-                 "attention %s head_dim=%d n_head=%d n_kv_head=%d n=%lld mode=%d",
-                 mlc_type_name(type), head_dim, n_head, n_kv_head, (long long)n, mode);
-        float *dk = d_in(c, k, (size_t)(n_st * kv_dim) * sizeof *k);
-        float *dv = d_in(c, v, (size_t)(n_st * kv_dim) * sizeof *v);
-        int32_t *dss = d_in(c, st_slot, (size_t)n_st * sizeof *st_slot);
-        int32_t *dsp = d_in(c, st_pos, (size_t)n_st * sizeof *st_pos);
-        int32_t *dslot = d_in(c, slot, (size_t)n * sizeof *slot);
-        int32_t *dpos = d_in(c, pos, (size_t)n * sizeof *pos);
-        float *dq = d_in(c, q, (size_t)q_len * sizeof *q);
-        void *kc = d_cache(c, type, n_elem), *vc = d_cache(c, type, n_elem);
-        float *dout = d_out(c, q_len, NULL);
-        c->b.vt->kv_store(c->b.ctx, &g, dk, dv, kc, vc, dss, dsp, n_st);
-        const mlc_attn_args a = {dq, kc, vc, dslot, dpos, n, n_head, n_kv_head, head_dim, scale,
-                                 dout};
-        c->b.vt->attention(c->b.ctx, &g, &a);
-        d_fetch(c, dout, q_len, got, desc);
+                 "attention %s head_dim=%d n_head=%d n_kv_head=%d n=%lld mode=%d window=%d softcap=%g",
+                 mlc_type_name(type), head_dim, n_head, n_kv_head, (long long)n, mode, window,
+                 (double)softcap);
+        mlc_tensor dk = d_in(c, k, MLC_TYPE_F32, kv_dim, n_st, 1);
+        mlc_tensor dv = d_in(c, v, MLC_TYPE_F32, kv_dim, n_st, 1);
+        mlc_tensor dss = d_in(c, st_slot, MLC_TYPE_I32, n_st, 1, 1);
+        mlc_tensor dsp = d_in(c, st_pos, MLC_TYPE_I32, n_st, 1, 1);
+        mlc_tensor dslot = d_in(c, slot, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dpos = d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
+        mlc_tensor dq = d_in(c, q, MLC_TYPE_F32, head_dim, n_head, n);
+        mlc_tensor kc = d_cache(c, type, kv_dim, n_ctx, n_slots);
+        mlc_tensor vc = d_cache(c, type, kv_dim, n_ctx, n_slots);
+        mlc_tensor dout = d_out(c, head_dim, n_head, n, NULL);
+        c->b.vt->kv_store(c->b.ctx, dk, dv, kc, vc, dss, dsp);
+        c->b.vt->attention(c->b.ctx, dq, kc, vc, dslot, dpos, &ap, dout);
+        d_fetch(c, dout, got, desc);
         expect_close("attention", type, desc, got, ref, q_len);
         /* the caches must come through attention unchanged (guards included) */
         float *chk = falloc(n_elem);
-        d_fetch_cache(c, type, kc, n_elem, chk, desc);
-        d_fetch_cache(c, type, vc, n_elem, chk, desc);
+        d_fetch_cache(c, kc, chk, desc);
+        d_fetch_cache(c, vc, chk, desc);
         free(chk);
-        d_out_free(c, dout);
-        d_out_free(c, vc);
-        d_out_free(c, kc);
+        d_free(c, dout);
+        d_free(c, vc);
+        d_free(c, kc);
         d_free(c, dq);
         d_free(c, dpos);
         d_free(c, dslot);
@@ -997,7 +990,7 @@ static void attention_sweep(uint32_t type)
         for (int gi = 0; gi < 4; gi++)
             for (int b = 0; b < N_BATCHES; b++)
                 for (int mode = 0; mode < 3; mode++)
-                    attention_case(type, hds[h], gqa[gi][0], gqa[gi][1], BATCHES[b], mode);
+                    attention_case(type, hds[h], gqa[gi][0], gqa[gi][1], BATCHES[b], mode, 0, 0);
 }
 
 Test(cpu_ops, attention_f32)
@@ -1011,6 +1004,38 @@ Test(cpu_ops, attention_f16)
 {
     setup("attention_f16");
     attention_sweep(MLC_TYPE_F16);
+    teardown();
+}
+
+/* Sliding windows (1, 7, 32: positions run to 76, past every window) and logit soft-caps
+ * (mode 2's large queries drive the scores into the cap's tanh saturation), head dims up to
+ * 256, GQA and MQA. */
+static void attention_swa_sweep(uint32_t type)
+{
+    static const int hds[] = {64, 128, 256};
+    static const int gqa[][2] = {{8, 2}, {4, 1}};
+    static const int32_t windows[] = {0, 1, 7, 32};
+    static const float caps[] = {0, 50.0f, 2.0f};
+    for (int h = 0; h < 3; h++)
+        for (int gi = 0; gi < 2; gi++)
+            for (int w = 0; w < 4; w++)
+                for (int cp = 0; cp < 3; cp++)
+                    if (windows[w] || caps[cp])
+                        attention_case(type, hds[h], gqa[gi][0], gqa[gi][1], BATCHES[(w + cp + h) % N_BATCHES],
+                                       (w + cp) % 3, windows[w], caps[cp]);
+}
+
+Test(cpu_ops, attention_swa_softcap_f32)
+{
+    setup("attention_swa_softcap_f32");
+    attention_swa_sweep(MLC_TYPE_F32);
+    teardown();
+}
+
+Test(cpu_ops, attention_swa_softcap_f16)
+{
+    setup("attention_swa_softcap_f16");
+    attention_swa_sweep(MLC_TYPE_F16);
     teardown();
 }
 
@@ -1040,13 +1065,53 @@ Test(cpu_ops, swiglu)
             const cfg *c = &cfgs[i];
             char desc[512];
             describe(desc, sizeof desc, c, seed, "swiglu n=%lld", (long long)n);
-            float *dg = d_in(c, gate, (size_t)n * sizeof *gate);
-            float *du = d_in(c, up, (size_t)n * sizeof *up);
-            float *dy = d_out(c, n, NULL);
-            c->b.vt->swiglu(c->b.ctx, dg, du, n, dy);
-            d_fetch(c, dy, n, got, desc);
+            mlc_tensor dg = d_in(c, gate, MLC_TYPE_F32, n, 1, 1);
+            mlc_tensor du = d_in(c, up, MLC_TYPE_F32, n, 1, 1);
+            mlc_tensor dy = d_out(c, n, 1, 1, NULL);
+            c->b.vt->swiglu(c->b.ctx, dg, du, dy);
+            d_fetch(c, dy, got, desc);
             expect_close("swiglu", MLC_TYPE_F32, desc, got, ref, n);
-            d_out_free(c, dy);
+            d_free(c, dy);
+            d_free(c, du);
+            d_free(c, dg);
+        }
+        free(got);
+        free(ref);
+        free(up);
+        free(gate);
+    }
+    teardown();
+}
+
+Test(cpu_ops, geglu)
+{
+    setup("geglu");
+    for (int li = 0; li < 5; li++) {
+        const int64_t n = LENS[li];
+        const uint64_t seed = next_case_seed();
+        uint64_t s = seed;
+        float *gate = falloc(n), *up = falloc(n);
+        fill_gauss(&s, gate, n, 3.0f);
+        fill_gauss(&s, up, n, 1.0f);
+        /* saturated gates: exp(-gate) overflowing float, or vanishing */
+        static const float extreme[] = {-100.0f, 100.0f, -1000.0f, 88.0f, -88.0f, 30.0f, -30.0f};
+        for (int64_t i = 0; i < n && i < 7; i++)
+            if (n > 7)
+                gate[rng_below(&s, n)] = extreme[i];
+        double *ref = dalloc(n);
+        mlc_ref_geglu(gate, up, n, ref);
+        float *got = falloc(n);
+        for (int i = 0; i < n_cfgs; i++) {
+            const cfg *c = &cfgs[i];
+            char desc[512];
+            describe(desc, sizeof desc, c, seed, "geglu n=%lld", (long long)n);
+            mlc_tensor dg = d_in(c, gate, MLC_TYPE_F32, n, 1, 1);
+            mlc_tensor du = d_in(c, up, MLC_TYPE_F32, n, 1, 1);
+            mlc_tensor dy = d_out(c, n, 1, 1, NULL);
+            c->b.vt->geglu(c->b.ctx, dg, du, dy);
+            d_fetch(c, dy, got, desc);
+            expect_close("geglu", MLC_TYPE_F32, desc, got, ref, n);
+            d_free(c, dy);
             d_free(c, du);
             d_free(c, dg);
         }
@@ -1070,25 +1135,25 @@ Test(cpu_ops, add)
             fill_gauss(&s, a, n, 1.0f);
             fill_gauss(&s, b, n, 0.5f);
             double *ref = dalloc(n);
-            mlc_ref_add(a, b, n, ref);
+            mlc_ref_add(a, b, n, n, ref);
             float *got = falloc(n);
             for (int i = 0; i < n_cfgs; i++) {
                 const cfg *c = &cfgs[i];
                 char desc[512];
                 describe(desc, sizeof desc, c, seed, "add n=%lld%s", (long long)n,
                          alias ? " out=a" : "");
-                float *db = d_in(c, b, (size_t)n * sizeof *b);
+                mlc_tensor db = d_in(c, b, MLC_TYPE_F32, n, 1, 1);
                 if (alias) {
-                    float *da = d_out(c, n, a);
-                    c->b.vt->add(c->b.ctx, da, db, n, da);
-                    d_fetch(c, da, n, got, desc);
-                    d_out_free(c, da);
+                    mlc_tensor da = d_out(c, n, 1, 1, a);
+                    c->b.vt->add(c->b.ctx, da, db, da);
+                    d_fetch(c, da, got, desc);
+                    d_free(c, da);
                 } else {
-                    float *da = d_in(c, a, (size_t)n * sizeof *a);
-                    float *dy = d_out(c, n, NULL);
-                    c->b.vt->add(c->b.ctx, da, db, n, dy);
-                    d_fetch(c, dy, n, got, desc);
-                    d_out_free(c, dy);
+                    mlc_tensor da = d_in(c, a, MLC_TYPE_F32, n, 1, 1);
+                    mlc_tensor dy = d_out(c, n, 1, 1, NULL);
+                    c->b.vt->add(c->b.ctx, da, db, dy);
+                    d_fetch(c, dy, got, desc);
+                    d_free(c, dy);
                     d_free(c, da);
                 }
                 expect_close("add", MLC_TYPE_F32, desc, got, ref, n);
@@ -1103,6 +1168,7 @@ Test(cpu_ops, add)
     teardown();
 }
 
+/* add with b one row broadcast over the rows of a (the QKV biases), in place. */
 Test(cpu_ops, add_bias)
 {
     setup("add_bias");
@@ -1116,19 +1182,19 @@ Test(cpu_ops, add_bias)
             fill_gauss(&s, x, n * dim, 1.0f);
             fill_gauss(&s, bias, dim, 0.3f);
             double *ref = dalloc(n * dim);
-            mlc_ref_add_bias(x, bias, n, dim, ref);
+            mlc_ref_add(x, bias, n * dim, dim, ref);
             float *got = falloc(n * dim);
             for (int i = 0; i < n_cfgs; i++) {
                 const cfg *c = &cfgs[i];
                 char desc[512];
                 describe(desc, sizeof desc, c, seed, "add_bias dim=%lld n=%lld", (long long)dim,
                          (long long)n);
-                float *db = d_in(c, bias, (size_t)dim * sizeof *bias);
-                float *dx = d_out(c, n * dim, x); /* in place */
-                c->b.vt->add_bias(c->b.ctx, dx, db, n, dim);
-                d_fetch(c, dx, n * dim, got, desc);
+                mlc_tensor db = d_in(c, bias, MLC_TYPE_F32, dim, 1, 1);
+                mlc_tensor dx = d_out(c, dim, n, 1, x); /* in place */
+                c->b.vt->add(c->b.ctx, dx, db, dx);
+                d_fetch(c, dx, got, desc);
                 expect_close("add_bias", MLC_TYPE_F32, desc, got, ref, n * dim);
-                d_out_free(c, dx);
+                d_free(c, dx);
                 d_free(c, db);
             }
             free(got);
@@ -1164,13 +1230,13 @@ Test(cpu_ops, gather)
                 char desc[512];
                 describe(desc, sizeof desc, c, seed, "gather dim=%lld n=%lld", (long long)dim,
                          (long long)n);
-                float *dx = d_in(c, x, (size_t)(src_rows * dim) * sizeof *x);
-                int32_t *dr = d_in(c, rows, (size_t)n * sizeof *rows);
-                float *dy = d_out(c, n * dim, NULL);
-                c->b.vt->gather(c->b.ctx, dx, dr, n, dim, dy);
-                d_fetch(c, dy, n * dim, got, desc);
+                mlc_tensor dx = d_in(c, x, MLC_TYPE_F32, dim, src_rows, 1);
+                mlc_tensor dr = d_in(c, rows, MLC_TYPE_I32, n, 1, 1);
+                mlc_tensor dy = d_out(c, dim, n, 1, NULL);
+                c->b.vt->gather(c->b.ctx, dx, dr, dy);
+                d_fetch(c, dy, got, desc);
                 expect_close("gather", MLC_TYPE_F32, desc, got, ref, n * dim);
-                d_out_free(c, dy);
+                d_free(c, dy);
                 d_free(c, dr);
                 d_free(c, dx);
             }
@@ -1178,6 +1244,123 @@ Test(cpu_ops, gather)
             free(ref);
             free(rows);
             free(x);
+        }
+    }
+    teardown();
+}
+
+/* out = a * b, b the same size as a or one row broadcast over a's rows; in place or not. */
+Test(cpu_ops, mul)
+{
+    setup("mul");
+    static const int64_t dims[] = {1, 7, 33, 896};
+    for (int di = 0; di < 4; di++) {
+        for (int bi = 0; bi < N_BATCHES; bi++) {
+            for (int bcast = 0; bcast < 2; bcast++) {
+                const int64_t dim = dims[di], n = BATCHES[bi], nb = bcast ? dim : n * dim;
+                const uint64_t seed = next_case_seed();
+                uint64_t s = seed;
+                float *a = falloc(n * dim), *b = falloc(nb);
+                fill_gauss(&s, a, n * dim, 1.0f);
+                fill_gauss(&s, b, nb, 2.0f);
+                double *ref = dalloc(n * dim);
+                mlc_ref_mul(a, b, n * dim, nb, ref);
+                float *got = falloc(n * dim);
+                for (int i = 0; i < n_cfgs; i++) {
+                    const cfg *c = &cfgs[i];
+                    char desc[512];
+                    describe(desc, sizeof desc, c, seed, "mul dim=%lld n=%lld%s", (long long)dim,
+                             (long long)n, bcast ? " b=[dim] broadcast, in place" : "");
+                    mlc_tensor db = d_in(c, b, MLC_TYPE_F32, dim, bcast ? 1 : n, 1);
+                    mlc_tensor da = bcast ? d_out(c, dim, n, 1, a) : d_in(c, a, MLC_TYPE_F32, dim, n, 1);
+                    mlc_tensor dy = bcast ? da : d_out(c, dim, n, 1, NULL);
+                    c->b.vt->mul(c->b.ctx, da, db, dy);
+                    d_fetch(c, dy, got, desc);
+                    expect_close("mul", MLC_TYPE_F32, desc, got, ref, n * dim);
+                    if (!bcast)
+                        d_free(c, dy);
+                    d_free(c, da);
+                    d_free(c, db);
+                }
+                free(got);
+                free(ref);
+                free(b);
+                free(a);
+            }
+        }
+    }
+    teardown();
+}
+
+Test(cpu_ops, scale)
+{
+    setup("scale");
+    for (int li = 0; li < 5; li++) {
+        const int64_t n = LENS[li];
+        const uint64_t seed = next_case_seed();
+        uint64_t s = seed;
+        float *x = falloc(n);
+        fill_gauss(&s, x, n, 3.0f);
+        const float k = li % 2 ? 33.941125f : 0.125f; /* sqrt(1152), as gemma scales embeddings */
+        double *ref = dalloc(n);
+        mlc_ref_scale(x, k, n, ref);
+        float *got = falloc(n);
+        for (int i = 0; i < n_cfgs; i++) {
+            const cfg *c = &cfgs[i];
+            char desc[512];
+            describe(desc, sizeof desc, c, seed, "scale n=%lld s=%g", (long long)n, (double)k);
+            mlc_tensor dx = d_out(c, n, 1, 1, x); /* in place */
+            c->b.vt->scale(c->b.ctx, dx, k, dx);
+            d_fetch(c, dx, got, desc);
+            expect_close("scale", MLC_TYPE_F32, desc, got, ref, n);
+            d_free(c, dx);
+        }
+        free(got);
+        free(ref);
+        free(x);
+    }
+    teardown();
+}
+
+/* Per-head RMS norm (Q/K norms): x [head_dim, n_head, n] normalized over each head with one
+ * weight vector [head_dim], in place. */
+Test(cpu_ops, rms_norm_per_head)
+{
+    setup("rms_norm_per_head");
+    static const int hds[] = {64, 128, 256};
+    static const int heads[] = {1, 7};
+    for (int h = 0; h < 3; h++) {
+        for (int nh = 0; nh < 2; nh++) {
+            for (int b = 0; b < N_BATCHES; b++) {
+                const int64_t hd = hds[h], n = BATCHES[b], rows = heads[nh] * n;
+                const uint64_t seed = next_case_seed();
+                uint64_t s = seed;
+                float *x = falloc(rows * hd), *w = falloc(hd);
+                for (int64_t r = 0; r < rows; r++)
+                    fill_gauss(&s, x + r * hd, hd, (float)exp(2.0 * rng_gauss(&s)));
+                for (int64_t i = 0; i < hd; i++)
+                    w[i] = 1.0f + 0.3f * rng_gauss(&s);
+                double *ref = dalloc(rows * hd);
+                mlc_ref_rms_norm(x, w, rows, hd, 1e-6f, ref);
+                float *got = falloc(rows * hd);
+                for (int i = 0; i < n_cfgs; i++) {
+                    const cfg *c = &cfgs[i];
+                    char desc[512];
+                    describe(desc, sizeof desc, c, seed, "rms_norm per head head_dim=%lld n_head=%d n=%lld",
+                             (long long)hd, heads[nh], (long long)n);
+                    mlc_tensor dx = d_out(c, hd, heads[nh], n, x);
+                    mlc_tensor dw = d_in(c, w, MLC_TYPE_F32, hd, 1, 1);
+                    c->b.vt->rms_norm(c->b.ctx, dx, dw, 1e-6f, dx);
+                    d_fetch(c, dx, got, desc);
+                    expect_close("rms_norm", MLC_TYPE_F32, desc, got, ref, rows * hd);
+                    d_free(c, dw);
+                    d_free(c, dx);
+                }
+                free(got);
+                free(ref);
+                free(w);
+                free(x);
+            }
         }
     }
     teardown();
@@ -1250,11 +1433,93 @@ Test(cpu_ops, reference_helpers)
     cr_expect_eq(got, want);
     cr_expect(!mlc_ref_matmul(MLC_TYPE_Q8_0, blk, 31, 1, xf, 1, &got));
     /* attention with one position returns that position's V, whatever the scores */
-    const mlc_kv_geom g = {MLC_TYPE_F32, 2, 2};
+    const mlc_ref_kv_geom g = {MLC_TYPE_F32, 2, 2};
     const float kc[4] = {1, 2, NAN, NAN}, vc[4] = {5, -6, NAN, NAN}, q[2] = {30, 40};
     const int32_t sl = 0, po = 0;
-    const mlc_attn_args a = {q, kc, vc, &sl, &po, 1, 1, 1, 2, 0.7f, NULL};
+    const mlc_ref_attn_args a = {q, kc, vc, &sl, &po, 1, 1, 1, 2, {.scale = 0.7f}};
     double ao[2];
     cr_assert(mlc_ref_attention(&g, &a, ao));
     cr_expect(ao[0] == 5 && ao[1] == -6, "%g %g", ao[0], ao[1]);
+}
+
+/* ---- the interface's error contract ---------------------------------------------------- */
+
+/* A view outside its buffer or an index outside its table is refused by the op that finds
+ * it, sticks (later ops do nothing and return it) until sync() reports it, then clears. */
+Test(cpu_ops, sticky_errors)
+{
+    setup("sticky_errors");
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        const mlc_backend_vt *vt = c->b.vt;
+        const float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+        const int32_t bad_rows[2] = {0, 9};
+        mlc_tensor dx = d_in(c, x, MLC_TYPE_F32, 4, 2, 1);
+        mlc_tensor dr = d_in(c, bad_rows, MLC_TYPE_I32, 2, 1, 1);
+        mlc_tensor dy = d_out(c, 4, 2, 1, x);
+        mlc_tensor past = dx;
+        past.offset = 4 * sizeof(float); /* [4, 2] from element 4: half outside */
+        cr_expect_neq(vt->add(c->b.ctx, past, dx, dy), MLC_OK, "%s", c->name);
+        cr_expect_neq(vt->scale(c->b.ctx, dx, 2.0f, dy), MLC_OK, "%s: the error did not stick", c->name);
+        mlc_err err = {0};
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
+        cr_expect(strstr(err.msg, "add") && strstr(err.msg, "buffer"), "%s: %s", c->name, err.msg);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_OK, "%s: sync did not clear the error", c->name);
+        cr_expect_neq(vt->gather(c->b.ctx, dx, dr, dy), MLC_OK, "%s", c->name);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_RANGE, "%s", c->name);
+        cr_expect(strstr(err.msg, "rows[1] = 9"), "%s: %s", c->name, err.msg);
+        /* nothing was written by the refused ops */
+        float got[8];
+        d_fetch(c, dy, got, c->name);
+        cr_expect_eq(memcmp(got, x, sizeof x), 0, "%s: a refused op wrote its output", c->name);
+        d_free(c, dy);
+        d_free(c, dr);
+        d_free(c, dx);
+    }
+    teardown();
+}
+
+/* Malformed shapes are refused by the op (an error naming it), never a crash: here an
+ * empty cache row (0 / head_dim KV heads), a head wider than the backend's limit, and a
+ * matmul whose activations do not match the weights. */
+Test(cpu_ops, malformed_shapes_refused)
+{
+    setup("malformed_shapes_refused");
+    for (int i = 0; i < n_cfgs; i++) {
+        const cfg *c = &cfgs[i];
+        const mlc_backend_vt *vt = c->b.vt;
+        float q[64] = {0};
+        const int32_t zero[1] = {0};
+        const uint16_t cache[64] = {0};
+        mlc_tensor dq = d_in(c, q, MLC_TYPE_F32, 64, 1, 1);
+        mlc_tensor ds = d_in(c, zero, MLC_TYPE_I32, 1, 1, 1);
+        mlc_tensor kc = d_in(c, cache, MLC_TYPE_F16, 64, 1, 1);
+        mlc_tensor empty = kc;
+        empty.ne[0] = 0;
+        mlc_tensor out = d_out(c, 64, 1, 1, NULL);
+        const mlc_attn_params ap = {.scale = 0.125f};
+        mlc_err err = {0};
+        cr_expect_neq(vt->attention(c->b.ctx, dq, empty, empty, ds, ds, &ap, out), MLC_OK, "%s", c->name);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
+        cr_expect(strstr(err.msg, "attention"), "%s: %s", c->name, err.msg);
+        mlc_tensor w = d_weights(c, q, MLC_TYPE_F32, 32, 2);
+        cr_expect_neq(vt->matmul(c->b.ctx, w, dq, out), MLC_OK, "%s: x [64] against weights [32, 2]", c->name);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
+        cr_expect(strstr(err.msg, "matmul") && strstr(err.msg, "do not fit"), "%s: %s", c->name, err.msg);
+        /* an F16 output view of a buffer sized for F16: an F32 write would overflow it */
+        mlc_tensor half = d_in(c, cache, MLC_TYPE_F16, 64, 1, 1);
+        cr_expect_neq(vt->scale(c->b.ctx, dq, 2.0f, half), MLC_OK, "%s", c->name);
+        cr_expect_eq(vt->sync(c->b.ctx, &err), MLC_ERR_ARG, "%s", c->name);
+        cr_expect(strstr(err.msg, "scale: a F16 view where F32 is needed"), "%s: %s", c->name, err.msg);
+        d_free(c, half);
+        const int64_t wide[4] = {2048, 1, 1, 1024};
+        if (!strncmp(c->name, "cpu", 3))
+            cr_expect(!vt->supports(c->b.ctx, MLC_OP_ATTENTION, MLC_TYPE_F16, wide), "%s", c->name);
+        vt->release_weights(c->b.ctx, &w);
+        d_free(c, out);
+        d_free(c, kc);
+        d_free(c, ds);
+        d_free(c, dq);
+    }
+    teardown();
 }

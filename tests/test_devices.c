@@ -4,14 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_list.h"
 #include "mlc/backend_info.h"
 #include "util.h"
 
 Test(devices, registry_lists_every_backend)
 {
-    static const char *names[] = {"cpu", "cuda", "hip", "vulkan", "opencl"};
-    cr_assert_eq(mlc_backend_count(), 5);
-    for (int i = 0; i < 5; i++)
+#define NAME_(n) #n,
+    static const char *names[] = {MLC_BACKEND_LIST(NAME_)};
+#undef NAME_
+    const int n = (int)(sizeof names / sizeof names[0]);
+    cr_assert_eq(mlc_backend_count(), n);
+    for (int i = 0; i < n; i++)
         cr_expect_eq(mlc_backend_find(names[i]), i);
     cr_expect_eq(mlc_backend_find("tpu"), -1);
     int cpu = mlc_backend_find("cpu");
@@ -20,6 +24,7 @@ Test(devices, registry_lists_every_backend)
     char desc[512];
     mlc_backend_device_describe(cpu, 0, desc, sizeof desc);
     cr_expect(strstr(desc, "threads"), "%s", desc);
+    cr_expect(strstr(desc, "GiB free"), "memory missing: %s", desc);
     mlc_backend_device_describe(cpu, 5, desc, sizeof desc);
     cr_expect_str_eq(desc, "no such device");
 }

@@ -3,8 +3,13 @@
  * vecdot.h. Numerics follow llama.cpp's CPU path where it matters for matching its logits:
  * activations converted to the weight type's activation format before matmuls, RMS sums in
  * double, RoPE angles by repeated multiplication, attention through an F16 KV cache with
- * the query and the probabilities rounded to F16 as ggml's F16 matmuls do. */
+ * the query and the probabilities rounded to F16 as ggml's F16 matmuls do.
+ *
+ * Buffers are host memory; a tensor view resolves to base + offset after a bounds check, so
+ * a view outside its buffer, an index outside its table or a cache cell outside its layer is
+ * a sticky error (backend.h), never a stray write. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +19,7 @@
 #include "pool.h"
 #include "vecdot.h"
 
-#define MAX_HEAD_DIM 1024 /* the model loader refuses larger heads */
+#define MAX_HEAD_DIM 1024 /* rope and attention keep one head's values on the stack */
 #define POS_BLOCK 8       /* attention scores computed for 8 positions at a time */
 
 /* Sums here are written in a fixed order on purpose (results must not depend on the ISA
@@ -24,6 +29,12 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+struct mlc_buffer {
+    uint8_t *base;
+    size_t size;  /* bytes */
+    bool owned;   /* false: weights mapped from the host (the GGUF mmap), not ours to free */
+};
+
 typedef struct cpu_ctx {
     mlc_pool *pool;
     mlc_cpu_kernels k;
@@ -31,7 +42,86 @@ typedef struct cpu_ctx {
     /* Scratch for converted activations; ops run one at a time, so one buffer serves all. */
     void *act;
     size_t act_cap;
+    mlc_err err; /* the sticky error: the first failure since the last sync */
 } cpu_ctx;
+
+/* ---------------------------------------------------------------- errors and views */
+
+/* Records the first failure (later ones keep it) and returns the sticky status. */
+static mlc_status fail(cpu_ctx *c, mlc_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static mlc_status fail(cpu_ctx *c, mlc_status s, const char *fmt, ...)
+{
+    if (c->err.status == MLC_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err.msg, sizeof c->err.msg, fmt, ap);
+        va_end(ap);
+        c->err.status = s;
+    }
+    return c->err.status;
+}
+
+/* The sticky error, or a failure naming the first of n views that lies outside its buffer. */
+static mlc_status views_ok(cpu_ctx *c, const char *op, int n, const mlc_tensor *const *t)
+{
+    if (c->err.status)
+        return c->err.status;
+    for (int i = 0; i < n; i++) {
+        const size_t nb = mlc_tensor_nbytes(t[i]);
+        const mlc_buffer *b = t[i]->buf;
+        if (b && (nb || !mlc_tensor_nelem(t[i])) && t[i]->offset <= b->size && nb <= b->size - t[i]->offset)
+            continue;
+        return fail(c, MLC_ERR_ARG,
+                    "cpu: %s: operand %d (%s [%lld, %lld, %lld, %lld] at byte %zu) is not inside its buffer of %zu bytes",
+                    op, i + 1, mlc_tensor_type_name(t[i]->type),
+                    (long long)t[i]->ne[0], (long long)t[i]->ne[1], (long long)t[i]->ne[2],
+                    (long long)t[i]->ne[3], t[i]->offset, b ? b->size : 0);
+    }
+    return MLC_OK;
+}
+
+#define VIEWS_OK(c, op, ...) \
+    views_ok(c, op, (int)(sizeof (const mlc_tensor *[]){__VA_ARGS__} / sizeof(const mlc_tensor *)), \
+             (const mlc_tensor *[]){__VA_ARGS__})
+
+/* A failure naming the first of n views whose type is not type (activations are F32, indices
+ * I32: another type would make the op read or write past the view). */
+static mlc_status typed(cpu_ctx *c, const char *op, uint32_t type, int n, const mlc_tensor *const *t)
+{
+    for (int i = 0; i < n; i++)
+        if (t[i]->type != type)
+            return fail(c, MLC_ERR_ARG, "cpu: %s: a %s view where %s is needed", op,
+                        mlc_tensor_type_name(t[i]->type), mlc_tensor_type_name(type));
+    return MLC_OK;
+}
+
+#define TYPED(c, op, type, ...) \
+    typed(c, op, type, (int)(sizeof (const mlc_tensor *[]){__VA_ARGS__} / sizeof(const mlc_tensor *)), \
+          (const mlc_tensor *[]){__VA_ARGS__})
+
+static void *at(const mlc_tensor *t)
+{
+    return t->buf->base + t->offset;
+}
+
+/* Rows of a view: every dimension above the first. */
+static int64_t rows_of(const mlc_tensor *t)
+{
+    return t->ne[1] * t->ne[2] * t->ne[3];
+}
+
+/* Every index of an I32 view in [0, limit), or a failure naming the first that is not. */
+static mlc_status indices_ok(cpu_ctx *c, const char *op, const char *what, const mlc_tensor *t,
+                             int64_t limit)
+{
+    const int32_t *v = at(t);
+    for (int64_t i = 0; i < mlc_tensor_nelem(t); i++)
+        if (v[i] < 0 || v[i] >= limit)
+            return fail(c, MLC_ERR_RANGE, "cpu: %s: %s[%lld] = %d is outside 0..%lld", op, what,
+                        (long long)i, v[i], (long long)limit - 1);
+    return MLC_OK;
+}
 
 /* ---------------------------------------------------------------- device */
 
@@ -60,28 +150,33 @@ static void cpu_model_name(char *buf, size_t cap)
     fclose(f);
 }
 
-static void cpu_device_describe(int dev, char *buf, size_t cap)
+static void cpu_device_info(int dev, mlc_device_info *out)
 {
     (void)dev;
-    char model[256];
+    char model[128];
     cpu_model_name(model, sizeof model);
-    snprintf(buf, cap, "%s, %ld threads, isa: %s", model, sysconf(_SC_NPROCESSORS_ONLN),
-             mlc_cpu_isas_available());
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "cpu");
+    snprintf(out->description, sizeof out->description, "%s, %ld threads, isa: %s", model,
+             sysconf(_SC_NPROCESSORS_ONLN), mlc_cpu_isas_available());
+    const long page = sysconf(_SC_PAGESIZE), total = sysconf(_SC_PHYS_PAGES),
+               avail = sysconf(_SC_AVPHYS_PAGES);
+    out->mem_total = page > 0 && total > 0 ? (uint64_t)page * (uint64_t)total : 0;
+    out->mem_free = page > 0 && avail > 0 ? (uint64_t)page * (uint64_t)avail : 0;
+    out->caps = MLC_CAP_HOST_MEMORY | MLC_CAP_THREADS;
 }
 
-static mlc_status cpu_init(int dev, int n_threads, void **out, mlc_err *err)
+static mlc_status cpu_init(const mlc_backend_params *p, void **out, mlc_err *err)
 {
-    (void)dev;
     cpu_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return mlc_err_set(err, MLC_ERR_NOMEM, "cpu backend: out of memory");
-    mlc_status s = mlc_cpu_kernels_init(&c->k, getenv("MLC_CPU_ISA"), err);
+    mlc_status s = mlc_cpu_kernels_init(&c->k, p->isa ? p->isa : getenv("MLC_CPU_ISA"), err);
     if (s) {
         free(c);
         return s;
     }
-    if (n_threads <= 0)
-        n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int n_threads = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (!(c->f16 = malloc(65536 * sizeof *c->f16)) || !(c->pool = mlc_pool_new(n_threads))) {
         free(c->f16);
         free(c);
@@ -108,46 +203,114 @@ static void cpu_describe(void *ctx, char *buf, size_t cap)
     snprintf(buf, cap, "%d threads, %s", mlc_pool_size(c->pool), c->k.isa);
 }
 
+static bool cpu_supports(void *ctx, mlc_op op, uint32_t type, const int64_t shape[4])
+{
+    cpu_ctx *c = ctx;
+    const bool kv = type == MLC_TYPE_F16 || type == MLC_TYPE_F32;
+    switch (op) {
+    case MLC_OP_GET_ROWS:
+        return mlc_type_supported(type) && shape[0] > 0 && shape[0] % mlc_type_block_size(type) == 0;
+    case MLC_OP_MATMUL:
+        return type < MLC_TYPE_COUNT && c->k.dot[type] && shape[0] > 0 &&
+               shape[0] % mlc_type_block_size(type) == 0;
+    case MLC_OP_ROPE:
+        return type == MLC_TYPE_F32 && shape[0] <= MAX_HEAD_DIM && shape[2] <= shape[0] &&
+               shape[2] % 2 == 0;
+    case MLC_OP_KV_STORE:
+        return kv;
+    case MLC_OP_ATTENTION:
+        return kv && shape[0] > 0 && shape[0] <= MAX_HEAD_DIM && shape[2] > 0 &&
+               shape[1] % shape[2] == 0;
+    default:
+        return type == MLC_TYPE_F32;
+    }
+}
+
 /* ---------------------------------------------------------------- memory */
 
-static void *cpu_alloc(void *ctx, size_t bytes)
+static mlc_status cpu_buffer_alloc(void *ctx, size_t bytes, mlc_buffer **out, mlc_err *err)
 {
     (void)ctx;
+    mlc_buffer *b = calloc(1, sizeof *b);
     void *p = NULL;
     /* 64-byte alignment: a cache line, and what AVX-512 loads like. */
-    return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
+    if (!b || posix_memalign(&p, 64, bytes ? bytes : 1) != 0) {
+        free(b);
+        *out = NULL;
+        return mlc_err_set(err, MLC_ERR_NOMEM, "cpu: out of memory for a buffer of %zu bytes", bytes);
+    }
+    *b = (mlc_buffer){p, bytes, true};
+    *out = b;
+    return MLC_OK;
 }
 
-static void cpu_release(void *ctx, void *p)
+static void cpu_buffer_free(void *ctx, mlc_buffer *b)
 {
     (void)ctx;
-    free(p);
+    if (!b)
+        return;
+    if (b->owned)
+        free(b->base);
+    free(b);
 }
 
-static void *cpu_weights(void *ctx, const void *host, size_t bytes)
+static mlc_status cpu_weights(void *ctx, const void *host, uint32_t type, int64_t ne0, int64_t ne1,
+                              mlc_tensor *out, mlc_err *err)
 {
     (void)ctx;
-    (void)bytes;
-    return (void *)host; /* zero copy: the mmap is the device memory */
+    const size_t rb = mlc_type_row_bytes(type, ne0);
+    mlc_buffer *b = rb && ne1 > 0 ? malloc(sizeof *b) : NULL;
+    if (!b)
+        return mlc_err_set(err, rb && ne1 > 0 ? MLC_ERR_NOMEM : MLC_ERR_UNSUPPORTED,
+                           "cpu: weights of type %s [%lld, %lld]: %s", mlc_tensor_type_name(type),
+                           (long long)ne0, (long long)ne1, rb && ne1 > 0 ? "out of memory" : "not supported");
+    /* zero copy: the mmap is the device memory */
+    *b = (mlc_buffer){(uint8_t *)(uintptr_t)host, rb * (size_t)ne1, false};
+    *out = mlc_tensor_make(b, 0, type, ne0, ne1, 1);
+    return MLC_OK;
 }
 
-static void cpu_release_weights(void *ctx, void *p)
+static void cpu_release_weights(void *ctx, mlc_tensor *w)
 {
-    (void)ctx;
-    (void)p;
+    cpu_buffer_free(ctx, w->buf);
+    w->buf = NULL;
 }
 
-static void cpu_copy(void *ctx, void *dst, const void *src, size_t bytes)
+static mlc_status span_ok(cpu_ctx *c, const char *what, const mlc_buffer *b, size_t offset, size_t bytes)
 {
-    (void)ctx;
-    memcpy(dst, src, bytes);
+    if (c->err.status)
+        return c->err.status;
+    if (b && offset <= b->size && bytes <= b->size - offset)
+        return MLC_OK;
+    return fail(c, MLC_ERR_ARG, "cpu: %s of %zu bytes at byte %zu: outside the buffer of %zu bytes",
+                what, bytes, offset, b ? b->size : 0);
+}
+
+static mlc_status cpu_upload(void *ctx, mlc_buffer *dst, size_t offset, const void *src, size_t bytes)
+{
+    mlc_status s = span_ok(ctx, "upload", dst, offset, bytes);
+    if (!s && bytes)
+        memcpy(dst->base + offset, src, bytes);
+    return s;
+}
+
+static mlc_status cpu_download(void *ctx, void *dst, mlc_buffer *src, size_t offset, size_t bytes)
+{
+    mlc_status s = span_ok(ctx, "download", src, offset, bytes);
+    if (!s && bytes)
+        memcpy(dst, src->base + offset, bytes);
+    return s;
 }
 
 static mlc_status cpu_sync(void *ctx, mlc_err *err)
 {
-    (void)ctx;
-    (void)err;
-    return MLC_OK;
+    cpu_ctx *c = ctx;
+    mlc_status s = c->err.status;
+    if (s)
+        mlc_err_set(err, s, "%s", c->err.msg);
+    c->err.status = MLC_OK;
+    c->err.msg[0] = 0;
+    return s;
 }
 
 static void *scratch(cpu_ctx *c, size_t bytes)
@@ -173,15 +336,25 @@ static void share(int64_t n, int ith, int nth, int64_t *begin, int64_t *end)
 
 /* ---------------------------------------------------------------- get_rows */
 
-static void cpu_get_rows(void *ctx, uint32_t type, const void *table, int64_t row_len,
-                         const int32_t *ids, int64_t n, float *out)
+static mlc_status cpu_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_tensor out)
 {
-    (void)ctx;
+    cpu_ctx *c = ctx;
+    mlc_status s = VIEWS_OK(c, "get_rows", &table, &ids, &out);
+    if (s || (s = TYPED(c, "get_rows", MLC_TYPE_I32, &ids)) || (s = TYPED(c, "get_rows", MLC_TYPE_F32, &out)) ||
+        (s = indices_ok(c, "get_rows", "ids", &ids, rows_of(&table))))
+        return s;
+    const int64_t row_len = table.ne[0], n = mlc_tensor_nelem(&ids);
+    if (out.ne[0] != row_len || rows_of(&out) != n)
+        return fail(c, MLC_ERR_ARG, "cpu: get_rows: output [%lld, %lld] for %lld rows of %lld",
+                    (long long)out.ne[0], (long long)rows_of(&out), (long long)n, (long long)row_len);
     /* Few rows per batch: dequantizing in the calling thread beats a pool round trip. */
-    size_t rb = mlc_type_row_bytes(type, row_len);
+    const size_t rb = mlc_type_row_bytes(table.type, row_len);
+    const int32_t *id = at(&ids);
+    float *y = at(&out);
     for (int64_t i = 0; i < n; i++)
-        mlc_dequantize_row((mlc_type)type, (const uint8_t *)table + (size_t)ids[i] * rb,
-                           out + i * row_len, row_len);
+        mlc_dequantize_row((mlc_type)table.type, (const uint8_t *)at(&table) + (size_t)id[i] * rb,
+                           y + i * row_len, row_len);
+    return MLC_OK;
 }
 
 /* ---------------------------------------------------------------- matmul */
@@ -278,29 +451,34 @@ static void mm_run(void *arg, int ith, int nth)
     e = e * 4 < j->n_out ? e * 4 : j->n_out;
     mm_rows(j, b, e);
 }
-
-static void cpu_matmul(void *ctx, uint32_t type, const void *w, int64_t n_in, int64_t n_out,
-                       const float *x, int64_t n, float *y)
+static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
 {
     cpu_ctx *c = ctx;
-    mm_job j = {.k = &c->k, .type = type, .w = w, .w_row = mlc_type_row_bytes(type, n_in),
-                .n_in = n_in, .n_out = n_out, .n = n, .x = x, .y = y,
+    mlc_status s = VIEWS_OK(c, "matmul", &w, &x, &y);
+    if (s || (s = TYPED(c, "matmul", MLC_TYPE_F32, &x, &y)))
+        return s;
+    const uint32_t type = w.type;
+    const int64_t n_in = w.ne[0], n_out = w.ne[1], n = rows_of(&x);
+    if (x.ne[0] != n_in || y.ne[0] != n_out || rows_of(&y) != n || type >= MLC_TYPE_COUNT || !c->k.dot[type])
+        return fail(c, MLC_ERR_ARG, "cpu: matmul: weights %s [%lld, %lld], x [%lld, %lld], y [%lld, %lld] do not fit",
+                    mlc_tensor_type_name(type), (long long)n_in, (long long)n_out, (long long)x.ne[0],
+                    (long long)n, (long long)y.ne[0], (long long)rows_of(&y));
+    mm_job j = {.k = &c->k, .type = type, .w = at(&w), .w_row = mlc_type_row_bytes(type, n_in),
+                .n_in = n_in, .n_out = n_out, .n = n, .x = at(&x), .y = at(&y),
                 .act_row = mlc_cpu_act_row_bytes(&c->k, type, n_in)};
     j.act = scratch(c, j.act_row * (size_t)n);
-    if (!j.act) {
-        /* No memory for the converted activations: make the failure visible in the output. */
-        for (int64_t i = 0; i < n * n_out; i++)
-            y[i] = NAN;
-        return;
-    }
+    if (!j.act)
+        return fail(c, MLC_ERR_NOMEM, "cpu: matmul: out of memory for %lld converted activation rows of %zu bytes",
+                    (long long)n, j.act_row);
     if (n == 1)
         mm_convert(&j, 0, 1);
     else
         mlc_pool_run(c->pool, mm_convert, &j);
     mlc_pool_run(c->pool, mm_run, &j);
+    return MLC_OK;
 }
 
-/* ---------------------------------------------------------------- elementwise */
+/* ---------------------------------------------------------------- rms_norm, rope */
 
 static void rms_row(const float *x, const float *w, int64_t dim, float eps, float *y)
 {
@@ -312,18 +490,38 @@ static void rms_row(const float *x, const float *w, int64_t dim, float eps, floa
         y[i] = (x[i] * scale) * w[i];
 }
 
-static void cpu_rms_norm(void *ctx, const float *x, const float *w, int64_t n, int64_t dim,
-                         float eps, float *y)
+static mlc_status cpu_rms_norm(void *ctx, mlc_tensor x, mlc_tensor w, float eps, mlc_tensor y)
 {
-    (void)ctx;
+    cpu_ctx *c = ctx;
+    mlc_status s = VIEWS_OK(c, "rms_norm", &x, &w, &y);
+    if (s || (s = TYPED(c, "rms_norm", MLC_TYPE_F32, &x, &w, &y)))
+        return s;
+    const int64_t dim = x.ne[0], n = rows_of(&x);
+    if (mlc_tensor_nelem(&w) != dim || mlc_tensor_nelem(&y) != n * dim)
+        return fail(c, MLC_ERR_ARG, "cpu: rms_norm: x [%lld, %lld], w of %lld, y of %lld elements do not fit",
+                    (long long)dim, (long long)n, (long long)mlc_tensor_nelem(&w),
+                    (long long)mlc_tensor_nelem(&y));
+    const float *xp = at(&x), *wp = at(&w);
+    float *yp = at(&y);
     for (int64_t t = 0; t < n; t++)
-        rms_row(x + t * dim, w, dim, eps, y + t * dim);
+        rms_row(xp + t * dim, wp, dim, eps, yp + t * dim);
+    return MLC_OK;
 }
 
-static void cpu_rope(void *ctx, float *x, const int32_t *pos, int64_t n, int n_head,
-                     int head_dim, int n_rot, float freq_base, bool neox)
+static mlc_status cpu_rope(void *ctx, mlc_tensor xt, mlc_tensor post, int n_rot, float freq_base,
+                           bool neox)
 {
-    (void)ctx;
+    cpu_ctx *c = ctx;
+    mlc_status s = VIEWS_OK(c, "rope", &xt, &post);
+    if (s || (s = TYPED(c, "rope", MLC_TYPE_F32, &xt)) || (s = TYPED(c, "rope", MLC_TYPE_I32, &post)))
+        return s;
+    const int head_dim = (int)xt.ne[0], n_head = (int)xt.ne[1];
+    const int64_t n = xt.ne[2] * xt.ne[3];
+    if (head_dim > MAX_HEAD_DIM || n_rot > head_dim || n_rot < 0 || n_rot % 2 || mlc_tensor_nelem(&post) != n)
+        return fail(c, MLC_ERR_ARG, "cpu: rope: head dim %d, rope dims %d, %lld tokens and %lld positions",
+                    head_dim, n_rot, (long long)n, (long long)mlc_tensor_nelem(&post));
+    float *x = at(&xt);
+    const int32_t *pos = at(&post);
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
     float cs[MAX_HEAD_DIM / 2][2]; /* cos, sin per rotated pair */
     for (int64_t t = 0; t < n; t++) {
@@ -343,7 +541,10 @@ static void cpu_rope(void *ctx, float *x, const int32_t *pos, int64_t n, int n_h
             }
         }
     }
+    return MLC_OK;
 }
+
+/* ---------------------------------------------------------------- kv_store, attention */
 
 static void store_row(uint32_t type, const float *src, void *cache, size_t idx, int64_t dim)
 {
@@ -356,21 +557,57 @@ static void store_row(uint32_t type, const float *src, void *cache, size_t idx, 
         dst[i] = mlc_fp32_to_fp16(src[i]);
 }
 
-static void cpu_kv_store(void *ctx, const mlc_kv_geom *g, const float *k, const float *v,
-                         void *k_cache, void *v_cache, const int32_t *slot, const int32_t *pos,
-                         int64_t n)
+/* Checks a cache layer pair and the (slot, pos) of n tokens against it. */
+static mlc_status cache_ok(cpu_ctx *c, const char *op, const mlc_tensor *kc, const mlc_tensor *vc,
+                           const mlc_tensor *slot, const mlc_tensor *pos, int64_t n)
 {
-    (void)ctx;
+    mlc_status s;
+    if ((s = TYPED(c, op, MLC_TYPE_I32, slot, pos)))
+        return s;
+    if (kc->type != vc->type || (kc->type != MLC_TYPE_F16 && kc->type != MLC_TYPE_F32) ||
+        memcmp(kc->ne, vc->ne, sizeof kc->ne) || mlc_tensor_nelem(slot) != n ||
+        mlc_tensor_nelem(pos) != n)
+        return fail(c, MLC_ERR_ARG, "cpu: %s: caches %s/%s [%lld, %lld, %lld] with %lld slots and %lld positions for %lld tokens",
+                    op, mlc_tensor_type_name(kc->type), mlc_tensor_type_name(vc->type), (long long)kc->ne[0],
+                    (long long)kc->ne[1], (long long)kc->ne[2], (long long)mlc_tensor_nelem(slot),
+                    (long long)mlc_tensor_nelem(pos), (long long)n);
+    if ((s = indices_ok(c, op, "slot", slot, kc->ne[2])) || (s = indices_ok(c, op, "pos", pos, kc->ne[1])))
+        return s;
+    return MLC_OK;
+}
+
+static mlc_status cpu_kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor k_cache,
+                               mlc_tensor v_cache, mlc_tensor slot, mlc_tensor pos)
+{
+    cpu_ctx *c = ctx;
+    const int64_t kv_dim = k_cache.ne[0], n_ctx = k_cache.ne[1], n = rows_of(&k);
+    mlc_status s = VIEWS_OK(c, "kv_store", &k, &v, &k_cache, &v_cache, &slot, &pos);
+    if (s || (s = cache_ok(c, "kv_store", &k_cache, &v_cache, &slot, &pos, n)) ||
+        (s = TYPED(c, "kv_store", MLC_TYPE_F32, &k, &v)))
+        return s;
+    if (k.ne[0] != kv_dim || v.ne[0] != kv_dim || rows_of(&v) != n)
+        return fail(c, MLC_ERR_ARG, "cpu: kv_store: k [%lld, %lld], v [%lld, %lld] for caches of rows of %lld",
+                    (long long)k.ne[0], (long long)n, (long long)v.ne[0], (long long)rows_of(&v),
+                    (long long)kv_dim);
+    const float *kp = at(&k), *vp = at(&v);
+    const int32_t *sl = at(&slot), *ps = at(&pos);
     for (int64_t t = 0; t < n; t++) {
-        size_t idx = (size_t)slot[t] * (size_t)g->n_ctx + (size_t)pos[t];
-        store_row(g->type, k + t * g->kv_dim, k_cache, idx, g->kv_dim);
-        store_row(g->type, v + t * g->kv_dim, v_cache, idx, g->kv_dim);
+        size_t idx = (size_t)sl[t] * (size_t)n_ctx + (size_t)ps[t];
+        store_row(k_cache.type, kp + t * kv_dim, at(&k_cache), idx, kv_dim);
+        store_row(k_cache.type, vp + t * kv_dim, at(&v_cache), idx, kv_dim);
     }
+    return MLC_OK;
 }
 
 typedef struct attn_job {
-    const mlc_kv_geom *g;
-    const mlc_attn_args *a;
+    uint32_t type;     /* cache type */
+    const float *q;    /* [n, n_head, hd] */
+    const void *k, *v; /* cache layers [n_slots, n_ctx, kv_dim] */
+    const int32_t *slot, *pos;
+    float *out;
+    int64_t n, n_ctx, kv_dim;
+    int n_head, n_kv_head, hd;
+    mlc_attn_params p;
     const float *f16;  /* half -> float table */
     float *scratch;    /* per thread: [n_ctx] scores + [POS_BLOCK * head_dim] + [head_dim] */
     size_t per_thread; /* floats */
@@ -385,7 +622,7 @@ static float round_as(uint32_t type, float v)
 /* Row `row` of a cache layer (head slice of hd values) as floats. */
 static void cache_row(const attn_job *j, const void *cache, size_t row, int hd, float *out)
 {
-    if (j->g->type == MLC_TYPE_F32) {
+    if (j->type == MLC_TYPE_F32) {
         memcpy(out, (const float *)cache + row, (size_t)hd * sizeof *out);
         return;
     }
@@ -400,12 +637,11 @@ static void cache_row(const attn_job *j, const void *cache, size_t row, int hd, 
 static void attn_scores(const attn_job *j, const float *qr, size_t base, int kvh, int32_t p0,
                         int m, float *kt, float *sc)
 {
-    const mlc_kv_geom *g = j->g;
-    int hd = j->a->head_dim;
-    const uint16_t *kh = j->g->type == MLC_TYPE_F16 ? j->a->k : NULL;
-    const float *kf = j->g->type == MLC_TYPE_F32 ? j->a->k : NULL;
+    int hd = j->hd;
+    const uint16_t *kh = j->type == MLC_TYPE_F16 ? j->k : NULL;
+    const float *kf = j->type == MLC_TYPE_F32 ? j->k : NULL;
     for (int i = 0; i < m; i++) {
-        size_t row = (base + (size_t)(p0 + i)) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
+        size_t row = (base + (size_t)(p0 + i)) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
         for (int d = 0; d < hd; d++)
             kt[d * POS_BLOCK + i] = kh ? j->f16[kh[row + (size_t)d]] : kf[row + (size_t)d];
     }
@@ -413,43 +649,44 @@ static void attn_scores(const attn_job *j, const float *qr, size_t base, int kvh
     for (int d = 0; d < hd; d++)
         for (int i = 0; i < POS_BLOCK; i++)
             acc[i] += qr[d] * kt[d * POS_BLOCK + i];
-    for (int i = 0; i < m; i++)
-        sc[p0 + i] = acc[i] * j->a->scale;
+    for (int i = 0; i < m; i++) {
+        float s = acc[i] * j->p.scale;
+        sc[p0 + i] = j->p.softcap > 0 ? j->p.softcap * tanhf(s / j->p.softcap) : s;
+    }
 }
 
-/* One query head of one token: softmax(q K^T * scale) V over positions 0..pos, in float.
+/* One query head of one token: softmax(q K^T * scale) V over positions lo..pos, in float.
  * The summation order here is fixed (not ISA-dependent), so every kernel set gives the
  * same attention output bit for bit. */
 static void attn_head(const attn_job *j, int64_t t, int h, float *scr)
 {
-    const mlc_kv_geom *g = j->g;
-    const mlc_attn_args *a = j->a;
-    int hd = a->head_dim, kvh = h / (a->n_head / a->n_kv_head);
-    const float *q = a->q + (t * a->n_head + h) * hd;
-    float *out = a->out + (t * a->n_head + h) * hd;
-    size_t base = (size_t)a->slot[t] * (size_t)g->n_ctx;
-    int32_t np = a->pos[t] + 1;
-    float *sc = scr, *kt = scr + g->n_ctx, *vrow = kt + POS_BLOCK * hd;
+    int hd = j->hd, kvh = h / (j->n_head / j->n_kv_head);
+    const float *q = j->q + (t * j->n_head + h) * hd;
+    float *out = j->out + (t * j->n_head + h) * hd;
+    size_t base = (size_t)j->slot[t] * (size_t)j->n_ctx;
+    int32_t np = j->pos[t] + 1;
+    int32_t lo = j->p.window > 0 && np > j->p.window ? np - j->p.window : 0;
+    float *sc = scr, *kt = scr + j->n_ctx, *vrow = kt + POS_BLOCK * hd;
     float qr[MAX_HEAD_DIM];
     for (int d = 0; d < hd; d++)
-        qr[d] = round_as(g->type, q[d]);
-    for (int32_t p0 = 0; p0 < np; p0 += POS_BLOCK)
+        qr[d] = round_as(j->type, q[d]);
+    for (int32_t p0 = lo; p0 < np; p0 += POS_BLOCK)
         attn_scores(j, qr, base, kvh, p0, np - p0 < POS_BLOCK ? np - p0 : POS_BLOCK, kt, sc);
     float max = -INFINITY;
-    for (int32_t p = 0; p < np; p++)
+    for (int32_t p = lo; p < np; p++)
         max = fmaxf(max, sc[p]);
     double sum = 0;
-    for (int32_t p = 0; p < np; p++) {
+    for (int32_t p = lo; p < np; p++) {
         sc[p] = expf(sc[p] - max);
         sum += sc[p];
     }
     for (int d = 0; d < hd; d++)
         out[d] = 0;
     float inv = (float)(1.0 / sum); /* ggml scales by the float inverse of the double sum */
-    for (int32_t p = 0; p < np; p++) {
-        float w = round_as(g->type, sc[p] * inv);
-        size_t row = (base + (size_t)p) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
-        cache_row(j, a->v, row, hd, vrow);
+    for (int32_t p = lo; p < np; p++) {
+        float w = round_as(j->type, sc[p] * inv);
+        size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
+        cache_row(j, j->v, row, hd, vrow);
         for (int d = 0; d < hd; d++)
             out[d] += w * vrow[d];
     }
@@ -459,86 +696,184 @@ static void attn_run(void *arg, int ith, int nth)
 {
     attn_job *j = arg;
     int64_t b, e;
-    share(j->a->n * j->a->n_head, ith, nth, &b, &e);
+    share(j->n * j->n_head, ith, nth, &b, &e);
     for (int64_t i = b; i < e; i++)
-        attn_head(j, i / j->a->n_head, (int)(i % j->a->n_head), j->scratch + (size_t)ith * j->per_thread);
+        attn_head(j, i / j->n_head, (int)(i % j->n_head), j->scratch + (size_t)ith * j->per_thread);
 }
 
-static void cpu_attention(void *ctx, const mlc_kv_geom *g, const mlc_attn_args *a)
+static mlc_status cpu_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_cache,
+                                mlc_tensor slot, mlc_tensor pos, const mlc_attn_params *p,
+                                mlc_tensor out)
 {
     cpu_ctx *c = ctx;
-    attn_job j = {g, a, c->f16, NULL, (size_t)g->n_ctx + (POS_BLOCK + 1) * (size_t)a->head_dim};
+    const int64_t hd = q.ne[0], n = q.ne[2] * q.ne[3];
+    mlc_status s = VIEWS_OK(c, "attention", &q, &k_cache, &v_cache, &slot, &pos, &out);
+    if (s || (s = cache_ok(c, "attention", &k_cache, &v_cache, &slot, &pos, n)) ||
+        (s = TYPED(c, "attention", MLC_TYPE_F32, &q, &out)))
+        return s;
+    if (hd < 1 || hd > MAX_HEAD_DIM || k_cache.ne[0] < hd || k_cache.ne[0] % hd || q.ne[1] % (k_cache.ne[0] / hd) ||
+        mlc_tensor_nelem(&out) != mlc_tensor_nelem(&q))
+        return fail(c, MLC_ERR_ARG, "cpu: attention: q [%lld, %lld, %lld] over caches of rows of %lld",
+                    (long long)hd, (long long)q.ne[1], (long long)n, (long long)k_cache.ne[0]);
+    attn_job j = {.type = k_cache.type, .q = at(&q), .k = at(&k_cache), .v = at(&v_cache),
+                  .slot = at(&slot), .pos = at(&pos), .out = at(&out), .n = n,
+                  .n_ctx = k_cache.ne[1], .kv_dim = k_cache.ne[0], .n_head = (int)q.ne[1],
+                  .n_kv_head = (int)(k_cache.ne[0] / hd), .hd = (int)hd, .p = *p, .f16 = c->f16,
+                  .per_thread = (size_t)k_cache.ne[1] + (POS_BLOCK + 1) * (size_t)hd};
     j.scratch = scratch(c, (size_t)mlc_pool_size(c->pool) * j.per_thread * sizeof(float));
-    if (!j.scratch) {
-        for (int64_t i = 0; i < a->n * a->n_head * a->head_dim; i++)
-            a->out[i] = NAN;
-        return;
-    }
+    if (!j.scratch)
+        return fail(c, MLC_ERR_NOMEM, "cpu: attention: out of memory for scores of %lld positions",
+                    (long long)j.n_ctx);
     mlc_pool_run(c->pool, attn_run, &j);
+    return MLC_OK;
 }
 
-typedef struct swiglu_job {
+/* ---------------------------------------------------------------- elementwise */
+
+typedef struct glu_job {
     const float *gate, *up;
     float *out;
     int64_t n;
-} swiglu_job;
+} glu_job;
 
 static void swiglu_run(void *arg, int ith, int nth)
 {
-    swiglu_job *j = arg;
+    glu_job *j = arg;
     int64_t b, e;
     share(j->n, ith, nth, &b, &e);
     for (int64_t i = b; i < e; i++)
         j->out[i] = j->gate[i] / (1.0f + expf(-j->gate[i])) * j->up[i];
 }
 
-/* expf dominates here ([n_tokens, n_ff] of them per layer), so prefill splits it. */
-static void cpu_swiglu(void *ctx, const float *gate, const float *up, int64_t n, float *out)
+static void geglu_run(void *arg, int ith, int nth)
+{
+    glu_job *j = arg;
+    int64_t b, e;
+    share(j->n, ith, nth, &b, &e);
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (int64_t i = b; i < e; i++) {
+        const float x = j->gate[i];
+        j->out[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * j->up[i];
+    }
+}
+
+/* expf/tanhf dominate here ([n_tokens, n_ff] of them per layer), so prefill splits them. */
+static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_fn fn, const mlc_tensor *gate,
+                      const mlc_tensor *up, const mlc_tensor *out)
+{
+    mlc_status s = VIEWS_OK(c, op, gate, up, out);
+    if (s || (s = TYPED(c, op, MLC_TYPE_F32, gate, up, out)))
+        return s;
+    const int64_t n = mlc_tensor_nelem(gate);
+    if (mlc_tensor_nelem(up) != n || mlc_tensor_nelem(out) != n)
+        return fail(c, MLC_ERR_ARG, "cpu: %s: gate, up and out of %lld, %lld and %lld elements", op,
+                    (long long)n, (long long)mlc_tensor_nelem(up), (long long)mlc_tensor_nelem(out));
+    glu_job j = {at(gate), at(up), at(out), n};
+    if (n < 4096)
+        fn(&j, 0, 1);
+    else
+        mlc_pool_run(c->pool, fn, &j);
+    return MLC_OK;
+}
+
+static mlc_status cpu_swiglu(void *ctx, mlc_tensor gate, mlc_tensor up, mlc_tensor out)
+{
+    return glu(ctx, "swiglu", swiglu_run, &gate, &up, &out);
+}
+
+static mlc_status cpu_geglu(void *ctx, mlc_tensor gate, mlc_tensor up, mlc_tensor out)
+{
+    return glu(ctx, "geglu", geglu_run, &gate, &up, &out);
+}
+
+/* out = a op b with b the same size as a or one row broadcast over a's rows. */
+static mlc_status binary(cpu_ctx *c, const char *op, bool mul, const mlc_tensor *a,
+                         const mlc_tensor *b, const mlc_tensor *out)
+{
+    mlc_status s = VIEWS_OK(c, op, a, b, out);
+    if (s || (s = TYPED(c, op, MLC_TYPE_F32, a, b, out)))
+        return s;
+    const int64_t n = mlc_tensor_nelem(a), nb = mlc_tensor_nelem(b), dim = a->ne[0];
+    if (mlc_tensor_nelem(out) != n || (nb != n && nb != dim) || dim < 1)
+        return fail(c, MLC_ERR_ARG, "cpu: %s: a of %lld, b of %lld, out of %lld elements", op,
+                    (long long)n, (long long)nb, (long long)mlc_tensor_nelem(out));
+    const float *x = at(a), *y = at(b);
+    float *o = at(out);
+    if (nb == n) {
+        if (mul)
+            for (int64_t i = 0; i < n; i++)
+                o[i] = x[i] * y[i];
+        else
+            for (int64_t i = 0; i < n; i++)
+                o[i] = x[i] + y[i];
+        return MLC_OK;
+    }
+    for (int64_t r = 0; r < n / dim; r++)
+        for (int64_t i = 0; i < dim; i++)
+            o[r * dim + i] = mul ? x[r * dim + i] * y[i] : x[r * dim + i] + y[i];
+    return MLC_OK;
+}
+
+static mlc_status cpu_add(void *ctx, mlc_tensor a, mlc_tensor b, mlc_tensor out)
+{
+    return binary(ctx, "add", false, &a, &b, &out);
+}
+
+static mlc_status cpu_mul(void *ctx, mlc_tensor a, mlc_tensor b, mlc_tensor out)
+{
+    return binary(ctx, "mul", true, &a, &b, &out);
+}
+
+static mlc_status cpu_scale(void *ctx, mlc_tensor x, float sc, mlc_tensor out)
 {
     cpu_ctx *c = ctx;
-    swiglu_job j = {gate, up, out, n};
-    if (n < 4096)
-        swiglu_run(&j, 0, 1);
-    else
-        mlc_pool_run(c->pool, swiglu_run, &j);
-}
-
-static void cpu_add(void *ctx, const float *a, const float *b, int64_t n, float *out)
-{
-    (void)ctx;
+    mlc_status s = VIEWS_OK(c, "scale", &x, &out);
+    if (s || (s = TYPED(c, "scale", MLC_TYPE_F32, &x, &out)))
+        return s;
+    const int64_t n = mlc_tensor_nelem(&x);
+    if (mlc_tensor_nelem(&out) != n)
+        return fail(c, MLC_ERR_ARG, "cpu: scale: x of %lld, out of %lld elements", (long long)n,
+                    (long long)mlc_tensor_nelem(&out));
+    const float *xp = at(&x);
+    float *o = at(&out);
     for (int64_t i = 0; i < n; i++)
-        out[i] = a[i] + b[i];
+        o[i] = xp[i] * sc;
+    return MLC_OK;
 }
 
-static void cpu_add_bias(void *ctx, float *x, const float *bias, int64_t n, int64_t dim)
+static mlc_status cpu_gather(void *ctx, mlc_tensor x, mlc_tensor rows, mlc_tensor out)
 {
-    (void)ctx;
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < dim; i++)
-            x[t * dim + i] += bias[i];
-}
-
-static void cpu_gather(void *ctx, const float *x, const int32_t *rows, int64_t n, int64_t dim,
-                       float *out)
-{
-    (void)ctx;
+    cpu_ctx *c = ctx;
+    mlc_status s = VIEWS_OK(c, "gather", &x, &rows, &out);
+    if (s || (s = TYPED(c, "gather", MLC_TYPE_F32, &x, &out)) || (s = TYPED(c, "gather", MLC_TYPE_I32, &rows)) ||
+        (s = indices_ok(c, "gather", "rows", &rows, rows_of(&x))))
+        return s;
+    const int64_t dim = x.ne[0], n = mlc_tensor_nelem(&rows);
+    if (out.ne[0] != dim || rows_of(&out) != n)
+        return fail(c, MLC_ERR_ARG, "cpu: gather: output [%lld, %lld] for %lld rows of %lld",
+                    (long long)out.ne[0], (long long)rows_of(&out), (long long)n, (long long)dim);
+    const float *xp = at(&x);
+    const int32_t *r = at(&rows);
+    float *o = at(&out);
     for (int64_t i = 0; i < n; i++)
-        memmove(out + i * dim, x + (int64_t)rows[i] * dim, (size_t)dim * sizeof(float));
+        memmove(o + i * dim, xp + (int64_t)r[i] * dim, (size_t)dim * sizeof(float));
+    return MLC_OK;
 }
 
 const mlc_backend_vt mlc_backend_cpu = {
     .name = "cpu",
     .device_count = cpu_device_count,
-    .device_describe = cpu_device_describe,
+    .device_info = cpu_device_info,
     .init = cpu_init,
     .destroy = cpu_destroy,
     .describe = cpu_describe,
-    .alloc = cpu_alloc,
-    .release = cpu_release,
+    .supports = cpu_supports,
+    .buffer_alloc = cpu_buffer_alloc,
+    .buffer_free = cpu_buffer_free,
     .weights = cpu_weights,
     .release_weights = cpu_release_weights,
-    .upload = cpu_copy,
-    .download = cpu_copy,
+    .upload = cpu_upload,
+    .download = cpu_download,
     .sync = cpu_sync,
     .get_rows = cpu_get_rows,
     .matmul = cpu_matmul,
@@ -547,7 +882,9 @@ const mlc_backend_vt mlc_backend_cpu = {
     .kv_store = cpu_kv_store,
     .attention = cpu_attention,
     .swiglu = cpu_swiglu,
+    .geglu = cpu_geglu,
     .add = cpu_add,
-    .add_bias = cpu_add_bias,
+    .mul = cpu_mul,
+    .scale = cpu_scale,
     .gather = cpu_gather,
 };

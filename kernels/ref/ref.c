@@ -103,7 +103,7 @@ static void ref_store_row(uint32_t type, const float *src, void *cache, size_t i
         dst[i] = mlc_fp32_to_fp16(src[i]);
 }
 
-void mlc_ref_kv_store(const mlc_kv_geom *g, const float *k, const float *v, void *k_cache,
+void mlc_ref_kv_store(const mlc_ref_kv_geom *g, const float *k, const float *v, void *k_cache,
                       void *v_cache, const int32_t *slot, const int32_t *pos, int64_t n)
 {
     for (int64_t t = 0; t < n; t++) {
@@ -113,13 +113,13 @@ void mlc_ref_kv_store(const mlc_kv_geom *g, const float *k, const float *v, void
     }
 }
 
-static double ref_cache_at(const mlc_kv_geom *g, const void *cache, size_t idx)
+static double ref_cache_at(const mlc_ref_kv_geom *g, const void *cache, size_t idx)
 {
     return g->type == MLC_TYPE_F32 ? (double)((const float *)cache)[idx]
                                    : (double)mlc_fp16_to_fp32(((const uint16_t *)cache)[idx]);
 }
 
-bool mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out)
+bool mlc_ref_attention(const mlc_ref_kv_geom *g, const mlc_ref_attn_args *a, double *out)
 {
     if (g->type != MLC_TYPE_F32 && g->type != MLC_TYPE_F16)
         return false;
@@ -130,28 +130,31 @@ bool mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out
     for (int64_t t = 0; t < a->n; t++) {
         const size_t base = (size_t)a->slot[t] * (size_t)g->n_ctx;
         const int64_t np = (int64_t)a->pos[t] + 1;
+        const int64_t lo = a->p.window > 0 && np > a->p.window ? np - a->p.window : 0;
         for (int h = 0; h < a->n_head; h++) {
             const int kvh = h / group;
             const float *q = a->q + (t * a->n_head + h) * (int64_t)hd;
             double *o = out + (t * a->n_head + h) * (int64_t)hd;
             double max = -INFINITY;
-            for (int64_t p = 0; p < np; p++) {
+            for (int64_t p = lo; p < np; p++) {
                 const size_t row = (base + (size_t)p) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
                 double s = 0;
                 for (int d = 0; d < hd; d++)
                     s += (double)q[d] * ref_cache_at(g, a->k, row + (size_t)d);
-                sc[p] = s * (double)a->scale;
+                sc[p] = s * (double)a->p.scale;
+                if (a->p.softcap > 0)
+                    sc[p] = (double)a->p.softcap * tanh(sc[p] / (double)a->p.softcap);
                 if (sc[p] > max)
                     max = sc[p];
             }
             double sum = 0;
-            for (int64_t p = 0; p < np; p++) {
+            for (int64_t p = lo; p < np; p++) {
                 sc[p] = exp(sc[p] - max);
                 sum += sc[p];
             }
             for (int d = 0; d < hd; d++)
                 o[d] = 0;
-            for (int64_t p = 0; p < np; p++) {
+            for (int64_t p = lo; p < np; p++) {
                 const double wp = sc[p] / sum;
                 const size_t row = (base + (size_t)p) * (size_t)g->kv_dim + (size_t)kvh * (size_t)hd;
                 for (int d = 0; d < hd; d++)
@@ -173,17 +176,31 @@ void mlc_ref_swiglu(const float *gate, const float *up, int64_t n, double *out)
     }
 }
 
-void mlc_ref_add(const float *a, const float *b, int64_t n, double *out)
+void mlc_ref_geglu(const float *gate, const float *up, int64_t n, double *out)
 {
-    for (int64_t i = 0; i < n; i++)
-        out[i] = (double)a[i] + (double)b[i];
+    const double k = sqrt(2.0 / 3.14159265358979323846);
+    for (int64_t i = 0; i < n; i++) {
+        const double x = gate[i];
+        out[i] = 0.5 * x * (1.0 + tanh(k * (x + 0.044715 * x * x * x))) * (double)up[i];
+    }
 }
 
-void mlc_ref_add_bias(const float *x, const float *bias, int64_t n, int64_t dim, double *out)
+void mlc_ref_add(const float *a, const float *b, int64_t n, int64_t nb, double *out)
 {
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < dim; i++)
-            out[t * dim + i] = (double)x[t * dim + i] + (double)bias[i];
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (double)a[i] + (double)b[i % nb];
+}
+
+void mlc_ref_mul(const float *a, const float *b, int64_t n, int64_t nb, double *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (double)a[i] * (double)b[i % nb];
+}
+
+void mlc_ref_scale(const float *x, float s, int64_t n, double *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (double)x[i] * (double)s;
 }
 
 void mlc_ref_gather(const float *x, const int32_t *rows, int64_t n, int64_t dim, double *out)

@@ -9,7 +9,7 @@
  * The difference between a backend's float output and these is what conformance measures,
  * as NMSE = sum (out - ref)^2 / sum ref^2 (mlc_ref_nmse).
  *
- * Shapes and conventions are those of backend.h: [rows, cols] with cols contiguous. */
+ * Shapes are written [rows, cols] with cols contiguous (backend.h's ne[0] = cols). */
 #ifndef MLC_REF_H
 #define MLC_REF_H
 
@@ -19,6 +19,24 @@
 
 #include "backend.h"
 #include "mlc/quant.h"
+
+/* A host KV cache layer: [n_slots, n_ctx, kv_dim] elements of type (F16 or F32). */
+typedef struct mlc_ref_kv_geom {
+    uint32_t type;
+    int64_t n_ctx;
+    int64_t kv_dim;
+} mlc_ref_kv_geom;
+
+/* Attention inputs on the host: q [n, n_head * head_dim], the cache layers k, v, and the
+ * slot and position of each of the n tokens. */
+typedef struct mlc_ref_attn_args {
+    const float *q;
+    const void *k, *v;
+    const int32_t *slot, *pos;
+    int64_t n;
+    int n_head, n_kv_head, head_dim;
+    mlc_attn_params p; /* scale, window, softcap as the backend op gets them */
+} mlc_ref_attn_args;
 
 /* out[i, :] = row ids[i] of table ([*, row_len] of type), dequantized: out [n, row_len].
  * Returns false (writing nothing) when the type is unsupported, row_len is not a whole
@@ -45,25 +63,32 @@ void mlc_ref_rope(const float *x, const int32_t *pos, int64_t n, int n_head, int
 /* Stores k, v [n, kv_dim] at (slot[i], pos[i]) of a cache layer of geometry g, as the
  * backend's kv_store does: F32 caches hold the values, F16 caches the values rounded to
  * half (mlc_fp32_to_fp16). A host-side cache writer for building reference caches. */
-void mlc_ref_kv_store(const mlc_kv_geom *g, const float *k, const float *v, void *k_cache,
+void mlc_ref_kv_store(const mlc_ref_kv_geom *g, const float *k, const float *v, void *k_cache,
                       void *v_cache, const int32_t *slot, const int32_t *pos, int64_t n);
 
 /* Causal attention over a host KV cache layer of geometry g (F16 or F32): token i (slot[i],
- * pos[i]) attends to positions 0..pos[i] of its slot; query head h reads KV head
- * h / (n_head / n_kv_head). Uses a's q, k, v, slot, pos, n, n_head, n_kv_head, head_dim and
- * scale (a->out is ignored); out [n, n_head * head_dim]. Cache values are read exactly (F16
- * widened), everything else is double: softmax(q K^T * scale) V. Returns false (writing
- * nothing) when memory runs out or the cache type is neither F16 nor F32. */
-bool mlc_ref_attention(const mlc_kv_geom *g, const mlc_attn_args *a, double *out);
+ * pos[i]) attends to positions 0..pos[i] of its slot (only pos[i] - window + 1 .. pos[i]
+ * when a->p.window > 0); query head h reads KV head h / (n_head / n_kv_head);
+ * out [n, n_head * head_dim]. Cache values are read exactly (F16 widened), everything else
+ * is double: softmax(softcap(q K^T * scale)) V, softcap(s) = c tanh(s / c) when
+ * a->p.softcap = c > 0. Returns false (writing nothing) when memory runs out or the cache
+ * type is neither F16 nor F32. */
+bool mlc_ref_attention(const mlc_ref_kv_geom *g, const mlc_ref_attn_args *a, double *out);
 
 /* out = silu(gate) * up = gate / (1 + exp(-gate)) * up, [n] elements. */
 void mlc_ref_swiglu(const float *gate, const float *up, int64_t n, double *out);
 
-/* out = a + b, [n] elements. */
-void mlc_ref_add(const float *a, const float *b, int64_t n, double *out);
+/* out = gelu_tanh(gate) * up, gelu_tanh(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))),
+ * [n] elements. */
+void mlc_ref_geglu(const float *gate, const float *up, int64_t n, double *out);
 
-/* out[t, :] = x[t, :] + bias for each of n rows of dim (not in place). */
-void mlc_ref_add_bias(const float *x, const float *bias, int64_t n, int64_t dim, double *out);
+/* out = a + b and out = a * b, [n] elements; b holds n elements, or nb < n (a row of nb
+ * values applied to each of the n / nb rows of a). */
+void mlc_ref_add(const float *a, const float *b, int64_t n, int64_t nb, double *out);
+void mlc_ref_mul(const float *a, const float *b, int64_t n, int64_t nb, double *out);
+
+/* out = x * s, [n] elements. */
+void mlc_ref_scale(const float *x, float s, int64_t n, double *out);
 
 /* out[i, :] = x[rows[i], :], dim columns: out [n, dim]. */
 void mlc_ref_gather(const float *x, const int32_t *rows, int64_t n, int64_t dim, double *out);

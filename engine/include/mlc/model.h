@@ -18,11 +18,16 @@ extern "C" {
 #endif
 
 struct mlc_tokenizer;
+struct mlc_backend_vt;
 
 typedef struct mlc_model_params {
     const char *backend; /* "cpu", ... (NULL: cpu) */
     int device;          /* device index within the backend */
     int n_threads;       /* CPU threads; <= 0: all online CPUs */
+    const char *isa;     /* CPU kernel set: scalar | avx2 | avx512 (NULL: $MLC_CPU_ISA or the best) */
+    /* A backend table to use instead of the one named by backend (libmlc-internal tables,
+     * e.g. a test's fault-injecting wrapper); NULL for normal use. */
+    const struct mlc_backend_vt *backend_vt;
 } mlc_model_params;
 
 typedef struct mlc_model_info {
