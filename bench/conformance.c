@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "store.h"
 #include "../conformance/tolerance.h"
 #include "backend.h"
 #include "embed.h"
@@ -39,6 +40,10 @@ static const char usage[] =
     "                 against the reference CPU (scalar kernels) on the same tokens: logits NMSE\n"
     "                 per position, argmax agreement, perplexity, greedy tokens\n"
     "  -o FORMAT      console (default), json, junit, md, html (a single self-contained page)\n"
+    "  --db FILE      store (default ./mlc-bench.db or $MLC_BENCH_DB): a run of kind\n"
+    "                 'conformance', one row per case, failed/unsupported counts per device\n"
+    "                 that `compare` treats as deterministic    --no-store   don't store\n"
+    "  --label TEXT   the stored run's label\n"
     "exit status: 0 every supported case passed, 1 a case failed, 2 usage error\n";
 
 #define DEFAULT_SEED 0x6d6c632d636f6e66ull
@@ -55,6 +60,8 @@ typedef struct conf_opts {
     const char *isa;
     const char *format;
     const char *model;   /* --model, or NULL */
+    const char *db, *label;
+    bool no_store;
 } conf_opts;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -120,8 +127,12 @@ static int parse_args(int argc, char **argv, conf_opts *o)
             o->perf = true;
             continue;
         }
+        if (!strcmp(a, "--no-store")) {
+            o->no_store = true;
+            continue;
+        }
         static const char *const valued[] = {"--backend", "--device", "--op", "--type", "--seed", "-t",
-                                             "--isa", "-o", "--model", NULL};
+                                             "--isa", "-o", "--model", "--db", "--label", NULL};
         const char *v = mlc_cli_option_value("conformance", valued, argc, argv, &i);
         if (!v)
             return 2;
@@ -150,6 +161,10 @@ static int parse_args(int argc, char **argv, conf_opts *o)
             o->isa = v;
         } else if (!strcmp(a, "--model")) {
             o->model = v;
+        } else if (!strcmp(a, "--db")) {
+            o->db = v;
+        } else if (!strcmp(a, "--label")) {
+            o->label = v;
         } else {
             if (strcmp(v, "console") && strcmp(v, "json") && strcmp(v, "junit") && strcmp(v, "md") &&
                 strcmp(v, "html"))
@@ -642,6 +657,80 @@ static void write_all(const conf_opts *o, const mlc_conf_device_run *runs, int n
     }
 }
 
+/* ---------------------------------------------------------------- the store */
+
+static mlc_status store_device(mlc_store *st, int64_t run, const mlc_conf_device_run *d, mlc_err *err)
+{
+    char dev[448];
+    snprintf(dev, sizeof dev, "%.31s:%d %.383s", d->backend, d->device, d->device_desc);
+    mlc_status s = MLC_OK;
+    for (int i = 0; i < d->n_results && !s; i++) {
+        const mlc_conf_result *r = &d->results[i];
+        char shape[96];
+        snprintf(shape, sizeof shape, "[%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "]", r->c.shape[0],
+                 r->c.shape[1], r->c.shape[2], r->c.shape[3]);
+        mlc_conformance_row row = {d->backend, dev, mlc_op_name(r->c.op), mlc_tensor_type_name(r->c.type), shape,
+                                   r->desc, mlc_conf_verdict_name(r->verdict), r->error, r->nmse,
+                                   r->threshold, r->seconds * 1e3, r->seed};
+        s = mlc_store_add_conformance(st, run, &row, err);
+    }
+    if (!s && d->has_model) {
+        const mlc_conf_model_result *m = &d->model;
+        char desc[600];
+        snprintf(desc, sizeof desc, "model %s", d->model_path);
+        mlc_conformance_row row = {d->backend, dev, "model", "", "", desc, m->pass ? "pass" : "fail", m->error,
+                                   m->logits_nmse_max, NAN, NAN, d->seed};
+        s = mlc_store_add_conformance(st, run, &row, err);
+    }
+    /* The counts are what `compare` gates on (deterministic: any change is real). */
+    const struct { const char *name; int v, dir; } counts[] = {
+        {"conf_passed", d->n_pass, 1}, {"conf_failed", d->n_fail + (d->has_model && !d->model.pass), -1},
+        {"conf_unsupported", d->n_unsupported, -1},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0] && !s; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%.31s:%d/%s", d->backend, d->device, counts[i].name);
+        s = mlc_store_add_metric(st, run, name, "cases", "count", counts[i].v, counts[i].dir, err);
+    }
+    return s;
+}
+
+/* A run of kind 'conformance' with every case of every device; a failure to store is reported
+ * (exit 1) but never hides the results, which are already written. */
+static int store_results(const conf_opts *o, const mlc_conf_device_run *runs, int n)
+{
+    const char *path = o->db ? o->db : mlc_store_default_path();
+    mlc_store *st = NULL;
+    mlc_err err = {0};
+    int64_t run = 0;
+    char config[256];
+    snprintf(config, sizeof config, "{\"level\": \"%s\", \"seed\": \"0x%016" PRIx64 "\", \"threads\": %d, \"isa\": \"%s\"}",
+             o->level == MLC_CONF_FULL ? "full" : "quick", o->seed, o->threads, o->isa ? o->isa : "");
+    mlc_run_info ri = {.kind = "conformance", .label = o->label, .target = "local",
+                       .backend = o->backend ? o->backend : "all", .device = n == 1 ? runs[0].device_desc : NULL,
+                       .model_path = o->model, .config_json = config};
+    mlc_status s = mlc_store_open(path, &st, &err);
+    if (!s)
+        s = mlc_store_run_begin(st, &ri, &run, &err);
+    for (int i = 0; i < n && !s; i++)
+        s = store_device(st, run, &runs[i], &err);
+    if (run) {
+        mlc_err end_err = {0};
+        mlc_status e = mlc_store_run_end(st, run, s ? "failed" : "complete", &end_err);
+        if (!s && e) {
+            s = e;
+            err = end_err;
+        }
+    }
+    mlc_store_close(st);
+    if (s) {
+        fprintf(stderr, "mlc-bench conformance: not stored: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "stored as run %" PRId64 " in %s\n", run, path);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- the command */
 
 int mlc_cmd_conformance(int argc, char **argv)
@@ -716,6 +805,8 @@ int mlc_cmd_conformance(int argc, char **argv)
         rc = 2;
     }
     write_all(&o, runs, n_runs);
+    if (n_runs && !o.no_store && (rc == 0 || rc == 1) && store_results(&o, runs, n_runs) && !rc)
+        rc = 1;
     for (int i = 0; i < n_runs; i++) {
         if (runs[i].n_fail && !rc)
             rc = 1;

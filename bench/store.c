@@ -109,7 +109,16 @@ static const char *const migrations[] = {
      * status an endpoint answered (NULL when none came) and the URL asked. */
     "ALTER TABLE requests ADD COLUMN http_status INTEGER;"
     "ALTER TABLE requests ADD COLUMN url TEXT;",
-    /* v3 goes here. */
+    /* v3: conformance rows say which device, name the case as the suite does (the key that
+     * compares two runs), and keep what reproduces and judges it: the case's seed (hex text:
+     * SQLite's integers are signed), the threshold, the error and the backend's time. */
+    "ALTER TABLE conformance ADD COLUMN device TEXT;"
+    "ALTER TABLE conformance ADD COLUMN case_desc TEXT;"
+    "ALTER TABLE conformance ADD COLUMN threshold REAL;"
+    "ALTER TABLE conformance ADD COLUMN seed TEXT;"
+    "ALTER TABLE conformance ADD COLUMN error TEXT;"
+    "ALTER TABLE conformance ADD COLUMN ms REAL;",
+    /* v4 goes here. */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -543,6 +552,9 @@ static mlc_status shim_old_schema(mlc_store *s, int64_t ver, mlc_err *err)
     if (ver < 2 && exec(s->db, "CREATE TEMP VIEW requests AS SELECT *, NULL AS http_status,"
                                " NULL AS url FROM main.requests") != SQLITE_OK)
         return db_err(s->path, s->db, err, "reading a version 1 schema");
+    if (ver < 3 && exec(s->db, "CREATE TEMP VIEW conformance AS SELECT *, NULL AS device, NULL AS case_desc,"
+                               " NULL AS threshold, NULL AS seed, NULL AS error, NULL AS ms FROM main.conformance") != SQLITE_OK)
+        return db_err(s->path, s->db, err, "reading a version 2 schema");
     return MLC_OK;
 }
 
@@ -933,6 +945,39 @@ mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int c
     if (sqlite3_step(st) != SQLITE_DONE) {
         char what[96];
         snprintf(what, sizeof what, "storing the perplexity of run %" PRId64, run_id);
+        rs = db_err(s->path, s->db, err, what);
+    }
+    sqlite3_finalize(st);
+    return rs;
+}
+
+mlc_status mlc_store_add_conformance(mlc_store *s, int64_t run_id, const mlc_conformance_row *r,
+                                    mlc_err *err)
+{
+    if (s && s->readonly)
+        return arg_err(s, err, "mlc_store_add_conformance", "the store is open read-only");
+    if (!s || !r || !r->backend || !r->case_desc || !r->status)
+        return arg_err(s, err, "mlc_store_add_conformance", "missing backend, case or status");
+    static const char sql[] = "INSERT INTO conformance (run_id, backend, device, op, type, shape, case_desc,"
+                              " status, nmse, threshold, seed, error, ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_err(s->path, s->db, err, "preparing the conformance insert");
+    char seed[24];
+    snprintf(seed, sizeof seed, "0x%016" PRIx64, r->seed);
+    const char *text[] = {r->backend, r->device, r->op, r->type, r->shape, r->case_desc, r->status};
+    sqlite3_bind_int64(st, 1, run_id);
+    for (int i = 0; i < 7; i++)
+        sqlite3_bind_text(st, 2 + i, text[i], -1, SQLITE_STATIC);
+    bind_real(st, 9, r->nmse);
+    bind_real(st, 10, r->threshold);
+    sqlite3_bind_text(st, 11, seed, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 12, r->error && *r->error ? r->error : NULL, -1, SQLITE_STATIC);
+    bind_real(st, 13, r->ms);
+    mlc_status rs = MLC_OK;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        char what[96];
+        snprintf(what, sizeof what, "storing a conformance result of run %" PRId64, run_id);
         rs = db_err(s->path, s->db, err, what);
     }
     sqlite3_finalize(st);

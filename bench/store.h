@@ -117,6 +117,19 @@ mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metri
 /* One perplexity result of a run (the `perplexity` table). */
 mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int chunks, double ppl,
                                     double ppl_err, mlc_err *err);
+/* One conformance case's result (the `conformance` table); text NULL is stored as NULL, a
+ * NaN nmse (not measured) too. */
+typedef struct mlc_conformance_row {
+    const char *backend, *device; /* "cpu", "cpu:0 AMD EPYC ..." */
+    const char *op, *type, *shape;
+    const char *case_desc;        /* the suite's name of the case: the key across runs */
+    const char *status;           /* "pass", "fail", "unsupported" */
+    const char *error;            /* why it failed, or NULL/"" */
+    double nmse, threshold, ms;
+    uint64_t seed;                /* the case's own seed */
+} mlc_conformance_row;
+mlc_status mlc_store_add_conformance(mlc_store *s, int64_t run_id, const mlc_conformance_row *r,
+                                    mlc_err *err);
 /* Flushes and sets the final status ("complete", "failed", "interrupted") and finished.
  * Only a 'running' run can end: MLC_ERR_NOT_FOUND for an unknown run, MLC_ERR_ARG for a run
  * already ended or another status. When the flush fails the run is not set 'complete' (the

@@ -6,6 +6,7 @@
  * that one op perturbs its output, writes a NaN, writes past its output, or is declined; the
  * runner must report each (and a model needing a declined op must be refused at load). */
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -24,7 +25,7 @@
 Test(conformance, quick_json_all_pass, .timeout = 300)
 {
     char cmd[1200], *out;
-    snprintf(cmd, sizeof cmd, "%s conformance --quick --perf -o json 2>&1", tu_bin());
+    snprintf(cmd, sizeof cmd, "%s conformance --no-store --quick --perf -o json 2>&1", tu_bin());
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     cJSON *root = cJSON_Parse(out);
     cr_assert(root, "not JSON: %.400s", out);
@@ -56,13 +57,44 @@ Test(conformance, quick_json_all_pass, .timeout = 300)
     free(out);
 }
 
+/* Stored: a run of kind 'conformance', one row per case with its seed and threshold, and the
+ * per-device counts that compare gates on. */
+Test(conformance, stored_in_the_database, .timeout = 300)
+{
+    char db[1024], cmd[1400], *out;
+    snprintf(db, sizeof db, "%s/conf.db", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s conformance --quick --op scale,add --db %s --label L 2>&1", tu_bin(), db);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "stored as run 1 in "), "%s", out);
+    free(out);
+    sqlite3 *h;
+    cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(h, "SELECT (SELECT kind || '/' || status || '/' || label FROM runs WHERE id = 1),"
+                                       " (SELECT count(*) FROM conformance WHERE run_id = 1 AND status = 'pass'"
+                                       "   AND op IN ('scale', 'add') AND seed LIKE '0x%' AND threshold > 0),"
+                                       " (SELECT count(*) FROM conformance WHERE run_id = 1),"
+                                       " (SELECT value FROM metrics WHERE run_id = 1 AND name = 'cpu:0/conf_passed'),"
+                                       " (SELECT value FROM metrics WHERE run_id = 1 AND name = 'cpu:0/conf_failed')",
+                                    -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_expect_str_eq((const char *)sqlite3_column_text(st, 0), "conformance/complete/L");
+    const int pass = sqlite3_column_int(st, 1), rows = sqlite3_column_int(st, 2);
+    cr_expect_gt(rows, 2);
+    cr_expect_eq(pass, rows, "every row a passed scale/add case with seed and threshold");
+    cr_expect_eq(sqlite3_column_int(st, 3), rows);
+    cr_expect_eq(sqlite3_column_int(st, 4), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+}
+
 /* JUnit: parsed by python3's XML parser; counts match the testcases. */
 Test(conformance, junit_well_formed, .timeout = 300)
 {
     const char *dir = tu_tmpdir();
     char path[1100], cmd[3000], *out;
     snprintf(path, sizeof path, "%s/conf.xml", dir);
-    snprintf(cmd, sizeof cmd, "%s conformance --quick --op matmul,attention,add -o junit > %s", tu_bin(), path);
+    snprintf(cmd, sizeof cmd, "%s conformance --no-store --quick --op matmul,attention,add -o junit > %s", tu_bin(), path);
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd,
@@ -95,7 +127,7 @@ Test(conformance, usage_errors)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char cmd[1200], *out;
-        snprintf(cmd, sizeof cmd, "%s conformance %s 2>&1", tu_bin(), bad[i][0]);
+        snprintf(cmd, sizeof cmd, "%s conformance --no-store %s 2>&1", tu_bin(), bad[i][0]);
         cr_expect_eq(tu_run(cmd, &out), 2, "%s: %s", bad[i][0], out);
         cr_expect(strstr(out, bad[i][1]), "%s: %s", bad[i][0], out);
         free(out);
@@ -303,7 +335,7 @@ Test(conformance, model_level, .timeout = 300)
     cr_expect(strstr(r.error, "logits NMSE") && strstr(r.error, "> threshold"), "%s", r.error);
     /* through the CLI: the model section of the JSON */
     char cmd[2400], *out;
-    snprintf(cmd, sizeof cmd, "%s conformance --quick --op scale --model %s -o json 2>/dev/null", tu_bin(), model);
+    snprintf(cmd, sizeof cmd, "%s conformance --no-store --quick --op scale --model %s -o json 2>/dev/null", tu_bin(), model);
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     cJSON *root = cJSON_Parse(out);
     cr_assert(root, "%s", out);
@@ -364,7 +396,7 @@ Test(conformance, html_report_renders, .timeout = 300)
     char html[1100], shot[1100], cmd[4000], *out;
     snprintf(html, sizeof html, "%s/conformance.html", dir);
     snprintf(shot, sizeof shot, "%s/conformance.png", dir);
-    snprintf(cmd, sizeof cmd, "%s conformance --quick --perf --model synth -o html > %s 2>/dev/null", tu_bin(), html);
+    snprintf(cmd, sizeof cmd, "%s conformance --no-store --quick --perf --model synth -o html > %s 2>/dev/null", tu_bin(), html);
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd,
