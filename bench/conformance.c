@@ -682,10 +682,12 @@ static mlc_status store_device(mlc_store *st, int64_t run, const mlc_conf_device
                                    m->logits_nmse_max, NAN, NAN, d->seed};
         s = mlc_store_add_conformance(st, run, &row, err);
     }
-    /* The counts are what `compare` gates on (deterministic: any change is real). */
+    /* Counts for `compare` (deterministic: any change is real). Only failures gate; a case
+     * that became unsupported moves passed and unsupported, which have no direction, so it is
+     * reported as a change, not a regression. */
     const struct { const char *name; int v, dir; } counts[] = {
-        {"conf_passed", d->n_pass, 1}, {"conf_failed", d->n_fail + (d->has_model && !d->model.pass), -1},
-        {"conf_unsupported", d->n_unsupported, -1},
+        {"conf_passed", d->n_pass, 0}, {"conf_failed", d->n_fail + (d->has_model && !d->model.pass), -1},
+        {"conf_unsupported", d->n_unsupported, 0},
     };
     for (size_t i = 0; i < sizeof counts / sizeof counts[0] && !s; i++) {
         char name[96];

@@ -984,6 +984,48 @@ mlc_status mlc_store_add_conformance(mlc_store *s, int64_t run_id, const mlc_con
     return rs;
 }
 
+mlc_status mlc_store_conformance_changes(mlc_store *s, int64_t base_run, int64_t cand_run,
+                                        mlc_conformance_change_fn fn, void *ctx, mlc_err *err)
+{
+    if (!s || !fn)
+        return arg_err(s, err, "mlc_store_conformance_changes", "no store or callback");
+    /* Cases are keyed by backend:index (the device's description carries the instance's
+     * threads and ISA, which may differ between runs) and the suite's name of the case. */
+    static const char sql[] =
+        "WITH a AS (SELECT substr(device, 1, instr(device || ' ', ' ') - 1) AS k, case_desc, status"
+        "           FROM conformance WHERE run_id = ?1),"
+        " b AS (SELECT substr(device, 1, instr(device || ' ', ' ') - 1) AS k, case_desc, status, nmse,"
+        "           threshold, error FROM conformance WHERE run_id = ?2)"
+        " SELECT a.k, a.case_desc, a.status, b.status, b.nmse, b.threshold, b.error FROM a"
+        "   LEFT JOIN b ON b.k = a.k AND b.case_desc = a.case_desc"
+        "   WHERE b.status IS NULL OR b.status != a.status"
+        " UNION ALL"
+        " SELECT b.k, b.case_desc, NULL, b.status, b.nmse, b.threshold, b.error FROM b"
+        "   WHERE NOT EXISTS (SELECT 1 FROM a WHERE a.k = b.k AND a.case_desc = b.case_desc)"
+        " ORDER BY 1, 2";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_err(s->path, s->db, err, "preparing the conformance comparison");
+    sqlite3_bind_int64(st, 1, base_run);
+    sqlite3_bind_int64(st, 2, cand_run);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        mlc_conformance_change c = {
+            .device = (const char *)sqlite3_column_text(st, 0),
+            .case_desc = (const char *)sqlite3_column_text(st, 1),
+            .before = (const char *)sqlite3_column_text(st, 2),
+            .after = (const char *)sqlite3_column_text(st, 3),
+            .nmse = sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 4),
+            .threshold = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 5),
+            .error = (const char *)sqlite3_column_text(st, 6),
+        };
+        fn(ctx, &c);
+    }
+    mlc_status rs = rc == SQLITE_DONE ? MLC_OK : db_err(s->path, s->db, err, "comparing conformance results");
+    sqlite3_finalize(st);
+    return rs;
+}
+
 mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metric,
                                  const double *v, int n, mlc_err *err)
 {

@@ -130,6 +130,21 @@ typedef struct mlc_conformance_row {
 } mlc_conformance_row;
 mlc_status mlc_store_add_conformance(mlc_store *s, int64_t run_id, const mlc_conformance_row *r,
                                     mlc_err *err);
+/* A conformance case whose status differs between two runs: before/after are "pass", "fail",
+ * "unsupported", or NULL where the run lacks the case; nmse, threshold and error are the
+ * candidate's (NaN/NULL when absent). Strings live until the callback returns. */
+typedef struct mlc_conformance_change {
+    const char *device;     /* "cpu:0" */
+    const char *case_desc;
+    const char *before, *after;
+    double nmse, threshold;
+    const char *error;
+} mlc_conformance_change;
+typedef void (*mlc_conformance_change_fn)(void *ctx, const mlc_conformance_change *c);
+/* Calls fn for every case (device and name) whose status changed from base_run to cand_run,
+ * ordered by device and case. */
+mlc_status mlc_store_conformance_changes(mlc_store *s, int64_t base_run, int64_t cand_run,
+                                        mlc_conformance_change_fn fn, void *ctx, mlc_err *err);
 /* Flushes and sets the final status ("complete", "failed", "interrupted") and finished.
  * Only a 'running' run can end: MLC_ERR_NOT_FOUND for an unknown run, MLC_ERR_ARG for a run
  * already ended or another status. When the flush fails the run is not set 'complete' (the

@@ -987,3 +987,52 @@ Test(store, readonly_file_in_readonly_directory)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
     cr_expect_eq(system(cmd), 0);
 }
+
+/* ------------------------------------------------------------ conformance results */
+
+static void add_case(mlc_store *s, int64_t run, const char *device, const char *desc, const char *status)
+{
+    mlc_conformance_row r = {"cpu", device, "matmul", "Q4_K", "[256, 7, 3, 1]", desc, status,
+                             !strcmp(status, "fail") ? "NMSE 1e-2 > 5e-4" : NULL, 1e-6, 5e-4, 0.1, 0xfeedULL};
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_add_conformance(s, run, &r, &err), MLC_OK, "%s", err.msg);
+}
+
+typedef struct changes {
+    char text[1024];
+    int n;
+} changes;
+
+static void on_change(void *ctx, const mlc_conformance_change *c)
+{
+    changes *ch = ctx;
+    size_t len = strlen(ch->text);
+    snprintf(ch->text + len, sizeof ch->text - len, "%s|%s|%s|%s;", c->device, c->case_desc,
+             c->before ? c->before : "-", c->after ? c->after : "-");
+    ch->n++;
+}
+
+/* Rows keep seed (hex) and threshold; the changes between two runs are keyed by backend:index
+ * and the case's name, whatever the instance's description (threads, ISA) says. */
+Test(store, conformance_rows_and_changes)
+{
+    char path[1024];
+    mlc_store *s = open_ok(tmp_db(path, sizeof path, "conf.db"));
+    int64_t a = begin_ok(s), b = begin_ok(s);
+    add_case(s, a, "cpu:0 EPYC, 2 threads, avx2", "same", "pass");
+    add_case(s, a, "cpu:0 EPYC, 2 threads, avx2", "broke", "pass");
+    add_case(s, a, "cpu:0 EPYC, 2 threads, avx2", "dropped", "pass");
+    add_case(s, a, "cpu:0 EPYC, 2 threads, avx2", "fixed", "fail");
+    add_case(s, b, "cpu:0 EPYC, 1 threads, avx512", "same", "pass");
+    add_case(s, b, "cpu:0 EPYC, 1 threads, avx512", "broke", "fail");
+    add_case(s, b, "cpu:0 EPYC, 1 threads, avx512", "fixed", "pass");
+    add_case(s, b, "cpu:0 EPYC, 1 threads, avx512", "declined", "unsupported");
+    changes ch = {{0}, 0};
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_conformance_changes(s, a, b, on_change, &ch, &err), MLC_OK, "%s", err.msg);
+    cr_expect_str_eq(ch.text, "cpu:0|broke|pass|fail;cpu:0|declined|-|unsupported;cpu:0|dropped|pass|-;"
+                              "cpu:0|fixed|fail|pass;");
+    expect_text(mlc_store_db(s), "SELECT seed || ' ' || threshold || ' ' || status FROM conformance WHERE case_desc = 'broke'"
+                                 " AND run_id = 2", "0x000000000000feed 0.0005 fail");
+    mlc_store_close(s);
+}
