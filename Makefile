@@ -55,6 +55,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 CPPFLAGS += -Iengine/include -Iengine -D_POSIX_C_SOURCE=200809L \
             -DMLC_VERSION='"$(VERSION)"' \
             -DMLC_BACKENDS='"$(strip $(BACKENDS))"' \
+            -DMLC_IMPLEMENTED_BACKENDS='" $(strip $(IMPLEMENTED_BACKENDS)) "' \
             '-DMLC_BUILT_BACKENDS(X)=$(foreach b,$(BACKENDS),X($(b)))'
 CFLAGS   ?=
 ALLCFLAGS := -std=c11 $(WARN) $(OPTFLAGS) $(SANFLAGS) -pthread $(CFLAGS)

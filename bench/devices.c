@@ -21,7 +21,14 @@ int mlc_cmd_devices(int argc, char **argv)
     for (int b = 0; b < mlc_backend_count(); b++) {
         const char *name = mlc_backend_name(b);
         if (!mlc_backend_built(b)) {
-            printf("%-7s not built (rebuild with make BACKENDS=\"... %s\")\n", name, name);
+            /* Only a backend with sources in this tree can be built by naming it. */
+            char padded[48];
+            snprintf(padded, sizeof padded, " %s ", name);
+            if (strstr(MLC_IMPLEMENTED_BACKENDS, padded))
+                printf("%-7s not built (its toolchain was missing: install it, then make BACKENDS=\"... %s\")\n",
+                       name, name);
+            else
+                printf("%-7s not built (this version of mlc-bench has no %s backend yet)\n", name, name);
             continue;
         }
         int n = mlc_backend_device_count(b);
