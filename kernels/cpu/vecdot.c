@@ -314,10 +314,10 @@ mlc_status mlc_cpu_kernels_init(mlc_cpu_kernels *k, const char *isa, mlc_err *er
     if (!isa || !*isa || !strcmp(isa, "auto"))
         isa = cpu_has("avx512") ? "avx512" : cpu_has("avx2") ? "avx2" : "scalar";
     if (strcmp(isa, "scalar") && strcmp(isa, "avx2") && strcmp(isa, "avx512"))
-        return mlc_err_set(err, MLC_ERR_ARG, "MLC_CPU_ISA: unknown ISA '%s' (scalar, avx2, avx512)", isa);
+        return mlc_err_set(err, MLC_ERR_ARG, "CPU ISA '%s' (--isa or MLC_CPU_ISA): unknown; choose scalar, avx2 or avx512", isa);
     if (!cpu_has(isa))
         return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
-                           "MLC_CPU_ISA: this CPU cannot run '%s' (available: %s)", isa,
+                           "CPU ISA '%s' (--isa or MLC_CPU_ISA): this CPU cannot run it (available: %s)", isa,
                            mlc_cpu_isas_available());
     if (!strcmp(isa, "avx2") || !strcmp(isa, "avx512"))
         mlc_cpu_kernels_avx2(k);
