@@ -893,6 +893,28 @@ typedef struct ref {
     char desc[256];
 } ref;
 
+/* A reference that strtoll reads whole is a run id. */
+static bool is_run_id(const char *s, long long *id)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (id)
+        *id = v;
+    return !errno && end != s && !*end;
+}
+
+const char *mlc_compare_ref_meaning(const char *s)
+{
+    if (!strcmp(s, "last") || !strncmp(s, "last:", 5))
+        return "the newest runs (last, last:N)";
+    if (!strncmp(s, "label:", 6))
+        return "the runs with a label (label:TEXT)";
+    if (is_run_id(s, NULL))
+        return "a run id";
+    return NULL;
+}
+
 /* "last" = last:1. Returns N, 0 when ref is not of this form, -1 when malformed. */
 static int last_n(const char *s)
 {
@@ -930,10 +952,8 @@ static bool resolve_one(sqlite3 *db, const char *s, const char *what, ref *r)
 {
     if (!strncmp(s, "label:", 6))
         return resolve_label(db, s, what, r);
-    char *end;
-    errno = 0;
-    long long id = strtoll(s, &end, 10);
-    bool numeric = !errno && end != s && !*end;
+    long long id;
+    bool numeric = is_run_id(s, &id);
     sqlite3_stmt *st = NULL;
     sqlite3_prepare_v2(db, numeric ? "SELECT id FROM runs WHERE id = ?1" : "SELECT run_id FROM baselines WHERE name = ?1",
                        -1, &st, NULL);

@@ -1,8 +1,8 @@
 /* test_compare.c: the regression gate, `mlc-bench baseline` and `mlc-bench ab`.
  *
  * - The promise of the gate, end to end: `run --endpoint` against `serve --engine null`
- *   with inter-token gaps of 30 ms vs 30 ms (A/A), 30 vs 33 ms (a real 10% regression) and
- *   30 vs 30.6 ms (2%), 5 runs a side, 20 repetitions each with the default settings: A/A
+ *   with inter-token gaps of 40 ms vs 40 ms (A/A), 40 vs 44 ms (a real 10% regression) and
+ *   40 vs 40.8 ms (2%), 5 runs a side, 20 repetitions each with the default settings: A/A
  *   never fails, 10% fails every time, 2% is reported within threshold.
  * - Verdict rules on stores written here with the store API (exact samples): significance
  *   without size and size without significance are `~`, the absolute noise floor per unit,
@@ -410,6 +410,36 @@ Test(compare, references_last_n_and_names)
     free(out);
 }
 
+/* A baseline name that a reference reads as something else could never be compared against:
+ * `baseline set` refuses it. */
+Test(compare, baseline_names_references_cannot_reach)
+{
+    char *db = db_path("names2.db"), *out, cmd[4096];
+    tps_run(db, "m.gguf", BASE, 5, 10.0);
+    static const struct {
+        const char *name, *meaning;
+    } cases[] = {
+        {"1", "a run id"}, {"007", "a run id"}, {"+2", "a run id"}, {" 2", "a run id"},
+        {"last", "the newest runs"}, {"last:3", "the newest runs"}, {"last:x", "the newest runs"},
+        {"label:x", "the runs with a label"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s baseline set '%s' --db %s", tu_bin(), cases[i].name, db);
+        cr_expect_eq(tu_run(cmd, &out), 2, "%s: %s", cases[i].name, out);
+        char want[256];
+        snprintf(want, sizeof want, "baseline set: '%s' cannot name a baseline: as a reference it means %s",
+                 cases[i].name, cases[i].meaning);
+        cr_expect(strstr(out, want) && strchr(out, '\n') == out + strlen(out) - 1, "%s", out);
+        free(out);
+    }
+    /* Names that only look alike are names, and compare reaches them. */
+    snprintf(cmd, sizeof cmd, "%s baseline set 1x --db %s && %s baseline set lastly --db %s && %s compare --db %s"
+             " -b 1x -c lastly", tu_bin(), db, tu_bin(), db, tu_bin(), db);
+    cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "baseline:  '1x' (run 1)") && strstr(out, "candidate: 'lastly' (run 1)"), "%s", out);
+    free(out);
+}
+
 Test(compare, bad_references_exit_2)
 {
     char *db = db_path("bad.db"), *out;
@@ -525,22 +555,27 @@ static void bench_run(const char *db, int port, const char *label)
  * sides of a repetition are made in interleaved order so such load falls on all of them
  * alike. The gate runs with its defaults, every metric of `run` in it.
  *
- * The margins. Scheduler noise is additive: with two busy loops beside the test on 2 cores,
- * run medians of TTFT at 50 ms injected ranged 50.3-55.9 ms (+11%), of client delay
- * 0.4-2.1 ms, while the median ITL stayed within 0.1 ms (the null engine keeps an absolute
- * token schedule, so a late token makes the next gap shorter). So the injected delays are
- * large against those few ms: TTFT 150 ms (5 ms of noise is 3%, inside the 5% threshold),
- * E2E 150 + 7 x 30 ms. ITL gaps of 30 ms make the 2% case a 0.6 ms change, above the
- * 0.5 ms noise floor, so what keeps it quiet is the threshold, as the test claims; 10% is
- * 3 ms a gap, 30 times the noise of the median gap. Client delay (the load generator's own
- * lateness, the metric that failed A/A under load) is reported, not gated. */
-Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1200)
+ * The margins. Scheduler noise is additive (a starved client reads a token late), so the
+ * injected delays are made large against it. Measured beside this test with two busy loops
+ * and other builds on the 2 cores (load average 12 to 19): run medians of TTFT moved by up
+ * to 14 ms between identical servers, client delay from 0.4 to 2.1 ms, and TPOT (a request's
+ * decode time over its tokens) by about 3 ms; median ITL moved less, but a client starved
+ * for tens of ms reads several tokens at once and records zero gaps. Hence TTFT 300 ms
+ * (14 ms is 4.7%, inside the 5% threshold) and gaps of 40 ms: 10% is 4 ms a gap; 2% is
+ * 0.8 ms, above the 0.5 ms noise floor, so what keeps the 2% case quiet is the threshold,
+ * as the test claims. Client delay (the load generator's own lateness, the metric that
+ * failed A/A under load) is reported, not gated.
+ *
+ * "10% caught" means: the gate fails with TPOT or ITL (the two measures of the injected
+ * gap) a regression, and both moved beyond the threshold. One of them alone may miss
+ * p < 0.01 when starvation reorders one run of five (seen at load 19: p 0.075). */
+Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1800)
 {
-    srv a = start("--engine null --ttft-ms 150 --itl-ms 30 --parallel 8");
-    srv b = start("--engine null --ttft-ms 150 --itl-ms 33 --parallel 8");
-    srv c = start("--engine null --ttft-ms 150 --itl-ms 30.6 --parallel 8");
+    srv a = start("--engine null --ttft-ms 300 --itl-ms 40 --parallel 8");
+    srv b = start("--engine null --ttft-ms 300 --itl-ms 44 --parallel 8");
+    srv c = start("--engine null --ttft-ms 300 --itl-ms 40.8 --parallel 8");
     char *db = db_path("gate.db"), *out, args[256];
-    int aa_fail = 0, ab_caught = 0, small_within = 0;
+    int aa_fail = 0, ab_caught = 0, small_within = 0, itl_regression = 0, tpot_regression = 0;
     for (int rep = 0; rep < 20; rep++) {
         char la[32], la2[32], lb[32], lc[32];
         snprintf(la, sizeof la, "A%d", rep);
@@ -563,12 +598,16 @@ Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1200)
         free(out);
         snprintf(args, sizeof args, "-b label:%s -c label:%s --json", la, lb);
         rc = compare(db, args, &out);
-        char *v = verdict_of(out, "c=4/itl_ms", NULL);
-        if (rc == 1 && !strcmp(v, "regression"))
+        double itl_change = 0, tpot_change = 0;
+        char *v = verdict_of(out, "c=4/tpot_ms", &tpot_change), *itl = verdict_of(out, "c=4/itl_ms", &itl_change);
+        if (rc == 1 && (!strcmp(v, "regression") || !strcmp(itl, "regression")) && tpot_change > 5 && itl_change > 5)
             ab_caught++;
         else
             cr_log_error("10%% not caught in repetition %d: %s", rep, out);
+        itl_regression += !strcmp(itl, "regression");
+        tpot_regression += !strcmp(v, "regression");
         free(v);
+        free(itl);
         free(out);
         snprintf(args, sizeof args, "-b label:%s -c label:%s --json", la, lc);
         rc = compare(db, args, &out);
@@ -592,6 +631,7 @@ Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1200)
                     small_within);
         return;
     }
+    cr_log_info("10%%: itl_ms a regression %d of 20 times, tpot_ms %d", itl_regression, tpot_regression);
     cr_expect_eq(aa_fail, 0, "A/A failed %d of 20 times", aa_fail);
     cr_expect_eq(ab_caught, 20, "10%% caught %d of 20 times", ab_caught);
     cr_expect_eq(small_within, 20, "2%% within threshold %d of 20 times", small_within);
