@@ -104,8 +104,8 @@ static bool is_deterministic(const char *name)
 
 void mlc_compare_opts_init(mlc_compare_opts *o)
 {
-    /* 0.5 ms: the wakeup jitter of a loaded 2-core machine moves a run's median TTFT or
-     * client delay by this much and more between identical runs. */
+    /* 0.5 ms: about the wakeup latency of a loaded machine; a change smaller than that is
+     * timing jitter, not the code under test, however many percent of a small figure. */
     *o = (mlc_compare_opts){.alpha = 0.01, .threshold_pct = 5, .tolerance_pct = 0.1,
                             .floors = {{"ms", 0.5}}, .n_floors = 1};
 }
