@@ -34,8 +34,8 @@ static const char ab_usage[] =
     "  --db FILE          store for both builds' runs (default ./mlc-bench.db or $MLC_BENCH_DB)\n"
     "  --seed S           order of the rounds (default: from the clock; printed)\n"
     "  --verbose          show the builds' own output\n"
-    "  and compare's gate options: --alpha --threshold --tolerance --metric --force --json\n"
-    "  --format table|md --junit FILE --quiet\n"
+    "  and compare's gate options: --alpha --threshold --tolerance --noise-floor --gate\n"
+    "  --metric --force --json --format table|md --junit FILE --quiet (see compare --help)\n"
     "exit status: 0 no regression, 1 regression, 2 usage error, or a build failed\n";
 
 typedef struct ab_opts {

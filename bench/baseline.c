@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "compare.h"
 #include "store.h"
 
 static const char baseline_usage[] =
@@ -18,7 +19,9 @@ static const char baseline_usage[] =
     "       mlc-bench baseline list        every name with its run\n"
     "       mlc-bench baseline show NAME   one name's run (exit 2 when there is none)\n"
     "       mlc-bench baseline rm NAME     forget a name (the run stays)\n"
-    "  --db FILE   store (default ./mlc-bench.db or $MLC_BENCH_DB)\n";
+    "  --db FILE   store (default ./mlc-bench.db or $MLC_BENCH_DB)\n"
+    "NAME is any text a reference would read as a name: not a run id (1), last, last:N or\n"
+    "label:TEXT.\n";
 
 typedef struct baseline_args {
     const char *verb, *name, *run, *kind, *db;
@@ -113,6 +116,12 @@ static int exec(sqlite3 *db, const char *sql, const char *name, int64_t id)
 
 static int cmd_set(sqlite3 *db, const baseline_args *b)
 {
+    const char *meaning = mlc_compare_ref_meaning(b->name);
+    if (meaning) {
+        fprintf(stderr, "mlc-bench baseline set: '%s' cannot name a baseline: as a reference it means %s\n",
+                b->name, meaning);
+        return 2;
+    }
     int64_t id;
     if (!pick_run(db, b, &id))
         return 2;

@@ -21,6 +21,11 @@
 static const char *const deterministic[] = {"ppl", "ppl_err", "tokens_scored", "failed", "kld_mean",
                                             "kld_p99", "same_top1_pct", "ppl_ratio"};
 
+/* Metrics reported but not gated unless --gate names them: client delay (scheduled to sent)
+ * measures the load generator's own scheduling, not the system under test, and on a busy
+ * machine it moves by whole milliseconds between identical runs. Matched on the last part. */
+static const char *const reported_only[] = {"client_delay_ms"};
+
 /* Most runs one reference may pool (last:N). */
 #define MAX_RUNS 256
 
@@ -48,6 +53,8 @@ typedef struct row {
     double med[2];    /* medians of s */
     double change;    /* (candidate - baseline) / |baseline|, a fraction */
     double limit;     /* the threshold or tolerance that applied, a fraction */
+    double floor;     /* noisy metrics: the absolute noise floor, in the metric's unit (0: none) */
+    bool gated;       /* false: reported only (reported_only[], not named by --gate) */
     mlc_mwu mw;
     double p_worse;   /* one-sided p of "candidate worse", NaN when not tested */
     const char *verdict; /* "regression", "improved", "~", "ok", "changed", "n/a", "-" */
@@ -80,6 +87,13 @@ static const char *last_part(const char *name)
     return s ? s + 1 : name;
 }
 
+/* True when key names the metric: its full name or its last '/'-separated part. */
+static bool names(const char *key, size_t len, const char *name)
+{
+    const char *lp = last_part(name);
+    return (strlen(name) == len && !strncmp(name, key, len)) || (strlen(lp) == len && !strncmp(lp, key, len));
+}
+
 static bool is_deterministic(const char *name)
 {
     for (size_t i = 0; i < sizeof deterministic / sizeof deterministic[0]; i++)
@@ -90,7 +104,44 @@ static bool is_deterministic(const char *name)
 
 void mlc_compare_opts_init(mlc_compare_opts *o)
 {
-    *o = (mlc_compare_opts){.alpha = 0.01, .threshold_pct = 5, .tolerance_pct = 0.1};
+    /* 0.5 ms: about the wakeup latency of a loaded machine; a change smaller than that is
+     * timing jitter, not the code under test, however many percent of a small figure. */
+    *o = (mlc_compare_opts){.alpha = 0.01, .threshold_pct = 5, .tolerance_pct = 0.1,
+                            .floors = {{"ms", 0.5}}, .n_floors = 1};
+}
+
+bool mlc_compare_parse_floors(const char *flag, const char *val, mlc_compare_opts *o)
+{
+    char buf[512];
+    if (snprintf(buf, sizeof buf, "%s", val) >= (int)sizeof buf || !*val || *val == ',' ||
+        val[strlen(val) - 1] == ',' || strstr(val, ",,")) {
+        fprintf(stderr, "mlc-bench compare: %s: '%s' is not a list of UNIT=VALUE or METRIC=VALUE\n", flag, val);
+        return false;
+    }
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strrchr(tok, '='), *end;
+        errno = 0;
+        double v = eq ? strtod(eq + 1, &end) : NAN;
+        if (!eq || eq == tok || (size_t)(eq - tok) >= sizeof o->floors[0].key || errno || end == eq + 1 ||
+            *end || !(v >= 0) || v > 1e12) {
+            fprintf(stderr, "mlc-bench compare: %s: '%s' is not UNIT=VALUE or METRIC=VALUE with VALUE >= 0"
+                    " (e.g. ms=0.5)\n", flag, tok);
+            return false;
+        }
+        *eq = 0;
+        int i = 0;
+        while (i < o->n_floors && strcmp(o->floors[i].key, tok))
+            i++;
+        if (i == MLC_COMPARE_MAX_FLOORS) {
+            fprintf(stderr, "mlc-bench compare: %s: more than %d noise floors\n", flag, MLC_COMPARE_MAX_FLOORS);
+            return false;
+        }
+        snprintf(o->floors[i].key, sizeof o->floors[i].key, "%s", tok);
+        o->floors[i].v = v;
+        o->floors[i].given = true;
+        o->n_floors += i == o->n_floors;
+    }
+    return true;
 }
 
 bool mlc_compare_parse_pct(const char *flag, const char *val, double *all, mlc_metric_override *ov, int *n)
@@ -115,7 +166,7 @@ bool mlc_compare_parse_pct(const char *flag, const char *val, double *all, mlc_m
                 eq == val ? "empty metric name" : "too many per-metric values");
         return false;
     }
-    ov[*n].pattern = val; /* "NAME=PCT": matched up to the '=' */
+    ov[*n].pattern = val; /* "NAME=PCT": matched up to the last '=' (names hold '=': c=4/itl_ms=3) */
     ov[(*n)++].pct = v;
     return true;
 }
@@ -123,14 +174,36 @@ bool mlc_compare_parse_pct(const char *flag, const char *val, double *all, mlc_m
 /* The override for name, else the default, as a fraction. */
 static double pct_for(const char *name, double all, const mlc_metric_override *ov, int n)
 {
-    for (int i = n - 1; i >= 0; i--) {
-        size_t len = (size_t)(strchr(ov[i].pattern, '=') - ov[i].pattern);
-        const char *lp = last_part(name);
-        if ((strlen(name) == len && !strncmp(name, ov[i].pattern, len)) ||
-            (strlen(lp) == len && !strncmp(lp, ov[i].pattern, len)))
+    for (int i = n - 1; i >= 0; i--)
+        if (names(ov[i].pattern, (size_t)(strrchr(ov[i].pattern, '=') - ov[i].pattern), name))
             return ov[i].pct / 100;
-    }
     return all / 100;
+}
+
+/* The noise floor of a metric, in its unit: a floor for its name, else for its unit, else 0. */
+static double floor_for(const char *name, const char *unit, const mlc_compare_opts *o)
+{
+    double by_unit = 0;
+    for (int i = 0; i < o->n_floors; i++) {
+        if (names(o->floors[i].key, strlen(o->floors[i].key), name))
+            return o->floors[i].v;
+        if (!strcmp(o->floors[i].key, unit))
+            by_unit = o->floors[i].v;
+    }
+    return by_unit;
+}
+
+static bool is_gated(const char *name, const mlc_compare_opts *o)
+{
+    for (size_t i = 0; i < sizeof reported_only / sizeof reported_only[0]; i++) {
+        if (strcmp(last_part(name), reported_only[i]))
+            continue;
+        for (int k = 0; k < o->n_gate; k++)
+            if (names(o->gate[k], strlen(o->gate[k]), name))
+                return true;
+        return false;
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------------ run checks */
@@ -405,6 +478,8 @@ static void judge_deterministic(row *r, const mlc_compare_opts *o)
 static void judge_noisy(row *r, const mlc_compare_opts *o)
 {
     r->limit = pct_for(r->name, o->threshold_pct, o->thresholds, o->n_thresholds);
+    r->floor = floor_for(r->name, r->unit, o);
+    r->gated = is_gated(r->name, o);
     const dvec *b = r->run_level ? &r->runs[0] : &r->s[0], *c = r->run_level ? &r->runs[1] : &r->s[1];
     if (mlc_mann_whitney(c->v, c->n, b->v, b->n, &r->mw)) {
         r->verdict = "n/a";
@@ -418,16 +493,30 @@ static void judge_noisy(row *r, const mlc_compare_opts *o)
     }
     /* Candidate worse = larger when lower is better, smaller when higher is better. */
     r->p_worse = r->direction < 0 ? r->mw.p_greater : r->mw.p_less;
+    if (!r->gated) {
+        r->verdict = "-";
+        snprintf(r->why, sizeof r->why, "reported, not gated: measures the load generator");
+        return;
+    }
     double p_better = r->direction < 0 ? r->mw.p_less : r->mw.p_greater;
     double moved = r->direction < 0 ? r->change : -r->change; /* > 0: worse */
-    bool sig_worse = r->p_worse < o->alpha, big_worse = moved > r->limit;
-    bool sig_better = p_better < o->alpha, big_better = -moved > r->limit;
+    bool above_floor = fabs(r->med[1] - r->med[0]) > r->floor;
+    bool sig_worse = r->p_worse < o->alpha, beyond_worse = moved > r->limit;
+    bool sig_better = p_better < o->alpha, beyond_better = -moved > r->limit;
+    bool big_worse = beyond_worse && above_floor, big_better = beyond_better && above_floor;
+    char floor[48] = "";
+    if (r->floor > 0)
+        snprintf(floor, sizeof floor, " and %g %s", r->floor, r->unit);
     if (sig_worse && big_worse) {
         r->verdict = "regression";
-        snprintf(r->why, sizeof r->why, "p < %g and beyond %.3g%%", o->alpha, 100 * r->limit);
+        snprintf(r->why, sizeof r->why, "p < %g and beyond %.3g%%%s", o->alpha, 100 * r->limit, floor);
     } else if (sig_better && big_better) {
         r->verdict = "improved";
-        snprintf(r->why, sizeof r->why, "p < %g and beyond %.3g%%", o->alpha, 100 * r->limit);
+        snprintf(r->why, sizeof r->why, "p < %g and beyond %.3g%%%s", o->alpha, 100 * r->limit, floor);
+    } else if ((beyond_worse || beyond_better) && !above_floor) {
+        r->verdict = "~";
+        snprintf(r->why, sizeof r->why, "beyond %.3g%% but within the noise floor %g %s", 100 * r->limit, r->floor,
+                 r->unit);
     } else if (big_worse || big_better) {
         r->verdict = "~";
         snprintf(r->why, sizeof r->why, "beyond %.3g%% but not significant", 100 * r->limit);
@@ -444,7 +533,12 @@ static void judge(row *r, const mlc_compare_opts *o)
 {
     r->p_worse = NAN;
     r->change = NAN;
+    r->gated = true;
     if (!r->s[0].n || !r->s[1].n) {
+        /* Measured on one side only: shown as missing, not as 0, and not a regression (the
+         * gate compares what both sides measured; failures are gated by `failed`). */
+        for (int k = 0; k < 2; k++)
+            r->med[k] = r->s[k].n ? mlc_median(r->s[k].v, r->s[k].n) : NAN;
         r->verdict = "n/a";
         snprintf(r->why, sizeof r->why, "only in the %s", r->s[0].n ? "baseline" : "candidate");
         return;
@@ -482,6 +576,15 @@ static void fmt_change(const row *r, char *buf, size_t cap)
         snprintf(buf, cap, "%+.2f%%", 100 * r->change);
 }
 
+/* A side's median; "-" when that side did not measure the metric. */
+static void fmt_med(double v, const char *fmt, char *buf, size_t cap)
+{
+    if (isnan(v))
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, fmt, v);
+}
+
 /* "n (b/c)": samples, or runs when runs are the unit. */
 static void fmt_n(const row *r, char *buf, size_t cap)
 {
@@ -496,12 +599,13 @@ static void print_table(const table *t, const char *bd, const char *cd, int regr
            "verdict");
     for (int i = 0; i < t->n; i++) {
         const row *r = &t->r[i];
-        char p[16], ch[24], n[32];
+        char p[16], ch[24], n[32], m0[32], m1[32];
         fmt_p(r, p, sizeof p);
         fmt_change(r, ch, sizeof ch);
         fmt_n(r, n, sizeof n);
-        printf("%-34s %12.4g %12.4g %9s %8s %11s  %s (%s)\n", r->name, r->med[0], r->med[1], ch, p, n,
-               r->verdict, r->why);
+        fmt_med(r->med[0], "%.4g", m0, sizeof m0);
+        fmt_med(r->med[1], "%.4g", m1, sizeof m1);
+        printf("%-34s %12s %12s %9s %8s %11s  %s (%s)\n", r->name, m0, m1, ch, p, n, r->verdict, r->why);
     }
     printf("%d regression%s\n", regressions, regressions == 1 ? "" : "s");
 }
@@ -514,13 +618,14 @@ static void markdown(mlc_strbuf *b, const table *t, const char *bd, const char *
                      "| --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
     for (int i = 0; i < t->n; i++) {
         const row *r = &t->r[i];
-        char p[16], ch[24], n[32];
+        char p[16], ch[24], n[32], m0[32], m1[32];
         fmt_p(r, p, sizeof p);
         fmt_change(r, ch, sizeof ch);
         fmt_n(r, n, sizeof n);
+        fmt_med(r->med[0], "%.4g", m0, sizeof m0);
+        fmt_med(r->med[1], "%.4g", m1, sizeof m1);
         bool bad = !strcmp(r->verdict, "regression") || !strcmp(r->verdict, "changed");
-        mlc_sb_printf(b, "| %s | %.4g | %.4g | %s | %s | %s | %s%s%s (%s) |\n", r->name, r->med[0], r->med[1], ch, p, n,
-                      bad ? "**" : "",
+        mlc_sb_printf(b, "| %s | %s | %s | %s | %s | %s | %s%s%s (%s) |\n", r->name, m0, m1, ch, p, n, bad ? "**" : "",
                       r->verdict, bad ? "**" : "", r->why);
     }
     mlc_sb_printf(b, "\n%d regression%s.\n\n", regressions, regressions == 1 ? "" : "s");
@@ -539,6 +644,9 @@ static char *to_json(const table *t, const char *bd, const char *cd, int regress
     cJSON_AddNumberToObject(j, "alpha", o->alpha);
     cJSON_AddNumberToObject(j, "threshold_pct", o->threshold_pct);
     cJSON_AddNumberToObject(j, "tolerance_pct", o->tolerance_pct);
+    cJSON *fl = cJSON_AddObjectToObject(j, "noise_floors");
+    for (int i = 0; i < o->n_floors; i++)
+        cJSON_AddNumberToObject(fl, o->floors[i].key, o->floors[i].v);
     cJSON *a = cJSON_AddArrayToObject(j, "metrics");
     for (int i = 0; i < t->n; i++) {
         const row *r = &t->r[i];
@@ -552,6 +660,8 @@ static char *to_json(const table *t, const char *bd, const char *cd, int regress
         cJSON_AddItemToObject(m, "change_pct", num_or_null(100 * r->change));
         cJSON_AddItemToObject(m, "p_value", num_or_null(r->p_worse));
         cJSON_AddItemToObject(m, "limit_pct", num_or_null(100 * r->limit));
+        cJSON_AddNumberToObject(m, "noise_floor", r->floor);
+        cJSON_AddBoolToObject(m, "gated", r->gated);
         cJSON_AddNumberToObject(m, "n_baseline", (double)r->s[0].n);
         cJSON_AddNumberToObject(m, "n_candidate", (double)r->s[1].n);
         cJSON_AddNumberToObject(m, "runs_baseline", (double)r->runs[0].n);
@@ -591,12 +701,14 @@ static bool write_junit(const char *path, const table *t, int regressions)
                "<testsuite name=\"mlc-bench compare\" tests=\"%d\" failures=\"%d\">\n", t->n, regressions);
     for (int i = 0; i < t->n; i++) {
         const row *r = &t->r[i];
-        char p[16], ch[24], msg[256];
+        char p[16], ch[24], msg[256], m0[32], m1[32];
         fmt_p(r, p, sizeof p);
         fmt_change(r, ch, sizeof ch);
+        fmt_med(r->med[0], "%.6g", m0, sizeof m0);
+        fmt_med(r->med[1], "%.6g", m1, sizeof m1);
         fputs("  <testcase classname=\"mlc-bench.compare\" name=\"", f);
         xml_text(f, r->name);
-        snprintf(msg, sizeof msg, "%s: %.6g -> %.6g (%s, p %s): %s", r->verdict, r->med[0], r->med[1], ch, p, r->why);
+        snprintf(msg, sizeof msg, "%s: %s -> %s (%s, p %s): %s", r->verdict, m0, m1, ch, p, r->why);
         if (!strcmp(r->verdict, "regression") || !strcmp(r->verdict, "changed")) {
             fputs("\">\n    <failure message=\"", f);
             xml_text(f, msg);
@@ -666,6 +778,70 @@ static void free_table(table *t)
     free(t->r);
 }
 
+/* Does key (len bytes) name a compared metric, or (units) a compared metric's unit? */
+static bool key_known(const table *t, const char *key, size_t len, bool units)
+{
+    for (int i = 0; i < t->n; i++)
+        if (names(key, len, t->r[i].name) || (units && strlen(t->r[i].unit) == len && !strncmp(t->r[i].unit, key, len)))
+            return true;
+    return false;
+}
+
+/* One line for a per-metric option whose name matches nothing compared (a typo would
+ * otherwise be ignored silently): the option, and the names (and units) it could take. */
+static void unknown_key(const table *t, const char *flag, const char *arg, size_t len, bool units)
+{
+    mlc_strbuf b = {0};
+    for (int pass = 0; pass < 1 + units; pass++) {
+        mlc_sb_printf(&b, "%s", pass ? "; units: " : "metrics: ");
+        size_t start = b.len;
+        for (int i = 0; i < t->n; i++) {
+            const char *s = pass ? t->r[i].unit : last_part(t->r[i].name);
+            bool seen = !*s;
+            for (int k = 0; k < i && !seen; k++)
+                seen = !strcmp(s, pass ? t->r[k].unit : last_part(t->r[k].name));
+            if (!seen)
+                mlc_sb_printf(&b, "%s%s", b.len > start ? ", " : "", s);
+        }
+    }
+    fprintf(stderr, "mlc-bench compare: %s %s: no compared metric %s '%.*s' (%s)\n", flag, arg,
+            units ? "has the name or unit" : "is named", (int)len, arg, b.p ? b.p : "");
+    free(b.p);
+}
+
+/* Every name given to --threshold, --tolerance, --noise-floor and --gate matches something
+ * compared; false with a message naming the first that does not. */
+static bool check_keys(const table *t, const mlc_compare_opts *o)
+{
+    const struct {
+        const char *flag;
+        const mlc_metric_override *ov;
+        int n;
+    } pct[] = {{"--threshold", o->thresholds, o->n_thresholds}, {"--tolerance", o->tolerances, o->n_tolerances}};
+    for (size_t k = 0; k < 2; k++) {
+        for (int i = 0; i < pct[k].n; i++) {
+            size_t len = (size_t)(strrchr(pct[k].ov[i].pattern, '=') - pct[k].ov[i].pattern);
+            if (!key_known(t, pct[k].ov[i].pattern, len, false)) {
+                unknown_key(t, pct[k].flag, pct[k].ov[i].pattern, len, false);
+                return false;
+            }
+        }
+    }
+    for (int i = 0; i < o->n_floors; i++) {
+        if (o->floors[i].given && !key_known(t, o->floors[i].key, strlen(o->floors[i].key), true)) {
+            unknown_key(t, "--noise-floor", o->floors[i].key, strlen(o->floors[i].key), true);
+            return false;
+        }
+    }
+    for (int i = 0; i < o->n_gate; i++) {
+        if (!key_known(t, o->gate[i], strlen(o->gate[i]), false)) {
+            unknown_key(t, "--gate", o->gate[i], strlen(o->gate[i]), false);
+            return false;
+        }
+    }
+    return true;
+}
+
 int mlc_compare_runs(sqlite3 *db, const int64_t *base, int n_base, const char *base_desc, const int64_t *cand,
                      int n_cand, const char *cand_desc, const mlc_compare_opts *o)
 {
@@ -692,6 +868,8 @@ int mlc_compare_runs(sqlite3 *db, const int64_t *base, int n_base, const char *b
                 o->metric ? " matching '" : "", o->metric ? o->metric : "", o->metric ? "'" : "");
         goto out;
     }
+    if (!check_keys(&t, o))
+        goto out;
     int regressions = 0;
     for (int i = 0; i < t.n; i++) {
         judge(&t.r[i], o);
@@ -714,6 +892,28 @@ typedef struct ref {
     int n;
     char desc[256];
 } ref;
+
+/* A reference that strtoll reads whole is a run id. */
+static bool is_run_id(const char *s, long long *id)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (id)
+        *id = v;
+    return !errno && end != s && !*end;
+}
+
+const char *mlc_compare_ref_meaning(const char *s)
+{
+    if (!strcmp(s, "last") || !strncmp(s, "last:", 5))
+        return "the newest runs (last, last:N)";
+    if (!strncmp(s, "label:", 6))
+        return "the runs with a label (label:TEXT)";
+    if (is_run_id(s, NULL))
+        return "a run id";
+    return NULL;
+}
 
 /* "last" = last:1. Returns N, 0 when ref is not of this form, -1 when malformed. */
 static int last_n(const char *s)
@@ -752,10 +952,8 @@ static bool resolve_one(sqlite3 *db, const char *s, const char *what, ref *r)
 {
     if (!strncmp(s, "label:", 6))
         return resolve_label(db, s, what, r);
-    char *end;
-    errno = 0;
-    long long id = strtoll(s, &end, 10);
-    bool numeric = !errno && end != s && !*end;
+    long long id;
+    bool numeric = is_run_id(s, &id);
     sqlite3_stmt *st = NULL;
     sqlite3_prepare_v2(db, numeric ? "SELECT id FROM runs WHERE id = ?1" : "SELECT run_id FROM baselines WHERE name = ?1",
                        -1, &st, NULL);
@@ -892,19 +1090,41 @@ static const char compare_usage[] =
     "                     METRIC=PCT sets one metric (by name or last component: itl_ms=3)\n"
     "  --tolerance PCT    deterministic metrics: ppl, token counts, failures (default 0.1);\n"
     "                     METRIC=PCT likewise\n"
+    "  --noise-floor K=V[,K=V...]  absolute change a noisy metric must exceed to regress, per\n"
+    "                     unit or metric (K: ms, tok/s, itl_ms, ...; V in that unit);\n"
+    "                     default ms=0.5, none for other units; ms=0 turns it off\n"
+    "  --gate METRIC      gate a reported-only metric too (client_delay_ms: it measures the\n"
+    "                     load generator, so by default it is reported, not gated)\n"
     "  --metric TEXT      only metrics whose name contains TEXT\n"
     "  --force            compare across machines (fingerprints) or models\n"
     "  --format table|md  console table (default) or markdown     --json  JSON on stdout\n"
     "  --junit FILE       JUnit XML, one test case per metric      --quiet  no table\n"
     "A noisy metric (latency, throughput) regresses when the candidate is worse with p < alpha\n"
-    "AND its median moved beyond the threshold; one without the other is `~`. Markdown is\n"
-    "appended to $GITHUB_STEP_SUMMARY when set.\n"
+    "AND its median moved beyond the threshold AND beyond the noise floor; less is `~`. A\n"
+    "metric measured on one side only shows `-` there and is `n/a`, not a regression. Names\n"
+    "given to --threshold, --tolerance, --noise-floor and --gate must match a compared metric\n"
+    "(or unit). Markdown is appended to $GITHUB_STEP_SUMMARY when set.\n"
     "exit status: 0 no regression, 1 regression, 2 usage or data error\n";
 
 typedef struct compare_args {
     const char *db, *baseline, *candidate, *kind;
     mlc_compare_opts o;
 } compare_args;
+
+/* --gate NAME: a reported-only metric (by name or last part) to gate anyway. */
+static bool parse_gate(const char *cmd, const char *v, mlc_compare_opts *o)
+{
+    bool ok = false;
+    for (size_t i = 0; i < sizeof reported_only / sizeof reported_only[0]; i++)
+        ok |= !strcmp(last_part(v), reported_only[i]);
+    if (!ok || o->n_gate == MLC_COMPARE_MAX_OVERRIDES) {
+        fprintf(stderr, "mlc-bench %s: --gate: '%s' %s\n", cmd, v,
+                ok ? "is one too many" : "is not a reported-only metric (client_delay_ms; every other metric is gated)");
+        return false;
+    }
+    o->gate[o->n_gate++] = v;
+    return true;
+}
 
 int mlc_compare_parse_opt(const char *cmd, int argc, char **argv, int *i, mlc_compare_opts *o)
 {
@@ -913,7 +1133,8 @@ int mlc_compare_parse_opt(const char *cmd, int argc, char **argv, int *i, mlc_co
         *(a[2] == 'f' ? &o->force : a[2] == 'j' ? &o->json : &o->quiet) = true;
         return 1;
     }
-    static const char *const valued[] = {"--alpha", "--threshold", "--tolerance", "--metric", "--junit", "--format"};
+    static const char *const valued[] = {"--alpha", "--threshold", "--tolerance", "--noise-floor", "--gate",
+                                         "--metric", "--junit", "--format"};
     bool known = false;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
         known |= !strcmp(a, valued[k]);
@@ -930,6 +1151,10 @@ int mlc_compare_parse_opt(const char *cmd, int argc, char **argv, int *i, mlc_co
         return mlc_compare_parse_pct(a, v, &o->threshold_pct, o->thresholds, &o->n_thresholds) ? 1 : -1;
     } else if (!strcmp(a, "--tolerance")) {
         return mlc_compare_parse_pct(a, v, &o->tolerance_pct, o->tolerances, &o->n_tolerances) ? 1 : -1;
+    } else if (!strcmp(a, "--noise-floor")) {
+        return mlc_compare_parse_floors(a, v, o) ? 1 : -1;
+    } else if (!strcmp(a, "--gate")) {
+        return parse_gate(cmd, v, o) ? 1 : -1;
     } else if (!strcmp(a, "--metric")) {
         o->metric = v;
     } else if (!strcmp(a, "--junit")) {

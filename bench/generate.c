@@ -16,7 +16,8 @@
 
 static const char gen_usage[] =
     "usage: mlc-bench generate -m MODEL.gguf -p TEXT [options]\n"
-    "  -n N            tokens to generate (default 64; generation also stops at end of text)\n"
+    "  -n N            tokens to generate (default 64; generation also stops at end of text;\n"
+    "                  0: process and time the prompt only)\n"
     "  --temp T        temperature (default 0: greedy)\n"
     "  --top-k K       (default 40)   --top-p P (default 0.95)   --min-p P (default 0.05)\n"
     "  --seed S        sampling seed (same seed, same tokens)\n"
@@ -112,7 +113,9 @@ static int run_gen(const gen_opts *o, mlc_context *ctx, const mlc_tokenizer *tok
     mlc_sched *s;
     mlc_err err;
     int64_t id;
-    mlc_request_params rp = {.sampling = o->sp, .max_tokens = o->n, .ignore_eos = o->ignore_eos};
+    /* -n 0 times the prompt alone: max_tokens 0 would mean "no limit", so one token is asked
+     * for (the prompt's own logits give it), neither kept nor shown. */
+    mlc_request_params rp = {.sampling = o->sp, .max_tokens = o->n > 0 ? o->n : 1, .ignore_eos = o->ignore_eos};
     if (mlc_sched_new(ctx, NULL, &s, &err) || mlc_sched_submit(s, prompt, n_prompt, &rp, &id, &err)) {
         fprintf(stderr, "mlc-bench: %s\n", err.msg);
         return 1;
@@ -120,9 +123,10 @@ static int run_gen(const gen_opts *o, mlc_context *ctx, const mlc_tokenizer *tok
     int32_t *out = malloc(((size_t)o->n + 1) * sizeof *out);
     size_t n_out = 0;
     double t0 = mlc_cli_now(), t_first = 0;
+    bool first = false;
     mlc_finish fin = MLC_FINISH_NONE;
     int rc = 0;
-    while (fin == MLC_FINISH_NONE && o->n > 0 && out) {
+    while (fin == MLC_FINISH_NONE && out) {
         if (mlc_sched_step(s, &err)) {
             fprintf(stderr, "\nmlc-bench: %s\n", err.msg);
             rc = 1;
@@ -131,14 +135,18 @@ static int run_gen(const gen_opts *o, mlc_context *ctx, const mlc_tokenizer *tok
         int ne;
         const mlc_sched_event *ev = mlc_sched_events(s, &ne);
         for (int i = 0; i < ne; i++) {
+            if (ev[i].finish != MLC_FINISH_NONE)
+                fin = ev[i].finish;
             if (ev[i].token < 0)
                 continue;
-            if (!n_out)
+            if (!first)
                 t_first = mlc_cli_now();
+            first = true;
+            if (o->n == 0)
+                continue;
             out[n_out++] = ev[i].token;
             if (!o->ids)
                 print_piece(tok, ev[i].token);
-            fin = ev[i].finish;
         }
     }
     double t1 = mlc_cli_now();
@@ -146,9 +154,14 @@ static int run_gen(const gen_opts *o, mlc_context *ctx, const mlc_tokenizer *tok
         print_ids("generated:", out, n_out);
     else
         printf("\n");
-    fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tok/s); generated: %zu tokens (%s), %.1f tok/s\n",
-            n_prompt, t_first - t0, n_prompt / (t_first - t0 + 1e-12), n_out,
-            mlc_finish_str(fin), n_out > 1 ? (double)(n_out - 1) / (t1 - t_first) : 0.0);
+    /* The prompt is timed to its first token; without one (an error) there is no time to give. */
+    if (first)
+        fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tok/s); ", n_prompt, t_first - t0,
+                n_prompt / (t_first - t0 + 1e-12));
+    else
+        fprintf(stderr, "prompt: %zu tokens, not timed (no token came back); ", n_prompt);
+    fprintf(stderr, "generated: %zu tokens (%s), %.1f tok/s\n", n_out, mlc_finish_str(fin),
+            n_out > 1 ? (double)(n_out - 1) / (t1 - t_first) : 0.0);
     free(out);
     mlc_sched_free(s);
     return rc;

@@ -280,8 +280,9 @@ static cJSON *result_json(const result *r, const char *backend)
         cJSON_AddItemToArray(sn, cJSON_CreateNumber(round(r->samples_ns[i])));
         cJSON_AddItemToArray(st, cJSON_CreateNumber(r->samples_ts[i]));
     }
-    if (r->n_gen)
-        cJSON_AddNumberToObject(o, "weight_gbs", r->weight_gbs);
+    /* Every row has the same fields (csv and sql rows must match their header); prompt
+     * processing has no weight bandwidth: null. */
+    cJSON_AddItemToObject(o, "weight_gbs", r->n_gen ? cJSON_CreateNumber(r->weight_gbs) : cJSON_CreateNull());
     return o;
 }
 
@@ -304,14 +305,29 @@ static void print_md(const result *r, const char *backend)
     fflush(stdout);
 }
 
-/* csv and sql: every scalar field of the JSON object, in order (arrays as "a;b;c" strings). */
+/* A string quoted for csv ("...", "" inside) or sql ('...', '' inside). */
+static void print_quoted(const char *s, char q)
+{
+    putchar(q);
+    for (; *s; s++) {
+        if (*s == q)
+            putchar(q);
+        putchar(*s);
+    }
+    putchar(q);
+}
+
+/* csv and sql: every field of the JSON object, in order (arrays as "a;b;c" strings, null as
+ * an empty csv field or NULL). Only numbers are ever null (weight_gbs), so null is REAL. */
 static void print_flat(const cJSON *o, const char *fmt, bool header)
 {
     const cJSON *f;
     if (header && !strcmp(fmt, "sql")) {
         printf("CREATE TABLE IF NOT EXISTS test (\n");
         cJSON_ArrayForEach(f, o) printf("  %s %s%s\n", f->string,
-                                         cJSON_IsNumber(f) ? "REAL" : cJSON_IsBool(f) ? "INTEGER" : "TEXT",
+                                         cJSON_IsNumber(f) || cJSON_IsNull(f) ? "REAL"
+                                         : cJSON_IsBool(f)                    ? "INTEGER"
+                                                                              : "TEXT",
                                          f->next ? "," : "");
         printf(");\n");
     } else if (header) {
@@ -321,16 +337,20 @@ static void print_flat(const cJSON *o, const char *fmt, bool header)
         printf("INSERT INTO test (");
         cJSON_ArrayForEach(f, o) printf("%s%s", f->string, f->next ? ", " : ") VALUES (");
     }
+    bool sql = !strcmp(fmt, "sql");
     cJSON_ArrayForEach(f, o) {
-        const char *sep = f->next ? (!strcmp(fmt, "sql") ? ", " : ",") : (!strcmp(fmt, "sql") ? ");\n" : "\n");
-        const char *q = !strcmp(fmt, "sql") ? "'" : "\"";
+        const char *sep = f->next ? (sql ? ", " : ",") : (sql ? ");\n" : "\n");
+        const char *q = sql ? "'" : "\"";
         if (cJSON_IsArray(f)) {
             printf("%s", q);
             const cJSON *e;
             cJSON_ArrayForEach(e, f) printf("%.17g%s", e->valuedouble, e->next ? ";" : "");
             printf("%s%s", q, sep);
         } else if (cJSON_IsString(f)) {
-            printf("%s%s%s%s", q, f->valuestring, q, sep);
+            print_quoted(f->valuestring, *q);
+            printf("%s", sep);
+        } else if (cJSON_IsNull(f)) {
+            printf("%s%s", sql ? "NULL" : "", sep);
         } else if (cJSON_IsBool(f)) {
             printf("%d%s", cJSON_IsTrue(f) ? 1 : 0, sep);
         } else {

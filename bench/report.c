@@ -6,7 +6,10 @@
  * to a temporary folder. The gnuplot scripts are generated here (the terminal prologue plus
  * one plot body per chart), so the binary needs no installed data files. SVG is inlined in
  * the HTML; --png also writes PNG files next to the report. Without gnuplot (not on PATH, or
- * $MLC_GNUPLOT not executable) the report is still written with a note per chart.
+ * $MLC_GNUPLOT not executable) the report is still written with a note per chart. Each
+ * gnuplot run has a time limit (--chart-timeout, $MLC_CHART_TIMEOUT, default 60 s): a program
+ * that hangs is killed with its whole process group and, like a missing gnuplot, leaves
+ * notes in place of its chart and every later one.
  *
  * The comparison of --baseline/--candidate is a simple verdict per metric (median change and
  * the metric's direction); the statistical gate is a later issue. */
@@ -16,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -26,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -77,6 +82,7 @@ typedef struct report {
     char tmp[512];        /* temporary folder for chart data, "" until made */
     char gnuplot[1024];   /* the program, "" when unavailable */
     char no_gnuplot[256]; /* why not */
+    double timeout_s;     /* per gnuplot run; then its process group is killed */
     int n_charts;
 } report;
 
@@ -344,6 +350,30 @@ static FILE *data_file(report *r, const char *name, char *path, size_t cap)
     return fopen(path, "w");
 }
 
+/* Waits for child pid (the leader of its own process group) up to timeout_s seconds; then,
+ * or once it has exited, kills what is left of its group. False when it timed out. The
+ * child is checked without being reaped (WNOWAIT), so its pid, and so its group id, cannot
+ * be reused by another process while the group is killed. */
+static bool wait_child(pid_t pid, double timeout_s, int *status)
+{
+    setpgid(pid, pid); /* also from this side: the group exists before the first kill */
+    double deadline = mlc_cli_now() + timeout_s;
+    bool exited = false;
+    while (!exited && mlc_cli_now() < deadline) {
+        siginfo_t si = {0};
+        int rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if ((rc == 0 && si.si_pid == pid) || (rc < 0 && errno != EINTR)) {
+            exited = true; /* or not ours to wait for (ECHILD): nothing to time */
+            break;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+        ;
+    return exited;
+}
+
 /* Runs gnuplot on the script body with the terminal for fmt ("svg" or "png") writing out. */
 static bool run_gnuplot(report *r, const char *name, const char *fmt, const char *body,
                         const char *out, char *why, size_t why_cap)
@@ -379,6 +409,7 @@ static bool run_gnuplot(report *r, const char *name, const char *fmt, const char
         return false;
     }
     if (pid == 0) {
+        setpgid(0, 0); /* its own process group: a timeout kills whatever it started too */
         FILE *lf = freopen(log, "w", stdout);
         if (lf)
             dup2(fileno(stdout), 2);
@@ -386,8 +417,12 @@ static bool run_gnuplot(report *r, const char *name, const char *fmt, const char
         _exit(127);
     }
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    if (!wait_child(pid, r->timeout_s, &status)) {
+        snprintf(why, why_cap, "%.300s did not finish in %g s (killed)", r->gnuplot, r->timeout_s);
+        snprintf(r->no_gnuplot, sizeof r->no_gnuplot, "%.200s timed out on an earlier chart", r->gnuplot);
+        r->gnuplot[0] = 0;
+        return false;
+    }
     struct stat sst;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stat(out, &sst) != 0 || sst.st_size == 0) {
         char msg[160] = "";
@@ -1047,6 +1082,8 @@ static const char usage[] =
     "  --format md|html    default md (appended to $GITHUB_STEP_SUMMARY when set)\n"
     "  -o DIR              output folder (default .): DIR/report.md or DIR/report.html\n"
     "  --png               also write the charts as PNG files into DIR\n"
+    "  --chart-timeout S   seconds one gnuplot run may take (default $MLC_CHART_TIMEOUT or 60);\n"
+    "                      then it is killed (its process group) and notes replace the charts\n"
     "\n"
     "gnuplot: $MLC_GNUPLOT or gnuplot on PATH; without it, notes in place of the charts.\n"
     "exit status: 0 written, 1 cannot write, 2 usage error or nothing to report\n";
@@ -1091,6 +1128,10 @@ int mlc_cmd_report(int argc, char **argv)
     const char *format = "md", *outdir = NULL, *metric_name = NULL;
     int last = 0;
     bool png = false;
+    float chart_timeout = 60;
+    const char *env_timeout = getenv("MLC_CHART_TIMEOUT");
+    if (env_timeout && *env_timeout && !mlc_cli_float(CMD, "MLC_CHART_TIMEOUT", env_timeout, 0.01, 86400, &chart_timeout))
+        return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
@@ -1114,6 +1155,11 @@ int mlc_cmd_report(int argc, char **argv)
             dst = &outdir;
         } else if (!strcmp(a, "--metric")) {
             dst = &metric_name;
+        } else if (!strcmp(a, "--chart-timeout")) {
+            const char *v = mlc_cli_value(CMD, argc, argv, &i);
+            if (!v || !mlc_cli_float(CMD, a, v, 0.01, 86400, &chart_timeout))
+                return 2;
+            continue;
         } else if (!strcmp(a, "--last")) {
             const char *v = mlc_cli_value(CMD, argc, argv, &i);
             if (!v || !mlc_cli_int(CMD, "--last", v, 1, 100000, &last))
@@ -1157,7 +1203,7 @@ int mlc_cmd_report(int argc, char **argv)
         return 2;
     }
     report r = {.db = mlc_store_db(store), .db_path = db_path, .html = !strcmp(format, "html"),
-                .png = png, .outdir = outdir ? outdir : "."};
+                .png = png, .outdir = outdir ? outdir : ".", .timeout_s = chart_timeout};
     int rc = 2;
     int64_t *runs = NULL;
     int n_runs = 0;

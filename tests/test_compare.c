@@ -1,12 +1,14 @@
 /* test_compare.c: the regression gate, `mlc-bench baseline` and `mlc-bench ab`.
  *
  * - The promise of the gate, end to end: `run --endpoint` against `serve --engine null`
- *   with inter-token gaps of 10 ms vs 10 ms (A/A), 10 vs 11 ms (a real 10% regression) and
- *   10 vs 10.2 ms (2%), 5 runs a side, 20 repetitions each with the default settings: A/A
+ *   with inter-token gaps of 40 ms vs 40 ms (A/A), 40 vs 44 ms (a real 10% regression) and
+ *   40 vs 40.8 ms (2%), 6 runs a side, 20 repetitions each with the default settings: A/A
  *   never fails, 10% fails every time, 2% is reported within threshold.
  * - Verdict rules on stores written here with the store API (exact samples): significance
- *   without size and size without significance are `~`, deterministic metrics by
- *   tolerance, per-metric overrides, JSON / JUnit / markdown in $GITHUB_STEP_SUMMARY.
+ *   without size and size without significance are `~`, the absolute noise floor per unit,
+ *   client delay reported but not gated, a metric on one side only, deterministic metrics
+ *   by tolerance, per-metric overrides and unknown names in them, JSON / JUnit / markdown
+ *   in $GITHUB_STEP_SUMMARY.
  * - References: run ids, names, last, last:N, and every bad one (unknown run or name, empty
  *   baseline, mismatched model or machine, another kind) exits 2 with a clear message.
  * - ab: two builds (the binary, and the binary forced onto its scalar kernels) in rounds. */
@@ -32,6 +34,7 @@ typedef struct metric_spec {
     int direction;
     const double *v; /* samples (n > 1) or the value (n == 1) */
     int n;
+    const char *unit; /* NULL: none */
 } metric_spec;
 
 static int64_t add_run(const char *db, const char *kind, const char *model, const metric_spec *m, int nm)
@@ -47,7 +50,7 @@ static int64_t add_run(const char *db, const char *kind, const char *model, cons
         double mean = 0;
         for (int k = 0; k < m[i].n; k++)
             mean += m[i].v[k] / m[i].n;
-        cr_assert_eq(mlc_store_add_metric(s, id, m[i].name, "", m[i].n > 1 ? "mean" : "value", mean,
+        cr_assert_eq(mlc_store_add_metric(s, id, m[i].name, m[i].unit ? m[i].unit : "", m[i].n > 1 ? "mean" : "value", mean,
                                           m[i].direction, &err), MLC_OK, "%s", err.msg);
         if (m[i].n > 1)
             cr_assert_eq(mlc_store_add_samples(s, id, m[i].name, m[i].v, m[i].n, &err), MLC_OK, "%s", err.msg);
@@ -60,7 +63,7 @@ static int64_t add_run(const char *db, const char *kind, const char *model, cons
 /* A micro-like run: tok/s repetitions (higher is better) and a perplexity (lower is better). */
 static int64_t tps_run(const char *db, const char *model, const double *tps, int n, double ppl)
 {
-    metric_spec m[] = {{"t=2/tg16", 1, tps, n}, {"ppl", -1, &ppl, 1}};
+    metric_spec m[] = {{"t=2/tg16", 1, tps, n, "tok/s"}, {"ppl", -1, &ppl, 1, NULL}};
     return add_run(db, "micro", model, m, 2);
 }
 
@@ -150,6 +153,145 @@ Test(compare, verdicts_on_exact_samples)
     char *v = verdict_of(out, "t=2/tg16", NULL);
     cr_expect_str_eq(v, "improved");
     free(v);
+    free(out);
+}
+
+/* Latency samples in ms: 1 ms, and 40% (0.4 ms) and 60% (0.6 ms) slower, each completely
+ * separated from BASE_MS (exact p = 1/252). */
+static const double BASE_MS[] = {1.00, 1.01, 0.99, 1.005, 1.02};
+static const double PLUS04_MS[] = {1.40, 1.41, 1.39, 1.405, 1.42};
+static const double PLUS06_MS[] = {1.60, 1.61, 1.59, 1.605, 1.62};
+/* The client delay of the A/A flake: 0.41 ms against 2.06 ms. */
+static const double DELAY_A[] = {0.41, 0.40, 0.42, 0.39, 0.43};
+static const double DELAY_B[] = {2.06, 2.01, 2.10, 2.05, 2.07};
+
+static int64_t ms_run(const char *db, const double *ttft, const double *delay)
+{
+    metric_spec m[] = {{"c=1/ttft_ms", -1, ttft, 5, "ms"}, {"c=1/client_delay_ms", -1, delay, 5, "ms"}};
+    return add_run(db, "run", "m.gguf", m, 2);
+}
+
+/* A change beyond the threshold but not beyond the unit's absolute noise floor (default
+ * 0.5 ms) is `~`, however significant; the floor is set per unit or per metric. */
+Test(compare, noise_floor_on_exact_samples)
+{
+    char *db = db_path("floor.db"), *out, args[256];
+    int64_t b = ms_run(db, BASE_MS, DELAY_A);
+    int64_t small = ms_run(db, PLUS04_MS, DELAY_A);
+    int64_t big = ms_run(db, PLUS06_MS, DELAY_A);
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)b, (long long)small);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "+39.80%") && strstr(out, "0.0040") &&
+              strstr(out, "~ (beyond 5% but within the noise floor 0.5 ms)"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)b, (long long)big);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    cr_expect(strstr(out, "regression (p < 0.01 and beyond 5% and 0.5 ms)"), "%s", out);
+    free(out);
+    /* Per unit, and per metric (more specific than the unit; the last value given wins). */
+    snprintf(args, sizeof args, "-b %lld -c %lld --noise-floor ms=0.1", (long long)b, (long long)small);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --noise-floor ttft_ms=0.3,ms=2", (long long)b, (long long)small);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --noise-floor ms=0.1 --noise-floor ms=1 --json", (long long)b,
+             (long long)big);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    char *v = verdict_of(out, "c=1/ttft_ms", NULL);
+    cr_expect_str_eq(v, "~");
+    free(v);
+    cr_expect(strstr(out, "\"noise_floor\":\t1"), "%s", out);
+    free(out);
+    /* The threshold, by full name (which holds a '='), still applies below the floor. */
+    snprintf(args, sizeof args, "-b %lld -c %lld --threshold c=1/ttft_ms=70 --noise-floor ms=0", (long long)b,
+             (long long)big);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "~ (significant but within threshold 70%)"), "%s", out);
+    free(out);
+    /* A throughput floor: BASE -> MINUS10 is 10 tok/s slower. */
+    int64_t tb = tps_run(db, "m.gguf", BASE, 5, 10.0), tc = tps_run(db, "m.gguf", MINUS10, 5, 10.0);
+    snprintf(args, sizeof args, "-b %lld -c %lld --noise-floor tok/s=12", (long long)tb, (long long)tc);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "~ (beyond 5% but within the noise floor 12 tok/s)"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --noise-floor tok/s=8", (long long)tb, (long long)tc);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    free(out);
+}
+
+/* Client delay (the load generator's lateness) is reported, never gated unless --gate. */
+Test(compare, client_delay_reported_not_gated)
+{
+    char *db = db_path("delay.db"), *out, args[256];
+    int64_t b = ms_run(db, BASE_MS, DELAY_A);
+    int64_t c = ms_run(db, BASE_MS, DELAY_B);
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)b, (long long)c);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "c=1/client_delay_ms") && strstr(out, "+402.44%") && strstr(out, "0.0040") &&
+              strstr(out, "- (reported, not gated: measures the load generator)"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --gate client_delay_ms --json", (long long)b, (long long)c);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    char *v = verdict_of(out, "c=1/client_delay_ms", NULL);
+    cr_expect_str_eq(v, "regression");
+    free(v);
+    free(out);
+}
+
+/* A metric measured on one side only is shown as missing, not as 0, and is not a regression. */
+Test(compare, metric_on_one_side_is_missing)
+{
+    char *db = db_path("side.db"), *out, args[256];
+    static const double five = 5;
+    metric_spec with[] = {{"t=2/tg16", 1, BASE, 5, "tok/s"}, {"t=2/pp8", 1, &five, 1, "tok/s"}};
+    int64_t b = add_run(db, "micro", "m.gguf", with, 2);
+    int64_t c = add_run(db, "micro", "m.gguf", with, 1);
+    snprintf(args, sizeof args, "-b %lld -c %lld --format md", (long long)b, (long long)c);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "| t=2/pp8 | 5 | - | - | - | 1/0 | n/a (only in the baseline) |"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)c, (long long)b);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "t=2/pp8                                       -            5 "), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld --json", (long long)b, (long long)c);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "\"baseline_median\":\t5,\n\t\t\t\"candidate_median\":\tnull"), "%s", out);
+    free(out);
+}
+
+/* A per-metric option naming no compared metric is a usage error, not silently ignored. */
+Test(compare, unknown_metric_names_rejected)
+{
+    char *db = db_path("names.db"), *out, args[256];
+    int64_t b = ms_run(db, BASE_MS, DELAY_A);
+    static const struct {
+        const char *args, *msg;
+    } cases[] = {
+        {"--threshold nosuch=5", "--threshold nosuch=5: no compared metric is named 'nosuch' (metrics: ttft_ms,"
+                                 " client_delay_ms)"},
+        {"--tolerance ppl=1", "--tolerance ppl=1: no compared metric is named 'ppl'"},
+        {"--noise-floor tok/s=1", "--noise-floor tok/s: no compared metric has the name or unit 'tok/s' (metrics:"
+                                  " ttft_ms, client_delay_ms; units: ms)"},
+        {"--noise-floor ms", "--noise-floor: 'ms' is not UNIT=VALUE"},
+        {"--noise-floor ms=-1", "--noise-floor: 'ms=-1' is not UNIT=VALUE"},
+        {"--noise-floor ms=nan", "--noise-floor: 'ms=nan' is not UNIT=VALUE"},
+        {"--noise-floor ms=1,,itl_ms=2", "--noise-floor: 'ms=1,,itl_ms=2' is not a list"},
+        {"--noise-floor ms=1,", "--noise-floor: 'ms=1,' is not a list"},
+        {"--gate itl_ms", "--gate: 'itl_ms' is not a reported-only metric"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "-b %lld -c %lld %s", (long long)b, (long long)b, cases[i].args);
+        cr_expect_eq(compare(db, args, &out), 2, "%s: %s", cases[i].args, out);
+        cr_expect(strstr(out, cases[i].msg), "%s: %s", cases[i].args, out);
+        cr_expect(strchr(out, '\n') == out + strlen(out) - 1, "not one line: %s", out);
+        free(out);
+    }
+    /* Names that match (full name, last part, unit) are accepted. */
+    snprintf(args, sizeof args, "-b %lld -c %lld --threshold c=1/ttft_ms=3 --noise-floor ms=1,ttft_ms=2", (long long)b,
+             (long long)b);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
     free(out);
 }
 
@@ -268,12 +410,42 @@ Test(compare, references_last_n_and_names)
     free(out);
 }
 
+/* A baseline name that a reference reads as something else could never be compared against:
+ * `baseline set` refuses it. */
+Test(compare, baseline_names_references_cannot_reach)
+{
+    char *db = db_path("names2.db"), *out, cmd[4096];
+    tps_run(db, "m.gguf", BASE, 5, 10.0);
+    static const struct {
+        const char *name, *meaning;
+    } cases[] = {
+        {"1", "a run id"}, {"007", "a run id"}, {"+2", "a run id"}, {" 2", "a run id"},
+        {"last", "the newest runs"}, {"last:3", "the newest runs"}, {"last:x", "the newest runs"},
+        {"label:x", "the runs with a label"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s baseline set '%s' --db %s", tu_bin(), cases[i].name, db);
+        cr_expect_eq(tu_run(cmd, &out), 2, "%s: %s", cases[i].name, out);
+        char want[256];
+        snprintf(want, sizeof want, "baseline set: '%s' cannot name a baseline: as a reference it means %s",
+                 cases[i].name, cases[i].meaning);
+        cr_expect(strstr(out, want) && strchr(out, '\n') == out + strlen(out) - 1, "%s", out);
+        free(out);
+    }
+    /* Names that only look alike are names, and compare reaches them. */
+    snprintf(cmd, sizeof cmd, "%s baseline set 1x --db %s && %s baseline set lastly --db %s && %s compare --db %s"
+             " -b 1x -c lastly", tu_bin(), db, tu_bin(), db, tu_bin(), db);
+    cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "baseline:  '1x' (run 1)") && strstr(out, "candidate: 'lastly' (run 1)"), "%s", out);
+    free(out);
+}
+
 Test(compare, bad_references_exit_2)
 {
     char *db = db_path("bad.db"), *out;
     int64_t a = tps_run(db, "m.gguf", BASE, 5, 10.0);
     int64_t other = tps_run(db, "other.gguf", BASE, 5, 10.0);
-    metric_spec ppl[] = {{"ppl", -1, BASE, 1}};
+    metric_spec ppl[] = {{"ppl", -1, BASE, 1, NULL}};
     int64_t kind = add_run(db, "ppl", "m.gguf", ppl, 1);
     char args[256];
     static const struct {
@@ -365,37 +537,57 @@ static void stop(srv s)
     cr_assert_eq(waitpid(s.pid, &st, 0), s.pid);
 }
 
-/* One stored `run` against the server, labelled: 4 requests of 12 tokens at concurrency 4,
- * so 44 ITL gaps and 4 TTFT/TPOT/E2E samples per run. */
+/* One stored `run` against the server, labelled: 4 requests of 8 tokens at concurrency 4,
+ * so 28 ITL gaps and 4 TTFT/TPOT/E2E samples per run. */
 static void bench_run(const char *db, int port, const char *label)
 {
     char cmd[4096], *out;
     snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset random --input-len 8 "
-             "--output-len 12 --ignore-eos --concurrency 4 --num-prompts 4 --db %s --label %s --quiet",
+             "--output-len 8 --ignore-eos --concurrency 4 --num-prompts 4 --db %s --label %s --quiet",
              tu_bin(), port, db, label);
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     free(out);
 }
 
-/* Each side of a comparison is 5 runs, so the gate tests run medians (compare.h): a busy
+/* Each side of a comparison is 6 runs, so the gate tests run medians (compare.h): a busy
  * neighbour during one run (other tests run in parallel, under the sanitizer too) shifts that
- * run's TTFT by 5% and more, which a one-run-per-side comparison cannot tell from a slower
- * build. The four sides of a repetition are made in interleaved order so such load falls on
- * all of them alike. The gate runs with its defaults. */
-Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 900)
+ * run's TTFT, which a one-run-per-side comparison cannot tell from a slower build. The four
+ * sides of a repetition are made in interleaved order so such load falls on all of them
+ * alike. The gate runs with its defaults, every metric of `run` in it.
+ *
+ * The margins. Scheduler noise is additive (a starved client reads a token late), so the
+ * injected delays are made large against it. Measured beside this test with two busy loops
+ * and other builds on the 2 cores (load average 12 to 25): run medians of TTFT moved by up
+ * to 14 ms between identical servers, client delay from 0.4 to 2.1 ms, and TPOT (a request's
+ * decode time over its tokens) by about 3 ms; median ITL moved less, but a client starved
+ * for tens of ms reads several tokens at once and records zero gaps. Hence TTFT 300 ms
+ * (14 ms is 4.7%, inside the 5% threshold) and gaps of 40 ms: 10% is 4 ms a gap; 2% is
+ * 0.8 ms, above the 0.5 ms noise floor, so what keeps the 2% case quiet is the threshold,
+ * as the test claims. Client delay (the load generator's own lateness, the metric that
+ * failed A/A under load) is reported, not gated.
+ *
+ * "10% caught" means: the gate fails with TPOT or ITL (the two measures of the injected
+ * gap) a regression, and both moved beyond the threshold. One of them alone may miss
+ * p < 0.01 when starvation reorders a run (seen at load 12 to 25 with 5 runs a side:
+ * ITL p 0.075, TPOT p 0.016). Six runs a side rather than five: with 5 the exact p is
+ * under 0.01 only when at most one of the 25 baseline/candidate pairs is out of order,
+ * with 6 up to three of 36 may be (p 7/924 = 0.0076), which is what separated a 10% TPOT
+ * change from that noise; the false-alarm rate of an A/A pair at alpha 0.01 stays the same (and it is
+ * the threshold and the floor, not p, that keep A/A quiet when noise shifts whole runs). */
+Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1800)
 {
-    srv a = start("--engine null --ttft-ms 50 --itl-ms 10 --parallel 8");
-    srv b = start("--engine null --ttft-ms 50 --itl-ms 11 --parallel 8");
-    srv c = start("--engine null --ttft-ms 50 --itl-ms 10.2 --parallel 8");
+    srv a = start("--engine null --ttft-ms 300 --itl-ms 40 --parallel 8");
+    srv b = start("--engine null --ttft-ms 300 --itl-ms 44 --parallel 8");
+    srv c = start("--engine null --ttft-ms 300 --itl-ms 40.8 --parallel 8");
     char *db = db_path("gate.db"), *out, args[256];
-    int aa_fail = 0, ab_caught = 0, small_within = 0;
+    int aa_fail = 0, ab_caught = 0, small_within = 0, itl_regression = 0, tpot_regression = 0;
     for (int rep = 0; rep < 20; rep++) {
         char la[32], la2[32], lb[32], lc[32];
         snprintf(la, sizeof la, "A%d", rep);
         snprintf(la2, sizeof la2, "AA%d", rep);
         snprintf(lb, sizeof lb, "B%d", rep);
         snprintf(lc, sizeof lc, "C%d", rep);
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < 6; k++) {
             bench_run(db, a.port, la);
             bench_run(db, a.port, la2);
             bench_run(db, b.port, lb);
@@ -411,12 +603,16 @@ Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 900)
         free(out);
         snprintf(args, sizeof args, "-b label:%s -c label:%s --json", la, lb);
         rc = compare(db, args, &out);
-        char *v = verdict_of(out, "c=4/itl_ms", NULL);
-        if (rc == 1 && !strcmp(v, "regression"))
+        double itl_change = 0, tpot_change = 0;
+        char *v = verdict_of(out, "c=4/tpot_ms", &tpot_change), *itl = verdict_of(out, "c=4/itl_ms", &itl_change);
+        if (rc == 1 && (!strcmp(v, "regression") || !strcmp(itl, "regression")) && tpot_change > 5 && itl_change > 5)
             ab_caught++;
         else
             cr_log_error("10%% not caught in repetition %d: %s", rep, out);
+        itl_regression += !strcmp(itl, "regression");
+        tpot_regression += !strcmp(v, "regression");
         free(v);
+        free(itl);
         free(out);
         snprintf(args, sizeof args, "-b label:%s -c label:%s --json", la, lc);
         rc = compare(db, args, &out);
@@ -440,6 +636,7 @@ Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 900)
                     small_within);
         return;
     }
+    cr_log_info("10%%: itl_ms a regression %d of 20 times, tpot_ms %d", itl_regression, tpot_regression);
     cr_expect_eq(aa_fail, 0, "A/A failed %d of 20 times", aa_fail);
     cr_expect_eq(ab_caught, 20, "10%% caught %d of 20 times", ab_caught);
     cr_expect_eq(small_within, 20, "2%% within threshold %d of 20 times", small_within);

@@ -425,6 +425,59 @@ Test(report, without_gnuplot_notes)
     free(h);
 }
 
+/* True while pid runs (a zombie has finished: nobody may reap an orphan in a container). */
+static bool alive(long pid)
+{
+    char path[64], stat[256] = "";
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool got = fgets(stat, sizeof stat, f) != NULL;
+    fclose(f);
+    const char *paren = strrchr(stat, ')');
+    return got && paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/* A gnuplot that never finishes (and starts a child that never does either) is killed with
+ * its process group after --chart-timeout; the report is written with notes. The test's
+ * own timeout is the hang guard. */
+Test(report, hanging_gnuplot_killed, .timeout = 120)
+{
+    const char *db = path_in("hang.db");
+    mlc_store *s = open_db(db);
+    make_run(s, SWEEP, 2, 50.0, 8.0, 10);
+    mlc_store_close(s);
+    char script[512], pidfile[512], cmd[2048], *out = NULL;
+    snprintf(pidfile, sizeof pidfile, "%s/hang.pid", tu_tmpdir());
+    snprintf(script, sizeof script, "%s/hang-gnuplot", tu_tmpdir());
+    char body[1024];
+    int n = snprintf(body, sizeof body, "#!/bin/sh\nsleep 100000 &\necho $! > %s\nwait\n", pidfile);
+    cr_assert_eq(tu_write_file(script, body, (size_t)n), 0);
+    cr_assert_eq(chmod(script, 0755), 0);
+    for (int k = 0; k < 2; k++) {
+        /* The limit from the option, then from the environment. */
+        remove(pidfile);
+        snprintf(cmd, sizeof cmd, "MLC_GNUPLOT=%s %s %s report --db %s --format html -o %s/hang%d %s", script,
+                 k ? "MLC_CHART_TIMEOUT=0.5" : "", tu_bin(), db, tu_tmpdir(), k, k ? "" : "--chart-timeout 1");
+        cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+        free(out);
+        char path[64];
+        snprintf(path, sizeof path, "hang%d/report.html", k);
+        char *h = read_text(path_in(path));
+        char want[1024];
+        snprintf(want, sizeof want, "not drawn: %s did not finish in %s s (killed)", script, k ? "0.5" : "1");
+        cr_expect_eq(count(h, want), 1, "%s", h);
+        cr_expect_eq(count(h, "timed out on an earlier chart"), 4, "%s", h);
+        cr_expect(strstr(h, "</html>"));
+        free(h);
+        char *pid = tu_read_file(pidfile, NULL);
+        cr_assert_not_null(pid, "the script did not run");
+        cr_expect(!alive(atol(pid)), "the script's child %ld survived", atol(pid));
+        free(pid);
+    }
+}
+
 static void expect_error(const char *args, const char *what)
 {
     char *out = report(args, 2);
@@ -467,4 +520,6 @@ Test(report, errors)
 
     snprintf(args, sizeof args, "--db %s --format pdf", db);
     expect_error(args, "--format");
+    snprintf(args, sizeof args, "--db %s --chart-timeout 0", db);
+    expect_error(args, "--chart-timeout: '0' is not a number in [0.01, 86400]");
 }
