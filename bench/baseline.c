@@ -183,9 +183,12 @@ int mlc_cmd_baseline(int argc, char **argv)
         return 2;
     }
     fclose(probe);
+    /* list and show only read: a store the user may not write, or an older schema, is read
+     * as it is (never migrated); set and rm write. */
+    const bool writes = !strcmp(b.verb, "set") || !strcmp(b.verb, "rm");
     mlc_store *st = NULL;
     mlc_err err;
-    if (mlc_store_open(b.db, &st, &err)) {
+    if ((writes ? mlc_store_open : mlc_store_open_readonly)(b.db, &st, &err)) {
         fprintf(stderr, "mlc-bench baseline: %s\n", err.msg);
         return 2;
     }

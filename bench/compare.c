@@ -1209,15 +1209,9 @@ int mlc_cmd_compare(int argc, char **argv)
     int rc = parse_compare(argc, argv, &c);
     if (rc >= 0)
         return rc;
-    FILE *probe = fopen(c.db, "rb");
-    if (!probe) {
-        fprintf(stderr, "mlc-bench compare: %s: no such store\n", c.db);
-        return 2;
-    }
-    fclose(probe);
     mlc_store *st = NULL;
     mlc_err err;
-    if (mlc_store_open(c.db, &st, &err)) {
+    if (mlc_store_open_readonly(c.db, &st, &err)) {
         fprintf(stderr, "mlc-bench compare: %s\n", err.msg);
         return 2;
     }

@@ -1198,7 +1198,7 @@ int mlc_cmd_report(int argc, char **argv)
 
     mlc_err err = {0};
     mlc_store *store = NULL;
-    if (mlc_store_open(db_path, &store, &err) != MLC_OK) {
+    if (mlc_store_open_readonly(db_path, &store, &err) != MLC_OK) {
         fprintf(stderr, "mlc-bench %s: %s\n", CMD, err.msg);
         return 2;
     }

@@ -598,7 +598,7 @@ Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1800)
         cr_expect_neq(rc, 2, "%s", out);
         if (rc) {
             aa_fail++;
-            cr_log_error("A/A failed in repetition %d: %s", rep, out);
+            cr_log_info("A/A failed in repetition %d: %s", rep, out);
         }
         free(out);
         snprintf(args, sizeof args, "-b label:%s -c label:%s --json", la, lb);
@@ -608,7 +608,7 @@ Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1800)
         if (rc == 1 && (!strcmp(v, "regression") || !strcmp(itl, "regression")) && tpot_change > 5 && itl_change > 5)
             ab_caught++;
         else
-            cr_log_error("10%% not caught in repetition %d: %s", rep, out);
+            cr_log_info("10%% not caught in repetition %d: %s", rep, out);
         itl_regression += !strcmp(itl, "regression");
         tpot_regression += !strcmp(v, "regression");
         free(v);
@@ -621,7 +621,7 @@ Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1800)
         if (rc == 0 && (!strcmp(v, "~") || !strcmp(v, "ok")))
             small_within++;
         else
-            cr_log_error("2%% in repetition %d: exit %d, itl %s %+.2f%%: %s", rep, rc, v, change, out);
+            cr_log_info("2%% in repetition %d: exit %d, itl %s %+.2f%%: %s", rep, rc, v, change, out);
         free(v);
         free(out);
     }
@@ -684,4 +684,79 @@ Test(compare, ab_two_builds, .timeout = 300)
     cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
     cr_expect(strstr(out, "ARGS must not set --db"), "%s", out);
     free(out);
+}
+
+/* ------------------------------------------------------------ read-only stores */
+
+/* Runs `sh -c cmd` as another user when root (for whom file modes would not apply), else as
+ * this one; returns the exit status, 3 when root cannot become another user. */
+static int run_as_reader(const char *cmd)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(3);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* report, compare and baseline list read a store its reader may not write (file 0444 in a
+ * 0555 directory): no "attempt to write a readonly database", and the file is unchanged. */
+Test(compare, readers_of_a_readonly_store, .timeout = 120)
+{
+    char top[] = "/tmp/mlc-compare-ro-XXXXXX", dir[256], db[300], bin[300], out[300], cmd[4096];
+    cr_assert_not_null(mkdtemp(top));
+    cr_assert_eq(chmod(top, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/ro", top);
+    snprintf(out, sizeof out, "%s/out", top);
+    snprintf(db, sizeof db, "%s/bench.db", dir);
+    snprintf(bin, sizeof bin, "%s/mlc-bench", top);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    cr_assert_eq(mkdir(out, 0777), 0);
+    cr_assert_eq(chmod(out, 0777), 0);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_bin(), bin);
+    cr_assert_eq(system(cmd), 0);
+    mlc_store *s = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_open(db, &s, &err), MLC_OK, "%s", err.msg);
+    for (int i = 0; i < 2; i++) {
+        mlc_run_info ri = {.kind = "ppl", .target = "local", .model_path = "m.gguf", .config_json = "{}"};
+        int64_t run;
+        cr_assert_eq(mlc_store_run_begin(s, &ri, &run, &err), MLC_OK, "%s", err.msg);
+        cr_assert_eq(mlc_store_add_metric(s, run, "ppl", "", "value", 12.5, -1, &err), MLC_OK, "%s", err.msg);
+        cr_assert_eq(mlc_store_run_end(s, run, "complete", &err), MLC_OK, "%s", err.msg);
+    }
+    mlc_store_close(s);
+    snprintf(cmd, sizeof cmd, "%s baseline set nightly --run 1 --db %s", bin, db);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(chmod(db, 0444), 0);
+    cr_assert_eq(chmod(dir, 0555), 0);
+    struct stat before, after;
+    cr_assert_eq(stat(db, &before), 0);
+    const char *reads[] = {"compare -b nightly -c 2 --db %s", "baseline list --db %s", "report --db %s -o %s"};
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        char sub[2400];
+        snprintf(sub, sizeof sub, reads[i], db, out);
+        snprintf(cmd, sizeof cmd, "%s %s > %s/log 2>&1", bin, sub, out);
+        int rc = run_as_reader(cmd);
+        if (rc == 3) {
+            chmod(dir, 0755);
+            cr_skip_test("root here cannot become another user, for whom file modes would apply");
+        }
+        snprintf(cmd, sizeof cmd, "%s/log", out);
+        char *log = tu_read_file(cmd, NULL);
+        cr_expect_eq(rc, 0, "%s: exit %d: %s", sub, rc, log ? log : "");
+        cr_expect(log && !strstr(log, "readonly"), "%s: %s", sub, log ? log : "");
+        free(log);
+    }
+    cr_assert_eq(stat(db, &after), 0);
+    cr_expect(before.st_size == after.st_size && before.st_mtime == after.st_mtime, "the store was written");
+    chmod(dir, 0755);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
+    cr_expect_eq(system(cmd), 0);
 }
