@@ -68,7 +68,8 @@ static int parse_ab(int argc, char **argv, ab_opts *o)
             return 2;
         if (g)
             continue;
-        if (!(v = mlc_cli_value("ab", argc, argv, &i)))
+        static const char *const valued[] = {"--base", "--head", "--db", "--rounds", "-r", "--seed", NULL};
+        if (!(v = mlc_cli_option_value("ab", valued, argc, argv, &i)))
             return 2;
         bool ok = true;
         if (!strcmp(a, "--base")) o->bin[0] = v;

@@ -45,7 +45,8 @@ static int parse_baseline(int argc, char **argv, baseline_args *b)
             }
             continue;
         }
-        if (!(v = mlc_cli_value("baseline", argc, argv, &i)))
+        static const char *const valued[] = {"--run", "--kind", "--db", NULL};
+        if (!(v = mlc_cli_option_value("baseline", valued, argc, argv, &i)))
             return 2;
         if (!strcmp(a, "--run")) b->run = v;
         else if (!strcmp(a, "--kind")) b->kind = v;

@@ -3,6 +3,7 @@
 #include "compare.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -153,7 +154,7 @@ bool mlc_compare_parse_pct(const char *flag, const char *val, double *all, mlc_m
     double v = strtod(num, &end);
     if (*end == '%')
         end++;
-    if (errno || end == num || *end || !(v >= 0) || v > 1e6) {
+    if (errno || end == num || *end || isspace((unsigned char)*num) || !(v >= 0) || v > 1e6) {
         fprintf(stderr, "mlc-bench compare: %s: '%s' is not a percentage (PCT or METRIC=PCT)\n", flag, val);
         return false;
     }
@@ -1183,7 +1184,8 @@ static int parse_compare(int argc, char **argv, compare_args *c)
             return 2;
         if (g)
             continue;
-        if (!(v = mlc_cli_value("compare", argc, argv, &i)))
+        static const char *const valued[] = {"--db", "--baseline", "-b", "--candidate", "-c", "--kind", NULL};
+        if (!(v = mlc_cli_option_value("compare", valued, argc, argv, &i)))
             return 2;
         if (!strcmp(a, "--db")) c->db = v;
         else if (!strcmp(a, "--baseline") || !strcmp(a, "-b")) c->baseline = v;

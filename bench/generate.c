@@ -39,6 +39,8 @@ static int parse_gen(int argc, char **argv, gen_opts *o)
 {
     *o = (gen_opts){.backend = "cpu", .n = 64, .sp = mlc_sampler_default_params()};
     o->sp.temperature = 0;
+    static const char *const valued[] = {"-m", "--model", "-p", "--prompt", "--backend", "-n", "-t", "--threads",
+                                         "--ctx", "--temp", "--top-k", "--top-p", "--min-p", "--seed", NULL};
     const char *c = "generate", *v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -52,7 +54,7 @@ static int parse_gen(int argc, char **argv, gen_opts *o)
             o->ignore_eos = true;
         } else if (!strcmp(a, "--kv-f32")) {
             o->kv_f32 = true;
-        } else if (!(v = mlc_cli_value(c, argc, argv, &i))) {
+        } else if (!(v = mlc_cli_option_value(c, valued, argc, argv, &i))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             o->model = v;
@@ -232,6 +234,7 @@ int mlc_cmd_tokenize(int argc, char **argv)
 {
     const char *model = NULL, *text = NULL, *file = NULL, *v;
     bool ids = false, bos = true, special = true;
+    static const char *const valued[] = {"-m", "--model", "-p", "--prompt", "-f", "--file", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -243,7 +246,7 @@ int mlc_cmd_tokenize(int argc, char **argv)
             bos = false;
         } else if (!strcmp(a, "--no-parse-special")) {
             special = false;
-        } else if (!(v = mlc_cli_value("tokenize", argc, argv, &i))) {
+        } else if (!(v = mlc_cli_option_value("tokenize", valued, argc, argv, &i))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             model = v;

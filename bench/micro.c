@@ -65,21 +65,15 @@ static const char micro_usage[] =
 
 static bool parse_list(const char *flag, const char *v, int min, int_list *out)
 {
-    out->n = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", v);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (out->n == MAX_LIST || !mlc_cli_int("micro", flag, tok, min, 1 << 20, &out->v[out->n]))
-            return false;
-        out->n++;
-    }
-    return out->n > 0;
+    return mlc_cli_int_list("micro", flag, v, min, 1 << 20, out->v, MAX_LIST, &out->n);
 }
 
 static int parse_micro(int argc, char **argv, micro_opts *o)
 {
     *o = (micro_opts){.reps = 5, .batch = 512, .warmup = 1, .backend = "cpu", .format = "md",
                       .prompt = {{512}, 1}, .gen = {{128}, 1}, .threads = {{0}, 1}};
+    static const char *const valued[] = {"-m", "--model", "-p", "-n", "-t", "-r", "--warmup", "-b", "--backend",
+                                         "--db", "--label", "-o", NULL};
     const char *v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -92,7 +86,7 @@ static int parse_micro(int argc, char **argv, micro_opts *o)
             *(a[2] == 'k' ? &o->kv_f32 : &o->no_store) = true;
             continue;
         }
-        if (!(v = mlc_cli_value("micro", argc, argv, &i)))
+        if (!(v = mlc_cli_option_value("micro", valued, argc, argv, &i)))
             return 2;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             char *copy = strdup(v);
