@@ -20,12 +20,21 @@
  * change is real however small, so they get a tolerance, not a test. Matched on the last
  * '/'-separated component of the name. */
 static const char *const deterministic[] = {"ppl", "ppl_err", "tokens_scored", "failed", "kld_mean",
-                                            "kld_p99", "same_top1_pct", "ppl_ratio"};
+                                            "kld_p99", "same_top1_pct", "ppl_ratio", "conf_passed",
+                                            "conf_failed", "conf_unsupported"};
 
-/* Metrics reported but not gated unless --gate names them: client delay (scheduled to sent)
- * measures the load generator's own scheduling, not the system under test, and on a busy
- * machine it moves by whole milliseconds between identical runs. Matched on the last part. */
-static const char *const reported_only[] = {"client_delay_ms"};
+/* Metrics reported but not gated unless --gate names them, with why. Client delay (scheduled
+ * to sent) measures the load generator's own scheduling, not the system under test, and on
+ * a busy machine it moves by whole milliseconds between identical runs. A conformance case
+ * that a device now declines moves its passed and unsupported counts: reported, while a
+ * failing case gates (conf_failed and the case-level comparison). Matched on the last part. */
+static const struct {
+    const char *name, *why;
+} reported_only[] = {
+    {"client_delay_ms", "measures the load generator"},
+    {"conf_passed", "a case declined or dropped is reported; failures gate"},
+    {"conf_unsupported", "a case declined is reported; failures gate"},
+};
 
 /* Most runs one reference may pool (last:N). */
 #define MAX_RUNS 256
@@ -194,10 +203,18 @@ static double floor_for(const char *name, const char *unit, const mlc_compare_op
     return by_unit;
 }
 
+static const char *reported_why(const char *name)
+{
+    for (size_t i = 0; i < sizeof reported_only / sizeof reported_only[0]; i++)
+        if (!strcmp(last_part(name), reported_only[i].name))
+            return reported_only[i].why;
+    return "";
+}
+
 static bool is_gated(const char *name, const mlc_compare_opts *o)
 {
     for (size_t i = 0; i < sizeof reported_only / sizeof reported_only[0]; i++) {
-        if (strcmp(last_part(name), reported_only[i]))
+        if (strcmp(last_part(name), reported_only[i].name))
             continue;
         for (int k = 0; k < o->n_gate; k++)
             if (names(o->gate[k], strlen(o->gate[k]), name))
@@ -464,9 +481,13 @@ static void judge_deterministic(row *r, const mlc_compare_opts *o)
     double d = r->med[1] - r->med[0];
     bool worse = r->direction < 0 ? d > 0 : r->direction > 0 ? d < 0 : d != 0;
     bool beyond = fabs(d) > r->limit * fabs(r->med[0]) && d != 0;
+    r->gated = is_gated(r->name, o);
     if (!beyond) {
         r->verdict = "ok";
         snprintf(r->why, sizeof r->why, "within tolerance %.3g%%", 100 * r->limit);
+    } else if (!r->gated) {
+        r->verdict = "-";
+        snprintf(r->why, sizeof r->why, "reported, not gated: %s", reported_why(r->name));
     } else if (worse) {
         r->verdict = r->direction ? "regression" : "changed";
         snprintf(r->why, sizeof r->why, "beyond tolerance %.3g%%", 100 * r->limit);
@@ -496,7 +517,7 @@ static void judge_noisy(row *r, const mlc_compare_opts *o)
     r->p_worse = r->direction < 0 ? r->mw.p_greater : r->mw.p_less;
     if (!r->gated) {
         r->verdict = "-";
-        snprintf(r->why, sizeof r->why, "reported, not gated: measures the load generator");
+        snprintf(r->why, sizeof r->why, "reported, not gated: %s", reported_why(r->name));
         return;
     }
     double p_better = r->direction < 0 ? r->mw.p_less : r->mw.p_greater;
@@ -1095,7 +1116,8 @@ static const char compare_usage[] =
     "                     unit or metric (K: ms, tok/s, itl_ms, ...; V in that unit);\n"
     "                     default ms=0.5, none for other units; ms=0 turns it off\n"
     "  --gate METRIC      gate a reported-only metric too (client_delay_ms: it measures the\n"
-    "                     load generator, so by default it is reported, not gated)\n"
+    "                     load generator; conf_passed, conf_unsupported: a declined case is\n"
+    "                     reported, a failing one gates)\n"
     "  --metric TEXT      only metrics whose name contains TEXT\n"
     "  --force            compare across machines (fingerprints) or models\n"
     "  --format table|md  console table (default) or markdown     --json  JSON on stdout\n"
@@ -1104,7 +1126,8 @@ static const char compare_usage[] =
     "AND its median moved beyond the threshold AND beyond the noise floor; less is `~`. A\n"
     "metric measured on one side only shows `-` there and is `n/a`, not a regression. Names\n"
     "given to --threshold, --tolerance, --noise-floor and --gate must match a compared metric\n"
-    "(or unit). Markdown is appended to $GITHUB_STEP_SUMMARY when set.\n"
+    "(or unit). Markdown is appended to $GITHUB_STEP_SUMMARY when set. Two conformance runs\n"
+    "also list, on stderr, every case whose status changed; a newly failing case regresses.\n"
     "exit status: 0 no regression, 1 regression, 2 usage or data error\n";
 
 typedef struct compare_args {
@@ -1117,10 +1140,10 @@ static bool parse_gate(const char *cmd, const char *v, mlc_compare_opts *o)
 {
     bool ok = false;
     for (size_t i = 0; i < sizeof reported_only / sizeof reported_only[0]; i++)
-        ok |= !strcmp(last_part(v), reported_only[i]);
+        ok |= !strcmp(last_part(v), reported_only[i].name);
     if (!ok || o->n_gate == MLC_COMPARE_MAX_OVERRIDES) {
         fprintf(stderr, "mlc-bench %s: --gate: '%s' %s\n", cmd, v,
-                ok ? "is one too many" : "is not a reported-only metric (client_delay_ms; every other metric is gated)");
+                ok ? "is one too many" : "is not a reported-only metric (client_delay_ms, conf_passed, conf_unsupported; every other metric is gated)");
         return false;
     }
     o->gate[o->n_gate++] = v;
@@ -1205,6 +1228,62 @@ static int parse_compare(int argc, char **argv, compare_args *c)
     return -1;
 }
 
+/* ------------------------------------------------------------------ conformance cases */
+
+static int64_t newest_of(const ref *r)
+{
+    int64_t id = r->ids[0];
+    for (int i = 1; i < r->n; i++)
+        id = r->ids[i] > id ? r->ids[i] : id;
+    return id;
+}
+
+typedef struct case_tally {
+    int newly_failed, other;
+} case_tally;
+
+static void on_case_change(void *ctx, const mlc_conformance_change *c)
+{
+    case_tally *t = ctx;
+    const char *before = c->before ? c->before : "absent", *after = c->after ? c->after : "absent";
+    /* A case that fails now and did not before is a regression wherever it came from (passed,
+     * unsupported, or new); everything else is reported. */
+    bool regression = c->after && !strcmp(c->after, "fail") && !(c->before && !strcmp(c->before, "fail"));
+    fprintf(stderr, "  %-11s %s %s: %s -> %s", regression ? "regression" : "changed", c->device, c->case_desc,
+            before, after);
+    if (regression && c->error && *c->error)
+        fprintf(stderr, " (%s)", c->error);
+    fputc('\n', stderr);
+    *(regression ? &t->newly_failed : &t->other) += 1;
+}
+
+/* Two conformance runs: every case whose status changed between the newest run of each side,
+ * on stderr (the table and its formats keep to metrics); a newly failing case is a regression
+ * even when the failure counts did not move (one case fixed, another broken). */
+static int conformance_cases(mlc_store *st, int64_t base, int64_t cand, int rc)
+{
+    run_meta *b = malloc(sizeof *b), *c = malloc(sizeof *c);
+    sqlite3 *db = mlc_store_db(st);
+    bool both = b && c && load_meta(db, base, b) && load_meta(db, cand, c) && !strcmp(b->kind, "conformance") &&
+                !strcmp(c->kind, "conformance");
+    free(b);
+    free(c);
+    if (!both)
+        return rc;
+    case_tally t = {0, 0};
+    mlc_err err = {0};
+    fprintf(stderr, "conformance cases, run %lld -> run %lld:\n", (long long)base, (long long)cand);
+    if (mlc_store_conformance_changes(st, base, cand, on_case_change, &t, &err)) {
+        fprintf(stderr, "mlc-bench compare: %s\n", err.msg);
+        return 2;
+    }
+    if (!t.newly_failed && !t.other)
+        fprintf(stderr, "  no case changed\n");
+    else
+        fprintf(stderr, "  %d newly failing, %d other changes\n", t.newly_failed, t.other);
+    return rc == 0 && t.newly_failed ? 1 : rc;
+}
+
 int mlc_cmd_compare(int argc, char **argv)
 {
     compare_args c;
@@ -1219,9 +1298,11 @@ int mlc_cmd_compare(int argc, char **argv)
     }
     ref *b = calloc(1, sizeof *b), *cd = calloc(1, sizeof *cd);
     rc = 2;
-    if (b && cd && resolve(mlc_store_db(st), c.baseline, c.candidate, c.kind, b, cd))
+    if (b && cd && resolve(mlc_store_db(st), c.baseline, c.candidate, c.kind, b, cd)) {
         rc = mlc_compare_runs(mlc_store_db(st), b->ids, b->n, b->desc, cd->ids, cd->n, cd->desc, &c.o);
-    else if (!b || !cd)
+        if (rc != 2)
+            rc = conformance_cases(st, newest_of(b), newest_of(cd), rc);
+    } else if (!b || !cd)
         fprintf(stderr, "mlc-bench compare: out of memory\n");
     free(b);
     free(cd);

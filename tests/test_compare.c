@@ -760,3 +760,58 @@ Test(compare, readers_of_a_readonly_store, .timeout = 120)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
     cr_expect_eq(system(cmd), 0);
 }
+
+/* ------------------------------------------------------------ conformance runs */
+
+/* A conformance run as the command stores it: a row per case and the per-device counts. */
+static int64_t conformance_run(mlc_store *s, const char *const *cases, const char *const *status, int n)
+{
+    mlc_run_info ri = {.kind = "conformance", .target = "local", .backend = "cpu", .config_json = "{}"};
+    mlc_err err = {0};
+    int64_t run;
+    cr_assert_eq(mlc_store_run_begin(s, &ri, &run, &err), MLC_OK, "%s", err.msg);
+    int count[3] = {0};
+    for (int i = 0; i < n; i++) {
+        mlc_conformance_row r = {"cpu", "cpu:0 test", "scale", "F32", "[7, 1, 1, 1]", cases[i], status[i],
+                                 !strcmp(status[i], "fail") ? "NMSE 3e-3 > 1e-7" : NULL, 0, 1e-7, 0.1, 42};
+        cr_assert_eq(mlc_store_add_conformance(s, run, &r, &err), MLC_OK, "%s", err.msg);
+        count[!strcmp(status[i], "pass") ? 0 : !strcmp(status[i], "fail") ? 1 : 2]++;
+    }
+    const char *names[] = {"cpu:0/conf_passed", "cpu:0/conf_failed", "cpu:0/conf_unsupported"};
+    const int dir[] = {0, -1, 0};
+    for (int k = 0; k < 3; k++)
+        cr_assert_eq(mlc_store_add_metric(s, run, names[k], "cases", "count", count[k], dir[k], &err), MLC_OK);
+    cr_assert_eq(mlc_store_run_end(s, run, "complete", &err), MLC_OK, "%s", err.msg);
+    return run;
+}
+
+/* One case fixed and another broken leave the counts as they were: the case-level comparison
+ * still calls it a regression; a case that became unsupported is reported, not gated. */
+Test(compare, conformance_cases_compared)
+{
+    char *db = db_path("conf.db"), *out;
+    mlc_store *s = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_open(db, &s, &err), MLC_OK, "%s", err.msg);
+    const char *cases[] = {"a", "b", "c"};
+    const char *base[] = {"pass", "fail", "pass"}, *swap[] = {"fail", "pass", "pass"},
+               *declined[] = {"pass", "fail", "unsupported"};
+    int64_t r0 = conformance_run(s, cases, base, 3), r1 = conformance_run(s, cases, swap, 3),
+            r2 = conformance_run(s, cases, declined, 3), r3 = conformance_run(s, cases, base, 3);
+    mlc_store_close(s);
+    char args[128];
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)r0, (long long)r1);
+    cr_expect_eq(compare(db, args, &out), 1, "%s", out);
+    cr_expect(strstr(out, "regression  cpu:0 a: pass -> fail (NMSE 3e-3 > 1e-7)"), "%s", out);
+    cr_expect(strstr(out, "changed     cpu:0 b: fail -> pass"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)r0, (long long)r2);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "changed     cpu:0 c: pass -> unsupported"), "%s", out);
+    cr_expect(strstr(out, "conf_unsupported"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "-b %lld -c %lld", (long long)r0, (long long)r3);
+    cr_expect_eq(compare(db, args, &out), 0, "%s", out);
+    cr_expect(strstr(out, "no case changed"), "%s", out);
+    free(out);
+}
