@@ -14,7 +14,9 @@
  * - ab: two builds (the binary, and the binary forced onto its scalar kernels) in rounds. */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -493,7 +495,7 @@ Test(compare, bad_references_exit_2)
     free(out);
     /* Not a store at all. */
     cr_expect_eq(compare("/nonexistent/x.db", "-b 1 -c 2", &out), 2, "%s", out);
-    cr_expect(strstr(out, "/nonexistent/x.db: no such store"), "%s", out);
+    cr_expect(strstr(out, "/nonexistent/x.db: no such file"), "%s", out);
     free(out);
 }
 
@@ -549,97 +551,129 @@ static void bench_run(const char *db, int port, const char *label)
     free(out);
 }
 
-/* Each side of a comparison is 6 runs, so the gate tests run medians (compare.h): a busy
- * neighbour during one run (other tests run in parallel, under the sanitizer too) shifts that
- * run's TTFT, which a one-run-per-side comparison cannot tell from a slower build. The four
- * sides of a repetition are made in interleaved order so such load falls on all of them
- * alike. The gate runs with its defaults, every metric of `run` in it.
- *
- * The margins. Scheduler noise is additive (a starved client reads a token late), so the
- * injected delays are made large against it. Measured beside this test with two busy loops
- * and other builds on the 2 cores (load average 12 to 25): run medians of TTFT moved by up
- * to 14 ms between identical servers, client delay from 0.4 to 2.1 ms, and TPOT (a request's
- * decode time over its tokens) by about 3 ms; median ITL moved less, but a client starved
- * for tens of ms reads several tokens at once and records zero gaps. Hence TTFT 300 ms
- * (14 ms is 4.7%, inside the 5% threshold) and gaps of 40 ms: 10% is 4 ms a gap; 2% is
- * 0.8 ms, above the 0.5 ms noise floor, so what keeps the 2% case quiet is the threshold,
- * as the test claims. Client delay (the load generator's own lateness, the metric that
- * failed A/A under load) is reported, not gated.
- *
- * "10% caught" means: the gate fails with TPOT or ITL (the two measures of the injected
- * gap) a regression, and both moved beyond the threshold. One of them alone may miss
- * p < 0.01 when starvation reorders a run (seen at load 12 to 25 with 5 runs a side:
- * ITL p 0.075, TPOT p 0.016). Six runs a side rather than five: with 5 the exact p is
- * under 0.01 only when at most one of the 25 baseline/candidate pairs is out of order,
- * with 6 up to three of 36 may be (p 7/924 = 0.0076), which is what separated a 10% TPOT
- * change from that noise; the false-alarm rate of an A/A pair at alpha 0.01 stays the same (and it is
- * the threshold and the floor, not p, that keep A/A quiet when noise shifts whole runs). */
-Test(compare, gate_aa_quiet_10pct_caught_2pct_within_threshold, .timeout = 1800)
+/* End to end: serve -> run -> store -> compare -> exit status, against the null engine with
+ * margins that scheduler noise cannot reach on a busy machine (measured at load 12 to 25:
+ * run medians of TTFT moved by up to 14 ms between identical servers, gaps by a few ms). A/A
+ * is judged at a 20% threshold with a 5 ms floor, the slow server adds 50% to TTFT and to
+ * every gap (100 ms and 10 ms a gap). The gate's statistical power at 10% and its silence at
+ * 2% and A/A under the default settings are proven on modelled noise below
+ * (gate_rates_on_modelled_noise), where the outcome cannot depend on the machine. */
+Test(compare, gate_end_to_end_against_a_server, .timeout = 900)
 {
-    srv a = start("--engine null --ttft-ms 300 --itl-ms 40 --parallel 8");
-    srv b = start("--engine null --ttft-ms 300 --itl-ms 44 --parallel 8");
-    srv c = start("--engine null --ttft-ms 300 --itl-ms 40.8 --parallel 8");
+    srv a = start("--engine null --ttft-ms 200 --itl-ms 20 --parallel 8");
+    srv b = start("--engine null --ttft-ms 300 --itl-ms 30 --parallel 8");
     char *db = db_path("gate.db"), *out, args[256];
-    int aa_fail = 0, ab_caught = 0, small_within = 0, itl_regression = 0, tpot_regression = 0;
-    for (int rep = 0; rep < 20; rep++) {
-        char la[32], la2[32], lb[32], lc[32];
+    for (int rep = 0; rep < 3; rep++) {
+        char la[32], la2[32], lb[32];
         snprintf(la, sizeof la, "A%d", rep);
         snprintf(la2, sizeof la2, "AA%d", rep);
         snprintf(lb, sizeof lb, "B%d", rep);
-        snprintf(lc, sizeof lc, "C%d", rep);
         for (int k = 0; k < 6; k++) {
             bench_run(db, a.port, la);
             bench_run(db, a.port, la2);
             bench_run(db, b.port, lb);
-            bench_run(db, c.port, lc);
         }
-        snprintf(args, sizeof args, "-b label:%s -c label:%s --json", la, la2);
+        snprintf(args, sizeof args, "-b label:%s -c label:%s --json --threshold 20 --noise-floor ms=5", la, la2);
         int rc = compare(db, args, &out);
-        cr_expect_neq(rc, 2, "%s", out);
-        if (rc) {
-            aa_fail++;
-            cr_log_info("A/A failed in repetition %d: %s", rep, out);
-        }
+        cr_expect_eq(rc, 0, "A/A, repetition %d: %s", rep, out);
         free(out);
-        snprintf(args, sizeof args, "-b label:%s -c label:%s --json", la, lb);
+        snprintf(args, sizeof args, "-b label:%s -c label:%s --json --threshold 20 --noise-floor ms=5", la, lb);
         rc = compare(db, args, &out);
-        double itl_change = 0, tpot_change = 0;
-        char *v = verdict_of(out, "c=4/tpot_ms", &tpot_change), *itl = verdict_of(out, "c=4/itl_ms", &itl_change);
-        if (rc == 1 && (!strcmp(v, "regression") || !strcmp(itl, "regression")) && tpot_change > 5 && itl_change > 5)
-            ab_caught++;
-        else
-            cr_log_info("10%% not caught in repetition %d: %s", rep, out);
-        itl_regression += !strcmp(itl, "regression");
-        tpot_regression += !strcmp(v, "regression");
-        free(v);
-        free(itl);
-        free(out);
-        snprintf(args, sizeof args, "-b label:%s -c label:%s --json", la, lc);
-        rc = compare(db, args, &out);
-        double change = 0;
-        v = verdict_of(out, "c=4/itl_ms", &change);
-        if (rc == 0 && (!strcmp(v, "~") || !strcmp(v, "ok")))
-            small_within++;
-        else
-            cr_log_info("2%% in repetition %d: exit %d, itl %s %+.2f%%: %s", rep, rc, v, change, out);
-        free(v);
+        double ttft = 0, itl = 0;
+        char *vt = verdict_of(out, "c=4/ttft_ms", &ttft), *vi = verdict_of(out, "c=4/itl_ms", &itl);
+        cr_expect_eq(rc, 1, "50%% slower, repetition %d: %s", rep, out);
+        cr_expect(!strcmp(vt, "regression") && ttft > 30, "TTFT %s %+.1f%%, repetition %d", vt, ttft, rep);
+        cr_expect(!strcmp(vi, "regression") && itl > 30, "ITL %s %+.1f%%, repetition %d", vi, itl, rep);
+        free(vt);
+        free(vi);
         free(out);
     }
     stop(a);
     stop(b);
-    stop(c);
-    /* The sanitizer build (binary under build/san) is several times slower and shares two
-     * cores with the rest of the suite: its timings say nothing about the gate, so there the
-     * test checks only that everything ran (memory errors are what that pass is for). */
-    if (strstr(tu_bin(), "/san/")) {
-        cr_log_info("sanitizer build: A/A failed %d, 10%% caught %d, 2%% within %d of 20", aa_fail, ab_caught,
-                    small_within);
-        return;
+}
+
+/* A seeded model of what a busy machine does to latency runs, so the gate's rates are the
+ * same on every machine: each run is shifted as a whole (normal, sd 1.5%, and one run in ten
+ * starved by a further +6%), and each of its 28 samples jitters by a log-normal factor (sd
+ * 5%). Beside two busy loops (load 12 to 25) run medians of 40 ms gaps moved by up to about
+ * 5% between identical servers, which is what the sd and the starved runs reproduce. */
+typedef struct noise {
+    uint64_t s;
+} noise;
+
+static double uniform(noise *n)
+{
+    n->s ^= n->s << 13;
+    n->s ^= n->s >> 7;
+    n->s ^= n->s << 17;
+    return ((double)(n->s >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double gauss(noise *n)
+{
+    return sqrt(-2 * log(uniform(n))) * cos(6.283185307179586 * uniform(n));
+}
+
+/* Runs of one side, labelled, of a latency metric (ms, lower is better) around base. */
+static void modelled_side(mlc_store *s, noise *n, const char *label, double base, int runs)
+{
+    mlc_err err = {0};
+    for (int r = 0; r < runs; r++) {
+        mlc_run_info ri = {.kind = "micro", .label = label, .target = "local", .backend = "cpu",
+                           .model_path = "m.gguf", .config_json = "{}"};
+        int64_t id;
+        cr_assert_eq(mlc_store_run_begin(s, &ri, &id, &err), MLC_OK, "%s", err.msg);
+        double shift = 1 + 0.015 * gauss(n) + (uniform(n) < 0.1 ? 0.06 : 0), v[28], mean = 0;
+        for (int k = 0; k < 28; k++) {
+            v[k] = base * shift * exp(0.05 * gauss(n));
+            mean += v[k] / 28;
+        }
+        cr_assert_eq(mlc_store_add_metric(s, id, "c=4/itl_ms", "ms", "mean", mean, -1, &err), MLC_OK, "%s", err.msg);
+        cr_assert_eq(mlc_store_add_samples(s, id, "c=4/itl_ms", v, 28, &err), MLC_OK, "%s", err.msg);
+        cr_assert_eq(mlc_store_run_end(s, id, "complete", &err), MLC_OK, "%s", err.msg);
     }
-    cr_log_info("10%%: itl_ms a regression %d of 20 times, tpot_ms %d", itl_regression, tpot_regression);
-    cr_expect_eq(aa_fail, 0, "A/A failed %d of 20 times", aa_fail);
-    cr_expect_eq(ab_caught, 20, "10%% caught %d of 20 times", ab_caught);
-    cr_expect_eq(small_within, 20, "2%% within threshold %d of 20 times", small_within);
+}
+
+/* The gate at its defaults (alpha 0.01, threshold 5%, floor 0.5 ms, runs as the unit from 5 a
+ * side) on 40 ms gaps under that noise, 10 runs a side, 300 repetitions. The claim is a rate:
+ * A/A fails at most 1% of the time, a 10% slowdown is caught at least 99% of the time, a 2%
+ * one (0.8 ms, above the floor) is flagged at most 2% of the time. This seed gives 300, 300
+ * and 297 of 300: a 2% change plus a starved run or two now and then looks like 5%. With 6
+ * runs a side the same noise gives 10% caught 292 of 300: fewer runs are not enough. */
+Test(compare, gate_rates_on_modelled_noise, .timeout = 300)
+{
+    char *db = db_path("model.db"), *out, args[128];
+    mlc_store *s = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_store_open(db, &s, &err), MLC_OK, "%s", err.msg);
+    noise n = {0x9e3779b97f4a7c15ull};
+    const int reps = 300;
+    for (int rep = 0; rep < reps; rep++) {
+        char l[4][16];
+        const double base[4] = {40, 40, 44, 40.8};
+        for (int k = 0; k < 4; k++) {
+            snprintf(l[k], sizeof l[k], "%c%d", "AaBC"[k], rep);
+            modelled_side(s, &n, l[k], base[k], 10);
+        }
+    }
+    mlc_store_close(s);
+    int aa = 0, caught = 0, small = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        const char *want[3] = {"A/A", "10%", "2%"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(args, sizeof args, "-b label:A%d -c label:%c%d", rep, "aBC"[k], rep);
+            int rc = compare(db, args, &out);
+            cr_assert_neq(rc, 2, "%s", out);
+            bool ok = k == 1 ? rc == 1 && strstr(out, "regression") : rc == 0;
+            if (!ok)
+                cr_log_info("%s, repetition %d: %s", want[k], rep, out);
+            *(k == 0 ? &aa : k == 1 ? &caught : &small) += ok;
+            free(out);
+        }
+    }
+    cr_expect_geq(aa, reps * 99 / 100, "A/A quiet %d of %d times", aa, reps);
+    cr_expect_geq(caught, reps * 99 / 100, "10%% caught %d of %d times", caught, reps);
+    cr_expect_geq(small, reps * 98 / 100, "2%% within the threshold %d of %d times", small, reps);
 }
 
 /* ------------------------------------------------------------ ab */

@@ -752,15 +752,19 @@ Test(store, crash_loses_at_most_one_batch)
 
 /* A store made by this build, taken back to schema version 1 (before http_status and url),
  * with one request in it. */
+/* A file as version 1 wrote it: today's schema without the columns later versions added. */
 static void make_v1_file(const char *path)
 {
     mlc_store *s = open_ok(path);
     int64_t id = begin_ok(s);
     mlc_store_close(s);
     sqlite3 *db = raw_open(path);
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof sql,
              "ALTER TABLE requests DROP COLUMN url; ALTER TABLE requests DROP COLUMN http_status;"
+             "ALTER TABLE conformance DROP COLUMN device; ALTER TABLE conformance DROP COLUMN case_desc;"
+             "ALTER TABLE conformance DROP COLUMN threshold; ALTER TABLE conformance DROP COLUMN seed;"
+             "ALTER TABLE conformance DROP COLUMN error; ALTER TABLE conformance DROP COLUMN ms;"
              "INSERT INTO requests (run_id, idx, phase, ok, error_kind, error, tokens_approx)"
              " VALUES (%lld, 0, 0, 0, 'http', 'HTTP 500', 0); PRAGMA user_version = 1",
              (long long)id);
@@ -778,6 +782,8 @@ Test(store, migrates_v1_to_v2_keeping_requests)
     cr_expect_geq(mlc_store_schema_version(), 2);
     cr_expect_eq(q_int(db, "SELECT count(*) FROM requests WHERE error = 'HTTP 500' AND http_status IS NULL"
                            " AND url IS NULL"), 1, "the v1 request survives, new columns NULL");
+    cr_expect_eq(q_int(db, "SELECT count(*) FROM pragma_table_info('conformance') WHERE name IN"
+                           " ('device', 'case_desc', 'threshold', 'seed', 'error', 'ms')"), 6, "v3's columns");
     /* A v2 request keeps its status and URL; a status <= 0 is NULL. */
     int64_t id = begin_ok(s);
     mlc_err err = {0};
