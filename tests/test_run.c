@@ -100,7 +100,7 @@ static const char *const words[] = {"alpha beta", "gamma delta epsilon", "zeta",
 
 Test(run, endpoint_timings_and_json, .timeout = 60)
 {
-    ts_config cfg = {.n_tokens = 8, .ttft_ms = 30, .itl_ms = 5};
+    ts_config cfg = {.n_tokens = 8, .ttft_ms = 60, .itl_ms = 20};
     ts_server *srv = ts_start(&cfg);
     cr_assert_not_null(srv);
     const char *ds = write_dataset("basic.jsonl", words, 4, 8);
@@ -117,10 +117,13 @@ Test(run, endpoint_timings_and_json, .timeout = 60)
         cr_expect_eq(num(ph, "completed"), 8);
         cr_expect_eq(num(ph, "failed"), 0);
         cr_expect_eq(num(ph, "total_output_tokens"), 64, "usage is exact");
-        /* Wiring check only (the client tests hold TTFT to 1-2 ms): tests run in parallel. */
-        cr_expect(num(ph, "median_ttft_ms") >= 30 && num(ph, "median_ttft_ms") < 36, "ttft %f",
+        /* Wiring check only (the client tests hold TTFT to 1-2 ms): each median is told
+         * apart from the others' values (TTFT 60, ITL 20, a whole request 200 ms, 0 for a
+         * timestamp taken twice) with 25 ms or more to spare either way: tests run in
+         * parallel on a busy machine. */
+        cr_expect(num(ph, "median_ttft_ms") >= 35 && num(ph, "median_ttft_ms") < 130, "ttft %f",
                   num(ph, "median_ttft_ms"));
-        cr_expect(fabs(num(ph, "median_itl_ms") - 5) < 1, "itl %f",
+        cr_expect(num(ph, "median_itl_ms") >= 10 && num(ph, "median_itl_ms") < 40, "itl %f",
                   num(ph, "median_itl_ms"));
         cr_expect_gt(num(ph, "request_throughput"), 0);
     }
