@@ -100,7 +100,7 @@ static const char *const words[] = {"alpha beta", "gamma delta epsilon", "zeta",
 
 Test(run, endpoint_timings_and_json, .timeout = 60)
 {
-    ts_config cfg = {.n_tokens = 8, .ttft_ms = 30, .itl_ms = 5};
+    ts_config cfg = {.n_tokens = 8, .ttft_ms = 60, .itl_ms = 20};
     ts_server *srv = ts_start(&cfg);
     cr_assert_not_null(srv);
     const char *ds = write_dataset("basic.jsonl", words, 4, 8);
@@ -117,10 +117,13 @@ Test(run, endpoint_timings_and_json, .timeout = 60)
         cr_expect_eq(num(ph, "completed"), 8);
         cr_expect_eq(num(ph, "failed"), 0);
         cr_expect_eq(num(ph, "total_output_tokens"), 64, "usage is exact");
-        /* Wiring check only (the client tests hold TTFT to 1-2 ms): tests run in parallel. */
-        cr_expect(num(ph, "median_ttft_ms") >= 30 && num(ph, "median_ttft_ms") < 36, "ttft %f",
+        /* Wiring check only (the client tests hold TTFT to 1-2 ms): each median is told
+         * apart from the others' values (TTFT 60, ITL 20, a whole request 200 ms, 0 for a
+         * timestamp taken twice) with 25 ms or more to spare either way: tests run in
+         * parallel on a busy machine. */
+        cr_expect(num(ph, "median_ttft_ms") >= 35 && num(ph, "median_ttft_ms") < 130, "ttft %f",
                   num(ph, "median_ttft_ms"));
-        cr_expect(fabs(num(ph, "median_itl_ms") - 5) < 1, "itl %f",
+        cr_expect(num(ph, "median_itl_ms") >= 10 && num(ph, "median_itl_ms") < 40, "itl %f",
                   num(ph, "median_itl_ms"));
         cr_expect_gt(num(ph, "request_throughput"), 0);
     }
@@ -294,6 +297,13 @@ Test(run, connection_refused, .timeout = 30)
     expect_integrity(db);
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* Starts the binary in the background against a slow server; returns its pid. */
 static pid_t spawn_run(const char *ds, const char *db, int port)
 {
@@ -311,15 +321,16 @@ static pid_t spawn_run(const char *ds, const char *db, int port)
     return pid;
 }
 
+/* Polls every 50 ms; the 40 s limit is a hang guard, not an expected speed. */
 static void wait_for_requests(const char *db, long long n)
 {
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 800; i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
         if (access(db, R_OK) == 0 && db_try_int(db, "SELECT count(*) FROM requests") >= n)
             return;
     }
-    cr_assert_fail("fewer than %lld requests stored after 10 s", n);
+    cr_assert_fail("fewer than %lld requests stored after 40 s", n);
 }
 
 Test(run, kill9_keeps_committed_batches, .timeout = 60)
@@ -352,6 +363,12 @@ Test(run, sigint_saves_and_marks_interrupted, .timeout = 60)
     const char *db = db_path("int.db");
     pid_t pid = spawn_run(ds, db, ts_port(srv));
     wait_for_requests(db, 64);
+    /* The loop is closed at 8: the server receiving request 64 + 8 + 1 means the client had
+     * finished at least 65, one more than the first stored batch, whatever the timing. */
+    for (double t0 = mono_s(); ts_request_count(srv) < 64 + 8 + 1;) {
+        cr_assert_lt(mono_s() - t0, 40.0, "the run stopped sending requests");
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
     kill(pid, SIGINT);
     int st;
     waitpid(pid, &st, 0);

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,13 @@ static void nap_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static srv start(const char *args)
@@ -232,13 +241,16 @@ Test(serve, null_engine_shapes, .timeout = 60)
     cr_expect_str_eq(text, "tok0 tok1 tok2 tok3 tok4 ");
     free(out);
 
-    /* Streaming stop string held back across chunks. */
+    /* Streaming stop string held back across events: one event per token whatever the
+     * timing, so "tok2 " goes out as "tok" (its "2 " may start the stop string) and tok3
+     * completes the stop, which ends the stream with nothing more. */
     out = http(s.port, "/v1/chat/completions",
                "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":9,\"stream\":true,\"stop\":\"2 tok\"}",
                NULL, &code);
     cr_expect(strstr(out, "\"finish_reason\":\"stop\"") != NULL, "%s", out);
     cr_expect(strstr(out, "tok2") == NULL, "%s", out);
-    cr_expect(strstr(out, "\"content\":\"tok1 tok\"") != NULL || strstr(out, "\"content\":\"tok\"") != NULL, "%s", out);
+    cr_expect(strstr(out, "\"content\":\"tok1 \"}") != NULL, "%s", out);
+    cr_expect(strstr(out, "\"content\":\"tok\"}") != NULL, "%s", out);
     free(out);
 
     cr_expect_eq(metric(s.port, "mlc_requests_in_flight"), 0);
@@ -451,17 +463,64 @@ Test(serve, error_statuses, .timeout = 60)
     stop(s);
 }
 
+/* A request on a thread of its own (no Criterion assertions there: the test thread checks
+ * what it left). With stream set, it reads until the test sets quit, then hangs up. */
 typedef struct bg {
     int port;
     const char *body;
+    bool stream;
+    atomic_bool quit;
+    CURLcode rc;
+    long code;
+    char *out; /* malloc'd response body */
 } bg;
+
+static size_t bg_data(char *p, size_t sz, size_t n, void *u)
+{
+    bg *b = u;
+    if (b->stream && atomic_load(&b->quit))
+        return 0; /* makes curl abort the transfer and close the connection */
+    size_t old = b->out ? strlen(b->out) : 0;
+    char *nb = realloc(b->out, old + sz * n + 1);
+    if (!nb)
+        return 0;
+    memcpy(nb + old, p, sz * n);
+    nb[old + sz * n] = 0;
+    b->out = nb;
+    return sz * n;
+}
 
 static void *bg_request(void *arg)
 {
     bg *b = arg;
-    long code;
-    free(http(b->port, "/v1/completions", b->body, NULL, &code));
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/completions", b->port);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, b->body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bg_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    b->rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &b->code);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
     return NULL;
+}
+
+/* Waits until the metric satisfies want (at least it, or exactly 0 when want is 0), polling;
+ * the limit is a hang guard far above any scheduling delay. */
+static double wait_metric(int port, const char *name, double want)
+{
+    double v = metric(port, name);
+    for (double t0 = now_s(); want ? v < want : v != 0; v = metric(port, name)) {
+        cr_assert_lt(now_s() - t0, 30.0, "%s is %g after 30 s (want %s%g)", name, v,
+                     want ? ">= " : "", want);
+        nap_ms(10);
+    }
+    return v;
 }
 
 Test(serve, queue_full_429_and_disconnect_cancels, .timeout = 60)
@@ -474,23 +533,23 @@ Test(serve, queue_full_429_and_disconnect_cancels, .timeout = 60)
              "-d '{\"prompt\":\"a\",\"max_tokens\":100000,\"stream\":true}' >/dev/null", s.port);
     tu_run(cmd, &out);
     free(out);
-    double inflight = -1;
-    for (int i = 0; i < 100 && inflight != 0; i++) {
-        inflight = metric(s.port, "mlc_requests_in_flight");
-        if (inflight)
-            nap_ms(20);
-    }
-    cr_expect_eq(inflight, 0, "the disconnected stream was cancelled");
+    /* 100000 tokens at 20 ms would take 33 min: only the cancellation brings it to 0. */
+    wait_metric(s.port, "mlc_requests_in_flight", 0);
 
-    /* A slow request holds the only slot; the next one is refused. */
-    bg b = {s.port, "{\"prompt\":\"a\",\"max_tokens\":40}"};
+    /* An endless stream holds the only slot until the test hangs up; the request made
+     * meanwhile is refused, however long the machine takes between the two. */
+    bg b = {.port = s.port, .stream = true,
+            .body = "{\"prompt\":\"a\",\"max_tokens\":100000,\"stream\":true}"};
     pthread_t t;
-    pthread_create(&t, NULL, bg_request, &b);
-    for (int i = 0; i < 100 && metric(s.port, "mlc_requests_in_flight") < 1; i++)
-        nap_ms(10);
+    cr_assert_eq(pthread_create(&t, NULL, bg_request, &b), 0);
+    wait_metric(s.port, "mlc_requests_in_flight", 1);
     expect_error(s.port, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1}", NULL, 429, NULL);
+    atomic_store(&b.quit, true);
     pthread_join(t, NULL);
-    cr_expect_eq(metric(s.port, "mlc_requests_in_flight"), 0);
+    cr_expect_eq(b.code, 200);
+    cr_expect(b.out && strstr(b.out, "data: {"), "the stream had started: %s", b.out ? b.out : "");
+    free(b.out);
+    wait_metric(s.port, "mlc_requests_in_flight", 0);
     cr_expect_eq(metric(s.port, "mlc_queue_depth"), 0);
     stop(s);
 }
@@ -498,13 +557,18 @@ Test(serve, queue_full_429_and_disconnect_cancels, .timeout = 60)
 Test(serve, sigterm_drains_in_flight, .timeout = 60)
 {
     srv s = start("--engine null --itl-ms 10");
-    bg b = {s.port, "{\"prompt\":\"a\",\"max_tokens\":30}"};
+    bg b = {.port = s.port, .body = "{\"prompt\":\"a\",\"max_tokens\":100}"};
     pthread_t t;
-    pthread_create(&t, NULL, bg_request, &b);
-    for (int i = 0; i < 100 && metric(s.port, "mlc_requests_in_flight") < 1; i++)
-        nap_ms(10);
-    stop(s); /* waits for the 0.3 s request, then exit 0 */
+    cr_assert_eq(pthread_create(&t, NULL, bg_request, &b), 0);
+    /* SIGTERM once the request is in the engine (its 100 tokens take 1 s). */
+    wait_metric(s.port, "mlc_requests_in_flight", 1);
+    stop(s); /* waits for the request, then exit 0 */
     pthread_join(t, NULL);
+    /* Drained means answered in full, not cut. */
+    cr_expect_eq(b.rc, CURLE_OK, "%s", curl_easy_strerror(b.rc));
+    cr_expect_eq(b.code, 200, "%s", b.out ? b.out : "");
+    cr_expect(b.out && strstr(b.out, "\"completion_tokens\":100"), "%s", b.out ? b.out : "");
+    free(b.out);
 }
 
 Test(serve, run_endpoint_against_null, .timeout = 120)
