@@ -348,44 +348,6 @@ Test(conformance, model_level, .timeout = 300)
 
 /* ---- HTML ----------------------------------------------------------------------------------- */
 
-/* Non-white pixels of an RGB(A) PNG, decoded by a few lines of python3 (no imaging library
- * needed); the same decoder as the report tests'. */
-static long nonwhite_pixels(const char *png)
-{
-    char py[1100];
-    snprintf(py, sizeof py, "%s/count.py", tu_tmpdir());
-    static const char src[] =
-        "import sys, zlib, struct\n"
-        "d = open(sys.argv[1], 'rb').read()\n"
-        "assert d[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
-        "i, idat = 8, b''\n"
-        "while i < len(d):\n"
-        "    n, t = struct.unpack('>I4s', d[i:i+8]); c = d[i+8:i+8+n]; i += 12 + n\n"
-        "    if t == b'IHDR': w, h, bd, ct = struct.unpack('>IIBB', c[:10])\n"
-        "    elif t == b'IDAT': idat += c\n"
-        "bpp = {2: 3, 6: 4}[ct]; assert bd == 8\n"
-        "raw = zlib.decompress(idat); stride = w * bpp; prev = bytearray(stride); out = 0; pos = 0\n"
-        "for y in range(h):\n"
-        "    f = raw[pos]; line = bytearray(raw[pos+1:pos+1+stride]); pos += 1 + stride\n"
-        "    for x in range(stride):\n"
-        "        a = line[x-bpp] if x >= bpp else 0; b = prev[x]; c = prev[x-bpp] if x >= bpp else 0\n"
-        "        if f == 1: line[x] = (line[x] + a) & 255\n"
-        "        elif f == 2: line[x] = (line[x] + b) & 255\n"
-        "        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255\n"
-        "        elif f == 4:\n"
-        "            p = a + b - c; pa, pb, pc = abs(p-a), abs(p-b), abs(p-c)\n"
-        "            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255\n"
-        "    out += sum(1 for x in range(0, stride, bpp) if min(line[x:x+3]) < 240)\n"
-        "    prev = line\n"
-        "print(out)\n";
-    cr_assert_eq(tu_write_file(py, src, sizeof src - 1), 0);
-    char cmd[2400], *out = NULL;
-    snprintf(cmd, sizeof cmd, "python3 %s %s", py, png);
-    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
-    long n = strtol(out, NULL, 10);
-    free(out);
-    return n;
-}
 
 /* The HTML report: every element closed (python3's HTML parser, tracking the tag stack),
  * self-contained, with the matrix and the model section; and it renders in headless
@@ -438,7 +400,7 @@ Test(conformance, html_report_renders, .timeout = 300)
     cr_assert(png, "no screenshot (exit %d): %s", rc, out ? out : "");
     fclose(png);
     free(out);
-    const long dark = nonwhite_pixels(shot);
+    const long dark = tu_png_nonwhite_pixels(shot);
     cr_expect_gt(dark, 20000, "screenshot looks blank: %ld non-white pixels", dark);
 }
 

@@ -248,43 +248,6 @@ static int svgs_with_data(const char *h)
     return n;
 }
 
-/* Non-white pixels of a PNG (8-bit RGB/RGBA, decoded with Python's zlib). */
-static long nonwhite_pixels(const char *png)
-{
-    const char *py = path_in("count.py");
-    static const char src[] =
-        "import sys, zlib, struct\n"
-        "d = open(sys.argv[1], 'rb').read()\n"
-        "assert d[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n"
-        "i, idat = 8, b''\n"
-        "while i < len(d):\n"
-        "    n, t = struct.unpack('>I4s', d[i:i+8]); c = d[i+8:i+8+n]; i += 12 + n\n"
-        "    if t == b'IHDR': w, h, bd, ct = struct.unpack('>IIBB', c[:10])\n"
-        "    elif t == b'IDAT': idat += c\n"
-        "bpp = {2: 3, 6: 4}[ct]; assert bd == 8\n"
-        "raw = zlib.decompress(idat); stride = w * bpp; prev = bytearray(stride); out = 0; pos = 0\n"
-        "for y in range(h):\n"
-        "    f = raw[pos]; line = bytearray(raw[pos+1:pos+1+stride]); pos += 1 + stride\n"
-        "    for x in range(stride):\n"
-        "        a = line[x-bpp] if x >= bpp else 0; b = prev[x]; c = prev[x-bpp] if x >= bpp else 0\n"
-        "        if f == 1: line[x] = (line[x] + a) & 255\n"
-        "        elif f == 2: line[x] = (line[x] + b) & 255\n"
-        "        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255\n"
-        "        elif f == 4:\n"
-        "            p = a + b - c; pa, pb, pc = abs(p-a), abs(p-b), abs(p-c)\n"
-        "            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255\n"
-        "    out += sum(1 for x in range(0, stride, bpp) if min(line[x:x+3]) < 240)\n"
-        "    prev = line\n"
-        "print(out)\n";
-    cr_assert_eq(tu_write_file(py, src, sizeof src - 1), 0);
-    char cmd[2048], *out = NULL;
-    snprintf(cmd, sizeof cmd, "python3 %s %s", py, png);
-    int rc = tu_run(cmd, &out);
-    cr_assert_eq(rc, 0, "%s: %s", cmd, out ? out : "");
-    long n = strtol(out, NULL, 10);
-    free(out);
-    return n;
-}
 
 static bool have_program(const char *name)
 {
@@ -351,7 +314,7 @@ Test(report, sweep_html_charts_and_chromium, .timeout = 180)
     struct stat st;
     cr_assert(stat(shot, &st) == 0 && st.st_size > 1000, "no screenshot (exit %d): %s", rc, out ? out : "");
     free(out);
-    long dark = nonwhite_pixels(shot);
+    long dark = tu_png_nonwhite_pixels(shot);
     /* Text, table borders and chart lines: well over a few thousand pixels of 1200x2000. */
     cr_expect_gt(dark, 20000, "screenshot looks blank: %ld non-white pixels", dark);
 }

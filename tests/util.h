@@ -22,4 +22,8 @@ int tu_run(const char *cmd, char **out);
 /* Path of the mlc-bench binary under test (MLC_BIN, default build/mlc-bench). */
 const char *tu_bin(void);
 
+/* Non-white pixels of an 8-bit RGB/RGBA PNG (a screenshot), decoded by a few lines of python3
+ * (no imaging library needed); the test fails when it cannot be read. */
+long tu_png_nonwhite_pixels(const char *png);
+
 #endif
