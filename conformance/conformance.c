@@ -5,6 +5,7 @@
  * different magnitude, positions up to 32767. Device memory is only touched through the
  * backend interface; every output and cache lies between guard sentinels (signalling-NaN
  * canaries), and outputs start out as canaries so an element never written fails too. */
+#include "rng.h"
 #include "conformance.h"
 
 #include <math.h>
@@ -22,34 +23,10 @@
 
 /* ---------------------------------------------------------------- random numbers */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_unit(uint64_t *s)
-{
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static float rng_gauss(uint64_t *s)
-{
-    const double u = rng_unit(s), v = rng_unit(s);
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
-static int64_t rng_below(uint64_t *s, int64_t n)
-{
-    return (int64_t)(rng_next(s) % (uint64_t)n);
-}
-
 static void fill_gauss(uint64_t *s, float *x, int64_t n, float scale)
 {
     for (int64_t i = 0; i < n; i++)
-        x[i] = rng_gauss(s) * scale;
+        x[i] = (float)mlc_rng_gauss(s) * scale;
 }
 
 /* ---------------------------------------------------------------- cases */
@@ -108,7 +85,7 @@ uint64_t mlc_conf_case_seed(const mlc_conf_case *c, uint64_t base)
     for (const char *p = d; *p; p++)
         h = (h ^ (uint8_t)*p) * 1099511628211ull;
     uint64_t s = base ^ h;
-    return rng_next(&s);
+    return mlc_rng_next(&s);
 }
 
 typedef struct case_list {
@@ -468,7 +445,7 @@ static uint8_t *random_weights(rc *x, uint32_t type, int64_t n_in, int64_t n_out
         return NULL;
     }
     for (int64_t r = 0; r < n_out; r++) {
-        fill_gauss(&x->s, row, n_in, (float)exp(0.5 * rng_gauss(&x->s)) * 0.05f);
+        fill_gauss(&x->s, row, n_in, (float)exp(0.5 * (float)mlc_rng_gauss(&x->s)) * 0.05f);
         if (n_out > 4 && r == n_out / 2)
             memset(row, 0, (size_t)n_in * sizeof *row);
         mlc_quantize_row((mlc_type)type, row, w + (size_t)r * rb, n_in);
@@ -494,8 +471,8 @@ static void run_matmul(rc *x, const mlc_conf_case *c)
         if (!w || !in || !got || !ref)
             return;
         fill_gauss(&x->s, in, n * n_in, 1.0f);
-        if (n > 1 && rng_below(&x->s, 2)) /* an all-zero activation row (amax = 0 blocks) */
-            memset(in + n_in * rng_below(&x->s, n), 0, (size_t)n_in * sizeof(float));
+        if (n > 1 && mlc_rng_below(&x->s, 2)) /* an all-zero activation row (amax = 0 blocks) */
+            memset(in + n_in * mlc_rng_below(&x->s, n), 0, (size_t)n_in * sizeof(float));
         if (!mlc_ref_matmul(type, w, n_in, n_out, in, n, ref)) {
             failf(x, "the reference cannot compute matmul %s", mlc_tensor_type_name(type));
             return;
@@ -526,7 +503,7 @@ static void run_get_rows(rc *x, const mlc_conf_case *c)
     if (!table || !ids || !got || !ref)
         return;
     for (int64_t i = 0; i < n; i++) /* the last and first rows, then any (repeats allowed) */
-        ids[i] = i == 0 ? (int32_t)rows - 1 : i == 1 ? 0 : (int32_t)rng_below(&x->s, rows);
+        ids[i] = i == 0 ? (int32_t)rows - 1 : i == 1 ? 0 : (int32_t)mlc_rng_below(&x->s, rows);
     if (!mlc_ref_get_rows(c->type, table, row_len, ids, n, ref)) {
         failf(x, "the reference cannot compute get_rows %s", mlc_tensor_type_name(c->type));
         return;
@@ -550,12 +527,12 @@ static void run_rms_norm(rc *x, const mlc_conf_case *c)
     if (!in || !w || !got || !ref)
         return;
     for (int64_t t = 0; t < n; t++) /* rows of very different magnitudes; one all zero */
-        fill_gauss(&x->s, in + t * dim, dim, (float)exp(2.0 * rng_gauss(&x->s)));
+        fill_gauss(&x->s, in + t * dim, dim, (float)exp(2.0 * (float)mlc_rng_gauss(&x->s)));
     if (n > 1)
         memset(in + dim, 0, (size_t)dim * sizeof *in);
     for (int64_t i = 0; i < dim; i++)
-        w[i] = 1.0f + 0.3f * rng_gauss(&x->s);
-    const float eps = rng_below(&x->s, 2) ? 1e-5f : 1e-6f;
+        w[i] = 1.0f + 0.3f * (float)mlc_rng_gauss(&x->s);
+    const float eps = mlc_rng_below(&x->s, 2) ? 1e-5f : 1e-6f;
     mlc_ref_rms_norm(in, w, n, dim, eps, ref);
     mlc_tensor dx, dw;
     if (!d_guarded(x, MLC_TYPE_F32, dim, n, 1, in, &dx) || !d_in(x, w, MLC_TYPE_F32, dim, 1, 1, &dw))
@@ -580,8 +557,8 @@ static void run_rope(rc *x, const mlc_conf_case *c)
     fill_gauss(&x->s, in, len, 1.0f);
     static const int32_t fixed[] = {32767, 0, 1, 4095, 130, 6}; /* long contexts first */
     for (int64_t t = 0; t < n; t++)
-        pos[t] = t < 6 ? fixed[t] : (int32_t)rng_below(&x->s, 32768);
-    const float base = rng_below(&x->s, 2) ? 1000000.0f : 10000.0f;
+        pos[t] = t < 6 ? fixed[t] : (int32_t)mlc_rng_below(&x->s, 32768);
+    const float base = mlc_rng_below(&x->s, 2) ? 1000000.0f : 10000.0f;
     mlc_ref_rope(in, pos, n, nh, hd, n_rot, base, c->neox, ref);
     mlc_tensor dx, dp;
     if (!d_guarded(x, MLC_TYPE_F32, hd, nh, n, in, &dx) || !d_in(x, pos, MLC_TYPE_I32, n, 1, 1, &dp))
@@ -650,7 +627,7 @@ static void run_kv_store(rc *x, const mlc_conf_case *c)
     for (int64_t i = 0; i < cells; i++)
         cell[i] = (int32_t)i;
     for (int64_t i = 0; i < n; i++) { /* n distinct cells in random order */
-        const int64_t j = i + rng_below(&x->s, cells - i);
+        const int64_t j = i + mlc_rng_below(&x->s, cells - i);
         const int32_t tmp = cell[i];
         cell[i] = cell[j];
         cell[j] = tmp;
@@ -712,7 +689,7 @@ static void run_attention(rc *x, const mlc_conf_case *c)
     int32_t maxpos[3] = {-1, -1, -1};
     for (int64_t t = 0; t < n; t++) {
         slot[t] = (int32_t)(t % n_slots);
-        pos[t] = t == 0 ? (int32_t)n_ctx - 1 : t == 1 ? 0 : (int32_t)rng_below(&x->s, n_ctx);
+        pos[t] = t == 0 ? (int32_t)n_ctx - 1 : t == 1 ? 0 : (int32_t)mlc_rng_below(&x->s, n_ctx);
         if (pos[t] > maxpos[slot[t]])
             maxpos[slot[t]] = pos[t];
     }
@@ -781,7 +758,7 @@ static void run_unary(rc *x, const mlc_conf_case *c)
     fill_gauss(&x->s, b, n, 1.0f);
     static const float extreme[] = {-100.0f, 100.0f, -1000.0f, 88.0f, -88.0f, 30.0f, -30.0f};
     for (int64_t i = 0; n > 7 && i < 7; i++) /* saturated gates */
-        a[rng_below(&x->s, n)] = extreme[i];
+        a[mlc_rng_below(&x->s, n)] = extreme[i];
     const float k = 33.941125f;
     if (c->op == MLC_OP_SWIGLU)
         mlc_ref_swiglu(a, b, n, ref);
@@ -820,7 +797,7 @@ static void run_binary(rc *x, const mlc_conf_case *c)
     fill_gauss(&x->s, a, na, 1.0f);
     fill_gauss(&x->s, b, nb, 0.5f);
     for (int64_t i = 0; i < n; i++)
-        rows[i] = i == 0 ? (int32_t)src_rows - 1 : (int32_t)rng_below(&x->s, src_rows);
+        rows[i] = i == 0 ? (int32_t)src_rows - 1 : (int32_t)mlc_rng_below(&x->s, src_rows);
     if (gather)
         mlc_ref_gather(a, rows, n, dim, ref);
     else if (c->op == MLC_OP_ADD)

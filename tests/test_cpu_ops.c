@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rng.h"
 #include "../kernels/cpu/vecdot.h"
 #include "../conformance/tolerance.h"
 #include "../kernels/ref/ref.h"
@@ -73,34 +74,10 @@ static void report(void)
 
 /* ---- random numbers -------------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_unit(uint64_t *s)
-{
-    return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static float rng_gauss(uint64_t *s)
-{
-    const double u = rng_unit(s), v = rng_unit(s);
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
-static int64_t rng_below(uint64_t *s, int64_t n)
-{
-    return (int64_t)(rng_next(s) % (uint64_t)n);
-}
-
 static void fill_gauss(uint64_t *s, float *x, int64_t n, float scale)
 {
     for (int64_t i = 0; i < n; i++)
-        x[i] = rng_gauss(s) * scale;
+        x[i] = (float)mlc_rng_gauss(s) * scale;
 }
 
 /* ---- the backends under test ----------------------------------------------------------- */
@@ -127,7 +104,7 @@ static uint64_t parse_seed(void)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t s = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
-        return rng_next(&s);
+        return mlc_rng_next(&s);
     }
     return strtoull(e, NULL, 0);
 }
@@ -195,7 +172,7 @@ static uint64_t next_case_seed(void)
     for (const char *p = test_name; *p; p++)
         h = (h ^ (uint8_t)*p) * 1099511628211ull;
     uint64_t s = base_seed ^ h ^ (++case_no * 0xD1B54A32D192ED03ull);
-    return rng_next(&s);
+    return mlc_rng_next(&s);
 }
 
 /* ---- device buffers with guards -------------------------------------------------------- */
@@ -415,7 +392,7 @@ static uint8_t *random_weights(uint64_t *s, uint32_t type, int64_t n_in, int64_t
     float *row = falloc(n_in);
     cr_assert(w);
     for (int64_t r = 0; r < n_out; r++) {
-        const float scale = (float)exp(0.5 * rng_gauss(s)) * 0.05f;
+        const float scale = (float)exp(0.5 * (float)mlc_rng_gauss(s)) * 0.05f;
         fill_gauss(s, row, n_in, scale);
         if (n_out > 4 && r == n_out / 2)
             memset(row, 0, (size_t)n_in * sizeof *row);
@@ -454,8 +431,8 @@ static void matmul_case(uint32_t type, int64_t n_in, int64_t n_out, int64_t n)
         w[rep] = rep < wsets ? random_weights(&s, type, n_in, n_out) : w[rep % wsets];
         x[rep] = falloc(n * n_in);
         fill_gauss(&s, x[rep], n * n_in, 1.0f);
-        if (n > 1 && rng_below(&s, 2)) /* an all-zero activation row (amax = 0 blocks) */
-            memset(x[rep] + n_in * rng_below(&s, n), 0, (size_t)n_in * sizeof(float));
+        if (n > 1 && mlc_rng_below(&s, 2)) /* an all-zero activation row (amax = 0 blocks) */
+            memset(x[rep] + n_in * mlc_rng_below(&s, n), 0, (size_t)n_in * sizeof(float));
         ref[rep] = dalloc(n * n_out);
         cr_assert(mlc_ref_matmul(type, w[rep], n_in, n_out, x[rep], n, ref[rep]));
     }
@@ -564,7 +541,7 @@ static void get_rows_case(uint32_t type, int64_t row_len, int64_t n)
     int32_t *ids = malloc((size_t)n * sizeof *ids);
     cr_assert(ids);
     for (int64_t i = 0; i < n; i++) /* repeats allowed; the first and last rows included */
-        ids[i] = i == 0 ? rows - 1 : i == 1 ? 0 : (int32_t)rng_below(&s, rows);
+        ids[i] = i == 0 ? rows - 1 : i == 1 ? 0 : (int32_t)mlc_rng_below(&s, rows);
     double *ref = dalloc(n * row_len);
     cr_assert(mlc_ref_get_rows(type, table, row_len, ids, n, ref));
     float *got = falloc(n * row_len);
@@ -616,15 +593,15 @@ Test(cpu_ops, rms_norm)
             const int64_t dim = dims[di], n = BATCHES[b];
             const uint64_t seed = next_case_seed();
             uint64_t s = seed;
-            const float eps = rng_below(&s, 2) ? 1e-5f : 1e-6f;
+            const float eps = mlc_rng_below(&s, 2) ? 1e-5f : 1e-6f;
             float *x = falloc(n * dim), *w = falloc(dim);
             /* rows of very different magnitudes; one all zero when n > 1 */
             for (int64_t t = 0; t < n; t++)
-                fill_gauss(&s, x + t * dim, dim, (float)exp(2.0 * rng_gauss(&s)));
+                fill_gauss(&s, x + t * dim, dim, (float)exp(2.0 * (float)mlc_rng_gauss(&s)));
             if (n > 1)
                 memset(x + dim, 0, (size_t)dim * sizeof *x);
             for (int64_t i = 0; i < dim; i++)
-                w[i] = 1.0f + 0.3f * rng_gauss(&s);
+                w[i] = 1.0f + 0.3f * (float)mlc_rng_gauss(&s);
             double *ref = dalloc(n * dim);
             mlc_ref_rms_norm(x, w, n, dim, eps, ref);
             float *got = falloc(n * dim);
@@ -665,7 +642,7 @@ static void rope_case(bool neox, int n_head, int head_dim, int n_rot, float base
     static const int32_t fixed[] = {0, 1, 6, 32767, 4095, 130};
     for (int64_t t = 0; t < n; t++)
         pos[t] = t < 6 ? fixed[(t + (n == 1 ? (int64_t)(seed % 6) : 0)) % 6]
-                       : (int32_t)rng_below(&s, 32768);
+                       : (int32_t)mlc_rng_below(&s, 32768);
     double *ref = dalloc(len);
     mlc_ref_rope(x, pos, n, n_head, head_dim, n_rot, base, neox, ref);
     float *got = falloc(len);
@@ -785,7 +762,7 @@ static void kv_store_case(uint32_t type, int64_t kv_dim, int64_t n)
     for (int64_t i = 0; i < cells; i++)
         cell[i] = (int32_t)i;
     for (int64_t i = 0; i < n; i++) {
-        const int64_t j = i + rng_below(&s, cells - i);
+        const int64_t j = i + mlc_rng_below(&s, cells - i);
         const int32_t tmp = cell[i];
         cell[i] = cell[j];
         cell[j] = tmp;
@@ -884,7 +861,7 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
     int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
     cr_assert(slot && pos);
     static const int32_t spots[] = {0, 6, 32, 46, 60, 76, 12, 1, 20, 58, 36, 70, 2};
-    const int64_t first = mode == 1 ? 5 + rng_below(&s, n_ctx - 5 - n) : 0;
+    const int64_t first = mode == 1 ? 5 + mlc_rng_below(&s, n_ctx - 5 - n) : 0;
     for (int64_t t = 0; t < n; t++) {
         if (mode == 1) {
             slot[t] = 1;
@@ -911,7 +888,7 @@ static void attention_case(uint32_t type, int head_dim, int n_head, int n_kv_hea
             st_pos[j] = p;
         }
     for (int64_t i = n_st - 1; i > 0; i--) {
-        const int64_t j = rng_below(&s, i + 1);
+        const int64_t j = mlc_rng_below(&s, i + 1);
         int32_t a = st_slot[i];
         st_slot[i] = st_slot[j];
         st_slot[j] = a;
@@ -1057,7 +1034,7 @@ Test(cpu_ops, swiglu)
         static const float extreme[] = {-100.0f, 100.0f, -1000.0f, 88.0f, -88.0f, 30.0f, -30.0f};
         for (int64_t i = 0; i < n && i < 7; i++)
             if (n > 7)
-                gate[rng_below(&s, n)] = extreme[i];
+                gate[mlc_rng_below(&s, n)] = extreme[i];
         double *ref = dalloc(n);
         mlc_ref_swiglu(gate, up, n, ref);
         float *got = falloc(n);
@@ -1097,7 +1074,7 @@ Test(cpu_ops, geglu)
         static const float extreme[] = {-100.0f, 100.0f, -1000.0f, 88.0f, -88.0f, 30.0f, -30.0f};
         for (int64_t i = 0; i < n && i < 7; i++)
             if (n > 7)
-                gate[rng_below(&s, n)] = extreme[i];
+                gate[mlc_rng_below(&s, n)] = extreme[i];
         double *ref = dalloc(n);
         mlc_ref_geglu(gate, up, n, ref);
         float *got = falloc(n);
@@ -1221,7 +1198,7 @@ Test(cpu_ops, gather)
             int32_t *rows = malloc((size_t)n * sizeof *rows);
             cr_assert(rows);
             for (int64_t i = 0; i < n; i++) /* last row first; repeats allowed */
-                rows[i] = i == 0 ? (int32_t)src_rows - 1 : (int32_t)rng_below(&s, src_rows);
+                rows[i] = i == 0 ? (int32_t)src_rows - 1 : (int32_t)mlc_rng_below(&s, src_rows);
             double *ref = dalloc(n * dim);
             mlc_ref_gather(x, rows, n, dim, ref);
             float *got = falloc(n * dim);
@@ -1337,9 +1314,9 @@ Test(cpu_ops, rms_norm_per_head)
                 uint64_t s = seed;
                 float *x = falloc(rows * hd), *w = falloc(hd);
                 for (int64_t r = 0; r < rows; r++)
-                    fill_gauss(&s, x + r * hd, hd, (float)exp(2.0 * rng_gauss(&s)));
+                    fill_gauss(&s, x + r * hd, hd, (float)exp(2.0 * (float)mlc_rng_gauss(&s)));
                 for (int64_t i = 0; i < hd; i++)
-                    w[i] = 1.0f + 0.3f * rng_gauss(&s);
+                    w[i] = 1.0f + 0.3f * (float)mlc_rng_gauss(&s);
                 double *ref = dalloc(rows * hd);
                 mlc_ref_rms_norm(x, w, rows, hd, 1e-6f, ref);
                 float *got = falloc(rows * hd);
