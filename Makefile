@@ -156,7 +156,7 @@ test: $(TBIN) $(BIN)
 	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
 endif
 
-# Speed benchmark of issue 3: the 110m shape in F16, Q8_0 and a Q4_K_M-like mix, with the
+# The engine speed benchmark: the 110m shape in F16, Q8_0 and a Q4_K_M-like mix, with the
 # Llama 2 vocabulary borrowed from ../shared, measured like llama-bench. Models are made once
 # and kept in build/bench; results are stored in build/bench/bench.db (for `compare`).
 # BENCH_ARGS overrides the micro options.
@@ -169,7 +169,7 @@ bench: $(BIN)
 	    $(BIN) model synth --preset 110m --vocab $(BENCH_VOCAB) --type $$t -o $$f || exit 1; done
 	$(BIN) micro -m $(subst $(eval) ,$(comma),$(BENCH_TYPES:%=build/bench/110m-%.gguf)) --db build/bench/bench.db $(BENCH_ARGS)
 
-# The harness's own overhead against a zero-delay endpoint (issue 4's benchmark): the test
+# The harness's own overhead against a zero-delay endpoint: the test
 # server as a separate process, `mlc-bench run` at concurrency 1, 64 and 1024; client CPU
 # time from /usr/bin/time (user+sys of mlc-bench only).
 build/ts-server: tests/ts_main.c tests/testserver.c tests/testserver.h
