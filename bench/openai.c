@@ -428,6 +428,23 @@ void mlc_openai_collect(mlc_serve_req *r)
 
 /* ---- streaming ---- */
 
+
+/* Appends j as one SSE event ("data: JSON\n\n") and frees it; out of memory marks the
+ * stream's buffer, as a failed append does. */
+static void put_event(mlc_serve_req *r, cJSON *j)
+{
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!txt) {
+        r->out.oom = true;
+        return;
+    }
+    mlc_sb_puts(&r->out, "data: ");
+    mlc_sb_puts(&r->out, txt);
+    mlc_sb_puts(&r->out, "\n\n");
+    cJSON_free(txt);
+}
+
 static void out_chunk(mlc_server *s, mlc_serve_req *r, const char *text, size_t len,
                       const char *finish)
 {
@@ -458,16 +475,7 @@ static void out_chunk(mlc_server *s, mlc_serve_req *r, const char *text, size_t 
         cJSON_AddStringToObject(c0, "finish_reason", finish);
     else
         cJSON_AddNullToObject(c0, "finish_reason");
-    char *txt = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (txt) {
-        mlc_sb_puts(&r->out, "data: ");
-        mlc_sb_puts(&r->out, txt);
-        mlc_sb_puts(&r->out, "\n\n");
-        cJSON_free(txt);
-    } else {
-        r->out.oom = true;
-    }
+    put_event(r, j);
 }
 
 static void out_usage(mlc_server *s, mlc_serve_req *r)
@@ -476,14 +484,7 @@ static void out_usage(mlc_server *s, mlc_serve_req *r)
     add_common(s, r, j, r->chat ? "chat.completion.chunk" : "text_completion");
     cJSON_AddArrayToObject(j, "choices");
     cJSON_AddItemToObject(j, "usage", usage_json(r));
-    char *txt = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (txt) {
-        mlc_sb_puts(&r->out, "data: ");
-        mlc_sb_puts(&r->out, txt);
-        mlc_sb_puts(&r->out, "\n\n");
-        cJSON_free(txt);
-    }
+    put_event(r, j);
 }
 
 void mlc_openai_stream_start(mlc_server *s, mlc_serve_req *r)
