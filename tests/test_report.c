@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../bench/store.h"
@@ -389,7 +390,7 @@ Test(report, without_gnuplot_notes)
 }
 
 /* True while pid runs (a zombie has finished: nobody may reap an orphan in a container). */
-static bool alive(long pid)
+static bool running(long pid)
 {
     char path[64], stat[256] = "";
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
@@ -400,6 +401,16 @@ static bool alive(long pid)
     fclose(f);
     const char *paren = strrchr(stat, ')');
     return got && paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/* True while pid runs, waiting up to 30 s for it to end: SIGKILL is delivered at once but
+ * the killed process exits when it is next scheduled, which on a busy machine is later
+ * than the report's return. */
+static bool alive(long pid)
+{
+    for (int k = 0; k < 3000 && running(pid); k++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    return running(pid);
 }
 
 /* A gnuplot that never finishes (and starts a child that never does either) is killed with
