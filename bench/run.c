@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "client.h"
 #include "dataset.h"
+#include "load.h"
 #include "metrics.h"
 #include "mlc/gguf.h"
 #include "mlc/model.h"
@@ -35,10 +36,6 @@
 #include "strbuf.h"
 #include "synth.h"
 
-#define MAX_POINTS 32
-#define MAX_CONCURRENCY 65536      /* requests in flight (one connection each) */
-#define MIN_RATE 1e-3              /* requests/s: at most 1000 s between arrivals on average */
-#define MAX_RATE 1e6
 #define MAX_SCHEDULE_S 1e6         /* latest trace arrival at --time-scale, without --duration */
 #define DEFAULT_TIMEOUT_S 600.0
 #define DEFAULT_PROGRESS_S 5.0     /* between progress lines when stderr is not a terminal */
@@ -46,15 +43,6 @@
 #define MAX_REASONS 3              /* distinct failure reasons printed per load point */
 
 /* ---------------------------------------------------------------- options */
-
-typedef enum load_kind { LOAD_CONCURRENCY, LOAD_RATE, LOAD_TRACE } load_kind;
-
-typedef struct load_point {
-    load_kind kind;
-    int concurrency;   /* closed loop size, or the cap of an open loop (0: none) */
-    double rate;       /* requests/s (INFINITY: all at once) */
-    char name[32];     /* "c=4", "r=2.5", "trace" */
-} load_point;
 
 typedef struct run_opts {
     /* target */
@@ -68,9 +56,9 @@ typedef struct run_opts {
     bool ignore_eos;
     float temperature;
     /* load */
-    load_point points[MAX_POINTS];
+    mlc_load_point points[MLC_LOAD_MAX_POINTS];
     int n_points;
-    double conc_list[MAX_POINTS], rate_list[MAX_POINTS];
+    double conc_list[MLC_LOAD_MAX_POINTS], rate_list[MLC_LOAD_MAX_POINTS];
     int n_conc, n_rate;
     const char *arrival;
     double burstiness, duration_s, time_scale;
@@ -127,66 +115,6 @@ static const char run_usage[] =
     "Exit: 0 every request ok, 1 any request failed (the run is still stored 'complete' when\n"
     "some succeeded) or the run failed, 2 usage error, 130 interrupted.\n";
 
-/* One --concurrency item: an integer in [1, MAX_CONCURRENCY], digits only. */
-static bool parse_conc(const char *t, double *out)
-{
-    char *end;
-    errno = 0;
-    long v = t[0] >= '0' && t[0] <= '9' ? strtol(t, &end, 10) : 0;
-    if (v < 1 || errno || *end || v > MAX_CONCURRENCY)
-        return false;
-    *out = (double)v;
-    return true;
-}
-
-/* One --rate item: a finite rate in [MIN_RATE, MAX_RATE], or "inf" (all at once). */
-static bool parse_rate(const char *t, double *out)
-{
-    if (!strcmp(t, "inf")) {
-        *out = INFINITY;
-        return true;
-    }
-    char *end;
-    errno = 0;
-    double v = (t[0] >= '0' && t[0] <= '9') || t[0] == '.' ? strtod(t, &end) : NAN;
-    if (!(v >= MIN_RATE && v <= MAX_RATE) || errno || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* A comma list of at most MAX_POINTS items, none empty. */
-static bool parse_num_list(const char *flag, const char *v, double *out, int *n, bool rates)
-{
-    *n = 0;
-    for (const char *p = v;; p++) {
-        size_t len = strcspn(p, ",");
-        char item[64];
-        if (*n == MAX_POINTS) {
-            fprintf(stderr, "mlc-bench run: %s: '%s' has more than %d items\n", flag, v, MAX_POINTS);
-            return false;
-        }
-        if (len == 0) {
-            fprintf(stderr, "mlc-bench run: %s: '%s' has an empty item\n", flag, v);
-            return false;
-        }
-        snprintf(item, sizeof item, "%.*s", (int)len, p);
-        if (len >= sizeof item || !(rates ? parse_rate(item, &out[*n]) : parse_conc(item, &out[*n]))) {
-            if (rates)
-                fprintf(stderr, "mlc-bench run: %s: '%.*s' is not a rate in [%g, %g] requests/s or inf\n",
-                        flag, (int)len, p, MIN_RATE, MAX_RATE);
-            else
-                fprintf(stderr, "mlc-bench run: %s: '%.*s' is not an integer in [1, %d]\n", flag,
-                        (int)len, p, MAX_CONCURRENCY);
-            return false;
-        }
-        ++*n;
-        p += len;
-        if (!*p)
-            return true;
-    }
-}
-
 /* Options that take a value (the rest are flags): an unknown option is told apart from a
  * known one missing its value. */
 static const char *const value_options[] = {
@@ -238,13 +166,13 @@ static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
     }
     else if (!strcmp(a, "--seed")) ok = mlc_cli_u64(c, a, v, &o->seed);
     else if (!strcmp(a, "--temperature")) ok = mlc_cli_float(c, a, v, 0, 100, &o->temperature);
-    else if (!strcmp(a, "--concurrency")) ok = parse_num_list(a, v, o->conc_list, &o->n_conc, false);
+    else if (!strcmp(a, "--concurrency")) ok = mlc_load_parse_list(a, v, o->conc_list, &o->n_conc, false);
     else if (!strcmp(a, "--progress-interval")) {
         float f;
         ok = mlc_cli_float(c, a, v, 0.01, 3600, &f);
         o->progress_s = f;
     }
-    else if (!strcmp(a, "--rate")) ok = parse_num_list(a, v, o->rate_list, &o->n_rate, true);
+    else if (!strcmp(a, "--rate")) ok = mlc_load_parse_list(a, v, o->rate_list, &o->n_rate, true);
     else if (!strcmp(a, "--burstiness")) {
         float f;
         ok = mlc_cli_float(c, a, v, 0.001, 1000, &f);
@@ -277,40 +205,6 @@ static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
     }
     else *known = false;
     return ok;
-}
-
-/* Builds the list of load points from --concurrency/--rate/trace. */
-static bool plan_points(run_opts *o, bool timed)
-{
-    o->n_points = 0;
-    if (timed) {
-        o->points[o->n_points++] = (load_point){LOAD_TRACE, o->n_conc ? (int)o->conc_list[0] : 0, 0, "trace"};
-        return true;
-    }
-    if (o->n_rate) {
-        int cap = o->n_conc ? (int)o->conc_list[0] : 0;
-        if (o->n_conc > 1) {
-            fprintf(stderr, "mlc-bench run: with --rate, --concurrency is one cap, not a list\n");
-            return false;
-        }
-        for (int i = 0; i < o->n_rate; i++) {
-            load_point *p = &o->points[o->n_points++];
-            *p = (load_point){LOAD_RATE, cap, o->rate_list[i], ""};
-            if (isinf(p->rate))
-                snprintf(p->name, sizeof p->name, "r=inf");
-            else
-                snprintf(p->name, sizeof p->name, "r=%g", p->rate);
-        }
-        return true;
-    }
-    if (!o->n_conc)
-        o->conc_list[o->n_conc++] = 1;
-    for (int i = 0; i < o->n_conc; i++) {
-        load_point *p = &o->points[o->n_points++];
-        *p = (load_point){LOAD_CONCURRENCY, (int)o->conc_list[i], 0, ""};
-        snprintf(p->name, sizeof p->name, "c=%d", p->concurrency);
-    }
-    return true;
 }
 
 static int parse_run(int argc, char **argv, run_opts *o)
@@ -850,40 +744,6 @@ static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind
         h->store_failed = true;
 }
 
-/* Gap to the next open-loop arrival: exponential (Poisson), gamma with shape k
- * (burstiness; k = 1 is Poisson, < 1 burstier), or constant. */
-static double next_gap(const run_opts *o, double rate, uint64_t *rng)
-{
-    if (isinf(rate))
-        return 0;
-    if (!strcmp(o->arrival, "constant"))
-        return 1.0 / rate;
-    double k = o->burstiness, theta = 1.0 / (rate * k), d = (k < 1 ? k + 1 : k) - 1.0 / 3, c = 1 / sqrt(9 * d);
-    /* Marsaglia-Tsang gamma sampler; for k < 1 boost with U^(1/k). */
-    for (;;) {
-        double u1, u2, x, v;
-        do {
-            *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
-            u1 = ((double)(*rng >> 11) + 1) / 9007199254740993.0;
-            *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
-            u2 = ((double)(*rng >> 11) + 1) / 9007199254740993.0;
-            x = sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
-            v = 1 + c * x;
-        } while (v <= 0);
-        v = v * v * v;
-        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
-        double u = ((double)(*rng >> 11) + 1) / 9007199254740993.0;
-        if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) {
-            double g = d * v * theta;
-            if (k < 1) {
-                *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
-                g *= pow(((double)(*rng >> 11) + 1) / 9007199254740993.0, 1 / k);
-            }
-            return g;
-        }
-    }
-}
-
 /* On a terminal one line redrawn 5 times a second; elsewhere (a CI log) a plain line every
  * --progress-interval seconds, none at the end (the table follows). */
 static void progress(harness *h, bool final)
@@ -941,63 +801,76 @@ static void send_one(harness *h, int64_t k, int phase, bool record, double sched
         on_done(h, r, mlc_client_now(), false, "submit", err.msg, 0, 0, true);
 }
 
-/* Runs one load point: n requests (or until the duration ends), returns when none is in
- * flight. Requests of this phase are slots [first, h->n_slots_used). */
-static void run_phase(harness *h, const load_point *lp, int phase, int64_t n, bool record, int64_t *next_k)
+/* Whether the next request of load point lp may go now: a closed loop when a slot is free,
+ * an open loop (or a trace) when the next arrival is due and the cap allows. */
+static bool may_send(const harness *h, const mlc_load_point *lp, double now, double next_arrival)
+{
+    if (lp->concurrency > 0 && h->in_flight >= lp->concurrency)
+        return false;
+    if (lp->kind == MLC_LOAD_CONCURRENCY)
+        return h->free_head != h->free_tail;
+    return next_arrival <= now;
+}
+
+/* How long the loop may wait for the target: until the next arrival is due (unless the cap
+ * holds it back: then until a request finishes) or the duration ends, at most 50 ms. */
+static double loop_wait(const harness *h, const mlc_load_point *lp, bool more, double next_arrival, double end)
+{
+    double now = mlc_client_now(), wait = 0.05;
+    bool capped = lp->concurrency > 0 && h->in_flight >= lp->concurrency;
+    if (more)
+        wait = fmin(wait, end - now);
+    if (more && lp->kind != MLC_LOAD_CONCURRENCY && !capped)
+        wait = fmin(wait, next_arrival - now);
+    return fmax(0, wait);
+}
+
+/* Runs one load point: n requests, or with --duration (recorded points) as many as are due
+ * before it ends (a trace still ends with its last entry); returns when none is in flight.
+ * Requests of this phase are slots [first, h->n_slots_used). */
+static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n, bool record, int64_t *next_k)
 {
     const run_opts *o = h->o;
+    const bool trace = lp->kind == MLC_LOAD_TRACE, timed = o->duration_s > 0 && record;
     double start = mlc_client_now(), next_arrival = start;
-    uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + (uint64_t)phase + 1;
-    int64_t sent = 0, trace_i = 0;
+    double end = timed ? start + o->duration_s : INFINITY;
+    int64_t sent = 0, limit = trace ? (n < h->ds.n ? n : h->ds.n) : timed ? INT64_MAX : n;
+    mlc_arrivals arr;
+    mlc_arrivals_init(&arr, lp->rate, o->burstiness, !strcmp(o->arrival, "constant"), o->seed, phase);
     h->phase_done = 0;
-    h->phase_total = n;
+    h->phase_total = limit == INT64_MAX ? n : limit;
     h->phase_name = record ? lp->name : "warmup";
     if (!h->tty)
         h->last_progress = start;
     h->free_head = h->free_tail = 0;
-    for (int i = 0; lp->kind == LOAD_CONCURRENCY && i < lp->concurrency && i < h->free_cap; i++)
+    for (int i = 0; lp->kind == MLC_LOAD_CONCURRENCY && i < lp->concurrency && i < h->free_cap; i++)
         push_free(h, start);
-    if (lp->kind == LOAD_TRACE && h->ds.n)
+    if (trace && h->ds.n)
         next_arrival = start + h->ds.p[0].timestamp / o->time_scale;
     for (;;) {
         double now = mlc_client_now();
-        bool stop = check_signal(h) || h->store_failed ||
-                    (o->duration_s > 0 && record && now - start >= o->duration_s);
+        bool stop = check_signal(h) || h->store_failed || now >= end;
         if (stop && h->in_flight && h->interrupted) {
             h->t->cancel_all(h->t);
             continue;
         }
-        bool more = !stop && (o->duration_s > 0 && record ? true : sent < n);
-        while (more) {
-            if (lp->kind == LOAD_CONCURRENCY) {
-                if (h->in_flight >= lp->concurrency || h->free_head == h->free_tail)
-                    break;
+        bool more = !stop && sent < limit;
+        while (more && may_send(h, lp, now, next_arrival)) {
+            if (lp->kind == MLC_LOAD_CONCURRENCY) {
                 send_one(h, (*next_k)++, phase, record, h->free_at[h->free_head++ % h->free_cap]);
             } else {
-                if (next_arrival > now || (lp->concurrency > 0 && h->in_flight >= lp->concurrency))
-                    break;
-                int64_t k = lp->kind == LOAD_TRACE ? trace_i : *next_k;
-                send_one(h, k, phase, record, next_arrival);
+                send_one(h, trace ? sent : *next_k, phase, record, next_arrival);
                 (*next_k)++;
-                if (lp->kind == LOAD_TRACE) {
-                    trace_i++;
-                    if (trace_i < h->ds.n)
-                        next_arrival = start + h->ds.p[trace_i].timestamp / o->time_scale;
-                    else
-                        n = sent + 1; /* the trace is over */
-                } else {
-                    next_arrival += next_gap(o, lp->rate, &rng);
-                }
+                if (!trace)
+                    next_arrival += mlc_arrivals_next_gap(&arr);
+                else if (sent + 1 < h->ds.n)
+                    next_arrival = start + h->ds.p[sent + 1].timestamp / o->time_scale;
             }
-            sent++;
-            more = o->duration_s > 0 && record ? true : sent < n;
+            more = ++sent < limit;
         }
         if (!more && h->in_flight == 0)
             break;
-        double wait = 0.05;
-        if (more && lp->kind != LOAD_CONCURRENCY)
-            wait = fmax(0, fmin(wait, next_arrival - mlc_client_now()));
-        h->t->poll(h->t, wait);
+        h->t->poll(h->t, loop_wait(h, lp, more, next_arrival, end));
         progress(h, false);
     }
     h->phase_total = h->phase_done;
@@ -1021,13 +894,13 @@ static void stat_json(cJSON *o, const char *metric, const mlc_stat *s)
 #undef F
 }
 
-static cJSON *phase_json(const load_point *lp, const mlc_phase_metrics *m, int64_t n_req)
+static cJSON *phase_json(const mlc_load_point *lp, const mlc_phase_metrics *m, int64_t n_req)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "load", lp->name);
-    if (lp->kind == LOAD_CONCURRENCY || lp->concurrency)
+    if (lp->kind == MLC_LOAD_CONCURRENCY || lp->concurrency)
         cJSON_AddNumberToObject(o, "max_concurrency", lp->concurrency);
-    if (lp->kind == LOAD_RATE)
+    if (lp->kind == MLC_LOAD_RATE)
         cJSON_AddItemToObject(o, "request_rate", isinf(lp->rate) ? cJSON_CreateString("inf") : cJSON_CreateNumber(lp->rate));
     cJSON_AddNumberToObject(o, "num_prompts", (double)n_req);
     cJSON_AddNumberToObject(o, "duration", m->duration_s);
@@ -1063,7 +936,7 @@ static void print_header(const run_opts *o)
     }
 }
 
-static void print_row(const run_opts *o, const load_point *lp, const mlc_phase_metrics *m)
+static void print_row(const run_opts *o, const mlc_load_point *lp, const mlc_phase_metrics *m)
 {
     char ttft[40], tpot[40], itl[40], e2e[40];
     snprintf(ttft, sizeof ttft, "%.1f / %.1f", m->ttft_ms.p50, m->ttft_ms.p99);
@@ -1083,7 +956,7 @@ static void print_row(const run_opts *o, const load_point *lp, const mlc_phase_m
 
 /* The first MAX_REASONS distinct reasons (kind, HTTP status, URL, message) among the failed
  * requests of slots [from, to), with counts, on stderr. */
-static void print_reasons(const harness *h, const load_point *lp, int64_t from, int64_t to)
+static void print_reasons(const harness *h, const mlc_load_point *lp, int64_t from, int64_t to)
 {
     const req_slot *first[MAX_REASONS];
     int64_t count[MAX_REASONS], other = 0;
@@ -1119,7 +992,7 @@ static void print_reasons(const harness *h, const load_point *lp, int64_t from, 
 }
 
 /* Aggregates and raw samples of one load point into the store, names prefixed "LOAD/". */
-static mlc_status store_phase(harness *h, const load_point *lp, const mlc_phase_metrics *m,
+static mlc_status store_phase(harness *h, const mlc_load_point *lp, const mlc_phase_metrics *m,
                               double *ttft, double *e2e, int64_t n_ok, mlc_err *err)
 {
     struct {
@@ -1163,7 +1036,7 @@ static mlc_status store_phase(harness *h, const load_point *lp, const mlc_phase_
 }
 
 /* Metrics of slots [from, to): printed, stored, added to the JSON. */
-static mlc_status finish_phase(harness *h, const load_point *lp, int64_t from, int64_t to,
+static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t from, int64_t to,
                                mlc_phase_metrics *m, mlc_err *err)
 {
     int64_t n = 0, n_ok = 0;
@@ -1294,13 +1167,13 @@ static mlc_status run_points(harness *h, run_opts *o, int *exit_code, mlc_err *e
 {
     int64_t next_k = 0, n = o->num_prompts > 0 ? o->num_prompts : h->ds.n;
     if (o->warmup > 0 && o->n_points) {
-        load_point w = o->points[0];
-        if (w.kind == LOAD_TRACE)
-            w = (load_point){LOAD_CONCURRENCY, 1, 0, "warmup"};
+        mlc_load_point w = o->points[0];
+        if (w.kind == MLC_LOAD_TRACE)
+            w = (mlc_load_point){MLC_LOAD_CONCURRENCY, 1, 0, "warmup"};
         run_phase(h, &w, -1, o->warmup, false, &next_k);
     }
     print_header(o);
-    double r_sync = 0, r_max = 0;
+    double r_sync = 0;
     for (int p = 0; p < o->n_points && !h->interrupted && !h->store_failed; p++) {
         int64_t first = h->n_slots_used;
         run_phase(h, &o->points[p], p, n, true, &next_k);
@@ -1310,15 +1183,10 @@ static mlc_status run_points(harness *h, run_opts *o, int *exit_code, mlc_err *e
             return s;
         if (o->sweep && p == 0)
             r_sync = m.request_throughput;
-        if (o->sweep && p == 1) {
-            r_max = m.request_throughput;
-            /* Rates strictly between synchronous and maximum throughput, evenly spaced. */
-            for (int i = 1; i <= o->sweep && o->n_points < MAX_POINTS; i++) {
-                load_point *lp = &o->points[o->n_points++];
-                *lp = (load_point){LOAD_RATE, 0, r_sync + (r_max - r_sync) * i / (o->sweep + 1), ""};
-                snprintf(lp->name, sizeof lp->name, "r=%.3g", lp->rate);
-            }
-        }
+        char why[160];
+        if (o->sweep && p == 1 && !mlc_load_sweep_rates(r_sync, m.request_throughput, o->sweep, o->points,
+                                                        &o->n_points, why, sizeof why))
+            fprintf(stderr, "mlc-bench run: %s\n", why);
     }
     if (h->store_failed)
         return mlc_err_set(err, h->store_err.status, "%s", h->store_err.msg);
@@ -1390,13 +1258,11 @@ static int run_with(harness *h, run_opts *o)
     const char *status = "failed";
     if (open_target(h, o, &info, &err) || load_dataset(h, o, &info, &err))
         goto fail;
-    if (!plan_points(o, h->ds.timed) || !runnable(h, o))
+    if (!mlc_load_plan(o->conc_list, o->n_conc, o->rate_list, o->n_rate, h->ds.timed, o->points, &o->n_points) ||
+        !runnable(h, o))
         return 2;
-    if (o->sweep) {
-        o->n_points = 2;
-        o->points[0] = (load_point){LOAD_CONCURRENCY, 1, 0, "sync"};
-        o->points[1] = (load_point){LOAD_RATE, 0, INFINITY, "max"};
-    }
+    if (o->sweep)
+        mlc_load_plan_sweep(o->points, &o->n_points);
     h->free_cap = 1;
     for (int i = 0; i < o->n_points; i++)
         h->free_cap = o->points[i].concurrency + 1 > h->free_cap ? o->points[i].concurrency + 1 : h->free_cap;
