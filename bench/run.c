@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "client.h"
 #include "dataset.h"
+#include "export.h"
 #include "load.h"
 #include "metrics.h"
 #include "mlc/gguf.h"
@@ -67,7 +68,7 @@ typedef struct run_opts {
     mlc_slo slo;
     bool have_slo;
     /* output */
-    const char *db, *label, *json_path, *format, *outputs;
+    const char *db, *label, *json_path, *format, *outputs, *save_requests;
     double progress_s;
     bool quiet;
 } run_opts;
@@ -110,6 +111,11 @@ static const char run_usage[] =
     "                              is redrawn instead)\n"
     "  --outputs FILE      what each request generated, as JSONL (idx, load, ok, text or\n"
     "                      token_ids), for checking correctness alongside speed\n"
+    "  --save-requests FILE.jsonl   every request as a JSON line, with vLLM's field names and\n"
+    "                      units (seconds on the run's clock): load, phase, idx, scheduled_time,\n"
+    "                      start_time (sent), ttft, itl (every gap), latency, prompt_len,\n"
+    "                      output_tokens, tokens_approximate, success, error, error_kind,\n"
+    "                      http_status\n"
     "Failed requests print their first reasons (kind, HTTP status, URL, the server's message)\n"
     "on stderr and are stored with them.\n"
     "Exit: 0 every request ok, 1 any request failed (the run is still stored 'complete' when\n"
@@ -122,7 +128,7 @@ static const char *const value_options[] = {
     "--tokenizer", "-t", "--threads", "--ctx", "--parallel", "--timeout", "--dataset",
     "--dataset-format", "--input-len", "--output-len", "--range-ratio", "--num-prompts",
     "--duration", "--seed", "--temperature", "--concurrency", "--rate", "--burstiness",
-    "--arrival", "--warmup", "--time-scale", "--slo", "--db", "--label", "--json", "--outputs",
+    "--arrival", "--warmup", "--time-scale", "--slo", "--db", "--label", "--json", "--outputs", "--save-requests",
     "--format", "--progress-interval", NULL};
 
 static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
@@ -198,6 +204,7 @@ static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
     else if (!strcmp(a, "--label")) o->label = v;
     else if (!strcmp(a, "--json")) o->json_path = v;
     else if (!strcmp(a, "--outputs")) o->outputs = v;
+    else if (!strcmp(a, "--save-requests")) o->save_requests = v;
     else if (!strcmp(a, "--format")) {
         o->format = v;
         ok = !strcmp(v, "table") || !strcmp(v, "md");
@@ -702,6 +709,18 @@ static void push_free(harness *h, double t)
     h->free_at[h->free_tail++ % h->free_cap] = t;
 }
 
+/* A finished request as the store and the export take it (times on the run's clock). */
+static void slot_record(const harness *h, const req_slot *r, mlc_request_record *rec)
+{
+    *rec = (mlc_request_record){
+        .idx = r->idx, .phase = r->phase, .scheduled = r->t.scheduled - h->t0, .sent = r->t.sent - h->t0,
+        .first_token = r->t.first_token < 0 ? -1 : r->t.first_token - h->t0, .done = r->t.done - h->t0,
+        .ok = r->t.ok, .error_kind = r->t.ok ? NULL : r->t.error_kind, .error = r->t.ok || !r->t.error[0] ? NULL : r->t.error,
+        .input_tokens = r->t.input_tokens, .output_tokens = r->t.output_tokens,
+        .tokens_approx = r->t.tokens_approx, .itl_ms = r->t.itl_ms, .n_itl = r->t.n_itl,
+        .http_status = r->http_status, .url = r->url};
+}
+
 static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind, const char *err,
                     int64_t in_tok, int64_t out_tok, bool approx)
 {
@@ -734,12 +753,8 @@ static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind
     }
     if (!r->recorded || h->store_failed)
         return;
-    mlc_request_record rec = {
-        .idx = r->idx, .phase = r->phase, .scheduled = r->t.scheduled - h->t0, .sent = r->t.sent - h->t0,
-        .first_token = r->t.first_token < 0 ? -1 : r->t.first_token - h->t0, .done = t - h->t0, .ok = ok,
-        .error_kind = kind, .error = err, .input_tokens = in_tok, .output_tokens = out_tok,
-        .tokens_approx = approx, .itl_ms = r->t.itl_ms, .n_itl = r->t.n_itl,
-        .http_status = r->http_status, .url = r->url};
+    mlc_request_record rec;
+    slot_record(h, r, &rec);
     if (mlc_store_add_request(h->store, h->run_id, &rec, &h->store_err))
         h->store_failed = true;
 }
@@ -1238,6 +1253,26 @@ static bool write_outputs(const harness *h, const char *path)
     return fclose(f) == 0;
 }
 
+/* --save-requests: every request the store kept, in the order they were sent. */
+static mlc_status save_requests(const harness *h, const char *path, mlc_err *err)
+{
+    mlc_request_export *x;
+    mlc_status s = mlc_export_open(path, &x, err);
+    for (int64_t i = 0; i < h->n_slots_used && !s; i++) {
+        const req_slot *r = slot_at(h, i);
+        if (!r->recorded || r->dropped || r->in_flight)
+            continue;
+        mlc_request_record rec;
+        slot_record(h, r, &rec);
+        s = mlc_export_add(x, h->o->points[r->phase].name, &rec, err);
+    }
+    if (s) {
+        mlc_export_discard(x);
+        return s;
+    }
+    return mlc_export_commit(x, err);
+}
+
 static bool write_json(const char *path, const cJSON *j)
 {
     char *s = cJSON_Print(j);
@@ -1289,6 +1324,10 @@ static int run_with(harness *h, run_opts *o)
         goto fail;
     if (o->outputs && !write_outputs(h, o->outputs)) {
         fprintf(stderr, "mlc-bench: %s: cannot write the outputs\n", o->outputs);
+        rc = 1;
+    }
+    if (o->save_requests && save_requests(h, o->save_requests, &err)) {
+        fprintf(stderr, "mlc-bench: --save-requests: %s\n", err.msg);
         rc = 1;
     }
     if (o->json_path && !write_json(o->json_path, h->json)) {

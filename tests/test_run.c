@@ -678,3 +678,113 @@ Test(run, default_dataset_on_both_apis, .timeout = 120)
     cr_expect(!rec.chat && strstr(rec.body, "\\nuser: ") && strstr(rec.body, "\\nassistant:\""), "%s", rec.body);
     ts_stop(srv);
 }
+
+/* One request row of the store, by (phase, idx). */
+typedef struct stored_req {
+    double scheduled, sent, first_token, done;
+    int ok, http_status;
+    long long in_tok, out_tok, approx;
+    char kind[32], error[256];
+    float itl[64];
+    int n_itl;
+} stored_req;
+
+static bool stored_get(sqlite3 *h, int phase, int idx, stored_req *r)
+{
+    sqlite3_stmt *st;
+    const char *sql = "SELECT scheduled, sent, coalesce(first_token, -1), done, ok, coalesce(http_status, 0), "
+                      "input_tokens, output_tokens, tokens_approx, coalesce(error_kind, ''), coalesce(error, ''), itl "
+                      "FROM requests WHERE phase = ? AND idx = ?";
+    cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+    sqlite3_bind_int(st, 1, phase);
+    sqlite3_bind_int(st, 2, idx);
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        *r = (stored_req){sqlite3_column_double(st, 0), sqlite3_column_double(st, 1), sqlite3_column_double(st, 2),
+                          sqlite3_column_double(st, 3), sqlite3_column_int(st, 4), sqlite3_column_int(st, 5),
+                          sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8),
+                          "", "", {0}, 0};
+        snprintf(r->kind, sizeof r->kind, "%s", (const char *)sqlite3_column_text(st, 9));
+        snprintf(r->error, sizeof r->error, "%s", (const char *)sqlite3_column_text(st, 10));
+        const unsigned char *b = sqlite3_column_blob(st, 11);
+        int bytes = sqlite3_column_bytes(st, 11);
+        cr_assert_leq(bytes, (int)sizeof r->itl);
+        for (int i = 0; i + 4 <= bytes; i += 4) { /* little-endian float32 */
+            uint32_t u = (uint32_t)b[i] | (uint32_t)b[i + 1] << 8 | (uint32_t)b[i + 2] << 16 | (uint32_t)b[i + 3] << 24;
+            memcpy(&r->itl[r->n_itl++], &u, 4);
+        }
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+static bool near(double a, double b)
+{
+    return fabs(a - b) <= 1e-12 * fmax(1, fabs(b));
+}
+
+/* --save-requests: one line per stored request, and every field equal to the store's: times
+ * (seconds on the run's clock), each ITL gap, counts, status and error. Failures included
+ * (a 429 carries its status and message) and two load points (named per line). */
+Test(run, save_requests_equals_the_store, .timeout = 60)
+{
+    ts_config cfg = {.n_tokens = 5, .itl_ms = 2, .fault = TS_FAULT_HTTP_429, .fault_match = "BAD"};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *prompts[] = {"fine one", "BAD two", "fine three", "fine four two"};
+    const char *ds = write_dataset("save.jsonl", prompts, 4, 5);
+    const char *db = db_path("save.db");
+    char cmd[4096], path[1024], *out;
+    snprintf(path, sizeof path, "%s/save.requests.jsonl", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --concurrency 1,2 --num-prompts 8 "
+             "--warmup 2 --db %s --save-requests %s --quiet", tu_bin(), ts_port(srv), ds, db, path);
+    cr_expect_eq(tu_run(cmd, &out), 1, "two requests of each load point fail: %s", out);
+    free(out);
+    char *text = tu_read_file(path, NULL);
+    cr_assert_not_null(text, "%s", path);
+    sqlite3 *h;
+    cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    int lines = 0, failed = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), lines++) {
+        cJSON *o = cJSON_Parse(line);
+        cr_assert_not_null(o, "not JSON: %s", line);
+        int phase = (int)num(o, "phase"), idx = (int)num(o, "idx");
+        stored_req r;
+        cr_assert(stored_get(h, phase, idx, &r), "line %d: no stored request %d/%d", lines, phase, idx);
+        cr_expect_str_eq(cJSON_GetObjectItem(o, "load")->valuestring, phase ? "c=2" : "c=1");
+        cr_expect(near(num(o, "scheduled_time"), r.scheduled) && near(num(o, "start_time"), r.sent), "%s", line);
+        cr_expect(near(num(o, "latency"), r.done - r.sent), "%s", line);
+        const cJSON *ttft = cJSON_GetObjectItem(o, "ttft");
+        if (r.first_token < 0)
+            cr_expect(cJSON_IsNull(ttft), "%s", line);
+        else
+            cr_expect(cJSON_IsNumber(ttft) && near(ttft->valuedouble, r.first_token - r.sent), "%s", line);
+        const cJSON *itl = cJSON_GetObjectItem(o, "itl");
+        cr_assert_eq(cJSON_GetArraySize(itl), r.n_itl, "%s", line);
+        for (int i = 0; i < r.n_itl; i++)
+            cr_expect_eq((float)(cJSON_GetArrayItem(itl, i)->valuedouble * 1e3), r.itl[i], "gap %d: %s", i, line);
+        cr_expect_eq(num(o, "prompt_len"), r.in_tok);
+        cr_expect_eq(num(o, "output_tokens"), r.out_tok);
+        cr_expect_eq(cJSON_IsTrue(cJSON_GetObjectItem(o, "tokens_approximate")), r.approx);
+        cr_expect_eq(cJSON_IsTrue(cJSON_GetObjectItem(o, "success")), r.ok, "%s", line);
+        cr_expect_str_eq(cJSON_GetObjectItem(o, "error")->valuestring, r.error);
+        const cJSON *kind = cJSON_GetObjectItem(o, "error_kind"), *status = cJSON_GetObjectItem(o, "http_status");
+        cr_expect_str_eq(cJSON_IsString(kind) ? kind->valuestring : "", r.kind, "%s", line);
+        cr_expect_eq(cJSON_IsNumber(status) ? status->valueint : 0, r.http_status, "%s", line);
+        if (!r.ok) {
+            failed++;
+            cr_expect(r.http_status == 429 && !strcmp(r.kind, "http") && strstr(r.error, "rate limited"), "%s", line);
+        } else {
+            cr_expect_eq(r.n_itl, 4, "5 tokens, 4 gaps: %s", line);
+        }
+        cJSON_Delete(o);
+    }
+    sqlite3_close(h);
+    free(text);
+    cr_expect_eq(lines, db_int(db, "SELECT count(*) FROM requests"), "one line per stored request");
+    cr_expect_eq(lines, 16);
+    cr_expect_eq(failed, db_int(db, "SELECT count(*) FROM requests WHERE ok = 0"));
+    cr_expect_gt(failed, 0);
+    ts_stop(srv);
+}
