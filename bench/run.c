@@ -29,6 +29,7 @@
 #include "export.h"
 #include "load.h"
 #include "metrics.h"
+#include "slo.h"
 #include "mlc/gguf.h"
 #include "mlc/model.h"
 #include "mlc/sched.h"
@@ -65,8 +66,8 @@ typedef struct run_opts {
     double burstiness, duration_s, time_scale;
     int num_prompts, warmup, sweep;
     uint64_t seed;
-    mlc_slo slo;
-    bool have_slo;
+    mlc_slo_spec slo;
+    const char *slo_text;
     /* output */
     const char *db, *label, *json_path, *format, *outputs, *save_requests;
     double progress_s;
@@ -103,6 +104,11 @@ static const char run_usage[] =
     "  --time-scale X (default 1)  trace speed; a trace may last at most 1e6 s at that speed\n"
     "                              unless --duration cuts it\n"
     "  --slo ttft=MS,tpot=MS,e2e=MS   goodput: requests meeting every SLO, per second\n"
+    "  --slo ttft_p99=MS,tpot_p90=MS,...   percentile bounds, each judged at 99% confidence\n"
+    "                              (binomial, as MLPerf's early stopping): pass, fail, or not\n"
+    "                              enough requests: need N (p99 with no request above the\n"
+    "                              bound needs 459); a failed request violates every bound;\n"
+    "                              each bound also counts for goodput; stored in the 'slo' table\n"
     "output:\n"
     "  --db FILE (default ./mlc-bench.db or $MLC_BENCH_DB)  --label TEXT  --json FILE\n"
     "  --format table|md (default table)   --quiet (no progress or summary line)\n"
@@ -119,7 +125,8 @@ static const char run_usage[] =
     "Failed requests print their first reasons (kind, HTTP status, URL, the server's message)\n"
     "on stderr and are stored with them.\n"
     "Exit: 0 every request ok, 1 any request failed (the run is still stored 'complete' when\n"
-    "some succeeded) or the run failed, 2 usage error, 130 interrupted.\n";
+    "some succeeded), an --slo percentile bound failed, or the run failed, 2 usage error,\n"
+    "130 interrupted.\n";
 
 /* Options that take a value (the rest are flags): an unknown option is told apart from a
  * known one missing its value. */
@@ -197,7 +204,8 @@ static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
     }
     else if (!strcmp(a, "--slo")) {
         char msg[256];
-        ok = o->have_slo = mlc_slo_parse(v, &o->slo, msg, sizeof msg);
+        ok = mlc_slo_spec_parse(v, &o->slo, msg, sizeof msg);
+        o->slo_text = v;
         if (!ok) fprintf(stderr, "mlc-bench run: %s\n", msg);
     }
     else if (!strcmp(a, "--db")) o->db = v;
@@ -650,6 +658,8 @@ struct harness {
     /* Totals of the load points as their tables print them: the one source of the summary
      * line and the exit status. */
     int64_t ok_total, failed_total, dropped_total;
+    mlc_strbuf slo_text;       /* the verdicts of --slo percentile bounds, one line each */
+    bool slo_failed;
 };
 
 static req_slot *new_slot(harness *h)
@@ -1050,6 +1060,50 @@ static mlc_status store_phase(harness *h, const mlc_load_point *lp, const mlc_ph
     return s;
 }
 
+static cJSON *slo_json(const mlc_slo_bound *b, const mlc_slo_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", b->name);
+    cJSON_AddStringToObject(o, "metric", mlc_slo_metric_name(b->metric));
+    cJSON_AddNumberToObject(o, "percentile", b->percentile);
+    cJSON_AddNumberToObject(o, "bound_ms", b->ms);
+    cJSON_AddNumberToObject(o, "confidence", MLC_SLO_CONFIDENCE);
+    cJSON_AddNumberToObject(o, "n", (double)r->n);
+    cJSON_AddNumberToObject(o, "violations", (double)r->violations);
+    cJSON_AddNumberToObject(o, "allowed", (double)r->allowed);
+    if (r->verdict == MLC_SLO_NOT_ENOUGH)
+        cJSON_AddNumberToObject(o, "needed", (double)r->need);
+    if (!isnan(r->observed_ms))
+        cJSON_AddNumberToObject(o, "observed_ms", r->observed_ms);
+    cJSON_AddStringToObject(o, "verdict", mlc_slo_verdict_name(r->verdict));
+    return o;
+}
+
+/* The --slo percentile bounds of one load point: judged, added to its JSON, stored, and
+ * their lines kept for after the table. */
+static mlc_status judge_slos(harness *h, const mlc_load_point *lp, const mlc_req_times *t, int64_t n, cJSON *pj,
+                             mlc_err *err)
+{
+    const mlc_slo_spec *spec = &h->o->slo;
+    cJSON *arr = spec->n_pct ? cJSON_AddArrayToObject(pj, "slo") : NULL;
+    mlc_status s = MLC_OK;
+    for (int i = 0; i < spec->n_pct && !s; i++) {
+        const mlc_slo_bound *b = &spec->pct[i];
+        mlc_slo_result r;
+        char line[256];
+        mlc_slo_evaluate(b, t, n, &r);
+        h->slo_failed |= r.verdict == MLC_SLO_FAIL;
+        mlc_slo_describe(b, &r, line, sizeof line);
+        mlc_sb_printf(&h->slo_text, "  %s: %s\n", lp->name, line);
+        cJSON_AddItemToArray(arr, slo_json(b, &r));
+        mlc_slo_row row = {lp->name, b->name, mlc_slo_metric_name(b->metric), b->percentile, b->ms,
+                           MLC_SLO_CONFIDENCE, r.n, r.violations, r.allowed, r.need, r.observed_ms,
+                           mlc_slo_verdict_name(r.verdict)};
+        s = mlc_store_add_slo(h->store, h->run_id, &row, err);
+    }
+    return s;
+}
+
 /* Metrics of slots [from, to): printed, stored, added to the JSON. */
 static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t from, int64_t to,
                                mlc_phase_metrics *m, mlc_err *err)
@@ -1074,13 +1128,16 @@ static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t fro
         }
         n++;
     }
-    mlc_metrics_compute(t, n, h->o->have_slo ? &h->o->slo : NULL, m);
+    mlc_metrics_compute(t, n, h->o->slo.any ? &h->o->slo.request : NULL, m);
     h->ok_total += m->completed;
     h->failed_total += m->failed;
     print_row(h->o, lp, m);
     print_reasons(h, lp, from, to);
-    cJSON_AddItemToArray(h->json, phase_json(lp, m, n));
+    cJSON *pj = phase_json(lp, m, n);
+    cJSON_AddItemToArray(h->json, pj);
     mlc_status s = store_phase(h, lp, m, ttft, e2e, n_ok, err);
+    if (!s)
+        s = judge_slos(h, lp, t, n, pj, err);
     free(t);
     free(ttft);
     free(e2e);
@@ -1104,6 +1161,8 @@ static char *config_json(const run_opts *o)
     cJSON_AddNumberToObject(c, "burstiness", o->burstiness);
     cJSON_AddNumberToObject(c, "warmup", o->warmup);
     cJSON_AddNumberToObject(c, "sweep", o->sweep);
+    if (o->slo_text)
+        cJSON_AddStringToObject(c, "slo", o->slo_text);
     cJSON *loads = cJSON_AddArrayToObject(c, "load");
     for (int i = 0; i < o->n_points; i++)
         cJSON_AddItemToArray(loads, cJSON_CreateString(o->points[i].name));
@@ -1205,7 +1264,10 @@ static mlc_status run_points(harness *h, run_opts *o, int *exit_code, mlc_err *e
     }
     if (h->store_failed)
         return mlc_err_set(err, h->store_err.status, "%s", h->store_err.msg);
-    *exit_code = h->interrupted ? 130 : h->ok_total == 0 || h->failed_total > 0 ? 1 : 0;
+    if (h->slo_text.len)
+        printf("%sSLO percentiles at %g%% confidence:\n%s", !strcmp(o->format, "md") ? "\n" : "",
+               MLC_SLO_CONFIDENCE * 100, h->slo_text.p);
+    *exit_code = h->interrupted ? 130 : h->ok_total == 0 || h->failed_total > 0 || h->slo_failed ? 1 : 0;
     return MLC_OK;
 }
 
@@ -1220,6 +1282,7 @@ static void harness_free(harness *h)
         free(h->blocks[b]);
     free(h->blocks);
     free(h->free_at);
+    free(h->slo_text.p);
     if (h->t)
         h->t->destroy(h->t);
     mlc_dataset_free(&h->ds);

@@ -118,7 +118,25 @@ static const char *const migrations[] = {
     "ALTER TABLE conformance ADD COLUMN seed TEXT;"
     "ALTER TABLE conformance ADD COLUMN error TEXT;"
     "ALTER TABLE conformance ADD COLUMN ms REAL;",
-    /* v4 goes here. */
+    /* v4: the verdicts of `run --slo` percentile bounds, one row per load point and bound:
+     * the sample (n, violations), the most violations that pass among n at the confidence,
+     * the requests needed when there were not enough (else NULL), the observed percentile. */
+    "CREATE TABLE slo ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+    "  load TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  metric TEXT NOT NULL,"
+    "  percentile REAL NOT NULL,"
+    "  bound_ms REAL NOT NULL,"
+    "  confidence REAL NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  violations INTEGER NOT NULL,"
+    "  allowed INTEGER NOT NULL,"
+    "  needed INTEGER,"
+    "  observed_ms REAL,"
+    "  verdict TEXT NOT NULL CHECK (verdict IN ('pass','fail','not_enough')));"
+    "CREATE INDEX slo_run ON slo(run_id);",
+    /* v5 goes here. */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -555,6 +573,11 @@ static mlc_status shim_old_schema(mlc_store *s, int64_t ver, mlc_err *err)
     if (ver < 3 && exec(s->db, "CREATE TEMP VIEW conformance AS SELECT *, NULL AS device, NULL AS case_desc,"
                                " NULL AS threshold, NULL AS seed, NULL AS error, NULL AS ms FROM main.conformance") != SQLITE_OK)
         return db_err(s->path, s->db, err, "reading a version 2 schema");
+    if (ver < 4 && exec(s->db, "CREATE TEMP VIEW slo AS SELECT NULL AS run_id, NULL AS load, NULL AS name,"
+                               " NULL AS metric, NULL AS percentile, NULL AS bound_ms, NULL AS confidence, NULL AS n,"
+                               " NULL AS violations, NULL AS allowed, NULL AS needed, NULL AS observed_ms,"
+                               " NULL AS verdict WHERE 0") != SQLITE_OK)
+        return db_err(s->path, s->db, err, "reading a version 3 schema");
     return MLC_OK;
 }
 
@@ -945,6 +968,43 @@ mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int c
     if (sqlite3_step(st) != SQLITE_DONE) {
         char what[96];
         snprintf(what, sizeof what, "storing the perplexity of run %" PRId64, run_id);
+        rs = db_err(s->path, s->db, err, what);
+    }
+    sqlite3_finalize(st);
+    return rs;
+}
+
+mlc_status mlc_store_add_slo(mlc_store *s, int64_t run_id, const mlc_slo_row *r, mlc_err *err)
+{
+    if (s && s->readonly)
+        return arg_err(s, err, "mlc_store_add_slo", "the store is open read-only");
+    if (!s || !r || !r->load || !r->name || !r->metric || !r->verdict)
+        return arg_err(s, err, "mlc_store_add_slo", "missing load, name, metric or verdict");
+    sqlite3_stmt *st = NULL;
+    mlc_status rs = MLC_OK;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO slo (run_id, load, name, metric, percentile, bound_ms, confidence, n,"
+                           " violations, allowed, needed, observed_ms, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                           " ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+        return db_err(s->path, s->db, err, "preparing the slo insert");
+    sqlite3_bind_int64(st, 1, run_id);
+    bind_text(st, 2, r->load);
+    bind_text(st, 3, r->name);
+    bind_text(st, 4, r->metric);
+    bind_real(st, 5, r->percentile);
+    bind_real(st, 6, r->bound_ms);
+    bind_real(st, 7, r->confidence);
+    sqlite3_bind_int64(st, 8, r->n);
+    sqlite3_bind_int64(st, 9, r->violations);
+    sqlite3_bind_int64(st, 10, r->allowed);
+    if (r->needed > 0)
+        sqlite3_bind_int64(st, 11, r->needed);
+    else
+        sqlite3_bind_null(st, 11);
+    bind_real(st, 12, r->observed_ms);
+    bind_text(st, 13, r->verdict);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        char what[160];
+        snprintf(what, sizeof what, "storing slo '%.60s' of run %" PRId64, r->name, run_id);
         rs = db_err(s->path, s->db, err, what);
     }
     sqlite3_finalize(st);

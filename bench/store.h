@@ -117,6 +117,16 @@ mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metri
 /* One perplexity result of a run (the `perplexity` table). */
 mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int chunks, double ppl,
                                     double ppl_err, mlc_err *err);
+/* One verdict of a `run --slo` percentile bound (the `slo` table, slo.h): needed <= 0 is
+ * stored NULL, a NaN observed_ms too. verdict: "pass", "fail" or "not_enough". */
+typedef struct mlc_slo_row {
+    const char *load, *name, *metric; /* "c=4", "ttft_p99", "ttft" */
+    double percentile, bound_ms, confidence;
+    int64_t n, violations, allowed, needed;
+    double observed_ms;
+    const char *verdict;
+} mlc_slo_row;
+mlc_status mlc_store_add_slo(mlc_store *s, int64_t run_id, const mlc_slo_row *r, mlc_err *err);
 /* One conformance case's result (the `conformance` table); text NULL is stored as NULL, a
  * NaN nmse (not measured) too. */
 typedef struct mlc_conformance_row {

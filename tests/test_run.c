@@ -788,3 +788,45 @@ Test(run, save_requests_equals_the_store, .timeout = 60)
     cr_expect_gt(failed, 0);
     ts_stop(srv);
 }
+
+/* --slo percentile bounds end to end: 10 requests, each TTFT >= 20 ms (the server's delay).
+ * ttft_p50 <= 10000 ms: none above, and 0 of 10 passes at p50 (P(X <= 0) = 1/1024 <= 0.01);
+ * ttft_p99 <= 1 ms: all 10 above (P(X >= 10) = 1e-20): fail, so the exit status is 1;
+ * e2e_p99 <= 100000 ms: none above, but p99 needs 459 requests. Each verdict is printed,
+ * in the JSON and in the store's slo table; goodput counts the requests meeting every
+ * bound (none: TTFT is never <= 1 ms). */
+Test(run, slo_percentile_verdicts, .timeout = 60)
+{
+    ts_config cfg = {.n_tokens = 3, .ttft_ms = 20, .itl_ms = 1};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *ds = write_dataset("slo.jsonl", words, 4, 3);
+    const char *db = db_path("slo.db");
+    char cmd[4096], json[1024], *out;
+    snprintf(json, sizeof json, "%s/slo.json", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --num-prompts 10 --concurrency 2 "
+             "--slo ttft_p50=10000,ttft_p99=1,e2e_p99=100000 --db %s --json %s", tu_bin(), ts_port(srv), ds, db, json);
+    cr_expect_eq(tu_run(cmd, &out), 1, "a failed bound: exit 1: %s", out);
+    cr_expect(strstr(out, "SLO percentiles at 99% confidence:\n"), "%s", out);
+    cr_expect(strstr(out, "  c=2: ttft_p50 <= 10000 ms: pass ("), "%s", out);
+    cr_expect(strstr(out, "  c=2: ttft_p99 <= 1 ms: fail ("), "%s", out);
+    cr_expect(strstr(out, "10 of 10 above, at most 0 allowed)"), "%s", out);
+    cr_expect(strstr(out, "  c=2: e2e_p99 <= 100000 ms: not enough requests: need 459 (0 of 10 above;"), "%s", out);
+    free(out);
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM runs WHERE status = 'complete'"), 1, "every request succeeded");
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM slo"), 3);
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM slo WHERE name = 'ttft_p50' AND verdict = 'pass' AND n = 10 AND "
+                            "violations = 0 AND allowed = 0 AND needed IS NULL AND load = 'c=2' AND percentile = 50"), 1);
+    cr_expect_eq(db_int(db, "SELECT count(*) FROM slo WHERE name = 'ttft_p99' AND verdict = 'fail' AND violations = 10 "
+                            "AND observed_ms >= 15 AND bound_ms = 1 AND metric = 'ttft' AND confidence = 0.99"), 1);
+    cr_expect_eq(db_int(db, "SELECT needed FROM slo WHERE name = 'e2e_p99' AND verdict = 'not_enough'"), 459);
+    cJSON *j = read_json(json);
+    const cJSON *ph = cJSON_GetArrayItem(j, 0), *slo = cJSON_GetObjectItem(ph, "slo");
+    cr_assert_eq(cJSON_GetArraySize(slo), 3);
+    cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(slo, 1), "verdict")->valuestring, "fail");
+    cr_expect_eq(num(cJSON_GetArrayItem(slo, 2), "needed"), 459);
+    cr_expect_eq(num(ph, "request_goodput"), 0);
+    cr_expect_gt(num(ph, "request_throughput"), 0);
+    cJSON_Delete(j);
+    ts_stop(srv);
+}

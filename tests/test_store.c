@@ -190,7 +190,7 @@ Test(store, schema_and_pragmas)
     cr_expect_gt(q_int(db, "PRAGMA busy_timeout"), 0);
     expect_text(db, "PRAGMA journal_mode", "wal");
     static const char *const tables[] = {"fingerprints", "runs", "requests", "metrics",
-                                         "samples", "perplexity", "conformance", "baselines"};
+                                         "samples", "perplexity", "conformance", "baselines", "slo"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[160];
         snprintf(sql, sizeof sql,
@@ -220,7 +220,7 @@ Test(store, schema_and_pragmas)
     s = open_ok(path);
     cr_expect_eq(q_int(mlc_store_db(s), "PRAGMA user_version"), mlc_store_schema_version());
     cr_expect_eq(q_int(mlc_store_db(s), "SELECT count(*) FROM sqlite_master WHERE type = 'table'"),
-                 8);
+                 9);
     mlc_store_close(s);
 }
 
@@ -764,7 +764,7 @@ static void make_v1_file(const char *path)
              "ALTER TABLE requests DROP COLUMN url; ALTER TABLE requests DROP COLUMN http_status;"
              "ALTER TABLE conformance DROP COLUMN device; ALTER TABLE conformance DROP COLUMN case_desc;"
              "ALTER TABLE conformance DROP COLUMN threshold; ALTER TABLE conformance DROP COLUMN seed;"
-             "ALTER TABLE conformance DROP COLUMN error; ALTER TABLE conformance DROP COLUMN ms;"
+             "ALTER TABLE conformance DROP COLUMN error; ALTER TABLE conformance DROP COLUMN ms; DROP TABLE slo;"
              "INSERT INTO requests (run_id, idx, phase, ok, error_kind, error, tokens_approx)"
              " VALUES (%lld, 0, 0, 0, 'http', 'HTTP 500', 0); PRAGMA user_version = 1",
              (long long)id);
