@@ -10,7 +10,6 @@
  * 'interrupted' and exit 130. */
 #include "run.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -28,6 +27,8 @@
 #include "dataset.h"
 #include "export.h"
 #include "load.h"
+#include "results.h"
+#include "run_opts.h"
 #include "metrics.h"
 #include "slo.h"
 #include "mlc/gguf.h"
@@ -40,238 +41,8 @@
 
 #define MAX_SCHEDULE_S 1e6         /* latest trace arrival at --time-scale, without --duration */
 #define DEFAULT_TIMEOUT_S 600.0
-#define DEFAULT_PROGRESS_S 5.0     /* between progress lines when stderr is not a terminal */
 #define FAIL_NO_TOKENS "no_tokens" /* finished well by the protocol, but no token came */
 #define MAX_REASONS 3              /* distinct failure reasons printed per load point */
-
-/* ---------------------------------------------------------------- options */
-
-typedef struct run_opts {
-    /* target */
-    const char *backend, *model, *endpoint, *api, *model_name, *api_key_env, *tokenizer;
-    int threads, ctx, parallel;
-    double timeout_s;
-    /* dataset */
-    mlc_dataset_opts ds;
-    const char *dataset;
-    int output_len;
-    bool ignore_eos;
-    float temperature;
-    /* load */
-    mlc_load_point points[MLC_LOAD_MAX_POINTS];
-    int n_points;
-    double conc_list[MLC_LOAD_MAX_POINTS], rate_list[MLC_LOAD_MAX_POINTS];
-    int n_conc, n_rate;
-    const char *arrival;
-    double burstiness, duration_s, time_scale;
-    int num_prompts, warmup, sweep;
-    uint64_t seed;
-    mlc_slo_spec slo;
-    const char *slo_text;
-    /* output */
-    const char *db, *label, *json_path, *format, *outputs, *save_requests;
-    double progress_s;
-    bool quiet;
-} run_opts;
-
-static const char run_usage[] =
-    "usage: mlc-bench run (--backend B --model M.gguf | --endpoint URL) [options]\n"
-    "target:\n"
-    "  --backend B --model M.gguf [-t N] [--ctx N] [--parallel N]   the engine, in-process\n"
-    "                 (backend cpu; threads: all cores; ctx: the model's, at most 8192;\n"
-    "                 parallel: the largest concurrency, at least 16 for --rate/--sweep,\n"
-    "                 at most 64)\n"
-    "  --endpoint URL [--api chat|completions] [--model-name NAME] [--api-key-env VAR]\n"
-    "                 [--tokenizer M.gguf] [--timeout S]          any OpenAI-compatible server\n"
-    "                 (api completions; model name \"default\"; timeout 600 s per request;\n"
-    "                 chat messages go to completions as \"ROLE: CONTENT\" lines + \"assistant:\")\n"
-    "dataset:\n"
-    "  --dataset default|random|FILE [--dataset-format auto|sharegpt|jsonl|trace]\n"
-    "                 (default: the built-in prompts; format auto)\n"
-    "  --input-len N --output-len N --range-ratio R   (random; defaults 128, 128, 0;\n"
-    "                 --output-len also caps the others, whose entries say, else 128)\n"
-    "  --num-prompts N | --duration S   (default: every prompt once; random: 1000)\n"
-    "  --seed S (default 0)   --ignore-eos   --temperature T (default 0)\n"
-    "load (comma lists run one after another):\n"
-    "  --concurrency LIST          closed loop: LIST requests in flight, integers in\n"
-    "                              [1, 65536] (default 1)\n"
-    "  --rate LIST [--burstiness K] [--arrival poisson|constant]   open loop, requests/s in\n"
-    "                              [0.001, 1e6], or inf: every request at once (maximum\n"
-    "                              throughput); defaults poisson, K 1 (< 1 burstier)\n"
-    "  --rate R --concurrency C    open loop capped at C in flight\n"
-    "  --sweep [N]                 synchronous, max throughput, then N rates between (default 5)\n"
-    "  --warmup N (default 0)      unrecorded requests first\n"
-    "  --time-scale X (default 1)  trace speed; a trace may last at most 1e6 s at that speed\n"
-    "                              unless --duration cuts it\n"
-    "  --slo ttft=MS,tpot=MS,e2e=MS   goodput: requests meeting every SLO, per second\n"
-    "  --slo ttft_p99=MS,tpot_p90=MS,...   percentile bounds, each judged at 99% confidence\n"
-    "                              (binomial, as MLPerf's early stopping): pass, fail, or not\n"
-    "                              enough requests: need N (p99 with no request above the\n"
-    "                              bound needs 459); a failed request violates every bound;\n"
-    "                              each bound also counts for goodput; stored in the 'slo' table\n"
-    "output:\n"
-    "  --db FILE (default ./mlc-bench.db or $MLC_BENCH_DB)  --label TEXT  --json FILE\n"
-    "  --format table|md (default table)   --quiet (no progress or summary line)\n"
-    "  --progress-interval S       seconds between progress lines when stderr is not a\n"
-    "                              terminal, as in CI logs (default 5; on a terminal one line\n"
-    "                              is redrawn instead)\n"
-    "  --outputs FILE      what each request generated, as JSONL (idx, load, ok, text or\n"
-    "                      token_ids), for checking correctness alongside speed\n"
-    "  --save-requests FILE.jsonl   every request as a JSON line, with vLLM's field names and\n"
-    "                      units (seconds on the run's clock): load, phase, idx, scheduled_time,\n"
-    "                      start_time (sent), ttft, itl (every gap), latency, prompt_len,\n"
-    "                      output_tokens, tokens_approximate, success, error, error_kind,\n"
-    "                      http_status\n"
-    "Failed requests print their first reasons (kind, HTTP status, URL, the server's message)\n"
-    "on stderr and are stored with them.\n"
-    "Exit: 0 every request ok, 1 any request failed (the run is still stored 'complete' when\n"
-    "some succeeded), an --slo percentile bound failed, or the run failed, 2 usage error,\n"
-    "130 interrupted.\n";
-
-/* Options that take a value (the rest are flags): an unknown option is told apart from a
- * known one missing its value. */
-static const char *const value_options[] = {
-    "--backend", "--model", "-m", "--endpoint", "--api", "--model-name", "--api-key-env",
-    "--tokenizer", "-t", "--threads", "--ctx", "--parallel", "--timeout", "--dataset",
-    "--dataset-format", "--input-len", "--output-len", "--range-ratio", "--num-prompts",
-    "--duration", "--seed", "--temperature", "--concurrency", "--rate", "--burstiness",
-    "--arrival", "--warmup", "--time-scale", "--slo", "--db", "--label", "--json", "--outputs", "--save-requests",
-    "--format", "--progress-interval", NULL};
-
-static bool opt_value(const char *a, const char *v, run_opts *o, bool *known)
-{
-    const char *c = "run";
-    bool ok = true;
-    *known = true;
-    if (!strcmp(a, "--backend")) o->backend = v;
-    else if (!strcmp(a, "--model") || !strcmp(a, "-m")) o->model = v;
-    else if (!strcmp(a, "--endpoint")) o->endpoint = v;
-    else if (!strcmp(a, "--api")) {
-        o->api = v;
-        ok = !strcmp(v, "chat") || !strcmp(v, "completions");
-        if (!ok) fprintf(stderr, "mlc-bench run: --api: '%s' (chat, completions)\n", v);
-    }
-    else if (!strcmp(a, "--model-name")) o->model_name = v;
-    else if (!strcmp(a, "--api-key-env")) o->api_key_env = v;
-    else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
-    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = mlc_cli_int(c, a, v, 1, 1024, &o->threads);
-    else if (!strcmp(a, "--ctx")) ok = mlc_cli_int(c, a, v, 16, 1 << 24, &o->ctx);
-    else if (!strcmp(a, "--parallel")) ok = mlc_cli_int(c, a, v, 1, 4096, &o->parallel);
-    else if (!strcmp(a, "--timeout")) {
-        float f;
-        ok = mlc_cli_float(c, a, v, 0.001, 1e6, &f);
-        o->timeout_s = f;
-    }
-    else if (!strcmp(a, "--dataset")) o->dataset = v;
-    else if (!strcmp(a, "--dataset-format")) o->ds.format = v;
-    else if (!strcmp(a, "--input-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->ds.input_len);
-    else if (!strcmp(a, "--output-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->output_len);
-    else if (!strcmp(a, "--range-ratio")) {
-        float f;
-        ok = mlc_cli_float(c, a, v, 0, 1, &f);
-        o->ds.range_ratio = f;
-    }
-    else if (!strcmp(a, "--num-prompts")) ok = mlc_cli_int(c, a, v, 1, 1 << 24, &o->num_prompts);
-    else if (!strcmp(a, "--duration")) {
-        float f;
-        ok = mlc_cli_float(c, a, v, 0.001, 1e7, &f);
-        o->duration_s = f;
-    }
-    else if (!strcmp(a, "--seed")) ok = mlc_cli_u64(c, a, v, &o->seed);
-    else if (!strcmp(a, "--temperature")) ok = mlc_cli_float(c, a, v, 0, 100, &o->temperature);
-    else if (!strcmp(a, "--concurrency")) ok = mlc_load_parse_list(a, v, o->conc_list, &o->n_conc, false);
-    else if (!strcmp(a, "--progress-interval")) {
-        float f;
-        ok = mlc_cli_float(c, a, v, 0.01, 3600, &f);
-        o->progress_s = f;
-    }
-    else if (!strcmp(a, "--rate")) ok = mlc_load_parse_list(a, v, o->rate_list, &o->n_rate, true);
-    else if (!strcmp(a, "--burstiness")) {
-        float f;
-        ok = mlc_cli_float(c, a, v, 0.001, 1000, &f);
-        o->burstiness = f;
-    }
-    else if (!strcmp(a, "--arrival")) {
-        o->arrival = v;
-        ok = !strcmp(v, "poisson") || !strcmp(v, "constant");
-        if (!ok) fprintf(stderr, "mlc-bench run: --arrival: '%s' (poisson, constant)\n", v);
-    }
-    else if (!strcmp(a, "--warmup")) ok = mlc_cli_int(c, a, v, 0, 1 << 20, &o->warmup);
-    else if (!strcmp(a, "--time-scale")) {
-        float f;
-        ok = mlc_cli_float(c, a, v, 1e-6, 1e6, &f);
-        o->time_scale = f;
-    }
-    else if (!strcmp(a, "--slo")) {
-        char msg[256];
-        ok = mlc_slo_spec_parse(v, &o->slo, msg, sizeof msg);
-        o->slo_text = v;
-        if (!ok) fprintf(stderr, "mlc-bench run: %s\n", msg);
-    }
-    else if (!strcmp(a, "--db")) o->db = v;
-    else if (!strcmp(a, "--label")) o->label = v;
-    else if (!strcmp(a, "--json")) o->json_path = v;
-    else if (!strcmp(a, "--outputs")) o->outputs = v;
-    else if (!strcmp(a, "--save-requests")) o->save_requests = v;
-    else if (!strcmp(a, "--format")) {
-        o->format = v;
-        ok = !strcmp(v, "table") || !strcmp(v, "md");
-        if (!ok) fprintf(stderr, "mlc-bench run: --format: '%s' (table, md)\n", v);
-    }
-    else *known = false;
-    return ok;
-}
-
-static int parse_run(int argc, char **argv, run_opts *o)
-{
-    *o = (run_opts){.backend = NULL, .api = "completions", .dataset = "default",
-                    .arrival = "poisson", .burstiness = 1.0, .time_scale = 1.0, .format = "table",
-                    .ds = {.format = "auto"}, .seed = 0, .progress_s = DEFAULT_PROGRESS_S};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(run_usage, stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = true; continue; }
-        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = true; continue; }
-        if (!strcmp(a, "--sweep")) {
-            o->sweep = 5;
-            /* The count is optional: the next argument is it unless it is another option
-             * (a negative number is a count, refused by the range). */
-            const char *n = i + 1 < argc ? argv[i + 1] : NULL;
-            bool count = n && (n[0] != '-' || isdigit((unsigned char)n[1]));
-            if (count && !mlc_cli_int("run", a, argv[++i], 1, 30, &o->sweep))
-                return 2;
-            continue;
-        }
-        const char *v = mlc_cli_option_value("run", value_options, argc, argv, &i);
-        bool known;
-        if (!v)
-            return 2;
-        if (!opt_value(a, v, o, &known))
-            return 2;
-        if (!known) {
-            fprintf(stderr, "mlc-bench run: unknown option '%s' (see mlc-bench run --help)\n", a);
-            return 2;
-        }
-    }
-    if (!!o->endpoint == !!o->model) {
-        fprintf(stderr, "mlc-bench run: give either --model (local engine) or --endpoint\n");
-        return 2;
-    }
-    if (o->endpoint && o->backend) {
-        fprintf(stderr, "mlc-bench run: --backend applies to the local engine, not to --endpoint\n");
-        return 2;
-    }
-    if (o->sweep && (o->n_rate || o->n_conc)) {
-        fprintf(stderr, "mlc-bench run: --sweep chooses its own load; drop --rate/--concurrency\n");
-        return 2;
-    }
-    if (!o->db)
-        o->db = getenv("MLC_BENCH_DB") && *getenv("MLC_BENCH_DB") ? getenv("MLC_BENCH_DB") : "mlc-bench.db";
-    return -1;
-}
 
 /* ---------------------------------------------------------------- targets */
 
@@ -453,17 +224,7 @@ static void local_destroy(target *t)
     free(lt);
 }
 
-static int max_concurrency(const run_opts *o)
-{
-    int c = 1;
-    for (int i = 0; i < o->n_conc; i++)
-        c = o->conc_list[i] > c ? (int)o->conc_list[i] : c;
-    if (o->n_rate || o->sweep)
-        c = c > 16 ? c : 16;
-    return c;
-}
-
-static mlc_status local_new(const run_opts *o, harness *h, target **out, mlc_model_info *info, mlc_err *err)
+static mlc_status local_new(const mlc_run_opts *o, harness *h, target **out, mlc_model_info *info, mlc_err *err)
 {
     local_target *lt = calloc(1, sizeof *lt);
     if (!lt)
@@ -477,7 +238,7 @@ static mlc_status local_new(const run_opts *o, harness *h, target **out, mlc_mod
     if (!s) {
         int n_ctx = o->ctx ? o->ctx : mlc_model_get_info(lt->m)->n_ctx_train;
         n_ctx = n_ctx > 8192 && !o->ctx ? 8192 : n_ctx;
-        int par = o->parallel ? o->parallel : (max_concurrency(o) < 64 ? max_concurrency(o) : 64);
+        int par = o->parallel ? o->parallel : (mlc_run_opts_max_concurrency(o) < 64 ? mlc_run_opts_max_concurrency(o) : 64);
         mlc_context_params cp = {.n_ctx = n_ctx, .n_slots = par, .n_batch = 512};
         s = mlc_context_new(lt->m, &cp, &lt->c, err);
     }
@@ -599,7 +360,7 @@ static void ep_destroy(target *t)
     free(et);
 }
 
-static mlc_status ep_new(const run_opts *o, harness *h, target **out, mlc_err *err)
+static mlc_status ep_new(const mlc_run_opts *o, harness *h, target **out, mlc_err *err)
 {
     endpoint_target *et = calloc(1, sizeof *et);
     if (!et)
@@ -616,7 +377,7 @@ static mlc_status ep_new(const run_opts *o, harness *h, target **out, mlc_err *e
     mlc_client_opts co = {.base_url = o->endpoint, .api = !strcmp(o->api, "chat") ? MLC_API_CHAT : MLC_API_COMPLETIONS,
                           .model = o->model_name ? o->model_name : "default", .api_key = key,
                           .timeout_s = o->timeout_s > 0 ? o->timeout_s : DEFAULT_TIMEOUT_S, .include_usage = true,
-                          .max_connections = max_concurrency(o) + 8};
+                          .max_connections = mlc_run_opts_max_concurrency(o) + 8};
     mlc_client_callbacks cb = {ep_sent, ep_token, ep_done};
     mlc_status s = MLC_OK;
     if (o->tokenizer && (s = mlc_gguf_open(o->tokenizer, &et->tok_file, err)) == MLC_OK)
@@ -636,7 +397,7 @@ static mlc_status ep_new(const run_opts *o, harness *h, target **out, mlc_err *e
 #define BLOCK 1024 /* request slots are allocated in blocks so their addresses never move */
 
 struct harness {
-    const run_opts *o;
+    const mlc_run_opts *o;
     target *t;
     mlc_store *store;
     int64_t run_id;
@@ -800,7 +561,7 @@ static bool check_signal(harness *h)
     return h->interrupted;
 }
 
-static int32_t max_tokens_for(const run_opts *o, const mlc_prompt *p)
+static int32_t max_tokens_for(const mlc_run_opts *o, const mlc_prompt *p)
 {
     if (o->output_len > 0)
         return o->output_len;
@@ -855,7 +616,7 @@ static double loop_wait(const harness *h, const mlc_load_point *lp, bool more, d
  * Requests of this phase are slots [first, h->n_slots_used). */
 static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n, bool record, int64_t *next_k)
 {
-    const run_opts *o = h->o;
+    const mlc_run_opts *o = h->o;
     const bool trace = lp->kind == MLC_LOAD_TRACE, timed = o->duration_s > 0 && record;
     double start = mlc_client_now(), next_arrival = start;
     double end = timed ? start + o->duration_s : INFINITY;
@@ -904,81 +665,6 @@ static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n
 
 /* ---------------------------------------------------------------- results */
 
-static void stat_json(cJSON *o, const char *metric, const mlc_stat *s)
-{
-    char k[64];
-#define F(stat, v) (snprintf(k, sizeof k, stat "_%s", metric), cJSON_AddNumberToObject(o, k, v))
-    F("mean", s->mean);
-    F("median", s->median);
-    F("std", s->std);
-    F("p90", s->p90);
-    F("p95", s->p95);
-    F("p99", s->p99);
-    F("min", s->min);
-    F("max", s->max);
-#undef F
-}
-
-static cJSON *phase_json(const mlc_load_point *lp, const mlc_phase_metrics *m, int64_t n_req)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "load", lp->name);
-    if (lp->kind == MLC_LOAD_CONCURRENCY || lp->concurrency)
-        cJSON_AddNumberToObject(o, "max_concurrency", lp->concurrency);
-    if (lp->kind == MLC_LOAD_RATE)
-        cJSON_AddItemToObject(o, "request_rate", isinf(lp->rate) ? cJSON_CreateString("inf") : cJSON_CreateNumber(lp->rate));
-    cJSON_AddNumberToObject(o, "num_prompts", (double)n_req);
-    cJSON_AddNumberToObject(o, "duration", m->duration_s);
-    cJSON_AddNumberToObject(o, "completed", (double)m->completed);
-    cJSON_AddNumberToObject(o, "failed", (double)m->failed);
-    cJSON_AddNumberToObject(o, "total_input_tokens", (double)m->total_input_tokens);
-    cJSON_AddNumberToObject(o, "total_output_tokens", (double)m->total_output_tokens);
-    cJSON_AddBoolToObject(o, "tokens_approximate", m->tokens_approx);
-    cJSON_AddNumberToObject(o, "request_throughput", m->request_throughput);
-    cJSON_AddNumberToObject(o, "request_goodput", m->goodput);
-    cJSON_AddNumberToObject(o, "output_throughput", m->output_throughput);
-    cJSON_AddNumberToObject(o, "total_token_throughput", m->total_token_throughput);
-    stat_json(o, "ttft_ms", &m->ttft_ms);
-    stat_json(o, "tpot_ms", &m->tpot_ms);
-    stat_json(o, "itl_ms", &m->itl_ms);
-    stat_json(o, "e2el_ms", &m->e2el_ms);
-    stat_json(o, "client_delay_ms", &m->client_delay_ms);
-    cJSON *f = cJSON_AddObjectToObject(o, "errors");
-    for (int i = 0; i < m->n_failure_kinds; i++)
-        cJSON_AddNumberToObject(f, m->failures[i].kind, (double)m->failures[i].n);
-    return o;
-}
-
-static void print_header(const run_opts *o)
-{
-    if (!strcmp(o->format, "md")) {
-        printf("| load | ok | failed | s | req/s | out tok/s | TTFT p50 / p99 ms | TPOT p50 / p99 ms | ITL p50 / p99 ms | E2E p50 / p99 ms | goodput req/s |\n");
-        printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    } else {
-        printf("%-8s %6s %6s %7s %7s %9s %17s %17s %17s %19s %8s\n", "load", "ok", "failed", "s",
-               "req/s", "out tok/s", "TTFT p50/p99 ms", "TPOT p50/p99 ms", "ITL p50/p99 ms",
-               "E2E p50/p99 ms", "goodput");
-    }
-}
-
-static void print_row(const run_opts *o, const mlc_load_point *lp, const mlc_phase_metrics *m)
-{
-    char ttft[40], tpot[40], itl[40], e2e[40];
-    snprintf(ttft, sizeof ttft, "%.1f / %.1f", m->ttft_ms.p50, m->ttft_ms.p99);
-    snprintf(tpot, sizeof tpot, "%.2f / %.2f", m->tpot_ms.p50, m->tpot_ms.p99);
-    snprintf(itl, sizeof itl, "%.2f / %.2f", m->itl_ms.p50, m->itl_ms.p99);
-    snprintf(e2e, sizeof e2e, "%.0f / %.0f", m->e2el_ms.p50, m->e2el_ms.p99);
-    if (!strcmp(o->format, "md"))
-        printf("| %s | %lld | %lld | %.2f | %.2f | %.1f%s | %s | %s | %s | %s | %.2f |\n", lp->name,
-               (long long)m->completed, (long long)m->failed, m->duration_s, m->request_throughput,
-               m->output_throughput, m->tokens_approx ? " (approx)" : "", ttft, tpot, itl, e2e, m->goodput);
-    else
-        printf("%-8s %6lld %6lld %7.2f %7.2f %9.1f%s %17s %17s %17s %19s %8.2f\n", lp->name,
-               (long long)m->completed, (long long)m->failed, m->duration_s, m->request_throughput,
-               m->output_throughput, m->tokens_approx ? "~" : "", ttft, tpot, itl, e2e, m->goodput);
-    fflush(stdout);
-}
-
 /* The first MAX_REASONS distinct reasons (kind, HTTP status, URL, message) among the failed
  * requests of slots [from, to), with counts, on stderr. */
 static void print_reasons(const harness *h, const mlc_load_point *lp, int64_t from, int64_t to)
@@ -1016,69 +702,6 @@ static void print_reasons(const harness *h, const mlc_load_point *lp, int64_t fr
                 lp->name, (long long)other);
 }
 
-/* Aggregates and raw samples of one load point into the store, names prefixed "LOAD/". */
-static mlc_status store_phase(harness *h, const mlc_load_point *lp, const mlc_phase_metrics *m,
-                              double *ttft, double *e2e, int64_t n_ok, mlc_err *err)
-{
-    struct {
-        const char *name, *unit;
-        double v;
-        int dir;
-    } scalars[] = {
-        {"request_throughput", "req/s", m->request_throughput, 1},
-        {"output_throughput", "tok/s", m->output_throughput, 1},
-        {"total_token_throughput", "tok/s", m->total_token_throughput, 1},
-        {"request_goodput", "req/s", m->goodput, 1},
-        {"failed", "requests", (double)m->failed, -1},
-    };
-    char name[96];
-    mlc_status s = MLC_OK;
-    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0] && !s; i++) {
-        snprintf(name, sizeof name, "%s/%s", lp->name, scalars[i].name);
-        s = mlc_store_add_metric(h->store, h->run_id, name, scalars[i].unit, "value", scalars[i].v, scalars[i].dir, err);
-    }
-    const struct {
-        const char *name;
-        const mlc_stat *st;
-    } lat[] = {{"ttft_ms", &m->ttft_ms}, {"tpot_ms", &m->tpot_ms}, {"itl_ms", &m->itl_ms},
-               {"e2el_ms", &m->e2el_ms}, {"client_delay_ms", &m->client_delay_ms}};
-    for (size_t i = 0; i < sizeof lat / sizeof lat[0] && !s; i++) {
-        const char *stats[] = {"mean", "median", "p90", "p99"};
-        double vals[] = {lat[i].st->mean, lat[i].st->median, lat[i].st->p90, lat[i].st->p99};
-        snprintf(name, sizeof name, "%s/%s", lp->name, lat[i].name);
-        for (int k = 0; k < 4 && !s; k++)
-            s = mlc_store_add_metric(h->store, h->run_id, name, "ms", stats[k], vals[k], -1, err);
-    }
-    if (!s) {
-        snprintf(name, sizeof name, "%s/ttft_ms", lp->name);
-        s = mlc_store_add_samples(h->store, h->run_id, name, ttft, (int)n_ok, err);
-    }
-    if (!s) {
-        snprintf(name, sizeof name, "%s/e2el_ms", lp->name);
-        s = mlc_store_add_samples(h->store, h->run_id, name, e2e, (int)n_ok, err);
-    }
-    return s;
-}
-
-static cJSON *slo_json(const mlc_slo_bound *b, const mlc_slo_result *r)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", b->name);
-    cJSON_AddStringToObject(o, "metric", mlc_slo_metric_name(b->metric));
-    cJSON_AddNumberToObject(o, "percentile", b->percentile);
-    cJSON_AddNumberToObject(o, "bound_ms", b->ms);
-    cJSON_AddNumberToObject(o, "confidence", MLC_SLO_CONFIDENCE);
-    cJSON_AddNumberToObject(o, "n", (double)r->n);
-    cJSON_AddNumberToObject(o, "violations", (double)r->violations);
-    cJSON_AddNumberToObject(o, "allowed", (double)r->allowed);
-    if (r->verdict == MLC_SLO_NOT_ENOUGH)
-        cJSON_AddNumberToObject(o, "needed", (double)r->need);
-    if (!isnan(r->observed_ms))
-        cJSON_AddNumberToObject(o, "observed_ms", r->observed_ms);
-    cJSON_AddStringToObject(o, "verdict", mlc_slo_verdict_name(r->verdict));
-    return o;
-}
-
 /* The --slo percentile bounds of one load point: judged, added to its JSON, stored, and
  * their lines kept for after the table. */
 static mlc_status judge_slos(harness *h, const mlc_load_point *lp, const mlc_req_times *t, int64_t n, cJSON *pj,
@@ -1095,7 +718,7 @@ static mlc_status judge_slos(harness *h, const mlc_load_point *lp, const mlc_req
         h->slo_failed |= r.verdict == MLC_SLO_FAIL;
         mlc_slo_describe(b, &r, line, sizeof line);
         mlc_sb_printf(&h->slo_text, "  %s: %s\n", lp->name, line);
-        cJSON_AddItemToArray(arr, slo_json(b, &r));
+        cJSON_AddItemToArray(arr, mlc_results_slo_json(b, &r));
         mlc_slo_row row = {lp->name, b->name, mlc_slo_metric_name(b->metric), b->percentile, b->ms,
                            MLC_SLO_CONFIDENCE, r.n, r.violations, r.allowed, r.need, r.observed_ms,
                            mlc_slo_verdict_name(r.verdict)};
@@ -1131,11 +754,11 @@ static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t fro
     mlc_metrics_compute(t, n, h->o->slo.any ? &h->o->slo.request : NULL, m);
     h->ok_total += m->completed;
     h->failed_total += m->failed;
-    print_row(h->o, lp, m);
+    mlc_results_print_row(!strcmp(h->o->format, "md"), lp, m);
     print_reasons(h, lp, from, to);
-    cJSON *pj = phase_json(lp, m, n);
+    cJSON *pj = mlc_results_phase_json(lp, m, n);
     cJSON_AddItemToArray(h->json, pj);
-    mlc_status s = store_phase(h, lp, m, ttft, e2e, n_ok, err);
+    mlc_status s = mlc_results_store(h->store, h->run_id, lp, m, ttft, e2e, n_ok, err);
     if (!s)
         s = judge_slos(h, lp, t, n, pj, err);
     free(t);
@@ -1146,40 +769,7 @@ static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t fro
 
 /* ---------------------------------------------------------------- command */
 
-static char *config_json(const run_opts *o)
-{
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "dataset", o->dataset);
-    cJSON_AddNumberToObject(c, "num_prompts", o->num_prompts);
-    cJSON_AddNumberToObject(c, "duration_s", o->duration_s);
-    cJSON_AddNumberToObject(c, "output_len", o->output_len);
-    cJSON_AddNumberToObject(c, "input_len", o->ds.input_len);
-    cJSON_AddBoolToObject(c, "ignore_eos", o->ignore_eos);
-    cJSON_AddNumberToObject(c, "temperature", o->temperature);
-    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
-    cJSON_AddStringToObject(c, "arrival", o->arrival);
-    cJSON_AddNumberToObject(c, "burstiness", o->burstiness);
-    cJSON_AddNumberToObject(c, "warmup", o->warmup);
-    cJSON_AddNumberToObject(c, "sweep", o->sweep);
-    if (o->slo_text)
-        cJSON_AddStringToObject(c, "slo", o->slo_text);
-    cJSON *loads = cJSON_AddArrayToObject(c, "load");
-    for (int i = 0; i < o->n_points; i++)
-        cJSON_AddItemToArray(loads, cJSON_CreateString(o->points[i].name));
-    if (o->endpoint) {
-        cJSON_AddStringToObject(c, "api", o->api);
-        cJSON_AddNumberToObject(c, "timeout_s", o->timeout_s);
-    } else {
-        cJSON_AddNumberToObject(c, "threads", o->threads);
-        cJSON_AddNumberToObject(c, "ctx", o->ctx);
-        cJSON_AddNumberToObject(c, "parallel", o->parallel);
-    }
-    char *s = cJSON_PrintUnformatted(c);
-    cJSON_Delete(c);
-    return s;
-}
-
-static mlc_status open_target(harness *h, run_opts *o, mlc_model_info *info, mlc_err *err)
+static mlc_status open_target(harness *h, mlc_run_opts *o, mlc_model_info *info, mlc_err *err)
 {
     memset(info, 0, sizeof *info);
     if (o->endpoint)
@@ -1187,7 +777,7 @@ static mlc_status open_target(harness *h, run_opts *o, mlc_model_info *info, mlc
     return local_new(o, h, &h->t, info, err);
 }
 
-static mlc_status load_dataset(harness *h, run_opts *o, const mlc_model_info *info, mlc_err *err)
+static mlc_status load_dataset(harness *h, mlc_run_opts *o, const mlc_model_info *info, mlc_err *err)
 {
     o->ds.spec = o->dataset;
     o->ds.seed = o->seed;
@@ -1212,7 +802,7 @@ static mlc_status load_dataset(harness *h, run_opts *o, const mlc_model_info *in
 }
 
 /* Configurations that cannot work, refused before the first request (false: said why). */
-static bool runnable(const harness *h, const run_opts *o)
+static bool runnable(const harness *h, const mlc_run_opts *o)
 {
     if (o->endpoint && !strcmp(o->api, "chat")) {
         for (int32_t i = 0; i < h->ds.n; i++) {
@@ -1237,7 +827,7 @@ static bool runnable(const harness *h, const run_opts *o)
 }
 
 /* One load point, with the sweep's dynamic rates computed from the first two. */
-static mlc_status run_points(harness *h, run_opts *o, int *exit_code, mlc_err *err)
+static mlc_status run_points(harness *h, mlc_run_opts *o, int *exit_code, mlc_err *err)
 {
     int64_t next_k = 0, n = o->num_prompts > 0 ? o->num_prompts : h->ds.n;
     if (o->warmup > 0 && o->n_points) {
@@ -1246,7 +836,7 @@ static mlc_status run_points(harness *h, run_opts *o, int *exit_code, mlc_err *e
             w = (mlc_load_point){MLC_LOAD_CONCURRENCY, 1, 0, "warmup"};
         run_phase(h, &w, -1, o->warmup, false, &next_k);
     }
-    print_header(o);
+    mlc_results_print_header(!strcmp(o->format, "md"));
     double r_sync = 0;
     for (int p = 0; p < o->n_points && !h->interrupted && !h->store_failed; p++) {
         int64_t first = h->n_slots_used;
@@ -1347,7 +937,7 @@ static bool write_json(const char *path, const cJSON *j)
     return ok;
 }
 
-static int run_with(harness *h, run_opts *o)
+static int run_with(harness *h, mlc_run_opts *o)
 {
     mlc_err err;
     mlc_model_info info;
@@ -1368,7 +958,7 @@ static int run_with(harness *h, run_opts *o)
         mlc_err_set(&err, MLC_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    cfg = config_json(o);
+    cfg = mlc_run_opts_config_json(o);
     mlc_run_info ri = {.kind = "run", .label = o->label, .target = o->endpoint ? "endpoint" : "local",
                        .backend = o->endpoint ? NULL : (o->backend ? o->backend : "cpu"),
                        .device = o->endpoint ? NULL : info.backend_desc, .endpoint = o->endpoint,
@@ -1418,9 +1008,9 @@ out:
 
 int mlc_cmd_run(int argc, char **argv)
 {
-    run_opts *o = calloc(1, sizeof *o);
+    mlc_run_opts *o = calloc(1, sizeof *o);
     harness *h = calloc(1, sizeof *h);
-    int rc = o && h ? parse_run(argc, argv, o) : 1;
+    int rc = o && h ? mlc_run_opts_parse(argc, argv, o) : 1;
     if (rc < 0) {
         /* Ctrl-C and SIGTERM are taken synchronously by the event loop (sigtimedwait), so no
          * handler or global flag is needed: the loop stops sending and saves what finished. */

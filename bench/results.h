@@ -1,0 +1,29 @@
+/* results.h: the results of one load point of `mlc-bench run`: its row of the console table
+ * (or markdown), its object of the --json array (vLLM's field names: mean_ttft_ms,
+ * p99_itl_ms, request_throughput, ...), and its aggregates and raw samples in the store
+ * (metrics named "LOAD/NAME", e.g. "c=4/ttft_ms" with stats mean, median, p90, p99). */
+#ifndef MLC_BENCH_RESULTS_H
+#define MLC_BENCH_RESULTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "load.h"
+#include "metrics.h"
+#include "slo.h"
+#include "store.h"
+
+/* The table's header and one row (md: markdown), on stdout. */
+void mlc_results_print_header(bool md);
+void mlc_results_print_row(bool md, const mlc_load_point *lp, const mlc_phase_metrics *m);
+/* The load point's JSON object; n_req requests were counted (ok and failed). */
+cJSON *mlc_results_phase_json(const mlc_load_point *lp, const mlc_phase_metrics *m, int64_t n_req);
+/* One --slo percentile verdict as JSON. */
+cJSON *mlc_results_slo_json(const mlc_slo_bound *b, const mlc_slo_result *r);
+/* Aggregates and the raw TTFT and E2E samples (ms, n_ok each) of the load point. */
+mlc_status mlc_results_store(mlc_store *st, int64_t run_id, const mlc_load_point *lp, const mlc_phase_metrics *m,
+                             const double *ttft, const double *e2e, int64_t n_ok, mlc_err *err);
+
+#endif
