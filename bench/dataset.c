@@ -34,7 +34,7 @@ typedef struct rng {
     uint64_t s;
 } rng;
 
-enum { STREAM_SHUFFLE = 1, STREAM_RANDOM = 2, STREAM_TRACE = 3 };
+enum { STREAM_SHUFFLE = 1, STREAM_RANDOM = 2, STREAM_TRACE = 3, STREAM_PREFIX = 4 };
 
 static uint64_t rng_next(rng *r)
 {
@@ -244,7 +244,7 @@ static mlc_prompt *pvec_push(pvec *v)
         v->cap = cap;
     }
     mlc_prompt *p = &v->p[v->n++];
-    *p = (mlc_prompt){.max_tokens = -1, .input_tokens = -1, .timestamp = -1};
+    *p = (mlc_prompt){.max_tokens = -1, .input_tokens = -1, .timestamp = -1, .prefix_id = -1};
     return p;
 }
 
@@ -1087,6 +1087,83 @@ static mlc_status load_random(const mlc_dataset_opts *o, pvec *v, mlc_err *err)
     return st;
 }
 
+static mlc_status check_prefix_opts(const mlc_dataset_opts *o, mlc_err *err)
+{
+    if (o->n_prefixes < 1)
+        return mlc_err_set(err, MLC_ERR_ARG, "prefix: needs a number of prefixes (got %ld)", (long)o->n_prefixes);
+    if (o->prefix_len < 1 || o->suffix_len < 0 ||
+        (int64_t)o->prefix_len + o->suffix_len > MLC_DATASET_MAX_INPUT_LEN)
+        return mlc_err_set(err, MLC_ERR_ARG, "prefix: prefix length %ld (at least 1) and suffix length %ld "
+                           "(at least 0) must add up to at most %d", (long)o->prefix_len, (long)o->suffix_len,
+                           MLC_DATASET_MAX_INPUT_LEN);
+    if (o->output_len < 1)
+        return mlc_err_set(err, MLC_ERR_ARG, "prefix: output length %ld is not positive", (long)o->output_len);
+    if (o->num_prompts < 1)
+        return mlc_err_set(err, MLC_ERR_ARG, "prefix: needs a number of prompts (got %ld)", (long)o->num_prompts);
+    return MLC_OK;
+}
+
+/* One prompt: prefix k's ids, then suffix_len fresh ones; the text (with a tokenizer) is that
+ * of the whole. */
+static mlc_status prefix_prompt(mlc_prompt *p, const mlc_prompt *prefix, int32_t k, const mlc_dataset_opts *o,
+                                const idpool *pool, rng *r, mlc_err *err)
+{
+    mlc_prompt suffix = {0};
+    mlc_status st = MLC_OK;
+    if (o->suffix_len > 0 && (st = random_ids(&suffix, o->suffix_len, pool, r, NULL, "prefix", err)) != MLC_OK)
+        return st;
+    int32_t n = o->prefix_len + o->suffix_len;
+    p->ids = malloc((size_t)n * sizeof *p->ids);
+    if (!p->ids) {
+        free(suffix.ids);
+        return mlc_err_set(err, MLC_ERR_NOMEM, "prefix: out of memory");
+    }
+    memcpy(p->ids, prefix->ids, (size_t)o->prefix_len * sizeof *p->ids);
+    if (o->suffix_len > 0)
+        memcpy(p->ids + o->prefix_len, suffix.ids, (size_t)o->suffix_len * sizeof *p->ids);
+    free(suffix.ids);
+    p->n_ids = p->input_tokens = n;
+    p->prefix_id = k;
+    p->max_tokens = o->output_len;
+    if (o->tok) {
+        char *s = NULL;
+        size_t len = 0;
+        if ((st = mlc_detokenize(o->tok, p->ids, (size_t)n, false, &s, &len, err)) != MLC_OK)
+            return st;
+        p->text = utf8_sanitize(s, len);
+        free(s);
+        if (!p->text)
+            return mlc_err_set(err, MLC_ERR_NOMEM, "prefix: out of memory");
+    }
+    return MLC_OK;
+}
+
+static mlc_status load_prefix(const mlc_dataset_opts *o, pvec *v, mlc_err *err)
+{
+    mlc_status st = check_prefix_opts(o, err);
+    if (st != MLC_OK)
+        return st;
+    idpool pool = {0};
+    rng r = rng_make(o->seed, STREAM_PREFIX);
+    mlc_prompt *prefixes = calloc((size_t)o->n_prefixes, sizeof *prefixes);
+    if (!prefixes)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "prefix: out of memory");
+    st = pool_init(&pool, o, "prefix", err);
+    for (int32_t k = 0; st == MLC_OK && k < o->n_prefixes; k++)
+        st = random_ids(&prefixes[k], o->prefix_len, &pool, &r, NULL, "prefix", err);
+    for (int32_t i = 0; st == MLC_OK && i < o->num_prompts; i++) {
+        mlc_prompt *p = pvec_push(v);
+        int32_t k = (int32_t)rng_below(&r, (uint64_t)o->n_prefixes);
+        st = p ? prefix_prompt(p, &prefixes[k], k, o, &pool, &r, err)
+               : mlc_err_set(err, MLC_ERR_NOMEM, "prefix: out of memory");
+    }
+    for (int32_t k = 0; k < o->n_prefixes; k++)
+        free(prefixes[k].ids);
+    free(prefixes);
+    pool_free(&pool);
+    return st;
+}
+
 static mlc_status load_text(ctx *c, fmt f, char *buf, size_t len, pvec *v, sharegpt *sg)
 {
     /* a UTF-8 byte order mark is allowed and skipped */
@@ -1144,6 +1221,13 @@ mlc_status mlc_dataset_load(const mlc_dataset_opts *o, mlc_dataset *out, mlc_err
         if (st != MLC_OK)
             goto done;
         snprintf(out->name, sizeof out->name, "random");
+    } else if (!strcmp(spec, "prefix")) {
+        if (f != FMT_AUTO)
+            return mlc_err_set(err, MLC_ERR_ARG, "prefix: takes no format (got '%s')", fs);
+        st = load_prefix(o, &v, err);
+        if (st != MLC_OK)
+            goto done;
+        snprintf(out->name, sizeof out->name, "prefix");
     } else {
         if (!strcmp(spec, "default")) {
             if (f != FMT_AUTO && f != FMT_JSONL)

@@ -9,8 +9,12 @@
  * MLC_DATASET_MAX_TIMESTAMP, spanning at most MLC_DATASET_MAX_TRACE_SPAN). Malformed input is reported as
  * "FILE:LINE: what" and nothing is loaded. datasets/README.md describes each format.
  *
- * spec: "default" (also NULL or ""), "random", or a file path (a file really named "random"
- * is reached as "./random"). format "auto" (or NULL): ".json" is ShareGPT; ".jsonl" (and
+ * "prefix" is a shared-prefix workload for prefix-cache studies: random token ids, each
+ * prompt one of n_prefixes prefixes (prefix_len ids) and a suffix of its own (suffix_len ids),
+ * so lengths are exact (prefix_len + suffix_len) and .prefix_id says which prefix.
+ *
+ * spec: "default" (also NULL or ""), "random", "prefix", or a file path (a file really named
+ * "random" or "prefix" is reached as "./random"). format "auto" (or NULL): ".json" is ShareGPT; ".jsonl" (and
  * any other name) is a trace when its first non-blank line has "timestamp" or
  * "timestamp_ms", else JSONL; a name with neither extension is judged by its first
  * character ('[' ShareGPT, '{' JSONL or trace).
@@ -18,7 +22,7 @@
  * num_prompts > 0: a larger dataset is cut to a seeded shuffle's first num_prompts; a
  * smaller one is repeated in file order until it has num_prompts; a trace is never
  * shuffled nor repeated: it keeps its first num_prompts requests by time (all when it has
- * fewer). "random" needs num_prompts > 0.
+ * fewer). "random" and "prefix" need num_prompts > 0.
  *
  * Random token ids are drawn uniformly from [MLC_DATASET_RANDOM_LOW, n_vocab), where
  * n_vocab is opts.n_vocab, or the tokenizer's when opts.tok is set (the smaller of the two
@@ -54,6 +58,7 @@ typedef struct mlc_prompt {
     int32_t max_tokens;   /* output length asked for; <= 0: the run's default */
     int32_t input_tokens; /* known input length in tokens, or -1 */
     double timestamp;     /* trace arrival time in seconds from the first, or -1 */
+    int32_t prefix_id;    /* "prefix": which shared prefix the prompt starts with, or -1 */
 } mlc_prompt;
 
 typedef struct mlc_dataset {
@@ -77,6 +82,9 @@ typedef struct mlc_dataset_opts {
                                       * endpoints; count ShareGPT reply tokens exactly
                                       * (without it: ceil(bytes / 4)) */
     int32_t num_prompts;  /* > 0: sample/cycle to exactly this many; else all */
+    /* "prefix": n_prefixes distinct prefixes of prefix_len random ids; each prompt is one of
+     * them, drawn uniformly, followed by suffix_len random ids of its own */
+    int32_t n_prefixes, prefix_len, suffix_len;
     uint64_t seed;        /* shuffling, random lengths and random ids */
 } mlc_dataset_opts;
 

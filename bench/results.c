@@ -142,3 +142,31 @@ cJSON *mlc_results_slo_json(const mlc_slo_bound *b, const mlc_slo_result *r)
     cJSON_AddStringToObject(o, "verdict", mlc_slo_verdict_name(r->verdict));
     return o;
 }
+
+mlc_status mlc_results_prefix(mlc_store *st, int64_t run_id, const mlc_load_point *lp, const mlc_stat *first,
+                              const mlc_stat *seen, cJSON *pj, mlc_strbuf *text, mlc_err *err)
+{
+    const char *names[2] = {"first", "seen"};
+    const mlc_stat *sv[2] = {first, seen};
+    mlc_status s = MLC_OK;
+    for (int k = 0; k < 2 && !s; k++) {
+        char key[96];
+        snprintf(key, sizeof key, "n_prefix_%s", names[k]);
+        cJSON_AddNumberToObject(pj, key, (double)sv[k]->n);
+        const char *stats[] = {"mean", "median", "p90", "p99"};
+        double vals[] = {sv[k]->mean, sv[k]->median, sv[k]->p90, sv[k]->p99};
+        for (int i = 0; i < 4; i++) {
+            snprintf(key, sizeof key, "%s_ttft_ms_prefix_%s", stats[i], names[k]);
+            cJSON_AddNumberToObject(pj, key, vals[i]);
+        }
+        snprintf(key, sizeof key, "%s/ttft_ms_prefix_%s", lp->name, names[k]);
+        for (int i = 0; i < 4 && !s && sv[k]->n; i++)
+            s = mlc_store_add_metric(st, run_id, key, "ms", stats[i], vals[i], -1, err);
+        if (!s)
+            s = mlc_store_add_metric(st, run_id, key, "requests", "n", (double)sv[k]->n, 0, err);
+    }
+    mlc_sb_printf(text, "  %s: first %lld requests, TTFT p50 %.1f / p99 %.1f ms; prefix sent before %lld, "
+                  "TTFT p50 %.1f / p99 %.1f ms\n", lp->name, (long long)first->n, first->p50, first->p99,
+                  (long long)seen->n, seen->p50, seen->p99);
+    return s;
+}

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "slo.h"
 #include "store.h"
+#include "strbuf.h"
 
 /* The table's header and one row (md: markdown), on stdout. */
 void mlc_results_print_header(bool md);
@@ -25,5 +26,11 @@ cJSON *mlc_results_slo_json(const mlc_slo_bound *b, const mlc_slo_result *r);
 /* Aggregates and the raw TTFT and E2E samples (ms, n_ok each) of the load point. */
 mlc_status mlc_results_store(mlc_store *st, int64_t run_id, const mlc_load_point *lp, const mlc_phase_metrics *m,
                              const double *ttft, const double *e2e, int64_t n_ok, mlc_err *err);
+
+/* Prefix dataset: TTFT of requests whose prefix was sent first, and sent before: JSON
+ * (n_prefix_first, mean/median/p90/p99_ttft_ms_prefix_first, the same for _seen), stored
+ * ("LOAD/ttft_ms_prefix_first" and "_seen": mean, median, p90, p99, n), one line in text. */
+mlc_status mlc_results_prefix(mlc_store *st, int64_t run_id, const mlc_load_point *lp, const mlc_stat *first,
+                              const mlc_stat *seen, cJSON *pj, mlc_strbuf *text, mlc_err *err);
 
 #endif

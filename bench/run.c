@@ -59,6 +59,8 @@ typedef struct req_slot {
     const mlc_prompt *prompt;
     mlc_strbuf text;      /* streamed text (endpoints, for token counting) */
     int32_t *ids;         /* generated token ids (local target, for --outputs) */
+    int8_t prefix_seen;   /* prefix dataset: 1 when a request with its prefix was sent before
+                           * in this run (warmup included), 0 when first, -1 no prefix */
     int32_t n_ids, cap_ids;
     struct target *tgt;
 } req_slot;
@@ -420,6 +422,8 @@ struct harness {
      * line and the exit status. */
     int64_t ok_total, failed_total, dropped_total;
     mlc_strbuf slo_text;       /* the verdicts of --slo percentile bounds, one line each */
+    mlc_strbuf prefix_text;    /* TTFT by whether the prefix was sent before, one line each */
+    bool *prefix_sent;         /* prefix dataset: [prefix id] sent yet */
     bool slo_failed;
 };
 
@@ -577,7 +581,11 @@ static void send_one(harness *h, int64_t k, int phase, bool record, double sched
         return;
     }
     const mlc_prompt *p = &h->ds.p[k % h->ds.n];
-    *r = (req_slot){.idx = k, .phase = phase, .recorded = record, .in_flight = true, .prompt = p};
+    *r = (req_slot){.idx = k, .phase = phase, .recorded = record, .in_flight = true, .prompt = p, .prefix_seen = -1};
+    if (p->prefix_id >= 0 && h->prefix_sent) {
+        r->prefix_seen = h->prefix_sent[p->prefix_id];
+        h->prefix_sent[p->prefix_id] = true;
+    }
     r->t.scheduled = scheduled;
     r->t.first_token = -1;
     r->t.sent = mlc_client_now();
@@ -727,6 +735,33 @@ static mlc_status judge_slos(harness *h, const mlc_load_point *lp, const mlc_req
     return s;
 }
 
+/* Prefix dataset: TTFT of the successful requests of slots [from, to) whose prefix was sent
+ * first, and of those whose prefix had been sent before. */
+static mlc_status split_by_prefix(harness *h, const mlc_load_point *lp, int64_t from, int64_t to, cJSON *pj,
+                                  mlc_err *err)
+{
+    double *v[2] = {malloc((size_t)(to - from + 1) * sizeof(double)), malloc((size_t)(to - from + 1) * sizeof(double))};
+    int64_t n[2] = {0, 0};
+    mlc_status s = MLC_OK;
+    if (!v[0] || !v[1]) {
+        s = mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int64_t i = from; i < to; i++) {
+        const req_slot *r = slot_at(h, i);
+        if (r->prefix_seen >= 0 && !r->dropped && r->t.ok && r->t.first_token >= 0)
+            v[r->prefix_seen][n[r->prefix_seen]++] = (r->t.first_token - r->t.sent) * 1e3;
+    }
+    mlc_stat st[2];
+    mlc_stat_compute(v[0], n[0], &st[0]);
+    mlc_stat_compute(v[1], n[1], &st[1]);
+    s = mlc_results_prefix(h->store, h->run_id, lp, &st[0], &st[1], pj, &h->prefix_text, err);
+out:
+    free(v[0]);
+    free(v[1]);
+    return s;
+}
+
 /* Metrics of slots [from, to): printed, stored, added to the JSON. */
 static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t from, int64_t to,
                                mlc_phase_metrics *m, mlc_err *err)
@@ -761,6 +796,8 @@ static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t fro
     mlc_status s = mlc_results_store(h->store, h->run_id, lp, m, ttft, e2e, n_ok, err);
     if (!s)
         s = judge_slos(h, lp, t, n, pj, err);
+    if (!s && h->prefix_sent)
+        s = split_by_prefix(h, lp, from, to, pj, err);
     free(t);
     free(ttft);
     free(e2e);
@@ -782,8 +819,8 @@ static mlc_status load_dataset(harness *h, mlc_run_opts *o, const mlc_model_info
     o->ds.spec = o->dataset;
     o->ds.seed = o->seed;
     o->ds.num_prompts = o->num_prompts;
-    /* Random prompts need a count; a --duration run cycles through 1000 of them. */
-    if (!strcmp(o->dataset, "random") && o->ds.num_prompts <= 0)
+    /* Random and prefix prompts need a count; a --duration run cycles through 1000 of them. */
+    if ((!strcmp(o->dataset, "random") || !strcmp(o->dataset, "prefix")) && o->ds.num_prompts <= 0)
         o->ds.num_prompts = 1000;
     /* Random token ids become text for endpoints when a tokenizer is known; without one
      * they are sent as token-id prompts. */
@@ -854,6 +891,9 @@ static mlc_status run_points(harness *h, mlc_run_opts *o, int *exit_code, mlc_er
     }
     if (h->store_failed)
         return mlc_err_set(err, h->store_err.status, "%s", h->store_err.msg);
+    if (h->prefix_text.len)
+        printf("%sTTFT by prefix (first: its prefix not sent before in this run):\n%s",
+               !strcmp(o->format, "md") ? "\n" : "", h->prefix_text.p);
     if (h->slo_text.len)
         printf("%sSLO percentiles at %g%% confidence:\n%s", !strcmp(o->format, "md") ? "\n" : "",
                MLC_SLO_CONFIDENCE * 100, h->slo_text.p);
@@ -873,6 +913,8 @@ static void harness_free(harness *h)
     free(h->blocks);
     free(h->free_at);
     free(h->slo_text.p);
+    free(h->prefix_text.p);
+    free(h->prefix_sent);
     if (h->t)
         h->t->destroy(h->t);
     mlc_dataset_free(&h->ds);
@@ -951,6 +993,10 @@ static int run_with(harness *h, mlc_run_opts *o)
         return 2;
     if (o->sweep)
         mlc_load_plan_sweep(o->points, &o->n_points);
+    if (!strcmp(o->dataset, "prefix") && !(h->prefix_sent = calloc((size_t)o->ds.n_prefixes, sizeof *h->prefix_sent))) {
+        mlc_err_set(&err, MLC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     h->free_cap = 1;
     for (int i = 0; i < o->n_points; i++)
         h->free_cap = o->points[i].concurrency + 1 > h->free_cap ? o->points[i].concurrency + 1 : h->free_cap;

@@ -25,11 +25,15 @@ static const char run_usage[] =
     "                 (api completions; model name \"default\"; timeout 600 s per request;\n"
     "                 chat messages go to completions as \"ROLE: CONTENT\" lines + \"assistant:\")\n"
     "dataset:\n"
-    "  --dataset default|random|FILE [--dataset-format auto|sharegpt|jsonl|trace]\n"
+    "  --dataset default|random|prefix|FILE [--dataset-format auto|sharegpt|jsonl|trace]\n"
     "                 (default: the built-in prompts; format auto)\n"
     "  --input-len N --output-len N --range-ratio R   (random; defaults 128, 128, 0;\n"
     "                 --output-len also caps the others, whose entries say, else 128)\n"
-    "  --num-prompts N | --duration S   (default: every prompt once; random: 1000)\n"
+    "  --prefixes P --prefix-len L --suffix-len S   (prefix: shared-prefix prompts for\n"
+    "                 prefix caches, random ids: each one of P prefixes of L tokens, drawn\n"
+    "                 uniformly, then S tokens of its own; defaults 10, 256, 256; TTFT is\n"
+    "                 reported apart for prefixes sent before and those sent first)\n"
+    "  --num-prompts N | --duration S   (default: every prompt once; random, prefix: 1000)\n"
     "  --seed S (default 0)   --ignore-eos   --temperature T (default 0)\n"
     "load (comma lists run one after another):\n"
     "  --concurrency LIST          closed loop: LIST requests in flight, integers in\n"
@@ -72,7 +76,8 @@ static const char run_usage[] =
 static const char *const value_options[] = {
     "--backend", "--model", "-m", "--endpoint", "--api", "--model-name", "--api-key-env",
     "--tokenizer", "-t", "--threads", "--ctx", "--parallel", "--timeout", "--dataset",
-    "--dataset-format", "--input-len", "--output-len", "--range-ratio", "--num-prompts",
+    "--dataset-format", "--input-len", "--output-len", "--range-ratio", "--num-prompts", "--prefixes",
+    "--prefix-len", "--suffix-len",
     "--duration", "--seed", "--temperature", "--concurrency", "--rate", "--burstiness",
     "--arrival", "--warmup", "--time-scale", "--slo", "--db", "--label", "--json", "--outputs", "--save-requests",
     "--format", "--progress-interval", NULL};
@@ -104,6 +109,9 @@ static bool opt_value(const char *a, const char *v, mlc_run_opts *o, bool *known
     else if (!strcmp(a, "--dataset")) o->dataset = v;
     else if (!strcmp(a, "--dataset-format")) o->ds.format = v;
     else if (!strcmp(a, "--input-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->ds.input_len);
+    else if (!strcmp(a, "--prefixes")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->ds.n_prefixes);
+    else if (!strcmp(a, "--prefix-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->ds.prefix_len);
+    else if (!strcmp(a, "--suffix-len")) ok = mlc_cli_int(c, a, v, 0, 1 << 20, &o->ds.suffix_len);
     else if (!strcmp(a, "--output-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->output_len);
     else if (!strcmp(a, "--range-ratio")) {
         float f;
@@ -165,7 +173,7 @@ int mlc_run_opts_parse(int argc, char **argv, mlc_run_opts *o)
 {
     *o = (mlc_run_opts){.backend = NULL, .api = "completions", .dataset = "default",
                     .arrival = "poisson", .burstiness = 1.0, .time_scale = 1.0, .format = "table",
-                    .ds = {.format = "auto"}, .seed = 0, .progress_s = DEFAULT_PROGRESS_S};
+                    .ds = {.format = "auto", .n_prefixes = 10, .prefix_len = 256, .suffix_len = 256}, .seed = 0, .progress_s = DEFAULT_PROGRESS_S};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -230,6 +238,11 @@ char *mlc_run_opts_config_json(const mlc_run_opts *o)
     cJSON_AddNumberToObject(c, "duration_s", o->duration_s);
     cJSON_AddNumberToObject(c, "output_len", o->output_len);
     cJSON_AddNumberToObject(c, "input_len", o->ds.input_len);
+    if (!strcmp(o->dataset, "prefix")) {
+        cJSON_AddNumberToObject(c, "prefixes", o->ds.n_prefixes);
+        cJSON_AddNumberToObject(c, "prefix_len", o->ds.prefix_len);
+        cJSON_AddNumberToObject(c, "suffix_len", o->ds.suffix_len);
+    }
     cJSON_AddBoolToObject(c, "ignore_eos", o->ignore_eos);
     cJSON_AddNumberToObject(c, "temperature", o->temperature);
     cJSON_AddNumberToObject(c, "seed", (double)o->seed);

@@ -830,3 +830,34 @@ Test(run, slo_percentile_verdicts, .timeout = 60)
     cJSON_Delete(j);
     ts_stop(srv);
 }
+
+/* --dataset prefix end to end: token-id prompts of exactly L + S ids (the server counts
+ * them), and TTFT split by whether the prefix had been sent before: at concurrency 1 the
+ * first request of each prefix drawn is "first", every later one "seen". */
+Test(run, prefix_dataset_and_ttft_by_prefix, .timeout = 60)
+{
+    ts_config cfg = {.n_tokens = 2};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *db = db_path("prefix.db");
+    char cmd[4096], json[1024], *out;
+    snprintf(json, sizeof json, "%s/prefix.json", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset prefix --prefixes 3 --prefix-len 8 "
+             "--suffix-len 4 --num-prompts 12 --output-len 2 --db %s --json %s", tu_bin(), ts_port(srv), db, json);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "TTFT by prefix"), "%s", out);
+    free(out);
+    cr_expect_eq(ts_request_count(srv), 12);
+    for (int i = 0; i < 12; i++) {
+        ts_record rec;
+        cr_assert(ts_record_get(srv, i, &rec));
+        cr_expect_eq(rec.prompt_tokens, 12, "request %d", i);
+    }
+    cJSON *j = read_json(json);
+    const cJSON *ph = cJSON_GetArrayItem(j, 0);
+    double first = num(ph, "n_prefix_first"), seen = num(ph, "n_prefix_seen");
+    cr_expect(first >= 1 && first <= 3 && first + seen == 12, "first %g, seen %g", first, seen);
+    cJSON_Delete(j);
+    cr_expect_eq(db_int(db, "SELECT sum(value) FROM metrics WHERE name LIKE 'c=1/ttft_ms_prefix_%' AND stat = 'n'"), 12);
+    ts_stop(srv);
+}
