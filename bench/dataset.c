@@ -633,6 +633,34 @@ static bool role_in(const char *s, const char *const *list)
 static const char *const HUMAN[] = {"human", "user", NULL};
 static const char *const REPLY[] = {"gpt", "assistant", "chatgpt", "bard", "bing", "model", NULL};
 
+/* A ShareGPT conversation as chat messages: human turns as "user", replies as "assistant",
+ * "system" as is, other turns left out (their text is checked by the caller's loop only up
+ * to the first reply, so invalid UTF-8 later is left out too). NULL on out of memory. */
+static char *sharegpt_messages(const cJSON *conv)
+{
+    cJSON *out = cJSON_CreateArray();
+    const cJSON *t;
+    cJSON_ArrayForEach(t, conv)
+    {
+        const cJSON *from = cJSON_GetObjectItemCaseSensitive(t, "from");
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(t, "value");
+        if (!cJSON_IsString(from) || !cJSON_IsString(val) || !utf8_valid(val->valuestring))
+            continue;
+        const char *role = role_in(from->valuestring, HUMAN) ? "user"
+                         : role_in(from->valuestring, REPLY) ? "assistant"
+                         : !strcmp(from->valuestring, "system") ? "system" : NULL;
+        if (!role)
+            continue;
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", role);
+        cJSON_AddStringToObject(m, "content", val->valuestring);
+        cJSON_AddItemToArray(out, m);
+    }
+    char *s = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+    return s;
+}
+
 /* One element of the top-level array. */
 static mlc_status sharegpt_entry(ctx *c, size_t line, size_t idx, const cJSON *e, pvec *v,
                                  sharegpt *sg)
@@ -693,6 +721,8 @@ static mlc_status sharegpt_entry(ctx *c, size_t line, size_t idx, const cJSON *e
     sg->n = v->n;
     if (!(p->text = strdup(human->valuestring)) ||
         !(sg->reply[v->n - 1] = strdup(reply->valuestring)))
+        return nomem(c);
+    if (c->o->conversations && !(p->messages_json = sharegpt_messages(conv)))
         return nomem(c);
     return MLC_OK;
 }

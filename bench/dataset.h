@@ -85,6 +85,9 @@ typedef struct mlc_dataset_opts {
     /* "prefix": n_prefixes distinct prefixes of prefix_len random ids; each prompt is one of
      * them, drawn uniformly, followed by suffix_len random ids of its own */
     int32_t n_prefixes, prefix_len, suffix_len;
+    /* ShareGPT: also keep each whole conversation as messages_json (human turns "user",
+     * replies "assistant", "system" kept, other roles left out) for multi-turn replay */
+    bool conversations;
     uint64_t seed;        /* shuffling, random lengths and random ids */
 } mlc_dataset_opts;
 

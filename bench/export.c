@@ -27,7 +27,7 @@ mlc_status mlc_export_open(const char *path, mlc_request_export **out, mlc_err *
 }
 
 /* The request as vLLM names it (export.h); NULL on out of memory. */
-static cJSON *request_json(const char *load, const mlc_request_record *r)
+static cJSON *request_json(const char *load, const mlc_request_record *r, int64_t conversation, int turn)
 {
     cJSON *o = cJSON_CreateObject(), *itl = cJSON_CreateArray();
     if (!o || !itl) {
@@ -61,12 +61,17 @@ static cJSON *request_json(const char *load, const mlc_request_record *r)
         cJSON_AddNumberToObject(o, "http_status", r->http_status);
     else
         cJSON_AddNullToObject(o, "http_status");
+    if (conversation >= 0) {
+        cJSON_AddNumberToObject(o, "conversation", (double)conversation);
+        cJSON_AddNumberToObject(o, "turn", turn);
+    }
     return o;
 }
 
-mlc_status mlc_export_add(mlc_request_export *x, const char *load, const mlc_request_record *r, mlc_err *err)
+mlc_status mlc_export_add(mlc_request_export *x, const char *load, const mlc_request_record *r,
+                          int64_t conversation, int turn, mlc_err *err)
 {
-    cJSON *o = request_json(load, r);
+    cJSON *o = request_json(load, r, conversation, turn);
     char *line = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (!line)

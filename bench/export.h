@@ -11,6 +11,7 @@
  *   prompt_len, output_tokens, tokens_approximate   token counts and whether estimated
  *   success, error      vLLM's: whether it succeeded, and why not ("" when it did)
  *   error_kind, http_status   the failure's kind and the HTTP status answered (null: none)
+ *   conversation, turn  --multi-turn only: the conversation (from 0) and its turn (from 1)
  *
  * The file is written whole (engine/outfile.h): a reader never sees half of it, and a
  * failed run leaves an older file as it was. */
@@ -23,8 +24,9 @@
 typedef struct mlc_request_export mlc_request_export;
 
 mlc_status mlc_export_open(const char *path, mlc_request_export **out, mlc_err *err);
-/* One request of load point `load`. */
-mlc_status mlc_export_add(mlc_request_export *x, const char *load, const mlc_request_record *r, mlc_err *err);
+/* One request of load point `load`; conversation < 0 when it is none's turn. */
+mlc_status mlc_export_add(mlc_request_export *x, const char *load, const mlc_request_record *r,
+                          int64_t conversation, int turn, mlc_err *err);
 /* Puts the file in place and frees x. */
 mlc_status mlc_export_commit(mlc_request_export *x, mlc_err *err);
 /* Frees x leaving the target as it was; NULL is a no-op. */

@@ -170,3 +170,62 @@ mlc_status mlc_results_prefix(mlc_store *st, int64_t run_id, const mlc_load_poin
                   (long long)seen->n, seen->p50, seen->p99);
     return s;
 }
+
+/* mean, median and p99 of one metric of a turn: JSON keys STAT_NAME, stored as LOAD/turnK/NAME. */
+static mlc_status turn_stat(mlc_store *st, int64_t run_id, const char *load, int turn, const char *name,
+                            const mlc_stat *v, cJSON *o, mlc_err *err)
+{
+    const char *stats[] = {"mean", "median", "p99"};
+    double vals[] = {v->mean, v->median, v->p99};
+    char key[96];
+    mlc_status s = MLC_OK;
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s_%s", stats[i], name);
+        cJSON_AddNumberToObject(o, key, vals[i]);
+    }
+    snprintf(key, sizeof key, "%s/turn%d/%s", load, turn, name);
+    for (int i = 0; i < 3 && !s && v->n; i++)
+        s = mlc_store_add_metric(st, run_id, key, "ms", stats[i], vals[i], -1, err);
+    return s;
+}
+
+mlc_status mlc_results_turns(mlc_store *st, int64_t run_id, const mlc_load_point *lp, const mlc_turn_stats *turns,
+                             int n_turns, const mlc_conv_stats *cs, cJSON *pj, mlc_strbuf *text, mlc_err *err)
+{
+    mlc_status s = MLC_OK;
+    cJSON *arr = cJSON_AddArrayToObject(pj, "turns");
+    mlc_sb_printf(text, "  %s: %lld conversations completed, %lld failed, %lld cut short; %.2f turns each; "
+                  "duration p50 %.3f / p99 %.3f s; TTFT p50 by turn:", lp->name, (long long)cs->completed,
+                  (long long)cs->failed, (long long)cs->cut, cs->mean_turns, cs->duration_s.p50, cs->duration_s.p99);
+    for (int k = 0; k < n_turns && !s; k++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddNumberToObject(o, "turn", k + 1);
+        cJSON_AddNumberToObject(o, "completed", (double)turns[k].completed);
+        cJSON_AddNumberToObject(o, "failed", (double)turns[k].failed);
+        s = turn_stat(st, run_id, lp->name, k + 1, "ttft_ms", &turns[k].ttft_ms, o, err);
+        if (!s)
+            s = turn_stat(st, run_id, lp->name, k + 1, "e2el_ms", &turns[k].e2el_ms, o, err);
+        mlc_sb_printf(text, "%s %d: %.1f ms", k ? "," : "", k + 1, turns[k].ttft_ms.p50);
+    }
+    mlc_sb_puts(text, "\n");
+    cJSON *c = cJSON_AddObjectToObject(pj, "conversations");
+    cJSON_AddNumberToObject(c, "started", (double)cs->started);
+    cJSON_AddNumberToObject(c, "completed", (double)cs->completed);
+    cJSON_AddNumberToObject(c, "failed", (double)cs->failed);
+    cJSON_AddNumberToObject(c, "cut", (double)cs->cut);
+    cJSON_AddNumberToObject(c, "mean_turns", cs->mean_turns);
+    cJSON_AddNumberToObject(c, "mean_duration_s", cs->duration_s.mean);
+    cJSON_AddNumberToObject(c, "median_duration_s", cs->duration_s.median);
+    cJSON_AddNumberToObject(c, "p99_duration_s", cs->duration_s.p99);
+    char key[96];
+    snprintf(key, sizeof key, "%s/conversation_s", lp->name);
+    const char *stats[] = {"mean", "median", "p90", "p99"};
+    double vals[] = {cs->duration_s.mean, cs->duration_s.median, cs->duration_s.p90, cs->duration_s.p99};
+    for (int i = 0; i < 4 && !s && cs->duration_s.n; i++)
+        s = mlc_store_add_metric(st, run_id, key, "s", stats[i], vals[i], -1, err);
+    snprintf(key, sizeof key, "%s/conversations_completed", lp->name);
+    if (!s)
+        s = mlc_store_add_metric(st, run_id, key, "conversations", "value", (double)cs->completed, 1, err);
+    return s;
+}

@@ -33,4 +33,20 @@ mlc_status mlc_results_store(mlc_store *st, int64_t run_id, const mlc_load_point
 mlc_status mlc_results_prefix(mlc_store *st, int64_t run_id, const mlc_load_point *lp, const mlc_stat *first,
                               const mlc_stat *seen, cJSON *pj, mlc_strbuf *text, mlc_err *err);
 
+/* --multi-turn: per turn (1, 2, ...) and per conversation. */
+typedef struct mlc_turn_stats {
+    int64_t completed, failed;
+    mlc_stat ttft_ms, e2el_ms;   /* of the completed requests of that turn */
+} mlc_turn_stats;
+typedef struct mlc_conv_stats {
+    int64_t started, completed, failed, cut; /* completed: every turn answered */
+    double mean_turns;                       /* turns sent per conversation */
+    mlc_stat duration_s;                     /* first turn sent to last answer, completed ones */
+} mlc_conv_stats;
+/* JSON "turns" (one object per turn: completed, failed, mean/median/p99 of ttft_ms and
+ * e2el_ms) and "conversations"; stored as "LOAD/turnK/ttft_ms", "LOAD/turnK/e2el_ms",
+ * "LOAD/conversation_s" and "LOAD/conversations_completed"; one line in text. */
+mlc_status mlc_results_turns(mlc_store *st, int64_t run_id, const mlc_load_point *lp, const mlc_turn_stats *turns,
+                             int n_turns, const mlc_conv_stats *cs, cJSON *pj, mlc_strbuf *text, mlc_err *err);
+
 #endif

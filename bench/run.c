@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "conv.h"
 #include "dataset.h"
 #include "export.h"
 #include "load.h"
@@ -59,6 +60,9 @@ typedef struct req_slot {
     const mlc_prompt *prompt;
     mlc_strbuf text;      /* streamed text (endpoints, for token counting) */
     int32_t *ids;         /* generated token ids (local target, for --outputs) */
+    int64_t conv;         /* --multi-turn: the conversation (index in harness.convs), or -1 */
+    int turn;             /* --multi-turn: the turn, from 1 */
+    mlc_prompt own;       /* --multi-turn: the turn's prompt (messages_json owned) */
     int8_t prefix_seen;   /* prefix dataset: 1 when a request with its prefix was sent before
                            * in this run (warmup included), 0 when first, -1 no prefix */
     int32_t n_ids, cap_ids;
@@ -423,7 +427,21 @@ struct harness {
     int64_t ok_total, failed_total, dropped_total;
     mlc_strbuf slo_text;       /* the verdicts of --slo percentile bounds, one line each */
     mlc_strbuf prefix_text;    /* TTFT by whether the prefix was sent before, one line each */
+    mlc_strbuf conv_text;      /* --multi-turn: conversations and turns, one line each */
     bool *prefix_sent;         /* prefix dataset: [prefix id] sent yet */
+    /* --multi-turn: every conversation started, and the turns waiting for their time (a
+     * FIFO: answers are handled in time order and the think time is one constant) */
+    struct conv_rec {
+        mlc_conv *c;
+        int64_t entry;         /* the dataset entry */
+        int phase;
+        double start, end;     /* first turn sent, last answer done (monotonic s) */
+        bool failed, cut;      /* a turn failed; stopped before its last turn */
+    } *convs;
+    int64_t n_convs, cap_convs, conv_active;
+    int64_t *fu_conv, fu_head, fu_tail, fu_cap;
+    double *fu_due;
+    bool no_followups;         /* the load point stopped: conversations end with their turn */
     bool slo_failed;
 };
 
@@ -484,6 +502,8 @@ static void push_free(harness *h, double t)
     h->free_at[h->free_tail++ % h->free_cap] = t;
 }
 
+static bool conv_after(harness *h, req_slot *r, double t, bool ok);
+
 /* A finished request as the store and the export take it (times on the run's clock). */
 static void slot_record(const harness *h, const req_slot *r, mlc_request_record *rec)
 {
@@ -511,7 +531,6 @@ static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind
     r->in_flight = false;
     h->in_flight--;
     h->phase_done++;
-    push_free(h, t);
     r->t.done = t;
     r->t.ok = ok;
     r->t.error_kind = kind;
@@ -519,6 +538,9 @@ static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind
     r->t.input_tokens = in_tok;
     r->t.output_tokens = out_tok;
     r->t.tokens_approx = approx;
+    /* A closed loop's slot frees when its request, or its conversation, ends. */
+    if (r->conv < 0 || conv_after(h, r, t, ok))
+        push_free(h, t);
     /* Requests cut short by Ctrl-C did not fail: they are left out of the tables, the totals
      * and the store (counted apart). A failure of another kind still counts. */
     if (h->interrupted && !ok && kind && !strcmp(kind, MLC_FAIL_CANCELLED)) {
@@ -572,37 +594,157 @@ static int32_t max_tokens_for(const mlc_run_opts *o, const mlc_prompt *p)
     return p->max_tokens > 0 ? p->max_tokens : 128;
 }
 
-static void send_one(harness *h, int64_t k, int phase, bool record, double scheduled)
+/* A new slot for one request of prompt p, or NULL (out of memory: the run stops). */
+static req_slot *begin_slot(harness *h, int64_t k, int phase, bool record, double scheduled, const mlc_prompt *p)
 {
     req_slot *r = new_slot(h);
     if (!r) {
         h->store_failed = true;
         mlc_err_set(&h->store_err, MLC_ERR_NOMEM, "out of memory");
-        return;
+        return NULL;
     }
-    const mlc_prompt *p = &h->ds.p[k % h->ds.n];
-    *r = (req_slot){.idx = k, .phase = phase, .recorded = record, .in_flight = true, .prompt = p, .prefix_seen = -1};
+    *r = (req_slot){.idx = k, .phase = phase, .recorded = record, .in_flight = true, .prompt = p, .conv = -1,
+                    .prefix_seen = -1};
     if (p->prefix_id >= 0 && h->prefix_sent) {
         r->prefix_seen = h->prefix_sent[p->prefix_id];
         h->prefix_sent[p->prefix_id] = true;
     }
     r->t.scheduled = scheduled;
     r->t.first_token = -1;
+    return r;
+}
+
+static void submit(harness *h, req_slot *r)
+{
     r->t.sent = mlc_client_now();
     h->in_flight++;
     mlc_err err;
-    if (h->t->submit(h->t, r, max_tokens_for(h->o, p), &err))
+    if (h->t->submit(h->t, r, max_tokens_for(h->o, r->prompt), &err))
         on_done(h, r, mlc_client_now(), false, "submit", err.msg, 0, 0, true);
+}
+
+/* The next turn of conversation ci as request k: its history and user message. */
+static void send_turn(harness *h, int64_t ci, int64_t k, int phase, bool record, double scheduled)
+{
+    struct conv_rec *cr = &h->convs[ci];
+    bool oom;
+    char *msgs = mlc_conv_next(cr->c, &oom);
+    const mlc_prompt *src = &h->ds.p[cr->entry % h->ds.n];
+    req_slot *r = msgs ? begin_slot(h, k, phase, record, scheduled, src) : NULL;
+    if (!r) {
+        free(msgs);
+        h->store_failed = true;
+        mlc_err_set(&h->store_err, MLC_ERR_NOMEM, "out of memory");
+        return;
+    }
+    r->own = (mlc_prompt){.messages_json = msgs, .max_tokens = src->max_tokens, .input_tokens = -1,
+                          .timestamp = -1, .prefix_id = -1};
+    r->prompt = &r->own;
+    r->conv = ci;
+    r->turn = mlc_conv_turns(cr->c);
+    submit(h, r);
+}
+
+/* A new conversation from dataset entry k: its first turn. */
+static void start_conv(harness *h, int64_t k, int phase, bool record, double scheduled)
+{
+    if (h->n_convs == h->cap_convs) {
+        int64_t cap = h->cap_convs ? h->cap_convs * 2 : 64;
+        struct conv_rec *nc = realloc(h->convs, (size_t)cap * sizeof *nc);
+        if (!nc) {
+            h->store_failed = true;
+            mlc_err_set(&h->store_err, MLC_ERR_NOMEM, "out of memory");
+            return;
+        }
+        h->convs = nc;
+        h->cap_convs = cap;
+    }
+    struct conv_rec *cr = &h->convs[h->n_convs];
+    /* Conversations take the dataset's entries in order (k numbers requests, turns included). */
+    *cr = (struct conv_rec){.entry = h->n_convs, .phase = phase, .start = mlc_client_now()};
+    const mlc_prompt *p = &h->ds.p[cr->entry % h->ds.n];
+    if (mlc_conv_new(p->messages_json, h->o->history_dataset, &cr->c, &h->store_err)) {
+        h->store_failed = true;
+        return;
+    }
+    h->conv_active++;
+    send_turn(h, h->n_convs++, k, phase, record, scheduled);
+}
+
+static void send_one(harness *h, int64_t k, int phase, bool record, double scheduled)
+{
+    if (h->o->multi_turn) {
+        start_conv(h, k, phase, record, scheduled);
+        return;
+    }
+    req_slot *r = begin_slot(h, k, phase, record, scheduled, &h->ds.p[k % h->ds.n]);
+    if (r)
+        submit(h, r);
+}
+
+/* After a turn's answer: the conversation's next turn is queued for after the think time
+ * (true: the conversation ended, with its last turn, a failure, or the load point's end). */
+static bool conv_after(harness *h, req_slot *r, double t, bool ok)
+{
+    struct conv_rec *cr = &h->convs[r->conv];
+    cr->end = t;
+    cr->failed |= !ok;
+    bool more = ok && !h->interrupted && !h->no_followups && !h->store_failed;
+    if (ok && !mlc_conv_answer(cr->c, r->text.p ? r->text.p : "", r->text.len)) {
+        h->store_failed = true;
+        mlc_err_set(&h->store_err, MLC_ERR_NOMEM, "out of memory");
+        more = false;
+    }
+    more = more && mlc_conv_more(cr->c);
+    if (more && h->fu_tail == h->fu_cap) {
+        int64_t cap = h->fu_cap ? h->fu_cap * 2 : 64;
+        int64_t *nc = realloc(h->fu_conv, (size_t)cap * sizeof *nc);
+        double *nd = nc ? realloc(h->fu_due, (size_t)cap * sizeof *nd) : NULL;
+        if (nc)
+            h->fu_conv = nc;
+        if (nd)
+            h->fu_due = nd;
+        more = nc && nd;
+        h->fu_cap = more ? cap : h->fu_cap;
+    }
+    if (more) {
+        h->fu_conv[h->fu_tail] = r->conv;
+        h->fu_due[h->fu_tail++] = t + h->o->think_s;
+        return false;
+    }
+    cr->cut = ok && mlc_conv_more(cr->c);
+    h->conv_active--;
+    return true;
+}
+
+/* Sends the queued turns that are due (an open loop's cap allowing); at the load point's end
+ * drops them, ending their conversations. */
+static void send_followups(harness *h, const mlc_load_point *lp, int phase, bool record, bool stop, double now,
+                           int64_t *next_k)
+{
+    for (; h->fu_head < h->fu_tail; h->fu_head++) {
+        int64_t ci = h->fu_conv[h->fu_head];
+        if (stop) {
+            h->convs[ci].cut = true;
+            h->conv_active--;
+            push_free(h, now);
+            continue;
+        }
+        if (h->fu_due[h->fu_head] > now ||
+            (lp->kind != MLC_LOAD_CONCURRENCY && lp->concurrency > 0 && h->in_flight >= lp->concurrency))
+            return;
+        send_turn(h, ci, (*next_k)++, phase, record, h->fu_due[h->fu_head]);
+    }
 }
 
 /* Whether the next request of load point lp may go now: a closed loop when a slot is free,
  * an open loop (or a trace) when the next arrival is due and the cap allows. */
 static bool may_send(const harness *h, const mlc_load_point *lp, double now, double next_arrival)
 {
+    if (lp->kind == MLC_LOAD_CONCURRENCY) /* a free slot: a request or conversation ended */
+        return h->free_head != h->free_tail;
     if (lp->concurrency > 0 && h->in_flight >= lp->concurrency)
         return false;
-    if (lp->kind == MLC_LOAD_CONCURRENCY)
-        return h->free_head != h->free_tail;
     return next_arrival <= now;
 }
 
@@ -616,6 +758,8 @@ static double loop_wait(const harness *h, const mlc_load_point *lp, bool more, d
         wait = fmin(wait, end - now);
     if (more && lp->kind != MLC_LOAD_CONCURRENCY && !capped)
         wait = fmin(wait, next_arrival - now);
+    if (h->fu_head < h->fu_tail)
+        wait = fmin(wait, h->fu_due[h->fu_head] - now);
     return fmax(0, wait);
 }
 
@@ -637,6 +781,8 @@ static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n
     if (!h->tty)
         h->last_progress = start;
     h->free_head = h->free_tail = 0;
+    h->fu_head = h->fu_tail = 0;
+    h->no_followups = false;
     for (int i = 0; lp->kind == MLC_LOAD_CONCURRENCY && i < lp->concurrency && i < h->free_cap; i++)
         push_free(h, start);
     if (trace && h->ds.n)
@@ -648,6 +794,8 @@ static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n
             h->t->cancel_all(h->t);
             continue;
         }
+        h->no_followups |= stop;
+        send_followups(h, lp, phase, record, stop, now, next_k);
         bool more = !stop && sent < limit;
         while (more && may_send(h, lp, now, next_arrival)) {
             if (lp->kind == MLC_LOAD_CONCURRENCY) {
@@ -662,7 +810,7 @@ static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n
             }
             more = ++sent < limit;
         }
-        if (!more && h->in_flight == 0)
+        if (!more && h->in_flight == 0 && h->conv_active == 0)
             break;
         h->t->poll(h->t, loop_wait(h, lp, more, next_arrival, end));
         progress(h, false);
@@ -762,8 +910,67 @@ out:
     return s;
 }
 
+/* --multi-turn: the requests of slots [from, to) by turn, and the conversations of this load
+ * point (index `phase`). */
+static mlc_status split_by_turn(harness *h, const mlc_load_point *lp, int phase, int64_t from, int64_t to,
+                                cJSON *pj, mlc_err *err)
+{
+    int n_turns = 0;
+    for (int64_t i = from; i < to; i++)
+        n_turns = slot_at(h, i)->turn > n_turns ? slot_at(h, i)->turn : n_turns;
+    size_t cap = (size_t)(to - from) + 1;
+    mlc_turn_stats *ts = calloc((size_t)n_turns + 1, sizeof *ts);
+    double *ttft = malloc(cap * sizeof *ttft), *e2e = malloc(cap * sizeof *e2e), *dur = NULL;
+    mlc_conv_stats cs = {0};
+    mlc_status s = MLC_OK;
+    if (!ts || !ttft || !e2e || !(dur = malloc(((size_t)h->n_convs + 1) * sizeof *dur))) {
+        s = mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int k = 1; k <= n_turns; k++) {
+        int64_t n = 0;
+        for (int64_t i = from; i < to; i++) {
+            const req_slot *r = slot_at(h, i);
+            if (r->turn != k || r->dropped)
+                continue;
+            if (!r->t.ok || r->t.first_token < 0) {
+                ts[k - 1].failed++;
+                continue;
+            }
+            ttft[n] = (r->t.first_token - r->t.sent) * 1e3;
+            e2e[n++] = (r->t.done - r->t.sent) * 1e3;
+        }
+        ts[k - 1].completed = n;
+        mlc_stat_compute(ttft, n, &ts[k - 1].ttft_ms);
+        mlc_stat_compute(e2e, n, &ts[k - 1].e2el_ms);
+    }
+    int64_t turns = 0, nd = 0;
+    for (int64_t c = 0; c < h->n_convs; c++) {
+        const struct conv_rec *cr = &h->convs[c];
+        if (cr->phase != phase)
+            continue;
+        cs.started++;
+        turns += mlc_conv_turns(cr->c);
+        cs.failed += cr->failed;
+        cs.cut += !cr->failed && cr->cut;
+        if (!cr->failed && !cr->cut) {
+            cs.completed++;
+            dur[nd++] = cr->end - cr->start;
+        }
+    }
+    cs.mean_turns = cs.started ? (double)turns / (double)cs.started : 0;
+    mlc_stat_compute(dur, nd, &cs.duration_s);
+    s = mlc_results_turns(h->store, h->run_id, lp, ts, n_turns, &cs, pj, &h->conv_text, err);
+out:
+    free(ts);
+    free(ttft);
+    free(e2e);
+    free(dur);
+    return s;
+}
+
 /* Metrics of slots [from, to): printed, stored, added to the JSON. */
-static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t from, int64_t to,
+static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int phase, int64_t from, int64_t to,
                                mlc_phase_metrics *m, mlc_err *err)
 {
     int64_t n = 0, n_ok = 0;
@@ -798,6 +1005,8 @@ static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int64_t fro
         s = judge_slos(h, lp, t, n, pj, err);
     if (!s && h->prefix_sent)
         s = split_by_prefix(h, lp, from, to, pj, err);
+    if (!s && h->o->multi_turn)
+        s = split_by_turn(h, lp, phase, from, to, pj, err);
     free(t);
     free(ttft);
     free(e2e);
@@ -851,6 +1060,14 @@ static bool runnable(const harness *h, const mlc_run_opts *o)
             }
         }
     }
+    for (int32_t i = 0; o->multi_turn && i < h->ds.n; i++) {
+        if (h->ds.timed || !h->ds.p[i].messages_json) {
+            fprintf(stderr, "mlc-bench run: --multi-turn replays chat conversations, but dataset '%s' has %s "
+                    "(prompt %d); use ShareGPT or JSONL with \"messages\"\n", h->ds.name,
+                    h->ds.timed ? "timestamps" : "a plain prompt", (int)i);
+            return false;
+        }
+    }
     if (h->ds.timed && h->ds.n && !(o->duration_s > 0)) {
         double last = h->ds.p[h->ds.n - 1].timestamp / o->time_scale;
         if (last > MAX_SCHEDULE_S) {
@@ -879,7 +1096,7 @@ static mlc_status run_points(harness *h, mlc_run_opts *o, int *exit_code, mlc_er
         int64_t first = h->n_slots_used;
         run_phase(h, &o->points[p], p, n, true, &next_k);
         mlc_phase_metrics m;
-        mlc_status s = finish_phase(h, &o->points[p], first, h->n_slots_used, &m, err);
+        mlc_status s = finish_phase(h, &o->points[p], p, first, h->n_slots_used, &m, err);
         if (s)
             return s;
         if (o->sweep && p == 0)
@@ -894,6 +1111,8 @@ static mlc_status run_points(harness *h, mlc_run_opts *o, int *exit_code, mlc_er
     if (h->prefix_text.len)
         printf("%sTTFT by prefix (first: its prefix not sent before in this run):\n%s",
                !strcmp(o->format, "md") ? "\n" : "", h->prefix_text.p);
+    if (h->conv_text.len)
+        printf("%sConversations (--multi-turn):\n%s", !strcmp(o->format, "md") ? "\n" : "", h->conv_text.p);
     if (h->slo_text.len)
         printf("%sSLO percentiles at %g%% confidence:\n%s", !strcmp(o->format, "md") ? "\n" : "",
                MLC_SLO_CONFIDENCE * 100, h->slo_text.p);
@@ -907,6 +1126,7 @@ static void harness_free(harness *h)
         free(slot_at(h, i)->t.itl_ms);
         free(slot_at(h, i)->text.p);
         free(slot_at(h, i)->ids);
+        free(slot_at(h, i)->own.messages_json);
     }
     for (int64_t b = 0; b < h->n_blocks; b++)
         free(h->blocks[b]);
@@ -914,7 +1134,13 @@ static void harness_free(harness *h)
     free(h->free_at);
     free(h->slo_text.p);
     free(h->prefix_text.p);
+    free(h->conv_text.p);
     free(h->prefix_sent);
+    for (int64_t i = 0; i < h->n_convs; i++)
+        mlc_conv_free(h->convs[i].c);
+    free(h->convs);
+    free(h->fu_conv);
+    free(h->fu_due);
     if (h->t)
         h->t->destroy(h->t);
     mlc_dataset_free(&h->ds);
@@ -959,7 +1185,7 @@ static mlc_status save_requests(const harness *h, const char *path, mlc_err *err
             continue;
         mlc_request_record rec;
         slot_record(h, r, &rec);
-        s = mlc_export_add(x, h->o->points[r->phase].name, &rec, err);
+        s = mlc_export_add(x, h->o->points[r->phase].name, &rec, r->conv, r->turn, err);
     }
     if (s) {
         mlc_export_discard(x);

@@ -35,6 +35,11 @@ static const char run_usage[] =
     "                 reported apart for prefixes sent before and those sent first)\n"
     "  --num-prompts N | --duration S   (default: every prompt once; random, prefix: 1000)\n"
     "  --seed S (default 0)   --ignore-eos   --temperature T (default 0)\n"
+    "  --multi-turn [--history real|dataset] [--think-time S]   replay conversations (ShareGPT,\n"
+    "                 JSONL \"messages\") turn by turn, each user turn sent S seconds (default\n"
+    "                 0) after the answer before it, with the history so far: the model's\n"
+    "                 answers (real, the default) or the dataset's; --concurrency counts\n"
+    "                 conversations, --rate starts them; endpoints only\n"
     "load (comma lists run one after another):\n"
     "  --concurrency LIST          closed loop: LIST requests in flight, integers in\n"
     "                              [1, 65536] (default 1)\n"
@@ -64,7 +69,7 @@ static const char run_usage[] =
     "                      units (seconds on the run's clock): load, phase, idx, scheduled_time,\n"
     "                      start_time (sent), ttft, itl (every gap), latency, prompt_len,\n"
     "                      output_tokens, tokens_approximate, success, error, error_kind,\n"
-    "                      http_status\n"
+    "                      http_status (and conversation, turn with --multi-turn)\n"
     "Failed requests print their first reasons (kind, HTTP status, URL, the server's message)\n"
     "on stderr and are stored with them.\n"
     "Exit: 0 every request ok, 1 any request failed (the run is still stored 'complete' when\n"
@@ -77,7 +82,7 @@ static const char *const value_options[] = {
     "--backend", "--model", "-m", "--endpoint", "--api", "--model-name", "--api-key-env",
     "--tokenizer", "-t", "--threads", "--ctx", "--parallel", "--timeout", "--dataset",
     "--dataset-format", "--input-len", "--output-len", "--range-ratio", "--num-prompts", "--prefixes",
-    "--prefix-len", "--suffix-len",
+    "--prefix-len", "--suffix-len", "--history", "--think-time",
     "--duration", "--seed", "--temperature", "--concurrency", "--rate", "--burstiness",
     "--arrival", "--warmup", "--time-scale", "--slo", "--db", "--label", "--json", "--outputs", "--save-requests",
     "--format", "--progress-interval", NULL};
@@ -109,6 +114,16 @@ static bool opt_value(const char *a, const char *v, mlc_run_opts *o, bool *known
     else if (!strcmp(a, "--dataset")) o->dataset = v;
     else if (!strcmp(a, "--dataset-format")) o->ds.format = v;
     else if (!strcmp(a, "--input-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->ds.input_len);
+    else if (!strcmp(a, "--history")) {
+        o->history_dataset = !strcmp(v, "dataset");
+        ok = o->history_dataset || !strcmp(v, "real");
+        if (!ok) fprintf(stderr, "mlc-bench run: --history: '%s' (real, dataset)\n", v);
+    }
+    else if (!strcmp(a, "--think-time")) {
+        float f;
+        ok = mlc_cli_float(c, a, v, 0, 3600, &f);
+        o->think_s = f;
+    }
     else if (!strcmp(a, "--prefixes")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->ds.n_prefixes);
     else if (!strcmp(a, "--prefix-len")) ok = mlc_cli_int(c, a, v, 1, 1 << 20, &o->ds.prefix_len);
     else if (!strcmp(a, "--suffix-len")) ok = mlc_cli_int(c, a, v, 0, 1 << 20, &o->ds.suffix_len);
@@ -181,6 +196,7 @@ int mlc_run_opts_parse(int argc, char **argv, mlc_run_opts *o)
             return 0;
         }
         if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = true; continue; }
+        if (!strcmp(a, "--multi-turn")) { o->multi_turn = true; continue; }
         if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = true; continue; }
         if (!strcmp(a, "--sweep")) {
             o->sweep = 5;
@@ -215,6 +231,11 @@ int mlc_run_opts_parse(int argc, char **argv, mlc_run_opts *o)
         fprintf(stderr, "mlc-bench run: --sweep chooses its own load; drop --rate/--concurrency\n");
         return 2;
     }
+    if (o->multi_turn && !o->endpoint) {
+        fprintf(stderr, "mlc-bench run: --multi-turn needs --endpoint (the answers are sent back as text)\n");
+        return 2;
+    }
+    o->ds.conversations = o->multi_turn;
     if (!o->db)
         o->db = getenv("MLC_BENCH_DB") && *getenv("MLC_BENCH_DB") ? getenv("MLC_BENCH_DB") : "mlc-bench.db";
     return -1;
@@ -250,6 +271,10 @@ char *mlc_run_opts_config_json(const mlc_run_opts *o)
     cJSON_AddNumberToObject(c, "burstiness", o->burstiness);
     cJSON_AddNumberToObject(c, "warmup", o->warmup);
     cJSON_AddNumberToObject(c, "sweep", o->sweep);
+    if (o->multi_turn) {
+        cJSON_AddStringToObject(c, "history", o->history_dataset ? "dataset" : "real");
+        cJSON_AddNumberToObject(c, "think_time_s", o->think_s);
+    }
     if (o->slo_text)
         cJSON_AddStringToObject(c, "slo", o->slo_text);
     cJSON *loads = cJSON_AddArrayToObject(c, "load");

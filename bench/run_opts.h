@@ -30,6 +30,8 @@ typedef struct mlc_run_opts {
     double burstiness, duration_s, time_scale;
     int num_prompts, warmup, sweep;
     uint64_t seed;
+    bool multi_turn, history_dataset; /* --multi-turn, --history dataset */
+    double think_s;                    /* --think-time */
     mlc_slo_spec slo;
     const char *slo_text;
     /* output */

@@ -861,3 +861,125 @@ Test(run, prefix_dataset_and_ttft_by_prefix, .timeout = 60)
     cr_expect_eq(db_int(db, "SELECT sum(value) FROM metrics WHERE name LIKE 'c=1/ttft_ms_prefix_%' AND stat = 'n'"), 12);
     ts_stop(srv);
 }
+
+/* The messages of a chat request body, as "role:content|role:content|...". */
+static void body_messages(const char *body, char *out, size_t cap)
+{
+    cJSON *j = cJSON_Parse(body);
+    cr_assert_not_null(j, "%s", body);
+    const cJSON *m;
+    out[0] = 0;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(j, "messages"))
+    {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s:%s", n ? "|" : "", cJSON_GetObjectItem(m, "role")->valuestring,
+                 cJSON_GetObjectItem(m, "content")->valuestring);
+    }
+    cJSON_Delete(j);
+}
+
+/* --multi-turn: a 3-turn conversation (JSONL messages, and the same as ShareGPT) goes turn by
+ * turn over the chat API, at concurrency 1: its third request carries both earlier answers
+ * (the server's own "tok0 tok1 " by default, the dataset's with --history dataset), and each
+ * turn leaves --think-time after the answer before it: the server received it no earlier (a
+ * lower bound its own clock enforces), and the stored schedule says so exactly. */
+static void multi_turn_case(const char *ds, const char *history, const char *want3, const char *name)
+{
+    ts_config cfg = {.n_tokens = 2, .itl_ms = 1};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    char cmd[4096], path[1024], dbn[64], *out;
+    snprintf(dbn, sizeof dbn, "%s.db", name);
+    snprintf(path, sizeof path, "%s/%s.requests.jsonl", tu_tmpdir(), name);
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --api chat --dataset %s --multi-turn "
+             "--think-time 0.3 %s --db %s --save-requests %s --json %s.json --quiet", tu_bin(), ts_port(srv), ds,
+             history, db_path(dbn), path, path);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "c=1: 1 conversations completed, 0 failed, 0 cut short; 3.00 turns each"), "%s", out);
+    free(out);
+    cr_assert_eq(ts_request_count(srv), 3);
+    ts_record rec[3];
+    char msgs[1024];
+    for (int i = 0; i < 3; i++)
+        cr_assert(ts_record_get(srv, i, &rec[i]));
+    body_messages(rec[0].body, msgs, sizeof msgs);
+    cr_expect_str_eq(msgs, "system:be brief|user:U1");
+    body_messages(rec[2].body, msgs, sizeof msgs);
+    cr_expect_str_eq(msgs, want3);
+    for (int i = 1; i < 3; i++) {
+        double gap = rec[i].t_request - rec[i - 1].t_token[rec[i - 1].n_token - 1];
+        cr_expect_geq(gap, 0.3, "turn %d came %.3f s after the answer", i + 1, gap);
+    }
+    char *text = tu_read_file(path, NULL);
+    cr_assert_not_null(text);
+    double done = 0;
+    int turn = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(line);
+        cr_assert_not_null(o);
+        cr_expect_eq(num(o, "turn"), ++turn);
+        cr_expect_eq(num(o, "conversation"), 0);
+        if (turn > 1) /* 1e-7: options are read as floats (0.3 is 0.30000001) */
+            cr_expect(fabs(num(o, "scheduled_time") - (done + 0.3)) < 1e-7, "turn %d due %.9f, answer %.9f", turn,
+                      num(o, "scheduled_time"), done);
+        done = num(o, "start_time") + num(o, "latency");
+        cJSON_Delete(o);
+    }
+    cr_expect_eq(turn, 3);
+    free(text);
+    char jpath[1100];
+    snprintf(jpath, sizeof jpath, "%s.json", path);
+    cJSON *j = read_json(jpath);
+    const cJSON *ph = cJSON_GetArrayItem(j, 0);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(ph, "turns")), 3);
+    cr_expect_eq(num(cJSON_GetObjectItem(ph, "conversations"), "completed"), 1);
+    cr_expect_eq(num(ph, "completed"), 3);
+    cJSON_Delete(j);
+    ts_stop(srv);
+}
+
+static const char conv_jsonl[] =
+    "{\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}, {\"role\": \"user\", \"content\": \"U1\"}, "
+    "{\"role\": \"assistant\", \"content\": \"A1\"}, {\"role\": \"user\", \"content\": \"U2\"}, "
+    "{\"role\": \"assistant\", \"content\": \"A2\"}, {\"role\": \"user\", \"content\": \"U3\"}], \"max_tokens\": 2}\n";
+static const char conv_sharegpt[] =
+    "[{\"id\": \"c\", \"conversations\": [{\"from\": \"system\", \"value\": \"be brief\"}, {\"from\": \"human\", "
+    "\"value\": \"U1\"}, {\"from\": \"gpt\", \"value\": \"A1\"}, {\"from\": \"human\", \"value\": \"U2\"}, "
+    "{\"from\": \"gpt\", \"value\": \"A2\"}, {\"from\": \"human\", \"value\": \"U3\"}, {\"from\": \"gpt\", "
+    "\"value\": \"A3\"}]}]\n";
+
+Test(run, multi_turn_real_history, .timeout = 60)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/conv.jsonl", tu_tmpdir());
+    cr_assert_eq(tu_write_file(path, conv_jsonl, sizeof conv_jsonl - 1), 0);
+    multi_turn_case(path, "", "system:be brief|user:U1|assistant:tok0 tok1 |user:U2|assistant:tok0 tok1 |user:U3",
+                    "mt-real");
+}
+
+Test(run, multi_turn_dataset_history_sharegpt, .timeout = 60)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/conv.json", tu_tmpdir());
+    cr_assert_eq(tu_write_file(path, conv_sharegpt, sizeof conv_sharegpt - 1), 0);
+    multi_turn_case(path, "--history dataset", "system:be brief|user:U1|assistant:A1|user:U2|assistant:A2|user:U3",
+                    "mt-ds");
+}
+
+/* Plain prompts are no conversation: refused before anything is sent, in one line. */
+Test(run, multi_turn_needs_conversations, .timeout = 30)
+{
+    ts_config cfg = {.n_tokens = 2};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    const char *ds = write_dataset("plain.jsonl", words, 2, 2);
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --multi-turn --db %s", tu_bin(),
+             ts_port(srv), ds, db_path("mt-plain.db"));
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "--multi-turn replays chat conversations"), "%s", out);
+    free(out);
+    cr_expect_eq(ts_request_count(srv), 0);
+    ts_stop(srv);
+}
