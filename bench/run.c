@@ -2,12 +2,13 @@
  *
  * One thread, one event loop: the load generator decides when each request is due (closed
  * loop: when a slot frees; open loop: on a precomputed Poisson/gamma/constant schedule or a
- * trace's timestamps), hands it to the target, and the target reports when the request was
- * sent, when each token-bearing chunk arrived and when it finished. Two targets share that
- * interface: the local engine (its continuous-batching scheduler stepped in this thread) and
- * an OpenAI-compatible endpoint (libcurl multi). Finished requests go to the store in
- * batches as they complete; SIGINT/SIGTERM stop sending, keep what finished, mark the run
- * 'interrupted' and exit 130. */
+ * trace's timestamps, load.c), hands it to the target (target.c: the local engine or an
+ * endpoint), and the target reports when the request was sent, when each token-bearing chunk
+ * arrived and when it finished. With --multi-turn a conversation's next turn is queued when
+ * its answer arrives (conv.c). Finished requests go to the store in batches as they
+ * complete; each load point's results (results.c), --slo verdicts (slo.c) and
+ * --save-requests (export.c) follow it. SIGINT/SIGTERM stop sending, keep what finished,
+ * mark the run 'interrupted' and exit 130. */
 #include "run.h"
 
 #include <errno.h>
@@ -22,393 +23,35 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli.h"
 #include "client.h"
 #include "conv.h"
 #include "dataset.h"
 #include "export.h"
 #include "load.h"
+#include "metrics.h"
+#include "mlc/model.h"
 #include "results.h"
 #include "run_opts.h"
-#include "metrics.h"
 #include "slo.h"
-#include "mlc/gguf.h"
-#include "mlc/model.h"
-#include "mlc/sched.h"
-#include "mlc/tokenizer.h"
 #include "store.h"
 #include "strbuf.h"
 #include "synth.h"
+#include "target.h"
 
 #define MAX_SCHEDULE_S 1e6         /* latest trace arrival at --time-scale, without --duration */
-#define DEFAULT_TIMEOUT_S 600.0
-#define FAIL_NO_TOKENS "no_tokens" /* finished well by the protocol, but no token came */
 #define MAX_REASONS 3              /* distinct failure reasons printed per load point */
-
-/* ---------------------------------------------------------------- targets */
-
-/* Where a request's events go: the harness's record for it. */
-typedef struct req_slot {
-    int64_t idx;          /* request number in the run */
-    int phase;
-    bool recorded;        /* false for warmup */
-    bool in_flight;
-    bool dropped;         /* cancelled by Ctrl-C: neither ok nor failed, not stored */
-    int http_status;      /* endpoints: the status answered (0: none) */
-    const char *url;      /* endpoints: the URL asked (the client's, lives as long) */
-    mlc_req_times t;
-    const mlc_prompt *prompt;
-    mlc_strbuf text;      /* streamed text (endpoints, for token counting) */
-    int32_t *ids;         /* generated token ids (local target, for --outputs) */
-    int64_t conv;         /* --multi-turn: the conversation (index in harness.convs), or -1 */
-    int turn;             /* --multi-turn: the turn, from 1 */
-    mlc_prompt own;       /* --multi-turn: the turn's prompt (messages_json owned) */
-    int8_t prefix_seen;   /* prefix dataset: 1 when a request with its prefix was sent before
-                           * in this run (warmup included), 0 when first, -1 no prefix */
-    int32_t n_ids, cap_ids;
-    struct target *tgt;
-} req_slot;
-
-typedef struct harness harness;
-
-typedef struct target {
-    mlc_status (*submit)(struct target *t, req_slot *r, int32_t max_tokens, mlc_err *err);
-    int (*poll)(struct target *t, double max_wait_s); /* returns requests in flight */
-    void (*cancel_all)(struct target *t);
-    void (*destroy)(struct target *t);
-    harness *h;
-} target;
-
-static void on_sent(req_slot *r, double t);
-static void on_token(req_slot *r, double t, int n_tokens, const char *text, size_t len);
-static void note_id(req_slot *r, int32_t id);
-static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind, const char *err,
-                    int64_t in_tok, int64_t out_tok, bool approx);
-
-/* ---- local engine: the scheduler stepped in this thread, timed like HTTP would be */
-
-typedef struct local_target {
-    target base;
-    mlc_model *m;
-    mlc_context *c;
-    mlc_sched *s;
-    req_slot **by_id;   /* scheduler id -> request */
-    int64_t cap_ids;
-    float temperature;
-    uint64_t seed;
-    bool ignore_eos;
-} local_target;
-
-/* The prompt as token ids: ids as given, text tokenized, chat messages joined as text
- * (the local target has no chat template; the engine sees the same tokens every run). */
-static mlc_status prompt_ids(const mlc_tokenizer *tok, const mlc_prompt *p, int32_t **ids,
-                             size_t *n, mlc_err *err)
-{
-    if (p->ids) {
-        *ids = malloc((size_t)p->n_ids * sizeof **ids);
-        if (!*ids)
-            return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
-        memcpy(*ids, p->ids, (size_t)p->n_ids * sizeof **ids);
-        *n = (size_t)p->n_ids;
-        return MLC_OK;
-    }
-    if (p->text)
-        return mlc_tokenize(tok, p->text, strlen(p->text), true, false, ids, n, err);
-    cJSON *msgs = cJSON_Parse(p->messages_json ? p->messages_json : "[]");
-    mlc_strbuf buf = {0};
-    const cJSON *m;
-    cJSON_ArrayForEach(m, msgs) {
-        const cJSON *content = cJSON_GetObjectItem(m, "content");
-        mlc_sb_puts(&buf, cJSON_IsString(content) ? content->valuestring : "");
-        mlc_sb_put(&buf, "\n", 1);
-    }
-    cJSON_Delete(msgs);
-    mlc_status s = buf.oom ? mlc_err_set(err, MLC_ERR_NOMEM, "out of memory")
-                           : mlc_tokenize(tok, buf.p ? buf.p : "", buf.len, true, false, ids, n, err);
-    free(buf.p);
-    return s;
-}
-
-static mlc_status local_submit(target *t, req_slot *r, int32_t max_tokens, mlc_err *err)
-{
-    local_target *lt = (local_target *)t;
-    int32_t *ids = NULL;
-    size_t n = 0;
-    mlc_status s = prompt_ids(mlc_model_tokenizer(lt->m), r->prompt, &ids, &n, err);
-    mlc_request_params rp = {.sampling = mlc_sampler_default_params(), .max_tokens = max_tokens,
-                             .ignore_eos = lt->ignore_eos};
-    rp.sampling.temperature = lt->temperature;
-    rp.sampling.seed = lt->seed + (uint64_t)r->idx;
-    int64_t id = -1;
-    if (!s) {
-        /* Prompts that cannot fit are cut from the front, as a server's truncation would,
-         * so the request still measures; the count actually used is recorded. */
-        long room = (long)mlc_context_n_ctx(lt->c) - (max_tokens > 0 ? max_tokens : 1) - 1;
-        size_t limit = room > 16 ? (size_t)room : 16; /* an output longer than the context is cut by it */
-        size_t skip = n > limit ? n - limit : 0;
-        r->t.input_tokens = (int64_t)(n - skip);
-        s = mlc_sched_submit(lt->s, ids + skip, n - skip, &rp, &id, err);
-    }
-    free(ids);
-    if (s)
-        return s;
-    if (id >= lt->cap_ids) {
-        int64_t cap = (id + 1) * 2;
-        req_slot **p = realloc(lt->by_id, (size_t)cap * sizeof *p);
-        if (!p)
-            return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
-        lt->by_id = p;
-        lt->cap_ids = cap;
-    }
-    lt->by_id[id] = r;
-    on_sent(r, mlc_client_now());
-    return MLC_OK;
-}
-
-static int local_poll(target *t, double max_wait_s)
-{
-    local_target *lt = (local_target *)t;
-    if (mlc_sched_pending(lt->s) == 0) {
-        if (max_wait_s > 0) {
-            struct timespec ts = {(time_t)max_wait_s, (long)((max_wait_s - floor(max_wait_s)) * 1e9)};
-            nanosleep(&ts, NULL);
-        }
-        return 0;
-    }
-    mlc_err err;
-    if (mlc_sched_step(lt->s, &err)) {
-        /* An engine failure fails every request in flight; the run goes on. */
-        double now = mlc_client_now();
-        for (int64_t i = 0; i < lt->cap_ids; i++) {
-            req_slot *r = lt->by_id[i];
-            if (r && r->in_flight) {
-                on_done(t->h, r, now, false, "engine", err.msg, r->t.input_tokens, r->t.output_tokens, false);
-                mlc_sched_cancel(lt->s, i);
-                lt->by_id[i] = NULL;
-            }
-        }
-        return mlc_sched_pending(lt->s);
-    }
-    double now = mlc_client_now();
-    int ne;
-    const mlc_sched_event *ev = mlc_sched_events(lt->s, &ne);
-    for (int i = 0; i < ne; i++) {
-        req_slot *r = ev[i].id < lt->cap_ids ? lt->by_id[ev[i].id] : NULL;
-        if (!r)
-            continue;
-        if (ev[i].token >= 0) {
-            on_token(r, now, 1, NULL, 0);
-            note_id(r, ev[i].token);
-        }
-        if (ev[i].finish != MLC_FINISH_NONE) {
-            bool ok = ev[i].finish != MLC_FINISH_CANCELLED;
-            on_done(t->h, r, now, ok, ok ? NULL : "cancelled", ok ? NULL : "cancelled", r->t.input_tokens,
-                    ev[i].n_generated, false);
-            lt->by_id[ev[i].id] = NULL;
-        }
-    }
-    return mlc_sched_pending(lt->s);
-}
-
-static void local_cancel_all(target *t)
-{
-    local_target *lt = (local_target *)t;
-    for (int64_t i = 0; i < lt->cap_ids; i++)
-        if (lt->by_id[i])
-            mlc_sched_cancel(lt->s, i);
-    /* One step delivers the cancellations. */
-    local_poll(t, 0);
-}
-
-static void local_destroy(target *t)
-{
-    local_target *lt = (local_target *)t;
-    mlc_sched_free(lt->s);
-    mlc_context_free(lt->c);
-    mlc_model_free(lt->m);
-    free(lt->by_id);
-    free(lt);
-}
-
-static mlc_status local_new(const mlc_run_opts *o, harness *h, target **out, mlc_model_info *info, mlc_err *err)
-{
-    local_target *lt = calloc(1, sizeof *lt);
-    if (!lt)
-        return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
-    lt->base = (target){local_submit, local_poll, local_cancel_all, local_destroy, h};
-    lt->temperature = o->temperature;
-    lt->seed = o->seed;
-    lt->ignore_eos = o->ignore_eos;
-    mlc_model_params mp = {.backend = o->backend ? o->backend : "cpu", .n_threads = o->threads};
-    mlc_status s = mlc_model_load(o->model, &mp, &lt->m, err);
-    if (!s) {
-        int n_ctx = o->ctx ? o->ctx : mlc_model_get_info(lt->m)->n_ctx_train;
-        n_ctx = n_ctx > 8192 && !o->ctx ? 8192 : n_ctx;
-        int par = o->parallel ? o->parallel : (mlc_run_opts_max_concurrency(o) < 64 ? mlc_run_opts_max_concurrency(o) : 64);
-        mlc_context_params cp = {.n_ctx = n_ctx, .n_slots = par, .n_batch = 512};
-        s = mlc_context_new(lt->m, &cp, &lt->c, err);
-    }
-    if (!s)
-        s = mlc_sched_new(lt->c, NULL, &lt->s, err);
-    if (s) {
-        local_destroy(&lt->base);
-        return s;
-    }
-    *info = *mlc_model_get_info(lt->m);
-    *out = &lt->base;
-    return MLC_OK;
-}
-
-/* ---- OpenAI-compatible endpoint */
-
-typedef struct endpoint_target {
-    target base;
-    mlc_client *cl;
-    mlc_tokenizer *tok;   /* --tokenizer: exact counts when the server sends no usage */
-    mlc_gguf *tok_file;
-    float temperature;
-    uint64_t seed;
-    bool ignore_eos;
-} endpoint_target;
-
-static int64_t count_tokens(const endpoint_target *et, const char *text, size_t len)
-{
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if (!et->tok || mlc_tokenize(et->tok, text, len, false, false, &ids, &n, NULL))
-        return -1;
-    free(ids);
-    return (int64_t)n;
-}
-
-static void ep_sent(void *user, double t)
-{
-    on_sent(user, t);
-}
-
-static void ep_token(void *user, double t, const char *text, size_t len)
-{
-    on_token(user, t, 1, text, len);
-}
-
-/* Token counts: the server's usage when it sent one, else the tokenizer's count of the
- * text, else the number of token-bearing chunks (marked approximate). */
-static void ep_done(void *user, double t, const mlc_client_result *res)
-{
-    req_slot *r = user;
-    endpoint_target *et = (endpoint_target *)r->tgt;
-    bool approx = false;
-    int64_t out = res->usage_completion, in = res->usage_prompt;
-    if (out < 0)
-        out = count_tokens(et, r->text.p ? r->text.p : "", r->text.len);
-    if (out < 0) {
-        out = res->chunks;
-        approx = true;
-    }
-    if (in < 0 && r->prompt->ids)
-        in = r->prompt->n_ids;
-    if (in < 0 && r->prompt->text)
-        in = count_tokens(et, r->prompt->text, strlen(r->prompt->text));
-    if (in < 0 && r->prompt->input_tokens >= 0)
-        in = r->prompt->input_tokens;
-    if (in < 0) {
-        const char *p = r->prompt->text ? r->prompt->text : r->prompt->messages_json ? r->prompt->messages_json : "";
-        in = (int64_t)(strlen(p) + 3) / 4;
-        approx = true;
-    }
-    r->http_status = (int)res->http_status;
-    r->url = res->url;
-    bool ok = res->ok;
-    const char *kind = res->error_kind, *why = res->error;
-    char msg[200];
-    if (ok && res->chunks == 0) {
-        /* Complete by the protocol, yet nothing measurable: a server speaking another JSON
-         * shape, or one that stopped at once. */
-        if (res->events == 0)
-            snprintf(msg, sizeof msg, "the stream ended without a data event");
-        else
-            snprintf(msg, sizeof msg, "%lld events, none with text in choices[0].text or "
-                     "choices[0].delta.content (finish_reason '%s')", (long long)res->events,
-                     res->finish_reason[0] ? res->finish_reason : "none");
-        ok = false;
-        kind = FAIL_NO_TOKENS;
-        why = msg;
-    }
-    on_done(et->base.h, r, t, ok, kind, ok ? NULL : why, in, out, approx);
-}
-
-static mlc_status ep_submit(target *t, req_slot *r, int32_t max_tokens, mlc_err *err)
-{
-    endpoint_target *et = (endpoint_target *)t;
-    r->tgt = t;
-    mlc_client_req q = {.prompt = r->prompt, .max_tokens = max_tokens, .ignore_eos = et->ignore_eos,
-                        .temperature = et->temperature, .seed = et->seed + (uint64_t)r->idx,
-                        .send_seed = true, .user = r};
-    return mlc_client_submit(et->cl, &q, err);
-}
-
-static int ep_poll(target *t, double max_wait_s)
-{
-    return mlc_client_poll(((endpoint_target *)t)->cl, max_wait_s);
-}
-
-static void ep_cancel_all(target *t)
-{
-    mlc_client_cancel_all(((endpoint_target *)t)->cl);
-}
-
-static void ep_destroy(target *t)
-{
-    endpoint_target *et = (endpoint_target *)t;
-    mlc_client_free(et->cl);
-    mlc_tokenizer_free(et->tok);
-    mlc_gguf_close(et->tok_file);
-    free(et);
-}
-
-static mlc_status ep_new(const mlc_run_opts *o, harness *h, target **out, mlc_err *err)
-{
-    endpoint_target *et = calloc(1, sizeof *et);
-    if (!et)
-        return mlc_err_set(err, MLC_ERR_NOMEM, "out of memory");
-    et->base = (target){ep_submit, ep_poll, ep_cancel_all, ep_destroy, h};
-    et->temperature = o->temperature;
-    et->seed = o->seed;
-    et->ignore_eos = o->ignore_eos;
-    const char *key = NULL;
-    if (o->api_key_env && !(key = getenv(o->api_key_env))) {
-        free(et);
-        return mlc_err_set(err, MLC_ERR_ARG, "--api-key-env: variable '%s' is not set", o->api_key_env);
-    }
-    mlc_client_opts co = {.base_url = o->endpoint, .api = !strcmp(o->api, "chat") ? MLC_API_CHAT : MLC_API_COMPLETIONS,
-                          .model = o->model_name ? o->model_name : "default", .api_key = key,
-                          .timeout_s = o->timeout_s > 0 ? o->timeout_s : DEFAULT_TIMEOUT_S, .include_usage = true,
-                          .max_connections = mlc_run_opts_max_concurrency(o) + 8};
-    mlc_client_callbacks cb = {ep_sent, ep_token, ep_done};
-    mlc_status s = MLC_OK;
-    if (o->tokenizer && (s = mlc_gguf_open(o->tokenizer, &et->tok_file, err)) == MLC_OK)
-        s = mlc_tokenizer_load(et->tok_file, &et->tok, err);
-    if (!s)
-        s = mlc_client_new(&co, &cb, &et->cl, err);
-    if (s) {
-        ep_destroy(&et->base);
-        return s;
-    }
-    *out = &et->base;
-    return MLC_OK;
-}
 
 /* ---------------------------------------------------------------- the harness */
 
 #define BLOCK 1024 /* request slots are allocated in blocks so their addresses never move */
 
-struct harness {
+typedef struct harness {
     const mlc_run_opts *o;
-    target *t;
+    mlc_target *t;
     mlc_store *store;
     int64_t run_id;
     mlc_dataset ds;
-    req_slot **blocks;
+    mlc_run_req **blocks;
     int64_t n_slots_used, n_blocks;
     int in_flight;
     double t0;                 /* the run's clock origin (monotonic seconds) */
@@ -443,46 +86,46 @@ struct harness {
     double *fu_due;
     bool no_followups;         /* the load point stopped: conversations end with their turn */
     bool slo_failed;
-};
+} harness;
 
-static req_slot *new_slot(harness *h)
+static mlc_run_req *new_slot(harness *h)
 {
     int64_t b = h->n_slots_used / BLOCK;
     if (b == h->n_blocks) {
-        req_slot **nb = realloc(h->blocks, (size_t)(b + 1) * sizeof *nb);
+        mlc_run_req **nb = realloc(h->blocks, (size_t)(b + 1) * sizeof *nb);
         if (!nb)
             return NULL;
         h->blocks = nb;
-        if (!(h->blocks[b] = calloc(BLOCK, sizeof(req_slot))))
+        if (!(h->blocks[b] = calloc(BLOCK, sizeof(mlc_run_req))))
             return NULL;
         h->n_blocks++;
     }
     return &h->blocks[b][h->n_slots_used++ % BLOCK];
 }
 
-static req_slot *slot_at(const harness *h, int64_t i)
+static mlc_run_req *slot_at(const harness *h, int64_t i)
 {
     return &h->blocks[i / BLOCK][i % BLOCK];
 }
 
-static void on_sent(req_slot *r, double t)
+static void on_sent(mlc_run_req *r, double t)
 {
     r->t.sent = t;
 }
 
-static void on_token(req_slot *r, double t, int n_tokens, const char *text, size_t len)
+static void on_token(mlc_run_req *r, double t, const char *text, size_t len)
 {
     if (r->t.first_token < 0)
         r->t.first_token = t;
     else
         mlc_req_add_itl(&r->t, (float)((t - r->t.last_token) * 1e3));
     r->t.last_token = t;
-    r->t.chunks += n_tokens;
+    r->t.chunks++;
     if (text && len)
         mlc_sb_put(&r->text, text, len);
 }
 
-static void note_id(req_slot *r, int32_t id)
+static void note_id(mlc_run_req *r, int32_t id)
 {
     if (r->n_ids == r->cap_ids) {
         int32_t cap = r->cap_ids ? r->cap_ids * 2 : 32;
@@ -502,10 +145,10 @@ static void push_free(harness *h, double t)
     h->free_at[h->free_tail++ % h->free_cap] = t;
 }
 
-static bool conv_after(harness *h, req_slot *r, double t, bool ok);
+static bool conv_after(harness *h, mlc_run_req *r, double t, bool ok);
 
 /* A finished request as the store and the export take it (times on the run's clock). */
-static void slot_record(const harness *h, const req_slot *r, mlc_request_record *rec)
+static void slot_record(const harness *h, const mlc_run_req *r, mlc_request_record *rec)
 {
     *rec = (mlc_request_record){
         .idx = r->idx, .phase = r->phase, .scheduled = r->t.scheduled - h->t0, .sent = r->t.sent - h->t0,
@@ -516,16 +159,17 @@ static void slot_record(const harness *h, const req_slot *r, mlc_request_record 
         .http_status = r->http_status, .url = r->url};
 }
 
-static void on_done(harness *h, req_slot *r, double t, bool ok, const char *kind, const char *err,
+static void on_done(void *hv, mlc_run_req *r, double t, bool ok, const char *kind, const char *err,
                     int64_t in_tok, int64_t out_tok, bool approx)
 {
+    harness *h = hv;
     if (!r->in_flight)
         return;
     char why[96];
     if (ok && r->t.first_token < 0) {
         snprintf(why, sizeof why, "finished (%lld tokens counted) before any token arrived", (long long)out_tok);
         ok = false;
-        kind = FAIL_NO_TOKENS;
+        kind = MLC_FAIL_NO_TOKENS;
         err = why;
     }
     r->in_flight = false;
@@ -595,15 +239,15 @@ static int32_t max_tokens_for(const mlc_run_opts *o, const mlc_prompt *p)
 }
 
 /* A new slot for one request of prompt p, or NULL (out of memory: the run stops). */
-static req_slot *begin_slot(harness *h, int64_t k, int phase, bool record, double scheduled, const mlc_prompt *p)
+static mlc_run_req *begin_slot(harness *h, int64_t k, int phase, bool record, double scheduled, const mlc_prompt *p)
 {
-    req_slot *r = new_slot(h);
+    mlc_run_req *r = new_slot(h);
     if (!r) {
         h->store_failed = true;
         mlc_err_set(&h->store_err, MLC_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    *r = (req_slot){.idx = k, .phase = phase, .recorded = record, .in_flight = true, .prompt = p, .conv = -1,
+    *r = (mlc_run_req){.idx = k, .phase = phase, .recorded = record, .in_flight = true, .prompt = p, .conv = -1,
                     .prefix_seen = -1};
     if (p->prefix_id >= 0 && h->prefix_sent) {
         r->prefix_seen = h->prefix_sent[p->prefix_id];
@@ -614,7 +258,7 @@ static req_slot *begin_slot(harness *h, int64_t k, int phase, bool record, doubl
     return r;
 }
 
-static void submit(harness *h, req_slot *r)
+static void submit(harness *h, mlc_run_req *r)
 {
     r->t.sent = mlc_client_now();
     h->in_flight++;
@@ -630,7 +274,7 @@ static void send_turn(harness *h, int64_t ci, int64_t k, int phase, bool record,
     bool oom;
     char *msgs = mlc_conv_next(cr->c, &oom);
     const mlc_prompt *src = &h->ds.p[cr->entry % h->ds.n];
-    req_slot *r = msgs ? begin_slot(h, k, phase, record, scheduled, src) : NULL;
+    mlc_run_req *r = msgs ? begin_slot(h, k, phase, record, scheduled, src) : NULL;
     if (!r) {
         free(msgs);
         h->store_failed = true;
@@ -677,14 +321,14 @@ static void send_one(harness *h, int64_t k, int phase, bool record, double sched
         start_conv(h, k, phase, record, scheduled);
         return;
     }
-    req_slot *r = begin_slot(h, k, phase, record, scheduled, &h->ds.p[k % h->ds.n]);
+    mlc_run_req *r = begin_slot(h, k, phase, record, scheduled, &h->ds.p[k % h->ds.n]);
     if (r)
         submit(h, r);
 }
 
 /* After a turn's answer: the conversation's next turn is queued for after the think time
  * (true: the conversation ended, with its last turn, a failure, or the load point's end). */
-static bool conv_after(harness *h, req_slot *r, double t, bool ok)
+static bool conv_after(harness *h, mlc_run_req *r, double t, bool ok)
 {
     struct conv_rec *cr = &h->convs[r->conv];
     cr->end = t;
@@ -825,11 +469,11 @@ static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n
  * requests of slots [from, to), with counts, on stderr. */
 static void print_reasons(const harness *h, const mlc_load_point *lp, int64_t from, int64_t to)
 {
-    const req_slot *first[MAX_REASONS];
+    const mlc_run_req *first[MAX_REASONS];
     int64_t count[MAX_REASONS], other = 0;
     int n = 0;
     for (int64_t i = from; i < to; i++) {
-        const req_slot *r = slot_at(h, i);
+        const mlc_run_req *r = slot_at(h, i);
         if (r->dropped || r->t.ok)
             continue;
         int k = 0;
@@ -845,7 +489,7 @@ static void print_reasons(const harness *h, const mlc_load_point *lp, int64_t fr
             other++;
     }
     for (int k = 0; k < n; k++) {
-        const req_slot *r = first[k];
+        const mlc_run_req *r = first[k];
         char status[16] = "";
         if (r->http_status > 0 && r->t.error_kind && !strcmp(r->t.error_kind, MLC_FAIL_HTTP))
             snprintf(status, sizeof status, " %d", r->http_status);
@@ -896,7 +540,7 @@ static mlc_status split_by_prefix(harness *h, const mlc_load_point *lp, int64_t 
         goto out;
     }
     for (int64_t i = from; i < to; i++) {
-        const req_slot *r = slot_at(h, i);
+        const mlc_run_req *r = slot_at(h, i);
         if (r->prefix_seen >= 0 && !r->dropped && r->t.ok && r->t.first_token >= 0)
             v[r->prefix_seen][n[r->prefix_seen]++] = (r->t.first_token - r->t.sent) * 1e3;
     }
@@ -930,7 +574,7 @@ static mlc_status split_by_turn(harness *h, const mlc_load_point *lp, int phase,
     for (int k = 1; k <= n_turns; k++) {
         int64_t n = 0;
         for (int64_t i = from; i < to; i++) {
-            const req_slot *r = slot_at(h, i);
+            const mlc_run_req *r = slot_at(h, i);
             if (r->turn != k || r->dropped)
                 continue;
             if (!r->t.ok || r->t.first_token < 0) {
@@ -1018,9 +662,10 @@ static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int phase, 
 static mlc_status open_target(harness *h, mlc_run_opts *o, mlc_model_info *info, mlc_err *err)
 {
     memset(info, 0, sizeof *info);
+    mlc_run_events ev = {on_sent, on_token, note_id, on_done, h};
     if (o->endpoint)
-        return ep_new(o, h, &h->t, err);
-    return local_new(o, h, &h->t, info, err);
+        return mlc_target_endpoint_new(o, &ev, &h->t, err);
+    return mlc_target_local_new(o, &ev, &h->t, info, err);
 }
 
 static mlc_status load_dataset(harness *h, mlc_run_opts *o, const mlc_model_info *info, mlc_err *err)
@@ -1034,7 +679,7 @@ static mlc_status load_dataset(harness *h, mlc_run_opts *o, const mlc_model_info
     /* Random token ids become text for endpoints when a tokenizer is known; without one
      * they are sent as token-id prompts. */
     if (o->endpoint)
-        o->ds.tok = ((endpoint_target *)h->t)->tok;
+        o->ds.tok = h->t->tok;
     o->ds.output_len = o->output_len;
     o->ds.n_vocab = info->n_vocab > 0 ? info->n_vocab : 32000;
     if (!o->ds.input_len)
@@ -1155,7 +800,7 @@ static bool write_outputs(const harness *h, const char *path)
     if (!f)
         return false;
     for (int64_t i = 0; i < h->n_slots_used; i++) {
-        const req_slot *r = slot_at(h, i);
+        const mlc_run_req *r = slot_at(h, i);
         if (!r->recorded)
             continue;
         cJSON *o = cJSON_CreateObject();
@@ -1180,7 +825,7 @@ static mlc_status save_requests(const harness *h, const char *path, mlc_err *err
     mlc_request_export *x;
     mlc_status s = mlc_export_open(path, &x, err);
     for (int64_t i = 0; i < h->n_slots_used && !s; i++) {
-        const req_slot *r = slot_at(h, i);
+        const mlc_run_req *r = slot_at(h, i);
         if (!r->recorded || r->dropped || r->in_flight)
             continue;
         mlc_request_record rec;
