@@ -145,7 +145,7 @@ static void push_free(harness *h, double t)
     h->free_at[h->free_tail++ % h->free_cap] = t;
 }
 
-static bool conv_after(harness *h, mlc_run_req *r, double t, bool ok);
+static bool conv_after(harness *h, mlc_run_req *r, double t, bool ok, bool cut_short);
 
 /* A finished request as the store and the export take it (times on the run's clock). */
 static void slot_record(const harness *h, const mlc_run_req *r, mlc_request_record *rec)
@@ -174,7 +174,6 @@ static void on_done(void *hv, mlc_run_req *r, double t, bool ok, const char *kin
     }
     r->in_flight = false;
     h->in_flight--;
-    h->phase_done++;
     r->t.done = t;
     r->t.ok = ok;
     r->t.error_kind = kind;
@@ -182,12 +181,15 @@ static void on_done(void *hv, mlc_run_req *r, double t, bool ok, const char *kin
     r->t.input_tokens = in_tok;
     r->t.output_tokens = out_tok;
     r->t.tokens_approx = approx;
-    /* A closed loop's slot frees when its request, or its conversation, ends. */
-    if (r->conv < 0 || conv_after(h, r, t, ok))
-        push_free(h, t);
     /* Requests cut short by Ctrl-C did not fail: they are left out of the tables, the totals
      * and the store (counted apart). A failure of another kind still counts. */
-    if (h->interrupted && !ok && kind && !strcmp(kind, MLC_FAIL_CANCELLED)) {
+    bool cut_short = h->interrupted && !ok && kind && !strcmp(kind, MLC_FAIL_CANCELLED);
+    /* A closed loop's slot frees when its request, or its conversation, ends. */
+    if (r->conv < 0 || conv_after(h, r, t, ok, cut_short)) {
+        push_free(h, t);
+        h->phase_done++;
+    }
+    if (cut_short) {
         r->dropped = true;
         h->dropped_total += r->recorded;
         return;
@@ -328,11 +330,11 @@ static void send_one(harness *h, int64_t k, int phase, bool record, double sched
 
 /* After a turn's answer: the conversation's next turn is queued for after the think time
  * (true: the conversation ended, with its last turn, a failure, or the load point's end). */
-static bool conv_after(harness *h, mlc_run_req *r, double t, bool ok)
+static bool conv_after(harness *h, mlc_run_req *r, double t, bool ok, bool cut_short)
 {
     struct conv_rec *cr = &h->convs[r->conv];
     cr->end = t;
-    cr->failed |= !ok;
+    cr->failed |= !ok && !cut_short;
     bool more = ok && !h->interrupted && !h->no_followups && !h->store_failed;
     if (ok && !mlc_conv_answer(cr->c, r->text.p ? r->text.p : "", r->text.len)) {
         h->store_failed = true;
@@ -356,7 +358,7 @@ static bool conv_after(harness *h, mlc_run_req *r, double t, bool ok)
         h->fu_due[h->fu_tail++] = t + h->o->think_s;
         return false;
     }
-    cr->cut = ok && mlc_conv_more(cr->c);
+    cr->cut = cut_short || (ok && mlc_conv_more(cr->c));
     h->conv_active--;
     return true;
 }
