@@ -461,7 +461,8 @@ Test(load, trace_replays_at_its_times_scaled, .timeout = 60)
  * the server, so those sent in the last 0.4 s finish after the stop and must still be kept:
  * what the server received is what the store has, all ok. Scheduled times (the open loop's
  * plan, the closed loop's free slots) are checked before each send, so every stored one lies
- * within the duration of the first; the send times get a wide margin. */
+ * within the duration of the first; the send times get a wide margin (2 s: a busy shared
+ * machine may hold the process back; without the stop, 100000 requests would take minutes). */
 static void duration_case(const char *load, const char *name)
 {
     ts_config cfg = {.n_tokens = 1, .ttft_ms = 400};
@@ -479,7 +480,7 @@ static void duration_case(const char *load, const char *name)
     cr_expect_eq(db_one(db, "SELECT count(*) FROM requests"), stored, "%s", load);
     cr_expect_gt(stored, 1);
     cr_expect_lt(db_one(db, "SELECT max(scheduled) - min(scheduled) FROM requests"), 1.0, "%s", load);
-    cr_expect_lt(db_one(db, "SELECT max(sent) - min(scheduled) FROM requests"), 1.5, "%s", load);
+    cr_expect_lt(db_one(db, "SELECT max(sent) - min(scheduled) FROM requests"), 3.0, "%s", load);
     cr_expect_gt(db_one(db, "SELECT max(done) - min(scheduled) FROM requests"), 1.0,
                  "%s: nothing finished after the stop", load);
     ts_stop(srv);
