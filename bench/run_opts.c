@@ -231,6 +231,10 @@ int mlc_run_opts_parse(int argc, char **argv, mlc_run_opts *o)
         fprintf(stderr, "mlc-bench run: --sweep chooses its own load; drop --rate/--concurrency\n");
         return 2;
     }
+    if (!o->multi_turn && (o->history_dataset || o->think_s > 0)) {
+        fprintf(stderr, "mlc-bench run: --history and --think-time apply to --multi-turn\n");
+        return 2;
+    }
     if (o->multi_turn && !o->endpoint) {
         fprintf(stderr, "mlc-bench run: --multi-turn needs --endpoint (the answers are sent back as text)\n");
         return 2;

@@ -980,6 +980,16 @@ Test(run, multi_turn_needs_conversations, .timeout = 30)
     cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
     cr_expect(strstr(out, "--multi-turn replays chat conversations"), "%s", out);
     free(out);
+    snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --think-time 1 --db %s", tu_bin(),
+             ts_port(srv), ds, db_path("mt-plain.db"));
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "apply to --multi-turn"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s run --model x.gguf --dataset %s --multi-turn --db %s", tu_bin(), ds,
+             db_path("mt-plain.db"));
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "--multi-turn needs --endpoint"), "%s", out);
+    free(out);
     cr_expect_eq(ts_request_count(srv), 0);
     ts_stop(srv);
 }
