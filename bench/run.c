@@ -277,10 +277,15 @@ static void send_turn(harness *h, int64_t ci, int64_t k, int phase, bool record,
     char *msgs = mlc_conv_next(cr->c, &oom);
     const mlc_prompt *src = &h->ds.p[cr->entry % h->ds.n];
     mlc_run_req *r = msgs ? begin_slot(h, k, phase, record, scheduled, src) : NULL;
-    if (!r) {
+    if (!r) { /* the conversation ends here; out of memory also stops the run */
         free(msgs);
-        h->store_failed = true;
-        mlc_err_set(&h->store_err, MLC_ERR_NOMEM, "out of memory");
+        cr->cut = true;
+        h->conv_active--;
+        push_free(h, mlc_client_now());
+        if (oom || msgs) {
+            h->store_failed = true;
+            mlc_err_set(&h->store_err, MLC_ERR_NOMEM, "out of memory");
+        }
         return;
     }
     r->own = (mlc_prompt){.messages_json = msgs, .max_tokens = src->max_tokens, .input_tokens = -1,
@@ -309,7 +314,10 @@ static void start_conv(harness *h, int64_t k, int phase, bool record, double sch
     /* Conversations take the dataset's entries in order (k numbers requests, turns included). */
     *cr = (struct conv_rec){.entry = h->n_convs, .phase = phase, .start = mlc_client_now()};
     const mlc_prompt *p = &h->ds.p[cr->entry % h->ds.n];
-    if (mlc_conv_new(p->messages_json, h->o->history_dataset, &cr->c, &h->store_err)) {
+    mlc_err err;
+    if (mlc_conv_new(p->messages_json, h->o->history_dataset, &cr->c, &err)) {
+        mlc_err_set(&h->store_err, err.status, "dataset '%s', entry %lld: %s", h->ds.name,
+                    (long long)(cr->entry % h->ds.n), err.msg);
         h->store_failed = true;
         return;
     }
@@ -404,7 +412,7 @@ static double loop_wait(const harness *h, const mlc_load_point *lp, bool more, d
         wait = fmin(wait, end - now);
     if (more && lp->kind != MLC_LOAD_CONCURRENCY && !capped)
         wait = fmin(wait, next_arrival - now);
-    if (h->fu_head < h->fu_tail)
+    if (h->fu_head < h->fu_tail && !(lp->kind != MLC_LOAD_CONCURRENCY && capped))
         wait = fmin(wait, h->fu_due[h->fu_head] - now);
     return fmax(0, wait);
 }

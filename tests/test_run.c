@@ -980,6 +980,16 @@ Test(run, multi_turn_needs_conversations, .timeout = 30)
     cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
     cr_expect(strstr(out, "--multi-turn replays chat conversations"), "%s", out);
     free(out);
+    /* Messages without a user turn: the run fails naming the entry, and ends. */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/nouser.jsonl", tu_tmpdir());
+    const char nouser[] = "{\"messages\": [{\"role\": \"system\", \"content\": \"s\"}]}\n";
+    cr_assert_eq(tu_write_file(path, nouser, sizeof nouser - 1), 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s run --endpoint http://127.0.0.1:%d --dataset %s --multi-turn --db %s",
+             tu_bin(), ts_port(srv), path, db_path("mt-nouser.db"));
+    cr_expect_eq(tu_run(cmd, &out), 1, "%s", out);
+    cr_expect(strstr(out, "dataset 'nouser.jsonl', entry 0: a conversation needs chat messages"), "%s", out);
+    free(out);
     snprintf(cmd, sizeof cmd, "%s run --endpoint http://127.0.0.1:%d --dataset %s --think-time 1 --db %s", tu_bin(),
              ts_port(srv), ds, db_path("mt-plain.db"));
     cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
