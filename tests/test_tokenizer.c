@@ -4,9 +4,11 @@
 #include <criterion/criterion.h>
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mlc/gguf.h"
 #include "mlc/tokenizer.h"
@@ -22,6 +24,17 @@ static mlc_gguf *open_shared(const char *rel)
     tu_require_shared(path, sizeof path, rel);
     cr_assert_eq(mlc_gguf_open(path, &g, &err), MLC_OK, "%s: %s", path, err.msg);
     return g;
+}
+
+static mlc_tokenizer *load_path(const char *path)
+{
+    mlc_gguf *g = NULL;
+    mlc_tokenizer *t = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_gguf_open(path, &g, &err), MLC_OK, "%s: %s", path, err.msg);
+    cr_assert_eq(mlc_tokenizer_load(g, &t, &err), MLC_OK, "%s: %s", path, err.msg);
+    mlc_gguf_close(g); /* the tokenizer keeps copies */
+    return t;
 }
 
 static mlc_tokenizer *load_shared(const char *rel)
@@ -53,39 +66,48 @@ static char *detokenize(const mlc_tokenizer *t, const int32_t *ids, size_t n, bo
     return s;
 }
 
-/* The test strings of X.gguf.inp: separated by "\n__ggml_vocab_test__\n". */
+/* The test strings of an .inp file: each followed by "\n__ggml_vocab_test__\n" (the last
+ * may lack it), and the expected ids of each, one line per string in the .out file (which
+ * may end with one empty line more). */
 typedef struct vectors {
     char *inp, *out;
     const char *str[128];
     size_t len[128];
     size_t n;
-    char *line[128]; /* expected ids, one line per string */
+    char *line[129]; /* expected ids, one line per string */
     size_t n_lines;
 } vectors;
 
-static void load_vectors(vectors *v, const char *vocab)
+static void load_vectors(vectors *v, const char *inp_path, const char *out_path)
 {
     static const char sep[] = "\n__ggml_vocab_test__\n";
-    char rel[256], path[1024];
     memset(v, 0, sizeof *v);
-    snprintf(rel, sizeof rel, "vocab/%s.inp", vocab);
-    v->inp = tu_read_file(tu_require_shared(path, sizeof path, rel), NULL);
-    snprintf(rel, sizeof rel, "vocab/%s.out", vocab);
-    v->out = tu_read_file(tu_require_shared(path, sizeof path, rel), NULL);
-    cr_assert(v->inp && v->out, "cannot read the vectors of %s", vocab);
-    for (char *p = v->inp, *q; (q = strstr(p, sep)); p = q + strlen(sep)) {
+    size_t n_inp = 0;
+    v->inp = tu_read_file(inp_path, &n_inp);
+    v->out = tu_read_file(out_path, NULL);
+    cr_assert(v->inp && v->out, "cannot read %s and %s", inp_path, out_path);
+    char *p = v->inp, *q;
+    for (; (q = strstr(p, sep)); p = q + strlen(sep)) {
         cr_assert_lt(v->n, 128);
         v->str[v->n] = p;
         v->len[v->n++] = (size_t)(q - p);
     }
-    for (char *p = v->out, *q; *p; p = q + 1) {
-        q = strchr(p, '\n');
-        cr_assert(q, "%s.out: last line not terminated", vocab);
-        *q = 0;
-        cr_assert_lt(v->n_lines, 128);
-        v->line[v->n_lines++] = p;
+    if (p < v->inp + n_inp) { /* a last string without its separator */
+        cr_assert_lt(v->n, 128);
+        v->str[v->n] = p;
+        v->len[v->n++] = (size_t)(v->inp + n_inp - p);
     }
-    cr_assert_eq(v->n, v->n_lines, "%s: %zu strings, %zu lines of ids", vocab, v->n, v->n_lines);
+    for (char *l = v->out; *l; l = q + 1) {
+        q = strchr(l, '\n');
+        cr_assert(q, "%s: last line not terminated", out_path);
+        *q = 0;
+        cr_assert_lt(v->n_lines, 129);
+        v->line[v->n_lines++] = l;
+    }
+    if (v->n_lines == v->n + 1 && !*v->line[v->n])
+        v->n_lines--;
+    cr_assert_eq(v->n, v->n_lines, "%s: %zu strings, %zu lines of ids", inp_path, v->n,
+                 v->n_lines);
 }
 
 static size_t parse_ids(const char *line, int32_t *ids, size_t cap)
@@ -108,15 +130,13 @@ static void format_ids(char *buf, size_t cap, const int32_t *ids, size_t n)
         o += (size_t)snprintf(buf + o, cap - o, " %d", ids[i]);
 }
 
-/* Every string of the vocabulary's vectors gives exactly the expected ids (no BOS, special
- * texts not parsed: llama.cpp's test-tokenizer-0). Returns the number matched. */
-static size_t check_vectors(const char *vocab)
+/* Every string of inp_path gives exactly the ids of out_path (no BOS, special texts not
+ * parsed: llama.cpp's test-tokenizer-0). Sets *total; returns the number matched. */
+static size_t check_vectors(const mlc_tokenizer *t, const char *name, const char *inp_path,
+                            const char *out_path, size_t *total)
 {
-    char rel[256];
-    snprintf(rel, sizeof rel, "vocab/%s", vocab);
-    mlc_tokenizer *t = load_shared(rel);
     vectors v;
-    load_vectors(&v, vocab);
+    load_vectors(&v, inp_path, out_path);
     size_t matched = 0;
     for (size_t i = 0; i < v.n; i++) {
         int32_t want[1024], *got = NULL;
@@ -125,42 +145,98 @@ static size_t check_vectors(const char *vocab)
         bool ok = n_got == n_want && (!n_got || !memcmp(got, want, n_got * sizeof *got));
         char g[4096];
         format_ids(g, sizeof g, got, n_got);
-        cr_expect(ok, "%s: string %zu ('%.*s'): got%s, want %s", vocab, i, (int)v.len[i],
+        cr_expect(ok, "%s: string %zu ('%.*s'): got%s, want %s", name, i, (int)v.len[i],
                   v.str[i], g, v.line[i]);
         matched += ok;
         free(got);
     }
-    cr_log_info("%s: %zu of %zu strings match", vocab, matched, v.n);
-    cr_assert_eq(matched, v.n, "%s: %zu of %zu strings match", vocab, matched, v.n);
+    *total = v.n;
     free(v.inp);
     free(v.out);
-    mlc_tokenizer_free(t);
     return matched;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* ------------------------------------------------------------------ llama.cpp's vectors */
 
-Test(tokenizer, vectors_llama_spm)
+/* Every X.gguf.inp of ../shared/vocab, against X.gguf, with a table of the results. */
+Test(tokenizer, vectors_every_vocabulary)
 {
-    cr_expect_eq(check_vectors("ggml-vocab-llama-spm.gguf"), 46);
+    char dir[1024], gguf[1400], inp[1400], out[1400];
+    tu_require_shared(dir, sizeof dir, "vocab/README.md");
+    *strrchr(dir, '/') = 0;
+    DIR *d = opendir(dir);
+    cr_assert(d, "cannot list %s", dir);
+    char *names[64];
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len > 9 && !strcmp(e->d_name + len - 9, ".gguf.inp") && n < 64)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name);
+    cr_assert_geq(n, 9, "%s: %zu vocabularies with vectors, expected at least 9", dir, n);
+    size_t all_ok = 0, all = 0;
+    cr_log_info("%-36s %s", "vocabulary", "passed/total");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(inp, sizeof inp, "%.1100s/%.200s", dir, names[i]);
+        snprintf(gguf, sizeof gguf, "%.*s", (int)(strlen(inp) - 4), inp);
+        snprintf(out, sizeof out, "%.1300s.out", gguf);
+        mlc_tokenizer *t = load_path(gguf);
+        size_t total, ok = check_vectors(t, names[i], inp, out, &total);
+        cr_log_info("%-36s %zu/%zu", names[i], ok, total);
+        cr_expect_eq(ok, total, "%s: %zu of %zu strings match", names[i], ok, total);
+        all_ok += ok;
+        all += total;
+        mlc_tokenizer_free(t);
+        free(names[i]);
+    }
+    cr_log_info("%-36s %zu/%zu", "all", all_ok, all);
 }
 
-Test(tokenizer, vectors_gpt2)
+/* The real Gemma 3 270M file (its vocabulary: SentencePiece, 262,144 tokens), from
+ * $MLC_GEMMA3 or where the README's install puts it; skipped when absent. */
+static const char *gemma3_path(void)
 {
-    cr_expect_eq(check_vectors("ggml-vocab-gpt-2.gguf"), 46);
+    const char *p = getenv("MLC_GEMMA3");
+    if (!p || !*p)
+        p = "build/models/gemma-3-270m-q4_k_m.gguf";
+    if (access(p, R_OK))
+        cr_skip_test("%s not found (set MLC_GEMMA3 to the Gemma 3 270M GGUF)", p);
+    return p;
 }
 
-Test(tokenizer, golden_text_with_bos)
+Test(tokenizer, vectors_gemma3)
+{
+    char inp[1024], out[1024];
+    tu_require_shared(inp, sizeof inp, "golden/gemma3/gemma3-270m-vocab.inp");
+    tu_require_shared(out, sizeof out, "golden/gemma3/gemma3-270m-vocab.out");
+    mlc_tokenizer *t = load_path(gemma3_path());
+    cr_expect_eq(mlc_tokenizer_n_vocab(t), 262144);
+    cr_expect_str_eq(mlc_tokenizer_model(t), "llama");
+    size_t total, ok = check_vectors(t, "gemma3-270m-vocab", inp, out, &total);
+    cr_log_info("%-36s %zu/%zu", "gemma3-270m-vocab", ok, total);
+    cr_expect_eq(ok, total);
+    cr_expect_eq(total, 46);
+    mlc_tokenizer_free(t);
+}
+
+/* text.txt tokenizes (with BOS, special texts parsed) to the reference's text_token_ids. */
+static void check_golden_text(const mlc_tokenizer *t, const char *json_rel)
 {
     char path[1024];
-    mlc_tokenizer *t = load_shared("golden/tiny-llama-q8_0.gguf");
     size_t n_text = 0;
     char *text = tu_read_file(tu_require_shared(path, sizeof path, "golden/text.txt"), &n_text);
-    char *json = tu_read_file(tu_require_shared(path, sizeof path, "golden/golden.json"), NULL);
+    char *json = tu_read_file(tu_require_shared(path, sizeof path, json_rel), NULL);
     cr_assert(text && json);
     cJSON *root = cJSON_Parse(json);
     const cJSON *want = cJSON_GetObjectItemCaseSensitive(root, "text_token_ids");
-    cr_assert(cJSON_IsArray(want), "golden.json: no text_token_ids array");
+    cr_assert(cJSON_IsArray(want), "%s: no text_token_ids array", json_rel);
     int32_t *got = NULL;
     size_t n = tokenize(t, text, n_text, true, true, &got);
     cr_expect_eq(n, (size_t)cJSON_GetArraySize(want), "%zu ids, want %d", n,
@@ -170,6 +246,31 @@ Test(tokenizer, golden_text_with_bos)
         cr_assert_eq(got[i], (int32_t)e->valuedouble, "id %zu: got %d, want %d", i, got[i],
                      (int32_t)e->valuedouble);
     cr_expect_eq(got[0], mlc_tokenizer_bos(t));
+    cr_log_info("%s: %zu ids match", json_rel, n);
+    free(got);
+    cJSON_Delete(root);
+    free(json);
+    free(text);
+}
+
+Test(tokenizer, golden_text_gemma3)
+{
+    char path[1024];
+    tu_require_shared(path, sizeof path, "golden/gemma3/gemma3-270m.json");
+    mlc_tokenizer *t = load_path(gemma3_path());
+    check_golden_text(t, "golden/gemma3/gemma3-270m.json");
+    mlc_tokenizer_free(t);
+}
+
+Test(tokenizer, golden_text_with_bos)
+{
+    char path[1024];
+    mlc_tokenizer *t = load_shared("golden/tiny-llama-q8_0.gguf");
+    check_golden_text(t, "golden/golden.json");
+    size_t n_text = 0;
+    char *text = tu_read_file(tu_require_shared(path, sizeof path, "golden/text.txt"), &n_text);
+    int32_t *got = NULL;
+    size_t n = tokenize(t, text, n_text, true, true, &got);
     /* Back to the text: llama.cpp keeps the space of the token after BOS. */
     size_t len;
     char *back = detokenize(t, got, n, false, &len);
@@ -180,8 +281,6 @@ Test(tokenizer, golden_text_with_bos)
     cr_expect(len == n_text && !memcmp(back, text, n_text), "round trip without BOS");
     free(back);
     free(got);
-    cJSON_Delete(root);
-    free(json);
     free(text);
     mlc_tokenizer_free(t);
 }
@@ -203,11 +302,15 @@ static bool bpe_cleans(const char *s, size_t n)
 
 static void check_round_trips(const char *vocab, bool spm)
 {
-    char rel[256];
+    char rel[256], inp[1024], out[1024];
+    snprintf(rel, sizeof rel, "vocab/%s.inp", vocab);
+    tu_require_shared(inp, sizeof inp, rel);
+    snprintf(rel, sizeof rel, "vocab/%s.out", vocab);
+    tu_require_shared(out, sizeof out, rel);
     snprintf(rel, sizeof rel, "vocab/%s", vocab);
     mlc_tokenizer *t = load_shared(rel);
     vectors v;
-    load_vectors(&v, vocab);
+    load_vectors(&v, inp, out);
     size_t checked = 0;
     for (size_t i = 0; i < v.n; i++) {
         if (!spm && bpe_cleans(v.str[i], v.len[i]))
