@@ -61,6 +61,16 @@ static size_t run(const seg *s, size_t p, uint8_t mask)
     return n;
 }
 
+/* The same, stopping at max (0: no limit): \p{N}{1,3} must not scan a long run of digits
+ * once per group. */
+static size_t run_max(const seg *s, size_t p, uint8_t mask, size_t max)
+{
+    size_t n = 0;
+    while ((!max || n < max) && (fl_at(s, p + n) & mask))
+        n++;
+    return n;
+}
+
 /* A code point in the segment with none of the flags in excl: [^\s\p{L}\p{N}] and kin. */
 static bool other(const seg *s, size_t p, uint8_t excl)
 {
@@ -153,10 +163,8 @@ static size_t m_llama3(const seg *s, size_t p, const void *arg)
         return 1 + n;
     if ((n = run(s, p, word)))
         return n;
-    if (f & N) {
-        n = run(s, p, N);
-        return o->digits && n > o->digits ? o->digits : n;
-    }
+    if (f & N)
+        return run_max(s, p, N, o->digits);
     const uint8_t excl = SP | L | N | (o->marks ? M : 0);
     size_t q = p + (c == ' ');
     if (other(s, q, excl)) {
@@ -238,10 +246,8 @@ static size_t m_gpt4o(const seg *s, size_t p, const void *arg)
             return e - p + (o->contractions ? contraction(s, e, true) : 0);
         }
     }
-    if (f & N) {
-        size_t n = run(s, p, N);
-        return n > o->digits ? o->digits : n;
-    }
+    if (f & N)
+        return run_max(s, p, N, o->digits);
     size_t q = p + (c == ' ');
     if (other(s, q, SP | L | N)) {
         while (other(s, q, SP | L | N))
@@ -443,8 +449,7 @@ static size_t m_lines(const seg *s, size_t p, const void *arg)
 static size_t m_numbers(const seg *s, size_t p, const void *arg)
 {
     const unsigned *d = arg;
-    size_t n = run(s, p, N);
-    return *d && n > *d ? *d : n;
+    return run_max(s, p, N, *d);
 }
 
 /* [0-9][0-9][0-9] */

@@ -770,3 +770,89 @@ Test(tokenizer, split_spm_and_llama3_defaults)
     mlc_tokenizer_free(t);
     free(mem);
 }
+
+/* ------------------------------------------------------------------ pre-tokenizer families */
+
+/* How each regex family of llama.cpp cuts a text that tells it from its neighbours, worked
+ * out by hand from its regexes as llama.cpp runs them (std::regex, leftmost match, first
+ * alternative that succeeds; non-ASCII code points by category). */
+static const struct {
+    const char *pre, *text;
+    const char *words[16]; /* NULL-terminated */
+} family_want[] = {
+    /* digits one by one, then GPT-2 on the pieces (a space before digits stays alone) */
+    {"starcoder", "x 2024 it's", {"x", " ", "2", "0", "2", "4", " it", "'s"}},
+    {"command-r", "x 2024 it's", {"x", " ", "2", "0", "2", "4", " it", "'s"}},
+    {"gpt-2", "x 2024 it's", {"x", " 2024", " it", "'s"}},
+    /* falcon's first regex takes ` with the punctuation; default's does not */
+    {"falcon", "a `! 1234567", {"a", " ", "`!", " ", "123", "456", "7"}},
+    {"default", "a `! 1234567", {"a", " `", "!", " ", "123", "456", "7"}},
+    /* newlines alone, \s?\p{L}+, then CJK cut out of a word, then single digits */
+    {"deepseek-coder", "Hi \xE4\xB8\xAD\xE6\x96\x87" "12\n",
+     {"Hi", " ", "\xE4\xB8\xAD\xE6\x96\x87", "1", "2", "\n"}},
+    /* Latin letters, ASCII punctuation runs, trailing white space, CJK, numbers */
+    {"deepseek-llm", "Ab \xE4\xB8\xAD\xE6\x96\x87!! 42  ",
+     {"Ab", " ", "\xE4\xB8\xAD\xE6\x96\x87", "!!", " ", "42", "  "}},
+    /* digits in threes first, kana and CJK apart, punctuation takes the letters after it,
+     * '~' is neither punctuation nor symbol there */
+    {"deepseek-v3", "abc 1234 \xE6\x97\xA5\xE6\x9C\xAC a.b ~x ~~",
+     {"abc", " ", "123", "4", " ", "\xE6\x97\xA5\xE6\x9C\xAC", " a", ".b", " ", "~x", " ",
+      "~~"}},
+    /* case: a capital starts a word, capitals run together, a non-ASCII letter is both
+     * cases; contractions stay on the word; punctuation takes / and newlines after it */
+    {"gpt-4o", "HelloWORLD \xC3\x89" "COLE don't 12345 x//\n/y",
+     {"Hello", "WORLD", " \xC3\x89", "COLE", " don't", " ", "123", "45", " x", "//\n/", "y"}},
+    {"tekken", "don't 12", {"don", "'t", " ", "1", "2"}},
+    /* combining marks stay in the word for qwen35, not for qwen2 */
+    {"qwen35", "cafe\xCC\x81 x", {"cafe\xCC\x81", " x"}},
+    {"qwen2", "cafe\xCC\x81 x", {"cafe", "\xCC\x81", " x"}},
+    /* no contractions: 'tis is one word */
+    {"ufakzeka", "'tis", {"'tis"}},
+    {"qwen2", "'tis", {"'t", "is"}},
+    /* punctuation does not take the newline after it */
+    {"seed-coder", "x!\n", {"x", "!", "\n"}},
+    {"qwen2", "x!\n", {"x", "!\n"}},
+    /* lines first */
+    {"laguna", "x \n y", {"x", " ", "\n", " y"}},
+    {"qwen2", "x \n y", {"x", " \n", " y"}},
+    /* words up to a space or one of (|.,!? and kin; viking then splits digits */
+    {"bloom", "Hello, world... (x)", {"Hello", ",", " world", "... (", "x", ")"}},
+    {"viking", "ab12 c", {"ab", "1", "2", " c"}},
+    /* image tokens whole, two or four spaces, digits and punctuation alone */
+    {"chameleon", "IMGIMGABZ  x1!", {"IMGIMGABZ", "  ", "x", "1", "!"}},
+    /* lines of text and runs of newlines (spaces are U+2581, one code point each) */
+    {"gemma4", "a b\n\nc", {"a b", "\n\n", "c"}},
+};
+
+static void format_words(char *buf, size_t cap, const char *text, const size_t *lens,
+                         size_t n)
+{
+    size_t o = 0, at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && o + 8 < cap; at += lens[i++])
+        o += (size_t)snprintf(buf + o, cap - o, " '%.*s'", (int)lens[i], text + at);
+}
+
+Test(tokenizer, pre_tokenizer_families)
+{
+    for (size_t p = 0; p < sizeof family_want / sizeof family_want[0]; p++) {
+        void *mem = NULL;
+        mlc_tokenizer *t = tiny_bpe(family_want[p].pre, &mem);
+        const char *text = family_want[p].text;
+        size_t *lens = NULL, n = 0, n_want = 0;
+        cr_assert_eq(mlc_tokenizer_split(t, text, strlen(text), &lens, &n, NULL), MLC_OK);
+        bool ok = true;
+        for (size_t at = 0; family_want[p].words[n_want]; n_want++) {
+            size_t len = strlen(family_want[p].words[n_want]);
+            ok = ok && n_want < n && lens[n_want] == len &&
+                 !memcmp(text + at, family_want[p].words[n_want], len);
+            at += len;
+        }
+        char got[512];
+        format_words(got, sizeof got, text, lens, n);
+        cr_expect(ok && n == n_want, "%s: '%s': got%s", family_want[p].pre, text, got);
+        free(lens);
+        mlc_tokenizer_free(t);
+        free(mem);
+    }
+}
