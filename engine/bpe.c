@@ -48,9 +48,11 @@ static bool encode_word(tok_work *w, size_t first, size_t count)
                 return false;
             continue;
         }
-        for (size_t k = 0; k < n; k++)
-            if (!mlc_tok_bytes_put(&w->buf, e, mlc_utf8_encode(mlc_byte_to_cp((unsigned char)u[k]), e)))
+        for (size_t k = 0; k < n; k++) {
+            size_t en = mlc_utf8_encode(mlc_byte_to_cp((unsigned char)u[k]), e);
+            if (!mlc_tok_bytes_put(&w->buf, e, en))
                 return false;
+        }
     }
     return true;
 }

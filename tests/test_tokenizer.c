@@ -856,3 +856,157 @@ Test(tokenizer, pre_tokenizer_families)
         free(mem);
     }
 }
+
+/* gemma4: BPE over raw UTF-8 with spaces as U+2581, a word of newlines taken whole when it
+ * is a token, <0xXX> for bytes no token covers, BOS added whatever the file says. */
+Test(tokenizer, gemma4_model)
+{
+    static const char *const toks[] = {
+        "<pad>", "<eos>", "<bos>", "<unk>", "a", "b", "\xE2\x96\x81", "\xE2\x96\x81" "a", "ab",
+        "\n", "\n\n", "<0x63>", "<0xC3>", "<0xA9>", "<|tool_response>", "<turn|>"};
+    static const int32_t types[] = {3, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 6, 6, 6, 3, 3};
+    static const char *const merges[] = {"\xE2\x96\x81 a", "a b"};
+    void *mem = NULL;
+    mlc_gguf *g = write_synth(&(synth){.model = "gemma4", .toks = toks, .n_toks = 16,
+                                       .merges = merges, .n_merges = 2, .types = types,
+                                       .n_types = 16, .bos = 2},
+                              &mem);
+    mlc_tokenizer *t = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_tokenizer_load(g, &t, &err), MLC_OK, "%s", err.msg);
+    mlc_gguf_close(g);
+    free(mem);
+    cr_expect_str_eq(mlc_tokenizer_model(t), "gemma4");
+    cr_expect_str_eq(mlc_tokenizer_pre(t), "gemma4");
+    cr_expect(mlc_tokenizer_add_bos(t));
+    cr_expect(mlc_tokenizer_is_eog(t, 1) && mlc_tokenizer_is_eog(t, 14) &&
+              mlc_tokenizer_is_eog(t, 15));
+    int32_t *ids = NULL;
+    const char text[] = "ab a\n\nc \xC3\xA9";
+    size_t n = tokenize(t, text, strlen(text), true, false, &ids);
+    const int32_t want[] = {2, 8, 7, 10, 11, 6, 12, 13};
+    char got[256];
+    format_ids(got, sizeof got, ids, n);
+    cr_expect(n == 8 && !memcmp(ids, want, sizeof want), "got%s", got);
+    size_t len;
+    char *back = detokenize(t, ids, n, false, &len);
+    cr_expect_str_eq(back, text);
+    free(back);
+    free(ids);
+    mlc_tokenizer_free(t);
+}
+
+/* Names llama.cpp knows but whose regexes are not implemented here are refused by name. */
+Test(tokenizer, unknown_pre_tokenizers_refused_by_name)
+{
+    static const char *const names[] = {"tiny_aya", "kimi-k2", "jais-2", "Qwen2"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        void *mem = NULL;
+        mlc_gguf *g = write_synth(&(synth){.model = "gpt2", .pre = names[i], .toks = bpe_toks,
+                                           .n_toks = 7, .merges = bpe_merges, .n_merges = 2,
+                                           .bos = -1},
+                                  &mem);
+        mlc_tokenizer *t = NULL;
+        mlc_err err = {0};
+        cr_expect_eq(mlc_tokenizer_load(g, &t, &err), MLC_ERR_UNSUPPORTED, "%s", names[i]);
+        cr_expect(strstr(err.msg, names[i]) && strstr(err.msg, "tokenizer.ggml.pre"), "%s",
+                  err.msg);
+        cr_expect_null(t);
+        mlc_gguf_close(g);
+        free(mem);
+    }
+}
+
+/* The settings llama.cpp ties to a name: BOS added by default, and whether " ," loses its
+ * space when detokenizing. */
+Test(tokenizer, pre_tokenizer_name_settings)
+{
+    static const struct {
+        const char *pre;
+        bool add_bos, cleans;
+    } want[] = {
+        {"llama-bpe", true, true},  {"dbrx", false, true},       {"tekken", true, false},
+        {"chameleon", true, false}, {"command-r", false, false}, {"refact", false, true},
+        {"qwen2", false, false},    {"stablelm2", false, true},  {"gpt-4o", false, false},
+        {"deepseek-v3", false, false}, {"falcon", false, true},  {"glm4", false, true},
+    };
+    static const char *const toks[] = {"\xC4\xA0", ",", "a"};
+    static const char *const merges[] = {"a a"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        void *mem = NULL;
+        mlc_gguf *g = write_synth(&(synth){.model = "gpt2", .pre = want[i].pre, .toks = toks,
+                                           .n_toks = 3, .merges = merges, .n_merges = 1,
+                                           .bos = -1},
+                                  &mem);
+        mlc_tokenizer *t = NULL;
+        cr_assert_eq(mlc_tokenizer_load(g, &t, NULL), MLC_OK, "%s", want[i].pre);
+        mlc_gguf_close(g);
+        cr_expect_eq(mlc_tokenizer_add_bos(t), want[i].add_bos, "%s", want[i].pre);
+        size_t len;
+        char *s = detokenize(t, (const int32_t[]){0, 1}, 2, false, &len);
+        cr_expect_str_eq(s, want[i].cleans ? "," : " ,", "%s", want[i].pre);
+        free(s);
+        mlc_tokenizer_free(t);
+        free(mem);
+    }
+    /* BPE's default BOS is id 11, except for glm4 (none unless the file names one) */
+    static const char *const twelve[] = {"a", "b", "c", "d", "e", "f",
+                                         "g", "h", "i", "j", "k", "l"};
+    static const char *const pres[] = {"dbrx", "glm4"};
+    for (int i = 0; i < 2; i++) {
+        void *mem = NULL;
+        mlc_gguf *g = write_synth(&(synth){.model = "gpt2", .pre = pres[i], .toks = twelve,
+                                           .n_toks = 12, .merges = merges, .n_merges = 1,
+                                           .bos = -1},
+                                  &mem);
+        mlc_tokenizer *t = NULL;
+        cr_assert_eq(mlc_tokenizer_load(g, &t, NULL), MLC_OK);
+        mlc_gguf_close(g);
+        cr_expect_eq(mlc_tokenizer_bos(t), i ? -1 : 11, "%s", pres[i]);
+        mlc_tokenizer_free(t);
+        free(mem);
+    }
+}
+
+/* Random bytes, mostly malformed UTF-8, through every regex family: the words cover the
+ * text exactly, none is empty, and tokenizing succeeds (the tiny vocabulary lacks most
+ * bytes; those give no token, as in llama.cpp). */
+Test(tokenizer, every_pre_tokenizer_takes_random_bytes)
+{
+    static const char *const pres[] = {
+        "default", "gpt-2", "llama3", "qwen2", "qwen35", "seed-coder", "ufakzeka", "minicpm5",
+        "laguna", "starcoder", "falcon", "deepseek-llm", "deepseek-coder", "deepseek-v3",
+        "gpt-4o", "tekken", "granite-embed-multi-97m", "bloom", "viking", "chameleon",
+        "gemma4", "sarvam-moe"};
+    static const unsigned char pool[] = {'a', 'Z', '1', ' ', ' ', '\n', '\r', '\t', '\'',
+                                         's', '.', '~', 0x80, 0xBF, 0xC3, 0xA9, 0xE4, 0xB8,
+                                         0xAD, 0xE2, 0x80, 0xF0, 0x9F, 0xFF, 0xFE, 0xCC, 0x81};
+    uint64_t seed = 42;
+    for (size_t p = 0; p < sizeof pres / sizeof pres[0]; p++) {
+        void *mem = NULL;
+        mlc_tokenizer *t = tiny_bpe(pres[p], &mem);
+        for (int r = 0; r < 300; r++) {
+            unsigned char text[96];
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            size_t len = (size_t)(seed >> 33) % sizeof text;
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 6364136223846793005u + 1442695040888963407u;
+                text[i] = pool[(seed >> 33) % sizeof pool];
+            }
+            size_t *lens = NULL, n = 0, sum = 0;
+            cr_assert_eq(mlc_tokenizer_split(t, (const char *)text, len, &lens, &n, NULL),
+                         MLC_OK);
+            for (size_t i = 0; i < n; i++) {
+                cr_assert_gt(lens[i], 0, "%s: an empty word", pres[p]);
+                sum += lens[i];
+            }
+            cr_assert_eq(sum, len, "%s: words cover %zu of %zu bytes", pres[p], sum, len);
+            free(lens);
+            int32_t *ids = NULL;
+            tokenize(t, (const char *)text, len, false, true, &ids);
+            free(ids);
+        }
+        mlc_tokenizer_free(t);
+        free(mem);
+    }
+}
