@@ -1,4 +1,4 @@
-/* pretok.h: the pre-tokenizers of byte-level BPE vocabularies, by the names llama.cpp gives
+/* pretok.h: the pre-tokenizers of BPE vocabularies, by the names llama.cpp gives
  * them (tokenizer.ggml.pre). A pre-tokenizer cuts text into words before merges run; each
  * is llama.cpp's list of regular expressions applied one after the other, every regex
  * re-cutting every piece the previous one left (its matches and the text between them).
@@ -13,14 +13,14 @@
 
 /* What llama.cpp attaches to a name besides the regexes. */
 enum {
-    MLC_PRETOK_IGNORE_MERGES = 1, /* a word that is a token is taken whole */
-    MLC_PRETOK_ADD_BOS = 2,       /* add_bos defaults to true */
-    MLC_PRETOK_KEEP_SPACES = 4,   /* no clean-up of spaces when detokenizing */
-    MLC_PRETOK_NO_BOS = 8,        /* no BOS id by default */
-    MLC_PRETOK_RAW = 16,          /* SentencePiece-style BPE: spaces become U+2581, merges
-                                     run on raw UTF-8, byte fallback is <0xXX> */
-    MLC_PRETOK_NEWLINE_WORDS = 32,/* a word of newlines that is a token is taken whole */
-    MLC_PRETOK_FORCE_BOS = 64,    /* add_bos is true whatever the file says */
+    MLC_PRETOK_IGNORE_MERGES = 1,  /* a word that is a token is taken whole */
+    MLC_PRETOK_ADD_BOS = 2,        /* add_bos defaults to true */
+    MLC_PRETOK_KEEP_SPACES = 4,    /* no clean-up of spaces when detokenizing */
+    MLC_PRETOK_NO_BOS = 8,         /* no BOS id by default */
+    MLC_PRETOK_RAW = 16,           /* SentencePiece-style BPE: spaces become U+2581, merges
+                                      run on raw UTF-8, byte fallback is <0xXX> */
+    MLC_PRETOK_NEWLINE_WORDS = 32, /* a word of newlines that is a token is taken whole */
+    MLC_PRETOK_FORCE_BOS = 64,     /* add_bos is true whatever the file says */
 };
 
 typedef struct mlc_pretok {
