@@ -522,6 +522,53 @@ static mlc_status build_specials(mlc_tokenizer *t, mlc_err *err)
     return MLC_OK;
 }
 
+static char ascii_lower_c(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+
+/* Whether s contains z (lower-case ASCII), ASCII letters of s compared lower-cased. */
+static bool contains_ascii_ci(mlc_gguf_str s, const char *z)
+{
+    const size_t n = strlen(z);
+    for (size_t i = 0; i + n <= (size_t)s.len; i++) {
+        size_t k = 0;
+        while (k < n && ascii_lower_c(s.ptr[i + k]) == z[k])
+            k++;
+        if (k == n)
+            return true;
+    }
+    return false;
+}
+
+static void set_rstrip(mlc_tokenizer *t, const char *text, bool on)
+{
+    int32_t id = mlc_tokenizer_find(t, text, strlen(text));
+    if (id >= 0)
+        t->toks[id].rstrip = on;
+}
+
+/* llama.cpp gives the special tokens of models named Phi-3 (general.name) the "rstrip"
+ * attribute, except <unk>, <s> and <|endoftext|>: white space after them is dropped. */
+static mlc_status mark_rstrip(mlc_tokenizer *t, const mlc_gguf *g, mlc_err *err)
+{
+    mlc_gguf_str s;
+    mlc_status st = mlc_gguf_get_str(g, "general.name", &s, err);
+    if (st == MLC_ERR_NOT_FOUND)
+        return MLC_OK;
+    if (st)
+        return st;
+    if (!contains_ascii_ci(s, "phi-3") && !contains_ascii_ci(s, "phi3"))
+        return MLC_OK;
+    for (size_t i = 0; i < t->n_special; i++)
+        t->toks[t->special[i]].rstrip = true;
+    set_rstrip(t, "</s>", true);
+    set_rstrip(t, "<unk>", false);
+    set_rstrip(t, "<s>", false);
+    set_rstrip(t, "<|endoftext|>", false);
+    return MLC_OK;
+}
+
 /* Byte fallback: <0xXX>, else (SentencePiece) the byte itself as a token, in llama.cpp's
  * order, else none. */
 static void build_byte_tokens(mlc_tokenizer *t)
@@ -564,6 +611,8 @@ mlc_status mlc_tokenizer_load(const mlc_gguf *g, mlc_tokenizer **out, mlc_err *e
         st = detect_eog(t, g, err);
     if (!st)
         st = build_specials(t, err);
+    if (!st)
+        st = mark_rstrip(t, g, err);
     if (st) {
         mlc_tokenizer_free(t);
         return st;
@@ -663,6 +712,12 @@ static const char *find_bytes(const char *hay, size_t hn, const char *needle, si
     return NULL;
 }
 
+/* isspace() in the C locale, as llama.cpp strips around special tokens. */
+static bool is_c_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 /* Cuts every raw fragment of `in` at the occurrences (leftmost, not overlapping) of token
  * id's text, into `out`. */
 static bool split_on(const mlc_tokenizer *t, int32_t id, const char *text, const fragvec *in,
@@ -685,6 +740,8 @@ static bool split_on(const mlc_tokenizer *t, int32_t id, const char *text, const
             if ((at > cur && !frag_push(out, -1, cur, at - cur)) || !frag_push(out, id, 0, 0))
                 return false;
             cur = at + n;
+            while (t->toks[id].rstrip && cur < end && is_c_space(text[cur]))
+                cur++;
         }
         if (cur < end && !frag_push(out, -1, cur, end - cur))
             return false;

@@ -30,6 +30,7 @@ typedef struct tok_info {
     float score;
     uint8_t attr;
     bool eog;
+    bool rstrip; /* white space after it in the text is dropped (Phi-3's special tokens) */
 } tok_info;
 
 typedef struct tok_merge {

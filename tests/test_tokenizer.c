@@ -500,6 +500,7 @@ Test(tokenizer, bos_eos_flags)
 
 /* A tiny vocabulary written with the GGUF writer; keys left out or broken by the caller. */
 typedef struct synth {
+    const char *name;        /* general.name; NULL: none */
     const char *model;       /* NULL: no tokenizer.ggml.model */
     const char *pre;         /* NULL: none */
     const char *const *toks; /* NULL: no tokens */
@@ -517,6 +518,8 @@ static mlc_gguf *write_synth(const synth *s, void **mem)
     mlc_gguf_writer *w = mlc_gguf_writer_new();
     cr_assert(w);
     mlc_gguf_writer_set_str(w, "general.architecture", "llama");
+    if (s->name)
+        mlc_gguf_writer_set_str(w, "general.name", s->name);
     if (s->model)
         mlc_gguf_writer_set_str(w, "tokenizer.ggml.model", s->model);
     if (s->pre)
@@ -1006,6 +1009,39 @@ Test(tokenizer, every_pre_tokenizer_takes_random_bytes)
             tokenize(t, (const char *)text, len, false, true, &ids);
             free(ids);
         }
+        mlc_tokenizer_free(t);
+        free(mem);
+    }
+}
+
+/* Phi-3 (by general.name, as llama.cpp decides it): white space after its special tokens is
+ * dropped, except after <s>; other models keep it. */
+Test(tokenizer, phi3_strips_after_special_tokens)
+{
+    static const char *const toks[] = {"<unk>", "<s>", "</s>", "<|user|>", "<|end|>",
+                                       "\xE2\x96\x81", "h", "i"};
+    static const int32_t types[] = {2, 3, 3, 3, 3, 1, 1, 1};
+    static const char *const names[] = {"Phi-3-mini-4k-instruct", "Llama-2-7b"};
+    static const int32_t phi3[] = {3, 5, 6, 7, 4}, other[] = {3, 5, 0, 5, 6, 7, 4, 5, 0};
+    const char text[] = "<|user|>\n hi<|end|>\n";
+    for (int k = 0; k < 2; k++) {
+        void *mem = NULL;
+        mlc_gguf *g = write_synth(&(synth){.name = names[k], .model = "llama", .toks = toks,
+                                           .n_toks = 8, .types = types, .n_types = 8,
+                                           .bos = -1},
+                                  &mem);
+        mlc_tokenizer *t = NULL;
+        cr_assert_eq(mlc_tokenizer_load(g, &t, NULL), MLC_OK);
+        mlc_gguf_close(g);
+        int32_t *ids = NULL;
+        size_t n = tokenize(t, text, strlen(text), false, true, &ids);
+        const int32_t *want = k ? other : phi3;
+        size_t n_want = k ? 9 : 5;
+        char got[256];
+        format_ids(got, sizeof got, ids, n);
+        cr_expect(n == n_want && !memcmp(ids, want, n * sizeof *ids), "%s: got%s", names[k],
+                  got);
+        free(ids);
         mlc_tokenizer_free(t);
         free(mem);
     }
