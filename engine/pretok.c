@@ -143,11 +143,29 @@ typedef struct l3opt {
     bool contractions, marks;
     unsigned digits;
     const char *tail;
+    bool cascade; /* jais-2: \s{512}(?!\S)|\s{256}(?!\S)|...|\s{4}(?!\S)|\s{1,2}(?!\S)|\s{1}
+                     in place of \s+(?!\S)|\s+ */
 } l3opt;
 
 static bool in_tail(const char *tail, uint32_t c)
 {
     return c != 0 && c < 0x80 && strchr(tail, (int)c);
+}
+
+/* \s*[\r\n]+, then jais-2's cascade: the largest of 512, 256, ..., 4, 2, 1 that fits the
+ * white-space run and is followed by white space or the end, else one code point. */
+static size_t spaces_cascade(const seg *s, size_t p)
+{
+    size_t n = 0, last_nl = 0;
+    for (; fl_at(s, p + n) & SP; n++)
+        if (is_nl(cp_at(s, p + n)))
+            last_nl = n + 1;
+    if (last_nl)
+        return last_nl;
+    for (size_t k = 512; k >= 1; k /= 2)
+        if (k < n || (k == n && p + n == s->end))
+            return k;
+    return 1;
 }
 
 static size_t m_llama3(const seg *s, size_t p, const void *arg)
@@ -174,7 +192,7 @@ static size_t m_llama3(const seg *s, size_t p, const void *arg)
             q++;
         return q - p;
     }
-    return spaces(s, p, true);
+    return o->cascade ? spaces_cascade(s, p) : spaces(s, p, true);
 }
 
 /* ------------------------------------------------------------------ GPT-4o and kin */
@@ -270,10 +288,11 @@ static bool punct_sym(const seg *s, size_t p)
 
 /* [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|
  * ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+  (DeepSeek V3's third regex; digits and
- * code points of no listed class match nothing and stay between matches) */
+ * code points of no listed class match nothing and stay between matches). Spark 2.5's has
+ * no [\r\n]* after punctuation and [\r\n] in place of \s*[\r\n]+ (arg non-NULL). */
 static size_t m_deepseek3(const seg *s, size_t p, const void *arg)
 {
-    (void)arg;
+    const bool spark = arg != NULL;
     const uint32_t c = cp_at(s, p);
     const uint8_t f = fl_at(s, p);
     size_t n = 0;
@@ -291,11 +310,13 @@ static size_t m_deepseek3(const seg *s, size_t p, const void *arg)
     if (punct_sym(s, q)) {
         while (punct_sym(s, q))
             q++;
-        while (is_nl(cp_at(s, q)))
+        while (!spark && is_nl(cp_at(s, q)))
             q++;
         return q - p;
     }
-    return spaces(s, p, true);
+    if (spark && is_nl(c))
+        return 1;
+    return spaces(s, p, !spark);
 }
 
 typedef struct range {
@@ -573,20 +594,21 @@ typedef struct pass {
 
 enum {
     F_DEFAULT, F_GPT2, F_LLAMA3, F_QWEN2, F_QWEN35, F_SEED_CODER, F_UFAKZEKA, F_MINICPM5,
-    F_LAGUNA, F_STARCODER, F_FALCON, F_DEEPSEEK_LLM, F_DEEPSEEK_CODER, F_DEEPSEEK3, F_GPT4O,
-    F_TEKKEN, F_GRANITE_EMB, F_BLOOM, F_VIKING, F_CHAMELEON, F_LINES, F_COUNT
+    F_LAGUNA, F_JAIS2, F_STARCODER, F_FALCON, F_DEEPSEEK_LLM, F_DEEPSEEK_CODER, F_DEEPSEEK3, F_GPT4O,
+    F_SPARK, F_TEKKEN, F_GRANITE_EMB, F_BLOOM, F_VIKING, F_CHAMELEON, F_LINES, F_COUNT
 };
 
 enum { MAX_PASSES = 6 };
 
 static const unsigned one = 1, three = 3, any = 0;
 static const int falcon_tick = 1;
-static const l3opt o_llama3 = {true, false, 3, "\r\n"};
-static const l3opt o_qwen2 = {true, false, 1, "\r\n"};
-static const l3opt o_qwen35 = {true, true, 1, "\r\n"};
-static const l3opt o_seed = {true, false, 1, ""};
-static const l3opt o_ufakzeka = {false, false, 1, "\r\n"};
-static const l3opt o_minicpm5 = {true, false, 0, "\r\n"};
+static const l3opt o_llama3 = {true, false, 3, "\r\n", false};
+static const l3opt o_jais2 = {true, false, 3, "\r\n", true};
+static const l3opt o_qwen2 = {true, false, 1, "\r\n", false};
+static const l3opt o_qwen35 = {true, true, 1, "\r\n", false};
+static const l3opt o_seed = {true, false, 1, "", false};
+static const l3opt o_ufakzeka = {false, false, 1, "\r\n", false};
+static const l3opt o_minicpm5 = {true, false, 0, "\r\n", false};
 static const g4opt o_gpt4o = {true, false, 3};
 static const g4opt o_tekken = {false, false, 1};
 static const g4opt o_granite = {true, true, 3};
@@ -602,6 +624,7 @@ static const pass sets[F_COUNT][MAX_PASSES] = {
     [F_UFAKZEKA] = {{m_llama3, &o_ufakzeka}},
     [F_MINICPM5] = {{m_numbers, &three}, {m_llama3, &o_minicpm5}},
     [F_LAGUNA] = {{m_lines, NULL}, {m_llama3, &o_qwen2}},
+    [F_JAIS2] = {{m_llama3, &o_jais2}},
     [F_STARCODER] = {{m_numbers, &one}, {m_gpt2, NULL}},
     [F_FALCON] = {{m_punct_runs, &falcon_tick}, {m_gpt2, NULL}, {m_digit3, NULL}},
     [F_DEEPSEEK_LLM] = {{m_newline, NULL}, {m_ds_letters, NULL}, {m_ds_punct, NULL},
@@ -609,6 +632,7 @@ static const pass sets[F_COUNT][MAX_PASSES] = {
     [F_DEEPSEEK_CODER] = {{m_newline, NULL}, {m_space_letters, NULL}, {m_space_punct, NULL},
                           {m_ds_cjk, NULL}, {m_numbers, &one}},
     [F_DEEPSEEK3] = {{m_numbers, &three}, {m_ds3_cjk, NULL}, {m_deepseek3, NULL}},
+    [F_SPARK] = {{m_numbers, &three}, {m_ds3_cjk, NULL}, {m_deepseek3, &one}, {m_numbers, &one}},
     [F_GPT4O] = {{m_gpt4o, &o_gpt4o}},
     [F_TEKKEN] = {{m_gpt4o, &o_tekken}},
     [F_GRANITE_EMB] = {{m_gpt4o, &o_granite}},
@@ -649,6 +673,7 @@ static const mlc_pretok names[] = {
     {"hunyuan-dense", F_DEEPSEEK3, KEEP},
     {"joyai-llm", F_DEEPSEEK3, KEEP},
     {"hy_v4", F_DEEPSEEK3, KEEP},
+    {"spark2_5", F_SPARK, KEEP},
     {"falcon", F_FALCON, 0},
     {"gpt-2", F_GPT2, 0},
     {"phi-2", F_GPT2, 0},
@@ -691,6 +716,7 @@ static const mlc_pretok names[] = {
     {"ufakzeka", F_UFAKZEKA, KEEP},
     {"minicpm5", F_MINICPM5, IGN},
     {"laguna", F_LAGUNA, KEEP},
+    {"jais-2", F_JAIS2, 0},
     {"gpt-4o", F_GPT4O, KEEP},
     {"llama4", F_GPT4O, KEEP},
     {"kanana2", F_GPT4O, KEEP},
