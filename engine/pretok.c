@@ -111,6 +111,20 @@ static size_t spaces(const seg *s, size_t p, bool with_nl)
     return n > 1 && p + n < s->end ? n - 1 : n;
 }
 
+typedef struct range {
+    uint32_t lo, hi;
+} range;
+
+static bool in_ranges(uint32_t c, const range *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c >= r[i].lo && c <= r[i].hi)
+            return true;
+    return false;
+}
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 /* ------------------------------------------------------------------ GPT-2 */
 
 /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ as llama.cpp's
@@ -277,6 +291,56 @@ static size_t m_gpt4o(const seg *s, size_t p, const void *arg)
     return spaces(s, p, true);
 }
 
+/* ------------------------------------------------------------------ Kimi K2 */
+
+/* Han ideographs (CJK unified ideographs and extensions A-F, compatibility ideographs). */
+static bool is_han(uint32_t c)
+{
+    static const range han[] = {{0x4E00, 0x9FFF},   {0x3400, 0x4DBF},   {0x20000, 0x2A6DF},
+                                {0x2A700, 0x2B73F}, {0x2B740, 0x2B81F}, {0x2B820, 0x2CEAF},
+                                {0x2CEB0, 0x2EBEF}, {0xF900, 0xFAFF},   {0x2F800, 0x2FA1F}};
+    return in_ranges(c, han, COUNT(han));
+}
+
+static bool k2_letter(const seg *s, size_t p)
+{
+    return (fl_at(s, p) & L) && !is_han(s->cp[p]);
+}
+
+/* Kimi K2, as llama.cpp's own splitter runs it: [\p{Han}]+ | [^\r\n\p{L}\p{N}]? and the
+ * letters that are not Han, then an optional contraction | \p{N}{1,3} |
+ *  ?[^\s\p{L}\p{N}]+[\r\n]* | \s*[\r\n]+ | \s+(?!\S) | \s+ */
+static size_t m_kimi(const seg *s, size_t p, const void *arg)
+{
+    (void)arg;
+    const uint32_t c = cp_at(s, p);
+    const uint8_t f = fl_at(s, p);
+    size_t n = 0;
+    while (p + n < s->end && is_han(s->cp[p + n]))
+        n++;
+    if (n)
+        return n;
+    const bool lead = !is_nl(c) && !(f & (L | N));
+    if (k2_letter(s, p) || (lead && k2_letter(s, p + 1))) {
+        size_t q = p + lead;
+        while (k2_letter(s, q))
+            q++;
+        return q - p + contraction(s, q, true);
+    }
+    if (f & N)
+        return run_max(s, p, N, 3);
+    size_t q = p + (c == ' ');
+    if (other(s, q, SP | L | N)) {
+        while (other(s, q, SP | L | N))
+            q++;
+        while (is_nl(cp_at(s, q)))
+            q++;
+        return q - p;
+    }
+    n = spaces(s, p, true);
+    return n ? n : 1;
+}
+
 /* ------------------------------------------------------------------ DeepSeek */
 
 /* \p{P} or \p{S} as llama.cpp's regexes see them (no '~'). */
@@ -318,20 +382,6 @@ static size_t m_deepseek3(const seg *s, size_t p, const void *arg)
         return 1;
     return spaces(s, p, !spark);
 }
-
-typedef struct range {
-    uint32_t lo, hi;
-} range;
-
-static bool in_ranges(uint32_t c, const range *r, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (c >= r[i].lo && c <= r[i].hi)
-            return true;
-    return false;
-}
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* DeepSeek LLM's letters: [A-Za-zµÀ-ÖØ-öø-ƺ ... 𞤀-𞥃], its ranges in order. */
 static const range ds_letters[] = {
@@ -595,7 +645,7 @@ typedef struct pass {
 enum {
     F_DEFAULT, F_GPT2, F_LLAMA3, F_QWEN2, F_QWEN35, F_SEED_CODER, F_UFAKZEKA, F_MINICPM5,
     F_LAGUNA, F_JAIS2, F_STARCODER, F_FALCON, F_DEEPSEEK_LLM, F_DEEPSEEK_CODER, F_DEEPSEEK3,
-    F_SPARK, F_GPT4O, F_TEKKEN, F_GRANITE_EMB, F_BLOOM, F_VIKING, F_CHAMELEON, F_LINES,
+    F_SPARK, F_KIMI, F_GPT4O, F_TEKKEN, F_GRANITE_EMB, F_BLOOM, F_VIKING, F_CHAMELEON, F_LINES,
     F_COUNT
 };
 
@@ -634,6 +684,7 @@ static const pass sets[F_COUNT][MAX_PASSES] = {
                           {m_ds_cjk, NULL}, {m_numbers, &one}},
     [F_DEEPSEEK3] = {{m_numbers, &three}, {m_ds3_cjk, NULL}, {m_deepseek3, NULL}},
     [F_SPARK] = {{m_numbers, &three}, {m_ds3_cjk, NULL}, {m_deepseek3, &one}, {m_numbers, &one}},
+    [F_KIMI] = {{m_kimi, NULL}},
     [F_GPT4O] = {{m_gpt4o, &o_gpt4o}},
     [F_TEKKEN] = {{m_gpt4o, &o_tekken}},
     [F_GRANITE_EMB] = {{m_gpt4o, &o_granite}},
@@ -718,6 +769,7 @@ static const mlc_pretok names[] = {
     {"minicpm5", F_MINICPM5, IGN},
     {"laguna", F_LAGUNA, KEEP},
     {"jais-2", F_JAIS2, 0},
+    {"kimi-k2", F_KIMI, KEEP},
     {"gpt-4o", F_GPT4O, KEEP},
     {"llama4", F_GPT4O, KEEP},
     {"kanana2", F_GPT4O, KEEP},

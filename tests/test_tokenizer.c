@@ -829,6 +829,11 @@ static const struct {
     /* DeepSeek V3's regexes, newlines alone, then single digits */
     {"spark2_5", "x!\n12", {"x", "!", "\n", "1", "2"}},
     {"deepseek-v3", "x!\n12", {"x", "!\n", "12"}},
+    /* Han apart from other letters, contractions stay on the word */
+    {"kimi-k2", "\xE4\xB8\xAD\xE6\x96\x87" "abc's x \xE4\xB8\xAD 1234",
+     {"\xE4\xB8\xAD\xE6\x96\x87", "abc's", " x", " ", "\xE4\xB8\xAD", " ", "123", "4"}},
+    {"llama3", "\xE4\xB8\xAD\xE6\x96\x87" "abc's x \xE4\xB8\xAD 1234",
+     {"\xE4\xB8\xAD\xE6\x96\x87" "abc", "'s", " x", " \xE4\xB8\xAD", " ", "123", "4"}},
     /* lines of text and runs of newlines (spaces are U+2581, one code point each) */
     {"gemma4", "a b\n\nc", {"a b", "\n\n", "c"}},
 };
@@ -908,7 +913,7 @@ Test(tokenizer, gemma4_model)
 /* Names llama.cpp knows but whose regexes are not implemented here are refused by name. */
 Test(tokenizer, unknown_pre_tokenizers_refused_by_name)
 {
-    static const char *const names[] = {"tiny_aya", "kimi-k2", "superbpe", "Qwen2"};
+    static const char *const names[] = {"tiny_aya", "afmoe", "superbpe", "Qwen2"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         void *mem = NULL;
         mlc_gguf *g = write_synth(&(synth){.model = "gpt2", .pre = names[i], .toks = bpe_toks,
@@ -986,7 +991,7 @@ Test(tokenizer, every_pre_tokenizer_takes_random_bytes)
         "default", "gpt-2", "llama3", "qwen2", "qwen35", "seed-coder", "ufakzeka", "minicpm5",
         "laguna", "starcoder", "falcon", "deepseek-llm", "deepseek-coder", "deepseek-v3",
         "gpt-4o", "tekken", "granite-embed-multi-97m", "bloom", "viking", "chameleon",
-        "gemma4", "sarvam-moe", "jais-2", "spark2_5"};
+        "gemma4", "sarvam-moe", "jais-2", "spark2_5", "kimi-k2"};
     static const unsigned char pool[] = {'a', 'Z', '1', ' ', ' ', '\n', '\r', '\t', '\'',
                                          's', '.', '~', 0x80, 0xBF, 0xC3, 0xA9, 0xE4, 0xB8,
                                          0xAD, 0xE2, 0x80, 0xF0, 0x9F, 0xFF, 0xFE, 0xCC, 0x81};
