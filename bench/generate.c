@@ -214,7 +214,9 @@ static const char tok_usage[] =
     "usage: mlc-bench tokenize -m MODEL.gguf (-p TEXT | -f FILE) [--ids] [--no-bos]\n"
     "                         [--no-parse-special]\n"
     "Prints each token as 'id -> \\'piece\\'' (with --ids: one list of ids), like llama-tokenize.\n"
-    "Works on vocabulary-only GGUF files.\n";
+    "Works on vocabulary-only GGUF files. Vocabularies: llama (SentencePiece), gpt2 (BPE with\n"
+    "llama.cpp's pre-tokenizers: gpt-2, llama3, qwen2, qwen35, starcoder, deepseek-*, gpt-4o, ...)\n"
+    "and gemma4; the README lists every pre-tokenizer name.\n";
 
 static int print_tokens(const mlc_tokenizer *tok, const int32_t *ids, size_t n, bool only_ids)
 {

@@ -1,12 +1,16 @@
-/* tests/test_tokenizer.c: the tokenizer against llama.cpp's own test vectors (the shared
- * vocab files and their .inp/.out), the golden text's ids, round trips through detokenize,
- * byte fallback, special tokens, the BOS/EOS flags, and the errors of broken metadata. */
+/* tests/test_tokenizer.c: the tokenizer against llama.cpp's own test vectors (every
+ * vocabulary in ../shared/vocab and Gemma 3 270M's), the golden texts' ids, round trips
+ * through detokenize, byte fallback, special tokens (Phi-3's strip), the BOS/EOS flags, the
+ * gemma4 model, and the errors of broken metadata. The pre-tokenizers' own tests are in
+ * test_pretok.c. */
 #include <criterion/criterion.h>
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mlc/gguf.h"
 #include "mlc/tokenizer.h"
@@ -22,6 +26,17 @@ static mlc_gguf *open_shared(const char *rel)
     tu_require_shared(path, sizeof path, rel);
     cr_assert_eq(mlc_gguf_open(path, &g, &err), MLC_OK, "%s: %s", path, err.msg);
     return g;
+}
+
+static mlc_tokenizer *load_path(const char *path)
+{
+    mlc_gguf *g = NULL;
+    mlc_tokenizer *t = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_gguf_open(path, &g, &err), MLC_OK, "%s: %s", path, err.msg);
+    cr_assert_eq(mlc_tokenizer_load(g, &t, &err), MLC_OK, "%s: %s", path, err.msg);
+    mlc_gguf_close(g); /* the tokenizer keeps copies */
+    return t;
 }
 
 static mlc_tokenizer *load_shared(const char *rel)
@@ -53,39 +68,48 @@ static char *detokenize(const mlc_tokenizer *t, const int32_t *ids, size_t n, bo
     return s;
 }
 
-/* The test strings of X.gguf.inp: separated by "\n__ggml_vocab_test__\n". */
+/* The test strings of an .inp file: each followed by "\n__ggml_vocab_test__\n" (the last
+ * may lack it), and the expected ids of each, one line per string in the .out file (which
+ * may end with one empty line more). */
 typedef struct vectors {
     char *inp, *out;
     const char *str[128];
     size_t len[128];
     size_t n;
-    char *line[128]; /* expected ids, one line per string */
+    char *line[129]; /* expected ids, one line per string */
     size_t n_lines;
 } vectors;
 
-static void load_vectors(vectors *v, const char *vocab)
+static void load_vectors(vectors *v, const char *inp_path, const char *out_path)
 {
     static const char sep[] = "\n__ggml_vocab_test__\n";
-    char rel[256], path[1024];
     memset(v, 0, sizeof *v);
-    snprintf(rel, sizeof rel, "vocab/%s.inp", vocab);
-    v->inp = tu_read_file(tu_require_shared(path, sizeof path, rel), NULL);
-    snprintf(rel, sizeof rel, "vocab/%s.out", vocab);
-    v->out = tu_read_file(tu_require_shared(path, sizeof path, rel), NULL);
-    cr_assert(v->inp && v->out, "cannot read the vectors of %s", vocab);
-    for (char *p = v->inp, *q; (q = strstr(p, sep)); p = q + strlen(sep)) {
+    size_t n_inp = 0;
+    v->inp = tu_read_file(inp_path, &n_inp);
+    v->out = tu_read_file(out_path, NULL);
+    cr_assert(v->inp && v->out, "cannot read %s and %s", inp_path, out_path);
+    char *p = v->inp, *q;
+    for (; (q = strstr(p, sep)); p = q + strlen(sep)) {
         cr_assert_lt(v->n, 128);
         v->str[v->n] = p;
         v->len[v->n++] = (size_t)(q - p);
     }
-    for (char *p = v->out, *q; *p; p = q + 1) {
-        q = strchr(p, '\n');
-        cr_assert(q, "%s.out: last line not terminated", vocab);
-        *q = 0;
-        cr_assert_lt(v->n_lines, 128);
-        v->line[v->n_lines++] = p;
+    if (p < v->inp + n_inp) { /* a last string without its separator */
+        cr_assert_lt(v->n, 128);
+        v->str[v->n] = p;
+        v->len[v->n++] = (size_t)(v->inp + n_inp - p);
     }
-    cr_assert_eq(v->n, v->n_lines, "%s: %zu strings, %zu lines of ids", vocab, v->n, v->n_lines);
+    for (char *l = v->out; *l; l = q + 1) {
+        q = strchr(l, '\n');
+        cr_assert(q, "%s: last line not terminated", out_path);
+        *q = 0;
+        cr_assert_lt(v->n_lines, 129);
+        v->line[v->n_lines++] = l;
+    }
+    if (v->n_lines == v->n + 1 && !*v->line[v->n])
+        v->n_lines--;
+    cr_assert_eq(v->n, v->n_lines, "%s: %zu strings, %zu lines of ids", inp_path, v->n,
+                 v->n_lines);
 }
 
 static size_t parse_ids(const char *line, int32_t *ids, size_t cap)
@@ -108,15 +132,13 @@ static void format_ids(char *buf, size_t cap, const int32_t *ids, size_t n)
         o += (size_t)snprintf(buf + o, cap - o, " %d", ids[i]);
 }
 
-/* Every string of the vocabulary's vectors gives exactly the expected ids (no BOS, special
- * texts not parsed: llama.cpp's test-tokenizer-0). Returns the number matched. */
-static size_t check_vectors(const char *vocab)
+/* Every string of inp_path gives exactly the ids of out_path (no BOS, special texts not
+ * parsed: llama.cpp's test-tokenizer-0). Sets *total; returns the number matched. */
+static size_t check_vectors(const mlc_tokenizer *t, const char *name, const char *inp_path,
+                            const char *out_path, size_t *total)
 {
-    char rel[256];
-    snprintf(rel, sizeof rel, "vocab/%s", vocab);
-    mlc_tokenizer *t = load_shared(rel);
     vectors v;
-    load_vectors(&v, vocab);
+    load_vectors(&v, inp_path, out_path);
     size_t matched = 0;
     for (size_t i = 0; i < v.n; i++) {
         int32_t want[1024], *got = NULL;
@@ -125,42 +147,98 @@ static size_t check_vectors(const char *vocab)
         bool ok = n_got == n_want && (!n_got || !memcmp(got, want, n_got * sizeof *got));
         char g[4096];
         format_ids(g, sizeof g, got, n_got);
-        cr_expect(ok, "%s: string %zu ('%.*s'): got%s, want %s", vocab, i, (int)v.len[i],
+        cr_expect(ok, "%s: string %zu ('%.*s'): got%s, want %s", name, i, (int)v.len[i],
                   v.str[i], g, v.line[i]);
         matched += ok;
         free(got);
     }
-    cr_log_info("%s: %zu of %zu strings match", vocab, matched, v.n);
-    cr_assert_eq(matched, v.n, "%s: %zu of %zu strings match", vocab, matched, v.n);
+    *total = v.n;
     free(v.inp);
     free(v.out);
-    mlc_tokenizer_free(t);
     return matched;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* ------------------------------------------------------------------ llama.cpp's vectors */
 
-Test(tokenizer, vectors_llama_spm)
+/* Every X.gguf.inp of ../shared/vocab, against X.gguf, with a table of the results. */
+Test(tokenizer, vectors_every_vocabulary)
 {
-    cr_expect_eq(check_vectors("ggml-vocab-llama-spm.gguf"), 46);
+    char dir[1024], gguf[1400], inp[1400], out[1400];
+    tu_require_shared(dir, sizeof dir, "vocab/README.md");
+    *strrchr(dir, '/') = 0;
+    DIR *d = opendir(dir);
+    cr_assert(d, "cannot list %s", dir);
+    char *names[64];
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len > 9 && !strcmp(e->d_name + len - 9, ".gguf.inp") && n < 64)
+            names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name);
+    cr_assert_geq(n, 9, "%s: %zu vocabularies with vectors, expected at least 9", dir, n);
+    size_t all_ok = 0, all = 0;
+    cr_log_info("%-36s %s", "vocabulary", "passed/total");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(inp, sizeof inp, "%.1100s/%.200s", dir, names[i]);
+        snprintf(gguf, sizeof gguf, "%.*s", (int)(strlen(inp) - 4), inp);
+        snprintf(out, sizeof out, "%.1300s.out", gguf);
+        mlc_tokenizer *t = load_path(gguf);
+        size_t total, ok = check_vectors(t, names[i], inp, out, &total);
+        cr_log_info("%-36s %zu/%zu", names[i], ok, total);
+        cr_expect_eq(ok, total, "%s: %zu of %zu strings match", names[i], ok, total);
+        all_ok += ok;
+        all += total;
+        mlc_tokenizer_free(t);
+        free(names[i]);
+    }
+    cr_log_info("%-36s %zu/%zu", "all", all_ok, all);
 }
 
-Test(tokenizer, vectors_gpt2)
+/* The real Gemma 3 270M file (its vocabulary: SentencePiece, 262,144 tokens), from
+ * $MLC_GEMMA3 or where the README's install puts it; skipped when absent. */
+static const char *gemma3_path(void)
 {
-    cr_expect_eq(check_vectors("ggml-vocab-gpt-2.gguf"), 46);
+    const char *p = getenv("MLC_GEMMA3");
+    if (!p || !*p)
+        p = "build/models/gemma-3-270m-q4_k_m.gguf";
+    if (access(p, R_OK))
+        cr_skip_test("%s not found (set MLC_GEMMA3 to the Gemma 3 270M GGUF)", p);
+    return p;
 }
 
-Test(tokenizer, golden_text_with_bos)
+Test(tokenizer, vectors_gemma3)
+{
+    char inp[1024], out[1024];
+    tu_require_shared(inp, sizeof inp, "golden/gemma3/gemma3-270m-vocab.inp");
+    tu_require_shared(out, sizeof out, "golden/gemma3/gemma3-270m-vocab.out");
+    mlc_tokenizer *t = load_path(gemma3_path());
+    cr_expect_eq(mlc_tokenizer_n_vocab(t), 262144);
+    cr_expect_str_eq(mlc_tokenizer_model(t), "llama");
+    size_t total, ok = check_vectors(t, "gemma3-270m-vocab", inp, out, &total);
+    cr_log_info("%-36s %zu/%zu", "gemma3-270m-vocab", ok, total);
+    cr_expect_eq(ok, total);
+    cr_expect_eq(total, 46);
+    mlc_tokenizer_free(t);
+}
+
+/* text.txt tokenizes (with BOS, special texts parsed) to the reference's text_token_ids. */
+static void check_golden_text(const mlc_tokenizer *t, const char *json_rel)
 {
     char path[1024];
-    mlc_tokenizer *t = load_shared("golden/tiny-llama-q8_0.gguf");
     size_t n_text = 0;
     char *text = tu_read_file(tu_require_shared(path, sizeof path, "golden/text.txt"), &n_text);
-    char *json = tu_read_file(tu_require_shared(path, sizeof path, "golden/golden.json"), NULL);
+    char *json = tu_read_file(tu_require_shared(path, sizeof path, json_rel), NULL);
     cr_assert(text && json);
     cJSON *root = cJSON_Parse(json);
     const cJSON *want = cJSON_GetObjectItemCaseSensitive(root, "text_token_ids");
-    cr_assert(cJSON_IsArray(want), "golden.json: no text_token_ids array");
+    cr_assert(cJSON_IsArray(want), "%s: no text_token_ids array", json_rel);
     int32_t *got = NULL;
     size_t n = tokenize(t, text, n_text, true, true, &got);
     cr_expect_eq(n, (size_t)cJSON_GetArraySize(want), "%zu ids, want %d", n,
@@ -170,6 +248,31 @@ Test(tokenizer, golden_text_with_bos)
         cr_assert_eq(got[i], (int32_t)e->valuedouble, "id %zu: got %d, want %d", i, got[i],
                      (int32_t)e->valuedouble);
     cr_expect_eq(got[0], mlc_tokenizer_bos(t));
+    cr_log_info("%s: %zu ids match", json_rel, n);
+    free(got);
+    cJSON_Delete(root);
+    free(json);
+    free(text);
+}
+
+Test(tokenizer, golden_text_gemma3)
+{
+    char path[1024];
+    tu_require_shared(path, sizeof path, "golden/gemma3/gemma3-270m.json");
+    mlc_tokenizer *t = load_path(gemma3_path());
+    check_golden_text(t, "golden/gemma3/gemma3-270m.json");
+    mlc_tokenizer_free(t);
+}
+
+Test(tokenizer, golden_text_with_bos)
+{
+    char path[1024];
+    mlc_tokenizer *t = load_shared("golden/tiny-llama-q8_0.gguf");
+    check_golden_text(t, "golden/golden.json");
+    size_t n_text = 0;
+    char *text = tu_read_file(tu_require_shared(path, sizeof path, "golden/text.txt"), &n_text);
+    int32_t *got = NULL;
+    size_t n = tokenize(t, text, n_text, true, true, &got);
     /* Back to the text: llama.cpp keeps the space of the token after BOS. */
     size_t len;
     char *back = detokenize(t, got, n, false, &len);
@@ -180,8 +283,6 @@ Test(tokenizer, golden_text_with_bos)
     cr_expect(len == n_text && !memcmp(back, text, n_text), "round trip without BOS");
     free(back);
     free(got);
-    cJSON_Delete(root);
-    free(json);
     free(text);
     mlc_tokenizer_free(t);
 }
@@ -203,11 +304,15 @@ static bool bpe_cleans(const char *s, size_t n)
 
 static void check_round_trips(const char *vocab, bool spm)
 {
-    char rel[256];
+    char rel[256], inp[1024], out[1024];
+    snprintf(rel, sizeof rel, "vocab/%s.inp", vocab);
+    tu_require_shared(inp, sizeof inp, rel);
+    snprintf(rel, sizeof rel, "vocab/%s.out", vocab);
+    tu_require_shared(out, sizeof out, rel);
     snprintf(rel, sizeof rel, "vocab/%s", vocab);
     mlc_tokenizer *t = load_shared(rel);
     vectors v;
-    load_vectors(&v, vocab);
+    load_vectors(&v, inp, out);
     size_t checked = 0;
     for (size_t i = 0; i < v.n; i++) {
         if (!spm && bpe_cleans(v.str[i], v.len[i]))
@@ -397,6 +502,7 @@ Test(tokenizer, bos_eos_flags)
 
 /* A tiny vocabulary written with the GGUF writer; keys left out or broken by the caller. */
 typedef struct synth {
+    const char *name;        /* general.name; NULL: none */
     const char *model;       /* NULL: no tokenizer.ggml.model */
     const char *pre;         /* NULL: none */
     const char *const *toks; /* NULL: no tokens */
@@ -414,6 +520,8 @@ static mlc_gguf *write_synth(const synth *s, void **mem)
     mlc_gguf_writer *w = mlc_gguf_writer_new();
     cr_assert(w);
     mlc_gguf_writer_set_str(w, "general.architecture", "llama");
+    if (s->name)
+        mlc_gguf_writer_set_str(w, "general.name", s->name);
     if (s->model)
         mlc_gguf_writer_set_str(w, "tokenizer.ggml.model", s->model);
     if (s->pre)
@@ -548,7 +656,7 @@ Test(tokenizer, synthetic_bpe)
     mlc_tokenizer_free(t);
 }
 
-/* ------------------------------------------------------------------ pre-tokenizers */
+/* ------------------------------------------------------------------ splits, gemma4, Phi-3 */
 
 static mlc_tokenizer *tiny_bpe(const char *pre, void **mem)
 {
@@ -562,92 +670,6 @@ static mlc_tokenizer *tiny_bpe(const char *pre, void **mem)
     cr_assert_eq(mlc_tokenizer_load(g, &t, &err), MLC_OK, "%s: %s", pre, err.msg);
     mlc_gguf_close(g);
     return t;
-}
-
-static const char *const split_texts[] = {
-    "Hello, y'all! I'M 12345 \xC3\xA9t\xC3\xA9 \r\n\n  x\t\xE4\xB8\x80",
-    "  3  33 333 3333\n\n\t\tfoo's BAR'S 've 'Ll 'x",
-    "a\xC2\240b\xE3\x80\x80 c\xE2\x80\x80\xE2\x80\200d\r\n \r\ne\xE2\x80\x9D\xE2\x80\x94\xE2\x80\xA6",
-    "ab$+<=>^~|`@c 12\xD9\xA3\xEF\xBC\2245 \xC2\xBDx ...\n",
-    "\xF0\x9F\xA6\x99 llama\xCC\x81s  \xE2\x80\xA8!!  ",
-};
-
-/* Byte lengths of the words, computed with Python's `regex` module from the regexes that
- * llama.cpp names for each pre-tokenizer (default: its four regexes one after the other). */
-static const struct {
-    const char *pre;
-    size_t words[5][32]; /* 0-terminated */
-} split_want[] = {
-    {"default",
-     {{5, 1, 2, 1, 3, 1, 2, 1, 1, 1, 3, 2, 6, 5, 2, 1, 3},
-      {1, 1, 1, 1, 1, 2, 1, 3, 1, 3, 1, 3, 1, 3, 1, 1, 4, 1, 1, 1, 1, 2, 1, 1, 2, 1, 1, 1},
-      {1, 2, 1, 3, 2, 3, 3, 1, 4, 1, 1, 9},
-      {2, 8, 1, 1, 1, 1, 8, 1, 2, 1, 1, 3, 1},
-      {4, 6, 2, 1, 5, 2, 2}}},
-    {"gpt-2",
-     {{5, 1, 2, 1, 3, 1, 2, 1, 1, 6, 6, 5, 2, 1, 3},
-      {1, 2, 1, 3, 4, 5, 3, 1, 3, 2, 4, 1, 1, 2, 2, 2, 2, 2, 1},
-      {1, 2, 1, 3, 2, 3, 3, 1, 4, 1, 1, 9},
-      {2, 10, 1, 9, 3, 1, 4, 1},
-      {4, 6, 2, 1, 2, 3, 2, 2}}},
-    {"llama3",
-     {{5, 1, 2, 4, 1, 2, 2, 1, 3, 2, 6, 4, 1, 2, 4},
-      {1, 1, 1, 1, 1, 2, 1, 3, 1, 3, 1, 2, 1, 4, 2, 4, 2, 2, 2, 2, 2, 2, 1},
-      {1, 3, 3, 2, 3, 4, 5, 1, 9},
-      {2, 10, 1, 1, 4, 4, 1, 2, 1, 5},
-      {4, 6, 3, 2, 3, 2, 2}}},
-    {"qwen2",
-     {{5, 1, 2, 4, 1, 2, 2, 1, 1, 1, 1, 1, 1, 6, 4, 1, 2, 4},
-      {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 4, 2, 4, 2, 2, 2, 2, 2, 2, 1},
-      {1, 3, 3, 2, 3, 4, 5, 1, 9},
-      {2, 10, 1, 1, 1, 1, 2, 3, 1, 1, 2, 1, 5},
-      {4, 6, 3, 2, 3, 2, 2}}},
-};
-
-Test(tokenizer, pre_tokenizer_words)
-{
-    for (size_t p = 0; p < sizeof split_want / sizeof split_want[0]; p++) {
-        void *mem = NULL;
-        mlc_tokenizer *t = tiny_bpe(split_want[p].pre, &mem);
-        for (size_t i = 0; i < sizeof split_texts / sizeof split_texts[0]; i++) {
-            size_t *lens = NULL, n = 0, n_want = 0;
-            mlc_err err = {0};
-            cr_assert_eq(mlc_tokenizer_split(t, split_texts[i], strlen(split_texts[i]), &lens, &n,
-                                             &err),
-                         MLC_OK, "%s", err.msg);
-            while (split_want[p].words[i][n_want])
-                n_want++;
-            bool ok = n == n_want && !memcmp(lens, split_want[p].words[i], n * sizeof *lens);
-            char got[512] = "";
-            for (size_t k = 0, o = 0; k < n && o + 8 < sizeof got; k++)
-                o += (size_t)snprintf(got + o, sizeof got - o, " %zu", lens[k]);
-            cr_expect(ok, "%s: text %zu: got%s", split_want[p].pre, i, got);
-            free(lens);
-        }
-        mlc_tokenizer_free(t);
-        free(mem);
-    }
-}
-
-/* Invalid UTF-8 reads as U+FFFD, one per bad byte, which splits as punctuation would. */
-Test(tokenizer, pre_tokenizer_invalid_utf8)
-{
-    void *mem = NULL;
-    mlc_tokenizer *t = tiny_bpe("gpt-2", &mem);
-    size_t *lens = NULL, n = 0;
-    cr_assert_eq(mlc_tokenizer_split(t, "a\xFF\376b \xC3", 6, &lens, &n, NULL), MLC_OK);
-    cr_assert_eq(n, 4);
-    cr_expect(lens[0] == 1 && lens[1] == 2 && lens[2] == 1 && lens[3] == 2);
-    free(lens);
-    /* The aliases load; names llama.cpp does not map to these regexes are refused. */
-    mlc_tokenizer_free(t);
-    free(mem);
-    static const char *const ok[] = {"llama-bpe", "llama-v3", "phi-2", "deepseek-r1-qwen"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        t = tiny_bpe(ok[i], &mem);
-        mlc_tokenizer_free(t);
-        free(mem);
-    }
 }
 
 /* SentencePiece has no pre-tokenizer: one piece. Llama 3 adds BOS by default. */
@@ -666,4 +688,76 @@ Test(tokenizer, split_spm_and_llama3_defaults)
     cr_expect(mlc_tokenizer_add_bos(t));
     mlc_tokenizer_free(t);
     free(mem);
+}
+
+/* gemma4: BPE over raw UTF-8 with spaces as U+2581, a word of newlines taken whole when it
+ * is a token, <0xXX> for bytes no token covers, BOS added whatever the file says. */
+Test(tokenizer, gemma4_model)
+{
+    static const char *const toks[] = {
+        "<pad>", "<eos>", "<bos>", "<unk>", "a", "b", "\xE2\x96\x81", "\xE2\x96\x81" "a", "ab",
+        "\n", "\n\n", "<0x63>", "<0xC3>", "<0xA9>", "<|tool_response>", "<turn|>"};
+    static const int32_t types[] = {3, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 6, 6, 6, 3, 3};
+    static const char *const merges[] = {"\xE2\x96\x81 a", "a b"};
+    void *mem = NULL;
+    mlc_gguf *g = write_synth(&(synth){.model = "gemma4", .toks = toks, .n_toks = 16,
+                                       .merges = merges, .n_merges = 2, .types = types,
+                                       .n_types = 16, .bos = 2},
+                              &mem);
+    mlc_tokenizer *t = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_tokenizer_load(g, &t, &err), MLC_OK, "%s", err.msg);
+    mlc_gguf_close(g);
+    free(mem);
+    cr_expect_str_eq(mlc_tokenizer_model(t), "gemma4");
+    cr_expect_str_eq(mlc_tokenizer_pre(t), "gemma4");
+    cr_expect(mlc_tokenizer_add_bos(t));
+    cr_expect(mlc_tokenizer_is_eog(t, 1) && mlc_tokenizer_is_eog(t, 14) &&
+              mlc_tokenizer_is_eog(t, 15));
+    int32_t *ids = NULL;
+    const char text[] = "ab a\n\nc \xC3\xA9";
+    size_t n = tokenize(t, text, strlen(text), true, false, &ids);
+    const int32_t want[] = {2, 8, 7, 10, 11, 6, 12, 13};
+    char got[256];
+    format_ids(got, sizeof got, ids, n);
+    cr_expect(n == 8 && !memcmp(ids, want, sizeof want), "got%s", got);
+    size_t len;
+    char *back = detokenize(t, ids, n, false, &len);
+    cr_expect_str_eq(back, text);
+    free(back);
+    free(ids);
+    mlc_tokenizer_free(t);
+}
+
+/* Phi-3 (by general.name, as llama.cpp decides it): white space after its special tokens is
+ * dropped, except after <s>; other models keep it. */
+Test(tokenizer, phi3_strips_after_special_tokens)
+{
+    static const char *const toks[] = {"<unk>", "<s>", "</s>", "<|user|>", "<|end|>",
+                                       "\xE2\x96\x81", "h", "i"};
+    static const int32_t types[] = {2, 3, 3, 3, 3, 1, 1, 1};
+    static const char *const names[] = {"Phi-3-mini-4k-instruct", "Llama-2-7b"};
+    static const int32_t phi3[] = {3, 5, 6, 7, 4}, other[] = {3, 5, 0, 5, 6, 7, 4, 5, 0};
+    const char text[] = "<|user|>\n hi<|end|>\n";
+    for (int k = 0; k < 2; k++) {
+        void *mem = NULL;
+        mlc_gguf *g = write_synth(&(synth){.name = names[k], .model = "llama", .toks = toks,
+                                           .n_toks = 8, .types = types, .n_types = 8,
+                                           .bos = -1},
+                                  &mem);
+        mlc_tokenizer *t = NULL;
+        cr_assert_eq(mlc_tokenizer_load(g, &t, NULL), MLC_OK);
+        mlc_gguf_close(g);
+        int32_t *ids = NULL;
+        size_t n = tokenize(t, text, strlen(text), false, true, &ids);
+        const int32_t *want = k ? other : phi3;
+        size_t n_want = k ? 9 : 5;
+        char got[256];
+        format_ids(got, sizeof got, ids, n);
+        cr_expect(n == n_want && !memcmp(ids, want, n * sizeof *ids), "%s: got%s", names[k],
+                  got);
+        free(ids);
+        mlc_tokenizer_free(t);
+        free(mem);
+    }
 }

@@ -1,14 +1,18 @@
 /* mlc/tokenizer.h: text <-> token ids from the vocabulary stored in a GGUF file.
  *
- * Two vocabulary kinds, chosen by tokenizer.ggml.model, behave as llama.cpp's tokenizers do
+ * Three vocabulary kinds, chosen by tokenizer.ggml.model, behave as llama.cpp's tokenizers do
  * (same ids for the same text, same text for the same ids):
  *   "llama"  SentencePiece-style: tokens + scores; spaces become U+2581, a space is prefixed
  *            (tokenizer.ggml.add_space_prefix, default true), pieces are merged by the score
  *            of the merged piece, and what no token covers falls back to <0xXX> byte tokens.
  *   "gpt2"   byte-level BPE: bytes mapped to printable code points, merges ranked by
- *            tokenizer.ggml.merges ("left right"), after a pre-tokenizer chosen by
- *            tokenizer.ggml.pre: "gpt-2" (and aliases), "llama3" / "llama-bpe", "qwen2",
- *            "default" (also used when the key is absent).
+ *            tokenizer.ggml.merges ("left right"), after the pre-tokenizer that
+ *            tokenizer.ggml.pre names ("default" when absent): every regex set llama.cpp
+ *            gives a common name (gpt-2, llama3, qwen2, qwen35, starcoder, falcon, deepseek-*,
+ *            gpt-4o, tekken, bloom, viking, chameleon, ...; the README lists them with their
+ *            aliases) and the settings that go with the name. Other names are refused.
+ *   "gemma4" BPE over raw UTF-8: spaces become U+2581, words are lines and runs of newlines,
+ *            bytes no token covers become <0xXX> tokens; BOS is always added.
  * Control, user-defined and unknown token texts in the input can be recognised as single
  * tokens (parse_special); user-defined ones always are, as in llama.cpp.
  *
@@ -48,7 +52,7 @@ mlc_status mlc_tokenizer_load(const mlc_gguf *g, mlc_tokenizer **out, mlc_err *e
 void mlc_tokenizer_free(mlc_tokenizer *t);
 
 int32_t mlc_tokenizer_n_vocab(const mlc_tokenizer *t);
-const char *mlc_tokenizer_model(const mlc_tokenizer *t); /* "llama" or "gpt2" */
+const char *mlc_tokenizer_model(const mlc_tokenizer *t); /* "llama", "gpt2", "gemma4" */
 const char *mlc_tokenizer_pre(const mlc_tokenizer *t);   /* pre-tokenizer; "" for llama */
 /* Special ids; -1 when the vocabulary has none. */
 int32_t mlc_tokenizer_bos(const mlc_tokenizer *t);
@@ -77,8 +81,8 @@ mlc_status mlc_tokenize(const mlc_tokenizer *t, const char *text, size_t len, bo
                         bool parse_special, int32_t **ids, size_t *n_ids, mlc_err *err);
 
 /* The words the pre-tokenizer cuts text[0..len) into before merging, as byte lengths of
- * consecutive pieces (*lens malloc'd, caller frees; NULL when len is 0). Byte-level BPE
- * only; SentencePiece has no pre-tokenizer and gives one piece. Special token texts are not
+ * consecutive pieces (*lens malloc'd, caller frees; NULL when len is 0). BPE only;
+ * SentencePiece has no pre-tokenizer and gives one piece. Special token texts are not
  * split out here. For tests and for showing how a text is cut. */
 mlc_status mlc_tokenizer_split(const mlc_tokenizer *t, const char *text, size_t len,
                                size_t **lens, size_t *n, mlc_err *err);
@@ -96,9 +100,10 @@ size_t mlc_token_to_piece(const mlc_tokenizer *t, int32_t id, char *buf, size_t 
  *     dropped, so detokenize(tokenize(s, no BOS)) == s. When the first token is BOS, the
  *     space of the token after it is kept ("<s>" renders as "" or "<s>", then " Hello"), as
  *     in llama.cpp;
- *   - BPE vocabularies whose pre-tokenizer cleans spaces (gpt-2, llama3, default; not qwen2)
- *     get llama.cpp's clean-up: " ." " ," " !" " ?" lose the space, " ' " becomes "'", and
- *     " 's" " 'm" " 're" " 've" lose the space.
+ *   - BPE vocabularies whose pre-tokenizer cleans spaces (gpt-2, llama3, default, gemma4, ...;
+ *     not qwen2, command-r, deepseek-*, gpt-4o, ...) get llama.cpp's clean-up: " ." " ,"
+ *     " !" " ?" lose the space, " ' " becomes "'", and " 's" " 'm" " 're" " 've" lose the
+ *     space.
  * An id out of range is MLC_ERR_RANGE. */
 mlc_status mlc_detokenize(const mlc_tokenizer *t, const int32_t *ids, size_t n, bool special,
                           char **out, size_t *out_len, mlc_err *err);
