@@ -1,0 +1,129 @@
+/* matmul.cl: y [n_out, n] = x [n_in, n] W^T for W [n_in, n_out] in a GGUF type.
+ *
+ * Two kernels per weight type:
+ *   mv_*  decode (few tokens): one work group of WG items per (output row, token); the items
+ *         stride over the row's blocks and sum in local memory. Weights are read once per
+ *         token, coalesced across the group.
+ *   mm_*  prefill: a TR x TT tile of (rows, tokens) per work group; the tile's activations
+ *         are staged through local memory CHUNK values at a time and shared by its TR rows,
+ *         each weight row is read by the TT items of its column (from cache after the first).
+ * Activations come converted by quant.cl (F32: x itself). Build options define WG, TR, TT. */
+
+#define CHUNK 512  /* activation values per token staged per step: a multiple of 256 */
+#define CHUNKF 256 /* the same for float activations (4 bytes each) */
+
+#define MV_Q(NAME, BS, BB)                                                                        \
+    kernel void mv_##NAME(global const uchar *wb, ulong woff, ulong w_row, global const uchar *act, \
+                          ulong qoff, ulong doff, global uchar *yb, ulong yoff, int n_in, int n_out) \
+    {                                                                                             \
+        local float part[WG];                                                                     \
+        const int lid = get_local_id(0), r = get_group_id(1), t = get_group_id(2), nb = n_in / BS; \
+        global const uchar *w = wb + woff + (ulong)r * w_row;                                     \
+        global const char *q = CPTR(char, act, qoff) + (ulong)t * n_in;                           \
+        global const float *d = CPTR(float, act, doff) + (ulong)t * nb;                           \
+        float s = 0;                                                                              \
+        for (int b = lid; b < nb; b += WG)                                                        \
+            s += dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);                        \
+        part[lid] = s;                                                                            \
+        reduce_sum(part);                                                                         \
+        if (lid == 0)                                                                             \
+            PTR(float, yb, yoff)[(ulong)t * n_out + r] = part[0];                                 \
+    }
+
+#define MM_Q(NAME, BS, BB)                                                                        \
+    kernel __attribute__((reqd_work_group_size(TR, TT, 1))) void mm_##NAME(                       \
+        global const uchar *wb, ulong woff, ulong w_row, global const uchar *act, ulong qoff,     \
+        ulong doff, global uchar *yb, ulong yoff, int n_in, int n_out, int n)                     \
+    {                                                                                             \
+        local char lq[TT * CHUNK];                                                                \
+        local float ld[TT * (CHUNK / BS)];                                                        \
+        const int lt = get_local_id(1), li = lt * TR + get_local_id(0);                           \
+        const int r = get_global_id(0), t = get_global_id(1), t0 = get_group_id(1) * TT;          \
+        const int nb = n_in / BS;                                                                 \
+        global const char *aq = CPTR(char, act, qoff);                                            \
+        global const float *ad = CPTR(float, act, doff);                                          \
+        global const uchar *w = wb + woff + (ulong)min(r, n_out - 1) * w_row;                     \
+        float s = 0;                                                                              \
+        for (int c0 = 0; c0 < n_in; c0 += CHUNK) {                                                \
+            const int cn = min(CHUNK, n_in - c0);                                                 \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                         \
+            for (int i = li; i < TT * (CHUNK / 16); i += TR * TT) {                               \
+                const int tt = i / (CHUNK / 16), off = (i % (CHUNK / 16)) * 16;                   \
+                if (off < cn && t0 + tt < n)                                                      \
+                    vstore16(vload16(0, aq + (ulong)(t0 + tt) * n_in + c0 + off), 0,              \
+                             lq + tt * CHUNK + off);                                              \
+            }                                                                                     \
+            for (int i = li; i < TT * (CHUNK / BS); i += TR * TT) {                               \
+                const int tt = i / (CHUNK / BS), b = i % (CHUNK / BS);                            \
+                if (b * BS < cn && t0 + tt < n)                                                   \
+                    ld[i] = ad[(ulong)(t0 + tt) * nb + c0 / BS + b];                              \
+            }                                                                                     \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                         \
+            if (t < n)                                                                            \
+                for (int b = 0; b * BS < cn; b++)                                                 \
+                    s += dot_##NAME##_local(w + (ulong)(c0 / BS + b) * BB,                        \
+                                            lq + lt * CHUNK + b * BS, ld[lt * (CHUNK / BS) + b]); \
+        }                                                                                         \
+        if (r < n_out && t < n)                                                                   \
+            PTR(float, yb, yoff)[(ulong)t * n_out + r] = s;                                       \
+    }
+
+#define MV_F(NAME)                                                                                \
+    kernel void mv_##NAME(global const uchar *wb, ulong woff, ulong w_row, global const uchar *ab, \
+                          ulong aoff, global uchar *yb, ulong yoff, int n_in, int n_out)          \
+    {                                                                                             \
+        local float part[WG];                                                                     \
+        const int lid = get_local_id(0), r = get_group_id(1), t = get_group_id(2);                \
+        global const uchar *w = wb + woff + (ulong)r * w_row;                                     \
+        global const float *a = CPTR(float, ab, aoff) + (ulong)t * n_in;                          \
+        float s = 0;                                                                              \
+        for (int i = lid; i < n_in; i += WG)                                                      \
+            s += wv_##NAME(w, i) * a[i];                                                          \
+        part[lid] = s;                                                                            \
+        reduce_sum(part);                                                                         \
+        if (lid == 0)                                                                             \
+            PTR(float, yb, yoff)[(ulong)t * n_out + r] = part[0];                                 \
+    }
+
+#define MM_F(NAME)                                                                                \
+    kernel __attribute__((reqd_work_group_size(TR, TT, 1))) void mm_##NAME(                       \
+        global const uchar *wb, ulong woff, ulong w_row, global const uchar *ab, ulong aoff,      \
+        global uchar *yb, ulong yoff, int n_in, int n_out, int n)                                 \
+    {                                                                                             \
+        local float la[TT * CHUNKF];                                                              \
+        const int lt = get_local_id(1), li = lt * TR + get_local_id(0);                           \
+        const int r = get_global_id(0), t = get_global_id(1), t0 = get_group_id(1) * TT;          \
+        global const float *a = CPTR(float, ab, aoff);                                            \
+        global const uchar *w = wb + woff + (ulong)min(r, n_out - 1) * w_row;                     \
+        float s = 0;                                                                              \
+        for (int c0 = 0; c0 < n_in; c0 += CHUNKF) {                                               \
+            const int cn = min(CHUNKF, n_in - c0);                                                \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                         \
+            for (int i = li; i < TT * CHUNKF; i += TR * TT) {                                     \
+                const int tt = i / CHUNKF, off = i % CHUNKF;                                      \
+                if (off < cn && t0 + tt < n)                                                      \
+                    la[i] = a[(ulong)(t0 + tt) * n_in + c0 + off];                                \
+            }                                                                                     \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                         \
+            if (t < n)                                                                            \
+                for (int i = 0; i < cn; i++)                                                      \
+                    s += wv_##NAME(w, c0 + i) * la[lt * CHUNKF + i];                              \
+        }                                                                                         \
+        if (r < n_out && t < n)                                                                   \
+            PTR(float, yb, yoff)[(ulong)t * n_out + r] = s;                                       \
+    }
+
+MV_Q(q8_0, 32, 34)
+MV_Q(q4_0, 32, 18)
+MV_Q(q4_k, 256, 144)
+MV_Q(q6_k, 256, 210)
+MM_Q(q8_0, 32, 34)
+MM_Q(q4_0, 32, 18)
+MM_Q(q4_k, 256, 144)
+MM_Q(q6_k, 256, 210)
+MV_F(f32)
+MV_F(f16)
+MV_F(bf16)
+MM_F(f32)
+MM_F(f16)
+MM_F(bf16)
