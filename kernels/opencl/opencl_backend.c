@@ -374,7 +374,13 @@ mlc_status mlc_cl_scratch(cl_ctx *c, mlc_buffer *b, size_t bytes, const char *wh
         return c->err.status;
     if (b->mem && b->size >= bytes)
         return MLC_OK;
-    release(c, b); /* a buffer in use by queued kernels lives until they finish */
+    /* Queued kernels may still use the old buffer: OpenCL says a released cl_mem lives until
+     * they finish, but PoCL 3.1 was seen reusing its memory early (corrupt activations in
+     * one prefill run out of a few). Growth is rare (the first passes), so wait here. */
+    cl_int rc = c->cl->clFinish(c->queue);
+    if (rc)
+        return mlc_cl_fail_code(c, "waiting for the queue", rc);
+    release(c, b);
     mlc_err e = {0};
     mlc_status s = alloc_mem(c, bytes, b, what, &e);
     return s ? mlc_cl_fail(c, s, "%s", e.msg) : MLC_OK;

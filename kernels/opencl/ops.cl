@@ -100,9 +100,12 @@ KV_STORE(f16, ST_F16)
         local float ql[MAX_HD];                                                                  \
         local float part[WG];                                                                    \
         const int lid = get_local_id(0), h = get_group_id(1), tl = get_group_id(2), t = t0 + tl; \
+        /* No early return before the barriers: a bad cell attends to nothing, writes nothing. */ \
         int sl, ps;                                                                              \
-        if (!cell_ok(sb, soff, pb, poff, t, n_slots, n_ctx, E_ATT_SLOT, E_ATT_POS, err, &sl, &ps)) \
-            return;                                                                              \
+        const bool ok = cell_ok(sb, soff, pb, poff, t, n_slots, n_ctx, E_ATT_SLOT, E_ATT_POS, err, \
+                                &sl, &ps);                                                       \
+        if (!ok)                                                                                 \
+            sl = ps = -1;                                                                        \
         const int kvh = h / (n_head / n_kv_head);                                                \
         const ulong kv_dim = (ulong)n_kv_head * hd;                                              \
         global const KT *kc = CPTR(KT, kcb, kcoff), *vc = CPTR(KT, vcb, vcoff);                  \
@@ -111,7 +114,7 @@ KV_STORE(f16, ST_F16)
             ql[d] = RND(q[d]);                                                                   \
         barrier(CLK_LOCAL_MEM_FENCE);                                                            \
         const int np = ps + 1, lo = window > 0 && np > window ? np - window : 0;                 \
-        const ulong base = (ulong)sl * n_ctx;                                                    \
+        const ulong base = ok ? (ulong)sl * n_ctx : 0;                                           \
         global float *sc = scores + ((ulong)tl * n_head + h) * n_ctx;                            \
         float mx = -INFINITY;                                                                    \
         for (int p = lo + lid; p < np; p += WG) {                                                \
@@ -138,9 +141,9 @@ KV_STORE(f16, ST_F16)
         part[lid] = sum;                                                                         \
         reduce_sum(part);                                                                        \
         const float inv = 1.0f / part[0];                                                        \
-        barrier(CLK_GLOBAL_MEM_FENCE);                                                           \
+        barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);                                     \
         global float *o = PTR(float, ob, ooff) + ((ulong)t * n_head + h) * hd;                   \
-        for (int d = lid; d < hd; d += WG) {                                                     \
+        for (int d = lid; ok && d < hd; d += WG) {                                               \
             float acc = 0;                                                                       \
             for (int p = lo; p < np; p++)                                                        \
                 acc += RND(sc[p] * inv) * LD(vc, (base + p) * kv_dim + (ulong)kvh * hd + d);     \
