@@ -8,6 +8,25 @@
 /* Sums are written in a fixed order like the CPU backend's: no a*b+c contracted into fma. */
 #pragma OPENCL FP_CONTRACT OFF
 
+/* Sums the CPU backend takes in double (rms_norm, float-weight dots, the softmax denominator)
+ * are taken in double where the device has cl_khr_fp64, in float elsewhere. */
+#ifdef cl_khr_fp64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+typedef double acc_t;
+/* exp, tanh, cos, sin rounded from double, as glibc's float functions (correctly rounded
+ * nearly always): a one-ulp difference here flips roundings of 8-bit activations later. */
+#define EXPF(x) ((float)exp((double)(x)))
+#define TANHF(x) ((float)tanh((double)(x)))
+#define COSF(x) ((float)cos((double)(x)))
+#define SINF(x) ((float)sin((double)(x)))
+#else
+typedef float acc_t;
+#define EXPF(x) exp(x)
+#define TANHF(x) tanh(x)
+#define COSF(x) cos(x)
+#define SINF(x) sin(x)
+#endif
+
 #define PTR(T, buf, off) ((global T *)((global uchar *)(buf) + (off)))
 #define CPTR(T, buf, off) ((global const T *)((global const uchar *)(buf) + (off)))
 
@@ -57,6 +76,16 @@ ushort f32_to_bf16(float f)
 
 /* Sum of WG values of s (local) into s[0]; every work item must call it. */
 void reduce_sum(local float *s)
+{
+    for (int w = WG / 2; w > 0; w >>= 1) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if ((int)get_local_id(0) < w)
+            s[get_local_id(0)] += s[get_local_id(0) + w];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
+void reduce_acc(local acc_t *s)
 {
     for (int w = WG / 2; w > 0; w >>= 1) {
         barrier(CLK_LOCAL_MEM_FENCE);

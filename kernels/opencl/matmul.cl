@@ -11,23 +11,35 @@
 
 #define CHUNK 512  /* activation values per token staged per step: a multiple of 256 */
 #define CHUNKF 256 /* the same for float activations (4 bytes each) */
+#define MV_BLOCKS 1024 /* rows of up to this many blocks are summed in block order */
 
 #define MV_Q(NAME, BS, BB)                                                                        \
     kernel void mv_##NAME(global const uchar *wb, ulong woff, ulong w_row, global const uchar *act, \
                           ulong qoff, ulong doff, global uchar *yb, ulong yoff, int n_in, int n_out) \
     {                                                                                             \
         local float part[WG];                                                                     \
+        local float blk[MV_BLOCKS];                                                               \
         const int lid = get_local_id(0), r = get_group_id(1), t = get_group_id(2), nb = n_in / BS; \
         global const uchar *w = wb + woff + (ulong)r * w_row;                                     \
         global const char *q = CPTR(char, act, qoff) + (ulong)t * n_in;                           \
         global const float *d = CPTR(float, act, doff) + (ulong)t * nb;                           \
         float s = 0;                                                                              \
-        for (int b = lid; b < nb; b += WG)                                                        \
-            s += dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);                        \
-        part[lid] = s;                                                                            \
-        reduce_sum(part);                                                                         \
+        if (nb <= MV_BLOCKS) {                                                                    \
+            /* block dots in parallel, summed in block order (the CPU's order) by one item */     \
+            for (int b = lid; b < nb; b += WG)                                                    \
+                blk[b] = dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);                \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                         \
+            for (int b = 0; lid == 0 && b < nb; b++)                                              \
+                s += blk[b];                                                                      \
+        } else {                                                                                  \
+            for (int b = lid; b < nb; b += WG)                                                    \
+                s += dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);                    \
+            part[lid] = s;                                                                        \
+            reduce_sum(part);                                                                     \
+            s = part[0];                                                                          \
+        }                                                                                         \
         if (lid == 0)                                                                             \
-            PTR(float, yb, yoff)[(ulong)t * n_out + r] = part[0];                                 \
+            PTR(float, yb, yoff)[(ulong)t * n_out + r] = s;                                       \
     }
 
 #define MM_Q(NAME, BS, BB)                                                                        \
@@ -68,21 +80,27 @@
             PTR(float, yb, yoff)[(ulong)t * n_out + r] = s;                                       \
     }
 
+/* Products of the float types as the CPU forms them: F32 in the accumulator's precision,
+ * F16 / BF16 in float (exact: 11- or 8-bit significands). */
+#define PROD_f32(w, a) ((acc_t)(w) * (acc_t)(a))
+#define PROD_f16(w, a) ((acc_t)((w) * (a)))
+#define PROD_bf16(w, a) ((acc_t)((w) * (a)))
+
 #define MV_F(NAME)                                                                                \
     kernel void mv_##NAME(global const uchar *wb, ulong woff, ulong w_row, global const uchar *ab, \
                           ulong aoff, global uchar *yb, ulong yoff, int n_in, int n_out)          \
     {                                                                                             \
-        local float part[WG];                                                                     \
+        local acc_t part[WG];                                                                     \
         const int lid = get_local_id(0), r = get_group_id(1), t = get_group_id(2);                \
         global const uchar *w = wb + woff + (ulong)r * w_row;                                     \
         global const float *a = CPTR(float, ab, aoff) + (ulong)t * n_in;                          \
-        float s = 0;                                                                              \
+        acc_t s = 0;                                                                              \
         for (int i = lid; i < n_in; i += WG)                                                      \
-            s += wv_##NAME(w, i) * a[i];                                                          \
+            s += PROD_##NAME(wv_##NAME(w, i), a[i]);                                              \
         part[lid] = s;                                                                            \
-        reduce_sum(part);                                                                         \
+        reduce_acc(part);                                                                         \
         if (lid == 0)                                                                             \
-            PTR(float, yb, yoff)[(ulong)t * n_out + r] = part[0];                                 \
+            PTR(float, yb, yoff)[(ulong)t * n_out + r] = (float)part[0];                          \
     }
 
 #define MM_F(NAME)                                                                                \
@@ -95,7 +113,7 @@
         const int r = get_global_id(0), t = get_global_id(1), t0 = get_group_id(1) * TT;          \
         global const float *a = CPTR(float, ab, aoff);                                            \
         global const uchar *w = wb + woff + (ulong)min(r, n_out - 1) * w_row;                     \
-        float s = 0;                                                                              \
+        acc_t s = 0;                                                                              \
         for (int c0 = 0; c0 < n_in; c0 += CHUNKF) {                                               \
             const int cn = min(CHUNKF, n_in - c0);                                                \
             barrier(CLK_LOCAL_MEM_FENCE);                                                         \
@@ -107,10 +125,10 @@
             barrier(CLK_LOCAL_MEM_FENCE);                                                         \
             if (t < n)                                                                            \
                 for (int i = 0; i < cn; i++)                                                      \
-                    s += wv_##NAME(w, c0 + i) * la[lt * CHUNKF + i];                              \
+                    s += PROD_##NAME(wv_##NAME(w, c0 + i), la[lt * CHUNKF + i]);                  \
         }                                                                                         \
         if (r < n_out && t < n)                                                                   \
-            PTR(float, yb, yoff)[(ulong)t * n_out + r] = s;                                       \
+            PTR(float, yb, yoff)[(ulong)t * n_out + r] = (float)s;                                \
     }
 
 MV_Q(q8_0, 32, 34)

@@ -6,17 +6,17 @@
 kernel void rms_norm(global const uchar *xb, ulong xoff, global const uchar *wb, ulong woff,
                      global uchar *yb, ulong yoff, int dim, float eps)
 {
-    local float part[WG];
+    local acc_t part[WG];
     const int lid = get_local_id(0);
     const ulong row = get_group_id(1);
     global const float *x = CPTR(float, xb, xoff) + row * dim, *w = CPTR(float, wb, woff);
     global float *y = PTR(float, yb, yoff) + row * dim;
-    float s = 0;
+    acc_t s = 0;
     for (int i = lid; i < dim; i += WG)
-        s += x[i] * x[i];
+        s += (acc_t)(x[i] * x[i]);
     part[lid] = s;
-    reduce_sum(part);
-    const float scale = 1.0f / sqrt(part[0] / (float)dim + eps);
+    reduce_acc(part);
+    const float scale = 1.0f / sqrt((float)(part[0] / (acc_t)dim) + eps);
     for (int i = lid; i < dim; i += WG)
         y[i] = (x[i] * scale) * w[i];
 }
@@ -32,7 +32,7 @@ kernel void rope(global uchar *xb, ulong xoff, global const uchar *pb, ulong pof
     float theta = (float)CPTR(int, pb, poff)[t];
     for (int k = 0; k < i; k++)
         theta *= theta_scale;
-    const float c = cos(theta), s = sin(theta);
+    const float c = COSF(theta), s = SINF(theta);
     global float *v = PTR(float, xb, xoff) + ((ulong)t * n_head + h) * head_dim;
     const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
     const float x0 = v[a], x1 = v[b];
@@ -99,6 +99,7 @@ KV_STORE(f16, ST_F16)
     {                                                                                            \
         local float ql[MAX_HD];                                                                  \
         local float part[WG];                                                                    \
+        local acc_t psum[WG];                                                                    \
         const int lid = get_local_id(0), h = get_group_id(1), tl = get_group_id(2), t = t0 + tl; \
         /* No early return before the barriers: a bad cell attends to nothing, writes nothing. */ \
         int sl, ps;                                                                              \
@@ -124,7 +125,7 @@ KV_STORE(f16, ST_F16)
                 a += ql[d] * LD(kc, row + d);                                                    \
             float s = a * scale;                                                                 \
             if (softcap > 0)                                                                     \
-                s = softcap * tanh(s / softcap);                                                 \
+                s = softcap * TANHF(s / softcap);                                                 \
             sc[p] = s;                                                                           \
             mx = fmax(mx, s);                                                                    \
         }                                                                                        \
@@ -132,15 +133,15 @@ KV_STORE(f16, ST_F16)
         reduce_max(part);                                                                        \
         mx = part[0];                                                                            \
         barrier(CLK_LOCAL_MEM_FENCE);                                                            \
-        float sum = 0;                                                                           \
+        acc_t sum = 0;                                                                           \
         for (int p = lo + lid; p < np; p += WG) {                                                \
-            const float e = exp(sc[p] - mx);                                                     \
+            const float e = EXPF(sc[p] - mx);                                                     \
             sc[p] = e;                                                                           \
             sum += e;                                                                            \
         }                                                                                        \
-        part[lid] = sum;                                                                         \
-        reduce_sum(part);                                                                        \
-        const float inv = 1.0f / part[0];                                                        \
+        psum[lid] = sum;                                                                         \
+        reduce_acc(psum);                                                                        \
+        const float inv = (float)(1.0 / psum[0]);                                                \
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);                                     \
         global float *o = PTR(float, ob, ooff) + ((ulong)t * n_head + h) * hd;                   \
         for (int d = lid; ok && d < hd; d += WG) {                                               \
@@ -162,7 +163,7 @@ kernel void swiglu(global const uchar *gb, ulong goff, global const uchar *ub, u
     if (i >= n)
         return;
     const float x = CPTR(float, gb, goff)[i];
-    PTR(float, ob, ooff)[i] = x / (1.0f + exp(-x)) * CPTR(float, ub, uoff)[i];
+    PTR(float, ob, ooff)[i] = x / (1.0f + EXPF(-x)) * CPTR(float, ub, uoff)[i];
 }
 
 kernel void geglu(global const uchar *gb, ulong goff, global const uchar *ub, ulong uoff,
@@ -173,7 +174,7 @@ kernel void geglu(global const uchar *gb, ulong goff, global const uchar *ub, ul
         return;
     const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
     const float x = CPTR(float, gb, goff)[i];
-    PTR(float, ob, ooff)[i] = 0.5f * x * (1.0f + tanh(k * (x + 0.044715f * x * x * x))) *
+    PTR(float, ob, ooff)[i] = 0.5f * x * (1.0f + TANHF(k * (x + 0.044715f * x * x * x))) *
                               CPTR(float, ub, uoff)[i];
 }
 
