@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The one process-wide state of this backend: the loaded table, filled once under
@@ -16,8 +17,10 @@ static int loaded;
 
 static void load(void)
 {
-    void *h = dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!h)
+    /* MLC_OPENCL_LIBRARY: another loader (or a vendor's libOpenCL) to open instead. */
+    const char *lib = getenv("MLC_OPENCL_LIBRARY");
+    void *h = dlopen(lib && *lib ? lib : "libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h && !(lib && *lib))
         h = dlopen("libOpenCL.so", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();

@@ -115,7 +115,14 @@ static void notable_extensions(const mlc_cl_api *cl, cl_device_id d, char *buf, 
         snprintf(buf, cap, "none of fp16/fp64/subgroups");
 }
 
-/* dev >= 0: that device. dev < 0 while no device is present: the reason, in description. */
+static void ocl_no_device(char *buf, size_t cap)
+{
+    const mlc_cl_api *cl = mlc_cl_api_get(buf, cap);
+    cl_device_id d[MAX_DEVICES];
+    if (cl && list_devices(cl, d, MAX_DEVICES, buf, cap) > 0)
+        snprintf(buf, cap, "devices present");
+}
+
 static void ocl_device_info(int dev, mlc_device_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -530,6 +537,7 @@ const mlc_backend_vt mlc_backend_opencl = {
     .name = "opencl",
     .device_count = ocl_device_count,
     .device_info = ocl_device_info,
+    .no_device = ocl_no_device,
     .init = ocl_init,
     .destroy = ocl_destroy,
     .describe = ocl_describe,
