@@ -298,6 +298,18 @@ Test(opencl_errors, backend_interface)
     b.vt->get_rows(b.ctx, w, mlc_tensor_make(ib, 0, MLC_TYPE_I32, 2, 1, 1), mlc_tensor_make(ob, 0, MLC_TYPE_F32, 32, 2, 1));
     cr_expect_eq(b.vt->sync(b.ctx, &err), MLC_ERR_RANGE);
     cr_expect(strstr(err.msg, "get_rows: ids[1] = 99"), "%s", err.msg);
+    /* the same, for ids a kernel may have written (the buffer's host copy is then stale):
+     * the kernel finds it, sync reports it */
+    mlc_buffer *mixed;
+    cr_assert_eq(b.vt->buffer_alloc(b.ctx, 4 * sizeof(float), &mixed, &err), MLC_OK);
+    b.vt->upload(b.ctx, mixed, 0, ids, sizeof ids);
+    const mlc_tensor scratch = mlc_tensor_make(mixed, 8, MLC_TYPE_F32, 2, 1, 1);
+    cr_expect_eq(b.vt->scale(b.ctx, scratch, 1.0f, scratch), MLC_OK);
+    cr_expect_eq(b.vt->get_rows(b.ctx, w, mlc_tensor_make(mixed, 0, MLC_TYPE_I32, 2, 1, 1),
+                                mlc_tensor_make(ob, 0, MLC_TYPE_F32, 32, 2, 1)), MLC_OK);
+    cr_expect_eq(b.vt->sync(b.ctx, &err), MLC_ERR_RANGE);
+    cr_expect(strstr(err.msg, "get_rows: ids[1] = 99"), "%s", err.msg);
+    b.vt->buffer_free(b.ctx, mixed);
     /* the error was cleared: the next pass runs */
     ids[1] = 3;
     b.vt->upload(b.ctx, ib, 0, ids, sizeof ids);

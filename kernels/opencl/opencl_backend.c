@@ -317,6 +317,9 @@ fail:
 
 static void release(cl_ctx *c, mlc_buffer *b)
 {
+    free(b->mirror);
+    b->mirror = NULL;
+    b->mirror_ok = false;
     if (b->mem) {
         c->cl->clReleaseMemObject(b->mem);
         c->mem_used -= b->size;
@@ -468,7 +471,13 @@ static mlc_status ocl_upload(void *ctx, mlc_buffer *dst, size_t offset, const vo
     if (s || !bytes)
         return s;
     cl_int rc = c->cl->clEnqueueWriteBuffer(c->queue, dst->mem, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
-    return rc ? mlc_cl_fail_code(c, "upload", rc) : MLC_OK;
+    if (rc)
+        return mlc_cl_fail_code(c, "upload", rc);
+    if (dst->size <= MLC_CL_MIRROR_MAX && (dst->mirror || (dst->mirror = calloc(1, dst->size)))) {
+        memcpy(dst->mirror + offset, src, bytes);
+        dst->mirror_ok = true;
+    }
+    return MLC_OK;
 }
 
 static mlc_status ocl_download(void *ctx, void *dst, mlc_buffer *src, size_t offset, size_t bytes)

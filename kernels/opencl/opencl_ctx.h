@@ -32,9 +32,16 @@ typedef enum mlc_cl_kernel {
     K_COUNT
 } mlc_cl_kernel;
 
+/* Buffers of up to this many bytes keep a host copy of what was uploaded, so that index
+ * operands (token ids, slots, positions, rows: always small, always uploaded) are checked
+ * by the op itself; the kernels check them too, for indices a kernel wrote. */
+#define MLC_CL_MIRROR_MAX ((size_t)1 << 20)
+
 struct mlc_buffer {
     cl_mem mem;
-    size_t size; /* bytes asked for (the cl_mem may be larger: never 0 bytes) */
+    size_t size;     /* bytes asked for (the cl_mem may be larger: never 0 bytes) */
+    uint8_t *mirror; /* NULL, or size bytes: the uploads, while no kernel has written here */
+    bool mirror_ok;
 };
 
 typedef struct cl_ctx {

@@ -53,6 +53,26 @@ static mlc_status typed(cl_ctx *c, const char *op, uint32_t type, int n, const m
     typed(c, op, type, (int)(sizeof (const mlc_tensor *[]){__VA_ARGS__} / sizeof(const mlc_tensor *)), \
           (const mlc_tensor *[]){__VA_ARGS__})
 
+/* Every index of an I32 view in [0, limit), or a failure naming the first that is not,
+ * when the view's buffer holds what the host uploaded (else the kernel checks at run time). */
+static mlc_status indices_ok(cl_ctx *c, const char *op, const char *what, const mlc_tensor *t, int64_t limit)
+{
+    if (!t->buf->mirror_ok)
+        return MLC_OK;
+    const int32_t *v = (const int32_t *)(const void *)(t->buf->mirror + t->offset);
+    for (int64_t i = 0; i < mlc_tensor_nelem(t); i++)
+        if (v[i] < 0 || v[i] >= limit)
+            return mlc_cl_fail(c, MLC_ERR_RANGE, "opencl: %s: %s[%lld] = %d is outside 0..%lld", op, what,
+                               (long long)i, v[i], (long long)limit - 1);
+    return MLC_OK;
+}
+
+/* The host copy of a buffer a kernel is about to write no longer tells its contents. */
+static void written(const mlc_tensor *t)
+{
+    t->buf->mirror_ok = false;
+}
+
 /* Tensor views as the kernels take them: the cl_mem and the byte offset. */
 typedef struct view {
     cl_mem mem;
@@ -120,7 +140,8 @@ mlc_status mlc_cl_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_tens
 {
     cl_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "get_rows", &table, &ids, &out);
-    if (s || (s = TYPED(c, "get_rows", MLC_TYPE_I32, &ids)) || (s = TYPED(c, "get_rows", MLC_TYPE_F32, &out)))
+    if (s || (s = TYPED(c, "get_rows", MLC_TYPE_I32, &ids)) || (s = TYPED(c, "get_rows", MLC_TYPE_F32, &out)) ||
+        (s = indices_ok(c, "get_rows", "ids", &ids, rows_of(&table))))
         return s;
     const type_kernels *tk = kernels_of(table.type);
     const int64_t row_len = table.ne[0], n = mlc_tensor_nelem(&ids);
@@ -132,6 +153,7 @@ mlc_status mlc_cl_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_tens
     cl_ulong row_bytes = mlc_type_row_bytes(table.type, row_len);
     cl_int n_rows = (cl_int)rows_of(&table), rl = (cl_int)row_len, ni = (cl_int)n;
     const size_t g[2] = {(size_t)(row_len / mlc_type_block_size(table.type)), (size_t)n};
+    written(&out);
     return mlc_cl_launch(c, tk->get_rows, 2, g, NULL,
                          MLC_CL_ARGS(AV_(tv), A_(row_bytes), A_(n_rows), AV_(iv), AV_(ov), A_(rl), A_(ni),
                                      A_(c->errflag.mem)));
@@ -185,6 +207,7 @@ mlc_status mlc_cl_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
     cl_ulong doff = 0, w_row = mlc_type_row_bytes(w.type, n_in);
     if ((s = convert_act(c, tk, &x, n_in, n, &a, &doff)))
         return s;
+    written(&y);
     const bool quant = mlc_type_block_size(w.type) > 1, mv = n <= MV_MAX_TOKENS;
     cl_int ni = (cl_int)n_in, no = (cl_int)n_out, nt = (cl_int)n;
     const size_t g_mv[3] = {MLC_CL_WG, (size_t)n_out, (size_t)n}, l_mv[3] = {MLC_CL_WG, 1, 1};
@@ -217,6 +240,7 @@ mlc_status mlc_cl_rms_norm(void *ctx, mlc_tensor x, mlc_tensor w, float eps, mlc
     view xv = V(&x), wv = V(&w), yv = V(&y);
     cl_int d = (cl_int)dim;
     const size_t g[2] = {MLC_CL_WG, (size_t)n}, l[2] = {MLC_CL_WG, 1};
+    written(&y);
     return mlc_cl_launch(c, K_rms_norm, 2, g, l, MLC_CL_ARGS(AV_(xv), AV_(wv), AV_(yv), A_(d), A_(eps)));
 }
 
@@ -234,6 +258,7 @@ mlc_status mlc_cl_rope(void *ctx, mlc_tensor x, mlc_tensor pos, int n_rot, float
     float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
     view xv = V(&x), pv = V(&pos);
     const size_t g[3] = {(size_t)n_rot / 2, (size_t)n_head, (size_t)n};
+    written(&x);
     return mlc_cl_launch(c, K_rope, 3, g, NULL,
                          MLC_CL_ARGS(AV_(xv), AV_(pv), A_(head_dim), A_(n_head), A_(nr), A_(theta_scale), A_(nx), A_(n)));
 }
@@ -252,6 +277,8 @@ static mlc_status cache_ok(cl_ctx *c, const char *op, const mlc_tensor *kc, cons
                            op, mlc_tensor_type_name(kc->type), mlc_tensor_type_name(vc->type), (long long)kc->ne[0],
                            (long long)kc->ne[1], (long long)kc->ne[2], (long long)mlc_tensor_nelem(slot),
                            (long long)mlc_tensor_nelem(pos), (long long)n);
+    if ((s = indices_ok(c, op, "slot", slot, kc->ne[2])) || (s = indices_ok(c, op, "pos", pos, kc->ne[1])))
+        return s;
     return MLC_OK;
 }
 
@@ -271,6 +298,8 @@ mlc_status mlc_cl_kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor k_c
     view kv = V(&k), vv = V(&v), kcv = V(&k_cache), vcv = V(&v_cache), sv = V(&slot), pv = V(&pos);
     cl_int d = (cl_int)kv_dim, n_ctx = (cl_int)k_cache.ne[1], n_slots = (cl_int)k_cache.ne[2], nt = (cl_int)n;
     const size_t g[2] = {(size_t)kv_dim, (size_t)n};
+    written(&k_cache);
+    written(&v_cache);
     return mlc_cl_launch(c, k_cache.type == MLC_TYPE_F16 ? K_kv_store_f16 : K_kv_store_f32, 2, g, NULL,
                          MLC_CL_ARGS(AV_(kv), AV_(vv), AV_(kcv), AV_(vcv), AV_(sv), AV_(pv), A_(d), A_(n_ctx),
                                      A_(n_slots), A_(nt), A_(c->errflag.mem)));
@@ -299,6 +328,7 @@ mlc_status mlc_cl_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_ten
     cl_int n_ctx = (cl_int)k_cache.ne[1], n_slots = (cl_int)k_cache.ne[2], window = p->window;
     float scale = p->scale, softcap = p->softcap;
     const mlc_cl_kernel k = k_cache.type == MLC_TYPE_F16 ? K_attention_f16 : K_attention_f32;
+    written(&out);
     for (int64_t t = 0; t < n && !s; t += (int64_t)chunk) {
         cl_int t0 = (cl_int)t;
         const size_t g[3] = {MLC_CL_WG, (size_t)n_head, (size_t)(n - t < (int64_t)chunk ? n - t : (int64_t)chunk)};
@@ -324,6 +354,7 @@ static mlc_status glu(cl_ctx *c, const char *op, mlc_cl_kernel k, const mlc_tens
         return mlc_cl_fail(c, MLC_ERR_ARG, "opencl: %s: gate, up and out of %lld, %lld and %lld elements", op,
                            (long long)n, (long long)mlc_tensor_nelem(up), (long long)mlc_tensor_nelem(out));
     view gv = V(gate), uv = V(up), ov = V(out);
+    written(out);
     cl_int ni = (cl_int)n;
     const size_t g[1] = {(size_t)n};
     return mlc_cl_launch(c, k, 1, g, NULL, MLC_CL_ARGS(AV_(gv), AV_(uv), AV_(ov), A_(ni)));
@@ -350,6 +381,7 @@ static mlc_status binary(cl_ctx *c, const char *op, bool mul, const mlc_tensor *
         return mlc_cl_fail(c, MLC_ERR_ARG, "opencl: %s: a of %lld, b of %lld, out of %lld elements", op,
                            (long long)n, (long long)nb, (long long)mlc_tensor_nelem(out));
     view av = V(a), bv = V(b), ov = V(out);
+    written(out);
     cl_int ni = (cl_int)n, nbi = (cl_int)nb, d = (cl_int)dim, m = mul;
     const size_t g[1] = {(size_t)n};
     return mlc_cl_launch(c, K_binary, 1, g, NULL, MLC_CL_ARGS(AV_(av), AV_(bv), AV_(ov), A_(ni), A_(nbi), A_(d), A_(m)));
@@ -376,6 +408,7 @@ mlc_status mlc_cl_scale(void *ctx, mlc_tensor x, float sc, mlc_tensor out)
         return mlc_cl_fail(c, MLC_ERR_ARG, "opencl: scale: x of %lld, out of %lld elements", (long long)n,
                            (long long)mlc_tensor_nelem(&out));
     view xv = V(&x), ov = V(&out);
+    written(&out);
     cl_int ni = (cl_int)n;
     const size_t g[1] = {(size_t)n};
     return mlc_cl_launch(c, K_scale, 1, g, NULL, MLC_CL_ARGS(AV_(xv), A_(sc), AV_(ov), A_(ni)));
@@ -385,13 +418,15 @@ mlc_status mlc_cl_gather(void *ctx, mlc_tensor x, mlc_tensor rows, mlc_tensor ou
 {
     cl_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "gather", &x, &rows, &out);
-    if (s || (s = TYPED(c, "gather", MLC_TYPE_F32, &x, &out)) || (s = TYPED(c, "gather", MLC_TYPE_I32, &rows)))
+    if (s || (s = TYPED(c, "gather", MLC_TYPE_F32, &x, &out)) || (s = TYPED(c, "gather", MLC_TYPE_I32, &rows)) ||
+        (s = indices_ok(c, "gather", "rows", &rows, rows_of(&x))))
         return s;
     const int64_t dim = x.ne[0], n = mlc_tensor_nelem(&rows);
     if (out.ne[0] != dim || rows_of(&out) != n)
         return mlc_cl_fail(c, MLC_ERR_ARG, "opencl: gather: output [%lld, %lld] for %lld rows of %lld",
                            (long long)out.ne[0], (long long)rows_of(&out), (long long)n, (long long)dim);
     view xv = V(&x), rv = V(&rows), ov = V(&out);
+    written(&out);
     cl_int d = (cl_int)dim, ni = (cl_int)n, n_rows = (cl_int)rows_of(&x);
     const size_t g[2] = {(size_t)dim, (size_t)n};
     return mlc_cl_launch(c, K_gather, 2, g, NULL, MLC_CL_ARGS(AV_(xv), AV_(rv), AV_(ov), A_(d), A_(ni), A_(n_rows), A_(c->errflag.mem)));
