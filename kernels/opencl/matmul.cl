@@ -1,44 +1,50 @@
 /* matmul.cl: y [n_out, n] = x [n_in, n] W^T for W [n_in, n_out] in a GGUF type.
  *
  * Two kernels per weight type:
- *   mv_*  decode (few tokens): one work group of WG items per (output row, token); the items
- *         stride over the row's blocks and sum in local memory. Weights are read once per
- *         token, coalesced across the group.
+ *   mv_*  decode (few tokens): one work group of WG items per (MV_ROWS output rows, token);
+ *         the MV_LANES items of a row stride over its blocks and sum in local memory.
+ *         Weights are read once per token.
  *   mm_*  prefill: a TR x TT tile of (rows, tokens) per work group; the tile's activations
  *         are staged through local memory CHUNK values at a time and shared by its TR rows,
  *         each weight row is read by the TT items of its column (from cache after the first).
- * Activations come converted by quant.cl (F32: x itself). Build options define WG, TR, TT. */
+ * Activations come converted by quant.cl (F32: x itself). Build options define WG, TR, TT,
+ * MV_ROWS. */
 
 #define CHUNK 512  /* activation values per token staged per step: a multiple of 256 */
 #define CHUNKF 256 /* the same for float activations (4 bytes each) */
-#define MV_BLOCKS 1024 /* rows of up to this many blocks are summed in block order */
+#define MV_LANES (WG / MV_ROWS)  /* work items per row of a matvec group */
+#define MV_BLOCKS 512            /* rows of up to this many blocks are summed in block order */
 
 #define MV_Q(NAME, BS, BB)                                                                        \
     kernel void mv_##NAME(global const uchar *wb, ulong woff, ulong w_row, global const uchar *act, \
                           ulong qoff, ulong doff, global uchar *yb, ulong yoff, int n_in, int n_out) \
     {                                                                                             \
         local float part[WG];                                                                     \
-        local float blk[MV_BLOCKS];                                                               \
-        const int lid = get_local_id(0), r = get_group_id(1), t = get_group_id(2), nb = n_in / BS; \
-        global const uchar *w = wb + woff + (ulong)r * w_row;                                     \
+        local float blk[MV_ROWS * MV_BLOCKS];                                                     \
+        const int lid = get_local_id(0), rl = lid / MV_LANES, lane = lid % MV_LANES;              \
+        const int r = get_group_id(1) * MV_ROWS + rl, t = get_group_id(2), nb = n_in / BS;        \
+        global const uchar *w = wb + woff + (ulong)min(r, n_out - 1) * w_row;                     \
         global const char *q = CPTR(char, act, qoff) + (ulong)t * n_in;                           \
         global const float *d = CPTR(float, act, doff) + (ulong)t * nb;                           \
+        local float *mine = blk + rl * MV_BLOCKS;                                                 \
         float s = 0;                                                                              \
         if (nb <= MV_BLOCKS) {                                                                    \
-            /* block dots in parallel, summed in block order (the CPU's order) by one item */     \
-            for (int b = lid; b < nb; b += WG)                                                    \
-                blk[b] = dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);                \
+            /* block dots in parallel, summed in block order (the CPU's order) by one lane */     \
+            for (int b = lane; b < nb; b += MV_LANES)                                             \
+                mine[b] = dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);               \
             barrier(CLK_LOCAL_MEM_FENCE);                                                         \
-            for (int b = 0; lid == 0 && b < nb; b++)                                              \
-                s += blk[b];                                                                      \
+            for (int b = 0; lane == 0 && b < nb; b++)                                             \
+                s += mine[b];                                                                     \
         } else {                                                                                  \
-            for (int b = lid; b < nb; b += WG)                                                    \
+            for (int b = lane; b < nb; b += MV_LANES)                                             \
                 s += dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);                    \
             part[lid] = s;                                                                        \
-            reduce_sum(part);                                                                     \
-            s = part[0];                                                                          \
+            barrier(CLK_LOCAL_MEM_FENCE);                                                         \
+            s = 0;                                                                                \
+            for (int i = 0; lane == 0 && i < MV_LANES; i++)                                       \
+                s += part[lid + i];                                                               \
         }                                                                                         \
-        if (lid == 0)                                                                             \
+        if (lane == 0 && r < n_out)                                                               \
             PTR(float, yb, yoff)[(ulong)t * n_out + r] = s;                                       \
     }
 
@@ -91,16 +97,20 @@
                           ulong aoff, global uchar *yb, ulong yoff, int n_in, int n_out)          \
     {                                                                                             \
         local acc_t part[WG];                                                                     \
-        const int lid = get_local_id(0), r = get_group_id(1), t = get_group_id(2);                \
-        global const uchar *w = wb + woff + (ulong)r * w_row;                                     \
+        const int lid = get_local_id(0), rl = lid / MV_LANES, lane = lid % MV_LANES;              \
+        const int r = get_group_id(1) * MV_ROWS + rl, t = get_group_id(2);                        \
+        global const uchar *w = wb + woff + (ulong)min(r, n_out - 1) * w_row;                     \
         global const float *a = CPTR(float, ab, aoff) + (ulong)t * n_in;                          \
         acc_t s = 0;                                                                              \
-        for (int i = lid; i < n_in; i += WG)                                                      \
+        for (int i = lane; i < n_in; i += MV_LANES)                                               \
             s += PROD_##NAME(wv_##NAME(w, i), a[i]);                                              \
         part[lid] = s;                                                                            \
-        reduce_acc(part);                                                                         \
-        if (lid == 0)                                                                             \
-            PTR(float, yb, yoff)[(ulong)t * n_out + r] = (float)part[0];                          \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                             \
+        s = 0;                                                                                    \
+        for (int i = 0; lane == 0 && i < MV_LANES; i++)                                           \
+            s += part[lid + i];                                                                   \
+        if (lane == 0 && r < n_out)                                                               \
+            PTR(float, yb, yoff)[(ulong)t * n_out + r] = (float)s;                                \
     }
 
 #define MM_F(NAME)                                                                                \

@@ -278,8 +278,9 @@ static mlc_status ocl_init(const mlc_backend_params *p, void **out, mlc_err *err
     /* MLC_OPENCL_BUILD_OPTIONS: extra options for the device compiler (e.g. -cl-mad-enable). */
     const char *extra = getenv("MLC_OPENCL_BUILD_OPTIONS");
     char options[256];
-    snprintf(options, sizeof options, "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt -DWG=%d -DTR=%d -DTT=%d -DMAX_HD=%d %s",
-             MLC_CL_WG, MLC_CL_TR, MLC_CL_TT, MLC_CL_MAX_HD, extra ? extra : "");
+    snprintf(options, sizeof options,
+             "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt -DWG=%d -DTR=%d -DTT=%d -DMAX_HD=%d -DMV_ROWS=%d %s",
+             MLC_CL_WG, MLC_CL_TR, MLC_CL_TT, MLC_CL_MAX_HD, MLC_CL_MV_ROWS, extra ? extra : "");
     cl_program prog;
     if ((s = get_program(c, options, &prog, err)))
         goto fail;

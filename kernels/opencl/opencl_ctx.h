@@ -14,6 +14,7 @@
 #define MLC_CL_TR 16
 #define MLC_CL_TT 4
 #define MLC_CL_MAX_HD 1024 /* attention keeps one query head in local memory */
+#define MLC_CL_MV_ROWS 4   /* output rows per matvec work group */
 
 /* Every kernel of the program, by the name it has there. */
 #define MLC_CL_KERNELS(X)                                                                   \

@@ -210,7 +210,8 @@ mlc_status mlc_cl_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
     written(&y);
     const bool quant = mlc_type_block_size(w.type) > 1, mv = n <= MV_MAX_TOKENS;
     cl_int ni = (cl_int)n_in, no = (cl_int)n_out, nt = (cl_int)n;
-    const size_t g_mv[3] = {MLC_CL_WG, (size_t)n_out, (size_t)n}, l_mv[3] = {MLC_CL_WG, 1, 1};
+    const size_t g_mv[3] = {MLC_CL_WG, (size_t)(n_out + MLC_CL_MV_ROWS - 1) / MLC_CL_MV_ROWS, (size_t)n};
+    const size_t l_mv[3] = {MLC_CL_WG, 1, 1};
     const size_t g_mm[2] = {(size_t)n_out, (size_t)n}, l_mm[2] = {MLC_CL_TR, MLC_CL_TT};
     if (quant && mv)
         return mlc_cl_launch(c, tk->mv, 3, g_mv, l_mv,
