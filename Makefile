@@ -113,6 +113,28 @@ $(BUILD)/obj/embed/%.o: $(BUILD)/gen/embed/%.c $(FLAGSTAMP)
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c $< -o $@
 
+# The opencl backend's kernels: the .cl files of kernels/opencl concatenated in dependency order
+# (helpers, block formats, matmul, other ops) into one program source, embedded as `const unsigned char mlc_opencl_source[]`
+# (NUL-terminated) and its length, written with od and sed like the datasets above. The ICD
+# loader is opened with dlopen at run time (kernels/opencl/cl_api.c): nothing links libOpenCL.
+ifneq ($(filter opencl,$(BACKENDS)),)
+OPENCL_CL := $(addprefix kernels/opencl/,common.cl quant.cl matmul.cl ops.cl)
+OPENCL_SRC_OBJ := $(BUILD)/obj/opencl-gen/source.o
+LIB_OBJ += $(OPENCL_SRC_OBJ)
+LDLIBS += -ldl
+$(BUILD)/gen/opencl/source.c: $(OPENCL_CL)
+	@mkdir -p $(@D)
+	$(Q){ echo '/* generated from the .cl files of kernels/opencl by the Makefile: do not edit */'; \
+	  echo '#include <stddef.h>'; echo 'extern const unsigned char mlc_opencl_source[];'; \
+	  echo 'extern const size_t mlc_opencl_source_len;'; echo 'const unsigned char mlc_opencl_source[] = {'; \
+	  cat $(OPENCL_CL) | od -An -v -tx1 | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; \
+	  echo 'const size_t mlc_opencl_source_len = sizeof mlc_opencl_source - 1;'; } > $@.tmp && mv $@.tmp $@
+$(OPENCL_SRC_OBJ): $(BUILD)/gen/opencl/source.c $(FLAGSTAMP)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c $< -o $@
+endif
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(if $(Q),@echo "  AR      $@")
@@ -207,7 +229,7 @@ fuzz: $(FUZZ_DIR)/fuzz-gguf $(FUZZ_DIR)/gguf-seeds
 # not ours to write, so we check whether every package is already installed first).
 DEB_PKGS := build-essential pkg-config clang libclang-rt-dev libcurl4-openssl-dev libcjson-dev \
     libsqlite3-dev libmicrohttpd-dev libcriterion-dev gnuplot-nox ocl-icd-opencl-dev \
-    opencl-headers pocl-opencl-icd libvulkan-dev mesa-vulkan-drivers glslc chromium shellcheck \
+    opencl-headers pocl-opencl-icd clinfo libvulkan-dev mesa-vulkan-drivers glslc chromium shellcheck \
     python3-venv sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "mlc/backend_info.h"
 
 int mlc_cmd_devices(int argc, char **argv)
@@ -33,6 +34,12 @@ int mlc_cmd_devices(int argc, char **argv)
         }
         int n = mlc_backend_device_count(b);
         printf("%-7s built, %d device%s\n", name, n, n == 1 ? "" : "s");
+        const mlc_backend_vt *vt;
+        char why[256] = "";
+        if (n == 0 && mlc_backend_vt_get(name, &vt, NULL) == MLC_OK && vt->no_device) {
+            vt->no_device(why, sizeof why);
+            printf("  (%s)\n", why);
+        }
         for (int d = 0; d < n; d++) {
             char desc[512];
             mlc_backend_device_describe(b, d, desc, sizeof desc);

@@ -138,9 +138,13 @@ mlc_status mlc_backend_open_vt(const mlc_backend_vt *vt, const mlc_backend_param
     if (!p)
         p = &dflt;
     int n = vt->device_count();
-    if (p->device < 0 || p->device >= n)
-        return mlc_err_set(err, MLC_ERR_ARG, "backend '%s': no device %d (%d present)", vt->name,
-                           p->device, n);
+    if (p->device < 0 || p->device >= n) {
+        char why[256] = "";
+        if (n == 0 && vt->no_device)
+            vt->no_device(why, sizeof why);
+        return mlc_err_set(err, MLC_ERR_ARG, "backend '%s': no device %d (%d present%s%s)", vt->name,
+                           p->device, n, why[0] ? ": " : "", why);
+    }
     mlc_status s = vt->init(p, &out->ctx, err);
     if (s == MLC_OK)
         out->vt = vt;

@@ -122,6 +122,8 @@ typedef struct mlc_backend_vt {
     const char *name;
     int (*device_count)(void);
     void (*device_info)(int dev, mlc_device_info *out);
+    /* Optional: while device_count() is 0, one line saying why ("no OpenCL ICD loader"). */
+    void (*no_device)(char *buf, size_t cap);
 
     mlc_status (*init)(const mlc_backend_params *p, void **ctx, mlc_err *err);
     void (*destroy)(void *ctx);
