@@ -106,9 +106,11 @@ void mlc_backend_device_describe(int i, int dev, char *buf, size_t cap)
     }
     mlc_device_info di = {0};
     built_vt(names[i])->device_info(dev, &di);
-    if (di.mem_total)
+    if (di.mem_total && di.mem_free)
         snprintf(buf, cap, "%s, memory %.1f GiB (%.1f GiB free)", di.description,
                  (double)di.mem_total / 1073741824.0, (double)di.mem_free / 1073741824.0);
+    else if (di.mem_total) /* the API has no free-memory query (OpenCL) */
+        snprintf(buf, cap, "%s, memory %.1f GiB", di.description, (double)di.mem_total / 1073741824.0);
     else
         snprintf(buf, cap, "%s", di.description);
 }
