@@ -8,14 +8,17 @@
  * assembles it from PyPI); without it these tests skip, or fail when MLC_REQUIRE_SHARED=1. */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mlc/chat.h"
 #include "mlc/model.h"
 #include "mlc/sampler.h"
 #include "mlc/tokenizer.h"
@@ -201,4 +204,120 @@ Test(gemma3, perplexity_ctx256_text, .timeout = 300)
 Test(gemma3, perplexity_ctx1024_long_text, .timeout = 600)
 {
     ppl_matches("golden/gemma3/long.txt", 1024, "perplexity_long_ctx1024", 3);
+}
+
+/* ---------------------------------------------------------------- serve */
+
+/* Starts `mlc-bench serve --port 0 args`; returns its pid and port. */
+static pid_t start_server(const char *args, int *port)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "exec %s serve --port 0 %s", tu_bin(), args);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fd[1], 1);
+        for (int i = 3; i < 1024; i++)
+            close(i);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    FILE *f = fdopen(fd[0], "r");
+    char line[512] = "";
+    cr_assert_not_null(fgets(line, sizeof line, f), "serve did not start: %s", cmd);
+    fclose(f);
+    const char *p = strstr(line, "127.0.0.1:");
+    cr_assert_not_null(p, "%s", line);
+    *port = atoi(p + 10);
+    return pid;
+}
+
+static size_t on_data(char *p, size_t sz, size_t n, void *u)
+{
+    char **buf = u;
+    size_t old = strlen(*buf);
+    char *nb = realloc(*buf, old + sz * n + 1);
+    cr_assert_not_null(nb);
+    memcpy(nb + old, p, sz * n);
+    nb[old + sz * n] = 0;
+    *buf = nb;
+    return sz * n;
+}
+
+static char *post(int port, const char *path, const char *body, long *code)
+{
+    CURL *c = curl_easy_init();
+    char url[256], *out = calloc(1, 1);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    cr_assert_eq(curl_easy_perform(c), CURLE_OK, "%s", url);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return out;
+}
+
+/* Tokens of msgs rendered with template t, as serve tokenizes a chat prompt. */
+static size_t rendered_tokens(const mlc_tokenizer *tok, mlc_chat_template t, const mlc_chat_msg *msgs, size_t n)
+{
+    char *text;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_chat_render(t, msgs, n, &text, &err), MLC_OK, "%s", err.msg);
+    cr_assert_eq(mlc_tokenize(tok, text, strlen(text), true, true, &ids, &n_ids, &err), MLC_OK, "%s", err.msg);
+    free(text);
+    free(ids);
+    return n_ids;
+}
+
+/* The file has no tokenizer.chat_template: serve finds the Gemma template from the
+ * vocabulary's turn markers, so the prompt is the Gemma rendering (its token count differs
+ * from ChatML's) and the model answers. */
+Test(gemma3, serve_chat_uses_gemma_template, .timeout = 300)
+{
+    const char *path = model_path();
+    mlc_model *m = load_model();
+    const mlc_chat_msg msgs[] = {{"system", "Answer in one word."}, {"user", "What is the capital of France?"}};
+    size_t want = rendered_tokens(mlc_model_tokenizer(m), MLC_CHAT_GEMMA, msgs, 2);
+    cr_assert_neq(want, rendered_tokens(mlc_model_tokenizer(m), MLC_CHAT_CHATML, msgs, 2));
+    mlc_model_free(m);
+    char args[1200];
+    snprintf(args, sizeof args, "-m %s --ctx 256 -t 2", path);
+    int port;
+    pid_t pid = start_server(args, &port);
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"model\": \"%s\", \"max_tokens\": 8, \"temperature\": 0, \"messages\": ["
+             "{\"role\": \"system\", \"content\": \"Answer in one word.\"},"
+             "{\"role\": \"user\", \"content\": \"What is the capital of France?\"}]}", name);
+    long code;
+    char *out = post(port, "/v1/chat/completions", body, &code);
+    cr_assert_eq(code, 200, "%s", out);
+    cJSON *j = cJSON_Parse(out);
+    cr_assert_not_null(j, "%s", out);
+    const cJSON *usage = cJSON_GetObjectItem(j, "usage");
+    cr_expect_eq(cJSON_GetObjectItem(usage, "prompt_tokens")->valueint, (int)want, "%s", out);
+    cr_expect_eq(cJSON_GetObjectItem(usage, "completion_tokens")->valueint, 8, "%s", out);
+    const cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
+    const char *content = cJSON_GetStringValue(cJSON_GetObjectItem(msg, "content"));
+    cr_expect(content && *content, "%s", out);
+    cr_log_info("gemma3 serve: %s", content ? content : "(none)");
+    cJSON_Delete(j);
+    free(out);
+    int st;
+    kill(pid, SIGTERM);
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "serve exit status %d", st);
 }
