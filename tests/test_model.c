@@ -276,28 +276,46 @@ Test(model_gemma3, decode_one_by_one_equals_batch, .timeout = 120)
     mlc_model_free(m);
 }
 
-/* A gemma3 file without its sliding window is refused naming the key. */
-Test(model_gemma3, missing_window_key_refused, .timeout = 60)
+/* Copies the file at src to a new file with the first occurrence of key renamed to as (the
+ * same length), and returns the new file's error from mlc_model_load. */
+static mlc_status load_renamed(const char *src, const char *key, const char *as, mlc_err *err)
 {
-    char p[1024];
-    mlc_model_free(gemma3_synth("g", "", p, sizeof p));
-    size_t size;
-    char *bytes = tu_read_file(p, &size);
+    size_t size, n = strlen(key);
+    cr_assert_eq(strlen(as), n);
+    char *bytes = tu_read_file(src, &size);
     cr_assert_not_null(bytes);
-    const char *key = "gemma3.attention.sliding_window";
     char *at = NULL;
-    for (size_t i = 0; !at && i + strlen(key) <= size; i++)
-        if (!memcmp(bytes + i, key, strlen(key)))
+    for (size_t i = 0; !at && i + n <= size; i++)
+        if (!memcmp(bytes + i, key, n))
             at = bytes + i;
-    cr_assert_not_null(at);
-    at[strlen(key) - 1] = 'X'; /* the key becomes ...sliding_windoX */
+    cr_assert_not_null(at, "%s: no key %s", src, key);
+    memcpy(at, as, n);
     char q[1024];
-    snprintf(q, sizeof q, "%s/nowindow.gguf", tu_tmpdir());
+    snprintf(q, sizeof q, "%s/renamed.gguf", tu_tmpdir());
     cr_assert_eq(tu_write_file(q, bytes, size), 0);
     free(bytes);
     mlc_model *m = NULL;
-    mlc_err err = {0};
-    cr_assert_neq(mlc_model_load(q, NULL, &m, &err), MLC_OK);
-    cr_expect(strstr(err.msg, "gemma3.attention.sliding_window"), "%s", err.msg);
+    mlc_status s = mlc_model_load(q, NULL, &m, err);
     cr_expect_null(m);
+    mlc_model_free(m);
+    return s;
+}
+
+/* A gemma3 file without its sliding window is refused naming the key; so is a file that
+ * sets a feature the forward pass lacks (here a final logit soft-cap). */
+Test(model_gemma3, missing_or_unsupported_keys_refused, .timeout = 60)
+{
+    char p[1024];
+    mlc_model_free(gemma3_synth("g", "", p, sizeof p));
+    mlc_err err = {0};
+    cr_assert_neq(load_renamed(p, "gemma3.attention.sliding_window", "gemma3.attention.sliding_windoX", &err), MLC_OK);
+    cr_expect(strstr(err.msg, "'gemma3.attention.sliding_window'"), "%s", err.msg);
+    char tiny[1024], cmd[2048], *out;
+    snprintf(tiny, sizeof tiny, "%s/tiny.gguf", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s model synth -q --preset tiny -o %s", tu_bin(), tiny);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    free(out);
+    cr_assert_eq(load_renamed(tiny, "llama.attention.head_count_kv", "llama.final_logit_softcapping", &err),
+                 MLC_ERR_UNSUPPORTED);
+    cr_expect(strstr(err.msg, "key 'llama.final_logit_softcapping': not supported"), "%s", err.msg);
 }
