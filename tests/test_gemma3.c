@@ -215,7 +215,7 @@ Test(gemma3, perplexity_ctx256_text, .timeout = 300)
 }
 
 /* Longer than the 512-position window: the local layers must mask what is older. */
-Test(gemma3, perplexity_ctx1024_long_text, .timeout = 600)
+Test(gemma3, perplexity_ctx1024_long_text, .timeout = 900)
 {
     ppl_matches("golden/gemma3/long.txt", 1024, "perplexity_long_ctx1024", 3);
 }
