@@ -28,7 +28,7 @@ static const command commands[] = {
     {"devices", mlc_cmd_devices, "", "backends built into this binary and the devices they see"},
     {"model", mlc_cmd_model, "info FILE", "a GGUF model's architecture, hyper-parameters, tokenizer and\n"
                                           "tensors (--json for machine-readable output)"},
-    {"model", NULL, "synth -o F", "a deterministic random-weight GGUF of any llama/qwen2 shape\n"
+    {"model", NULL, "synth -o F", "a deterministic random-weight GGUF of any llama/qwen2/gemma3 shape\n"
                                   "(--preset tiny|110m|llama2-7b|..., --type q4_k_m|...)"},
     {"generate", mlc_cmd_generate, "-m M -p T", "stream a completion from the reference engine"},
     {"tokenize", mlc_cmd_tokenize, "-m M -p T", "token ids and pieces of a text (vocabulary-only files work)"},

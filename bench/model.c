@@ -256,7 +256,7 @@ static const char model_usage[] =
     "usage: mlc-bench model info FILE.gguf [--json]\n"
     "       mlc-bench model synth -o OUT.gguf [--preset P] [--type T] [--vocab FILE] ...\n"
     "  info   architecture, hyper-parameters, tokenizer, every tensor and the totals\n"
-    "  synth  a deterministic random-weight llama/qwen2 model (see model synth --help)\n";
+    "  synth  a deterministic random-weight llama/qwen2/gemma3 model (see model synth --help)\n";
 
 int mlc_cmd_model(int argc, char **argv)
 {

@@ -113,11 +113,9 @@ static int load_engine(mlc_server *s)
         }
     } else {
         mlc_gguf *g = NULL;
-        mlc_gguf_str str = {0};
         bool found = false;
-        if (!mlc_gguf_open(o->model, &g, NULL) &&
-            !mlc_gguf_get_str(g, "tokenizer.chat_template", &str, NULL))
-            found = mlc_chat_template_detect(str.ptr, (size_t)str.len, &s->tmpl);
+        if (!mlc_gguf_open(o->model, &g, NULL))
+            found = mlc_chat_template_from_gguf(g, &s->tmpl);
         mlc_gguf_close(g);
         if (!found)
             fprintf(stderr, "mlc-bench serve: warning: %s: no recognised tokenizer.chat_template; "

@@ -1,4 +1,4 @@
-/* synth.c: `mlc-bench model synth` writes a llama-family GGUF model with deterministic
+/* synth.c: `mlc-bench model synth` writes a llama-family (llama, qwen2, gemma3) GGUF model with deterministic
  * random weights, of any shape from a test-sized toy to 7B/8B, for benchmarking engines
  * without downloading a model.
  *
@@ -25,15 +25,26 @@ typedef struct shape {
     const char *name, *arch;
     int dim, layers, heads, kv_heads, ffn, ctx, vocab;
     float rope_base;
+    int head_dim; /* 0: dim / heads */
+    int window;   /* gemma3: sliding window of the local layers */
 } shape;
 
 static const shape presets[] = {
-    {"tiny", "llama", 256, 4, 8, 2, 768, 1024, 4096, 10000.0f},
-    {"110m", "llama", 768, 12, 12, 4, 2048, 2048, 32000, 10000.0f},
-    {"llama2-7b", "llama", 4096, 32, 32, 32, 11008, 4096, 32000, 10000.0f},
-    {"llama3-8b", "llama", 4096, 32, 32, 8, 14336, 8192, 128256, 500000.0f},
-    {"qwen2-0.5b", "qwen2", 896, 24, 14, 2, 4864, 4096, 151936, 1000000.0f},
+    {"tiny", "llama", 256, 4, 8, 2, 768, 1024, 4096, 10000.0f, 0, 0},
+    {"110m", "llama", 768, 12, 12, 4, 2048, 2048, 32000, 10000.0f, 0, 0},
+    {"llama2-7b", "llama", 4096, 32, 32, 32, 11008, 4096, 32000, 10000.0f, 0, 0},
+    {"llama3-8b", "llama", 4096, 32, 32, 8, 14336, 8192, 128256, 500000.0f, 0, 0},
+    {"qwen2-0.5b", "qwen2", 896, 24, 14, 2, 4864, 4096, 151936, 1000000.0f, 0, 0},
+    /* Gemma 3 270M's shape, and a toy of its kind: six layers (five local, one global) and a
+     * window short enough for tests to cross. */
+    {"gemma3-tiny", "gemma3", 128, 6, 4, 1, 512, 1024, 4096, 1000000.0f, 64, 32},
+    {"gemma3-270m", "gemma3", 640, 18, 4, 1, 2048, 32768, 262144, 1000000.0f, 256, 512},
 };
+
+static int head_dim(const shape *s)
+{
+    return s->head_dim > 0 ? s->head_dim : s->dim / s->heads;
+}
 
 /* "q4_k_m": Q4_K everywhere but Q6_K for the output, and for attn_v and ffn_down in the
  * layers llama.cpp's Q4_K_M gives more bits (first and last eighth, every third between). */
@@ -128,12 +139,13 @@ static void plan_one(synth *y, const char *name, int layer, int64_t n_in, int64_
 static void plan(synth *y)
 {
     const shape *s = &y->s;
-    int hd = s->dim / s->heads, qd = s->heads * hd, kvd = s->kv_heads * hd;
-    bool bias = !strcmp(s->arch, "qwen2");
+    int hd = head_dim(s), qd = s->heads * hd, kvd = s->kv_heads * hd;
+    bool bias = !strcmp(s->arch, "qwen2"), gemma = !strcmp(s->arch, "gemma3");
     char n[64];
     plan_one(y, "token_embd.weight", -1, s->dim, s->vocab, 0);
     plan_one(y, "output_norm.weight", -1, s->dim, 0, 1);
-    plan_one(y, "output.weight", -1, s->dim, s->vocab, 0);
+    if (!gemma) /* gemma3 ties the output to the embedding */
+        plan_one(y, "output.weight", -1, s->dim, s->vocab, 0);
     for (int l = 0; l < s->layers; l++) {
 #define T(suffix, a, b, kind) (snprintf(n, sizeof n, "blk.%d." suffix, l), plan_one(y, n, l, a, b, kind))
         T("attn_norm.weight", s->dim, 0, 1);
@@ -144,6 +156,12 @@ static void plan(synth *y)
             T("attn_q.bias", qd, 0, 2);
             T("attn_k.bias", kvd, 0, 2);
             T("attn_v.bias", kvd, 0, 2);
+        }
+        if (gemma) {
+            T("attn_q_norm.weight", hd, 0, 1);
+            T("attn_k_norm.weight", hd, 0, 1);
+            T("post_attention_norm.weight", s->dim, 0, 1);
+            T("post_ffw_norm.weight", s->dim, 0, 1);
         }
         T("attn_output.weight", qd, s->dim, 0);
         T("ffn_norm.weight", s->dim, 0, 1);
@@ -254,11 +272,14 @@ static mlc_status copy_vocab(const mlc_gguf *v, int32_t n_vocab, mlc_gguf_writer
 
 static const char synth_usage[] =
     "usage: mlc-bench model synth -o OUT.gguf [--preset NAME] [shape options] [--type T]\n"
-    "  --preset P      tiny | 110m | llama2-7b | llama3-8b | qwen2-0.5b (default tiny)\n"
-    "  --arch A        llama | qwen2\n"
+    "  --preset P      tiny | 110m | llama2-7b | llama3-8b | qwen2-0.5b | gemma3-tiny |\n"
+    "                  gemma3-270m (default tiny)\n"
+    "  --arch A        llama | qwen2 | gemma3\n"
     "  --dim N --layers N --heads N --kv-heads N --ffn N --ctx N --vocab-size N\n"
-    "  --rope-base F\n"
-    "  --type T        f32 | f16 | bf16 | q8_0 | q4_0 | q4_k | q6_k | q4_k_m (default f16)\n"
+    "  --head-dim N    (default dim / heads)   --rope-base F\n"
+    "  --window N      gemma3: sliding window of the local layers (5 of every 6)\n"
+    "  --type T        f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q4_k | q6_k | q4_k_m\n"
+    "                  (default f16)\n"
     "  --tensor-type PATTERN=T   type for tensors whose name contains PATTERN (repeatable)\n"
     "  --vocab FILE    borrow the tokenizer of a GGUF file (vocabulary-only files work);\n"
     "                  default: a byte-level BPE trained on datasets/corpus.txt\n"
@@ -290,7 +311,7 @@ static const shape *find_preset(const char *name)
 static int parse_synth(int argc, char **argv, synth *y)
 {
     static const char *const valued[] = {"-o", "--preset", "--arch", "--dim", "--layers", "--heads", "--kv-heads",
-        "--ffn", "--ctx", "--vocab-size", "--rope-base", "--seed", "--vocab", "--type", "--tensor-type", "--progress-interval", NULL};
+        "--ffn", "--ctx", "--vocab-size", "--rope-base", "--head-dim", "--window", "--seed", "--vocab", "--type", "--tensor-type", "--progress-interval", NULL};
     const char *c = "model synth", *v;
     y->s = presets[0];
     y->type = MLC_TYPE_F16;
@@ -319,11 +340,17 @@ static int parse_synth(int argc, char **argv, synth *y)
             }
             y->s = *p;
         } else if (!strcmp(a, "--arch")) {
-            if (strcmp(v, "llama") && strcmp(v, "qwen2")) {
-                fprintf(stderr, "mlc-bench model synth: --arch: '%s' (llama, qwen2)\n", v);
+            static const char *const archs[] = {"llama", "qwen2", "gemma3"};
+            size_t k = 0;
+            while (k < 3 && strcmp(v, archs[k]))
+                k++;
+            if (k == 3) {
+                fprintf(stderr, "mlc-bench model synth: --arch: '%s' (llama, qwen2, gemma3)\n", v);
                 return 2;
             }
-            y->s.arch = !strcmp(v, "llama") ? "llama" : "qwen2";
+            y->s.arch = archs[k];
+            if (k == 2 && y->s.window == 0)
+                y->s.window = 512;
         } else if (!strcmp(a, "--dim")) {
             ok = mlc_cli_int(c, a, v, 32, 65536, &y->s.dim);
         } else if (!strcmp(a, "--layers")) {
@@ -338,6 +365,10 @@ static int parse_synth(int argc, char **argv, synth *y)
             ok = mlc_cli_int(c, a, v, 16, 1 << 24, &y->s.ctx);
         } else if (!strcmp(a, "--vocab-size")) {
             ok = mlc_cli_int(c, a, v, 300, 1 << 22, &y->s.vocab);
+        } else if (!strcmp(a, "--head-dim")) {
+            ok = mlc_cli_int(c, a, v, 2, 1024, &y->s.head_dim);
+        } else if (!strcmp(a, "--window")) {
+            ok = mlc_cli_int(c, a, v, 1, 1 << 24, &y->s.window);
         } else if (!strcmp(a, "--rope-base")) {
             ok = mlc_cli_float(c, a, v, 1, 1e9, &y->s.rope_base);
         } else if (!strcmp(a, "--seed")) {
@@ -377,9 +408,9 @@ static int parse_synth(int argc, char **argv, synth *y)
 static bool check_shape(synth *y)
 {
     const shape *s = &y->s;
-    if (s->dim % s->heads || s->heads % s->kv_heads || (s->dim / s->heads) % 2) {
-        fprintf(stderr, "mlc-bench model synth: dim %d, heads %d, kv heads %d: dim must divide into heads of even size and heads into kv heads\n",
-                s->dim, s->heads, s->kv_heads);
+    if ((s->head_dim <= 0 && s->dim % s->heads) || s->heads % s->kv_heads || head_dim(s) % 2) {
+        fprintf(stderr, "mlc-bench model synth: dim %d, heads %d, kv heads %d, head dim %d: dim must divide into heads of even size (or --head-dim be even) and heads into kv heads\n",
+                s->dim, s->heads, s->kv_heads, head_dim(s));
         return false;
     }
     if (y->n_tensors > (int)(sizeof y->t / sizeof y->t[0]) - 16) {
@@ -430,11 +461,16 @@ static mlc_status set_hparams(const synth *y, mlc_gguf_writer *w)
     U32("feed_forward_length", s->ffn);
     U32("attention.head_count", s->heads);
     U32("attention.head_count_kv", s->kv_heads);
-    U32("rope.dimension_count", s->dim / s->heads);
+    U32("rope.dimension_count", head_dim(s));
     U32("vocab_size", s->vocab);
+    if (!strcmp(a, "gemma3")) {
+        U32("attention.key_length", head_dim(s));
+        U32("attention.value_length", head_dim(s));
+        U32("attention.sliding_window", s->window);
+    }
 #undef U32
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", a);
-    st = st ? st : mlc_gguf_writer_set_f32(w, key, 1e-5f);
+    st = st ? st : mlc_gguf_writer_set_f32(w, key, !strcmp(a, "gemma3") ? 1e-6f : 1e-5f);
     snprintf(key, sizeof key, "%s.rope.freq_base", a);
     return st ? st : mlc_gguf_writer_set_f32(w, key, s->rope_base);
 }

@@ -1,6 +1,8 @@
 /* chat.c: chat template recognition and rendering (see mlc/chat.h). */
 #include "mlc/chat.h"
 
+#include "mlc/gguf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,40 @@ bool mlc_chat_template_detect(const char *text, size_t len, mlc_chat_template *o
     else
         return false;
     return true;
+}
+
+/* Whether the vocabulary has a token spelled text. */
+static bool has_token(const mlc_gguf_value *toks, const char *text)
+{
+    size_t n = strlen(text);
+    for (uint64_t i = 0; i < toks->arr.n; i++) {
+        mlc_gguf_str t = mlc_gguf_arr_str(toks, i);
+        if (t.len == n && !memcmp(t.ptr, text, n))
+            return true;
+    }
+    return false;
+}
+
+bool mlc_chat_template_from_gguf(const mlc_gguf *g, mlc_chat_template *out)
+{
+    mlc_gguf_str str;
+    const mlc_gguf_value *toks;
+    *out = MLC_CHAT_CHATML;
+    if (mlc_gguf_get_str(g, "tokenizer.chat_template", &str, NULL) == MLC_OK)
+        return mlc_chat_template_detect(str.ptr, (size_t)str.len, out);
+    if (mlc_gguf_get_arr(g, "tokenizer.ggml.tokens", MLC_GGUF_STRING, &toks, NULL) != MLC_OK)
+        return false;
+    static const struct {
+        const char *token;
+        mlc_chat_template t;
+    } markers[] = {{"<start_of_turn>", MLC_CHAT_GEMMA}, {"<|start_header_id|>", MLC_CHAT_LLAMA3},
+                   {"<|im_start|>", MLC_CHAT_CHATML}};
+    for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++)
+        if (has_token(toks, markers[i].token)) {
+            *out = markers[i].t;
+            return true;
+        }
+    return false;
 }
 
 typedef struct sbuf {

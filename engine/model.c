@@ -1,5 +1,5 @@
-/* model.c: llama-family models (llama, qwen2) from GGUF: loading, the KV-cache context, and
- * the forward pass.
+/* model.c: llama-family models (llama, qwen2, gemma3) from GGUF: loading, the KV-cache
+ * context, and the forward pass.
  *
  * Everything about the architecture comes from GGUF metadata; the tensors are checked
  * against the shapes that metadata implies before any is used. The forward pass is plain C
@@ -30,16 +30,25 @@ typedef struct weight {
 typedef struct layer {
     mlc_tensor attn_norm, ffn_norm; /* [n_embd] f32, device */
     mlc_tensor bq, bk, bv;          /* qwen2 QKV biases; buf NULL when absent */
+    mlc_tensor q_norm, k_norm;      /* gemma3 per-head norms [head_dim]; buf NULL when absent */
+    mlc_tensor post_attn_norm, post_ffn_norm; /* gemma3 [n_embd]; buf NULL when absent */
     weight wq, wk, wv, wo;
     weight w_gate, w_up, w_down;
+    bool swa;                       /* sliding-window (local) attention */
+    float rope_base;                /* the global or the local base */
 } layer;
+
+typedef enum arch_kind { ARCH_LLAMA, ARCH_QWEN2, ARCH_GEMMA3 } arch_kind;
 
 struct mlc_model {
     mlc_gguf *g;
     mlc_backend be;
     mlc_tokenizer *tok;
     mlc_model_info info;
-    bool neox;              /* NeoX-style RoPE (qwen2) */
+    arch_kind kind;
+    bool neox;              /* NeoX-style RoPE (qwen2, gemma3) */
+    float embd_scale;       /* embeddings are multiplied by it (gemma3: sqrt(n_embd)); 0: not */
+    float attn_scale;       /* on q.k */
     weight tok_embd;        /* [n_vocab, n_embd]; get_rows reads it */
     weight output;          /* [n_vocab, n_embd]; token_embd when tied */
     mlc_tensor output_norm;
@@ -87,6 +96,58 @@ static mlc_status hp_float(const mlc_gguf *g, const char *arch, const char *suff
     return s;
 }
 
+/* Keys of features the forward pass does not implement: a file that sets one is refused,
+ * naming it, rather than run wrong. */
+static mlc_status refuse_unsupported(const mlc_model *m, mlc_err *err)
+{
+    static const char *const sfx[] = {"attention.logit_softcapping", "final_logit_softcapping",
+                                      "rope.scaling.factor", "rope.scaling.type"};
+    char key[128];
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", m->arch, sfx[i]);
+        const mlc_gguf_value *v = mlc_gguf_get(m->g, key);
+        float f;
+        mlc_gguf_str str;
+        if (!v || (mlc_gguf_get_f32(m->g, key, &f, NULL) == MLC_OK && (f == 0 || f == 1)) ||
+            (mlc_gguf_get_str(m->g, key, &str, NULL) == MLC_OK && str.len == 4 && !memcmp(str.ptr, "none", 4)))
+            continue; /* absent, or a value that changes nothing */
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED, "%s: key '%s': not supported yet",
+                           mlc_gguf_path(m->g), key);
+    }
+    if (mlc_gguf_find_tensor(m->g, "rope_freqs.weight"))
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
+                           "%s: tensor 'rope_freqs.weight': RoPE frequency factors are not supported yet",
+                           mlc_gguf_path(m->g));
+    return MLC_OK;
+}
+
+/* gemma3: local (sliding-window) layers with their own RoPE base, and the attention scale.
+ * As llama.cpp reads these files: five of every six layers are local (il % 6 < 5) unless
+ * {arch}.attention.sliding_window_pattern gives another period; the local base is 10000
+ * unless {arch}.rope.freq_base_swa says otherwise; q.k is scaled by 1/sqrt(head_dim), except
+ * in the 62-layer 27B, whose query_pre_attn_scalar is n_embd / n_head. */
+static mlc_status gemma3_hparams(mlc_model *m, mlc_err *err)
+{
+    mlc_model_info *in = &m->info;
+    const char *ar = m->arch;
+    int period, v_len;
+    mlc_status s;
+    if ((s = hp_int(m->g, ar, "attention.sliding_window", -1, &in->n_swa, err)) ||
+        (s = hp_int(m->g, ar, "attention.sliding_window_pattern", 6, &period, err)) ||
+        (s = hp_int(m->g, ar, "attention.value_length", in->head_dim, &v_len, err)) ||
+        (s = hp_float(m->g, ar, "rope.freq_base_swa", 10000.0f, &in->rope_base_swa, err)))
+        return s;
+    if (v_len != in->head_dim)
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
+                           "%s: key '%s.attention.value_length': %d differs from the key length %d (not supported)",
+                           mlc_gguf_path(m->g), ar, v_len, in->head_dim);
+    in->swa_period = period;
+    m->neox = true;
+    m->embd_scale = sqrtf((float)in->n_embd);
+    m->attn_scale = 1.0f / sqrtf(in->n_layer == 62 ? (float)(in->n_embd / in->n_head) : (float)in->head_dim);
+    return MLC_OK;
+}
+
 static mlc_status read_hparams(mlc_model *m, mlc_err *err)
 {
     const mlc_gguf *g = m->g;
@@ -96,11 +157,16 @@ static mlc_status read_hparams(mlc_model *m, mlc_err *err)
     if (s)
         return s;
     snprintf(m->arch, sizeof m->arch, "%.*s", (int)(a.len < 15 ? a.len : 15), a.ptr);
-    if (strcmp(m->arch, "llama") && strcmp(m->arch, "qwen2"))
+    static const char *const names[] = {"llama", "qwen2", "gemma3"};
+    size_t k = 0;
+    while (k < 3 && (strcmp(m->arch, names[k]) || a.len != strlen(names[k])))
+        k++;
+    if (k == 3)
         return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
-                           "%s: key 'general.architecture': architecture '%.*s' is not supported (llama, qwen2 are)",
+                           "%s: key 'general.architecture': architecture '%.*s' is not supported (llama, qwen2, gemma3 are)",
                            mlc_gguf_path(g), (int)(a.len > 64 ? 64 : a.len), a.ptr);
-    m->neox = !strcmp(m->arch, "qwen2");
+    m->kind = (arch_kind)k;
+    m->neox = m->kind == ARCH_QWEN2;
     const char *ar = m->arch;
     if ((s = hp_int(g, ar, "embedding_length", -1, &in->n_embd, err)) ||
         (s = hp_int(g, ar, "block_count", -1, &in->n_layer, err)) ||
@@ -117,11 +183,11 @@ static mlc_status read_hparams(mlc_model *m, mlc_err *err)
         return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
                            "%s: %s: heads %d / kv heads %d / head dim %d / rope dims %d are not supported",
                            mlc_gguf_path(g), ar, in->n_head, in->n_head_kv, in->head_dim, in->n_rot);
-    if (mlc_gguf_find_tensor(g, "rope_freqs.weight"))
-        return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
-                           "%s: tensor 'rope_freqs.weight': RoPE frequency factors are not supported yet",
-                           mlc_gguf_path(g));
-    return MLC_OK;
+    m->attn_scale = 1.0f / sqrtf((float)in->head_dim);
+    in->rope_base_swa = in->rope_base;
+    if (m->kind == ARCH_GEMMA3 && (s = gemma3_hparams(m, err)))
+        return s;
+    return refuse_unsupported(m, err);
 }
 
 /* ---------------------------------------------------------------- tensors */
@@ -224,17 +290,19 @@ static mlc_status load_layer(mlc_model *m, int il, mlc_err *err)
 {
     const mlc_model_info *in = &m->info;
     layer *L = &m->layers[il];
-    int64_t e = in->n_embd, qd = (int64_t)in->n_head * in->head_dim,
-            kvd = (int64_t)in->n_head_kv * in->head_dim, ff = in->n_ff;
-    char n[14][64];
+    int64_t e = in->n_embd, hd = in->head_dim, qd = (int64_t)in->n_head * hd,
+            kvd = (int64_t)in->n_head_kv * hd, ff = in->n_ff;
+    char n[16][64];
     static const char *sfx[] = {"attn_norm.weight", "ffn_norm.weight", "attn_q.weight",
                                 "attn_k.weight", "attn_v.weight", "attn_output.weight",
                                 "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight",
-                                "attn_q.bias", "attn_k.bias", "attn_v.bias"};
-    for (int i = 0; i < 12; i++)
+                                "attn_q.bias", "attn_k.bias", "attn_v.bias",
+                                "attn_q_norm.weight", "attn_k_norm.weight",
+                                "post_attention_norm.weight", "post_ffw_norm.weight"};
+    for (int i = 0; i < 16; i++)
         snprintf(n[i], sizeof n[i], "blk.%d.%s", il, sfx[i]);
     mlc_status s;
-    bool bias = m->neox; /* qwen2 has QKV biases */
+    bool bias = m->kind == ARCH_QWEN2, gemma = m->kind == ARCH_GEMMA3;
     if ((s = load_vector(m, n[0], e, false, &L->attn_norm, err)) ||
         (s = load_vector(m, n[1], e, false, &L->ffn_norm, err)) ||
         (s = load_matrix(m, n[2], e, qd, USE(MATMUL), &L->wq, err)) ||
@@ -246,8 +314,14 @@ static mlc_status load_layer(mlc_model *m, int il, mlc_err *err)
         (s = load_matrix(m, n[8], ff, e, USE(MATMUL), &L->w_down, err)) ||
         (s = load_vector(m, n[9], qd, !bias, &L->bq, err)) ||
         (s = load_vector(m, n[10], kvd, !bias, &L->bk, err)) ||
-        (s = load_vector(m, n[11], kvd, !bias, &L->bv, err)))
+        (s = load_vector(m, n[11], kvd, !bias, &L->bv, err)) ||
+        (s = load_vector(m, n[12], hd, !gemma, &L->q_norm, err)) ||
+        (s = load_vector(m, n[13], hd, !gemma, &L->k_norm, err)) ||
+        (s = load_vector(m, n[14], e, !gemma, &L->post_attn_norm, err)) ||
+        (s = load_vector(m, n[15], e, !gemma, &L->post_ffn_norm, err)))
         return s;
+    L->swa = in->n_swa > 0 && il % in->swa_period < in->swa_period - 1;
+    L->rope_base = L->swa ? in->rope_base_swa : in->rope_base;
     return MLC_OK;
 }
 
@@ -341,11 +415,14 @@ static mlc_status need_ops(const mlc_model *m, mlc_err *err)
     const mlc_model_info *in = &m->info;
     const int64_t e = in->n_embd, qd = (int64_t)in->n_head * in->head_dim;
     const uint32_t f = MLC_TYPE_F32;
+    const bool gemma = m->kind == ARCH_GEMMA3;
     mlc_status s;
     if ((s = need(m, MLC_OP_RMS_NORM, f, e, 0, 0, 0, "norms", err)) ||
         (s = need(m, MLC_OP_ROPE, f, in->head_dim, in->n_head, in->n_rot, 0, "queries", err)) ||
         (s = need(m, MLC_OP_ROPE, f, in->head_dim, in->n_head_kv, in->n_rot, 0, "keys", err)) ||
-        (s = need(m, MLC_OP_SWIGLU, f, in->n_ff, 0, 0, 0, "feed-forward", err)) ||
+        (s = need(m, gemma ? MLC_OP_GEGLU : MLC_OP_SWIGLU, f, in->n_ff, 0, 0, 0, "feed-forward", err)) ||
+        (gemma && (s = need(m, MLC_OP_RMS_NORM, f, in->head_dim, 0, 0, 0, "per-head norms", err))) ||
+        (m->embd_scale > 0 && (s = need(m, MLC_OP_SCALE, f, e, 0, 0, 0, "embedding scale", err))) ||
         (s = need(m, MLC_OP_ADD, f, e, 0, 0, 0, "residuals", err)) ||
         (m->layers[0].bq.buf && (s = need(m, MLC_OP_ADD, f, qd, 0, 0, 0, "QKV biases", err))) ||
         (s = need(m, MLC_OP_GATHER, f, e, 0, 0, 0, "output rows", err)))
@@ -452,7 +529,7 @@ struct mlc_context {
     int n_ctx, n_slots, n_batch;
     uint32_t kv_type;               /* MLC_TYPE_F16 or MLC_TYPE_F32 */
     int64_t kv_dim;                 /* n_head_kv * head_dim */
-    mlc_attn_params attn;
+    mlc_attn_params attn, attn_swa; /* global layers; local (sliding-window) layers */
     mlc_buffer **k_cache, **v_cache; /* [n_layer] device buffers of [kv_dim, n_ctx, n_slots] */
     int32_t *slot_len;         /* host: filled positions per slot */
     int32_t *tmp_len;          /* host: slot_len as a batch being checked would leave it */
@@ -567,7 +644,8 @@ mlc_status mlc_context_new(mlc_model *m, const mlc_context_params *p, mlc_contex
     c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
     c->kv_type = p->kv_type == MLC_KV_F32 ? MLC_TYPE_F32 : MLC_TYPE_F16;
     c->kv_dim = (int64_t)m->info.n_head_kv * m->info.head_dim;
-    c->attn = (mlc_attn_params){.scale = 1.0f / sqrtf((float)m->info.head_dim)};
+    c->attn = (mlc_attn_params){.scale = m->attn_scale};
+    c->attn_swa = (mlc_attn_params){.scale = m->attn_scale, .window = m->info.n_swa};
     if (!alloc_buffers(c)) {
         /* The message is formatted before the context (and the sizes it holds) is freed. */
         double kv_mib = 2.0 * m->info.n_layer * (double)c->n_slots * c->n_ctx * (double)c->kv_dim *
@@ -631,7 +709,8 @@ static mlc_tensor cache(const mlc_context *c, mlc_buffer *b)
 }
 
 /* One transformer block over the batch in c->x ([n_embd, n]), in place. Ops record their
- * errors in the backend, which the caller's sync() returns. */
+ * errors in the backend, which the caller's sync() returns. gemma3 adds per-head norms of q
+ * and k before RoPE, norms of each sublayer's output before its residual add, and GeGLU. */
 static void forward_layer(mlc_context *c, int il, int n)
 {
     const mlc_model *m = c->m;
@@ -657,19 +736,31 @@ static void forward_layer(mlc_context *c, int il, int n)
         vt->add(bx, k, L->bk, k);
         vt->add(bx, v, L->bv, v);
     }
-    vt->rope(bx, qh, pos, in->n_rot, in->rope_base, m->neox);        /* [hd, n_head, n] */
-    vt->rope(bx, kh, pos, in->n_rot, in->rope_base, m->neox);        /* [hd, n_head_kv, n] */
+    if (L->q_norm.buf) {
+        vt->rms_norm(bx, qh, L->q_norm, in->rms_eps, qh);            /* each [hd] head */
+        vt->rms_norm(bx, kh, L->k_norm, in->rms_eps, kh);
+    }
+    vt->rope(bx, qh, pos, in->n_rot, L->rope_base, m->neox);         /* [hd, n_head, n] */
+    vt->rope(bx, kh, pos, in->n_rot, L->rope_base, m->neox);         /* [hd, n_head_kv, n] */
     vt->kv_store(bx, k, v, kc, vc, slot, pos);                       /* cache[slot, pos] */
-    vt->attention(bx, qh, kc, vc, slot, pos, &c->attn, heads(c->att, hd, in->n_head, n));
+    vt->attention(bx, qh, kc, vc, slot, pos, L->swa ? &c->attn_swa : &c->attn,
+                  heads(c->att, hd, in->n_head, n));
     vt->matmul(bx, L->wo.t, att, xb);                                /* [e, n] */
+    if (L->post_attn_norm.buf)
+        vt->rms_norm(bx, xb, L->post_attn_norm, in->rms_eps, xb);
     vt->add(bx, x, xb, x);
 
-    /* feed-forward: x += (silu(xb Wgate) * (xb Wup)) Wdown */
+    /* feed-forward: x += (act(xb Wgate) * (xb Wup)) Wdown, act silu or gelu */
     vt->rms_norm(bx, x, L->ffn_norm, in->rms_eps, xb);               /* [e, n] */
     vt->matmul(bx, L->w_gate.t, xb, hb);                             /* [ff, n] */
     vt->matmul(bx, L->w_up.t, xb, hb2);                              /* [ff, n] */
-    vt->swiglu(bx, hb, hb2, hb);                                     /* [ff, n] */
+    if (m->kind == ARCH_GEMMA3)
+        vt->geglu(bx, hb, hb2, hb);                                  /* [ff, n] */
+    else
+        vt->swiglu(bx, hb, hb2, hb);
     vt->matmul(bx, L->w_down.t, hb, xb);                             /* [e, n] */
+    if (L->post_ffn_norm.buf)
+        vt->rms_norm(bx, xb, L->post_ffn_norm, in->rms_eps, xb);
     vt->add(bx, x, xb, x);
 }
 
@@ -693,6 +784,8 @@ mlc_status mlc_context_decode(mlc_context *c, const mlc_batch *b, mlc_err *err)
     vt->upload(bx, c->d_rows, 0, c->h_rows, (size_t)c->n_out * 4);
 
     vt->get_rows(bx, m->tok_embd.t, idx(c->d_tokens, n), act(c->x, in->n_embd, n)); /* [e, n] */
+    if (m->embd_scale > 0)
+        vt->scale(bx, act(c->x, in->n_embd, n), m->embd_scale, act(c->x, in->n_embd, n));
     for (int l = 0; l < in->n_layer; l++)
         forward_layer(c, l, n);
 

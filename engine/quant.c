@@ -1,5 +1,5 @@
 /* engine/quant.c: ggml type table, half/bfloat16 conversions, and the scalar reference
- * (de)quantizers for F32, F16, BF16, Q4_0, Q8_0, Q4_K and Q6_K.
+ * (de)quantizers for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K.
  *
  * Bit-exactness: the quantizers follow ggml's quantize_row_*_ref step by step, with the float
  * operations in the same order, so for finite inputs in ggml's working range they write the
@@ -38,9 +38,9 @@ static const type_info TYPES[MLC_TYPE_COUNT] = {
     [0] = {"F32", 1, 4, true},
     [1] = {"F16", 1, 2, true},
     [2] = {"Q4_0", 32, 18, true},    /* f16 d; u8 qs[16] */
-    [3] = {"Q4_1", 32, 20, false},   /* f16 d, m; u8 qs[16] */
-    [6] = {"Q5_0", 32, 22, false},   /* f16 d; u8 qh[4]; u8 qs[16] */
-    [7] = {"Q5_1", 32, 24, false},   /* f16 d, m; u8 qh[4]; u8 qs[16] */
+    [3] = {"Q4_1", 32, 20, true},    /* f16 d, m; u8 qs[16] */
+    [6] = {"Q5_0", 32, 22, true},    /* f16 d; u8 qh[4]; u8 qs[16] */
+    [7] = {"Q5_1", 32, 24, true},    /* f16 d, m; u8 qh[4]; u8 qs[16] */
     [8] = {"Q8_0", 32, 34, true},    /* f16 d; i8 qs[32] */
     [9] = {"Q8_1", 32, 36, false},   /* f16 d, s; i8 qs[32] */
     [10] = {"Q2_K", 256, 84, false}, /* u8 scales[16], qs[64]; f16 d, dmin */
@@ -306,6 +306,126 @@ static void quant_q4_0(const float *x, uint8_t *b)
         const int q1 = trunc_clamp(x[j + MLC_QK4_0 / 2] * id + 8.5f, 0, 15);
         b[2 + j] = (uint8_t)(q0 | (q1 << 4));
     }
+}
+
+/* ---- Q4_1, Q5_0, Q5_1: 32 values ---------------------------------------------------------
+ * Q4_1 (20 B): f16 d @0, f16 m @2, qs[16] @4; x = d * q + m, q in 0..15.
+ * Q5_0 (22 B): f16 d @0, u32 qh @2, qs[16] @6; x = d * (q - 16), q in 0..31.
+ * Q5_1 (24 B): f16 d @0, f16 m @2, u32 qh @4, qs[16] @8; x = d * q + m, q in 0..31.
+ * As in Q4_0, byte j of qs holds value j in its low nibble and value j + 16 in its high
+ * nibble; the fifth bit of value i is bit i of the little-endian qh. */
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The 32 level values of a 4-bit (qh NULL) or 5-bit block. */
+static void unpack_levels(const uint8_t *qs, const uint8_t *qh, int *q)
+{
+    const uint32_t h = qh ? rd32(qh) : 0;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (qs[j] & 0xF) | (int)(((h >> j) & 1) << 4);
+        q[j + 16] = (qs[j] >> 4) | (int)(((h >> (j + 16)) & 1) << 4);
+    }
+}
+
+/* Packs 32 levels: low 4 bits into qs, the fifth bits into qh (when not NULL). */
+static void pack_levels(const int *q, uint8_t *qs, uint8_t *qh)
+{
+    uint32_t h = 0;
+    for (int j = 0; j < 16; j++) {
+        qs[j] = (uint8_t)((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+        h |= (uint32_t)((q[j] >> 4) & 1) << j;
+        h |= (uint32_t)((q[j + 16] >> 4) & 1) << (j + 16);
+    }
+    if (qh)
+        wr32(qh, h);
+}
+
+static void dequant_q5_0(const uint8_t *b, float *y)
+{
+    const float d = rd_f16(b);
+    int q[32];
+    unpack_levels(b + 6, b + 2, q);
+    for (int j = 0; j < 32; j++)
+        y[j] = (float)(q[j] - 16) * d;
+}
+
+static void quant_q5_0(const float *x, uint8_t *b)
+{
+    /* As Q4_0: the signed value of largest magnitude maps to level 0 (-16). */
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    const float d = max / -16;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    wr_scale_f16(b, d);
+    int q[32];
+    for (int j = 0; j < 32; j++)
+        q[j] = trunc_clamp(x[j] * id + 16.5f, 0, 31);
+    pack_levels(q, b + 6, b + 2);
+}
+
+/* Q4_1 (bits 4, qh NULL) and Q5_1 (bits 5): x = d * q + m. */
+static void dequant_affine(const uint8_t *b, const uint8_t *qs, const uint8_t *qh, float *y)
+{
+    const float d = rd_f16(b), m = rd_f16(b + 2);
+    int q[32];
+    unpack_levels(qs, qh, q);
+    for (int j = 0; j < 32; j++)
+        y[j] = (float)q[j] * d + m;
+}
+
+/* ggml's quantize_row_q4_1_ref / q5_1_ref: the block's range [min, max] in 2^bits - 1
+ * steps; levels round half up from (x - min) / d. */
+static void quant_affine(const float *x, int nmax, uint8_t *b, uint8_t *qs, uint8_t *qh)
+{
+    float min = x[0], max = x[0];
+    for (int j = 1; j < 32; j++) {
+        if (x[j] < min)
+            min = x[j];
+        if (x[j] > max)
+            max = x[j];
+    }
+    const float d = (max - min) / (float)nmax;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    wr_scale_f16(b, d);
+    wr_scale_f16(b + 2, min);
+    int q[32];
+    for (int j = 0; j < 32; j++)
+        q[j] = trunc_clamp((x[j] - min) * id + 0.5f, 0, nmax);
+    pack_levels(q, qs, qh);
+}
+
+static void dequant_q4_1(const uint8_t *b, float *y)
+{
+    dequant_affine(b, b + 4, NULL, y);
+}
+
+static void quant_q4_1(const float *x, uint8_t *b)
+{
+    quant_affine(x, 15, b, b + 4, NULL);
+}
+
+static void dequant_q5_1(const uint8_t *b, float *y)
+{
+    dequant_affine(b, b + 8, b + 4, y);
+}
+
+static void quant_q5_1(const float *x, uint8_t *b)
+{
+    quant_affine(x, 31, b, b + 8, b + 4);
 }
 
 /* ---- Q8_0: 32 values, 34 bytes ----------------------------------------------------------- */
@@ -701,6 +821,9 @@ static bool block_codec(mlc_type type, dequant_fn *dq, quant_fn *q)
     switch (type) {
     case MLC_TYPE_Q4_0: *dq = dequant_q4_0; *q = quant_q4_0; return true;
     case MLC_TYPE_Q8_0: *dq = dequant_q8_0; *q = quant_q8_0; return true;
+    case MLC_TYPE_Q4_1: *dq = dequant_q4_1; *q = quant_q4_1; return true;
+    case MLC_TYPE_Q5_0: *dq = dequant_q5_0; *q = quant_q5_0; return true;
+    case MLC_TYPE_Q5_1: *dq = dequant_q5_1; *q = quant_q5_1; return true;
     case MLC_TYPE_Q4_K: *dq = dequant_q4_k; *q = quant_q4_k; return true;
     case MLC_TYPE_Q6_K: *dq = dequant_q6_k; *q = quant_q6_k; return true;
     default: return false;

@@ -5,24 +5,28 @@ Usage: check_gguf_py.py SEED_DIR   (the files written by build/fuzz/gguf-seeds)
 
 gguf-py must parse every file our writer produced, see the same keys, values, tensor names,
 types and shapes, and its dequantizers (independent code from llama.cpp) must turn our
-quantized bytes back into the source values within each type's quantization error.
-Exits 1 on any mismatch."""
+quantized bytes back into the source values within each type's quantization error. For the
+types whose quantizer gguf-py has (a numpy transcription of ggml's reference), our bytes must
+equal gguf-py's. Exits 1 on any mismatch."""
 import sys
 from pathlib import Path
 
 import numpy as np
 from gguf import GGUFReader
 from gguf.constants import GGMLQuantizationType as Q
-from gguf.quants import dequantize
+from gguf.quants import dequantize, quantize
 
 # Source values of tests/fuzz_seeds.c: x[i] = ((i * 37) % 101) / 50 - 1, i < 256.
 # computed in float32 as C does.
 X = (np.array([(i * 37) % 101 for i in range(256)], dtype=np.float32) / np.float32(50.0)
      - np.float32(1.0))
 # Largest absolute error allowed after a round trip, per type (values lie in [-1, 1]).
-# Q4_0 maps the largest magnitude to -8, so the other side reaches only 7 steps: up to d = 1/8.
+# Q4_0 maps the largest magnitude to -8, so the other side reaches only 7 steps: up to d = 1/8;
+# Q5_0 likewise up to d = 1/16. Q4_1 and Q5_1 span [min, max] in 15 / 31 steps: half a step.
 TOL = {Q.F32: 0.0, Q.F16: 1e-3, Q.BF16: 4e-3, Q.Q8_0: 5e-3, Q.Q4_0: 0.13, Q.Q4_K: 0.08,
-       Q.Q6_K: 0.02}
+       Q.Q6_K: 0.02, Q.Q4_1: 0.07, Q.Q5_0: 0.07, Q.Q5_1: 0.035}
+# Types whose gguf-py quantizer follows ggml's quantize_row_*_ref operation by operation.
+SAME_BYTES = {Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1}
 failures = []
 
 
@@ -65,6 +69,10 @@ def check_tensors(path, align):
         y = dequantize(t.data, qt).reshape(-1).astype(np.float32)
         err = float(np.max(np.abs(y - X)))
         check(err <= TOL[qt], f"{path}: {t.name} max error {err} > {TOL[qt]}")
+        if qt in SAME_BYTES:
+            want = quantize(X.reshape(1, 256), qt).reshape(-1)
+            got = np.asarray(t.data).view(np.uint8).reshape(-1)
+            check(np.array_equal(got, want), f"{path}: {t.name} bytes differ from gguf-py's quantizer")
     check(seen == set(TOL), f"{path}: types {sorted(s.name for s in seen)}")
 
 

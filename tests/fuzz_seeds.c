@@ -50,16 +50,21 @@ static mlc_gguf_writer *seed_metadata(void)
     return w;
 }
 
+/* The types written to the tensor seeds: every supported one. */
+static const mlc_type TYPES[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
+                                 MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
+                                 MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+enum { NTYPES = sizeof TYPES / sizeof TYPES[0] };
+
 /* One small tensor of each supported type (and a custom alignment). */
-static mlc_gguf_writer *seed_tensors(uint32_t align, float *x, void *q[7])
+static mlc_gguf_writer *seed_tensors(uint32_t align, float *x, void *q[NTYPES])
 {
-    static const mlc_type types[7] = {MLC_TYPE_F32, MLC_TYPE_F16, MLC_TYPE_BF16, MLC_TYPE_Q8_0,
-                                      MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+    const mlc_type *types = TYPES;
     mlc_gguf_writer *w = mlc_gguf_writer_new();
     mlc_gguf_writer_set_str(w, "general.architecture", "llama");
     if (align != 32)
         mlc_gguf_writer_set_u32(w, "general.alignment", align);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < NTYPES; i++) {
         int64_t ne[2] = {256, 1};
         q[i] = malloc(mlc_type_row_bytes(types[i], 256));
         mlc_quantize_row(types[i], x, q[i], 256);
@@ -79,7 +84,7 @@ int main(int argc, char **argv)
     float x[256];
     for (int i = 0; i < 256; i++)
         x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
-    void *q[7];
+    void *q[NTYPES];
     int rc = save(seed_metadata(), argv[1], "metadata.gguf");
     mlc_gguf_writer *w = mlc_gguf_writer_new();
     mlc_gguf_writer_set_version(w, 2);
@@ -89,7 +94,7 @@ int main(int argc, char **argv)
         char name[32];
         snprintf(name, sizeof name, "tensors-%u.gguf", align);
         rc |= save(seed_tensors(align, x, q), argv[1], name);
-        for (int i = 0; i < 7; i++)
+        for (int i = 0; i < NTYPES; i++)
             free(q[i]);
     }
     return rc;

@@ -518,6 +518,27 @@ Test(cpu_ops, matmul_q4_0)
     teardown();
 }
 
+Test(cpu_ops, matmul_q5_0)
+{
+    setup("matmul_q5_0");
+    matmul_sweep(MLC_TYPE_Q5_0, Q32_ROWS, 4);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q4_1)
+{
+    setup("matmul_q4_1");
+    matmul_sweep(MLC_TYPE_Q4_1, Q32_ROWS, 4);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q5_1)
+{
+    setup("matmul_q5_1");
+    matmul_sweep(MLC_TYPE_Q5_1, Q32_ROWS, 4);
+    teardown();
+}
+
 Test(cpu_ops, matmul_q4_k)
 {
     setup("matmul_q4_k");
@@ -570,8 +591,9 @@ Test(cpu_ops, get_rows)
 {
     setup("get_rows");
     static const uint32_t types[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
-                                     MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
-    for (int t = 0; t < 7; t++) {
+                                     MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
+                                     MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+    for (int t = 0; t < (int)(sizeof types / sizeof types[0]); t++) {
         const int64_t bs = mlc_type_block_size(types[t]);
         const int64_t lens[] = {bs == 1 ? 1 : bs, bs == 1 ? 7 : 3 * bs, bs == 1 ? 33 : 9 * bs,
                                 bs == 1 ? 896 : (bs == 32 ? 28 : 3) * bs};

@@ -138,11 +138,11 @@ Test(quant_types, supported_set)
     int count = 0;
     for (uint32_t id = 0; id < MLC_TYPE_COUNT; id++)
         count += mlc_type_supported(id);
-    cr_assert_eq(count, 7);
-    const uint32_t yes[] = {0, 1, 2, 8, 12, 14, 30};
+    cr_assert_eq(count, 10);
+    const uint32_t yes[] = {0, 1, 2, 3, 6, 7, 8, 12, 14, 30};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         cr_assert(mlc_type_supported(yes[i]), "id %u", yes[i]);
-    cr_assert_not(mlc_type_supported(13)); /* Q5_K: known, sized, not computable */
+    cr_assert_not(mlc_type_supported(16)); /* IQ2_XXS: known, sized, not computable */
 }
 
 Test(quant_types, from_name)
@@ -166,7 +166,7 @@ Test(quant_types, from_name)
     cr_assert_eq(t, MLC_TYPE_Q4_0);
 
     t = MLC_TYPE_Q6_K;
-    const char *bad[] = {"q5_k", "IQ4_XS", "", "q4", "q4_k ", "q4_kk", "fp16"};
+    const char *bad[] = {"iq2_xxs", "Q8_1", "", "q4", "q4_k ", "q4_kk", "fp16"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_not(mlc_type_from_name(bad[i], &t), "'%s'", bad[i]);
     cr_assert_not(mlc_type_from_name(NULL, &t));
@@ -1021,14 +1021,14 @@ Test(quant_edge, bad_calls_write_nothing)
     uint8_t q[512];
     memset(q, 0xAB, sizeof q);
     mlc_quantize_row(MLC_TYPE_Q4_K, x, q, 100);
-    mlc_quantize_row((mlc_type)13, x, q, 256);
+    mlc_quantize_row((mlc_type)16, x, q, 256);
     mlc_quantize_row(MLC_TYPE_Q8_0, x, q, -32);
     for (size_t i = 0; i < sizeof q; i++)
         cr_assert_eq(q[i], 0xAB);
     for (int i = 0; i < 256; i++)
         y[i] = 42.0f;
     mlc_dequantize_row(MLC_TYPE_Q6_K, q, y, 255);
-    mlc_dequantize_row((mlc_type)3, q, y, 32);
+    mlc_dequantize_row((mlc_type)9, q, y, 32);
     for (int i = 0; i < 256; i++)
         assert_feq(y[i], 42.0f);
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """test_serve_openai.py: `mlc-bench serve --engine null` through the official openai SDK.
 
-Usage: python tests/test_serve_openai.py [path/to/mlc-bench]  (exit 0 = pass; 77 = skipped
-because the openai package is not installed)."""
+Usage: python tests/test_serve_openai.py [path/to/mlc-bench] [MODEL.gguf]  (exit 0 = pass;
+77 = skipped because the openai package is not installed). With MODEL.gguf (the real Gemma 3
+270M in CI) it also chats with `mlc-bench serve -m MODEL.gguf`."""
 import os
 import signal
 import subprocess
@@ -73,5 +74,33 @@ def main():
     print("test_serve_openai: ok")
 
 
+def chat_with_model(model):
+    """A chat request to a real model: a 200 with text, usage and a stream that adds up."""
+    p = subprocess.Popen([BIN, "serve", "-m", model, "--port", "0", "--ctx", "512", "-t", "2"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
+        name = os.path.basename(model)
+        assert [m.id for m in c.models.list().data] == [name]
+        msgs = [{"role": "user", "content": "What is the capital of France?"}]
+        r = c.chat.completions.create(model=name, max_tokens=12, temperature=0, messages=msgs)
+        text = r.choices[0].message.content
+        assert text and r.usage.completion_tokens == 12, r
+        streamed = "".join(ch.choices[0].delta.content or ""
+                           for ch in c.chat.completions.create(model=name, max_tokens=12, temperature=0,
+                                                               messages=msgs, stream=True)
+                           if ch.choices)
+        assert streamed == text, (streamed, text)
+        print(f"test_serve_openai: {name} answers {text!r}")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+    assert rc == 0, rc
+
+
 if __name__ == "__main__":
     main()
+    if len(sys.argv) > 2:
+        chat_with_model(sys.argv[2])

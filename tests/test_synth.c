@@ -30,3 +30,23 @@ Test(synth, progress_lines_unless_quiet, .timeout = 120)
     cr_expect(strstr(out, "wrote "), "%s", out);
     free(out);
 }
+
+/* --preset gemma3-tiny: the gemma3 tensors (per-head and post norms, no output.weight: the
+ * output is tied to the embedding) and the keys the engine needs. */
+Test(synth, gemma3_preset, .timeout = 120)
+{
+    char cmd[2048], *out;
+    snprintf(cmd, sizeof cmd, "%s model synth -q --preset gemma3-tiny -o %s/g.gguf && %s model info %s/g.gguf",
+             tu_bin(), tu_tmpdir(), tu_bin(), tu_tmpdir());
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "architecture:  gemma3"), "%s", out);
+    cr_expect(strstr(out, "key_length             64"), "%s", out);
+    cr_expect_eq(count(out, "attn_q_norm.weight"), 6, "%s", out);
+    cr_expect_eq(count(out, "post_ffw_norm.weight"), 6, "%s", out);
+    cr_expect_eq(count(out, " output.weight"), 0, "%s", out); /* not attn_output */
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s model synth -q --arch mamba -o %s/x.gguf", tu_bin(), tu_tmpdir());
+    cr_expect_eq(tu_run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "(llama, qwen2, gemma3)"), "%s", out);
+    free(out);
+}

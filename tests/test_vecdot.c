@@ -1,7 +1,8 @@
 /* tests/test_vecdot.c: the SIMD kernel sets of kernels/cpu (vecdot_avx2.c, vecdot_avx512.c)
  * against the scalar reference of vecdot.c, for every ISA this CPU runs.
  *
- * - Quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) and the activation quantizers (Q8_0, Q8_K):
+ * - Quantized weights (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q6_K) and the activation
+ *   quantizers (Q8_0, Q8_1, Q8_K):
  *   bit-identical to the scalar set (memcmp of activation rows, equal float bits of dots),
  *   on random data and on edge cases (zeros, huge and tiny values, negative-only blocks,
  *   ties of magnitude, inf).
@@ -56,7 +57,9 @@ static bool same_float(float a, float b)
     return bits_of(a) == bits_of(b) || (isnan(a) && isnan(b));
 }
 
-static const mlc_type QTYPES[] = {MLC_TYPE_Q8_0, MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+static const mlc_type QTYPES[] = {MLC_TYPE_Q8_0, MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K,
+                                  MLC_TYPE_Q5_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_1};
+#define N_QTYPES (sizeof QTYPES / sizeof QTYPES[0])
 static const mlc_type FTYPES[] = {MLC_TYPE_F32, MLC_TYPE_F16, MLC_TYPE_BF16};
 
 /* The kernel sets this CPU runs, scalar first. */
@@ -139,7 +142,8 @@ static void check_act(const mlc_cpu_kernels *ks, const mlc_cpu_kernels *kv, mlc_
     /* unaligned on purpose: odd for the byte formats, 4 bytes off for the float ones */
     const size_t off = kv->act_type[t] == MLC_TYPE_F32 ? 4 : 1;
     kv->act[t](x, av + off, n);
-    if (t == MLC_TYPE_Q8_0 || t == MLC_TYPE_Q4_0 || t == MLC_TYPE_Q4_K || t == MLC_TYPE_Q6_K) {
+    if (kv->act_type[t] != MLC_TYPE_F32 && kv->act_type[t] != MLC_TYPE_F16 &&
+        kv->act_type[t] != MLC_TYPE_BF16) {
         cr_assert_eq(bs, bv);
         for (size_t i = 0; i < bs; i++)
             cr_assert_eq(as[i], av[off + i], "%s: %s act, %s, n=%lld: byte %zu differs (%u vs scalar %u)",
@@ -171,6 +175,7 @@ Test(vecdot, act_quantizers_match_scalar)
             for (int mode = 0; mode < 4; mode++) {
                 fill(x, ns[j], mode, &seed);
                 check_act(&k[0], &k[i], MLC_TYPE_Q8_0, x, ns[j], "random");
+                check_act(&k[0], &k[i], MLC_TYPE_Q4_1, x, ns[j], "random");
                 check_act(&k[0], &k[i], MLC_TYPE_Q4_K, x, ns[j], "random");
                 check_act(&k[0], &k[i], MLC_TYPE_F16, x, ns[j], "random");
                 check_act(&k[0], &k[i], MLC_TYPE_BF16, x, ns[j], "random");
@@ -226,6 +231,7 @@ Test(vecdot, act_quantizers_edge_cases)
                 }
             }
             check_act(&k[0], &k[i], MLC_TYPE_Q8_0, x, N, what);
+            check_act(&k[0], &k[i], MLC_TYPE_Q4_1, x, N, what);
             check_act(&k[0], &k[i], MLC_TYPE_Q4_K, x, N, what);
             check_act(&k[0], &k[i], MLC_TYPE_F16, x, N, what);
             check_act(&k[0], &k[i], MLC_TYPE_BF16, x, N, what);
@@ -390,7 +396,7 @@ Test(vecdot, quantized_bit_identical_to_scalar)
     for (int i = 0; i < nk; i++)
         for (size_t ti = 0; ti < sizeof QTYPES / sizeof QTYPES[0]; ti++) {
             const mlc_type t = QTYPES[ti];
-            const bool k_quant = t == MLC_TYPE_Q4_K || t == MLC_TYPE_Q6_K;
+            const bool k_quant = mlc_type_block_size(t) == MLC_QK_K;
             const int64_t *ns = k_quant ? n256 : n32;
             const size_t nn = k_quant ? sizeof n256 / sizeof n256[0] : sizeof n32 / sizeof n32[0];
             for (size_t j = 0; j < nn; j++)
@@ -437,7 +443,8 @@ Test(vecdot, quantized_edge_cases)
 }
 
 /* Extreme weight blocks written by hand: Q8_0 values -128 and 127 (ggml never writes -128,
- * other writers may), Q4_K/Q6_K with every scale and min at its largest. */
+ * other writers may), Q4_K/Q6_K with every scale and min at its largest, every 5-bit level
+ * at 31 (Q5_0 value 15, Q5_1 31). */
 Test(vecdot, quantized_extreme_blocks)
 {
     mlc_cpu_kernels k[3];
@@ -462,7 +469,7 @@ Test(vecdot, quantized_extreme_blocks)
                     memcpy(w + o + 208, &one, 2);
                 } else {
                     memcpy(w + o, &one, 2);
-                    if (t == MLC_TYPE_Q4_K)
+                    if (t == MLC_TYPE_Q4_K || t == MLC_TYPE_Q4_1 || t == MLC_TYPE_Q5_1)
                         memcpy(w + o + 2, &one, 2);
                 }
             }
@@ -597,7 +604,7 @@ Test(vecdot, sets_are_complete)
     mlc_cpu_kernels k[3];
     const int nk = kernel_sets(k, 3);
     for (int i = 1; i < nk; i++) {
-        for (size_t ti = 0; ti < 4; ti++) {
+        for (size_t ti = 0; ti < N_QTYPES; ti++) {
             cr_assert_not_null(k[i].dot[QTYPES[ti]]);
             cr_assert_not_null(k[i].dot4[QTYPES[ti]]);
             cr_assert_eq(k[i].act_type[QTYPES[ti]], k[0].act_type[QTYPES[ti]]);

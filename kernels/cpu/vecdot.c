@@ -72,6 +72,29 @@ void mlc_cpu_act_q8_0(const float *x, void *a, int64_t n)
     }
 }
 
+/* Q8_1 (36 B: f16 d, f16 s, i8 qs[32]): Q8_0's values plus s = d * sum qs (d the float
+ * scale before rounding to f16), as llama.cpp's x86 quantize_row_q8_1. The weight types with
+ * a min (Q4_1, Q5_1) take their min term from s. */
+void mlc_cpu_act_q8_1(const float *x, void *a, int64_t n)
+{
+    uint8_t *b = a;
+    for (int64_t i = 0; i < n; i += 32, b += 36, x += 32) {
+        uint8_t q8[34];
+        mlc_cpu_act_q8_0(x, q8, 32);
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        int sum = 0;
+        for (int j = 0; j < 32; j++)
+            sum += (int8_t)q8[2 + j];
+        const uint16_t s = mlc_fp32_to_fp16((amax / 127.f) * (float)sum);
+        memcpy(b, q8, 2);
+        b[2] = (uint8_t)s;
+        b[3] = (uint8_t)(s >> 8);
+        memcpy(b + 4, q8 + 2, 32);
+    }
+}
+
 void mlc_cpu_act_q8_K(const float *x, void *a, int64_t n)
 {
     uint8_t *b = a;
@@ -186,6 +209,62 @@ static float dot_q4_0(int64_t n, const void *w, const void *a)
     return s;
 }
 
+/* The 32 levels of a 4-bit (qh NULL) or 5-bit block: byte j of qs holds value j (low
+ * nibble) and j + 16 (high); bit i of the little-endian u32 at qh is value i's fifth bit. */
+static void levels32(const uint8_t *qs, const uint8_t *qh, int *q)
+{
+    uint32_t h = 0;
+    if (qh)
+        h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (qs[j] & 0xF) | (int)(((h >> j) & 1) << 4);
+        q[j + 16] = (qs[j] >> 4) | (int)(((h >> (j + 16)) & 1) << 4);
+    }
+}
+
+/* Q5_0 weights: 22-byte blocks (f16 d, qh[4], qs[16]), q - 16, against Q8_0. */
+static float dot_q5_0(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += 32, x += 22, y += 34) {
+        int q[32], sumi = 0;
+        levels32(x + 6, x + 2, q);
+        for (int j = 0; j < 32; j++)
+            sumi += (q[j] - 16) * (int8_t)y[2 + j];
+        s += (float)sumi * (rd_f16(x) * rd_f16(y));
+    }
+    return s;
+}
+
+/* Q4_1 / Q5_1 weights (x = d * q + m) against Q8_1: per block
+ * (float)sumi * (d * dy) + m * s, s the activation's d * sum qs, as ggml. */
+static float dot_affine(int64_t n, const uint8_t *x, const uint8_t *y, int five)
+{
+    const size_t wb = five ? 24 : 20;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += 32, x += wb, y += 36) {
+        int q[32], sumi = 0;
+        levels32(x + (five ? 8 : 4), five ? x + 4 : NULL, q);
+        for (int j = 0; j < 32; j++)
+            sumi += q[j] * (int8_t)y[4 + j];
+        const float t1 = (float)sumi * (rd_f16(x) * rd_f16(y));
+        const float t2 = rd_f16(x + 2) * rd_f16(y + 2);
+        s += t1 + t2;
+    }
+    return s;
+}
+
+static float dot_q4_1(int64_t n, const void *w, const void *a)
+{
+    return dot_affine(n, w, a, 0);
+}
+
+static float dot_q5_1(int64_t n, const void *w, const void *a)
+{
+    return dot_affine(n, w, a, 1);
+}
+
 /* Q4_K weights (144-byte blocks) against Q8_K activations. Each 64-value group g stores
  * values g*64+l in the low nibble and g*64+32+l in the high nibble of qs[g*32+l]. */
 static float dot_q4_K(int64_t n, const void *w, const void *a)
@@ -270,6 +349,15 @@ void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k)
     k->dot[MLC_TYPE_Q4_0] = dot_q4_0;
     k->act[MLC_TYPE_Q4_0] = mlc_cpu_act_q8_0;
     k->act_type[MLC_TYPE_Q4_0] = MLC_TYPE_Q8_0;
+    k->dot[MLC_TYPE_Q5_0] = dot_q5_0;
+    k->act[MLC_TYPE_Q5_0] = mlc_cpu_act_q8_0;
+    k->act_type[MLC_TYPE_Q5_0] = MLC_TYPE_Q8_0;
+    k->dot[MLC_TYPE_Q4_1] = dot_q4_1;
+    k->act[MLC_TYPE_Q4_1] = mlc_cpu_act_q8_1;
+    k->act_type[MLC_TYPE_Q4_1] = MLC_TYPE_Q8_1;
+    k->dot[MLC_TYPE_Q5_1] = dot_q5_1;
+    k->act[MLC_TYPE_Q5_1] = mlc_cpu_act_q8_1;
+    k->act_type[MLC_TYPE_Q5_1] = MLC_TYPE_Q8_1;
     k->dot[MLC_TYPE_Q4_K] = dot_q4_K;
     k->act[MLC_TYPE_Q4_K] = mlc_cpu_act_q8_K;
     k->act_type[MLC_TYPE_Q4_K] = MLC_TYPE_Q8_K;

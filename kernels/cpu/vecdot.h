@@ -3,10 +3,14 @@
  * As in ggml, a matmul first converts each activation row to the "activation type" of the
  * weight type, then takes dot products of weight rows with activation rows:
  *   weight F32  -> act F32        weight F16 -> act F16      weight BF16 -> act BF16
- *   weight Q8_0 -> act Q8_0       weight Q4_0 -> act Q8_0
+ *   weight Q8_0 -> act Q8_0       weight Q4_0 -> act Q8_0      weight Q5_0 -> act Q8_0
+ *   weight Q4_1 -> act Q8_1       weight Q5_1 -> act Q8_1
  *   weight Q4_K -> act Q8_K       weight Q6_K -> act Q8_K
  * Integer dot products on 8-bit activations are what make quantized inference fast, and
  * using the same activation formats as llama.cpp keeps our logits within rounding of its.
+ *
+ * Q8_1 (ggml type id 9), 32 values, 36 B: f16 d; f16 s (= d * sum qs, for the weights' min
+ * term); i8 qs[32], the values of Q8_0.
  *
  * Q8_K (ggml type id 15), 256 values, 292 B: f32 d; i8 qs[256]; i16 bsums[16] (sums of each
  * 16 values, used for the Q4_K min term).
@@ -28,6 +32,7 @@
 #include "mlc/quant.h"
 #include "mlc/status.h"
 
+#define MLC_TYPE_Q8_1 9u
 #define MLC_TYPE_Q8_K 15u
 #define MLC_Q8_K_BYTES 292
 
@@ -70,9 +75,12 @@ void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k);
 /* SIMD sets: overwrite the entries they accelerate. */
 void mlc_cpu_kernels_avx2(mlc_cpu_kernels *k);
 void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k);
+/* The VNNI kernels of Q5_0, Q4_1, Q5_1 (vecdot_avx512_q.c); called by the above. */
+void mlc_cpu_kernels_avx512_q(mlc_cpu_kernels *k);
 
 /* Activation quantizers, shared with the SIMD files (scalar reference versions). */
 void mlc_cpu_act_q8_0(const float *x, void *a, int64_t n);
+void mlc_cpu_act_q8_1(const float *x, void *a, int64_t n);
 void mlc_cpu_act_q8_K(const float *x, void *a, int64_t n);
 
 #endif

@@ -1,6 +1,7 @@
 /* vecdot_avx2.c: the AVX2+FMA+F16C kernel set.
  *
- * Quantized weights (Q8_0, Q4_0 against Q8_0 activations; Q4_K, Q6_K against Q8_K) give
+ * Quantized weights (Q8_0, Q4_0, Q5_0 against Q8_0 activations; Q4_1, Q5_1 against Q8_1;
+ * Q4_K, Q6_K against Q8_K) give
  * results bit-identical to the scalar reference of vecdot.c: the integer sum of each block
  * (or super-block) is exact whatever the order, so SIMD computes it however is fastest, and
  * the float part then repeats the reference's operations in the reference's order, block by
@@ -10,7 +11,7 @@
  * their activations are F32 here (rounded to f16/bf16 first, so the values are those of the
  * scalar set), which spares converting the activation rows again for every weight row.
  *
- * The one precondition: the Q8_0 and Q4_0 dots move the weights' signs onto the
+ * The one precondition: the Q8_0, Q4_0 and Q5_0 dots move the weights' signs onto the
  * activations (maddubs multiplies unsigned by signed bytes), which is exact for activation
  * values in [-127, 127]: all that mlc_cpu_act_q8_0 writes for inputs that are not NaN.
  *
@@ -379,54 +380,106 @@ static TARGET void dot4_bf16(int64_t n, const void *w, const void *a, size_t ast
     fdot_rows(MLC_TYPE_BF16, n, w, a, astride, out, 4);
 }
 
-/* ---------------------------------------------------------------- Q8_0, Q4_0 x Q8_0 */
+/* ------------------------------------------- Q8_0, Q4_0, Q5_0 x Q8_0; Q4_1, Q5_1 x Q8_1 */
 
-/* The 32 signed values of a Q4_0 block (qs at p): low nibbles are values 0..15, high
- * nibbles 16..31, each q - 8. */
-INLINE __m256i q4_0_values(const uint8_t *p)
+/* The 32-value block types, as a constant after inlining. */
+enum { W_Q8_0, W_Q4_0, W_Q5_0, W_Q4_1, W_Q5_1 };
+
+/* Bytes of a weight block. */
+INLINE size_t w_bytes(int kind)
 {
-    __m128i q = ld128(p);
-    __m256i v = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-    return _mm256_sub_epi8(_mm256_and_si256(v, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
+    static const size_t B[] = {34, 18, 22, 20, 24};
+    return B[kind];
+}
+
+/* Q4_1 and Q5_1 (x = d * q + m) take Q8_1 activations (36 B: f16 d, f16 s, i8 qs[32]);
+ * the others Q8_0 (34 B: f16 d, i8 qs[32]). */
+INLINE int w_affine(int kind)
+{
+    return kind == W_Q4_1 || kind == W_Q5_1;
+}
+
+/* 0xFF in byte i where bit i of h is set. The 128-bit lanes of the shuffle both see all
+ * four bytes of h, so byte i picks byte i / 8 and tests bit i % 8. */
+INLINE __m256i bit_bytes(uint32_t h)
+{
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), pick);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* The 32 levels of a block as bytes: nibbles of qs (16 bytes at p; low = values 0..15,
+ * high = 16..31), plus 16 where bit i of the u32 at qh is set (qh NULL: 4-bit). */
+INLINE __m256i levels32(const uint8_t *p, const uint8_t *qh)
+{
+    const __m128i q = ld128(p);
+    __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+    if (qh) {
+        uint32_t h;
+        memcpy(&h, qh, 4);
+        v = _mm256_or_si256(v, _mm256_and_si256(bit_bytes(h), _mm256_set1_epi8(0x10)));
+    }
+    return v;
+}
+
+/* A block's 32 weight values as bytes: signed for Q8_0, Q4_0 (q - 8), Q5_0 (q - 16);
+ * unsigned levels for Q4_1, Q5_1. */
+INLINE __m256i w_values(int kind, const uint8_t *xb)
+{
+    switch (kind) {
+    case W_Q8_0: return ld256(xb + 2);
+    case W_Q4_0: return _mm256_sub_epi8(levels32(xb + 2, NULL), _mm256_set1_epi8(8));
+    case W_Q5_0: return _mm256_sub_epi8(levels32(xb + 6, xb + 2), _mm256_set1_epi8(16));
+    case W_Q4_1: return levels32(xb + 4, NULL);
+    default: return levels32(xb + 8, xb + 4);
+    }
 }
 
 /* 8 int32 lanes summing to the dot of one block's 32 signed weights w (|w| in wabs) with
  * 32 int8 activations: maddubs multiplies unsigned by signed bytes, so the weights' signs
  * move onto the activations. Exact for activations in [-127, 127], which is all the Q8_0
- * quantizer writes (-128 would flip to itself); pairs stay below 2 * 128 * 127 < 2^15. */
-INLINE __m256i block_dot(__m256i wabs, __m256i w, __m256i a)
+ * quantizer writes (-128 would flip to itself); pairs stay below 2 * 128 * 127 < 2^15.
+ * Unsigned weights (wabs == w, levels <= 31) go straight in: pairs below 2 * 31 * 128. */
+INLINE __m256i block_dot(__m256i wabs, __m256i w, __m256i a, int is_signed)
 {
-    __m256i p = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(a, w));
+    __m256i p = _mm256_maddubs_epi16(wabs, is_signed ? _mm256_sign_epi8(a, w) : a);
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
 /* Blocks b .. b+cnt-1 (cnt <= 4) of R rows: p[r] = each block's (float)sumi * (dx * dy),
- * as the reference computes it. q4 selects Q4_0 weights (18-byte blocks). */
-INLINE void q8_group(int q4, const uint8_t *x, const uint8_t *a, size_t astride, int64_t b,
+ * plus m * s for the affine kinds, as the reference computes it. */
+INLINE void q8_group(int kind, const uint8_t *x, const uint8_t *a, size_t astride, int64_t b,
                      int cnt, __m128 *p, int R)
 {
-    const size_t wb = q4 ? 18 : 34;
+    const size_t wb = w_bytes(kind), ab = w_affine(kind) ? 36 : 34;
+    const size_t ao = ab - 32; /* offset of the activation values */
+    const int sgn = !w_affine(kind);
     const uint8_t *xb = x + (size_t)b * wb;
     __m256i wv[4], wa[4];
     UNROLL
     for (int k = 0; k < 4; k++) {
         if (k < cnt) {
-            wv[k] = q4 ? q4_0_values(xb + k * wb + 2) : ld256(xb + k * wb + 2);
-            wa[k] = _mm256_abs_epi8(wv[k]);
+            wv[k] = w_values(kind, xb + k * wb);
+            wa[k] = sgn ? _mm256_abs_epi8(wv[k]) : wv[k];
         } else {
             wv[k] = wa[k] = _mm256_setzero_si256();
         }
     }
     const __m128 dx = f16x4(xb, wb, cnt);
+    const __m128 mx = w_affine(kind) ? f16x4(xb + 2, wb, cnt) : _mm_setzero_ps();
     UNROLL
     for (int r = 0; r < R; r++) {
-        const uint8_t *yb = a + (size_t)r * astride + (size_t)b * 34;
+        const uint8_t *yb = a + (size_t)r * astride + (size_t)b * ab;
         __m256i v[4];
         UNROLL
         for (int k = 0; k < 4; k++)
-            v[k] = k < cnt ? block_dot(wa[k], wv[k], ld256(yb + 34 * k + 2)) : _mm256_setzero_si256();
+            v[k] = k < cnt ? block_dot(wa[k], wv[k], ld256(yb + ab * k + ao), sgn) : _mm256_setzero_si256();
         __m128 sumf = _mm_cvtepi32_ps(hsum4x8(v[0], v[1], v[2], v[3]));
-        p[r] = _mm_mul_ps(sumf, _mm_mul_ps(dx, f16x4(yb, 34, cnt)));
+        p[r] = _mm_mul_ps(sumf, _mm_mul_ps(dx, f16x4(yb, ab, cnt)));
+        if (w_affine(kind))
+            p[r] = _mm_add_ps(p[r], _mm_mul_ps(mx, f16x4(yb + 2, ab, cnt)));
     }
 }
 
@@ -456,7 +509,7 @@ INLINE void q8_accumulate(const __m128 *p, int cnt, float *s, __m128 *s4, int R)
         *s4 = _mm_add_ps(*s4, c[k]);
 }
 
-INLINE void q8_rows(int q4, int64_t n, const uint8_t *x, const uint8_t *a, size_t astride,
+INLINE void q8_rows(int kind, int64_t n, const uint8_t *x, const uint8_t *a, size_t astride,
                     float *out, int R)
 {
     const int64_t nb = n / 32;
@@ -464,12 +517,12 @@ INLINE void q8_rows(int q4, int64_t n, const uint8_t *x, const uint8_t *a, size_
     __m128 s4 = _mm_setzero_ps(), p[4];
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-        prefetch_span(x + (size_t)b * (q4 ? 18 : 34), q4 ? 72 : 136);
-        q8_group(q4, x, a, astride, b, 4, p, R);
+        prefetch_span(x + (size_t)b * w_bytes(kind), 4 * w_bytes(kind));
+        q8_group(kind, x, a, astride, b, 4, p, R);
         q8_accumulate(p, 4, s, &s4, R);
     }
     if (b < nb) {
-        q8_group(q4, x, a, astride, b, (int)(nb - b), p, R);
+        q8_group(kind, x, a, astride, b, (int)(nb - b), p, R);
         q8_accumulate(p, (int)(nb - b), s, &s4, R);
     }
     if (R == 1)
@@ -478,29 +531,25 @@ INLINE void q8_rows(int q4, int64_t n, const uint8_t *x, const uint8_t *a, size_
         _mm_storeu_ps(out, s4);
 }
 
-static TARGET float dot_q8_0(int64_t n, const void *w, const void *a)
-{
-    float o;
-    q8_rows(0, n, w, a, 0, &o, 1);
-    return o;
-}
+/* dot and dot4 of a 32-value block type. */
+#define Q8_DOTS(name, kind)                                                                      \
+    static TARGET float dot_##name(int64_t n, const void *w, const void *a)                   \
+    {                                                                                          \
+        float o;                                                                               \
+        q8_rows(kind, n, w, a, 0, &o, 1);                                                      \
+        return o;                                                                              \
+    }                                                                                          \
+    static TARGET void dot4_##name(int64_t n, const void *w, const void *a, size_t astride,   \
+                                   float *out)                                                 \
+    {                                                                                          \
+        q8_rows(kind, n, w, a, astride, out, 4);                                               \
+    }
 
-static TARGET void dot4_q8_0(int64_t n, const void *w, const void *a, size_t astride, float *out)
-{
-    q8_rows(0, n, w, a, astride, out, 4);
-}
-
-static TARGET float dot_q4_0(int64_t n, const void *w, const void *a)
-{
-    float o;
-    q8_rows(1, n, w, a, 0, &o, 1);
-    return o;
-}
-
-static TARGET void dot4_q4_0(int64_t n, const void *w, const void *a, size_t astride, float *out)
-{
-    q8_rows(1, n, w, a, astride, out, 4);
-}
+Q8_DOTS(q8_0, W_Q8_0)
+Q8_DOTS(q4_0, W_Q4_0)
+Q8_DOTS(q5_0, W_Q5_0)
+Q8_DOTS(q4_1, W_Q4_1)
+Q8_DOTS(q5_1, W_Q5_1)
 
 /* ---------------------------------------------------------------- Q4_K x Q8_K */
 
@@ -707,6 +756,13 @@ void mlc_cpu_kernels_avx2(mlc_cpu_kernels *k)
     k->dot[MLC_TYPE_Q4_0] = dot_q4_0;
     k->dot4[MLC_TYPE_Q4_0] = dot4_q4_0;
     k->act[MLC_TYPE_Q4_0] = act_q8_0;
+    k->dot[MLC_TYPE_Q5_0] = dot_q5_0;
+    k->dot4[MLC_TYPE_Q5_0] = dot4_q5_0;
+    k->act[MLC_TYPE_Q5_0] = act_q8_0;
+    k->dot[MLC_TYPE_Q4_1] = dot_q4_1;
+    k->dot4[MLC_TYPE_Q4_1] = dot4_q4_1;
+    k->dot[MLC_TYPE_Q5_1] = dot_q5_1;
+    k->dot4[MLC_TYPE_Q5_1] = dot4_q5_1;
     k->dot[MLC_TYPE_Q4_K] = dot_q4_K;
     k->dot4[MLC_TYPE_Q4_K] = dot4_q4_K;
     k->act[MLC_TYPE_Q4_K] = act_q8_K;

@@ -42,6 +42,12 @@ const char *mlc_chat_template_name(mlc_chat_template t);
 bool mlc_chat_template_from_name(const char *name, mlc_chat_template *out);
 /* Recognises a Jinja template text[0..len); false (and *out = CHATML) when none matches. */
 bool mlc_chat_template_detect(const char *text, size_t len, mlc_chat_template *out);
+struct mlc_gguf;
+/* The template of a model file: its tokenizer.chat_template recognised as above; without that
+ * key, the family whose turn markers the vocabulary has as tokens (<start_of_turn>: gemma,
+ * <|start_header_id|>: llama3, <|im_start|>: chatml), as files converted without a template
+ * (such as Gemma 3 270M's Q4_K_M) still expect. False (and *out = CHATML) when neither tells. */
+bool mlc_chat_template_from_gguf(const struct mlc_gguf *g, mlc_chat_template *out);
 /* Renders msgs[0..n) and the assistant's generation prompt into *out (malloc'd,
  * NUL-terminated; the caller frees it). */
 mlc_status mlc_chat_render(mlc_chat_template t, const mlc_chat_msg *msgs, size_t n, char **out,

@@ -1,4 +1,5 @@
-/* mlc/model.h: loading a llama-family GGUF model onto a backend, and running it.
+/* mlc/model.h: loading a llama-family GGUF model (llama, qwen2, gemma3) onto a backend, and
+ * running it.
  *
  * A model holds weights (on the backend) and the tokenizer. A context holds a KV cache of
  * n_slots independent sequences ("slots") of up to n_ctx positions each, and runs batches:
@@ -32,10 +33,13 @@ typedef struct mlc_model_params {
 
 typedef struct mlc_model_info {
     const char *path;
-    const char *arch;     /* "llama", "qwen2" */
+    const char *arch;     /* "llama", "qwen2", "gemma3" */
     const char *name;     /* general.name or "" */
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot, n_ctx_train;
     float rms_eps, rope_base;
+    int n_swa;            /* sliding window of the local layers (positions); 0: none */
+    int swa_period;       /* layer il is local when il % swa_period < swa_period - 1 */
+    float rope_base_swa;  /* RoPE base of the local layers */
     int64_t n_params;     /* elements of all tensors */
     uint64_t weight_bytes;
     uint64_t matmul_bytes_per_token; /* weights read once per decoded token (all matmuls) */

@@ -3,10 +3,14 @@
  * Type ids are ggml's (they are what GGUF files store). Every id ggml defines has a name,
  * block size and block byte size here, so a file holding a type we cannot compute with can
  * still be parsed, sized and reported by name. Only the types with mlc_type_supported() true
- * can be dequantized or quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K.
+ * can be dequantized or quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K.
  *
  * Block layouts (little-endian, bit-exact to ggml):
  *   Q4_0  32 values, 18 B: f16 d; u8 qs[16]        x = d * (q - 8), low nibbles = 0..15, high = 16..31
+ *   Q4_1  32 values, 20 B: f16 d, m; u8 qs[16]     x = d * q + m, nibbles as Q4_0
+ *   Q5_0  32 values, 22 B: f16 d; u8 qh[4]; u8 qs[16]     x = d * (q - 16); q's low 4 bits
+ *         as Q4_0's nibbles, its fifth bit is bit i of the little-endian u32 qh
+ *   Q5_1  32 values, 24 B: f16 d, m; u8 qh[4]; u8 qs[16]  x = d * q + m, bits as Q5_0
  *   Q8_0  32 values, 34 B: f16 d; i8 qs[32]        x = d * q
  *   Q4_K 256 values, 144 B: f16 d, dmin; u8 scales[12] (8 x 6-bit scale + 6-bit min); u8 qs[128]
  *   Q6_K 256 values, 210 B: u8 ql[128], qh[64]; i8 scales[16]; f16 d
@@ -26,6 +30,9 @@ typedef enum mlc_type {
     MLC_TYPE_F32 = 0,
     MLC_TYPE_F16 = 1,
     MLC_TYPE_Q4_0 = 2,
+    MLC_TYPE_Q4_1 = 3,
+    MLC_TYPE_Q5_0 = 6,
+    MLC_TYPE_Q5_1 = 7,
     MLC_TYPE_Q8_0 = 8,
     MLC_TYPE_Q4_K = 12,
     MLC_TYPE_Q6_K = 14,
