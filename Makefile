@@ -120,18 +120,24 @@ ifneq ($(filter vulkan,$(BACKENDS)),)
 GLSLC ?= glslc
 GLSLC_FLAGS := --target-env=vulkan1.2 -O -Werror
 VK_TYPES := f32 f16 bf16 q8_0 q4_0 q4_k q6_k
-VK_TYPED := matvec matmul get_rows
+VK_TYPED := matvec matvec8 matmul get_rows
 VK_PLAIN := actq rms_norm rope kv_store attention ew gather
 VK_GEN := $(BUILD)/gen/vulkan
 VK_SPV := $(foreach s,$(VK_TYPED),$(VK_TYPES:%=$(VK_GEN)/$(s)_%.spv)) $(VK_PLAIN:%=$(VK_GEN)/%.spv)
 VK_INC := $(wildcard kernels/vulkan/shaders/*.glsl)
+VK_TYPED_SRC := matvec matmul get_rows
 define VK_TYPED_RULE
 $(VK_GEN)/$(1)_%.spv: kernels/vulkan/shaders/$(1).comp $(VK_INC)
 	@mkdir -p $$(@D)
 	$$(if $$(Q),@echo "  GLSLC   $$@")
 	$$(Q)$(GLSLC) $(GLSLC_FLAGS) -DWT_$$* $$< -o $$@
 endef
-$(foreach s,$(VK_TYPED),$(eval $(call VK_TYPED_RULE,$(s))))
+$(foreach s,$(VK_TYPED_SRC),$(eval $(call VK_TYPED_RULE,$(s))))
+# matvec8: matvec.comp with 8 tokens per invocation (prefill on CPU devices)
+$(VK_GEN)/matvec8_%.spv: kernels/vulkan/shaders/matvec.comp $(VK_INC)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  GLSLC   $@")
+	$(Q)$(GLSLC) $(GLSLC_FLAGS) -DWT_$* -DNC=8 $< -o $@
 $(VK_GEN)/%.spv: kernels/vulkan/shaders/%.comp $(VK_INC)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  GLSLC   $@")

@@ -20,7 +20,7 @@
 #include "vk_device.h"
 
 #define MAX_HEAD_DIM 256 /* attention keeps one head's query in shared memory */
-#define MATVEC_MAX_N 8   /* up to this many tokens a matmul runs as matvecs (decode) */
+#define MATVEC_MAX_N 8   /* up to this many tokens a GPU runs a matmul as matvecs (decode) */
 /* Parts of a VK_MAKE_API_VERSION number (vulkan.h stays inside vk_device.c). */
 #define API_MAJOR(v) (((v) >> 22) & 0x7fu)
 #define API_MINOR(v) (((v) >> 12) & 0x3ffu)
@@ -36,6 +36,10 @@ struct mlc_buffer {
 typedef struct vk_ctx {
     mlc_vk *v;
     int dev;
+    /* Tokens above which matmul uses the shared-memory tile kernel: MATVEC_MAX_N on a GPU;
+     * never on a CPU device (matvec's SIMD lanes beat it there). MLC_VK_MATMUL=tiled or
+     * matvec forces one kernel, so conformance covers both on any device. */
+    int64_t tile_above;
     mlc_buffer act; /* scratch: converted matmul activations */
     mlc_err err;    /* the sticky error: the first failure since the last sync */
 } vk_ctx;
@@ -200,6 +204,9 @@ static mlc_status vk_init(const mlc_backend_params *p, void **out, mlc_err *err)
         return s;
     }
     c->dev = p->device;
+    const char *mm = getenv("MLC_VK_MATMUL");
+    const bool cpu_dev = !strcmp(mlc_vk_info_of(c->v)->type, "cpu");
+    c->tile_above = mm && !strcmp(mm, "tiled") ? 0 : (mm && !strcmp(mm, "matvec")) || cpu_dev ? INT64_MAX : MATVEC_MAX_N;
     *out = c;
     return MLC_OK;
 }
@@ -440,11 +447,12 @@ static mlc_status vk_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
     const uint32_t pc[] = {(uint32_t)(w.buf->span.offset / 4), w.buf->row_words, eoff(&xa), eoff(&y),
                            (uint32_t)n_in, (uint32_t)n_out, (uint32_t)n};
     char name[32];
-    if (n <= MATVEC_MAX_N) {
+    if (n <= c->tile_above) {
         uint32_t gx, gy;
-        mlc_vk_grid((uint32_t)n_out, &gx, &gy);
-        snprintf(name, sizeof name, "matvec_%s", l->name);
-        return RUN(c, name, pc, gx, gy, ((uint32_t)n + 3) / 4, &w, &xa, &y);
+        const uint32_t per = n == 1 ? 1 : 8; /* tokens per invocation */
+        mlc_vk_grid(((uint32_t)n_out + 63) / 64, &gx, &gy);
+        snprintf(name, sizeof name, "matvec%s_%s", per == 1 ? "" : "8", l->name);
+        return RUN(c, name, pc, gx, gy, ((uint32_t)n + per - 1) / per, &w, &xa, &y);
     }
     snprintf(name, sizeof name, "matmul_%s", l->name);
     return RUN(c, name, pc, ((uint32_t)n_out + 63) / 64, ((uint32_t)n + 31) / 32, 1, &w, &xa, &y);

@@ -21,8 +21,8 @@ void main()
         flag_error(ST_GET_ROWS);
         return;
     }
-    float v[UNIT];
-    dq_unit(pc.w_off + uint(id) * pc.row_words, u, v);
+    Unit un;
+    unit_begin(pc.w_off + uint(id) * pc.row_words, u, un);
     for (uint e = 0u; e < UNIT; e++)
-        Y[pc.y_off + t * pc.row_len + u * UNIT + e] = v[e];
+        Y[pc.y_off + t * pc.row_len + u * UNIT + e] = unit_val(un, e);
 }

@@ -25,15 +25,15 @@ void main()
     float acc[4][2];
     for (uint a = 0u; a < 4u; a++)
         acc[a][0] = acc[a][1] = 0.0;
-    float v[UNIT];
+    Unit un;
     const uint upr = TK / UNIT; /* units per tile row */
     for (uint k0 = 0u; k0 < pc.n_in; k0 += TK) {
         for (uint i = tid; i < TM * upr; i += 256u) {
             uint r = i / upr, uk = i % upr, k = k0 + uk * UNIT, row = r0 + r;
             if (row < pc.n_out && k < pc.n_in) {
-                dq_unit(pc.w_off + row * pc.row_words, k / UNIT, v);
+                unit_begin(pc.w_off + row * pc.row_words, k / UNIT, un);
                 for (uint e = 0u; e < UNIT; e++)
-                    Ws[r][uk * UNIT + e] = v[e];
+                    Ws[r][uk * UNIT + e] = unit_val(un, e);
             } else {
                 for (uint e = 0u; e < UNIT; e++)
                     Ws[r][uk * UNIT + e] = 0.0;

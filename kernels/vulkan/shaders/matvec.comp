@@ -1,48 +1,68 @@
 #version 450
-/* matvec.comp: y [n_out, n] = x [n_in, n] W^T for few tokens (decode): one workgroup per
- * output row and group of 4 tokens, its threads striding over the row's units, then a
- * shared-memory sum. */
+/* matvec.comp: y [n_out, n] = x [n_in, n] W^T, one invocation per output row and group of NC
+ * tokens (built with NC = 1 for decode and NC = 8 as matvec8): each weight value is
+ * dequantized once and multiplied into the NC tokens' sums. No shared memory and no
+ * barriers: what decode wants on any device, and prefill too on a CPU device (lavapipe),
+ * where neighbouring invocations are SIMD lanes and shared memory buys nothing. The sums are
+ * plain variables, not an array (an array indexed in a loop the compiler does not unroll
+ * becomes a ladder of selects). */
 #include "common.glsl"
 #include "dequant.glsl"
 
-#define LS 32
-layout(local_size_x = LS) in;
+#ifndef NC
+#define NC 1
+#endif
+layout(local_size_x = 64) in;
 layout(std430, binding = 1) readonly buffer XBuf { float X[]; };
 layout(std430, binding = 2) buffer YBuf { float Y[]; };
 layout(push_constant) uniform PC {
     uint w_off, row_words, x_off, y_off, n_in, n_out, n;
 } pc;
 
-shared float red[4][LS];
+/* x value i of token c of this group; 0 past the last token */
+float xv(uint xo, uint c, uint nc)
+{
+    return c < nc ? X[xo + c * pc.n_in] : 0.0;
+}
 
 void main()
 {
-    uint row = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
-    uint c0 = gl_WorkGroupID.z * 4u, tid = gl_LocalInvocationID.x;
+    uint row = flat_id(64u), c0 = gl_WorkGroupID.z * uint(NC);
     if (row >= pc.n_out)
-        return; /* whole workgroup: uniform */
-    uint rb = pc.w_off + row * pc.row_words, nc = min(4u, pc.n - c0);
-    float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);
-    float v[UNIT];
-    for (uint u = tid; u < pc.n_in / UNIT; u += LS) {
-        dq_unit(rb, u, v);
-        for (uint c = 0u; c < nc; c++) {
-            uint xo = pc.x_off + (c0 + c) * pc.n_in + u * UNIT;
-            float s = 0.0;
-            for (uint i = 0u; i < UNIT; i++)
-                s += v[i] * X[xo + i];
-            acc[c] += s;
+        return;
+    uint rb = pc.w_off + row * pc.row_words, nc = min(uint(NC), pc.n - c0);
+    Unit un;
+#if NC == 1
+    float acc = 0.0;
+#else
+    vec4 a0 = vec4(0.0), a1 = vec4(0.0);
+#endif
+    for (uint u = 0u; u < pc.n_in / UNIT; u++) {
+        unit_begin(rb, u, un);
+        uint xo = pc.x_off + c0 * pc.n_in + u * UNIT;
+#if UNIT == 32 && NC == 1
+        for (uint q = 0u; q < 8u; q++) {
+            vec4 w4 = unit_val4(un, q);
+            uint xq = xo + 4u * q;
+            acc += dot(w4, vec4(X[xq], X[xq + 1u], X[xq + 2u], X[xq + 3u]));
         }
+#else
+        for (uint i = 0u; i < UNIT; i++) {
+            float w = unit_val(un, i);
+#if NC == 1
+            acc += w * X[xo + i];
+#else
+            a0 += w * vec4(xv(xo + i, 0u, nc), xv(xo + i, 1u, nc), xv(xo + i, 2u, nc), xv(xo + i, 3u, nc));
+            a1 += w * vec4(xv(xo + i, 4u, nc), xv(xo + i, 5u, nc), xv(xo + i, 6u, nc), xv(xo + i, 7u, nc));
+#endif
+        }
+#endif
     }
-    for (uint c = 0u; c < 4u; c++)
-        red[c][tid] = acc[c];
-    barrier();
-    for (uint s = LS / 2u; s > 0u; s >>= 1) {
-        if (tid < s)
-            for (uint c = 0u; c < 4u; c++)
-                red[c][tid] += red[c][tid + s];
-        barrier();
-    }
-    if (tid < nc)
-        Y[pc.y_off + (c0 + tid) * pc.n_out + row] = red[tid][0];
+    uint yo = pc.y_off + c0 * pc.n_out + row;
+#if NC == 1
+    Y[yo] = acc;
+#else
+    for (uint c = 0u; c < nc; c++)
+        Y[yo + c * pc.n_out] = c < 4u ? a0[c] : a1[c - 4u];
+#endif
 }
