@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "mlc/backend_info.h"
 
 int mlc_cmd_devices(int argc, char **argv)
@@ -33,6 +34,13 @@ int mlc_cmd_devices(int argc, char **argv)
         }
         int n = mlc_backend_device_count(b);
         printf("%-7s built, %d device%s\n", name, n, n == 1 ? "" : "s");
+        const mlc_backend_vt *vt;
+        if (!n && !strcmp(name, "vulkan") && mlc_backend_vt_get(name, &vt, NULL) == MLC_OK) {
+            /* why there is none: the backend's description of a device that does not exist */
+            mlc_device_info di = {0};
+            vt->device_info(-1, &di);
+            printf("  %s\n", di.description);
+        }
         for (int d = 0; d < n; d++) {
             char desc[512];
             mlc_backend_device_describe(b, d, desc, sizeof desc);

@@ -36,7 +36,8 @@ typedef struct mlc_vk_info {
     uint32_t subgroup;
 } mlc_vk_info;
 
-/* Devices the loader sees; 0 with why filled (no loader, no device) when there are none. */
+/* Devices the loader sees; 0 with why filled (no loader, no device) when there are none.
+ * The loader is libvulkan.so.1, or the file $MLC_VK_LOADER names. */
 int mlc_vk_device_count(char *why, size_t cap);
 /* Properties of device dev; false when it cannot be read. */
 bool mlc_vk_device_info(int dev, mlc_vk_info *out);

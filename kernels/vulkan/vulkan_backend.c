@@ -174,10 +174,16 @@ static int vk_device_count(void)
     return mlc_vk_device_count(why, sizeof why);
 }
 
+/* For a device that does not exist (dev < 0 or past the count), the description says why
+ * there is none (no loader, no driver): `mlc-bench devices` shows it. */
 static void vk_device_info(int dev, mlc_device_info *out)
 {
     memset(out, 0, sizeof *out);
     mlc_vk_info vi;
+    if (mlc_vk_device_count(out->description, sizeof out->description) == 0) {
+        snprintf(out->name, sizeof out->name, "vulkan");
+        return;
+    }
     if (!mlc_vk_device_info(dev, &vi)) {
         snprintf(out->name, sizeof out->name, "vulkan");
         snprintf(out->description, sizeof out->description, "unreadable device");

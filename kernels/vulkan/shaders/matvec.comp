@@ -19,10 +19,17 @@ layout(push_constant) uniform PC {
     uint w_off, row_words, x_off, y_off, n_in, n_out, n;
 } pc;
 
-/* x value i of token c of this group; 0 past the last token */
+/* x value at xo of token c of this group; past the last token, the last token's (computed,
+ * never stored: no branch in the inner loop) */
 float xv(uint xo, uint c, uint nc)
 {
-    return c < nc ? X[xo + c * pc.n_in] : 0.0;
+    return X[xo + min(c, nc - 1u) * pc.n_in];
+}
+
+vec4 xv4(uint xo, uint c, uint nc)
+{
+    uint b = xo + min(c, nc - 1u) * pc.n_in;
+    return vec4(X[b], X[b + 1u], X[b + 2u], X[b + 3u]);
 }
 
 void main()
@@ -45,6 +52,13 @@ void main()
             vec4 w4 = unit_val4(un, q);
             uint xq = xo + 4u * q;
             acc += dot(w4, vec4(X[xq], X[xq + 1u], X[xq + 2u], X[xq + 3u]));
+        }
+#elif UNIT == 32
+        for (uint q = 0u; q < 8u; q++) {
+            vec4 w4 = unit_val4(un, q);
+            uint xq = xo + 4u * q;
+            a0 += vec4(dot(w4, xv4(xq, 0u, nc)), dot(w4, xv4(xq, 1u, nc)), dot(w4, xv4(xq, 2u, nc)), dot(w4, xv4(xq, 3u, nc)));
+            a1 += vec4(dot(w4, xv4(xq, 4u, nc)), dot(w4, xv4(xq, 5u, nc)), dot(w4, xv4(xq, 6u, nc)), dot(w4, xv4(xq, 7u, nc)));
         }
 #else
         for (uint i = 0u; i < UNIT; i++) {
