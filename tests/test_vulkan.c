@@ -342,8 +342,9 @@ Test(vulkan_errors, out_of_device_memory)
     mlc_model_free(m);
 }
 
-/* Indices live on the device: a bad one is caught by the shader (nothing written) and
- * reported by sync(); the error is sticky until then, and the backend works after it. */
+/* A bad index in a small buffer (whose uploads the backend keeps a copy of) is refused by
+ * the op at once, naming it; in a large one the shader finds it (nothing written) and sync()
+ * reports it. Errors stick until sync, and the backend works after it. */
 Test(vulkan_errors, bad_index_view_outside_and_sticky)
 {
     mlc_backend b = open_vulkan();
@@ -354,15 +355,20 @@ Test(vulkan_errors, bad_index_view_outside_and_sticky)
     mlc_tensor w;
     mlc_err err = {0};
     cr_assert_eq(vt->weights(b.ctx, table, MLC_TYPE_F32, 4, 8, &w, &err), MLC_OK, "%s", err.msg);
-    mlc_buffer *ib, *ob;
-    cr_assert_eq(vt->buffer_alloc(b.ctx, 8, &ib, &err), MLC_OK);
+    mlc_buffer *small, *large, *ob;
+    cr_assert_eq(vt->buffer_alloc(b.ctx, 8, &small, &err), MLC_OK);
+    cr_assert_eq(vt->buffer_alloc(b.ctx, 1 << 20, &large, &err), MLC_OK);
     cr_assert_eq(vt->buffer_alloc(b.ctx, 2 * 4 * 4, &ob, &err), MLC_OK);
     const float sentinel[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
     const int32_t ids[2] = {3, 8};
     vt->upload(b.ctx, ob, 0, sentinel, sizeof sentinel);
-    vt->upload(b.ctx, ib, 0, ids, sizeof ids);
-    const mlc_tensor idv = mlc_tensor_make(ib, 0, MLC_TYPE_I32, 2, 1, 1), out = mlc_tensor_make(ob, 0, MLC_TYPE_F32, 4, 2, 1);
-    vt->get_rows(b.ctx, w, idv, out);
+    vt->upload(b.ctx, small, 0, ids, sizeof ids);
+    vt->upload(b.ctx, large, 0, ids, sizeof ids);
+    const mlc_tensor out = mlc_tensor_make(ob, 0, MLC_TYPE_F32, 4, 2, 1);
+    cr_expect_eq(vt->get_rows(b.ctx, w, mlc_tensor_make(small, 0, MLC_TYPE_I32, 2, 1, 1), out), MLC_ERR_RANGE);
+    cr_expect_eq(vt->sync(b.ctx, &err), MLC_ERR_RANGE);
+    cr_expect(strstr(err.msg, "vulkan: get_rows: ids[1] = 8 is outside 0..7"), "%s", err.msg);
+    vt->get_rows(b.ctx, w, mlc_tensor_make(large, 0, MLC_TYPE_I32, 2, 1, 1), out);
     cr_expect_eq(vt->sync(b.ctx, &err), MLC_ERR_RANGE);
     cr_expect(strstr(err.msg, "vulkan: get_rows: an id outside the table"), "%s", err.msg);
     float got[8];
@@ -381,7 +387,8 @@ Test(vulkan_errors, bad_index_view_outside_and_sticky)
     cr_assert_eq(vt->download(b.ctx, got, ob, 0, sizeof got), MLC_OK);
     cr_expect_eq(got[0], 24.0f);
     vt->release_weights(b.ctx, &w);
-    vt->buffer_free(b.ctx, ib);
+    vt->buffer_free(b.ctx, small);
+    vt->buffer_free(b.ctx, large);
     vt->buffer_free(b.ctx, ob);
     mlc_backend_close(&b);
 }

@@ -8,8 +8,11 @@
  * Weights are repacked on upload so that every block starts on a 4-byte boundary with its
  * fields aligned (shaders read 32-bit words); rows are padded to whole words.
  *
- * Views are checked on the host (inside their buffer, types, shapes); indices live on the
- * device, so shaders check them and flag a status bit, which sync() reports. */
+ * Views are checked on the host (inside their buffer, types, shapes). Indices live on the
+ * device, but small buffers keep a host copy of what was uploaded to them (index vectors come
+ * from the host), so an op meeting a bad index refuses at once, naming it, as the CPU does;
+ * where no copy covers the view, the shader checks and flags a status bit that sync()
+ * reports. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 
 #define MAX_HEAD_DIM 256 /* attention keeps one head's query in shared memory */
 #define MATVEC_MAX_N 8   /* up to this many tokens a GPU runs a matmul as matvecs (decode) */
+#define MIRROR_MAX 65536 /* buffers up to this many bytes keep a host copy of their uploads */
 /* Parts of a VK_MAKE_API_VERSION number (vulkan.h stays inside vk_device.c). */
 #define API_MAJOR(v) (((v) >> 22) & 0x7fu)
 #define API_MINOR(v) (((v) >> 12) & 0x3ffu)
@@ -31,6 +35,8 @@ struct mlc_buffer {
     size_t size;        /* bytes asked for */
     bool weights;       /* from weights(): repacked rows of row_words words */
     uint32_t row_words;
+    uint8_t *mirror;    /* [size] host copy of bytes [lo, hi) uploaded since a shader last wrote */
+    size_t lo, hi;
 };
 
 typedef struct vk_ctx {
@@ -140,6 +146,24 @@ static int64_t rows_of(const mlc_tensor *t)
     return t->ne[1] * t->ne[2] * t->ne[3];
 }
 
+/* Every index of an I32 view in [0, limit), or a failure naming the first that is not, where
+ * the host copy of the view's buffer covers it (otherwise the shader checks). */
+static mlc_status indices_ok(vk_ctx *c, const char *op, const char *what, const mlc_tensor *t, int64_t limit)
+{
+    const mlc_buffer *b = t->buf;
+    const size_t bytes = (size_t)mlc_tensor_nelem(t) * 4;
+    if (!b->mirror || t->offset < b->lo || t->offset + bytes > b->hi)
+        return MLC_OK;
+    for (int64_t i = 0; i < mlc_tensor_nelem(t); i++) {
+        int32_t v;
+        memcpy(&v, b->mirror + t->offset + (size_t)i * 4, 4);
+        if (v < 0 || v >= limit)
+            return fail(c, MLC_ERR_RANGE, "vulkan: %s: %s[%lld] = %d is outside 0..%lld", op, what, (long long)i, v,
+                        (long long)limit - 1);
+    }
+    return MLC_OK;
+}
+
 /* Element offset of a view in its chunk (what shaders index by). */
 static uint32_t eoff(const mlc_tensor *t)
 {
@@ -153,12 +177,22 @@ static uint32_t f2u(float f)
     return u;
 }
 
+/* A shader writes t: the host copy no longer says what the buffer holds. */
+static void written(const mlc_tensor *t)
+{
+    t->buf->lo = t->buf->hi = 0;
+}
+
 static mlc_status run(vk_ctx *c, const char *shader, const mlc_tensor *const *ops, int n_ops, const uint32_t *pc,
                       int n_pc, uint32_t gx, uint32_t gy, uint32_t gz)
 {
     const mlc_vk_span *bind[MLC_VK_BINDINGS] = {0};
-    for (int i = 0; i < n_ops; i++)
+    for (int i = 0; i < n_ops; i++) {
         bind[i] = ops[i] ? &ops[i]->buf->span : NULL;
+        /* any float operand may be what the shader writes; index vectors never are */
+        if (ops[i] && ops[i]->type != MLC_TYPE_I32 && !ops[i]->buf->weights)
+            written(ops[i]);
+    }
     mlc_err e = {0};
     return keep(c, mlc_vk_dispatch(c->v, shader, bind, pc, n_pc, gx, gy, gz, &e), &e);
 }
@@ -265,6 +299,7 @@ static mlc_status vk_buffer_alloc(void *ctx, size_t bytes, mlc_buffer **out, mlc
         return s;
     }
     b->size = bytes;
+    b->mirror = bytes <= MIRROR_MAX ? malloc(bytes ? bytes : 1) : NULL; /* optional: NULL is fine */
     *out = b;
     return MLC_OK;
 }
@@ -275,8 +310,25 @@ static void vk_buffer_free(void *ctx, mlc_buffer *b)
     if (!b)
         return;
     mlc_vk_free(c->v, &b->span);
+    free(b->mirror);
     free(b);
 }
+
+/* Keeps the host copy of an upload: the covered range grows when the new bytes touch it. */
+static void mirror_upload(mlc_buffer *b, size_t offset, const void *src, size_t bytes)
+{
+    if (!b->mirror || !bytes)
+        return;
+    memcpy(b->mirror + offset, src, bytes);
+    if (b->hi > b->lo && offset <= b->hi && offset + bytes >= b->lo) {
+        b->lo = offset < b->lo ? offset : b->lo;
+        b->hi = offset + bytes > b->hi ? offset + bytes : b->hi;
+    } else {
+        b->lo = offset;
+        b->hi = offset + bytes;
+    }
+}
+
 
 static void fill_copy(void *dst, size_t done, size_t bytes, void *arg)
 {
@@ -347,6 +399,8 @@ static mlc_status vk_upload(void *ctx, mlc_buffer *dst, size_t offset, const voi
     mlc_err e = {0};
     if (!s && bytes)
         s = keep(c, mlc_vk_upload(c->v, &dst->span, offset, bytes, fill_copy, (void *)(uintptr_t)src, &e), &e);
+    if (!s)
+        mirror_upload(dst, offset, src, bytes);
     return s;
 }
 
@@ -396,7 +450,8 @@ static mlc_status vk_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_t
 {
     vk_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "get_rows", &table, &ids, &out);
-    if (s || (s = TYPED(c, "get_rows", MLC_TYPE_I32, &ids)) || (s = TYPED(c, "get_rows", MLC_TYPE_F32, &out)))
+    if (s || (s = TYPED(c, "get_rows", MLC_TYPE_I32, &ids)) || (s = TYPED(c, "get_rows", MLC_TYPE_F32, &out)) ||
+        (s = indices_ok(c, "get_rows", "ids", &ids, rows_of(&table))))
         return s;
     const wlayout *l = layout_of(table.type);
     const int64_t row_len = table.ne[0], n = mlc_tensor_nelem(&ids);
@@ -512,6 +567,9 @@ static mlc_status cache_ok(vk_ctx *c, const char *op, const mlc_tensor *kc, cons
 {
     mlc_status s;
     if ((s = TYPED(c, op, MLC_TYPE_I32, slot, pos)))
+        return s;
+    if (mlc_tensor_nelem(slot) == n && mlc_tensor_nelem(pos) == n &&
+        ((s = indices_ok(c, op, "slot", slot, kc->ne[2])) || (s = indices_ok(c, op, "pos", pos, kc->ne[1]))))
         return s;
     if (kc->type != vc->type || (kc->type != MLC_TYPE_F16 && kc->type != MLC_TYPE_F32) ||
         memcmp(kc->ne, vc->ne, sizeof kc->ne) || mlc_tensor_nelem(slot) != n || mlc_tensor_nelem(pos) != n)
@@ -645,7 +703,8 @@ static mlc_status vk_gather(void *ctx, mlc_tensor x, mlc_tensor rows, mlc_tensor
 {
     vk_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "gather", &x, &rows, &out);
-    if (s || (s = TYPED(c, "gather", MLC_TYPE_F32, &x, &out)) || (s = TYPED(c, "gather", MLC_TYPE_I32, &rows)))
+    if (s || (s = TYPED(c, "gather", MLC_TYPE_F32, &x, &out)) || (s = TYPED(c, "gather", MLC_TYPE_I32, &rows)) ||
+        (s = indices_ok(c, "gather", "rows", &rows, rows_of(&x))))
         return s;
     const int64_t dim = x.ne[0], n = mlc_tensor_nelem(&rows);
     if (out.ne[0] != dim || rows_of(&out) != n)
