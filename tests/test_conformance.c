@@ -63,7 +63,7 @@ Test(conformance, stored_in_the_database, .timeout = 300)
 {
     char db[1024], cmd[1400], *out;
     snprintf(db, sizeof db, "%s/conf.db", tu_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s conformance --quick --op scale,add --db %s --label L 2>&1", tu_bin(), db);
+    snprintf(cmd, sizeof cmd, "%s conformance --backend cpu --quick --op scale,add --db %s --label L 2>&1", tu_bin(), db);
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     cr_expect(strstr(out, "stored as run 1 in "), "%s", out);
     free(out);
