@@ -43,7 +43,7 @@ typedef struct vk_fns {
 #define CHUNK_BYTES ((size_t)256 << 20) /* one allocation serves many buffers */
 #define ALIGN 256                       /* every span; >= minStorageBufferOffsetAlignment */
 #define STAGING_BYTES ((size_t)32 << 20)
-#define MAX_CHUNKS 256
+#define MAX_CHUNKS 1024
 #define MAX_PIPES 64
 #define WAIT_NS 600000000000ull          /* a submission taking over 10 minutes is a hang */
 
