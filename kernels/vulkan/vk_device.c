@@ -411,7 +411,7 @@ static mlc_status make_host_buffers(mlc_vk *v, mlc_err *err)
     return MLC_OK;
 }
 
-mlc_status mlc_vk_open(int dev, bool validate, mlc_vk **out, mlc_err *err)
+mlc_status mlc_vk_open(int dev, mlc_vk_validation validation, mlc_vk **out, mlc_err *err)
 {
     *out = NULL;
     mlc_vk *v = calloc(1, sizeof *v);
@@ -423,7 +423,8 @@ mlc_status mlc_vk_open(int dev, bool validate, mlc_vk **out, mlc_err *err)
         free(v);
         return mlc_err_set(err, MLC_ERR_UNSUPPORTED, "vulkan: %s", why);
     }
-    if (validate && !has_layer(&v->f, "VK_LAYER_KHRONOS_validation")) {
+    const bool validate = validation != MLC_VK_VALIDATE_OFF && has_layer(&v->f, "VK_LAYER_KHRONOS_validation");
+    if (validation == MLC_VK_VALIDATE_ON && !validate) {
         s = mlc_err_set(err, MLC_ERR_UNSUPPORTED, "vulkan: validation asked for, but VK_LAYER_KHRONOS_validation is not installed (vulkan-validationlayers)");
         goto fail;
     }

@@ -42,10 +42,12 @@ int mlc_vk_device_count(char *why, size_t cap);
 /* Properties of device dev; false when it cannot be read. */
 bool mlc_vk_device_info(int dev, mlc_vk_info *out);
 
-/* Opens device dev: a device below Vulkan 1.2, one without a compute queue or a missing
- * loader is refused with a one-line message. validate: enable the Khronos validation layer
- * and turn its findings into errors. */
-mlc_status mlc_vk_open(int dev, bool validate, mlc_vk **out, mlc_err *err);
+/* Whether to run under the Khronos validation layer (its findings become errors). */
+typedef enum mlc_vk_validation { MLC_VK_VALIDATE_OFF, MLC_VK_VALIDATE_ON, MLC_VK_VALIDATE_IF_INSTALLED } mlc_vk_validation;
+
+/* Opens device dev: a device below Vulkan 1.2, one without a compute queue, a missing loader
+ * or (MLC_VK_VALIDATE_ON) a missing validation layer is refused with a one-line message. */
+mlc_status mlc_vk_open(int dev, mlc_vk_validation validate, mlc_vk **out, mlc_err *err);
 void mlc_vk_close(mlc_vk *v);
 const mlc_vk_info *mlc_vk_info_of(const mlc_vk *v);
 

@@ -237,8 +237,16 @@ static mlc_status vk_init(const mlc_backend_params *p, void **out, mlc_err *err)
     vk_ctx *c = calloc(1, sizeof *c);
     if (!c)
         return mlc_err_set(err, MLC_ERR_NOMEM, "vulkan: out of host memory");
+    /* MLC_VK_VALIDATE=1|0 turns the validation layer on or off; debug builds (-O0) use it
+     * where it is installed. */
     const char *val = getenv("MLC_VK_VALIDATE");
-    mlc_status s = mlc_vk_open(p->device, val && !strcmp(val, "1"), &c->v, err);
+#ifdef __OPTIMIZE__
+    mlc_vk_validation vdef = MLC_VK_VALIDATE_OFF;
+#else
+    mlc_vk_validation vdef = MLC_VK_VALIDATE_IF_INSTALLED;
+#endif
+    mlc_vk_validation vmode = val && !strcmp(val, "1") ? MLC_VK_VALIDATE_ON : val && !strcmp(val, "0") ? MLC_VK_VALIDATE_OFF : vdef;
+    mlc_status s = mlc_vk_open(p->device, vmode, &c->v, err);
     if (s) {
         free(c);
         return s;
