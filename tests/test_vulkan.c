@@ -105,6 +105,15 @@ static cJSON *golden_json(void)
     return j;
 }
 
+/* The golden tests spend their time in shaders, which sanitizers do not see; the sanitizer
+ * build (make test SANITIZE=1) skips them, the plain build runs them. */
+static void skip_under_sanitizers(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    cr_skip_test("golden models on vulkan: run by the plain build (sanitizers do not see shaders)");
+#endif
+}
+
 static mlc_model *load_vulkan(const char *file)
 {
     mlc_backend probe = open_vulkan(); /* skips without a device */
@@ -181,6 +190,7 @@ static float greedy_prompt(mlc_context *c, const cJSON *g, float tol, float tol_
 
 static void golden_greedy(const char *file, float tol, float tol_after)
 {
+    skip_under_sanitizers();
     cJSON *j = golden_json();
     const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "models"), file);
     cr_assert_not_null(m, "%s not in golden.json", file);
@@ -216,6 +226,7 @@ Test(vulkan_golden, greedy_q4_k_m, .timeout = 300) { golden_greedy("tiny-llama-q
  * other weight types' kernels are covered by the greedy tests and the conformance suite. */
 static void golden_ppl(const char *file)
 {
+    skip_under_sanitizers();
     cJSON *j = golden_json();
     const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "models"), file);
     const double want = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "perplexity_ctx128"), "ppl")->valuedouble;
