@@ -769,4 +769,8 @@ void mlc_cpu_kernels_avx2(mlc_cpu_kernels *k)
     k->dot[MLC_TYPE_Q6_K] = dot_q6_K;
     k->dot4[MLC_TYPE_Q6_K] = dot4_q6_K;
     k->act[MLC_TYPE_Q6_K] = act_q8_K;
+    k->act[MLC_TYPE_Q2_K] = act_q8_K;
+    k->act[MLC_TYPE_Q3_K] = act_q8_K;
+    k->act[MLC_TYPE_Q5_K] = act_q8_K;
+    mlc_cpu_kernels_avx2_k(k);
 }
