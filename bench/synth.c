@@ -259,7 +259,7 @@ static const char synth_usage[] =
     "  --dim N --layers N --heads N --kv-heads N --ffn N --ctx N --vocab-size N\n"
     "  --rope-base F\n"
     "  --type T        f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q2_k | q3_k | q4_k |\n"
-    "                  q5_k | q6_k | q4_k_m (default f16)\n"
+    "                  q5_k | q6_k | iq4_nl | iq4_xs | q4_k_m (default f16)\n"
     "  --tensor-type PATTERN=T   type for tensors whose name contains PATTERN (repeatable)\n"
     "  --vocab FILE    borrow the tokenizer of a GGUF file (vocabulary-only files work);\n"
     "                  default: a byte-level BPE trained on datasets/corpus.txt\n"

@@ -1,5 +1,6 @@
 /* engine/quant.c: ggml type table, half/bfloat16 conversions, and the scalar reference
- * (de)quantizers for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0; the K-quants are in
+ * (de)quantizers for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and IQ4_XS; the
+ * K-quants are in
  * quant_k.c, under the same rules.
  *
  * Bit-exactness: the quantizers follow ggml's quantize_row_*_ref step by step, with the float
@@ -56,10 +57,10 @@ static const type_info TYPES[MLC_TYPE_COUNT] = {
     [17] = {"IQ2_XS", 256, 74, false},  /* f16 d; u16 qs[32]; u8 scales[8] */
     [18] = {"IQ3_XXS", 256, 98, false}, /* f16 d; u8 qs[96] */
     [19] = {"IQ1_S", 256, 50, false},   /* f16 d; u8 qs[32]; u16 qh[8] */
-    [20] = {"IQ4_NL", 32, 18, false},   /* f16 d; u8 qs[16] */
+    [20] = {"IQ4_NL", 32, 18, true},    /* f16 d; u8 qs[16] */
     [21] = {"IQ3_S", 256, 110, false},  /* f16 d; u8 qs[64], qh[8], signs[32], scales[4] */
     [22] = {"IQ2_S", 256, 82, false},   /* f16 d; u8 qs[64], qh[8], scales[8] */
-    [23] = {"IQ4_XS", 256, 136, false}, /* f16 d; u16 scales_h; u8 scales_l[4], qs[128] */
+    [23] = {"IQ4_XS", 256, 136, true},  /* f16 d; u16 scales_h; u8 scales_l[4], qs[128] */
     [24] = {"I8", 1, 1, false},
     [25] = {"I16", 1, 2, false},
     [26] = {"I32", 1, 4, false},
@@ -400,6 +401,152 @@ static void quant_q8_0(const float *x, uint8_t *b)
     }
 }
 
+/* ---- IQ4_NL (32 values, 18 B) and IQ4_XS (256 values, 136 B) ------------------------------
+ * Non-linear 4-bit: each nibble indexes IQ4_VALUES, value = scale * IQ4_VALUES[nibble].
+ * IQ4_NL bytes: f16 d @0, qs[16] @2; nibbles as Q4_0 (byte j: value j low, j + 16 high).
+ * IQ4_XS bytes: f16 d @0, u16 scales_h @2, scales_l[4] @4, qs[128] @8. Sub-block ib (32
+ * values, qs[16 ib..]) has the 6-bit scale ls = (scales_l[ib / 2] >> 4 (ib % 2)) & 15 |
+ * ((scales_h >> 2 ib) & 3) << 4 and the value d * (ls - 32) * IQ4_VALUES[nibble]. */
+
+static const int8_t IQ4_VALUES[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                      1,    13,   25,  38,  53,  69,  89,  113};
+
+static void dequant_iq4_32(const uint8_t *qs, float d, float *y)
+{
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)IQ4_VALUES[qs[j] & 0xF];
+        y[j + 16] = d * (float)IQ4_VALUES[qs[j] >> 4];
+    }
+}
+
+static void dequant_iq4_nl(const uint8_t *b, float *y)
+{
+    dequant_iq4_32(b + 2, rd_f16(b), y);
+}
+
+static void dequant_iq4_xs(const uint8_t *b, float *y)
+{
+    const float d = rd_f16(b);
+    const uint16_t sh = rd16(b + 2);
+    for (int ib = 0; ib < 8; ib++) {
+        const int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+        dequant_iq4_32(b + 8 + 16 * ib, d * (float)(ls - 32), y + 32 * ib);
+    }
+}
+
+/* ggml's best_index_int8: the index of the table value nearest to x (the upper one on a
+ * tie); NaN gives 0. */
+static int iq4_index(float x)
+{
+    if (!(x > IQ4_VALUES[0]))
+        return 0;
+    if (x >= IQ4_VALUES[15])
+        return 15;
+    int lo = 0, hi = 15;
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (x < IQ4_VALUES[mid])
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return x - IQ4_VALUES[hi - 1] < IQ4_VALUES[hi] - x ? hi - 1 : hi;
+}
+
+/* sum w q x and sum w q^2 of the 32 values xb on the grid iscale, weights x^2; L (optional)
+ * gets the indices. */
+static void iq4_sums(const float *xb, float iscale, uint8_t *L, float *sumqx, float *sumq2)
+{
+    *sumqx = *sumq2 = 0;
+    for (int j = 0; j < 32; j++) {
+        const int l = iq4_index(iscale * xb[j]);
+        if (L)
+            L[j] = (uint8_t)l;
+        const float q = IQ4_VALUES[l], w = xb[j] * xb[j];
+        *sumqx += w * q * xb[j];
+        *sumq2 += w * q * q;
+    }
+}
+
+/* The block scale of 32 values (ggml's quantize_row_iq4_nl_impl for one block, no
+ * importance weights): the value of largest magnitude on the table's end, the weighted
+ * least-squares scale for those indices, then (ntry > 0) 2 ntry + 1 nearby grids, keeping
+ * the best fit. L gets the first grid's indices. Returns 0 for an all-zero block. */
+static float iq4_block_scale(const float *xb, int ntry, uint8_t *L)
+{
+    float amax = 0, max = 0;
+    for (int j = 0; j < 32; j++) {
+        if (fabsf(xb[j]) > amax) {
+            amax = fabsf(xb[j]);
+            max = xb[j];
+        }
+    }
+    if (amax < 1e-15f) {
+        memset(L, 0, 32);
+        return 0;
+    }
+    float d = ntry > 0 ? -max / IQ4_VALUES[0] : max / IQ4_VALUES[0];
+    float sumqx, sumq2;
+    iq4_sums(xb, 1 / d, L, &sumqx, &sumq2);
+    d = sumqx / sumq2;
+    float best = d * sumqx;
+    for (int itry = -ntry; itry <= ntry; itry++) {
+        iq4_sums(xb, (itry + IQ4_VALUES[0]) / max, NULL, &sumqx, &sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            d = sumqx / sumq2;
+            best = d * sumqx;
+        }
+    }
+    return d;
+}
+
+static void iq4_pack(const uint8_t *L, uint8_t *qs)
+{
+    for (int j = 0; j < 16; j++)
+        qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+}
+
+/* quantize_row_iq4_nl_ref: ntry -1 (one fit, no grid search, no re-quantization). */
+static void quant_iq4_nl(const float *x, uint8_t *b)
+{
+    uint8_t L[32];
+    wr_scale_f16(b, iq4_block_scale(x, -1, L));
+    iq4_pack(L, b + 2);
+}
+
+/* quantize_row_iq4_xs_ref: ntry 7 per sub-block; the sub-block scales go to 6 bits against
+ * the one of largest magnitude (d = -max / 32), and every value is re-indexed against its
+ * stored scale. */
+static void quant_iq4_xs(const float *x, uint8_t *b)
+{
+    float scales[8], max_scale = 0, amax_scale = 0;
+    uint8_t L[32];
+    for (int ib = 0; ib < 8; ib++) {
+        scales[ib] = iq4_block_scale(x + 32 * ib, 7, L);
+        if (fabsf(scales[ib]) > amax_scale) {
+            amax_scale = fabsf(scales[ib]);
+            max_scale = scales[ib];
+        }
+    }
+    memset(b + 2, 0, 6);
+    const float d = -max_scale / 32;
+    wr_scale_f16(b, d);
+    const float id = d != 0.0f ? 1 / d : 0.f;
+    uint16_t sh = 0;
+    for (int ib = 0; ib < 8; ib++) {
+        int l = clamp_int(nearest_int(id * scales[ib]), -32, 31);
+        const float dl = d * (float)l;
+        const float idl = dl != 0.0f ? 1 / dl : 0.f;
+        for (int j = 0; j < 32; j++)
+            L[j] = (uint8_t)iq4_index(idl * x[32 * ib + j]);
+        iq4_pack(L, b + 8 + 16 * ib);
+        l += 32;
+        b[4 + ib / 2] |= (uint8_t)((l & 0xF) << (4 * (ib % 2)));
+        sh |= (uint16_t)((l >> 4) << (2 * ib));
+    }
+    wr16(b + 2, sh);
+}
+
 /* ---- row entry points ---------------------------------------------------------------------- */
 
 typedef mlc_dequant_fn dequant_fn;
@@ -414,6 +561,8 @@ static bool block_codec(mlc_type type, dequant_fn *dq, quant_fn *q)
     case MLC_TYPE_Q4_1: *dq = dequant_q4_1; *q = quant_q4_1; return true;
     case MLC_TYPE_Q5_0: *dq = dequant_q5_0; *q = quant_q5_0; return true;
     case MLC_TYPE_Q5_1: *dq = dequant_q5_1; *q = quant_q5_1; return true;
+    case MLC_TYPE_IQ4_NL: *dq = dequant_iq4_nl; *q = quant_iq4_nl; return true;
+    case MLC_TYPE_IQ4_XS: *dq = dequant_iq4_xs; *q = quant_iq4_xs; return true;
     default: return mlc_quant_k_codec(type, dq, q);
     }
 }

@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     const mlc_type types[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
                               MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
                               MLC_TYPE_Q2_K, MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K,
-                              MLC_TYPE_Q6_K};
+                              MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
     char isas[64];
     snprintf(isas, sizeof isas, "%s", mlc_cpu_isas_available());
     printf("n = %lld, memory matrix %.0f MB, 1 thread; ISAs: %s\n\n", (long long)n, mem_mb, isas);

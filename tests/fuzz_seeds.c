@@ -54,7 +54,7 @@ static mlc_gguf_writer *seed_metadata(void)
 static const mlc_type TYPES[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
                                  MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
                                  MLC_TYPE_Q2_K, MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K,
-                                 MLC_TYPE_Q6_K};
+                                 MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
 enum { NTYPES = sizeof TYPES / sizeof TYPES[0] };
 
 /* One small tensor of each supported type (and a custom alignment). */

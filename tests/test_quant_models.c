@@ -194,10 +194,12 @@ static void model_check(const char *type, double weights_nmse)
 
 /* Worst step NMSE against the F32 original: Q5_0 0.067, Q4_1 0.19, Q5_1 0.051, Q2_K 1.23
  * (two bits on random weights: the logits keep little of the original), Q3_K 0.62, Q5_K
- * 0.056. */
+ * 0.056, IQ4_NL 0.154, IQ4_XS 0.198. */
 Test(quant_models, q5_0, .timeout = 120) { model_check("q5_0", 0.2); }
 Test(quant_models, q4_1, .timeout = 120) { model_check("q4_1", 0.6); }
 Test(quant_models, q5_1, .timeout = 120) { model_check("q5_1", 0.15); }
 Test(quant_models, q2_k, .timeout = 120) { model_check("q2_k", 4); }
 Test(quant_models, q3_k, .timeout = 120) { model_check("q3_k", 1.9); }
 Test(quant_models, q5_k, .timeout = 120) { model_check("q5_k", 0.17); }
+Test(quant_models, iq4_nl, .timeout = 120) { model_check("iq4_nl", 0.46); }
+Test(quant_models, iq4_xs, .timeout = 120) { model_check("iq4_xs", 0.6); }

@@ -1,8 +1,8 @@
 /* tests/test_vecdot.c: the SIMD kernel sets of kernels/cpu (vecdot_avx2.c, vecdot_avx512.c)
  * against the scalar reference of vecdot.c, for every ISA this CPU runs.
  *
- * - Quantized weights (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) and the activation
- *   quantizers (Q8_0, Q8_1, Q8_K):
+ * - Quantized weights (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+ *   IQ4_XS) and the activation quantizers (Q8_0, Q8_1, Q8_K):
  *   bit-identical to the scalar set (memcmp of activation rows, equal float bits of dots),
  *   on random data and on edge cases (zeros, huge and tiny values, negative-only blocks,
  *   ties of magnitude, inf).
@@ -59,7 +59,7 @@ static bool same_float(float a, float b)
 
 static const mlc_type QTYPES[] = {MLC_TYPE_Q8_0, MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K,
                                   MLC_TYPE_Q5_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_1, MLC_TYPE_Q2_K,
-                                  MLC_TYPE_Q3_K, MLC_TYPE_Q5_K};
+                                  MLC_TYPE_Q3_K, MLC_TYPE_Q5_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
 #define N_QTYPES (sizeof QTYPES / sizeof QTYPES[0])
 static const mlc_type FTYPES[] = {MLC_TYPE_F32, MLC_TYPE_F16, MLC_TYPE_BF16};
 

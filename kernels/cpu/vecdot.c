@@ -265,6 +265,53 @@ static float dot_q5_1(int64_t n, const void *w, const void *a)
     return dot_affine(n, w, a, 1);
 }
 
+/* The IQ4_NL / IQ4_XS value table (ggml's kvalues_iq4nl). */
+static const int8_t IQ4_VALUES[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                      1,    13,   25,  38,  53,  69,  89,  113};
+
+/* Integer dot of 32 IQ4 nibbles (16 bytes at qs, as Q4_0's) with 32 int8 values. */
+static int iq4_dot32(const uint8_t *qs, const int8_t *q8)
+{
+    int sumi = 0;
+    for (int j = 0; j < 16; j++) {
+        sumi += IQ4_VALUES[qs[j] & 0xF] * q8[j];
+        sumi += IQ4_VALUES[qs[j] >> 4] * q8[j + 16];
+    }
+    return sumi;
+}
+
+/* IQ4_NL weights: 18-byte blocks (f16 d, qs[16]) against Q8_0. */
+static float dot_iq4_nl(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += 32, x += 18, y += 34) {
+        const int sumi = iq4_dot32(x + 2, (const int8_t *)(y + 2));
+        s += (float)sumi * (rd_f16(x) * rd_f16(y));
+    }
+    return s;
+}
+
+/* IQ4_XS weights (136-byte blocks: f16 d, u16 scales_h, scales_l[4], qs[128]) against Q8_K:
+ * sub-block ib's 6-bit scale ls, value d * (ls - 32) * table[nibble]. */
+static float dot_iq4_xs(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += MLC_QK_K, x += 136, y += MLC_Q8_K_BYTES) {
+        float yd;
+        memcpy(&yd, y, 4);
+        const int sh = x[2] | (x[3] << 8);
+        int sumi = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((x[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+            sumi += (ls - 32) * iq4_dot32(x + 8 + 16 * ib, (const int8_t *)(y + 4 + 32 * ib));
+        }
+        s += rd_f16(x) * yd * (float)sumi;
+    }
+    return s;
+}
+
 /* Q4_K weights (144-byte blocks) against Q8_K activations. Each 64-value group g stores
  * values g*64+l in the low nibble and g*64+32+l in the high nibble of qs[g*32+l]. */
 static float dot_q4_K(int64_t n, const void *w, const void *a)
@@ -462,6 +509,12 @@ void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k)
     k->dot[MLC_TYPE_Q2_K] = dot_q2_K;
     k->dot[MLC_TYPE_Q3_K] = dot_q3_K;
     k->dot[MLC_TYPE_Q5_K] = dot_q5_K;
+    k->dot[MLC_TYPE_IQ4_NL] = dot_iq4_nl;
+    k->act[MLC_TYPE_IQ4_NL] = mlc_cpu_act_q8_0;
+    k->act_type[MLC_TYPE_IQ4_NL] = MLC_TYPE_Q8_0;
+    k->dot[MLC_TYPE_IQ4_XS] = dot_iq4_xs;
+    k->act[MLC_TYPE_IQ4_XS] = mlc_cpu_act_q8_K;
+    k->act_type[MLC_TYPE_IQ4_XS] = MLC_TYPE_Q8_K;
     for (int t = MLC_TYPE_Q2_K; t <= MLC_TYPE_Q6_K; t++) {
         k->act[t] = mlc_cpu_act_q8_K;
         k->act_type[t] = MLC_TYPE_Q8_K;

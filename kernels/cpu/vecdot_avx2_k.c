@@ -1,5 +1,5 @@
-/* vecdot_avx2_k.c: AVX2 kernels for the K-quants Q2_K, Q3_K and Q5_K against Q8_K
- * activations (Q4_K and Q6_K are in vecdot_avx2.c).
+/* vecdot_avx2_k.c: AVX2 kernels for the K-quants Q2_K, Q3_K and Q5_K, and IQ4_XS, against
+ * Q8_K activations (Q4_K and Q6_K are in vecdot_avx2.c).
  *
  * Same rules as vecdot_avx2.c: the integer sum of each super-block is exact in any order,
  * so SIMD computes it as it likes, then the float part repeats the scalar reference's
@@ -274,6 +274,70 @@ INLINE void q5k_rows(int64_t n, const uint8_t *x, const uint8_t *a, size_t astri
         out[r] = s[r];
 }
 
+/* ---------------------------------------------------------------- IQ4_XS */
+
+/* The 8 six-bit scales of an IQ4_XS block, minus 32: scales_h (u16 @2) and scales_l[4]. */
+INLINE void iq4xs_scales(const uint8_t *x, int *ls)
+{
+    const int sh = x[2] | (x[3] << 8);
+    UNROLL
+    for (int ib = 0; ib < 8; ib++)
+        ls[ib] = (((x[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4)) - 32;
+}
+
+/* The 32 values of an IQ4_XS sub-block (16 nibble bytes at p, as Q4_0's) as signed bytes,
+ * looked up in ggml's kvalues_iq4nl table. */
+INLINE __m256i iq4_values(const uint8_t *p)
+{
+    const __m256i table = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
+    const __m128i q = _mm_loadu_si128((const __m128i *)p);
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+    return _mm256_shuffle_epi8(table, nib);
+}
+
+/* Layout: f16 d, u16 scales_h, scales_l[4], qs[128] @8 (16 bytes per 32-value sub-block).
+ * The signed values go through maddubs with their signs moved onto the activations (exact
+ * for the [-127, 127] Q8_K writes; pairs <= 2 * 127 * 127), then one madd by the scale. */
+INLINE void iq4xs_rows(int64_t n, const uint8_t *x, const uint8_t *a, size_t astride, float *out,
+                       int R)
+{
+    float s[4] = {0, 0, 0, 0};
+    for (int64_t i = 0; i < n / MLC_QK_K; i++, x += 136) {
+        prefetch_span(x, 136);
+        const size_t yo = (size_t)i * MLC_Q8_K_BYTES;
+        int ls[8];
+        iq4xs_scales(x, ls);
+        __m256i acc[4];
+        UNROLL
+        for (int r = 0; r < R; r++)
+            acc[r] = _mm256_setzero_si256();
+        UNROLL
+        for (int ib = 0; ib < 8; ib++) {
+            const __m256i w = iq4_values(x + 8 + 16 * ib), wa = _mm256_abs_epi8(w);
+            const __m256i scv = _mm256_set1_epi16((short)ls[ib]);
+            UNROLL
+            for (int r = 0; r < R; r++) {
+                const __m256i q8 = ld256(a + (size_t)r * astride + yo + 4 + 32 * ib);
+                const __m256i p = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(q8, w));
+                acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, scv));
+            }
+        }
+        const float dx = f16_at(x);
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const uint8_t *y = a + (size_t)r * astride + yo;
+            int sumi, unused;
+            hsum2(acc[r], _mm256_setzero_si256(), &sumi, &unused);
+            const float t = dx * ld_f32(y);
+            s[r] += t * (float)sumi;
+        }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        out[r] = s[r];
+}
+
 /* ---------------------------------------------------------------- set */
 
 #define K_DOTS(name, rows)                                                                     \
@@ -292,6 +356,7 @@ INLINE void q5k_rows(int64_t n, const uint8_t *x, const uint8_t *a, size_t astri
 K_DOTS(q2_K, q2k_rows)
 K_DOTS(q3_K, q3k_rows)
 K_DOTS(q5_K, q5k_rows)
+K_DOTS(iq4_xs, iq4xs_rows)
 
 void mlc_cpu_kernels_avx2_k(mlc_cpu_kernels *k)
 {
@@ -301,4 +366,6 @@ void mlc_cpu_kernels_avx2_k(mlc_cpu_kernels *k)
     k->dot4[MLC_TYPE_Q3_K] = dot4_q3_K;
     k->dot[MLC_TYPE_Q5_K] = dot_q5_K;
     k->dot4[MLC_TYPE_Q5_K] = dot4_q5_K;
+    k->dot[MLC_TYPE_IQ4_XS] = dot_iq4_xs;
+    k->dot4[MLC_TYPE_IQ4_XS] = dot4_iq4_xs;
 }

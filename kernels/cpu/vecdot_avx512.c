@@ -13,7 +13,7 @@
  *   tree (see q8_group). 512-bit versions were 15-25% slower: a 32-byte block needs an
  *   insert per 64-byte register, and 512-bit instructions leave only two vector ports.
  *   Without VNNI the avx2 kernels stay. Q5_0, Q4_1 and Q5_1 live in vecdot_avx512_q.c,
- *   Q2_K, Q3_K and Q5_K in vecdot_avx512_k.c.
+ *   IQ4_NL there too; Q2_K, Q3_K, Q5_K and IQ4_XS in vecdot_avx512_k.c.
  * Decode (one activation row) goes through dotw4: four weight rows against the activation
  * row, which is loaded (and for Q8_0 sign-flipped) once for the four, each row's arithmetic
  * exactly that of its dot; prefetches run some rows ahead (see prefetch_rows). Prefill of
