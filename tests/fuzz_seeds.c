@@ -23,7 +23,7 @@ static int save(mlc_gguf_writer *w, const char *dir, const char *name)
 static mlc_gguf_writer *seed_metadata(void)
 {
     mlc_gguf_writer *w = mlc_gguf_writer_new();
-    const char *toks[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "b"};
+    const char *toks[] = {"<unk>", "<s>", "</s>", ("\xe2\x96\x81" "a"), "b"};
     const float scores[] = {0, 0, 0, -1.5f, -2};
     const int32_t types[] = {2, 3, 3, 1, 1};
     const uint32_t inner_a[] = {1, 2};

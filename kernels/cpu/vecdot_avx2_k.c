@@ -9,7 +9,8 @@
  * The weights go into maddubs as unsigned levels (Q2_K 0..3, Q3_K 0..7, Q5_K 0..31) against
  * the signed activations, then one madd by the sub-block scales (16-bit) widens and scales
  * the pairs. Offsets (Q3_K's -4, the mins of Q2_K and Q5_K) come from the activation's
- * bsums (sums of 16 values) through one more madd. */
+ * bsums (sums of 16 values) through one more madd. IQ4_XS's table values are signed: their
+ * signs move onto the activations, as for Q4_0 in vecdot_avx2.c. */
 #include "vecdot.h"
 
 #include <immintrin.h>

@@ -1,18 +1,13 @@
 /* vecdot_avx512_k.c: AVX-512 VNNI kernels for the K-quants Q2_K, Q3_K and Q5_K, and IQ4_XS,
- * against Q8_K activations (Q4_K and Q6_K are in vecdot_avx512.c). Installed by mlc_cpu_kernels_avx512
- * when the CPU has AVX512-VNNI; without it the avx2 kernels stay.
+ * against Q8_K activations (Q4_K and Q6_K are in vecdot_avx512.c). Installed by
+ * mlc_cpu_kernels_avx512 when the CPU has AVX512-VNNI; without it the avx2 kernels stay.
  *
  * The method of vecdot_avx2_k.c (see there), at 256 bits as vecdot_avx512.c chose for the
  * other quantized types, with vpdpwssd folding the scale multiply, the pair widening and the
- * accumulation into one instruction. Same rules as vecdot_avx2.c: the integer sum of each super-block is exact in any order,
- * so SIMD computes it as it likes, then the float part repeats the scalar reference's
- * operations (vecdot.c) in its order: results bit-identical to it, and dot4 == four dots
- * (one body, R = 1 or 4 rows).
- *
- * The weights go into maddubs as unsigned levels (Q2_K 0..3, Q3_K 0..7, Q5_K 0..31) against
- * the signed activations, then one madd by the sub-block scales (16-bit) widens and scales
- * the pairs. Offsets (Q3_K's -4, the mins of Q2_K and Q5_K) come from the activation's
- * bsums (sums of 16 values) through one more madd. */
+ * accumulation into one instruction. Same rules as vecdot_avx2.c: the integer sum of each
+ * super-block is exact in any order, then the float part repeats the scalar reference's
+ * operations (vecdot.c) in its order: results bit-identical to it, and dot4 and dotw4 give
+ * exactly the dots (one body, R = 1 or 4 rows). */
 #include "vecdot.h"
 
 #include <immintrin.h>
