@@ -539,6 +539,41 @@ Test(cpu_ops, matmul_q5_1)
     teardown();
 }
 
+Test(cpu_ops, matmul_q2_k)
+{
+    setup("matmul_q2_k");
+    matmul_sweep(MLC_TYPE_Q2_K, QK_ROWS, 3);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q3_k)
+{
+    setup("matmul_q3_k");
+    matmul_sweep(MLC_TYPE_Q3_K, QK_ROWS, 3);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q5_k)
+{
+    setup("matmul_q5_k");
+    matmul_sweep(MLC_TYPE_Q5_K, QK_ROWS, 3);
+    teardown();
+}
+
+Test(cpu_ops, matmul_iq4_nl)
+{
+    setup("matmul_iq4_nl");
+    matmul_sweep(MLC_TYPE_IQ4_NL, Q32_ROWS, 4);
+    teardown();
+}
+
+Test(cpu_ops, matmul_iq4_xs)
+{
+    setup("matmul_iq4_xs");
+    matmul_sweep(MLC_TYPE_IQ4_XS, QK_ROWS, 3);
+    teardown();
+}
+
 Test(cpu_ops, matmul_q4_k)
 {
     setup("matmul_q4_k");
@@ -592,7 +627,8 @@ Test(cpu_ops, get_rows)
     setup("get_rows");
     static const uint32_t types[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
                                      MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
-                                     MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+                                     MLC_TYPE_Q2_K, MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K,
+                                     MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
     for (int t = 0; t < (int)(sizeof types / sizeof types[0]); t++) {
         const int64_t bs = mlc_type_block_size(types[t]);
         const int64_t lens[] = {bs == 1 ? 1 : bs, bs == 1 ? 7 : 3 * bs, bs == 1 ? 33 : 9 * bs,
