@@ -214,6 +214,18 @@ static mlc_tensor d_weights(const cfg *c, const void *host, uint32_t type, int64
     return t;
 }
 
+/* True when c's backend declines op on this type and shape (a GPU backend without kernels
+ * for a weight type): the case is not run there. The CPU backend declines nothing. */
+static bool declines(const cfg *c, mlc_op op, uint32_t type, int64_t ne0, int64_t ne1)
+{
+    const int64_t shape[4] = {ne0, ne1, 0, 0};
+    if (c->b.vt->supports(c->b.ctx, op, type, shape))
+        return false;
+    cr_assert(strcmp(c->b.vt->name, "cpu"), "%s declines %s %s", c->name, mlc_op_name(op),
+              mlc_type_name(type));
+    return true;
+}
+
 static void d_free(const cfg *c, mlc_tensor t)
 {
     c->b.vt->buffer_free(c->b.ctx, t.buf);
@@ -439,6 +451,8 @@ static void matmul_case(uint32_t type, int64_t n_in, int64_t n_out, int64_t n)
     float *got = falloc(n * n_out);
     for (int i = 0; i < n_cfgs; i++) {
         const cfg *c = &cfgs[i];
+        if (declines(c, MLC_OP_MATMUL, type, n_in, n_out))
+            continue;
         char desc[512];
         describe(desc, sizeof desc, c, seed,
                  "matmul %s n_in=%lld n_out=%lld n=%lld (%d repetition%s)", mlc_type_name(type),
@@ -603,6 +617,8 @@ static void get_rows_case(uint32_t type, int64_t row_len, int64_t n)
     float *got = falloc(n * row_len);
     for (int i = 0; i < n_cfgs; i++) {
         const cfg *c = &cfgs[i];
+        if (declines(c, MLC_OP_GET_ROWS, type, row_len, rows))
+            continue;
         char desc[512];
         describe(desc, sizeof desc, c, seed, "get_rows %s row_len=%lld n=%lld",
                  mlc_type_name(type), (long long)row_len, (long long)n);
