@@ -6,6 +6,7 @@
 #include "baseline.h"
 #include "compare.h"
 #include "conformance.h"
+#include "db.h"
 #include "devices.h"
 #include "generate.h"
 #include "micro.h"
@@ -39,6 +40,8 @@ static const command commands[] = {
     {"compare", mlc_cmd_compare, "[options]", "the regression gate: a run against a run, a named baseline\n"
                                               "or the last N runs; exit 1 on a regression"},
     {"baseline", mlc_cmd_baseline, "set|list|show|rm", "\nnamed baselines for compare"},
+    {"db", mlc_cmd_db, "info|export|merge", "\nthe store as a file: summary, rows as JSONL/CSV, stores of many\n"
+                                           "machines (run --shard) merged into one"},
     {"ab", mlc_cmd_ab, "--base A --head B", "two builds in rounds of random order, then the gate"},
     {"conformance", mlc_cmd_conformance, "[options]", "every op, type and shape of a backend against the float64\n"
                                                       "reference; a model against the CPU (-o json|junit|md|html)"},
