@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,16 +105,27 @@ static void csv_cell(FILE *f, const mlc_cell *c)
     }
 }
 
+/* A number as raw JSON with enough digits to read back the same value: cJSON's own
+ * printing may drop the last bit of a double. Non-finite values are null. */
+static cJSON *json_num(double v, int digits)
+{
+    char buf[40];
+    if (!isfinite(v))
+        return cJSON_CreateNull();
+    snprintf(buf, sizeof buf, "%.*g", digits, v);
+    return cJSON_CreateRaw(buf);
+}
+
 static cJSON *json_cell(const mlc_cell *c)
 {
     switch (c->type) {
     case MLC_CELL_INT: return cJSON_CreateNumber((double)c->i);
-    case MLC_CELL_REAL: return cJSON_CreateNumber(c->d);
+    case MLC_CELL_REAL: return json_num(c->d, 17);
     case MLC_CELL_TEXT: return cJSON_CreateString(c->text);
     case MLC_CELL_FLOATS: {
         cJSON *a = cJSON_CreateArray();
         for (int32_t k = 0; a && k < c->nf; k++)
-            cJSON_AddItemToArray(a, cJSON_CreateNumber((double)c->f[k]));
+            cJSON_AddItemToArray(a, json_num((double)c->f[k], 9));
         return a;
     }
     case MLC_CELL_NULL: break;
