@@ -4,10 +4,10 @@
  * requests partition the dataset order, and the union of N open-loop shards' arrivals (each
  * at rate/N, seeded apart) is judged by a one-sample Kolmogorov-Smirnov test against
  * exponential gaps at the full rate, p-value by Kolmogorov's law with Stephens' correction
- * (as tests/test_load.c); it fails when p < 1e-6, which for n = 40000 gaps is D > 0.0135,
- * measured D 0.0027 to 0.0046; shards each at the full rate give D 0.47 and
- * shards sharing one stream D 0.75 (the negative controls). Then three shard processes on loopback against one
- * `serve --engine null`, merged: counts add up, every percentile of the merged run equals the
+ * (as tests/test_load.c); it fails when p < 1e-6, which for n = 40000 gaps is D > 0.0135.
+ * Measured D 0.0027 to 0.0046; shards each at the full rate give D 0.47 and shards sharing
+ * one stream D 0.75 (the negative controls). Then three shard processes on loopback against
+ * one `serve --engine null`, merged: counts add up, every percentile of the merged run equals the
  * one computed here from the union of the shards' raw records, a shard killed before it
  * finishes makes the run partial, and merging again changes nothing. No timing assertions. */
 #include <criterion/criterion.h>
