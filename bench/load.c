@@ -173,3 +173,52 @@ bool mlc_load_sweep_rates(double r_sync, double r_max, int n, mlc_load_point *po
     }
     return true;
 }
+
+/* ---- shards ---------------------------------------------------------------------------- */
+
+int64_t mlc_shard_share(int64_t total, int index, int count)
+{
+    if (count <= 1)
+        return total;
+    return total > index ? (total - index + count - 1) / count : 0;
+}
+
+int64_t mlc_shard_request(int64_t k, int index, int count)
+{
+    return count <= 1 ? k : k * count + index;
+}
+
+/* SplitMix64's finaliser: nearby inputs give unrelated outputs, so shards seeded from
+ * (seed, index) do not share the LCG's correlated neighbouring states. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void mlc_shard_arrivals(mlc_arrivals *a, double rate, double shape, bool constant, uint64_t seed, int64_t stream,
+                        int index, int count)
+{
+    if (count <= 1) {
+        mlc_arrivals_init(a, rate, shape, constant, seed, stream);
+        return;
+    }
+    mlc_arrivals_init(a, rate / count, shape, constant, mix64(seed ^ mix64((uint64_t)index + 1)), stream);
+}
+
+bool mlc_shard_parse(const char *v, int *index, int *count)
+{
+    char *end = NULL;
+    errno = 0;
+    long i = strtol(v, &end, 10);
+    long n = *end == '/' && end > v ? strtol(end + 1, &end, 10) : -1;
+    if (errno || *end || n < 1 || n > MLC_SHARD_MAX || i < 0 || i >= n || !strchr(v, '/') || v[0] == '-') {
+        fprintf(stderr, "mlc-bench run: --shard '%s': expected I/N with 0 <= I < N <= %d (e.g. 0/4)\n", v,
+                MLC_SHARD_MAX);
+        return false;
+    }
+    *index = (int)i;
+    *count = (int)n;
+    return true;
+}

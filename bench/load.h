@@ -43,6 +43,23 @@ void mlc_arrivals_init(mlc_arrivals *a, double rate, double shape, bool constant
 /* Seconds from one arrival to the next. */
 double mlc_arrivals_next_gap(mlc_arrivals *a);
 
+/* Shard `index` of `count` (run --shard I/N, 0 <= I < N) takes every N-th request of the
+ * dataset order, from the I-th: its k-th request is request k N + I. An open-loop shard
+ * draws its own arrival stream at rate/N; the N streams are independent (each seeded from
+ * the run's seed and the shard index), so their union is a renewal process of the full rate
+ * (for Poisson, exactly a Poisson process at the full rate). count <= 1: not sharded. */
+#define MLC_SHARD_MAX 4096
+/* How many of requests [0, total) shard index takes. */
+int64_t mlc_shard_share(int64_t total, int index, int count);
+/* The dataset/request number of the shard's k-th request. */
+int64_t mlc_shard_request(int64_t k, int index, int count);
+/* mlc_arrivals_init for the shard: rate/count, its own stream (the same as
+ * mlc_arrivals_init when count <= 1). */
+void mlc_shard_arrivals(mlc_arrivals *a, double rate, double shape, bool constant, uint64_t seed, int64_t stream,
+                        int index, int count);
+/* Parses "I/N" (0 <= I < N <= MLC_SHARD_MAX); false after one line on stderr. */
+bool mlc_shard_parse(const char *v, int *index, int *count);
+
 /* One comma list of --concurrency (integers in [1, MLC_LOAD_MAX_CONCURRENCY]) or --rate
  * (rates in [MLC_LOAD_MIN_RATE, MLC_LOAD_MAX_RATE] or "inf") items, at most
  * MLC_LOAD_MAX_POINTS, none empty; false after one line on stderr naming flag and item. */

@@ -4,8 +4,10 @@
 
 #include "ab.h"
 #include "baseline.h"
+#include "canary.h"
 #include "compare.h"
 #include "conformance.h"
+#include "db.h"
 #include "devices.h"
 #include "generate.h"
 #include "micro.h"
@@ -39,6 +41,10 @@ static const command commands[] = {
     {"compare", mlc_cmd_compare, "[options]", "the regression gate: a run against a run, a named baseline\n"
                                               "or the last N runs; exit 1 on a regression"},
     {"baseline", mlc_cmd_baseline, "set|list|show|rm", "\nnamed baselines for compare"},
+    {"db", mlc_cmd_db, "info|export|merge", "the store as a file: its summary, rows as JSONL/CSV,\n"
+                                           "stores of many machines (run --shard) merged into one"},
+    {"canary", mlc_cmd_canary, "--baseline U --candidate U", "\nthe same prompts to two live endpoints, paired;\n"
+                                                           "exit 1 when the candidate is slower or fails more"},
     {"ab", mlc_cmd_ab, "--base A --head B", "two builds in rounds of random order, then the gate"},
     {"conformance", mlc_cmd_conformance, "[options]", "every op, type and shape of a backend against the float64\n"
                                                       "reference; a model against the CPU (-o json|junit|md|html)"},

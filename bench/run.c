@@ -331,6 +331,7 @@ static void send_one(harness *h, int64_t k, int phase, bool record, double sched
         start_conv(h, k, phase, record, scheduled);
         return;
     }
+    k = mlc_shard_request(k, h->o->shard_index, h->o->shard_count);
     mlc_run_req *r = begin_slot(h, k, phase, record, scheduled, &h->ds.p[k % h->ds.n]);
     if (r)
         submit(h, r);
@@ -428,7 +429,8 @@ static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n
     double end = timed ? start + o->duration_s : INFINITY;
     int64_t sent = 0, limit = trace ? (n < h->ds.n ? n : h->ds.n) : timed ? INT64_MAX : n;
     mlc_arrivals arr;
-    mlc_arrivals_init(&arr, lp->rate, o->burstiness, !strcmp(o->arrival, "constant"), o->seed, phase);
+    mlc_shard_arrivals(&arr, lp->rate, o->burstiness, !strcmp(o->arrival, "constant"), o->seed, phase,
+                       o->shard_index, o->shard_count);
     h->phase_done = 0;
     h->phase_total = limit == INT64_MAX ? n : limit;
     h->phase_name = record ? lp->name : "warmup";
@@ -738,7 +740,8 @@ static bool runnable(const harness *h, const mlc_run_opts *o)
 /* One load point, with the sweep's dynamic rates computed from the first two. */
 static mlc_status run_points(harness *h, mlc_run_opts *o, int *exit_code, mlc_err *err)
 {
-    int64_t next_k = 0, n = o->num_prompts > 0 ? o->num_prompts : h->ds.n;
+    int64_t next_k = 0, n = mlc_shard_share(o->num_prompts > 0 ? o->num_prompts : h->ds.n, o->shard_index,
+                                            o->shard_count);
     if (o->warmup > 0 && o->n_points) {
         mlc_load_point w = o->points[0];
         if (w.kind == MLC_LOAD_TRACE)
@@ -860,6 +863,25 @@ static bool write_json(const char *path, const cJSON *j)
     return ok;
 }
 
+/* Waits until Unix time t (seconds; 0 or past: at once), taking SIGINT/SIGTERM as they come;
+ * false when interrupted. */
+static bool wait_start(harness *h, double t)
+{
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double left = t - ((double)now.tv_sec + now.tv_nsec * 1e-9);
+        if (left <= 0)
+            return true;
+        left = left < 1 ? left : 1;
+        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+        if (sigtimedwait(&h->sigs, NULL, &ts) > 0) {
+            h->interrupted = true;
+            return false;
+        }
+    }
+}
+
 static int run_with(harness *h, mlc_run_opts *o)
 {
     mlc_err err;
@@ -872,6 +894,11 @@ static int run_with(harness *h, mlc_run_opts *o)
     if (!mlc_load_plan(o->conc_list, o->n_conc, o->rate_list, o->n_rate, h->ds.timed, o->points, &o->n_points) ||
         !runnable(h, o))
         return 2;
+    if (o->shard_count > 1 && (h->ds.timed || o->multi_turn)) {
+        fprintf(stderr, "mlc-bench run: --shard splits requests and arrivals; a trace's or a conversation's own "
+                        "schedule cannot be split\n");
+        return 2;
+    }
     if (o->sweep)
         mlc_load_plan_sweep(o->points, &o->n_points);
     if (!strcmp(o->dataset, "prefix") && !(h->prefix_sent = calloc((size_t)o->ds.n_prefixes, sizeof *h->prefix_sent))) {
@@ -890,9 +917,15 @@ static int run_with(harness *h, mlc_run_opts *o)
                        .backend = o->endpoint ? NULL : (o->backend ? o->backend : "cpu"),
                        .device = o->endpoint ? NULL : info.backend_desc, .endpoint = o->endpoint,
                        .model_path = o->endpoint ? (o->model_name ? o->model_name : "default") : o->model,
-                       .model_arch = info.arch, .model_quant = info.ftype, .config_json = cfg};
+                       .model_arch = info.arch, .model_quant = info.ftype, .config_json = cfg,
+                       .run_group = o->run_group, .shard_index = o->shard_index, .shard_count = o->shard_count};
     if (mlc_store_open(o->db, &h->store, &err) || mlc_store_run_begin(h->store, &ri, &h->run_id, &err))
         goto fail;
+    if (!wait_start(h, o->start_at)) {
+        rc = 130;
+        mlc_err_set(&err, MLC_ERR_ARG, "interrupted while waiting for --start-at");
+        goto fail;
+    }
     h->t0 = mlc_client_now();
     if (run_points(h, o, &rc, &err))
         goto fail;

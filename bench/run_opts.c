@@ -2,6 +2,7 @@
 #include "run_opts.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,14 @@ static const char run_usage[] =
     "                              enough requests: need N (p99 with no request above the\n"
     "                              bound needs 459); a failed request violates every bound;\n"
     "                              each bound also counts for goodput; stored in the 'slo' table\n"
+    "scale-out (one load from many machines, merged with `mlc-bench db merge`):\n"
+    "  --shard I/N --run-group ID  this process is shard I (from 0) of N: closed loop, every\n"
+    "                              N-th request from the I-th (--num-prompts counts the\n"
+    "                              whole); open loop, rate/N with its own seeded arrivals\n"
+    "                              (N Poisson streams add up to one at the full rate);\n"
+    "                              recorded with the run (not with --sweep or a trace)\n"
+    "  --start-at EPOCH_S          wait until this Unix time before the first request, so\n"
+    "                              that shards start together (clocks synced by NTP)\n"
     "output:\n"
     "  --db FILE (default ./mlc-bench.db or $MLC_BENCH_DB)  --label TEXT  --json FILE\n"
     "  --format table|md (default table)   --quiet (no progress or summary line)\n"
@@ -87,7 +96,21 @@ static const char *const value_options[] = {
     "--prefix-len", "--suffix-len", "--history", "--think-time",
     "--duration", "--seed", "--temperature", "--concurrency", "--rate", "--burstiness",
     "--arrival", "--warmup", "--time-scale", "--slo", "--db", "--label", "--json", "--outputs", "--save-requests",
-    "--format", "--progress-interval", NULL};
+    "--format", "--progress-interval", "--shard", "--run-group", "--start-at", NULL};
+
+/* Unix time in seconds (fractions allowed); a float would round it to minutes. */
+static bool parse_epoch(const char *v, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double t = strtod(v, &end);
+    if (errno || end == v || *end || !(t >= 0 && t < 1e11)) {
+        fprintf(stderr, "mlc-bench run: --start-at: '%s' is not a Unix time in seconds\n", v);
+        return false;
+    }
+    *out = t;
+    return true;
+}
 
 static bool opt_value(const char *a, const char *v, mlc_run_opts *o, bool *known)
 {
@@ -172,6 +195,9 @@ static bool opt_value(const char *a, const char *v, mlc_run_opts *o, bool *known
         o->slo_text = v;
         if (!ok) fprintf(stderr, "mlc-bench run: %s\n", msg);
     }
+    else if (!strcmp(a, "--shard")) ok = mlc_shard_parse(v, &o->shard_index, &o->shard_count);
+    else if (!strcmp(a, "--run-group")) o->run_group = v;
+    else if (!strcmp(a, "--start-at")) ok = parse_epoch(v, &o->start_at);
     else if (!strcmp(a, "--db")) o->db = v;
     else if (!strcmp(a, "--label")) o->label = v;
     else if (!strcmp(a, "--json")) o->json_path = v;
@@ -241,6 +267,21 @@ int mlc_run_opts_parse(int argc, char **argv, mlc_run_opts *o)
         fprintf(stderr, "mlc-bench run: --multi-turn needs --endpoint (the answers are sent back as text)\n");
         return 2;
     }
+    if (o->shard_count && !o->run_group) {
+        fprintf(stderr, "mlc-bench run: --shard needs --run-group ID (the same on every shard)\n");
+        return 2;
+    }
+    if (o->run_group && (!o->run_group[0] || strlen(o->run_group) > 200)) {
+        fprintf(stderr, "mlc-bench run: --run-group: expected 1 to 200 characters\n");
+        return 2;
+    }
+    if (o->shard_count > 1 && o->sweep) {
+        fprintf(stderr, "mlc-bench run: --sweep measures its rates on one machine; give shards --rate or "
+                        "--concurrency\n");
+        return 2;
+    }
+    if (o->run_group && !o->shard_count)
+        o->shard_count = 1;
     o->ds.conversations = o->multi_turn;
     if (!o->db)
         o->db = getenv("MLC_BENCH_DB") && *getenv("MLC_BENCH_DB") ? getenv("MLC_BENCH_DB") : "mlc-bench.db";

@@ -32,6 +32,9 @@ typedef struct mlc_run_opts {
     uint64_t seed;
     bool multi_turn, history_dataset; /* --multi-turn, --history dataset */
     double think_s;                    /* --think-time */
+    int shard_index, shard_count;      /* --shard I/N (count 0: not sharded) */
+    const char *run_group;             /* --run-group */
+    double start_at;                   /* --start-at: epoch seconds (0: at once) */
     mlc_slo_spec slo;
     const char *slo_text;
     /* output */

@@ -136,7 +136,19 @@ static const char *const migrations[] = {
     "  observed_ms REAL,"
     "  verdict TEXT NOT NULL CHECK (verdict IN ('pass','fail','not_enough')));"
     "CREATE INDEX slo_run ON slo(run_id);",
-    /* v5 goes here. */
+    /* v5: runs that travel between stores (db merge) and shards of one load (run --shard):
+     * a stable UUID (older runs get a random one here), the group id, this shard's index and
+     * the shard count; partial is 1 on a merged group run that lacks a shard or whose shard
+     * did not complete. */
+    "ALTER TABLE runs ADD COLUMN uuid TEXT;"
+    "ALTER TABLE runs ADD COLUMN run_group TEXT;"
+    "ALTER TABLE runs ADD COLUMN shard_index INTEGER;"
+    "ALTER TABLE runs ADD COLUMN shard_count INTEGER;"
+    "ALTER TABLE runs ADD COLUMN partial INTEGER;"
+    "UPDATE runs SET uuid = lower(hex(randomblob(16))) WHERE uuid IS NULL;"
+    "CREATE UNIQUE INDEX runs_uuid ON runs(uuid);"
+    "CREATE INDEX runs_group ON runs(run_group);",
+    /* v6 goes here. */
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -578,6 +590,9 @@ static mlc_status shim_old_schema(mlc_store *s, int64_t ver, mlc_err *err)
                                " NULL AS violations, NULL AS allowed, NULL AS needed, NULL AS observed_ms,"
                                " NULL AS verdict WHERE 0") != SQLITE_OK)
         return db_err(s->path, s->db, err, "reading a version 3 schema");
+    if (ver < 5 && exec(s->db, "CREATE TEMP VIEW runs AS SELECT *, NULL AS uuid, NULL AS run_group,"
+                               " NULL AS shard_index, NULL AS shard_count, NULL AS partial FROM main.runs") != SQLITE_OK)
+        return db_err(s->path, s->db, err, "reading a version 4 schema");
     return MLC_OK;
 }
 
@@ -720,8 +735,9 @@ mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *ru
     if ((rs = prepare(s, &st,
                       "INSERT INTO runs (kind, label, git_sha, git_branch, status, target,"
                       " backend, device, endpoint, model_path, model_sha256, model_arch,"
-                      " model_quant, config, fingerprint_id) VALUES (?1, ?2, ?3, ?4, 'running',"
-                      " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", err)) != MLC_OK)
+                      " model_quant, config, fingerprint_id, uuid, run_group, shard_index,"
+                      " shard_count) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9, ?10,"
+                      " ?11, ?12, ?13, ?14, lower(hex(randomblob(16))), ?15, ?16, ?17)", err)) != MLC_OK)
         goto fail;
     bind_text(st, 1, ri->kind);
     bind_text(st, 2, ri->label);
@@ -737,6 +753,11 @@ mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *ru
     bind_text(st, 12, ri->model_quant);
     bind_text(st, 13, ri->config_json);
     sqlite3_bind_int64(st, 14, fid);
+    bind_text(st, 15, ri->run_group);
+    if (ri->shard_count > 0) {
+        sqlite3_bind_int(st, 16, ri->shard_index);
+        sqlite3_bind_int(st, 17, ri->shard_count);
+    }
     if (sqlite3_step(st) != SQLITE_DONE) {
         rs = db_err(s->path, s->db, err,
                     ri->config_json ? "storing the run (is the config valid JSON?)"

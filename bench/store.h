@@ -48,6 +48,8 @@ typedef struct mlc_run_info {
     const char *model_sha256;/* hex or NULL */
     const char *model_arch, *model_quant;
     const char *config_json; /* the run's options as JSON */
+    const char *run_group;   /* run --run-group, or NULL */
+    int shard_index, shard_count; /* run --shard I/N; shard_count 0: not a shard (NULL) */
 } mlc_run_info;
 
 /* Per-request times are seconds on the monotonic clock relative to the run's start. */
@@ -98,7 +100,8 @@ void mlc_fingerprint_this(mlc_fingerprint *fp);
 /* Creates the run (status 'running') with the fingerprint of this machine and build (the
  * fingerprint row is shared by every run with the same hash). ri->kind is required;
  * git_sha/git_branch come from $GITHUB_SHA / $GITHUB_REF_NAME (git_sha falls back to the
- * fingerprint's build when known). started/finished are ISO-8601 UTC. */
+ * fingerprint's build when known). started/finished are ISO-8601 UTC. The run gets a random
+ * UUID (32 hex digits) that stays with it when `db merge` copies it to another store. */
 mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *run_id, mlc_err *err);
 /* Buffers one request (copied: the record's strings and ITL array may be reused at once);
  * commits all pending requests in one transaction when MLC_STORE_BATCH are pending. On a

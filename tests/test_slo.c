@@ -163,7 +163,10 @@ Test(slo, store_table_and_older_schemas)
     mlc_store_close(s);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "DROP TABLE slo; PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "DROP TABLE slo; DROP INDEX runs_uuid; DROP INDEX runs_group; ALTER TABLE runs DROP COLUMN uuid;"
+                                      "ALTER TABLE runs DROP COLUMN run_group; ALTER TABLE runs DROP COLUMN shard_index;"
+                                      "ALTER TABLE runs DROP COLUMN shard_count; ALTER TABLE runs DROP COLUMN partial;"
+                                      "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     cr_assert_eq(mlc_store_open_readonly(path, &s, &err), MLC_OK, "%s", err.msg);
     sqlite3_stmt *st;

@@ -765,6 +765,9 @@ static void make_v1_file(const char *path)
              "ALTER TABLE conformance DROP COLUMN device; ALTER TABLE conformance DROP COLUMN case_desc;"
              "ALTER TABLE conformance DROP COLUMN threshold; ALTER TABLE conformance DROP COLUMN seed;"
              "ALTER TABLE conformance DROP COLUMN error; ALTER TABLE conformance DROP COLUMN ms; DROP TABLE slo;"
+             "DROP INDEX runs_uuid; DROP INDEX runs_group; ALTER TABLE runs DROP COLUMN uuid;"
+             "ALTER TABLE runs DROP COLUMN run_group; ALTER TABLE runs DROP COLUMN shard_index;"
+             "ALTER TABLE runs DROP COLUMN shard_count; ALTER TABLE runs DROP COLUMN partial;"
              "INSERT INTO requests (run_id, idx, phase, ok, error_kind, error, tokens_approx)"
              " VALUES (%lld, 0, 0, 0, 'http', 'HTTP 500', 0); PRAGMA user_version = 1",
              (long long)id);
