@@ -25,7 +25,7 @@ have = $(shell command -v $(1) >/dev/null 2>&1 && echo yes)
 DETECTED_BACKENDS := cpu \
     $(if $(call have,nvcc),cuda) \
     $(if $(call have,hipcc),hip) \
-    $(if $(call have,glslc),vulkan) \
+    $(if $(and $(call have,glslc),$(wildcard /usr/include/vulkan/vulkan.h)),vulkan) \
     $(if $(wildcard /usr/include/CL/cl.h),opencl)
 BACKENDS ?= $(filter $(IMPLEMENTED_BACKENDS),$(DETECTED_BACKENDS))
 UNKNOWN := $(filter-out $(KNOWN_BACKENDS),$(BACKENDS))
@@ -135,6 +135,52 @@ $(OPENCL_SRC_OBJ): $(BUILD)/gen/opencl/source.c $(FLAGSTAMP)
 	$(Q)$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c $< -o $@
 endif
 
+# Vulkan: the GLSL compute shaders of kernels/vulkan/shaders/ compiled to SPIR-V by glslc
+# (the per-weight-type ones once per type, WT_<type> defined) and embedded as one C table
+# (kernels/vulkan/vk_spirv.h). The loader is opened at run time (dlopen), not linked.
+ifneq ($(filter vulkan,$(BACKENDS)),)
+GLSLC ?= glslc
+GLSLC_FLAGS := --target-env=vulkan1.2 -O -Werror
+VK_TYPES := f32 f16 bf16 q8_0 q4_0 q4_k q6_k
+VK_TYPED := matvec matvec8 matmul get_rows
+VK_PLAIN := actq rms_norm rope kv_store attention ew gather
+VK_GEN := $(BUILD)/gen/vulkan
+VK_SPV := $(foreach s,$(VK_TYPED),$(VK_TYPES:%=$(VK_GEN)/$(s)_%.spv)) $(VK_PLAIN:%=$(VK_GEN)/%.spv)
+VK_INC := $(wildcard kernels/vulkan/shaders/*.glsl)
+VK_TYPED_SRC := matvec matmul get_rows
+define VK_TYPED_RULE
+$(VK_GEN)/$(1)_%.spv: kernels/vulkan/shaders/$(1).comp $(VK_INC)
+	@mkdir -p $$(@D)
+	$$(if $$(Q),@echo "  GLSLC   $$@")
+	$$(Q)$(GLSLC) $(GLSLC_FLAGS) -DWT_$$* $$< -o $$@
+endef
+$(foreach s,$(VK_TYPED_SRC),$(eval $(call VK_TYPED_RULE,$(s))))
+# matvec8: matvec.comp with 8 tokens per invocation (prefill on CPU devices)
+$(VK_GEN)/matvec8_%.spv: kernels/vulkan/shaders/matvec.comp $(VK_INC)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  GLSLC   $@")
+	$(Q)$(GLSLC) $(GLSLC_FLAGS) -DWT_$* -DNC=8 $< -o $@
+$(VK_GEN)/%.spv: kernels/vulkan/shaders/%.comp $(VK_INC)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  GLSLC   $@")
+	$(Q)$(GLSLC) $(GLSLC_FLAGS) $< -o $@
+$(VK_GEN)/vk_spirv.c: $(VK_SPV)
+	$(Q){ echo '/* generated from kernels/vulkan/shaders by the Makefile: do not edit */'; \
+	  echo '#include "vk_spirv.h"'; \
+	  for f in $(VK_SPV); do n=$$(basename $$f .spv); echo "static const uint32_t spv_$$n[] = {"; \
+	    od -An -v -tx4 $$f | sed 's/ *\([0-9a-f]\{8\}\)/0x\1u,/g'; echo '};'; done; \
+	  echo 'const mlc_vk_spirv mlc_vk_spirv_table[] = {'; \
+	  for f in $(VK_SPV); do n=$$(basename $$f .spv); echo "    {\"$$n\", spv_$$n, sizeof spv_$$n / 4},"; done; \
+	  echo '};'; echo 'const int mlc_vk_spirv_count = (int)(sizeof mlc_vk_spirv_table / sizeof mlc_vk_spirv_table[0]);'; \
+	} > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/vulkan/vk_spirv.o: $(VK_GEN)/vk_spirv.c kernels/vulkan/vk_spirv.h $(FLAGSTAMP)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) -Ikernels/vulkan $(ALLCFLAGS) -c $< -o $@
+LIB_OBJ += $(BUILD)/obj/gen/vulkan/vk_spirv.o
+LDLIBS += -ldl
+endif
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(if $(Q),@echo "  AR      $@")
@@ -210,7 +256,7 @@ bench-client: $(BIN) build/ts-server
 # helper so they are always valid files of the current writer.
 FUZZ_DIR := build/fuzz
 FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iengine/include -Iengine -D_POSIX_C_SOURCE=200809L
-FUZZ_LIB_SRC := engine/gguf.c engine/outfile.c engine/quant.c engine/status.c
+FUZZ_LIB_SRC := engine/gguf.c engine/outfile.c engine/quant.c engine/quant_k.c engine/status.c
 $(FUZZ_DIR)/fuzz-gguf: tests/fuzz_gguf.c $(FUZZ_LIB_SRC) $(wildcard engine/include/mlc/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) tests/fuzz_gguf.c $(FUZZ_LIB_SRC) -lm -o $@
@@ -229,8 +275,8 @@ fuzz: $(FUZZ_DIR)/fuzz-gguf $(FUZZ_DIR)/gguf-seeds
 # not ours to write, so we check whether every package is already installed first).
 DEB_PKGS := build-essential pkg-config clang libclang-rt-dev libcurl4-openssl-dev libcjson-dev \
     libsqlite3-dev libmicrohttpd-dev libcriterion-dev gnuplot-nox ocl-icd-opencl-dev \
-    opencl-headers pocl-opencl-icd clinfo libvulkan-dev mesa-vulkan-drivers glslc chromium shellcheck \
-    python3-venv sqlite3
+    opencl-headers pocl-opencl-icd clinfo libvulkan-dev mesa-vulkan-drivers glslc vulkan-tools \
+    vulkan-validationlayers chromium shellcheck python3-venv sqlite3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -31,7 +31,8 @@ static const char usage[] =
     "  --device N     one device (default: every device of each backend)\n"
     "  --op LIST      ops to run, comma-separated (get_rows,matmul,rms_norm,rope,kv_store,\n"
     "                 attention,swiglu,geglu,add,mul,scale,gather)\n"
-    "  --type LIST    types to run (f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q6_k)\n"
+    "  --type LIST    types to run (f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q2_k,q3_k,q4_k,q5_k,\n"
+    "                 q6_k,iq4_nl,iq4_xs)\n"
     "  --seed S       base seed (default fixed); every failure names it: rerun with it\n"
     "  --quick        a small sweep (default)      --full   every shape of the suite\n"
     "  --perf         time per case, GB/s and GFLOP/s (console and md tables, JSON fields)\n"
@@ -427,7 +428,8 @@ static void write_junit(FILE *f, const mlc_conf_device_run *d, int n)
 
 static const uint32_t MATRIX_TYPES[] = {MLC_TYPE_F32, MLC_TYPE_F16, MLC_TYPE_BF16, MLC_TYPE_Q8_0,
                                         MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
-                                        MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+                                        MLC_TYPE_Q2_K, MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K,
+                                        MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
 #define N_MATRIX_TYPES ((int)(sizeof MATRIX_TYPES / sizeof MATRIX_TYPES[0]))
 
 /* One cell of the op x type matrix: the cases of op at type and their worst NMSE. */

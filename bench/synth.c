@@ -298,8 +298,8 @@ static const char synth_usage[] =
     "  --rope-freqs S  llama: write rope_freqs.weight, Llama 3.1 RoPE scaling: llama3\n"
     "                  (factor 8, low/high freq factor 1/4, original context 8192),\n"
     "                  llama3:F,LOW,HIGH,CTX, or ones (every factor 1: no change)\n"
-    "  --type T        f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q4_k | q6_k | q4_k_m\n"
-    "                  (default f16)\n"
+    "  --type T        f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q2_k | q3_k | q4_k |\n"
+    "                  q5_k | q6_k | iq4_nl | iq4_xs | q4_k_m (default f16)\n"
     "  --tensor-type PATTERN=T   type for tensors whose name contains PATTERN (repeatable)\n"
     "  --vocab FILE    borrow the tokenizer of a GGUF file (vocabulary-only files work);\n"
     "                  default: a byte-level BPE trained on datasets/corpus.txt\n"
@@ -481,9 +481,17 @@ static uint32_t file_type(uint32_t t)
     case MLC_TYPE_F32: return 0;
     case MLC_TYPE_F16: return 1;
     case MLC_TYPE_Q4_0: return 2;
+    case MLC_TYPE_Q4_1: return 3;
     case MLC_TYPE_Q8_0: return 7;
+    case MLC_TYPE_Q5_0: return 8;
+    case MLC_TYPE_Q5_1: return 9;
+    case MLC_TYPE_Q2_K: return 21; /* Q2_K_S: one type throughout */
+    case MLC_TYPE_Q3_K: return 11; /* Q3_K_S */
     case MLC_TYPE_Q4_K: return 14; /* Q4_K_S */
+    case MLC_TYPE_Q5_K: return 16; /* Q5_K_S */
     case MLC_TYPE_Q6_K: return 18;
+    case MLC_TYPE_IQ4_NL: return 25;
+    case MLC_TYPE_IQ4_XS: return 30;
     case MLC_TYPE_BF16: return 32;
     default: return 15; /* Q4_K_M */
     }

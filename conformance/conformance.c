@@ -113,7 +113,8 @@ static void add_case(case_list *l, mlc_conf_case c)
 
 static const uint32_t WTYPES[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
                                   MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
-                                  MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+                                  MLC_TYPE_Q2_K, MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K,
+                                  MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
 #define N_WTYPES ((int)(sizeof WTYPES / sizeof WTYPES[0]))
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

@@ -1,5 +1,7 @@
 /* engine/quant.c: ggml type table, half/bfloat16 conversions, and the scalar reference
- * (de)quantizers for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K.
+ * (de)quantizers for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL and IQ4_XS; the
+ * K-quants are in
+ * quant_k.c, under the same rules.
  *
  * Bit-exactness: the quantizers follow ggml's quantize_row_*_ref step by step, with the float
  * operations in the same order, so for finite inputs in ggml's working range they write the
@@ -19,6 +21,8 @@
 #include <ctype.h>
 #include <math.h>
 #include <string.h>
+
+#include "quant_internal.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -43,20 +47,20 @@ static const type_info TYPES[MLC_TYPE_COUNT] = {
     [7] = {"Q5_1", 32, 24, true},    /* f16 d, m; u8 qh[4]; u8 qs[16] */
     [8] = {"Q8_0", 32, 34, true},    /* f16 d; i8 qs[32] */
     [9] = {"Q8_1", 32, 36, false},   /* f16 d, s; i8 qs[32] */
-    [10] = {"Q2_K", 256, 84, false}, /* u8 scales[16], qs[64]; f16 d, dmin */
-    [11] = {"Q3_K", 256, 110, false}, /* u8 hmask[32], qs[64], scales[12]; f16 d */
+    [10] = {"Q2_K", 256, 84, true},  /* u8 scales[16], qs[64]; f16 d, dmin */
+    [11] = {"Q3_K", 256, 110, true},  /* u8 hmask[32], qs[64], scales[12]; f16 d */
     [12] = {"Q4_K", 256, 144, true},  /* f16 d, dmin; u8 scales[12], qs[128] */
-    [13] = {"Q5_K", 256, 176, false}, /* f16 d, dmin; u8 scales[12], qh[32], qs[128] */
+    [13] = {"Q5_K", 256, 176, true},  /* f16 d, dmin; u8 scales[12], qh[32], qs[128] */
     [14] = {"Q6_K", 256, 210, true},  /* u8 ql[128], qh[64]; i8 scales[16]; f16 d */
     [15] = {"Q8_K", 256, 292, false}, /* f32 d; i8 qs[256]; i16 bsums[16] */
     [16] = {"IQ2_XXS", 256, 66, false}, /* f16 d; u16 qs[32] */
     [17] = {"IQ2_XS", 256, 74, false},  /* f16 d; u16 qs[32]; u8 scales[8] */
     [18] = {"IQ3_XXS", 256, 98, false}, /* f16 d; u8 qs[96] */
     [19] = {"IQ1_S", 256, 50, false},   /* f16 d; u8 qs[32]; u16 qh[8] */
-    [20] = {"IQ4_NL", 32, 18, false},   /* f16 d; u8 qs[16] */
+    [20] = {"IQ4_NL", 32, 18, true},    /* f16 d; u8 qs[16] */
     [21] = {"IQ3_S", 256, 110, false},  /* f16 d; u8 qs[64], qh[8], signs[32], scales[4] */
     [22] = {"IQ2_S", 256, 82, false},   /* f16 d; u8 qs[64], qh[8], scales[8] */
-    [23] = {"IQ4_XS", 256, 136, false}, /* f16 d; u16 scales_h; u8 scales_l[4], qs[128] */
+    [23] = {"IQ4_XS", 256, 136, true},  /* f16 d; u16 scales_h; u8 scales_l[4], qs[128] */
     [24] = {"I8", 1, 1, false},
     [25] = {"I16", 1, 2, false},
     [26] = {"I32", 1, 4, false},
@@ -217,61 +221,6 @@ uint16_t mlc_fp32_to_bf16(float f)
     if ((u & 0x7FFFFFFFu) > 0x7F800000u) /* NaN: truncation could make it inf; quiet it */
         return (uint16_t)((u >> 16) | 0x40u);
     return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1)) >> 16);
-}
-
-/* ---- byte access and safe rounding ----------------------------------------------------- */
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v & 0xFF);
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static float rd_f16(const uint8_t *p)
-{
-    return mlc_fp16_to_fp32(rd16(p));
-}
-
-/* A block scale as f16; saturated and NaN-free so a degenerate block still decodes finite. */
-static void wr_scale_f16(uint8_t *p, float v)
-{
-    if (v != v)
-        v = 0.0f;
-    else if (fabsf(v) > 65504.0f)
-        v = copysignf(65504.0f, v);
-    wr16(p, mlc_fp32_to_fp16(v));
-}
-
-/* ggml's nearest_int: round half to even via the 1.5 * 2^23 trick, valid for |v| < 2^22.
- * Outside that range (where ggml asserts) the result saturates; NaN gives 0. */
-static int nearest_int(float v)
-{
-    if (!(fabsf(v) <= 4194303.0f))
-        return v > 0 ? 4194303 : (v < 0 ? -4194303 : 0);
-    uint32_t i = f32_bits(v + 12582912.0f);
-    return (int)(i & 0x7FFFFFu) - 0x400000;
-}
-
-/* Clamps v to [lo, hi] and truncates toward zero; NaN gives 0. */
-static int trunc_clamp(float v, int lo, int hi)
-{
-    if (v != v)
-        return 0;
-    if (v <= (float)lo)
-        return lo;
-    if (v >= (float)hi)
-        return hi;
-    return (int)v;
-}
-
-static int clamp_int(int v, int lo, int hi)
-{
-    return v < lo ? lo : (v > hi ? hi : v);
 }
 
 /* ---- Q4_0: 32 values, 18 bytes ----------------------------------------------------------- */
@@ -452,368 +401,156 @@ static void quant_q8_0(const float *x, uint8_t *b)
     }
 }
 
-/* ---- Q4_K: 256 values, 144 bytes -------------------------------------------------------
- * Bytes: f16 d @0, f16 dmin @2, scales[12] @4, qs[128] @16. Eight sub-blocks of 32 values,
- * value = d * sc[j] * q - dmin * m[j] with q in 0..15 and 6-bit sc, m. scales[12] holds:
- *   sub-block j < 4:  sc = scales[j] & 63,  m = scales[j+4] & 63
- *   sub-block j >= 4: sc = (scales[j+4] & 15) | (scales[j-4] >> 6) << 4
- *                     m  = (scales[j+4] >> 4) | (scales[j]   >> 6) << 4
- * qs: 64-value group g (sub-blocks 2g, 2g+1) uses qs[32g..32g+31], low then high nibbles. */
+/* ---- IQ4_NL (32 values, 18 B) and IQ4_XS (256 values, 136 B) ------------------------------
+ * Non-linear 4-bit: each nibble indexes IQ4_VALUES, value = scale * IQ4_VALUES[nibble].
+ * IQ4_NL bytes: f16 d @0, qs[16] @2; nibbles as Q4_0 (byte j: value j low, j + 16 high).
+ * IQ4_XS bytes: f16 d @0, u16 scales_h @2, scales_l[4] @4, qs[128] @8. Sub-block ib (32
+ * values, qs[16 ib..]) has the 6-bit scale ls = (scales_l[ib / 2] >> 4 (ib % 2)) & 15 |
+ * ((scales_h >> 2 ib) & 3) << 4 and the value d * (ls - 32) * IQ4_VALUES[nibble]. */
 
-enum { Q4K_SUB = 32, Q4K_NSUB = MLC_QK_K / Q4K_SUB, Q4K_NMAX = 15 };
+static const int8_t IQ4_VALUES[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                      1,    13,   25,  38,  53,  69,  89,  113};
 
-static void q4k_scale_min(int j, const uint8_t *scales, uint8_t *sc, uint8_t *m)
+static void dequant_iq4_32(const uint8_t *qs, float d, float *y)
 {
-    if (j < 4) {
-        *sc = scales[j] & 63;
-        *m = scales[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4));
-        *m = (uint8_t)((scales[j + 4] >> 4) | ((scales[j] >> 6) << 4));
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (float)IQ4_VALUES[qs[j] & 0xF];
+        y[j + 16] = d * (float)IQ4_VALUES[qs[j] >> 4];
     }
 }
 
-static void dequant_q4_k(const uint8_t *b, float *y)
+static void dequant_iq4_nl(const uint8_t *b, float *y)
+{
+    dequant_iq4_32(b + 2, rd_f16(b), y);
+}
+
+static void dequant_iq4_xs(const uint8_t *b, float *y)
 {
     const float d = rd_f16(b);
-    const float min = rd_f16(b + 2);
-    const uint8_t *scales = b + 4;
-    const uint8_t *q = b + 16;
-    for (int j = 0; j < Q4K_NSUB; j += 2, q += 32) {
-        uint8_t sc, m;
-        q4k_scale_min(j, scales, &sc, &m);
-        const float d1 = d * sc, m1 = min * m;
-        q4k_scale_min(j + 1, scales, &sc, &m);
-        const float d2 = d * sc, m2 = min * m;
-        for (int l = 0; l < 32; l++)
-            *y++ = d1 * (float)(q[l] & 0xF) - m1;
-        for (int l = 0; l < 32; l++)
-            *y++ = d2 * (float)(q[l] >> 4) - m2;
+    const uint16_t sh = rd16(b + 2);
+    for (int ib = 0; ib < 8; ib++) {
+        const int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+        dequant_iq4_32(b + 8 + 16 * ib, d * (float)(ls - 32), y + 32 * ib);
     }
 }
 
-/* make_qkx2_quants (ggml) for Q4_K: an affine fit x ~ scale * L + min with L in 0..15,
- * min <= 0, minimising sum w * (scale * L + min - x)^2. Starts from the max/min fit, then
- * tries 21 slightly different grid spacings and keeps the best least-squares refit.
- * Each trial grid is anchored at the best min found so far, not at the data minimum: ggml
- * updates min in place, and matching its bytes depends on doing the same. */
-typedef struct q4k_fit {
-    const float *x, *w; /* Q4K_SUB values and their weights */
-    float sum_w, sum_x; /* sum w, sum w*x */
-    float min;          /* data min clamped to <= 0, then the best fit's min */
-    float max;          /* data max */
-} q4k_fit;
-
-static void q4k_levels(const q4k_fit *f, float iscale, uint8_t *L)
+/* ggml's best_index_int8: the index of the table value nearest to x (the upper one on a
+ * tie); NaN gives 0. */
+static int iq4_index(float x)
 {
-    for (int i = 0; i < Q4K_SUB; i++) {
-        const int l = nearest_int(iscale * (f->x[i] - f->min));
-        L[i] = (uint8_t)clamp_int(l, 0, Q4K_NMAX);
+    if (!(x > IQ4_VALUES[0]))
+        return 0;
+    if (x >= IQ4_VALUES[15])
+        return 15;
+    int lo = 0, hi = 15;
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (x < IQ4_VALUES[mid])
+            hi = mid;
+        else
+            lo = mid;
     }
+    return x - IQ4_VALUES[hi - 1] < IQ4_VALUES[hi] - x ? hi - 1 : hi;
 }
 
-static float q4k_error(const q4k_fit *f, const uint8_t *L, float scale, float min)
+/* sum w q x and sum w q^2 of the 32 values xb on the grid iscale, weights x^2; L (optional)
+ * gets the indices. */
+static void iq4_sums(const float *xb, float iscale, uint8_t *L, float *sumqx, float *sumq2)
 {
-    float err = 0;
-    for (int i = 0; i < Q4K_SUB; i++) {
-        const float diff = scale * L[i] + min - f->x[i];
-        err += f->w[i] * (diff * diff);
-    }
-    return err;
-}
-
-/* One refinement step: quantize on the grid iscale, then refit scale and min to those
- * levels by weighted least squares. Returns false when the normal equations are singular. */
-static bool q4k_refit(const q4k_fit *f, float iscale, uint8_t *Laux, float *scale, float *min)
-{
-    q4k_levels(f, iscale, Laux);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < Q4K_SUB; i++) {
-        const float l = Laux[i], w = f->w[i];
-        sum_l += w * l;
-        sum_l2 += w * l * l;
-        sum_xl += w * l * f->x[i];
-    }
-    const float D = f->sum_w * sum_l2 - sum_l * sum_l;
-    if (!(D > 0))
-        return false;
-    *scale = (f->sum_w * sum_xl - f->sum_x * sum_l) / D;
-    *min = (sum_l2 * f->sum_x - sum_l * sum_xl) / D;
-    if (*min > 0) {
-        *min = 0;
-        *scale = sum_xl / sum_l2;
-    }
-    return true;
-}
-
-/* Returns the scale; *neg_min = -min (>= 0); L gets the 32 levels. */
-static float q4k_make_quants(const float *x, const float *w, uint8_t *L, float *neg_min)
-{
-    q4k_fit f = {x, w, w[0], w[0] * x[0], x[0], x[0]};
-    for (int i = 1; i < Q4K_SUB; i++) {
-        if (x[i] < f.min)
-            f.min = x[i];
-        if (x[i] > f.max)
-            f.max = x[i];
-        f.sum_w += w[i];
-        f.sum_x += w[i] * x[i];
-    }
-    if (f.min > 0)
-        f.min = 0;
-    if (f.max == f.min) {
-        memset(L, 0, Q4K_SUB);
-        *neg_min = -f.min;
-        return 0.f;
-    }
-    float iscale = Q4K_NMAX / (f.max - f.min);
-    float scale = 1 / iscale;
-    q4k_levels(&f, iscale, L);
-    float best = q4k_error(&f, L, scale, f.min);
-    /* ggml's make_qkx2_quants(32, 15, x, w, L, &min, Laux, -1.f, 0.1f, 20, false) */
-    const float rmin = -1.f, rdelta = 0.1f;
-    for (int is = 0; is <= 20; is++) {
-        uint8_t Laux[Q4K_SUB];
-        float s, m;
-        iscale = (rmin + rdelta * is + Q4K_NMAX) / (f.max - f.min);
-        if (!q4k_refit(&f, iscale, Laux, &s, &m))
-            continue;
-        const float err = q4k_error(&f, Laux, s, m);
-        if (err < best) {
-            memcpy(L, Laux, Q4K_SUB);
-            best = err;
-            scale = s;
-            f.min = m;
-        }
-    }
-    *neg_min = -f.min;
-    return scale;
-}
-
-/* Per-sub-block fits for one super-block: weights are rms(x) + |x_i|. */
-static void q4k_fit_all(const float *x, uint8_t *L, float *scales, float *mins)
-{
-    for (int j = 0; j < Q4K_NSUB; j++) {
-        const float *xs = x + Q4K_SUB * j;
-        float sum_x2 = 0;
-        for (int l = 0; l < Q4K_SUB; l++)
-            sum_x2 += xs[l] * xs[l];
-        const float av_x = sqrtf(sum_x2 / Q4K_SUB);
-        float w[Q4K_SUB];
-        for (int l = 0; l < Q4K_SUB; l++)
-            w[l] = av_x + fabsf(xs[l]);
-        scales[j] = q4k_make_quants(xs, w, L + Q4K_SUB * j, &mins[j]);
-    }
-}
-
-/* Quantizes the 8 scales and mins to 6 bits against their maxima and packs scales[12]
- * (layout above); writes d = max_scale / 63 and dmin = max_min / 63. */
-static void q4k_pack_scales(const float *scales, const float *mins, uint8_t *b)
-{
-    float max_scale = 0, max_min = 0;
-    for (int j = 0; j < Q4K_NSUB; j++) {
-        if (scales[j] > max_scale)
-            max_scale = scales[j];
-        if (mins[j] > max_min)
-            max_min = mins[j];
-    }
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    uint8_t *s = b + 4;
-    for (int j = 0; j < Q4K_NSUB; j++) {
-        /* uint8_t wrap then MIN(63, .) as in ggml */
-        uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
-        uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
-        ls = ls > 63 ? 63 : ls;
-        lm = lm > 63 ? 63 : lm;
-        if (j < 4) {
-            s[j] = ls;
-            s[j + 4] = lm;
-        } else {
-            s[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
-            s[j - 4] |= (uint8_t)((ls >> 4) << 6);
-            s[j] |= (uint8_t)((lm >> 4) << 6);
-        }
-    }
-    wr_scale_f16(b, max_scale / 63.f);
-    wr_scale_f16(b + 2, max_min / 63.f);
-}
-
-/* Re-quantizes each sub-block against its stored (rounded) scale and min; sub-blocks whose
- * stored scale is 0 keep the levels of the fit. */
-static void q4k_requantize(const float *x, const uint8_t *b, uint8_t *L)
-{
-    const float d = rd_f16(b), dmin = rd_f16(b + 2);
-    for (int j = 0; j < Q4K_NSUB; j++) {
-        uint8_t sc, m;
-        q4k_scale_min(j, b + 4, &sc, &m);
-        const float dj = d * sc;
-        if (dj == 0.0f)
-            continue;
-        const float dm = dmin * m;
-        for (int i = 0; i < Q4K_SUB; i++) {
-            const int l = nearest_int((x[Q4K_SUB * j + i] + dm) / dj);
-            L[Q4K_SUB * j + i] = (uint8_t)clamp_int(l, 0, Q4K_NMAX);
-        }
-    }
-}
-
-static void quant_q4_k(const float *x, uint8_t *b)
-{
-    uint8_t L[MLC_QK_K];
-    float scales[Q4K_NSUB], mins[Q4K_NSUB];
-    q4k_fit_all(x, L, scales, mins);
-    q4k_pack_scales(scales, mins, b);
-    q4k_requantize(x, b, L);
-    uint8_t *q = b + 16;
-    for (int j = 0; j < MLC_QK_K; j += 64, q += 32)
-        for (int l = 0; l < 32; l++)
-            q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
-}
-
-/* ---- Q6_K: 256 values, 210 bytes -------------------------------------------------------
- * Bytes: ql[128] @0, qh[64] @128, i8 scales[16] @192, f16 d @208. Sixteen sub-blocks of 16
- * values, value = d * scales[k] * (q - 32) with 6-bit q. Each 128-value half h uses
- * ql[64h..64h+63] and qh[32h..32h+31]; for l in 0..31, its values l, l+32, l+64, l+96 take
- * low bits from ql[l] low, ql[l+32] low, ql[l] high, ql[l+32] high nibble and high bits
- * from qh[l] bits 0-1, 2-3, 4-5, 6-7. */
-
-enum { Q6K_SUB = 16, Q6K_NSUB = MLC_QK_K / Q6K_SUB, Q6K_NMAX = 32, Q6K_BYTES = 210 };
-
-/* ggml's threshold below which a group counts as all zero. */
-#define GROUP_MAX_EPS 1e-15f
-
-static void dequant_q6_k(const uint8_t *b, float *y)
-{
-    const float d = rd_f16(b + 208);
-    const uint8_t *ql = b, *qh = b + 128, *sc = b + 192;
-    for (int n = 0; n < MLC_QK_K; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
-        for (int l = 0; l < 32; l++) {
-            const int is = l / 16;
-            const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-            const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-            y[l] = d * (float)(int8_t)sc[is] * (float)q1;
-            y[l + 32] = d * (float)(int8_t)sc[is + 2] * (float)q2;
-            y[l + 64] = d * (float)(int8_t)sc[is + 4] * (float)q3;
-            y[l + 96] = d * (float)(int8_t)sc[is + 6] * (float)q4;
-        }
-    }
-}
-
-/* Sums for make_qx_quants' weighted least-squares scale with weights x^2 (rmse_type 1):
- * sumlx = sum w*x*l, suml2 = sum w*l*l, l = clamp(nearest_int(iscale * x), -32, 31).
- * L (optional) gets l + 32. */
-static void q6k_sums(const float *x, float iscale, int8_t *L, float *sumlx, float *suml2)
-{
-    *sumlx = *suml2 = 0;
-    for (int i = 0; i < Q6K_SUB; i++) {
-        const int l = clamp_int(nearest_int(iscale * x[i]), -Q6K_NMAX, Q6K_NMAX - 1);
+    *sumqx = *sumq2 = 0;
+    for (int j = 0; j < 32; j++) {
+        const int l = iq4_index(iscale * xb[j]);
         if (L)
-            L[i] = (int8_t)(l + Q6K_NMAX);
-        const float w = x[i] * x[i];
-        *sumlx += w * x[i] * (float)l;
-        *suml2 += w * (float)l * (float)l;
+            L[j] = (uint8_t)l;
+        const float q = IQ4_VALUES[l], w = xb[j] * xb[j];
+        *sumqx += w * q * xb[j];
+        *sumq2 += w * q * q;
     }
 }
 
-/* make_qx_quants(16, 32, x, L, 1, NULL) (ggml): symmetric scale for 16 values, the value of
- * largest magnitude mapping to -32, refined over 18 nearby grid spacings. L gets q + 32. */
-static float q6k_make_quants(const float *x, int8_t *L)
+/* The block scale of 32 values (ggml's quantize_row_iq4_nl_impl for one block, no
+ * importance weights): the value of largest magnitude on the table's end, the weighted
+ * least-squares scale for those indices, then (ntry > 0) 2 ntry + 1 nearby grids, keeping
+ * the best fit. L gets the first grid's indices. Returns 0 for an all-zero block. */
+static float iq4_block_scale(const float *xb, int ntry, uint8_t *L)
 {
-    float max = 0, amax = 0;
-    for (int i = 0; i < Q6K_SUB; i++) {
-        if (fabsf(x[i]) > amax) {
-            amax = fabsf(x[i]);
-            max = x[i];
+    float amax = 0, max = 0;
+    for (int j = 0; j < 32; j++) {
+        if (fabsf(xb[j]) > amax) {
+            amax = fabsf(xb[j]);
+            max = xb[j];
         }
     }
-    if (amax < GROUP_MAX_EPS) {
-        memset(L, 0, Q6K_SUB);
-        return 0.f;
+    if (amax < 1e-15f) {
+        memset(L, 0, 32);
+        return 0;
     }
-    float sumlx, suml2;
-    q6k_sums(x, (float)-Q6K_NMAX / max, L, &sumlx, &suml2);
-    float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-    float best = scale * sumlx;
-    for (int is = -9; is <= 9; is++) {
-        if (is == 0)
-            continue;
-        const float iscale = -(Q6K_NMAX + 0.1f * is) / max;
-        q6k_sums(x, iscale, NULL, &sumlx, &suml2);
-        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            q6k_sums(x, iscale, L, &sumlx, &suml2);
-            scale = sumlx / suml2;
-            best = scale * sumlx;
+    float d = ntry > 0 ? -max / IQ4_VALUES[0] : max / IQ4_VALUES[0];
+    float sumqx, sumq2;
+    iq4_sums(xb, 1 / d, L, &sumqx, &sumq2);
+    d = sumqx / sumq2;
+    float best = d * sumqx;
+    for (int itry = -ntry; itry <= ntry; itry++) {
+        iq4_sums(xb, (itry + IQ4_VALUES[0]) / max, NULL, &sumqx, &sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            d = sumqx / sumq2;
+            best = d * sumqx;
         }
     }
-    return scale;
+    return d;
 }
 
-static void q6k_pack(const int8_t *L, uint8_t *b)
+static void iq4_pack(const uint8_t *L, uint8_t *qs)
 {
-    uint8_t *ql = b, *qh = b + 128;
-    for (int j = 0; j < MLC_QK_K; j += 128, ql += 64, qh += 32) {
-        for (int l = 0; l < 32; l++) {
-            const uint8_t a = (uint8_t)L[j + l], c = (uint8_t)L[j + l + 32];
-            const uint8_t e = (uint8_t)L[j + l + 64], g = (uint8_t)L[j + l + 96];
-            ql[l] = (uint8_t)((a & 0xF) | ((e & 0xF) << 4));
-            ql[l + 32] = (uint8_t)((c & 0xF) | ((g & 0xF) << 4));
-            qh[l] = (uint8_t)((a >> 4) | ((c >> 4) << 2) | ((e >> 4) << 4) | ((g >> 4) << 6));
-        }
-    }
+    for (int j = 0; j < 16; j++)
+        qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
 }
 
-/* Quantizes the 16 sub-block scales to int8 against the one of largest magnitude (which
- * maps to -128, clamped to 127 on the positive side); returns false for an all-zero block. */
-static bool q6k_pack_scales(const float *scales, uint8_t *b)
+/* quantize_row_iq4_nl_ref: ntry -1 (one fit, no grid search, no re-quantization). */
+static void quant_iq4_nl(const float *x, uint8_t *b)
 {
-    float max_scale = 0, max_abs_scale = 0;
-    for (int ib = 0; ib < Q6K_NSUB; ib++) {
-        if (fabsf(scales[ib]) > max_abs_scale) {
-            max_abs_scale = fabsf(scales[ib]);
+    uint8_t L[32];
+    wr_scale_f16(b, iq4_block_scale(x, -1, L));
+    iq4_pack(L, b + 2);
+}
+
+/* quantize_row_iq4_xs_ref: ntry 7 per sub-block; the sub-block scales go to 6 bits against
+ * the one of largest magnitude (d = -max / 32), and every value is re-indexed against its
+ * stored scale. */
+static void quant_iq4_xs(const float *x, uint8_t *b)
+{
+    float scales[8], max_scale = 0, amax_scale = 0;
+    uint8_t L[32];
+    for (int ib = 0; ib < 8; ib++) {
+        scales[ib] = iq4_block_scale(x + 32 * ib, 7, L);
+        if (fabsf(scales[ib]) > amax_scale) {
+            amax_scale = fabsf(scales[ib]);
             max_scale = scales[ib];
         }
     }
-    if (max_abs_scale < GROUP_MAX_EPS)
-        return false;
-    const float iscale = -128.f / max_scale;
-    wr_scale_f16(b + 208, 1 / iscale);
-    for (int ib = 0; ib < Q6K_NSUB; ib++) {
-        const int s = nearest_int(iscale * scales[ib]);
-        b[192 + ib] = (uint8_t)(int8_t)clamp_int(s, -128, 127);
+    memset(b + 2, 0, 6);
+    const float d = -max_scale / 32;
+    wr_scale_f16(b, d);
+    const float id = d != 0.0f ? 1 / d : 0.f;
+    uint16_t sh = 0;
+    for (int ib = 0; ib < 8; ib++) {
+        int l = clamp_int(nearest_int(id * scales[ib]), -32, 31);
+        const float dl = d * (float)l;
+        const float idl = dl != 0.0f ? 1 / dl : 0.f;
+        for (int j = 0; j < 32; j++)
+            L[j] = (uint8_t)iq4_index(idl * x[32 * ib + j]);
+        iq4_pack(L, b + 8 + 16 * ib);
+        l += 32;
+        b[4 + ib / 2] |= (uint8_t)((l & 0xF) << (4 * (ib % 2)));
+        sh |= (uint16_t)((l >> 4) << (2 * ib));
     }
-    return true;
-}
-
-static void quant_q6_k(const float *x, uint8_t *b)
-{
-    int8_t L[MLC_QK_K];
-    float scales[Q6K_NSUB];
-    for (int ib = 0; ib < Q6K_NSUB; ib++)
-        scales[ib] = q6k_make_quants(x + Q6K_SUB * ib, L + Q6K_SUB * ib);
-    if (!q6k_pack_scales(scales, b)) {
-        memset(b, 0, Q6K_BYTES);
-        return;
-    }
-    /* Re-quantize against the stored scales; a zero scale keeps the fit's levels. */
-    const float d = rd_f16(b + 208);
-    for (int j = 0; j < Q6K_NSUB; j++) {
-        const float dj = d * (float)(int8_t)b[192 + j];
-        if (dj == 0.0f)
-            continue;
-        for (int i = 0; i < Q6K_SUB; i++) {
-            const int l = nearest_int(x[Q6K_SUB * j + i] / dj);
-            L[Q6K_SUB * j + i] = (int8_t)(clamp_int(l, -32, 31) + 32);
-        }
-    }
-    q6k_pack(L, b);
+    wr16(b + 2, sh);
 }
 
 /* ---- row entry points ---------------------------------------------------------------------- */
 
-typedef void (*dequant_fn)(const uint8_t *block, float *y);
-typedef void (*quant_fn)(const float *x, uint8_t *block);
+typedef mlc_dequant_fn dequant_fn;
+typedef mlc_quant_fn quant_fn;
 
 /* Block codec of a quantized type, or false for the element types and unknown ids. */
 static bool block_codec(mlc_type type, dequant_fn *dq, quant_fn *q)
@@ -824,9 +561,9 @@ static bool block_codec(mlc_type type, dequant_fn *dq, quant_fn *q)
     case MLC_TYPE_Q4_1: *dq = dequant_q4_1; *q = quant_q4_1; return true;
     case MLC_TYPE_Q5_0: *dq = dequant_q5_0; *q = quant_q5_0; return true;
     case MLC_TYPE_Q5_1: *dq = dequant_q5_1; *q = quant_q5_1; return true;
-    case MLC_TYPE_Q4_K: *dq = dequant_q4_k; *q = quant_q4_k; return true;
-    case MLC_TYPE_Q6_K: *dq = dequant_q6_k; *q = quant_q6_k; return true;
-    default: return false;
+    case MLC_TYPE_IQ4_NL: *dq = dequant_iq4_nl; *q = quant_iq4_nl; return true;
+    case MLC_TYPE_IQ4_XS: *dq = dequant_iq4_xs; *q = quant_iq4_xs; return true;
+    default: return mlc_quant_k_codec(type, dq, q);
     }
 }
 

@@ -9,7 +9,8 @@
  *
  * Build and run from the repository root:
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Iengine/include tests/bench_vecdot.c \
- *      kernels/cpu/vecdot*.c engine/quant.c engine/status.c -lm -o build/bench-vecdot
+ *      kernels/cpu/vecdot*.c engine/quant.c engine/quant_k.c engine/status.c -lm \
+ *      -o build/bench-vecdot
  *   build/bench-vecdot
  * Options: -n N (row length, default 768), -m MB (memory matrix size, default 1024; 0
  * skips that column), -t TYPE (one type only), -s SECONDS (per measurement, default 0.3).
@@ -124,7 +125,8 @@ int main(int argc, char **argv)
     }
     const mlc_type types[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
                               MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
-                              MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+                              MLC_TYPE_Q2_K, MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K,
+                              MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
     char isas[64];
     snprintf(isas, sizeof isas, "%s", mlc_cpu_isas_available());
     printf("n = %lld, memory matrix %.0f MB, 1 thread; ISAs: %s\n\n", (long long)n, mem_mb, isas);

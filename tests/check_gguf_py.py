@@ -23,8 +23,12 @@ X = (np.array([(i * 37) % 101 for i in range(256)], dtype=np.float32) / np.float
 # Largest absolute error allowed after a round trip, per type (values lie in [-1, 1]).
 # Q4_0 maps the largest magnitude to -8, so the other side reaches only 7 steps: up to d = 1/8;
 # Q5_0 likewise up to d = 1/16. Q4_1 and Q5_1 span [min, max] in 15 / 31 steps: half a step.
+# The K-quants fit each sub-block: Q2_K's 4 levels over a range of 2 leave up to a third;
+# Q3_K maps the extreme to -4, so the other side clamps at 3 steps: up to a quarter.
+# IQ4_NL / IQ4_XS: half the widest gap of the value table (24 of 127) and the fit's scale.
 TOL = {Q.F32: 0.0, Q.F16: 1e-3, Q.BF16: 4e-3, Q.Q8_0: 5e-3, Q.Q4_0: 0.13, Q.Q4_K: 0.08,
-       Q.Q6_K: 0.02, Q.Q4_1: 0.07, Q.Q5_0: 0.07, Q.Q5_1: 0.035}
+       Q.Q6_K: 0.02, Q.Q4_1: 0.07, Q.Q5_0: 0.07, Q.Q5_1: 0.035, Q.Q2_K: 0.35, Q.Q3_K: 0.26,
+       Q.Q5_K: 0.04, Q.IQ4_NL: 0.12, Q.IQ4_XS: 0.12}
 # Types whose gguf-py quantizer follows ggml's quantize_row_*_ref operation by operation.
 SAME_BYTES = {Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1}
 failures = []

@@ -23,7 +23,7 @@ static int save(mlc_gguf_writer *w, const char *dir, const char *name)
 static mlc_gguf_writer *seed_metadata(void)
 {
     mlc_gguf_writer *w = mlc_gguf_writer_new();
-    const char *toks[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "b"};
+    const char *toks[] = {"<unk>", "<s>", "</s>", ("\xe2\x96\x81" "a"), "b"};
     const float scores[] = {0, 0, 0, -1.5f, -2};
     const int32_t types[] = {2, 3, 3, 1, 1};
     const uint32_t inner_a[] = {1, 2};
@@ -53,7 +53,8 @@ static mlc_gguf_writer *seed_metadata(void)
 /* The types written to the tensor seeds: every supported one. */
 static const mlc_type TYPES[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
                                  MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
-                                 MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+                                 MLC_TYPE_Q2_K, MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K,
+                                 MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
 enum { NTYPES = sizeof TYPES / sizeof TYPES[0] };
 
 /* One small tensor of each supported type (and a custom alignment). */

@@ -105,25 +105,25 @@ Test(model_info, bad_files_and_usage)
 
 Test(model_info, unsupported_type_named)
 {
-    /* A hand-made file with one Q5_K tensor (type 13, 256 values = 176 bytes). */
+    /* A hand-made file with one IQ2_XXS tensor (type 16, 256 values = 66 bytes). */
     unsigned char f[512] = "GGUF\x03\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
     size_t n = 24;
     const char name[] = "blk.0.ffn_up.weight";
     unsigned long long len = sizeof name - 1;
     memcpy(f + n, &len, 8), n += 8;
     memcpy(f + n, name, len), n += len;
-    unsigned dims = 1, type = 13;
+    unsigned dims = 1, type = 16;
     unsigned long long ne = 256, off = 0;
     memcpy(f + n, &dims, 4), n += 4;
     memcpy(f + n, &ne, 8), n += 8;
     memcpy(f + n, &type, 4), n += 4;
     memcpy(f + n, &off, 8), n += 8;
-    n = (n + 31) / 32 * 32 + 176;
+    n = (n + 31) / 32 * 32 + 66;
     char path[1024], *out;
-    snprintf(path, sizeof path, "%s/q5k.gguf", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/iq2xxs.gguf", tu_tmpdir());
     cr_assert_eq(tu_write_file(path, f, n), 0);
     cr_assert_eq(run_info(path, "", &out), 0, "%s", out);
-    cr_expect(strstr(out, "unsupported:   tensor 'blk.0.ffn_up.weight' has type Q5_K"), "%s", out);
+    cr_expect(strstr(out, "unsupported:   tensor 'blk.0.ffn_up.weight' has type IQ2_XXS"), "%s", out);
     free(out);
     cr_assert_eq(run_info(path, "--json", &out), 0, "%s", out);
     cr_expect(strstr(out, "\"tensor\":\t\"blk.0.ffn_up.weight\""), "%s", out);

@@ -214,6 +214,18 @@ static mlc_tensor d_weights(const cfg *c, const void *host, uint32_t type, int64
     return t;
 }
 
+/* True when c's backend declines op on this type and shape (a GPU backend without kernels
+ * for a weight type): the case is not run there. The CPU backend declines nothing. */
+static bool declines(const cfg *c, mlc_op op, uint32_t type, int64_t ne0, int64_t ne1)
+{
+    const int64_t shape[4] = {ne0, ne1, 0, 0};
+    if (c->b.vt->supports(c->b.ctx, op, type, shape))
+        return false;
+    cr_assert(strcmp(c->b.vt->name, "cpu"), "%s declines %s %s", c->name, mlc_op_name(op),
+              mlc_type_name(type));
+    return true;
+}
+
 static void d_free(const cfg *c, mlc_tensor t)
 {
     c->b.vt->buffer_free(c->b.ctx, t.buf);
@@ -439,6 +451,8 @@ static void matmul_case(uint32_t type, int64_t n_in, int64_t n_out, int64_t n)
     float *got = falloc(n * n_out);
     for (int i = 0; i < n_cfgs; i++) {
         const cfg *c = &cfgs[i];
+        if (declines(c, MLC_OP_MATMUL, type, n_in, n_out))
+            continue;
         char desc[512];
         describe(desc, sizeof desc, c, seed,
                  "matmul %s n_in=%lld n_out=%lld n=%lld (%d repetition%s)", mlc_type_name(type),
@@ -539,6 +553,41 @@ Test(cpu_ops, matmul_q5_1)
     teardown();
 }
 
+Test(cpu_ops, matmul_q2_k)
+{
+    setup("matmul_q2_k");
+    matmul_sweep(MLC_TYPE_Q2_K, QK_ROWS, 3);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q3_k)
+{
+    setup("matmul_q3_k");
+    matmul_sweep(MLC_TYPE_Q3_K, QK_ROWS, 3);
+    teardown();
+}
+
+Test(cpu_ops, matmul_q5_k)
+{
+    setup("matmul_q5_k");
+    matmul_sweep(MLC_TYPE_Q5_K, QK_ROWS, 3);
+    teardown();
+}
+
+Test(cpu_ops, matmul_iq4_nl)
+{
+    setup("matmul_iq4_nl");
+    matmul_sweep(MLC_TYPE_IQ4_NL, Q32_ROWS, 4);
+    teardown();
+}
+
+Test(cpu_ops, matmul_iq4_xs)
+{
+    setup("matmul_iq4_xs");
+    matmul_sweep(MLC_TYPE_IQ4_XS, QK_ROWS, 3);
+    teardown();
+}
+
 Test(cpu_ops, matmul_q4_k)
 {
     setup("matmul_q4_k");
@@ -568,6 +617,8 @@ static void get_rows_case(uint32_t type, int64_t row_len, int64_t n)
     float *got = falloc(n * row_len);
     for (int i = 0; i < n_cfgs; i++) {
         const cfg *c = &cfgs[i];
+        if (declines(c, MLC_OP_GET_ROWS, type, row_len, rows))
+            continue;
         char desc[512];
         describe(desc, sizeof desc, c, seed, "get_rows %s row_len=%lld n=%lld",
                  mlc_type_name(type), (long long)row_len, (long long)n);
@@ -592,7 +643,8 @@ Test(cpu_ops, get_rows)
     setup("get_rows");
     static const uint32_t types[] = {MLC_TYPE_F32,  MLC_TYPE_F16,  MLC_TYPE_BF16, MLC_TYPE_Q8_0,
                                      MLC_TYPE_Q4_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,
-                                     MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
+                                     MLC_TYPE_Q2_K, MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K,
+                                     MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
     for (int t = 0; t < (int)(sizeof types / sizeof types[0]); t++) {
         const int64_t bs = mlc_type_block_size(types[t]);
         const int64_t lens[] = {bs == 1 ? 1 : bs, bs == 1 ? 7 : 3 * bs, bs == 1 ? 33 : 9 * bs,

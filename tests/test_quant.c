@@ -138,8 +138,8 @@ Test(quant_types, supported_set)
     int count = 0;
     for (uint32_t id = 0; id < MLC_TYPE_COUNT; id++)
         count += mlc_type_supported(id);
-    cr_assert_eq(count, 10);
-    const uint32_t yes[] = {0, 1, 2, 3, 6, 7, 8, 12, 14, 30};
+    cr_assert_eq(count, 15);
+    const uint32_t yes[] = {0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 20, 23, 30};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         cr_assert(mlc_type_supported(yes[i]), "id %u", yes[i]);
     cr_assert_not(mlc_type_supported(16)); /* IQ2_XXS: known, sized, not computable */

@@ -1,8 +1,8 @@
 /* tests/test_vecdot.c: the SIMD kernel sets of kernels/cpu (vecdot_avx2.c, vecdot_avx512.c)
  * against the scalar reference of vecdot.c, for every ISA this CPU runs.
  *
- * - Quantized weights (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q6_K) and the activation
- *   quantizers (Q8_0, Q8_1, Q8_K):
+ * - Quantized weights (Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+ *   IQ4_XS) and the activation quantizers (Q8_0, Q8_1, Q8_K):
  *   bit-identical to the scalar set (memcmp of activation rows, equal float bits of dots),
  *   on random data and on edge cases (zeros, huge and tiny values, negative-only blocks,
  *   ties of magnitude, inf).
@@ -58,7 +58,8 @@ static bool same_float(float a, float b)
 }
 
 static const mlc_type QTYPES[] = {MLC_TYPE_Q8_0, MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K,
-                                  MLC_TYPE_Q5_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_1};
+                                  MLC_TYPE_Q5_0, MLC_TYPE_Q4_1, MLC_TYPE_Q5_1, MLC_TYPE_Q2_K,
+                                  MLC_TYPE_Q3_K, MLC_TYPE_Q5_K, MLC_TYPE_IQ4_NL, MLC_TYPE_IQ4_XS};
 #define N_QTYPES (sizeof QTYPES / sizeof QTYPES[0])
 static const mlc_type FTYPES[] = {MLC_TYPE_F32, MLC_TYPE_F16, MLC_TYPE_BF16};
 
@@ -465,13 +466,19 @@ Test(vecdot, quantized_extreme_blocks)
             const size_t bb = mlc_type_block_bytes(t);
             for (size_t o = 0; o < wb; o += bb) {
                 const uint16_t one = 0x3C00;
-                if (t == MLC_TYPE_Q6_K) {
-                    memcpy(w + o + 208, &one, 2);
-                } else {
-                    memcpy(w + o, &one, 2);
-                    if (t == MLC_TYPE_Q4_K || t == MLC_TYPE_Q4_1 || t == MLC_TYPE_Q5_1)
-                        memcpy(w + o + 2, &one, 2);
+                size_t f16_at[2] = {0, 0}; /* offsets of the block's f16 scales */
+                int nf = 1;
+                switch (t) {
+                case MLC_TYPE_Q6_K: f16_at[0] = 208; break;
+                case MLC_TYPE_Q3_K: f16_at[0] = 108; break;
+                case MLC_TYPE_Q2_K: f16_at[0] = 80, f16_at[1] = 82, nf = 2; break;
+                case MLC_TYPE_Q4_K: case MLC_TYPE_Q5_K: case MLC_TYPE_Q4_1: case MLC_TYPE_Q5_1:
+                    f16_at[1] = 2, nf = 2;
+                    break;
+                default: break;
                 }
+                for (int f = 0; f < nf; f++)
+                    memcpy(w + o + f16_at[f], &one, 2);
             }
             k[0].act[t](x, as, N);
             const float want = k[0].dot[t](N, w, as);

@@ -265,6 +265,53 @@ static float dot_q5_1(int64_t n, const void *w, const void *a)
     return dot_affine(n, w, a, 1);
 }
 
+/* The IQ4_NL / IQ4_XS value table (ggml's kvalues_iq4nl). */
+static const int8_t IQ4_VALUES[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                      1,    13,   25,  38,  53,  69,  89,  113};
+
+/* Integer dot of 32 IQ4 nibbles (16 bytes at qs, as Q4_0's) with 32 int8 values. */
+static int iq4_dot32(const uint8_t *qs, const int8_t *q8)
+{
+    int sumi = 0;
+    for (int j = 0; j < 16; j++) {
+        sumi += IQ4_VALUES[qs[j] & 0xF] * q8[j];
+        sumi += IQ4_VALUES[qs[j] >> 4] * q8[j + 16];
+    }
+    return sumi;
+}
+
+/* IQ4_NL weights: 18-byte blocks (f16 d, qs[16]) against Q8_0. */
+static float dot_iq4_nl(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += 32, x += 18, y += 34) {
+        const int sumi = iq4_dot32(x + 2, (const int8_t *)(y + 2));
+        s += (float)sumi * (rd_f16(x) * rd_f16(y));
+    }
+    return s;
+}
+
+/* IQ4_XS weights (136-byte blocks: f16 d, u16 scales_h, scales_l[4], qs[128]) against Q8_K:
+ * sub-block ib's 6-bit scale ls, value d * (ls - 32) * table[nibble]. */
+static float dot_iq4_xs(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += MLC_QK_K, x += 136, y += MLC_Q8_K_BYTES) {
+        float yd;
+        memcpy(&yd, y, 4);
+        const int sh = x[2] | (x[3] << 8);
+        int sumi = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((x[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
+            sumi += (ls - 32) * iq4_dot32(x + 8 + 16 * ib, (const int8_t *)(y + 4 + 32 * ib));
+        }
+        s += rd_f16(x) * yd * (float)sumi;
+    }
+    return s;
+}
+
 /* Q4_K weights (144-byte blocks) against Q8_K activations. Each 64-value group g stores
  * values g*64+l in the low nibble and g*64+32+l in the high nibble of qs[g*32+l]. */
 static float dot_q4_K(int64_t n, const void *w, const void *a)
@@ -290,6 +337,103 @@ static float dot_q4_K(int64_t n, const void *w, const void *a)
         }
         float d = yd * rd_f16(x), dmin = yd * rd_f16(x + 2);
         s += d * (float)sumi - dmin * (float)summs;
+    }
+    return s;
+}
+
+/* Q5_K weights (176-byte blocks: f16 d, dmin; scales[12] as Q4_K; qh[32]; qs[128]) against
+ * Q8_K: Q4_K's nibbles plus a fifth bit, bit 2g of qh[l] for value 64g + l and bit 2g + 1
+ * for value 64g + 32 + l. */
+static float dot_q5_K(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += MLC_QK_K, x += 176, y += MLC_Q8_K_BYTES) {
+        float yd;
+        memcpy(&yd, y, 4);
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        int16_t bsums[16];
+        memcpy(bsums, y + 4 + MLC_QK_K, sizeof bsums);
+        const uint8_t *qh = x + 16, *qs = x + 48;
+        int sumi = 0, summs = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m, isum = 0;
+            q4k_scale_min(j, x + 4, &sc, &m);
+            const uint8_t *q = qs + (j / 2) * 32;
+            for (int l = 0; l < 32; l++) {
+                const int lo = (j & 1) ? (q[l] >> 4) : (q[l] & 0xF);
+                isum += (lo | (((qh[l] >> j) & 1) << 4)) * q8[j * 32 + l];
+            }
+            sumi += sc * isum;
+            summs += m * (bsums[2 * j] + bsums[2 * j + 1]);
+        }
+        float d = yd * rd_f16(x), dmin = yd * rd_f16(x + 2);
+        s += d * (float)sumi - dmin * (float)summs;
+    }
+    return s;
+}
+
+/* The 2-bit level (0..3) of value k of a Q2_K / Q3_K block's qs[64]. */
+static int k2_level(const uint8_t *qs, int k)
+{
+    return (qs[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32))) & 3;
+}
+
+/* Q2_K weights (84-byte blocks: scales[16], qs[64], f16 d, dmin) against Q8_K: sub-block g
+ * (16 values) is d * (scales[g] & 15) * q - dmin * (scales[g] >> 4), the min term taken
+ * from the activation's bsums. */
+static float dot_q2_K(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += MLC_QK_K, x += 84, y += MLC_Q8_K_BYTES) {
+        float yd;
+        memcpy(&yd, y, 4);
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        int16_t bsums[16];
+        memcpy(bsums, y + 4 + MLC_QK_K, sizeof bsums);
+        int sumi = 0, summs = 0;
+        for (int g = 0; g < 16; g++) {
+            int isum = 0;
+            for (int l = 0; l < 16; l++)
+                isum += k2_level(x + 16, 16 * g + l) * q8[16 * g + l];
+            sumi += (x[g] & 0xF) * isum;
+            summs += (x[g] >> 4) * bsums[g];
+        }
+        float d = yd * rd_f16(x + 80), dmin = yd * rd_f16(x + 82);
+        s += d * (float)sumi - dmin * (float)summs;
+    }
+    return s;
+}
+
+/* Q3_K's 6-bit scale of sub-block g (0..63; the value is sc - 32). */
+static int q3k_scale(const uint8_t *sc, int g)
+{
+    const int lo = g < 8 ? sc[g] & 0xF : sc[g - 8] >> 4;
+    return lo | (((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4);
+}
+
+/* Q3_K weights (110-byte blocks: hmask[32], qs[64], scales[12], f16 d) against Q8_K: value
+ * k is d * (sc - 32) * (q - 4), q's third bit being bit k / 32 of hmask[k % 32]. */
+static float dot_q3_K(int64_t n, const void *w, const void *a)
+{
+    const uint8_t *x = w, *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n; i += MLC_QK_K, x += 110, y += MLC_Q8_K_BYTES) {
+        float yd;
+        memcpy(&yd, y, 4);
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        int sumi = 0;
+        for (int g = 0; g < 16; g++) {
+            int isum = 0;
+            for (int l = 0; l < 16; l++) {
+                const int k = 16 * g + l;
+                const int q = k2_level(x + 32, k) | (((x[k % 32] >> (k / 32)) & 1) << 2);
+                isum += (q - 4) * q8[k];
+            }
+            sumi += (q3k_scale(x + 96, g) - 32) * isum;
+        }
+        s += rd_f16(x + 108) * yd * (float)sumi;
     }
     return s;
 }
@@ -362,6 +506,19 @@ void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k)
     k->act[MLC_TYPE_Q4_K] = mlc_cpu_act_q8_K;
     k->act_type[MLC_TYPE_Q4_K] = MLC_TYPE_Q8_K;
     k->dot[MLC_TYPE_Q6_K] = dot_q6_K;
+    k->dot[MLC_TYPE_Q2_K] = dot_q2_K;
+    k->dot[MLC_TYPE_Q3_K] = dot_q3_K;
+    k->dot[MLC_TYPE_Q5_K] = dot_q5_K;
+    k->dot[MLC_TYPE_IQ4_NL] = dot_iq4_nl;
+    k->act[MLC_TYPE_IQ4_NL] = mlc_cpu_act_q8_0;
+    k->act_type[MLC_TYPE_IQ4_NL] = MLC_TYPE_Q8_0;
+    k->dot[MLC_TYPE_IQ4_XS] = dot_iq4_xs;
+    k->act[MLC_TYPE_IQ4_XS] = mlc_cpu_act_q8_K;
+    k->act_type[MLC_TYPE_IQ4_XS] = MLC_TYPE_Q8_K;
+    for (int t = MLC_TYPE_Q2_K; t <= MLC_TYPE_Q6_K; t++) {
+        k->act[t] = mlc_cpu_act_q8_K;
+        k->act_type[t] = MLC_TYPE_Q8_K;
+    }
     k->act[MLC_TYPE_Q6_K] = mlc_cpu_act_q8_K;
     k->act_type[MLC_TYPE_Q6_K] = MLC_TYPE_Q8_K;
 }

@@ -5,7 +5,8 @@
  *   weight F32  -> act F32        weight F16 -> act F16      weight BF16 -> act BF16
  *   weight Q8_0 -> act Q8_0       weight Q4_0 -> act Q8_0      weight Q5_0 -> act Q8_0
  *   weight Q4_1 -> act Q8_1       weight Q5_1 -> act Q8_1
- *   weight Q4_K -> act Q8_K       weight Q6_K -> act Q8_K
+ *   weight Q2_K, Q3_K, Q4_K, Q5_K, Q6_K -> act Q8_K
+ *   weight IQ4_NL -> act Q8_0     weight IQ4_XS -> act Q8_K
  * Integer dot products on 8-bit activations are what make quantized inference fast, and
  * using the same activation formats as llama.cpp keeps our logits within rounding of its.
  *
@@ -74,9 +75,13 @@ size_t mlc_cpu_act_row_bytes(const mlc_cpu_kernels *k, uint32_t wtype, int64_t n
 void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k);
 /* SIMD sets: overwrite the entries they accelerate. */
 void mlc_cpu_kernels_avx2(mlc_cpu_kernels *k);
+/* The Q2_K, Q3_K, Q5_K, IQ4_XS kernels of the avx2 set (vecdot_avx2_k.c); called above. */
+void mlc_cpu_kernels_avx2_k(mlc_cpu_kernels *k);
 void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k);
-/* The VNNI kernels of Q5_0, Q4_1, Q5_1 (vecdot_avx512_q.c); called by the above. */
+/* The VNNI kernels of Q5_0, Q4_1, Q5_1, IQ4_NL (vecdot_avx512_q.c); called by the above. */
 void mlc_cpu_kernels_avx512_q(mlc_cpu_kernels *k);
+/* The VNNI kernels of Q2_K, Q3_K, Q5_K, IQ4_XS (vecdot_avx512_k.c); called by the above. */
+void mlc_cpu_kernels_avx512_k(mlc_cpu_kernels *k);
 
 /* Activation quantizers, shared with the SIMD files (scalar reference versions). */
 void mlc_cpu_act_q8_0(const float *x, void *a, int64_t n);

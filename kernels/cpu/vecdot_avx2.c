@@ -11,7 +11,7 @@
  * their activations are F32 here (rounded to f16/bf16 first, so the values are those of the
  * scalar set), which spares converting the activation rows again for every weight row.
  *
- * The one precondition: the Q8_0, Q4_0 and Q5_0 dots move the weights' signs onto the
+ * The one precondition: the Q8_0, Q4_0, Q5_0 and IQ4_NL dots move the weights' signs onto the
  * activations (maddubs multiplies unsigned by signed bytes), which is exact for activation
  * values in [-127, 127]: all that mlc_cpu_act_q8_0 writes for inputs that are not NaN.
  *
@@ -383,12 +383,12 @@ static TARGET void dot4_bf16(int64_t n, const void *w, const void *a, size_t ast
 /* ------------------------------------------- Q8_0, Q4_0, Q5_0 x Q8_0; Q4_1, Q5_1 x Q8_1 */
 
 /* The 32-value block types, as a constant after inlining. */
-enum { W_Q8_0, W_Q4_0, W_Q5_0, W_Q4_1, W_Q5_1 };
+enum { W_Q8_0, W_Q4_0, W_Q5_0, W_Q4_1, W_Q5_1, W_IQ4_NL };
 
 /* Bytes of a weight block. */
 INLINE size_t w_bytes(int kind)
 {
-    static const size_t B[] = {34, 18, 22, 20, 24};
+    static const size_t B[] = {34, 18, 22, 20, 24, 18};
     return B[kind];
 }
 
@@ -424,8 +424,15 @@ INLINE __m256i levels32(const uint8_t *p, const uint8_t *qh)
     return v;
 }
 
-/* A block's 32 weight values as bytes: signed for Q8_0, Q4_0 (q - 8), Q5_0 (q - 16);
- * unsigned levels for Q4_1, Q5_1. */
+/* IQ4_NL's 16 values (ggml's kvalues_iq4nl) in both 128-bit lanes, for a byte shuffle. */
+INLINE __m256i iq4_table(void)
+{
+    return _mm256_broadcastsi128_si256(_mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1,
+                                                     13, 25, 38, 53, 69, 89, 113));
+}
+
+/* A block's 32 weight values as bytes: signed for Q8_0, Q4_0 (q - 8), Q5_0 (q - 16) and
+ * IQ4_NL (its table looked up per nibble); unsigned levels for Q4_1, Q5_1. */
 INLINE __m256i w_values(int kind, const uint8_t *xb)
 {
     switch (kind) {
@@ -433,6 +440,7 @@ INLINE __m256i w_values(int kind, const uint8_t *xb)
     case W_Q4_0: return _mm256_sub_epi8(levels32(xb + 2, NULL), _mm256_set1_epi8(8));
     case W_Q5_0: return _mm256_sub_epi8(levels32(xb + 6, xb + 2), _mm256_set1_epi8(16));
     case W_Q4_1: return levels32(xb + 4, NULL);
+    case W_IQ4_NL: return _mm256_shuffle_epi8(iq4_table(), levels32(xb + 2, NULL));
     default: return levels32(xb + 8, xb + 4);
     }
 }
@@ -550,6 +558,7 @@ Q8_DOTS(q4_0, W_Q4_0)
 Q8_DOTS(q5_0, W_Q5_0)
 Q8_DOTS(q4_1, W_Q4_1)
 Q8_DOTS(q5_1, W_Q5_1)
+Q8_DOTS(iq4_nl, W_IQ4_NL)
 
 /* ---------------------------------------------------------------- Q4_K x Q8_K */
 
@@ -759,6 +768,10 @@ void mlc_cpu_kernels_avx2(mlc_cpu_kernels *k)
     k->dot[MLC_TYPE_Q5_0] = dot_q5_0;
     k->dot4[MLC_TYPE_Q5_0] = dot4_q5_0;
     k->act[MLC_TYPE_Q5_0] = act_q8_0;
+    k->dot[MLC_TYPE_IQ4_NL] = dot_iq4_nl;
+    k->dot4[MLC_TYPE_IQ4_NL] = dot4_iq4_nl;
+    k->act[MLC_TYPE_IQ4_NL] = act_q8_0;
+    k->act[MLC_TYPE_IQ4_XS] = act_q8_K;
     k->dot[MLC_TYPE_Q4_1] = dot_q4_1;
     k->dot4[MLC_TYPE_Q4_1] = dot4_q4_1;
     k->dot[MLC_TYPE_Q5_1] = dot_q5_1;
@@ -769,4 +782,8 @@ void mlc_cpu_kernels_avx2(mlc_cpu_kernels *k)
     k->dot[MLC_TYPE_Q6_K] = dot_q6_K;
     k->dot4[MLC_TYPE_Q6_K] = dot4_q6_K;
     k->act[MLC_TYPE_Q6_K] = act_q8_K;
+    k->act[MLC_TYPE_Q2_K] = act_q8_K;
+    k->act[MLC_TYPE_Q3_K] = act_q8_K;
+    k->act[MLC_TYPE_Q5_K] = act_q8_K;
+    mlc_cpu_kernels_avx2_k(k);
 }

@@ -12,7 +12,8 @@
  *   Q8_0/Q4_0 take 8 blocks per step, laid out so that their sums need a short reduction
  *   tree (see q8_group). 512-bit versions were 15-25% slower: a 32-byte block needs an
  *   insert per 64-byte register, and 512-bit instructions leave only two vector ports.
- *   Without VNNI the avx2 kernels stay. Q5_0, Q4_1 and Q5_1 live in vecdot_avx512_q.c.
+ *   Without VNNI the avx2 kernels stay. Q5_0, Q4_1 and Q5_1 live in vecdot_avx512_q.c,
+ *   IQ4_NL there too; Q2_K, Q3_K, Q5_K and IQ4_XS in vecdot_avx512_k.c.
  * Decode (one activation row) goes through dotw4: four weight rows against the activation
  * row, which is loaded (and for Q8_0 sign-flipped) once for the four, each row's arithmetic
  * exactly that of its dot; prefetches run some rows ahead (see prefetch_rows). Prefill of
@@ -968,4 +969,5 @@ void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k)
     k->dotw4[MLC_TYPE_Q4_K] = dotw4_q4_K;
     k->dotw4[MLC_TYPE_Q6_K] = dotw4_q6_K;
     mlc_cpu_kernels_avx512_q(k);
+    mlc_cpu_kernels_avx512_k(k);
 }

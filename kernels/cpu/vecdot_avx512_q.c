@@ -1,5 +1,5 @@
-/* vecdot_avx512_q.c: AVX-512 VNNI kernels for the 5-bit and affine 32-value block types:
- * Q5_0 against Q8_0 activations, Q4_1 and Q5_1 against Q8_1.
+/* vecdot_avx512_q.c: AVX-512 VNNI kernels for the 5-bit, affine and non-linear 32-value
+ * block types: Q5_0 and IQ4_NL against Q8_0 activations, Q4_1 and Q5_1 against Q8_1.
  *
  * Same rules as vecdot_avx512.c: 256-bit vpdpbusd for the exact integer block sums, then
  * the scalar reference's float operations in its order, so every result is bit-identical
@@ -8,7 +8,8 @@
  * vpdpbusd multiplies unsigned by signed bytes, so the weights go in as their unsigned
  * levels q (0..31) against the activations as they are: for Q4_1/Q5_1 that is the whole
  * integer sum; for Q5_0 (values q - 16) the term 16 * sum a comes off, taken from one more
- * vpdpbusd with 16 in every byte. Exact for every int8 activation. */
+ * vpdpbusd with 16 in every byte. IQ4_NL's table values v (-127..113) go in as v + 128 and
+ * 128 * sum a comes off the same way. Exact for every int8 activation. */
 #include "vecdot.h"
 
 #include <immintrin.h>
@@ -31,17 +32,18 @@
 #define WPF_ROWS 4
 #define WPF_FAR 24
 
-enum { W_Q5_0, W_Q4_1, W_Q5_1 };
+enum { W_Q5_0, W_Q4_1, W_Q5_1, W_IQ4_NL };
 
 INLINE size_t w_bytes(int kind)
 {
-    return kind == W_Q5_0 ? 22 : kind == W_Q4_1 ? 20 : 24;
+    static const size_t B[] = {22, 20, 24, 18};
+    return B[kind];
 }
 
 /* Activation block bytes: Q8_0 (34: f16 d, i8 qs[32]) or Q8_1 (36: f16 d, f16 s, qs). */
 INLINE size_t a_bytes(int kind)
 {
-    return kind == W_Q5_0 ? 34 : 36;
+    return kind == W_Q5_0 || kind == W_IQ4_NL ? 34 : 36;
 }
 
 INLINE uint16_t ld16(const uint8_t *p)
@@ -90,8 +92,15 @@ INLINE __m256i levels32(const uint8_t *qs, const uint8_t *qh)
     return v;
 }
 
+/* A block's unsigned weight bytes: 5-bit and 4-bit levels, or IQ4_NL's table + 128. */
 INLINE __m256i w_levels(int kind, const uint8_t *xb)
 {
+    if (kind == W_IQ4_NL) {
+        const __m256i t128 = _mm256_broadcastsi128_si256(_mm_setr_epi8(
+            1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166, (char)181,
+            (char)197, (char)217, (char)241));
+        return _mm256_shuffle_epi8(t128, levels32(xb + 2, NULL));
+    }
     if (kind == W_Q5_0)
         return levels32(xb + 6, xb + 2);
     if (kind == W_Q4_1)
@@ -106,6 +115,8 @@ INLINE __m256i block_dot(int kind, __m256i lv, __m256i a)
     __m256i v = _mm256_dpbusd_epi32(z, lv, a);
     if (kind == W_Q5_0)
         v = _mm256_sub_epi32(v, _mm256_dpbusd_epi32(z, _mm256_set1_epi8(16), a));
+    if (kind == W_IQ4_NL)
+        v = _mm256_sub_epi32(v, _mm256_dpbusd_epi32(z, _mm256_set1_epi8((char)128), a));
     return v;
 }
 
@@ -117,7 +128,7 @@ INLINE __m128 block_terms(int kind, const __m256i *v, __m128 dx, __m128 mx, cons
     const size_t ab = a_bytes(kind);
     const __m128 sumf = _mm_cvtepi32_ps(hsum4x8(v[0], v[1], v[2], v[3]));
     __m128 p = _mm_mul_ps(sumf, _mm_mul_ps(dx, f16x4(yb, ab, cnt)));
-    if (kind != W_Q5_0)
+    if (kind == W_Q4_1 || kind == W_Q5_1)
         p = _mm_add_ps(p, _mm_mul_ps(mx, f16x4(yb + 2, ab, cnt)));
     return p;
 }
@@ -133,7 +144,7 @@ INLINE void q_group(int kind, const uint8_t *x, const uint8_t *a, size_t astride
     for (int k = 0; k < 4; k++)
         lv[k] = k < cnt ? w_levels(kind, xb + k * wb) : _mm256_setzero_si256();
     const __m128 dx = f16x4(xb, wb, cnt);
-    const __m128 mx = kind != W_Q5_0 ? f16x4(xb + 2, wb, cnt) : _mm_setzero_ps();
+    const __m128 mx = kind == W_Q4_1 || kind == W_Q5_1 ? f16x4(xb + 2, wb, cnt) : _mm_setzero_ps();
     UNROLL
     for (int r = 0; r < R; r++) {
         const uint8_t *yb = a + (size_t)r * astride + (size_t)b * ab;
@@ -163,7 +174,7 @@ INLINE void q_group_w(int kind, const uint8_t *x, size_t ws, const uint8_t *a, i
         for (int k = 0; k < 4; k++)
             v[k] = k < cnt ? block_dot(kind, w_levels(kind, xb + k * wb), av[k]) : _mm256_setzero_si256();
         const __m128 dx = f16x4(xb, wb, cnt);
-        const __m128 mx = kind != W_Q5_0 ? f16x4(xb + 2, wb, cnt) : _mm_setzero_ps();
+        const __m128 mx = kind == W_Q4_1 || kind == W_Q5_1 ? f16x4(xb + 2, wb, cnt) : _mm_setzero_ps();
         p[r] = block_terms(kind, v, dx, mx, yb, cnt);
     }
 }
@@ -265,6 +276,7 @@ INLINE void q_wrows(int kind, int64_t n, const uint8_t *x, size_t ws, const uint
 Q_DOTS(q5_0, W_Q5_0)
 Q_DOTS(q4_1, W_Q4_1)
 Q_DOTS(q5_1, W_Q5_1)
+Q_DOTS(iq4_nl, W_IQ4_NL)
 
 void mlc_cpu_kernels_avx512_q(mlc_cpu_kernels *k)
 {
@@ -277,4 +289,7 @@ void mlc_cpu_kernels_avx512_q(mlc_cpu_kernels *k)
     k->dot[MLC_TYPE_Q5_1] = dot_q5_1;
     k->dot4[MLC_TYPE_Q5_1] = dot4_q5_1;
     k->dotw4[MLC_TYPE_Q5_1] = dotw4_q5_1;
+    k->dot[MLC_TYPE_IQ4_NL] = dot_iq4_nl;
+    k->dot4[MLC_TYPE_IQ4_NL] = dot4_iq4_nl;
+    k->dotw4[MLC_TYPE_IQ4_NL] = dotw4_iq4_nl;
 }

@@ -3,7 +3,8 @@
  * Type ids are ggml's (they are what GGUF files store). Every id ggml defines has a name,
  * block size and block byte size here, so a file holding a type we cannot compute with can
  * still be parsed, sized and reported by name. Only the types with mlc_type_supported() true
- * can be dequantized or quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K.
+ * can be dequantized or quantized: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K,
+ * Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS.
  *
  * Block layouts (little-endian, bit-exact to ggml):
  *   Q4_0  32 values, 18 B: f16 d; u8 qs[16]        x = d * (q - 8), low nibbles = 0..15, high = 16..31
@@ -12,8 +13,16 @@
  *         as Q4_0's nibbles, its fifth bit is bit i of the little-endian u32 qh
  *   Q5_1  32 values, 24 B: f16 d, m; u8 qh[4]; u8 qs[16]  x = d * q + m, bits as Q5_0
  *   Q8_0  32 values, 34 B: f16 d; i8 qs[32]        x = d * q
+ *   Q2_K 256 values, 84 B: u8 scales[16] (4-bit scale | 4-bit min << 4); u8 qs[64] (2-bit);
+ *        f16 d, dmin
+ *   Q3_K 256 values, 110 B: u8 hmask[32] (third bits); u8 qs[64] (low 2 bits); u8 scales[12]
+ *        (16 x 6-bit); f16 d
  *   Q4_K 256 values, 144 B: f16 d, dmin; u8 scales[12] (8 x 6-bit scale + 6-bit min); u8 qs[128]
+ *   Q5_K 256 values, 176 B: f16 d, dmin; u8 scales[12] as Q4_K; u8 qh[32] (fifth bits); u8 qs[128]
  *   Q6_K 256 values, 210 B: u8 ql[128], qh[64]; i8 scales[16]; f16 d
+ *   IQ4_NL  32 values, 18 B: f16 d; u8 qs[16]     x = d * table[nibble], nibbles as Q4_0
+ *   IQ4_XS 256 values, 136 B: f16 d; u16 scales_h; u8 scales_l[4] (8 x 6-bit, minus 32);
+ *        u8 qs[128] (IQ4_NL's nibbles per 32 values)
  */
 #ifndef MLC_QUANT_H
 #define MLC_QUANT_H
@@ -34,8 +43,13 @@ typedef enum mlc_type {
     MLC_TYPE_Q5_0 = 6,
     MLC_TYPE_Q5_1 = 7,
     MLC_TYPE_Q8_0 = 8,
+    MLC_TYPE_Q2_K = 10,
+    MLC_TYPE_Q3_K = 11,
     MLC_TYPE_Q4_K = 12,
+    MLC_TYPE_Q5_K = 13,
     MLC_TYPE_Q6_K = 14,
+    MLC_TYPE_IQ4_NL = 20,
+    MLC_TYPE_IQ4_XS = 23,
     MLC_TYPE_BF16 = 30,
 } mlc_type;
 

@@ -1,0 +1,28 @@
+#version 450
+/* get_rows.comp: out [row_len, n] = rows ids [n] of a weight table, dequantized: workgroup
+ * (x: units, y: token). */
+#include "common.glsl"
+#include "dequant.glsl"
+
+layout(local_size_x = 64) in;
+layout(std430, binding = 1) readonly buffer IdBuf { int IDS[]; };
+layout(std430, binding = 2) buffer YBuf { float Y[]; };
+layout(push_constant) uniform PC {
+    uint w_off, row_words, ids_off, y_off, row_len, n, n_rows;
+} pc;
+
+void main()
+{
+    uint t = gl_WorkGroupID.y, u = gl_WorkGroupID.x * 64u + gl_LocalInvocationID.x;
+    if (u >= pc.row_len / UNIT)
+        return;
+    int id = IDS[pc.ids_off + t];
+    if (id < 0 || uint(id) >= pc.n_rows) {
+        flag_error(ST_GET_ROWS);
+        return;
+    }
+    Unit un;
+    unit_begin(pc.w_off + uint(id) * pc.row_words, u, un);
+    for (uint e = 0u; e < UNIT; e++)
+        Y[pc.y_off + t * pc.row_len + u * UNIT + e] = unit_val(un, e);
+}
