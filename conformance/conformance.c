@@ -555,7 +555,7 @@ static void run_rope(rc *x, const mlc_conf_case *c)
     float *in = hfloats(x, len), *got = hfloats(x, len);
     int32_t *pos = hints(x, n);
     double *ref = hdoubles(x, len);
-    float *ff = c->shape[3] ? hfloats(x, n_rot / 2 + 1) : NULL;
+    float *ff = c->shape[3] ? hfloats(x, n_rot / 2) : NULL; /* [n_rot/2] */
     if (!in || !got || !pos || !ref || (c->shape[3] && !ff))
         return;
     fill_gauss(&x->s, in, len, 1.0f);

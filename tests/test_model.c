@@ -553,3 +553,35 @@ Test(model_rope_freqs, malformed_factors_refused, .timeout = 120)
     load_patched(p, "rope_freqs.weight", 12, MLC_TYPE_F16, &err);
     cr_expect(strstr(err.msg, "tensor 'rope_freqs.weight': type F16, expected F32"), "%s", err.msg);
 }
+
+/* A factor of 0 (every angle of its pair would be inf) is refused, naming tensor and factor. */
+Test(model_rope_freqs, zero_factor_refused, .timeout = 120)
+{
+    char p[1024], q[1024];
+    llama_synth("rf_zero", "--rope-freqs llama3", p, sizeof p);
+    mlc_gguf *g = NULL;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_gguf_open(p, &g, &err), MLC_OK, "%s", err.msg);
+    const mlc_gguf_tensor *t = mlc_gguf_find_tensor(g, "rope_freqs.weight");
+    cr_assert(t && t->nbytes == 64);
+    char factors[64];
+    memcpy(factors, t->data, sizeof factors);
+    mlc_gguf_close(g);
+    size_t size;
+    char *bytes = tu_read_file(p, &size), *at = NULL;
+    cr_assert_not_null(bytes);
+    for (size_t i = 0; !at && i + sizeof factors <= size; i++)
+        if (!memcmp(bytes + i, factors, sizeof factors))
+            at = bytes + i;
+    cr_assert_not_null(at, "the factors' bytes are not in %s", p);
+    const float zero = 0.0f;
+    memcpy(at + 3 * sizeof zero, &zero, sizeof zero);
+    snprintf(q, sizeof q, "%s/rf_zero_patched.gguf", tu_tmpdir());
+    cr_assert_eq(tu_write_file(q, bytes, size), 0);
+    free(bytes);
+    mlc_model *m = NULL;
+    cr_expect_neq(mlc_model_load(q, NULL, &m, &err), MLC_OK);
+    cr_expect_null(m);
+    mlc_model_free(m);
+    cr_expect(strstr(err.msg, "tensor 'rope_freqs.weight': factor 3 is 0, not a positive number"), "%s", err.msg);
+}
