@@ -20,6 +20,7 @@
 #include "mlc/gguf.h"
 #include "mlc/quant.h"
 #include "mlc/vocab.h"
+#include "../kernels/ref/ref.h"
 
 typedef struct shape {
     const char *name, *arch;
@@ -63,6 +64,8 @@ typedef struct synth {
     int n_ov;
     const char *vocab_path, *out;
     bool quiet;             /* no progress lines */
+    bool rope_freqs;        /* write rope_freqs.weight: Llama 3.1 factors, or all 1 */
+    float rf[4];            /* factor, low, high, original context; factor 0: all 1 */
     double every_s;         /* seconds between progress lines */
     double t0, t_shown;     /* monotonic s: writing started, last progress line */
     int64_t bytes_done, bytes_total;
@@ -72,7 +75,7 @@ typedef struct synth {
         int64_t ne[2];
         int n_dims;
         uint32_t type;
-        int kind;           /* 0 matrix, 1 norm, 2 bias */
+        int kind;           /* 0 matrix, 1 norm, 2 bias, 3 rope frequency factors */
     } t[2048];
 } synth;
 
@@ -146,6 +149,8 @@ static void plan(synth *y)
     plan_one(y, "output_norm.weight", -1, s->dim, 0, 1);
     if (!gemma) /* gemma3 ties the output to the embedding */
         plan_one(y, "output.weight", -1, s->dim, s->vocab, 0);
+    if (y->rope_freqs)
+        plan_one(y, "rope_freqs.weight", -1, hd / 2, 0, 3);
     for (int l = 0; l < s->layers; l++) {
 #define T(suffix, a, b, kind) (snprintf(n, sizeof n, "blk.%d." suffix, l), plan_one(y, n, l, a, b, kind))
         T("attn_norm.weight", s->dim, 0, 1);
@@ -185,6 +190,16 @@ static void progress(synth *y, int64_t i)
             (double)y->bytes_done / 1048576.0, (double)y->bytes_total / 1048576.0, now - y->t0);
 }
 
+/* rope_freqs.weight [n] (n = n_rot/2): Llama 3.1's factors for the shape's base, or all 1. */
+static void rope_factors(const synth *y, float *ff, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        ff[j] = 1.0f;
+    if (y->rf[0] > 0)
+        mlc_ref_llama3_rope_factors((int)(2 * n), y->s.rope_base, y->rf[0], y->rf[1], y->rf[2],
+                                    y->rf[3], ff);
+}
+
 /* Fills one tensor: generate rows of floats and quantize them row by row. */
 static mlc_status fill(void *ctx, int64_t i, void *dst, size_t nbytes, mlc_err *err)
 {
@@ -199,6 +214,8 @@ static mlc_status fill(void *ctx, int64_t i, void *dst, size_t nbytes, mlc_err *
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t j = 0; j < n_in; j++)
             row[j] = (y->t[i].kind == 1 ? 1.0f : 0.0f) + sd * gauss(&st);
+        if (y->t[i].kind == 3) /* [n_rot/2]: computed, not random */
+            rope_factors(y, row, n_in);
         mlc_quantize_row((mlc_type)y->t[i].type, row, (uint8_t *)dst + (size_t)r * row_bytes, n_in);
     }
     free(row);
@@ -278,6 +295,9 @@ static const char synth_usage[] =
     "  --dim N --layers N --heads N --kv-heads N --ffn N --ctx N --vocab-size N\n"
     "  --head-dim N    (default dim / heads)   --rope-base F\n"
     "  --window N      gemma3: sliding window of the local layers (5 of every 6)\n"
+    "  --rope-freqs S  llama: write rope_freqs.weight, Llama 3.1 RoPE scaling: llama3\n"
+    "                  (factor 8, low/high freq factor 1/4, original context 8192),\n"
+    "                  llama3:F,LOW,HIGH,CTX, or ones (every factor 1: no change)\n"
     "  --type T        f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 | q2_k | q3_k | q4_k |\n"
     "                  q5_k | q6_k | iq4_nl | iq4_xs | q4_k_m (default f16)\n"
     "  --tensor-type PATTERN=T   type for tensors whose name contains PATTERN (repeatable)\n"
@@ -300,6 +320,26 @@ static bool parse_type(const char *v, uint32_t *out)
     return true;
 }
 
+/* --rope-freqs: llama3 | llama3:F,LOW,HIGH,CTX | ones. */
+static bool parse_rope_freqs(const char *v, synth *y)
+{
+    float *rf = y->rf;
+    char end;
+    y->rope_freqs = true;
+    if (!strcmp(v, "ones")) {
+        rf[0] = 0;
+        return true;
+    }
+    rf[0] = 8, rf[1] = 1, rf[2] = 4, rf[3] = 8192;
+    if (!strcmp(v, "llama3"))
+        return true;
+    if (sscanf(v, "llama3:%f,%f,%f,%f%c", &rf[0], &rf[1], &rf[2], &rf[3], &end) == 4 &&
+        rf[0] >= 1 && rf[1] > 0 && rf[2] > rf[1] && rf[3] >= 1)
+        return true;
+    fprintf(stderr, "mlc-bench model synth: --rope-freqs: '%s' is not llama3, llama3:F,LOW,HIGH,CTX (F >= 1, 0 < LOW < HIGH, CTX >= 1) or ones\n", v);
+    return false;
+}
+
 static const shape *find_preset(const char *name)
 {
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
@@ -311,7 +351,7 @@ static const shape *find_preset(const char *name)
 static int parse_synth(int argc, char **argv, synth *y)
 {
     static const char *const valued[] = {"-o", "--preset", "--arch", "--dim", "--layers", "--heads", "--kv-heads",
-        "--ffn", "--ctx", "--vocab-size", "--rope-base", "--head-dim", "--window", "--seed", "--vocab", "--type", "--tensor-type", "--progress-interval", NULL};
+        "--ffn", "--ctx", "--vocab-size", "--rope-base", "--head-dim", "--window", "--rope-freqs", "--seed", "--vocab", "--type", "--tensor-type", "--progress-interval", NULL};
     const char *c = "model synth", *v;
     y->s = presets[0];
     y->type = MLC_TYPE_F16;
@@ -369,6 +409,8 @@ static int parse_synth(int argc, char **argv, synth *y)
             ok = mlc_cli_int(c, a, v, 2, 1024, &y->s.head_dim);
         } else if (!strcmp(a, "--window")) {
             ok = mlc_cli_int(c, a, v, 1, 1 << 24, &y->s.window);
+        } else if (!strcmp(a, "--rope-freqs")) {
+            ok = parse_rope_freqs(v, y);
         } else if (!strcmp(a, "--rope-base")) {
             ok = mlc_cli_float(c, a, v, 1, 1e9, &y->s.rope_base);
         } else if (!strcmp(a, "--seed")) {
@@ -411,6 +453,10 @@ static bool check_shape(synth *y)
     if ((s->head_dim <= 0 && s->dim % s->heads) || s->heads % s->kv_heads || head_dim(s) % 2) {
         fprintf(stderr, "mlc-bench model synth: dim %d, heads %d, kv heads %d, head dim %d: dim must divide into heads of even size (or --head-dim be even) and heads into kv heads\n",
                 s->dim, s->heads, s->kv_heads, head_dim(s));
+        return false;
+    }
+    if (y->rope_freqs && strcmp(s->arch, "llama")) {
+        fprintf(stderr, "mlc-bench model synth: --rope-freqs: for arch llama only (not %s)\n", s->arch);
         return false;
     }
     if (y->n_tensors > (int)(sizeof y->t / sizeof y->t[0]) - 16) {

@@ -53,8 +53,8 @@ void mlc_conf_case_desc(const mlc_conf_case *c, char *buf, size_t cap)
         snprintf(buf, cap, "rms_norm dim=%lld rows=%lld", s[0], n);
         break;
     case MLC_OP_ROPE:
-        snprintf(buf, cap, "rope %s head_dim=%lld n_head=%lld n_rot=%lld n=%lld",
-                 c->neox ? "neox" : "normal", s[0], s[1], s[2], n);
+        snprintf(buf, cap, "rope %s head_dim=%lld n_head=%lld n_rot=%lld n=%lld%s",
+                 c->neox ? "neox" : "normal", s[0], s[1], s[2], n, s[3] ? " ff=llama3" : "");
         break;
     case MLC_OP_KV_STORE:
         snprintf(buf, cap, "kv_store %s kv_dim=%lld n_ctx=%lld slots=%lld n=%lld", t, s[0], s[1], s[2], n);
@@ -173,10 +173,11 @@ static void norm_rope_cases(case_list *l, bool full)
         for (int nh = 0; nh < 2; nh++)
             for (int part = 0; part < 2; part++)
                 for (int neox = 0; neox < 2; neox++)
-                    for (int b = 0; b < (full ? 3 : 1); b++)
-                        add_case(l, (mlc_conf_case){.op = MLC_OP_ROPE, .type = MLC_TYPE_F32,
-                                                    .shape = {hds[h], nh ? 7 : 1, part ? hds[h] / 2 : hds[h]},
-                                                    .n = full ? ns[b] : 3, .neox = neox});
+                    for (int ff = 0; ff < 2; ff++) /* shape[3] 1: Llama 3.1 frequency factors */
+                        for (int b = 0; b < (full ? 3 : 1); b++)
+                            add_case(l, (mlc_conf_case){.op = MLC_OP_ROPE, .type = MLC_TYPE_F32,
+                                                        .shape = {hds[h], nh ? 7 : 1, part ? hds[h] / 2 : hds[h], ff},
+                                                        .n = full ? ns[b] : 3, .neox = neox});
 }
 
 static void kv_attention_cases(case_list *l, bool full)
@@ -554,20 +555,24 @@ static void run_rope(rc *x, const mlc_conf_case *c)
     float *in = hfloats(x, len), *got = hfloats(x, len);
     int32_t *pos = hints(x, n);
     double *ref = hdoubles(x, len);
-    if (!in || !got || !pos || !ref)
+    float *ff = c->shape[3] ? hfloats(x, n_rot / 2) : NULL; /* [n_rot/2] */
+    if (!in || !got || !pos || !ref || (c->shape[3] && !ff))
         return;
     fill_gauss(&x->s, in, len, 1.0f);
     static const int32_t fixed[] = {32767, 0, 1, 4095, 130, 6}; /* long contexts first */
     for (int64_t t = 0; t < n; t++)
         pos[t] = t < 6 ? fixed[t] : (int32_t)mlc_rng_below(&x->s, 32768);
     const float base = mlc_rng_below(&x->s, 2) ? 1000000.0f : 10000.0f;
-    mlc_ref_rope(in, pos, n, nh, hd, n_rot, base, c->neox, ref);
-    mlc_tensor dx, dp;
-    if (!d_guarded(x, MLC_TYPE_F32, hd, nh, n, in, &dx) || !d_in(x, pos, MLC_TYPE_I32, n, 1, 1, &dp))
+    if (ff)
+        mlc_ref_llama3_rope_factors(n_rot, base, 8.0f, 1.0f, 4.0f, 8192.0f, ff);
+    mlc_ref_rope(in, pos, ff, n, nh, hd, n_rot, base, c->neox, ref);
+    mlc_tensor dx, dp, df = MLC_ROPE_NO_FF;
+    if (!d_guarded(x, MLC_TYPE_F32, hd, nh, n, in, &dx) || !d_in(x, pos, MLC_TYPE_I32, n, 1, 1, &dp) ||
+        (ff && !d_in(x, ff, MLC_TYPE_F32, n_rot / 2, 1, 1, &df)))
         return;
     x->r->bytes = 8.0 * (double)len;
     tic(x);
-    x->b->vt->rope(x->b->ctx, dx, dp, n_rot, base, c->neox);
+    x->b->vt->rope(x->b->ctx, dx, dp, df, n_rot, base, c->neox);
     if (d_fetch(x, dx, got))
         compare(x, got, ref, len);
 }

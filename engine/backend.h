@@ -38,7 +38,7 @@
  *   get_rows   table type       {row_len, rows}
  *   matmul     weight type      {n_in, n_out}
  *   rms_norm   F32              {dim}              (per head: dim = head_dim)
- *   rope       F32              {head_dim, n_head, n_rot}
+ *   rope       F32              {head_dim, n_head, n_rot, ff}   (ff 1: with frequency factors)
  *   kv_store   KV cache type    {kv_dim, n_ctx, n_slots}
  *   attention  KV cache type    {head_dim, n_head, n_kv_head, n_ctx}
  *   swiglu, geglu, add, mul, scale   F32   {n}   (elements)
@@ -80,6 +80,9 @@ typedef struct mlc_tensor {
     uint32_t type;  /* MLC_TYPE_* or MLC_TYPE_I32 */
     int64_t ne[4];  /* elements per dimension, ne[0] contiguous */
 } mlc_tensor;
+
+/* rope's ff operand when a model has no frequency factors. */
+#define MLC_ROPE_NO_FF ((mlc_tensor){0})
 
 /* A view of ne0 x ne1 x ne2 elements of type at byte offset of b. */
 mlc_tensor mlc_tensor_make(mlc_buffer *b, size_t offset, uint32_t type, int64_t ne0, int64_t ne1,
@@ -156,9 +159,12 @@ typedef struct mlc_backend_vt {
      * norms pass x as [head_dim, n_head * n]. y may alias x. */
     mlc_status (*rms_norm)(void *ctx, mlc_tensor x, mlc_tensor w, float eps, mlc_tensor y);
     /* Rotary embedding in place on x [head_dim, n_head, n], first n_rot dims of each head, at
-     * positions pos [n]. neox: pairs (j, j + n_rot/2); otherwise adjacent pairs (2j, 2j+1). */
-    mlc_status (*rope)(void *ctx, mlc_tensor x, mlc_tensor pos, int n_rot, float freq_base,
-                       bool neox);
+     * positions pos [n]. neox: pairs (j, j + n_rot/2); otherwise adjacent pairs (2j, 2j+1).
+     * Pair j turns by pos * freq_base^(-2j/n_rot) / ff[j], with ff [n_rot/2] F32 the frequency
+     * factors (Llama 3.1's rope_freqs), or by pos * freq_base^(-2j/n_rot) when ff.buf is NULL
+     * (MLC_ROPE_NO_FF). */
+    mlc_status (*rope)(void *ctx, mlc_tensor x, mlc_tensor pos, mlc_tensor ff, int n_rot,
+                       float freq_base, bool neox);
     /* Stores k, v [kv_dim, n] at (slot[i], pos[i]) of the cache layers k_cache, v_cache
      * [kv_dim, n_ctx, n_slots] (F16 or F32). */
     mlc_status (*kv_store)(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor k_cache,

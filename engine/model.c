@@ -52,6 +52,7 @@ struct mlc_model {
     weight tok_embd;        /* [n_vocab, n_embd]; get_rows reads it */
     weight output;          /* [n_vocab, n_embd]; token_embd when tied */
     mlc_tensor output_norm;
+    mlc_tensor rope_freqs;  /* llama [n_rot/2] f32 frequency factors; buf NULL when absent */
     layer *layers;
     mlc_buffer **f32_bufs;  /* device copies of 1-D tensors, released with the model */
     int n_f32_bufs;
@@ -101,7 +102,8 @@ static mlc_status hp_float(const mlc_gguf *g, const char *arch, const char *suff
 static mlc_status refuse_unsupported(const mlc_model *m, mlc_err *err)
 {
     static const char *const sfx[] = {"attention.logit_softcapping", "final_logit_softcapping",
-                                      "rope.scaling.factor", "rope.scaling.type"};
+                                      "rope.scaling.factor", "rope.scaling.type",
+                                      "rope.scale_linear", "rope.scaling.attn_factor"};
     char key[128];
     for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
         snprintf(key, sizeof key, "%s.%s", m->arch, sfx[i]);
@@ -114,9 +116,9 @@ static mlc_status refuse_unsupported(const mlc_model *m, mlc_err *err)
         return mlc_err_set(err, MLC_ERR_UNSUPPORTED, "%s: key '%s': not supported yet",
                            mlc_gguf_path(m->g), key);
     }
-    if (mlc_gguf_find_tensor(m->g, "rope_freqs.weight"))
+    if (m->kind != ARCH_LLAMA && mlc_gguf_find_tensor(m->g, "rope_freqs.weight"))
         return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
-                           "%s: tensor 'rope_freqs.weight': RoPE frequency factors are not supported yet",
+                           "%s: tensor 'rope_freqs.weight': RoPE frequency factors are supported for llama only",
                            mlc_gguf_path(m->g));
     return MLC_OK;
 }
@@ -286,6 +288,31 @@ static mlc_status load_vector(mlc_model *m, const char *name, int64_t n, bool op
     return MLC_OK;
 }
 
+/* Llama 3.1-style RoPE scaling. Its GGUFs carry no rope.scaling.* key: the converter turns
+ * rope_scaling {rope_type llama3, factor, low/high_freq_factor, original context} into
+ * rope_freqs.weight [n_rot/2] F32, and pair i's angle is divided by factor i (as llama.cpp and
+ * ggml's rope read it). Factors must be finite and positive: 0 would make every angle inf. */
+static mlc_status load_rope_freqs(mlc_model *m, mlc_err *err)
+{
+    static const char name[] = "rope_freqs.weight";
+    const int64_t half = m->info.n_rot / 2;
+    const mlc_gguf_tensor *t;
+    mlc_status s = find_tensor(m, name, half, 0, true, &t, err);
+    if (s || !t)
+        return s;
+    if (t->type != MLC_TYPE_F32)
+        return mlc_err_set(err, MLC_ERR_FORMAT, "%s: tensor '%s': type %s, expected F32",
+                           mlc_gguf_path(m->g), name, mlc_tensor_type_name(t->type));
+    for (int64_t i = 0; i < half; i++) {
+        float f;
+        memcpy(&f, (const char *)t->data + i * (int64_t)sizeof f, sizeof f);
+        if (!(f > 0) || !isfinite(f))
+            return mlc_err_set(err, MLC_ERR_FORMAT, "%s: tensor '%s': factor %" PRId64 " is %g, not a positive number",
+                               mlc_gguf_path(m->g), name, i, (double)f);
+    }
+    return load_vector(m, name, half, false, &m->rope_freqs, err);
+}
+
 static mlc_status load_layer(mlc_model *m, int il, mlc_err *err)
 {
     const mlc_model_info *in = &m->info;
@@ -399,6 +426,8 @@ static mlc_status load_weights(mlc_model *m, mlc_err *err)
                          USE(GET_ROWS) | (tied ? USE(MATMUL) : 0), &m->tok_embd, err)) ||
         (s = load_vector(m, "output_norm.weight", in->n_embd, false, &m->output_norm, err)))
         return s;
+    if ((s = load_rope_freqs(m, err)))
+        return s;
     m->output = m->tok_embd; /* tied embeddings unless output.weight exists */
     if (!tied && (s = load_matrix(m, "output.weight", in->n_embd, in->n_vocab, USE(MATMUL), &m->output, err)))
         return s;
@@ -419,10 +448,11 @@ static mlc_status need_ops(const mlc_model *m, mlc_err *err)
     const int64_t e = in->n_embd, qd = (int64_t)in->n_head * in->head_dim;
     const uint32_t f = MLC_TYPE_F32;
     const bool gemma = m->kind == ARCH_GEMMA3;
+    const int64_t ff = m->rope_freqs.buf != NULL; /* rope's shape[3]: with frequency factors */
     mlc_status s;
     if ((s = need(m, MLC_OP_RMS_NORM, f, e, 0, 0, 0, "norms", err)) ||
-        (s = need(m, MLC_OP_ROPE, f, in->head_dim, in->n_head, in->n_rot, 0, "queries", err)) ||
-        (s = need(m, MLC_OP_ROPE, f, in->head_dim, in->n_head_kv, in->n_rot, 0, "keys", err)) ||
+        (s = need(m, MLC_OP_ROPE, f, in->head_dim, in->n_head, in->n_rot, ff, "queries", err)) ||
+        (s = need(m, MLC_OP_ROPE, f, in->head_dim, in->n_head_kv, in->n_rot, ff, "keys", err)) ||
         (s = need(m, gemma ? MLC_OP_GEGLU : MLC_OP_SWIGLU, f, in->n_ff, 0, 0, 0, "feed-forward", err)) ||
         (gemma && (s = need(m, MLC_OP_RMS_NORM, f, in->head_dim, 0, 0, 0, "per-head norms", err))) ||
         (m->embd_scale > 0 && (s = need(m, MLC_OP_SCALE, f, e, 0, 0, 0, "embedding scale", err))) ||
@@ -743,8 +773,8 @@ static void forward_layer(mlc_context *c, int il, int n)
         vt->rms_norm(bx, qh, L->q_norm, in->rms_eps, qh);            /* each [hd] head */
         vt->rms_norm(bx, kh, L->k_norm, in->rms_eps, kh);
     }
-    vt->rope(bx, qh, pos, in->n_rot, L->rope_base, m->neox);         /* [hd, n_head, n] */
-    vt->rope(bx, kh, pos, in->n_rot, L->rope_base, m->neox);         /* [hd, n_head_kv, n] */
+    vt->rope(bx, qh, pos, m->rope_freqs, in->n_rot, L->rope_base, m->neox); /* [hd, n_head, n] */
+    vt->rope(bx, kh, pos, m->rope_freqs, in->n_rot, L->rope_base, m->neox); /* [hd, n_head_kv, n] */
     vt->kv_store(bx, k, v, kc, vc, slot, pos);                       /* cache[slot, pos] */
     vt->attention(bx, qh, kc, vc, slot, pos, L->swa ? &c->attn_swa : &c->attn,
                   heads(c->att, hd, in->n_head, n));

@@ -718,7 +718,7 @@ static void rope_case(bool neox, int n_head, int head_dim, int n_rot, float base
         pos[t] = t < 6 ? fixed[(t + (n == 1 ? (int64_t)(seed % 6) : 0)) % 6]
                        : (int32_t)mlc_rng_below(&s, 32768);
     double *ref = dalloc(len);
-    mlc_ref_rope(x, pos, n, n_head, head_dim, n_rot, base, neox, ref);
+    mlc_ref_rope(x, pos, NULL, n, n_head, head_dim, n_rot, base, neox, ref);
     float *got = falloc(len);
     for (int i = 0; i < n_cfgs; i++) {
         const cfg *c = &cfgs[i];
@@ -728,7 +728,7 @@ static void rope_case(bool neox, int n_head, int head_dim, int n_rot, float base
                  n_head, head_dim, n_rot, (double)base, (long long)n);
         mlc_tensor dpos = d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
         mlc_tensor dx = d_out(c, head_dim, n_head, n, x); /* in place */
-        c->b.vt->rope(c->b.ctx, dx, dpos, n_rot, base, neox);
+        c->b.vt->rope(c->b.ctx, dx, dpos, MLC_ROPE_NO_FF, n_rot, base, neox);
         d_fetch(c, dx, got, desc);
         expect_close("rope", MLC_TYPE_F32, desc, got, ref, len);
         d_free(c, dx);
@@ -1453,14 +1453,14 @@ Test(cpu_ops, reference_helpers)
     float xx[16];
     memcpy(xx, x, sizeof x);
     memcpy(xx + 8, x, sizeof x);
-    mlc_ref_rope(xx, ps, 2, 1, 8, 8, 10000.0f, false, y);
+    mlc_ref_rope(xx, ps, NULL, 2, 1, 8, 8, 10000.0f, false, y);
     for (int i = 0; i < 8; i++)
         cr_expect_eq(y[i], x[i]);
     cr_expect(fabs(y[8] - (cos(1.0) - 2 * sin(1.0))) < 1e-12);
     cr_expect(fabs(y[9] - (sin(1.0) + 2 * cos(1.0))) < 1e-12);
     for (int i = 0; i < 4; i++)
         cr_expect(fabs(hypot(y[8 + 2 * i], y[9 + 2 * i]) - hypot(x[2 * i], x[2 * i + 1])) < 1e-12);
-    mlc_ref_rope(xx, ps, 2, 1, 8, 8, 10000.0f, true, y);
+    mlc_ref_rope(xx, ps, NULL, 2, 1, 8, 8, 10000.0f, true, y);
     cr_expect(fabs(y[8] - (cos(1.0) - 5 * sin(1.0))) < 1e-12); /* neox: pair (0, 4) */
     /* rms_norm of a constant row is w */
     const float cst[4] = {3, 3, 3, 3}, w[4] = {1, 2, 3, 4};

@@ -508,8 +508,23 @@ static mlc_status cpu_rms_norm(void *ctx, mlc_tensor x, mlc_tensor w, float eps,
     return MLC_OK;
 }
 
-static mlc_status cpu_rope(void *ctx, mlc_tensor xt, mlc_tensor post, int n_rot, float freq_base,
-                           bool neox)
+/* rope's frequency factors: NULL when ff is none, else its [n_rot/2] F32 values, or a failure
+ * (*s set) for a view of another type or length. */
+static const float *rope_factors(cpu_ctx *c, const mlc_tensor *ff, int n_rot, mlc_status *s)
+{
+    *s = MLC_OK;
+    if (!ff->buf)
+        return NULL;
+    if ((*s = VIEWS_OK(c, "rope", ff)) || (*s = TYPED(c, "rope", MLC_TYPE_F32, ff)))
+        return NULL;
+    if (mlc_tensor_nelem(ff) != n_rot / 2)
+        *s = fail(c, MLC_ERR_ARG, "cpu: rope: %lld frequency factors for %d rope dims (%d needed)",
+                  (long long)mlc_tensor_nelem(ff), n_rot, n_rot / 2);
+    return *s ? NULL : at(ff);
+}
+
+static mlc_status cpu_rope(void *ctx, mlc_tensor xt, mlc_tensor post, mlc_tensor fft, int n_rot,
+                           float freq_base, bool neox)
 {
     cpu_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "rope", &xt, &post);
@@ -520,6 +535,9 @@ static mlc_status cpu_rope(void *ctx, mlc_tensor xt, mlc_tensor post, int n_rot,
     if (head_dim > MAX_HEAD_DIM || n_rot > head_dim || n_rot < 0 || n_rot % 2 || mlc_tensor_nelem(&post) != n)
         return fail(c, MLC_ERR_ARG, "cpu: rope: head dim %d, rope dims %d, %lld tokens and %lld positions",
                     head_dim, n_rot, (long long)n, (long long)mlc_tensor_nelem(&post));
+    const float *ff = rope_factors(c, &fft, n_rot, &s);
+    if (s)
+        return s;
     float *x = at(&xt);
     const int32_t *pos = at(&post);
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
@@ -527,8 +545,9 @@ static mlc_status cpu_rope(void *ctx, mlc_tensor xt, mlc_tensor post, int n_rot,
     for (int64_t t = 0; t < n; t++) {
         float theta = (float)pos[t];
         for (int i = 0; i < n_rot / 2; i++) {
-            cs[i][0] = cosf(theta);
-            cs[i][1] = sinf(theta);
+            const float th = ff ? theta / ff[i] : theta; /* factor 1 leaves theta as it is */
+            cs[i][0] = cosf(th);
+            cs[i][1] = sinf(th);
             theta *= theta_scale;
         }
         for (int h = 0; h < n_head; h++) {

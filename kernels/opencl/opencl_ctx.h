@@ -84,7 +84,8 @@ bool mlc_cl_supports(void *ctx, mlc_op op, uint32_t type, const int64_t shape[4]
 mlc_status mlc_cl_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_tensor out);
 mlc_status mlc_cl_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y);
 mlc_status mlc_cl_rms_norm(void *ctx, mlc_tensor x, mlc_tensor w, float eps, mlc_tensor y);
-mlc_status mlc_cl_rope(void *ctx, mlc_tensor x, mlc_tensor pos, int n_rot, float freq_base, bool neox);
+mlc_status mlc_cl_rope(void *ctx, mlc_tensor x, mlc_tensor pos, mlc_tensor ff, int n_rot,
+                       float freq_base, bool neox);
 mlc_status mlc_cl_kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor k_cache,
                            mlc_tensor v_cache, mlc_tensor slot, mlc_tensor pos);
 mlc_status mlc_cl_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_cache,

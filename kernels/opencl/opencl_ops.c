@@ -245,23 +245,45 @@ mlc_status mlc_cl_rms_norm(void *ctx, mlc_tensor x, mlc_tensor w, float eps, mlc
     return mlc_cl_launch(c, K_rms_norm, 2, g, l, MLC_CL_ARGS(AV_(xv), AV_(wv), AV_(yv), A_(d), A_(eps)));
 }
 
-mlc_status mlc_cl_rope(void *ctx, mlc_tensor x, mlc_tensor pos, int n_rot, float freq_base, bool neox)
+/* rope's frequency factors ff: none (has 0, the kernel gets x's buffer and never reads it),
+ * or a [n_rot/2] F32 view. */
+static mlc_status rope_factors(cl_ctx *c, const mlc_tensor *ff, const mlc_tensor *x, int n_rot,
+                               view *fv, cl_int *has)
+{
+    *has = ff->buf != NULL;
+    *fv = V(*has ? ff : x);
+    if (!*has)
+        return MLC_OK;
+    mlc_status s = VIEWS_OK(c, "rope", ff);
+    if (s || (s = TYPED(c, "rope", MLC_TYPE_F32, ff)))
+        return s;
+    if (mlc_tensor_nelem(ff) != n_rot / 2)
+        return mlc_cl_fail(c, MLC_ERR_ARG, "opencl: rope: %lld frequency factors for %d rope dims (%d needed)",
+                           (long long)mlc_tensor_nelem(ff), n_rot, n_rot / 2);
+    return MLC_OK;
+}
+
+mlc_status mlc_cl_rope(void *ctx, mlc_tensor x, mlc_tensor pos, mlc_tensor ff, int n_rot,
+                       float freq_base, bool neox)
 {
     cl_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "rope", &x, &pos);
     if (s || (s = TYPED(c, "rope", MLC_TYPE_F32, &x)) || (s = TYPED(c, "rope", MLC_TYPE_I32, &pos)))
         return s;
-    cl_int head_dim = (cl_int)x.ne[0], n_head = (cl_int)x.ne[1], nr = n_rot, nx = neox;
+    cl_int head_dim = (cl_int)x.ne[0], n_head = (cl_int)x.ne[1], nr = n_rot, nx = neox, has_ff;
     cl_int n = (cl_int)(x.ne[2] * x.ne[3]);
     if (n_rot > head_dim || n_rot < 0 || n_rot % 2 || mlc_tensor_nelem(&pos) != n)
         return mlc_cl_fail(c, MLC_ERR_ARG, "opencl: rope: head dim %d, rope dims %d, %d tokens and %lld positions",
                            head_dim, n_rot, n, (long long)mlc_tensor_nelem(&pos));
+    view xv = V(&x), pv = V(&pos), fv;
+    if ((s = rope_factors(c, &ff, &x, n_rot, &fv, &has_ff)))
+        return s;
     float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
-    view xv = V(&x), pv = V(&pos);
     const size_t g[3] = {(size_t)n_rot / 2, (size_t)n_head, (size_t)n};
     written(&x);
     return mlc_cl_launch(c, K_rope, 3, g, NULL,
-                         MLC_CL_ARGS(AV_(xv), AV_(pv), A_(head_dim), A_(n_head), A_(nr), A_(theta_scale), A_(nx), A_(n)));
+                         MLC_CL_ARGS(AV_(xv), AV_(pv), AV_(fv), A_(has_ff), A_(head_dim), A_(n_head), A_(nr),
+                                     A_(theta_scale), A_(nx), A_(n)));
 }
 
 /* ---------------------------------------------------------------- kv_store, attention */

@@ -22,9 +22,11 @@ kernel void rms_norm(global const uchar *xb, ulong xoff, global const uchar *wb,
 }
 
 /* Rotary embedding in place; one work item per (pair, head, token). The angle of pair i is
- * built by i multiplications by theta_scale, as the CPU (and ggml) do, so both agree. */
-kernel void rope(global uchar *xb, ulong xoff, global const uchar *pb, ulong poff, int head_dim,
-                 int n_head, int n_rot, float theta_scale, int neox, int n)
+ * built by i multiplications by theta_scale, as the CPU (and ggml) do, so both agree; with
+ * frequency factors (has_ff: ff [n_rot/2] F32) it is then divided by ff[i]. */
+kernel void rope(global uchar *xb, ulong xoff, global const uchar *pb, ulong poff,
+                 global const uchar *fb, ulong foff, int has_ff, int head_dim, int n_head,
+                 int n_rot, float theta_scale, int neox, int n)
 {
     const int i = get_global_id(0), h = get_global_id(1), t = get_global_id(2);
     if (i >= n_rot / 2 || h >= n_head || t >= n)
@@ -32,6 +34,8 @@ kernel void rope(global uchar *xb, ulong xoff, global const uchar *pb, ulong pof
     float theta = (float)CPTR(int, pb, poff)[t];
     for (int k = 0; k < i; k++)
         theta *= theta_scale;
+    if (has_ff)
+        theta = theta / CPTR(float, fb, foff)[i];
     const float c = COSF(theta), s = SINF(theta);
     global float *v = PTR(float, xb, xoff) + ((ulong)t * n_head + h) * head_dim;
     const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;

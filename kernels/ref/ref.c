@@ -66,8 +66,8 @@ void mlc_ref_rms_norm(const float *x, const float *w, int64_t n, int64_t dim, fl
     }
 }
 
-void mlc_ref_rope(const float *x, const int32_t *pos, int64_t n, int n_head, int head_dim,
-                  int n_rot, float freq_base, bool neox, double *out)
+void mlc_ref_rope(const float *x, const int32_t *pos, const float *ff, int64_t n, int n_head,
+                  int head_dim, int n_rot, float freq_base, bool neox, double *out)
 {
     const int half = n_rot / 2;
     for (int64_t t = 0; t < n; t++) {
@@ -79,7 +79,8 @@ void mlc_ref_rope(const float *x, const int32_t *pos, int64_t n, int n_head, int
                 o[d] = v[d];
             for (int i = 0; i < half; i++) {
                 const double theta =
-                    (double)pos[t] * pow((double)freq_base, -2.0 * (double)i / (double)n_rot);
+                    (double)pos[t] * pow((double)freq_base, -2.0 * (double)i / (double)n_rot) /
+                    (ff ? (double)ff[i] : 1.0);
                 const double c = cos(theta), s = sin(theta);
                 const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
                 const double x0 = v[a], x1 = v[b];
@@ -87,6 +88,22 @@ void mlc_ref_rope(const float *x, const int32_t *pos, int64_t n, int n_head, int
                 o[b] = x0 * s + x1 * c;
             }
         }
+    }
+}
+
+void mlc_ref_llama3_rope_factors(int n_rot, float freq_base, float factor, float low, float high,
+                                 float orig_ctx, float *ff)
+{
+    const double two_pi = 6.283185307179586;
+    for (int i = 0; i < n_rot / 2; i++) {
+        const double w = two_pi * pow((double)freq_base, 2.0 * (double)i / (double)n_rot);
+        const double k = ((double)orig_ctx / w - (double)low) / ((double)high - (double)low);
+        if (w < (double)orig_ctx / (double)high)
+            ff[i] = 1.0f;
+        else if (w > (double)orig_ctx / (double)low)
+            ff[i] = factor;
+        else
+            ff[i] = (float)(1.0 / ((1.0 - k) / (double)factor + k));
     }
 }
 

@@ -55,10 +55,19 @@ void mlc_ref_rms_norm(const float *x, const float *w, int64_t n, int64_t dim, fl
                       double *y);
 
 /* Rotary embedding of x [n, n_head, head_dim] (not in place: the result goes to out, same
- * shape). Dims 0..n_rot-1 of each head rotate by angle pos * freq_base^(-2i/n_rot) for pair i;
- * neox pairs (i, i + n_rot/2), otherwise (2i, 2i+1). Dims n_rot.. are copied. */
-void mlc_ref_rope(const float *x, const int32_t *pos, int64_t n, int n_head, int head_dim,
-                  int n_rot, float freq_base, bool neox, double *out);
+ * shape). Dims 0..n_rot-1 of each head rotate by angle pos * freq_base^(-2i/n_rot) / ff[i] for
+ * pair i (ff [n_rot/2] frequency factors, or NULL for none); neox pairs (i, i + n_rot/2),
+ * otherwise (2i, 2i+1). Dims n_rot.. are copied. */
+void mlc_ref_rope(const float *x, const int32_t *pos, const float *ff, int64_t n, int n_head,
+                  int head_dim, int n_rot, float freq_base, bool neox, double *out);
+
+/* Llama 3.1's RoPE scaling as frequency factors ff [n_rot/2] (what its GGUFs carry as
+ * rope_freqs.weight; rope divides pair i's angle by ff[i]). Pair i has wavelength
+ * w = 2 pi freq_base^(2i/n_rot) positions: ff 1 when w < orig_ctx / high, factor when
+ * w > orig_ctx / low, else 1 / ((1 - k) / factor + k) with k = (orig_ctx / w - low) /
+ * (high - low). Llama 3.1: factor 8, low 1, high 4, orig_ctx 8192. */
+void mlc_ref_llama3_rope_factors(int n_rot, float freq_base, float factor, float low, float high,
+                                 float orig_ctx, float *ff);
 
 /* Stores k, v [n, kv_dim] at (slot[i], pos[i]) of a cache layer of geometry g, as the
  * backend's kv_store does: F32 caches hold the values, F16 caches the values rounded to

@@ -548,7 +548,22 @@ static mlc_status vk_rms_norm(void *ctx, mlc_tensor x, mlc_tensor w, float eps, 
     return RUN(c, "rms_norm", pc, gx, gy, 1, &x, &w, &y);
 }
 
-static mlc_status vk_rope(void *ctx, mlc_tensor xt, mlc_tensor post, int n_rot, float freq_base, bool neox)
+/* rope's frequency factors ff: none (ff.buf NULL), or a [n_rot/2] F32 view. */
+static mlc_status rope_factors_ok(vk_ctx *c, const mlc_tensor *ff, int n_rot)
+{
+    if (!ff->buf)
+        return MLC_OK;
+    mlc_status s = VIEWS_OK(c, "rope", ff);
+    if (s || (s = TYPED(c, "rope", MLC_TYPE_F32, ff)))
+        return s;
+    if (mlc_tensor_nelem(ff) != n_rot / 2)
+        return fail(c, MLC_ERR_ARG, "vulkan: rope: %lld frequency factors for %d rope dims (%d needed)",
+                    (long long)mlc_tensor_nelem(ff), n_rot, n_rot / 2);
+    return MLC_OK;
+}
+
+static mlc_status vk_rope(void *ctx, mlc_tensor xt, mlc_tensor post, mlc_tensor ff, int n_rot, float freq_base,
+                          bool neox)
 {
     vk_ctx *c = ctx;
     mlc_status s = VIEWS_OK(c, "rope", &xt, &post);
@@ -558,14 +573,18 @@ static mlc_status vk_rope(void *ctx, mlc_tensor xt, mlc_tensor post, int n_rot, 
     if (n_rot > head_dim || n_rot < 0 || n_rot % 2 || mlc_tensor_nelem(&post) != n)
         return fail(c, MLC_ERR_ARG, "vulkan: rope: head dim %lld, rope dims %d, %lld tokens and %lld positions",
                     (long long)head_dim, n_rot, (long long)n, (long long)mlc_tensor_nelem(&post));
+    if ((s = rope_factors_ok(c, &ff, n_rot)))
+        return s;
     const uint32_t pairs = (uint32_t)(n * n_head) * (uint32_t)(n_rot / 2);
     if (!pairs)
         return MLC_OK;
     uint32_t gx, gy;
     mlc_vk_grid((pairs + 63) / 64, &gx, &gy);
+    const bool has_ff = ff.buf != NULL;
     const uint32_t pc[] = {eoff(&xt), eoff(&post), (uint32_t)head_dim, (uint32_t)n_head, (uint32_t)n,
-                           (uint32_t)n_rot, neox, f2u(powf(freq_base, -2.0f / (float)n_rot))};
-    return RUN(c, "rope", pc, gx, gy, 1, &xt, &post);
+                           (uint32_t)n_rot, neox, f2u(powf(freq_base, -2.0f / (float)n_rot)),
+                           has_ff ? eoff(&ff) : 0u, has_ff};
+    return RUN(c, "rope", pc, gx, gy, 1, &xt, &post, has_ff ? &ff : NULL); /* NULL: a dummy binding */
 }
 
 /* ---------------------------------------------------------------- kv_store, attention */

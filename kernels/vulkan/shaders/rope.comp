@@ -1,16 +1,19 @@
 #version 450
 /* rope.comp: rotary embedding in place on x [head_dim, n_head, n], one invocation per
  * rotated pair. The angle pos * theta_scale^i is built by repeated multiplication in float
- * (as the CPU backend and ggml do), then reduced modulo 2 pi in pieces exact in float, so
+ * (as the CPU backend and ggml do), divided by the pair's frequency factor when there are
+ * factors (has_ff: FF [n_rot/2], Llama 3.1's rope_freqs), then reduced modulo 2 pi in pieces exact in float, so
  * that cos and sin see a small argument whatever the device's range reduction. */
 #include "common.glsl"
 
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) buffer XBuf { float X[]; };
 layout(std430, binding = 1) readonly buffer PosBuf { int POS[]; };
+layout(std430, binding = 2) readonly buffer FfBuf { float FF[]; };
 layout(push_constant) uniform PC {
     uint x_off, pos_off, head_dim, n_head, n, n_rot, neox;
     float theta_scale;
+    uint ff_off, has_ff;
 } pc;
 
 void main()
@@ -22,6 +25,8 @@ void main()
     precise float theta = float(POS[pc.pos_off + t]);
     for (uint j = 0u; j < i; j++)
         theta *= pc.theta_scale;
+    if (pc.has_ff != 0u)
+        theta = theta / FF[pc.ff_off + i];
     precise float k = roundEven(theta * 0.15915493667125702);
     precise float r = theta - k * 6.28125;
     r = r - k * 0.00193023681640625;
