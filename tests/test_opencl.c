@@ -280,15 +280,16 @@ Test(opencl_errors, backend_interface)
     cr_expect_eq(b.vt->buffer_alloc(b.ctx, (size_t)1 << 50, &buf, &err), MLC_ERR_NOMEM);
     cr_expect(strstr(err.msg, "out of device memory"), "%s", err.msg);
     cr_expect_null(buf);
-    /* Q5_0 (ggml id 6): declined by supports() and refused by weights(), naming the type. */
+    /* IQ2_XXS (ggml id 16, 66 bytes per 256 values; no backend computes it): declined by
+     * supports() and refused by weights(), naming the type. */
     const int64_t shape[4] = {256, 8, 1, 1};
-    cr_expect_not(b.vt->supports(b.ctx, MLC_OP_MATMUL, 6, shape));
-    cr_expect_not(b.vt->supports(b.ctx, MLC_OP_GET_ROWS, 6, shape));
+    cr_expect_not(b.vt->supports(b.ctx, MLC_OP_MATMUL, 16, shape));
+    cr_expect_not(b.vt->supports(b.ctx, MLC_OP_GET_ROWS, 16, shape));
     cr_expect(b.vt->supports(b.ctx, MLC_OP_MATMUL, MLC_TYPE_Q4_K, shape));
-    static uint8_t q5[8 * 176];
+    static uint8_t iq2[8 * 66];
     mlc_tensor w;
-    cr_expect_eq(b.vt->weights(b.ctx, q5, 6, 256, 8, &w, &err), MLC_ERR_UNSUPPORTED);
-    cr_expect(strstr(err.msg, "Q5_0") && strstr(err.msg, "not supported"), "%s", err.msg);
+    cr_expect_eq(b.vt->weights(b.ctx, iq2, 16, 256, 8, &w, &err), MLC_ERR_UNSUPPORTED);
+    cr_expect(strstr(err.msg, "IQ2_XXS") && strstr(err.msg, "not supported"), "%s", err.msg);
     /* get_rows with an id past the table: reported at sync, naming the op and position. */
     float table[4 * 32];
     for (int i = 0; i < 4 * 32; i++)
