@@ -13,8 +13,10 @@
 #ifdef cl_khr_fp64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double acc_t;
-/* exp, tanh, cos, sin rounded from double, as glibc's float functions (correctly rounded
- * nearly always): a one-ulp difference here flips roundings of 8-bit activations later. */
+/* exp, tanh, cos, sin rounded from double: a one-ulp difference here flips roundings of 8-bit
+ * activations later. The CPU's glibc float functions are not all correctly rounded: measured
+ * on glibc 2.36, expf differs from this in 0.07% of inputs, sinf/cosf on [0, 128] in 1.3%,
+ * tanhf on [-4, 4] in 14% (geglu's, so Gemma models differ most). */
 #define EXPF(x) ((float)exp((double)(x)))
 #define TANHF(x) ((float)tanh((double)(x)))
 #define COSF(x) ((float)cos((double)(x)))

@@ -15,7 +15,7 @@
 #define MV_LANES (WG / MV_ROWS)  /* work items per row of a matvec group */
 #define MV_BLOCKS 512            /* rows of up to this many blocks are summed in block order */
 
-#define MV_Q(NAME, BS, BB)                                                                        \
+#define MV_Q(NAME, BS, BB, DS)                                                                    \
     kernel void mv_##NAME(global const uchar *wb, ulong woff, ulong w_row, global const uchar *act, \
                           ulong qoff, ulong doff, global uchar *yb, ulong yoff, int n_in, int n_out) \
     {                                                                                             \
@@ -25,19 +25,19 @@
         const int r = get_group_id(1) * MV_ROWS + rl, t = get_group_id(2), nb = n_in / BS;        \
         global const uchar *w = wb + woff + (ulong)min(r, n_out - 1) * w_row;                     \
         global const char *q = CPTR(char, act, qoff) + (ulong)t * n_in;                           \
-        global const float *d = CPTR(float, act, doff) + (ulong)t * nb;                           \
+        global const float *d = CPTR(float, act, doff) + (ulong)t * nb * DS;                      \
         local float *mine = blk + rl * MV_BLOCKS;                                                 \
         float s = 0;                                                                              \
         if (nb <= MV_BLOCKS) {                                                                    \
             /* block dots in parallel, summed in block order (the CPU's order) by one lane */     \
             for (int b = lane; b < nb; b += MV_LANES)                                             \
-                mine[b] = dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);               \
+                mine[b] = dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d + b * DS);         \
             barrier(CLK_LOCAL_MEM_FENCE);                                                         \
             for (int b = 0; lane == 0 && b < nb; b++)                                             \
                 s += mine[b];                                                                     \
         } else {                                                                                  \
             for (int b = lane; b < nb; b += MV_LANES)                                             \
-                s += dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d[b]);                    \
+                s += dot_##NAME##_global(w + (ulong)b * BB, q + b * BS, d + b * DS);              \
             part[lid] = s;                                                                        \
             barrier(CLK_LOCAL_MEM_FENCE);                                                         \
             s = 0;                                                                                \
@@ -48,13 +48,13 @@
             PTR(float, yb, yoff)[(ulong)t * n_out + r] = s;                                       \
     }
 
-#define MM_Q(NAME, BS, BB)                                                                        \
+#define MM_Q(NAME, BS, BB, DS)                                                                    \
     kernel __attribute__((reqd_work_group_size(TR, TT, 1))) void mm_##NAME(                       \
         global const uchar *wb, ulong woff, ulong w_row, global const uchar *act, ulong qoff,     \
         ulong doff, global uchar *yb, ulong yoff, int n_in, int n_out, int n)                     \
     {                                                                                             \
         local char lq[TT * CHUNK];                                                                \
-        local float ld[TT * (CHUNK / BS)];                                                        \
+        local float ld[TT * (CHUNK / BS) * DS];                                                   \
         const int lt = get_local_id(1), li = lt * TR + get_local_id(0);                           \
         const int r = get_global_id(0), t = get_global_id(1), t0 = get_group_id(1) * TT;          \
         const int nb = n_in / BS;                                                                 \
@@ -71,16 +71,17 @@
                     vstore16(vload16(0, aq + (ulong)(t0 + tt) * n_in + c0 + off), 0,              \
                              lq + tt * CHUNK + off);                                              \
             }                                                                                     \
-            for (int i = li; i < TT * (CHUNK / BS); i += TR * TT) {                               \
-                const int tt = i / (CHUNK / BS), b = i % (CHUNK / BS);                            \
-                if (b * BS < cn && t0 + tt < n)                                                   \
-                    ld[i] = ad[(ulong)(t0 + tt) * nb + c0 / BS + b];                              \
+            for (int i = li; i < TT * (CHUNK / BS) * DS; i += TR * TT) {                          \
+                const int tt = i / ((CHUNK / BS) * DS), b = i % ((CHUNK / BS) * DS);              \
+                if (b / DS * BS < cn && t0 + tt < n)                                              \
+                    ld[i] = ad[((ulong)(t0 + tt) * nb + c0 / BS) * DS + b];                       \
             }                                                                                     \
             barrier(CLK_LOCAL_MEM_FENCE);                                                         \
             if (t < n)                                                                            \
                 for (int b = 0; b * BS < cn; b++)                                                 \
                     s += dot_##NAME##_local(w + (ulong)(c0 / BS + b) * BB,                        \
-                                            lq + lt * CHUNK + b * BS, ld[lt * (CHUNK / BS) + b]); \
+                                            lq + lt * CHUNK + b * BS,                             \
+                                            ld + (lt * (CHUNK / BS) + b) * DS);                   \
         }                                                                                         \
         if (r < n_out && t < n)                                                                   \
             PTR(float, yb, yoff)[(ulong)t * n_out + r] = s;                                       \
@@ -141,14 +142,20 @@
             PTR(float, yb, yoff)[(ulong)t * n_out + r] = (float)s;                                \
     }
 
-MV_Q(q8_0, 32, 34)
-MV_Q(q4_0, 32, 18)
-MV_Q(q4_k, 256, 144)
-MV_Q(q6_k, 256, 210)
-MM_Q(q8_0, 32, 34)
-MM_Q(q4_0, 32, 18)
-MM_Q(q4_k, 256, 144)
-MM_Q(q6_k, 256, 210)
+/* DS: floats of activation scale per block (2 for Q8_1, see quant.cl). */
+#define MVM_Q(NAME, BS, BB, DS) MV_Q(NAME, BS, BB, DS) MM_Q(NAME, BS, BB, DS)
+MVM_Q(q8_0, 32, 34, 1)
+MVM_Q(q4_0, 32, 18, 1)
+MVM_Q(q5_0, 32, 22, 1)
+MVM_Q(q4_1, 32, 20, 2)
+MVM_Q(q5_1, 32, 24, 2)
+MVM_Q(iq4_nl, 32, 18, 1)
+MVM_Q(q2_k, 256, 84, 1)
+MVM_Q(q3_k, 256, 110, 1)
+MVM_Q(q4_k, 256, 144, 1)
+MVM_Q(q5_k, 256, 176, 1)
+MVM_Q(q6_k, 256, 210, 1)
+MVM_Q(iq4_xs, 256, 136, 1)
 MV_F(f32)
 MV_F(f16)
 MV_F(bf16)

@@ -19,10 +19,13 @@
 /* Every kernel of the program, by the name it has there. */
 #define MLC_CL_KERNELS(X)                                                                   \
     X(get_rows_f32) X(get_rows_f16) X(get_rows_bf16) X(get_rows_q8_0) X(get_rows_q4_0)      \
-    X(get_rows_q4_k) X(get_rows_q6_k)                                                       \
-    X(act_f16) X(act_bf16) X(act_q8_0) X(act_q8_k)                                          \
-    X(mv_f32) X(mv_f16) X(mv_bf16) X(mv_q8_0) X(mv_q4_0) X(mv_q4_k) X(mv_q6_k)              \
-    X(mm_f32) X(mm_f16) X(mm_bf16) X(mm_q8_0) X(mm_q4_0) X(mm_q4_k) X(mm_q6_k)              \
+    X(get_rows_q5_0) X(get_rows_q4_1) X(get_rows_q5_1) X(get_rows_iq4_nl) X(get_rows_q2_k)  \
+    X(get_rows_q3_k) X(get_rows_q4_k) X(get_rows_q5_k) X(get_rows_q6_k) X(get_rows_iq4_xs)  \
+    X(act_f16) X(act_bf16) X(act_q8_0) X(act_q8_1) X(act_q8_k)                              \
+    X(mv_f32) X(mv_f16) X(mv_bf16) X(mv_q8_0) X(mv_q4_0) X(mv_q5_0) X(mv_q4_1) X(mv_q5_1)   \
+    X(mv_iq4_nl) X(mv_q2_k) X(mv_q3_k) X(mv_q4_k) X(mv_q5_k) X(mv_q6_k) X(mv_iq4_xs)        \
+    X(mm_f32) X(mm_f16) X(mm_bf16) X(mm_q8_0) X(mm_q4_0) X(mm_q5_0) X(mm_q4_1) X(mm_q5_1)   \
+    X(mm_iq4_nl) X(mm_q2_k) X(mm_q3_k) X(mm_q4_k) X(mm_q5_k) X(mm_q6_k) X(mm_iq4_xs)        \
     X(rms_norm) X(rope) X(kv_store_f32) X(kv_store_f16) X(attention_f32) X(attention_f16)    \
     X(swiglu) X(geglu) X(binary) X(scale) X(gather)
 

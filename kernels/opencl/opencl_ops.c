@@ -100,8 +100,16 @@ static const type_kernels TYPES[] = {
     {MLC_TYPE_BF16, K_get_rows_bf16, K_mv_bf16, K_mm_bf16, K_act_bf16},
     {MLC_TYPE_Q8_0, K_get_rows_q8_0, K_mv_q8_0, K_mm_q8_0, K_act_q8_0},
     {MLC_TYPE_Q4_0, K_get_rows_q4_0, K_mv_q4_0, K_mm_q4_0, K_act_q8_0},
+    {MLC_TYPE_Q5_0, K_get_rows_q5_0, K_mv_q5_0, K_mm_q5_0, K_act_q8_0},
+    {MLC_TYPE_Q4_1, K_get_rows_q4_1, K_mv_q4_1, K_mm_q4_1, K_act_q8_1},
+    {MLC_TYPE_Q5_1, K_get_rows_q5_1, K_mv_q5_1, K_mm_q5_1, K_act_q8_1},
+    {MLC_TYPE_IQ4_NL, K_get_rows_iq4_nl, K_mv_iq4_nl, K_mm_iq4_nl, K_act_q8_0},
+    {MLC_TYPE_Q2_K, K_get_rows_q2_k, K_mv_q2_k, K_mm_q2_k, K_act_q8_k},
+    {MLC_TYPE_Q3_K, K_get_rows_q3_k, K_mv_q3_k, K_mm_q3_k, K_act_q8_k},
     {MLC_TYPE_Q4_K, K_get_rows_q4_k, K_mv_q4_k, K_mm_q4_k, K_act_q8_k},
+    {MLC_TYPE_Q5_K, K_get_rows_q5_k, K_mv_q5_k, K_mm_q5_k, K_act_q8_k},
     {MLC_TYPE_Q6_K, K_get_rows_q6_k, K_mv_q6_k, K_mm_q6_k, K_act_q8_k},
+    {MLC_TYPE_IQ4_XS, K_get_rows_iq4_xs, K_mv_iq4_xs, K_mm_iq4_xs, K_act_q8_k},
 };
 
 /* The kernels of a weight type, NULL for a type this backend has none for (the types other
@@ -161,7 +169,8 @@ mlc_status mlc_cl_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_tens
 
 /* Converts x [n_in, n] to the activation format of weight type tk into the act scratch;
  * *a is where the matmul kernels then read it (x itself for F32 weights). For quantized
- * formats the scratch holds q [n, n_in] i8, then d (at *doff) [n, n_in / bs] f32. */
+ * formats the scratch holds q [n, n_in] i8, then d (at *doff) [n, n_in / bs, ds] f32
+ * (ds 2 for Q8_1's scale and sum, else 1). */
 static mlc_status convert_act(cl_ctx *c, const type_kernels *tk, const mlc_tensor *x, int64_t n_in,
                               int64_t n, view *a, cl_ulong *doff)
 {
@@ -179,10 +188,10 @@ static mlc_status convert_act(cl_ctx *c, const type_kernels *tk, const mlc_tenso
         const size_t g[1] = {(size_t)nv};
         return mlc_cl_launch(c, tk->act, 1, g, NULL, MLC_CL_ARGS(AV_(xv), A_(c->act.mem), A_(ni)));
     }
-    const int64_t bs = tk->act == K_act_q8_0 ? 32 : 256, nblk = nv / bs;
+    const int64_t bs = tk->act == K_act_q8_k ? 256 : 32, nblk = nv / bs, ds = tk->act == K_act_q8_1 ? 2 : 1;
     const cl_ulong qoff = 0;
     *doff = ((cl_ulong)nv + 15) / 16 * 16;
-    mlc_status s = mlc_cl_scratch(c, &c->act, (size_t)(*doff + (cl_ulong)nblk * 4), "quantized activations");
+    mlc_status s = mlc_cl_scratch(c, &c->act, (size_t)(*doff + (cl_ulong)(nblk * ds) * 4), "quantized activations");
     if (s)
         return s;
     *a = (view){c->act.mem, 0};
