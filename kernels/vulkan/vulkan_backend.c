@@ -50,8 +50,8 @@ typedef struct vk_ctx {
     mlc_err err;    /* the sticky error: the first failure since the last sync */
 } vk_ctx;
 
-/* Weight layouts: the GGUF block, with pad bytes added in front (so the F16 scale of Q8_0 and
- * Q4_0 ends a word and the quants start one) or behind (Q6_K). */
+/* Weight layouts: the GGUF block, with pad bytes added in front (so the F16 scale of Q8_0,
+ * Q4_0, Q5_0 and IQ4_NL ends a word and what follows starts one) or behind (Q6_K, Q3_K). */
 typedef struct wlayout {
     uint32_t type;
     const char *name; /* shader suffix */
@@ -59,10 +59,14 @@ typedef struct wlayout {
     int act_mode;     /* shaders/actq.comp mode; 0: the activations as they are */
 } wlayout;
 
+/* Activations as the CPU's: Q8_0 blocks for the 32-value types (Q8_1's values for Q4_1 and
+ * Q5_1, whose min term then sums the rounded activations), Q8_K for the 256-value ones. */
 static const wlayout LAYOUTS[] = {
-    {MLC_TYPE_F32, "f32", 0, 0, 0},   {MLC_TYPE_F16, "f16", 0, 0, 1},   {MLC_TYPE_BF16, "bf16", 0, 0, 2},
-    {MLC_TYPE_Q8_0, "q8_0", 2, 0, 3}, {MLC_TYPE_Q4_0, "q4_0", 2, 0, 3}, {MLC_TYPE_Q4_K, "q4_k", 0, 0, 4},
-    {MLC_TYPE_Q6_K, "q6_k", 0, 2, 4},
+    {MLC_TYPE_F32, "f32", 0, 0, 0},     {MLC_TYPE_F16, "f16", 0, 0, 1},       {MLC_TYPE_BF16, "bf16", 0, 0, 2},
+    {MLC_TYPE_Q8_0, "q8_0", 2, 0, 3},   {MLC_TYPE_Q4_0, "q4_0", 2, 0, 3},     {MLC_TYPE_Q4_1, "q4_1", 0, 0, 3},
+    {MLC_TYPE_Q5_0, "q5_0", 2, 0, 3},   {MLC_TYPE_Q5_1, "q5_1", 0, 0, 3},     {MLC_TYPE_IQ4_NL, "iq4_nl", 2, 0, 3},
+    {MLC_TYPE_Q2_K, "q2_k", 0, 0, 4},   {MLC_TYPE_Q3_K, "q3_k", 0, 2, 4},     {MLC_TYPE_Q4_K, "q4_k", 0, 0, 4},
+    {MLC_TYPE_Q5_K, "q5_k", 0, 0, 4},   {MLC_TYPE_Q6_K, "q6_k", 0, 2, 4},     {MLC_TYPE_IQ4_XS, "iq4_xs", 0, 0, 4},
 };
 
 static const wlayout *layout_of(uint32_t type)

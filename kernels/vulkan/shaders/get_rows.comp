@@ -23,6 +23,16 @@ void main()
     }
     Unit un;
     unit_begin(pc.w_off + uint(id) * pc.row_words, u, un);
-    for (uint e = 0u; e < UNIT; e++)
-        Y[pc.y_off + t * pc.row_len + u * UNIT + e] = unit_val(un, e);
+    uint yo = pc.y_off + t * pc.row_len + u * UNIT;
+#if UNIT == 1
+    Y[yo] = unit_val(un, 0u);
+#else
+    for (uint q = 0u; q < UNIT / 4u; q++) {
+        vec4 v = unit_val4(un, q);
+        Y[yo + 4u * q] = v.x;
+        Y[yo + 4u * q + 1u] = v.y;
+        Y[yo + 4u * q + 2u] = v.z;
+        Y[yo + 4u * q + 3u] = v.w;
+    }
+#endif
 }

@@ -32,8 +32,17 @@ void main()
             uint r = i / upr, uk = i % upr, k = k0 + uk * UNIT, row = r0 + r;
             if (row < pc.n_out && k < pc.n_in) {
                 unit_begin(pc.w_off + row * pc.row_words, k / UNIT, un);
-                for (uint e = 0u; e < UNIT; e++)
-                    Ws[r][uk * UNIT + e] = unit_val(un, e);
+#if UNIT == 1
+                Ws[r][uk] = unit_val(un, 0u);
+#else
+                for (uint q = 0u; q < UNIT / 4u; q++) {
+                    vec4 v = unit_val4(un, q);
+                    Ws[r][uk * UNIT + 4u * q] = v.x;
+                    Ws[r][uk * UNIT + 4u * q + 1u] = v.y;
+                    Ws[r][uk * UNIT + 4u * q + 2u] = v.z;
+                    Ws[r][uk * UNIT + 4u * q + 3u] = v.w;
+                }
+#endif
             } else {
                 for (uint e = 0u; e < UNIT; e++)
                     Ws[r][uk * UNIT + e] = 0.0;
