@@ -76,6 +76,17 @@ Test(vulkan, quick_suite_passes_with_the_tile_kernel, .timeout = 300)
     mlc_backend_close(&b);
 }
 
+/* Weights larger than one binding reaches (lavapipe: 128 MiB, less than Gemma 3's embedding)
+ * are split by rows into parts, each op running once per part; 16 KiB parts split the
+ * suite's larger weights into several. */
+Test(vulkan, quick_suite_passes_with_weights_in_parts, .timeout = 300)
+{
+    setenv("MLC_VK_PART_BYTES", "16384", 1);
+    mlc_backend b = open_vulkan();
+    quick_suite(&b, "vulkan, weights in 16 KiB parts");
+    mlc_backend_close(&b);
+}
+
 /* Under the Khronos validation layer every finding is an error that sync() returns, so a
  * suite that passes has none. Required where the layer is installed (make deps installs it). */
 Test(vulkan, quick_suite_clean_under_the_validation_layer, .timeout = 600)
