@@ -141,7 +141,7 @@ endif
 ifneq ($(filter vulkan,$(BACKENDS)),)
 GLSLC ?= glslc
 GLSLC_FLAGS := --target-env=vulkan1.2 -O -Werror
-VK_TYPES := f32 f16 bf16 q8_0 q4_0 q4_k q6_k
+VK_TYPES := f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q2_k q3_k q4_k q5_k q6_k iq4_xs
 VK_TYPED := matvec matvec8 matmul get_rows
 VK_PLAIN := actq rms_norm rope kv_store attention ew gather
 VK_GEN := $(BUILD)/gen/vulkan

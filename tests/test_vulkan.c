@@ -76,6 +76,17 @@ Test(vulkan, quick_suite_passes_with_the_tile_kernel, .timeout = 300)
     mlc_backend_close(&b);
 }
 
+/* Weights larger than one binding reaches (lavapipe: 128 MiB, less than Gemma 3's embedding)
+ * are split by rows into parts, each op running once per part; 16 KiB parts split the
+ * suite's larger weights into several. */
+Test(vulkan, quick_suite_passes_with_weights_in_parts, .timeout = 300)
+{
+    setenv("MLC_VK_PART_BYTES", "16384", 1);
+    mlc_backend b = open_vulkan();
+    quick_suite(&b, "vulkan, weights in 16 KiB parts");
+    mlc_backend_close(&b);
+}
+
 /* Under the Khronos validation layer every finding is an error that sync() returns, so a
  * suite that passes has none. Required where the layer is installed (make deps installs it). */
 Test(vulkan, quick_suite_clean_under_the_validation_layer, .timeout = 600)
@@ -321,16 +332,21 @@ Test(vulkan_errors, unsupported_type)
 {
     mlc_backend b = open_vulkan();
     const int64_t shape[4] = {256, 8, 0, 0};
-    const uint32_t types[] = {MLC_TYPE_F16, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+    const uint32_t types[] = {MLC_TYPE_F16,  MLC_TYPE_Q4_1, MLC_TYPE_Q5_0, MLC_TYPE_Q5_1,   MLC_TYPE_Q2_K,
+                              MLC_TYPE_Q3_K, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K, MLC_TYPE_Q6_K, MLC_TYPE_IQ4_NL,
+                              MLC_TYPE_IQ4_XS};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         cr_expect(b.vt->supports(b.ctx, MLC_OP_MATMUL, types[i], shape), "%s", mlc_tensor_type_name(types[i]));
-    cr_expect_not(b.vt->supports(b.ctx, MLC_OP_MATMUL, 6 /* Q5_0 */, shape));
+        cr_expect(b.vt->supports(b.ctx, MLC_OP_GET_ROWS, types[i], shape), "%s", mlc_tensor_type_name(types[i]));
+    }
+    cr_expect_not(b.vt->supports(b.ctx, MLC_OP_MATMUL, 16 /* IQ2_XXS */, shape));
+    cr_expect_not(b.vt->supports(b.ctx, MLC_OP_GET_ROWS, 16 /* IQ2_XXS */, shape));
     cr_expect_not(b.vt->supports(b.ctx, MLC_OP_MATMUL, MLC_TYPE_I32, shape));
     cr_expect_not(b.vt->supports(b.ctx, MLC_OP_ATTENTION, MLC_TYPE_F16, (int64_t[4]){512, 8, 2, 64}));
-    static uint8_t block[22 * 8];
+    static uint8_t block[66 * 8]; /* 8 rows of one IQ2_XXS block (256 values, 66 bytes) */
     mlc_tensor w;
     mlc_err err = {0};
-    cr_expect_eq(b.vt->weights(b.ctx, block, 6, 32, 8, &w, &err), MLC_ERR_UNSUPPORTED);
+    cr_expect_eq(b.vt->weights(b.ctx, block, 16, 256, 8, &w, &err), MLC_ERR_UNSUPPORTED);
     cr_expect(strstr(err.msg, "vulkan: weights of type ") && strstr(err.msg, ": not supported"), "%s", err.msg);
     mlc_backend_close(&b);
 }

@@ -538,6 +538,12 @@ static bool carve(mlc_vk *v, int i, size_t bytes, mlc_vk_span *out)
     return false;
 }
 
+size_t mlc_vk_max_buffer(const mlc_vk *v)
+{
+    VkDeviceSize m = v->max_alloc && v->max_alloc < v->max_range ? v->max_alloc : v->max_range;
+    return (size_t)(m / ALIGN * ALIGN);
+}
+
 mlc_status mlc_vk_alloc(mlc_vk *v, size_t bytes, mlc_vk_span *out, mlc_err *err)
 {
     size_t want = (bytes + ALIGN - 1) / ALIGN * ALIGN;
@@ -554,11 +560,9 @@ mlc_status mlc_vk_alloc(mlc_vk *v, size_t bytes, mlc_vk_span *out, mlc_err *err)
         }
     if (v->n_chunks == MAX_CHUNKS)
         return mlc_err_set(err, MLC_ERR_NOMEM, "vulkan: out of memory chunks (%d in use)", MAX_CHUNKS);
-    size_t size = want > CHUNK_BYTES ? want : CHUNK_BYTES;
-    if (size > v->max_range)
-        size = want;
-    if (v->max_alloc && size > v->max_alloc)
-        size = want;
+    /* CHUNK_BYTES, or as much of it as one binding reaches (lavapipe: 128 MiB) */
+    const size_t cap = mlc_vk_max_buffer(v) < CHUNK_BYTES ? mlc_vk_max_buffer(v) : CHUNK_BYTES;
+    size_t size = want > cap ? want : cap;
     chunk *c = &v->chunks[v->n_chunks];
     memset(c, 0, sizeof *c);
     VkResult r = make_buffer(v, size, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, &c->buf, &c->mem);

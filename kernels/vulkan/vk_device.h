@@ -55,6 +55,9 @@ const mlc_vk_info *mlc_vk_info_of(const mlc_vk *v);
  * limits); free gives the span back to its chunk. */
 mlc_status mlc_vk_alloc(mlc_vk *v, size_t bytes, mlc_vk_span *out, mlc_err *err);
 void mlc_vk_free(mlc_vk *v, const mlc_vk_span *s);
+/* The largest buffer alloc accepts: one binding's range (the storage buffer range, the
+ * allocation limit). */
+size_t mlc_vk_max_buffer(const mlc_vk *v);
 
 /* Host -> device: fill(dst, cap, arg) writes the bytes (at most cap at a time) into staging
  * memory; the copy into span at offset is recorded in order with the ops. bytes may exceed

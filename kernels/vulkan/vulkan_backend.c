@@ -31,10 +31,16 @@
 #define API_PATCH(v) ((v) & 0xfffu)
 
 struct mlc_buffer {
-    mlc_vk_span span;
+    mlc_vk_span span;   /* a weight tensor split in parts: its first part */
     size_t size;        /* bytes asked for */
     bool weights;       /* from weights(): repacked rows of row_words words */
     uint32_t row_words;
+    /* Weights larger than one binding can reach (lavapipe: 128 MiB, less than a 262144-token
+     * embedding) are split by rows into n_parts buffers of part_rows rows (the last fewer);
+     * ops run once per part. */
+    uint32_t part_rows;
+    int n_parts;
+    mlc_vk_span *more;  /* [n_parts - 1] parts 1 .. */
     uint8_t *mirror;    /* [size] host copy of bytes [lo, hi) uploaded since a shader last wrote */
     size_t lo, hi;
 };
@@ -46,12 +52,13 @@ typedef struct vk_ctx {
      * never on a CPU device (matvec's SIMD lanes beat it there). MLC_VK_MATMUL=tiled or
      * matvec forces one kernel, so conformance covers both on any device. */
     int64_t tile_above;
+    size_t part_bytes; /* the most bytes of one weight part (MLC_VK_PART_BYTES lowers it for tests) */
     mlc_buffer act; /* scratch: converted matmul activations */
     mlc_err err;    /* the sticky error: the first failure since the last sync */
 } vk_ctx;
 
-/* Weight layouts: the GGUF block, with pad bytes added in front (so the F16 scale of Q8_0 and
- * Q4_0 ends a word and the quants start one) or behind (Q6_K). */
+/* Weight layouts: the GGUF block, with pad bytes added in front (so the F16 scale of Q8_0,
+ * Q4_0, Q5_0 and IQ4_NL ends a word and what follows starts one) or behind (Q6_K, Q3_K). */
 typedef struct wlayout {
     uint32_t type;
     const char *name; /* shader suffix */
@@ -59,10 +66,14 @@ typedef struct wlayout {
     int act_mode;     /* shaders/actq.comp mode; 0: the activations as they are */
 } wlayout;
 
+/* Activations as the CPU's: Q8_0 blocks for the 32-value types (Q8_1's values for Q4_1 and
+ * Q5_1, whose min term then sums the rounded activations), Q8_K for the 256-value ones. */
 static const wlayout LAYOUTS[] = {
-    {MLC_TYPE_F32, "f32", 0, 0, 0},   {MLC_TYPE_F16, "f16", 0, 0, 1},   {MLC_TYPE_BF16, "bf16", 0, 0, 2},
-    {MLC_TYPE_Q8_0, "q8_0", 2, 0, 3}, {MLC_TYPE_Q4_0, "q4_0", 2, 0, 3}, {MLC_TYPE_Q4_K, "q4_k", 0, 0, 4},
-    {MLC_TYPE_Q6_K, "q6_k", 0, 2, 4},
+    {MLC_TYPE_F32, "f32", 0, 0, 0},     {MLC_TYPE_F16, "f16", 0, 0, 1},       {MLC_TYPE_BF16, "bf16", 0, 0, 2},
+    {MLC_TYPE_Q8_0, "q8_0", 2, 0, 3},   {MLC_TYPE_Q4_0, "q4_0", 2, 0, 3},     {MLC_TYPE_Q4_1, "q4_1", 0, 0, 3},
+    {MLC_TYPE_Q5_0, "q5_0", 2, 0, 3},   {MLC_TYPE_Q5_1, "q5_1", 0, 0, 3},     {MLC_TYPE_IQ4_NL, "iq4_nl", 2, 0, 3},
+    {MLC_TYPE_Q2_K, "q2_k", 0, 0, 4},   {MLC_TYPE_Q3_K, "q3_k", 0, 2, 4},     {MLC_TYPE_Q4_K, "q4_k", 0, 0, 4},
+    {MLC_TYPE_Q5_K, "q5_k", 0, 0, 4},   {MLC_TYPE_Q6_K, "q6_k", 0, 2, 4},     {MLC_TYPE_IQ4_XS, "iq4_xs", 0, 0, 4},
 };
 
 static const wlayout *layout_of(uint32_t type)
@@ -256,6 +267,10 @@ static mlc_status vk_init(const mlc_backend_params *p, void **out, mlc_err *err)
     const char *mm = getenv("MLC_VK_MATMUL");
     const bool cpu_dev = !strcmp(mlc_vk_info_of(c->v)->type, "cpu");
     c->tile_above = mm && !strcmp(mm, "tiled") ? 0 : (mm && !strcmp(mm, "matvec")) || cpu_dev ? INT64_MAX : MATVEC_MAX_N;
+    c->part_bytes = mlc_vk_max_buffer(c->v);
+    const char *pb = getenv("MLC_VK_PART_BYTES");
+    if (pb && strtoull(pb, NULL, 10) > 0 && strtoull(pb, NULL, 10) < c->part_bytes)
+        c->part_bytes = (size_t)strtoull(pb, NULL, 10);
     *out = c;
     return MLC_OK;
 }
@@ -319,6 +334,9 @@ static void vk_buffer_free(void *ctx, mlc_buffer *b)
     if (!b)
         return;
     mlc_vk_free(c->v, &b->span);
+    for (int p = 1; p < b->n_parts; p++)
+        mlc_vk_free(c->v, &b->more[p - 1]);
+    free(b->more);
     free(b->mirror);
     free(b);
 }
@@ -357,6 +375,44 @@ static uint8_t *repack(const wlayout *l, const uint8_t *src, int64_t ne0, int64_
     return out;
 }
 
+static const mlc_vk_span *part_span(const mlc_buffer *b, int p)
+{
+    return p ? &b->more[p - 1] : &b->span;
+}
+
+/* A weights buffer for rows of rw words: one part, or as many as the device's binding range
+ * (c->part_bytes) needs. */
+static mlc_status weight_parts(vk_ctx *c, size_t rw, int64_t rows, mlc_buffer **out, mlc_err *err)
+{
+    const size_t bytes = rw * 4 * (size_t)rows, per = c->part_bytes / (rw * 4);
+    if (!per)
+        return mlc_err_set(err, MLC_ERR_NOMEM, "vulkan: a weight row of %zu bytes exceeds the device's buffer limit of %zu bytes",
+                           rw * 4, c->part_bytes);
+    const int n_parts = (int)(((size_t)rows + per - 1) / per);
+    mlc_status s = vk_buffer_alloc(c, n_parts > 1 ? per * rw * 4 : bytes, out, err);
+    if (s)
+        return s;
+    mlc_buffer *b = *out;
+    b->weights = true;
+    b->row_words = (uint32_t)rw;
+    b->part_rows = (uint32_t)(n_parts > 1 ? per : (size_t)rows);
+    b->n_parts = 1;
+    b->more = n_parts > 1 ? calloc((size_t)n_parts - 1, sizeof *b->more) : NULL;
+    if (n_parts > 1 && !b->more)
+        s = mlc_err_set(err, MLC_ERR_NOMEM, "vulkan: out of host memory");
+    while (!s && b->n_parts < n_parts) {
+        const size_t left = (size_t)rows - (size_t)b->n_parts * per;
+        s = mlc_vk_alloc(c->v, (left < per ? left : per) * rw * 4, &b->more[b->n_parts - 1], err);
+        b->n_parts += !s;
+    }
+    b->size = bytes;
+    if (s) {
+        vk_buffer_free(c, b);
+        *out = NULL;
+    }
+    return s;
+}
+
 static mlc_status vk_weights(void *ctx, const void *host, uint32_t type, int64_t ne0, int64_t ne1,
                              mlc_tensor *out, mlc_err *err)
 {
@@ -370,15 +426,15 @@ static mlc_status vk_weights(void *ctx, const void *host, uint32_t type, int64_t
     uint8_t *packed = same ? NULL : repack(l, host, ne0, ne1, rw);
     if (!same && !packed)
         return mlc_err_set(err, MLC_ERR_NOMEM, "vulkan: out of host memory repacking %zu bytes of weights", bytes);
-    mlc_buffer *b;
-    mlc_status s = vk_buffer_alloc(ctx, bytes, &b, err);
-    if (!s) {
-        b->weights = true;
-        b->row_words = (uint32_t)rw;
-        s = mlc_vk_upload(c->v, &b->span, 0, bytes, fill_copy, same ? (void *)(uintptr_t)host : packed, err);
-        if (s)
-            vk_buffer_free(ctx, b);
+    mlc_buffer *b = NULL;
+    mlc_status s = weight_parts(c, rw, ne1, &b, err);
+    const uint8_t *src = same ? host : packed;
+    for (int p = 0; !s && p < b->n_parts; p++) {
+        const size_t r0 = (size_t)p * b->part_rows, rows = (size_t)ne1 - r0 < b->part_rows ? (size_t)ne1 - r0 : b->part_rows;
+        s = mlc_vk_upload(c->v, part_span(b, p), 0, rows * rw * 4, fill_copy, (void *)(uintptr_t)(src + r0 * rw * 4), err);
     }
+    if (s && b)
+        vk_buffer_free(ctx, b);
     free(packed);
     if (!s)
         *out = mlc_tensor_make(b, 0, type, ne0, ne1, 1);
@@ -455,6 +511,23 @@ static mlc_status scratch(vk_ctx *c, size_t bytes)
 
 /* ---------------------------------------------------------------- get_rows, matmul */
 
+/* Rows of part p of weights w (all rows when it is one part). */
+static uint32_t rows_in_part(const mlc_tensor *w, int p)
+{
+    const int64_t left = rows_of(w) - (int64_t)p * w->buf->part_rows;
+    return (uint32_t)(left < w->buf->part_rows ? left : w->buf->part_rows);
+}
+
+/* Weights w viewed as part p alone, for binding (in the buffer *tmp). */
+static mlc_tensor part_view(const mlc_tensor *w, int p, mlc_buffer *tmp)
+{
+    *tmp = *w->buf;
+    tmp->span = *part_span(w->buf, p);
+    mlc_tensor t = *w;
+    t.buf = tmp;
+    return t;
+}
+
 static mlc_status vk_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_tensor out)
 {
     vk_ctx *c = ctx;
@@ -475,9 +548,15 @@ static mlc_status vk_get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_t
     char name[32];
     snprintf(name, sizeof name, "get_rows_%s", l->name);
     const uint32_t unit = mlc_type_block_size(table.type) > 1 ? 32 : 1;
-    const uint32_t pc[] = {(uint32_t)(table.buf->span.offset / 4), table.buf->row_words, eoff(&ids), eoff(&out),
-                           (uint32_t)row_len, (uint32_t)n, (uint32_t)rows_of(&table)};
-    return RUN(c, name, pc, ((uint32_t)row_len / unit + 63) / 64, (uint32_t)n, 1, &table, &ids, &out);
+    for (int p = 0; !s && p < table.buf->n_parts; p++) {
+        mlc_buffer tmp;
+        const mlc_tensor tp = part_view(&table, p, &tmp);
+        const uint32_t pc[] = {(uint32_t)(tmp.span.offset / 4), table.buf->row_words, eoff(&ids), eoff(&out),
+                               (uint32_t)row_len, (uint32_t)n, rows_in_part(&table, p),
+                               (uint32_t)p * table.buf->part_rows, (uint32_t)rows_of(&table)};
+        s = RUN(c, name, pc, ((uint32_t)row_len / unit + 63) / 64, (uint32_t)n, 1, &tp, &ids, &out);
+    }
+    return s;
 }
 
 /* x [n_in, n] as the weight type's activation format wants it: x itself, or converted into
@@ -494,6 +573,29 @@ static mlc_status convert_act(vk_ctx *c, const wlayout *l, const mlc_tensor *x, 
     *xa = mlc_tensor_make(&c->act, 0, MLC_TYPE_F32, n_in, n, 1);
     const uint32_t pc[] = {eoff(x), eoff(xa), (uint32_t)n_in, (uint32_t)l->act_mode};
     return RUN(c, "actq", pc, ((uint32_t)n_in + 255) / 256, (uint32_t)n, 1, x, xa);
+}
+
+/* y rows of part p of w [n_in, n_out] = xa [n_in, n] (converted) times the part's rows. */
+static mlc_status matmul_part(vk_ctx *c, const wlayout *l, const mlc_tensor *w, int p, const mlc_tensor *xa,
+                              const mlc_tensor *y)
+{
+    const int64_t n = rows_of(xa);
+    const uint32_t rows = rows_in_part(w, p);
+    mlc_buffer tmp;
+    const mlc_tensor wp = part_view(w, p, &tmp);
+    const uint32_t pc[] = {(uint32_t)(tmp.span.offset / 4), w->buf->row_words, eoff(xa),
+                           eoff(y) + (uint32_t)p * w->buf->part_rows, (uint32_t)w->ne[0], (uint32_t)w->ne[1],
+                           (uint32_t)n, rows};
+    char name[32];
+    if (n <= c->tile_above) {
+        uint32_t gx, gy;
+        const uint32_t per = n == 1 ? 1 : 8; /* tokens per invocation */
+        mlc_vk_grid((rows + 63) / 64, &gx, &gy);
+        snprintf(name, sizeof name, "matvec%s_%s", per == 1 ? "" : "8", l->name);
+        return RUN(c, name, pc, gx, gy, ((uint32_t)n + per - 1) / per, &wp, xa, y);
+    }
+    snprintf(name, sizeof name, "matmul_%s", l->name);
+    return RUN(c, name, pc, (rows + 63) / 64, ((uint32_t)n + 31) / 32, 1, &wp, xa, y);
 }
 
 static mlc_status vk_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
@@ -514,18 +616,9 @@ static mlc_status vk_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
     mlc_tensor xa;
     if ((s = convert_act(c, l, &x, &xa)))
         return s;
-    const uint32_t pc[] = {(uint32_t)(w.buf->span.offset / 4), w.buf->row_words, eoff(&xa), eoff(&y),
-                           (uint32_t)n_in, (uint32_t)n_out, (uint32_t)n};
-    char name[32];
-    if (n <= c->tile_above) {
-        uint32_t gx, gy;
-        const uint32_t per = n == 1 ? 1 : 8; /* tokens per invocation */
-        mlc_vk_grid(((uint32_t)n_out + 63) / 64, &gx, &gy);
-        snprintf(name, sizeof name, "matvec%s_%s", per == 1 ? "" : "8", l->name);
-        return RUN(c, name, pc, gx, gy, ((uint32_t)n + per - 1) / per, &w, &xa, &y);
-    }
-    snprintf(name, sizeof name, "matmul_%s", l->name);
-    return RUN(c, name, pc, ((uint32_t)n_out + 63) / 64, ((uint32_t)n + 31) / 32, 1, &w, &xa, &y);
+    for (int p = 0; !s && p < w.buf->n_parts; p++)
+        s = matmul_part(c, l, &w, p, &xa, &y);
+    return s;
 }
 
 /* ---------------------------------------------------------------- rms_norm, rope */

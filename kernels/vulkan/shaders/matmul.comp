@@ -13,6 +13,7 @@ layout(std430, binding = 1) readonly buffer XBuf { float X[]; };
 layout(std430, binding = 2) buffer YBuf { float Y[]; };
 layout(push_constant) uniform PC {
     uint w_off, row_words, x_off, y_off, n_in, n_out, n;
+    uint rows; /* of these weights: n_out, or one part's (y_off then points at its first) */
 } pc;
 
 shared float Ws[TM][TK + 1u];
@@ -30,10 +31,19 @@ void main()
     for (uint k0 = 0u; k0 < pc.n_in; k0 += TK) {
         for (uint i = tid; i < TM * upr; i += 256u) {
             uint r = i / upr, uk = i % upr, k = k0 + uk * UNIT, row = r0 + r;
-            if (row < pc.n_out && k < pc.n_in) {
+            if (row < pc.rows && k < pc.n_in) {
                 unit_begin(pc.w_off + row * pc.row_words, k / UNIT, un);
-                for (uint e = 0u; e < UNIT; e++)
-                    Ws[r][uk * UNIT + e] = unit_val(un, e);
+#if UNIT == 1
+                Ws[r][uk] = unit_val(un, 0u);
+#else
+                for (uint q = 0u; q < UNIT / 4u; q++) {
+                    vec4 v = unit_val4(un, q);
+                    Ws[r][uk * UNIT + 4u * q] = v.x;
+                    Ws[r][uk * UNIT + 4u * q + 1u] = v.y;
+                    Ws[r][uk * UNIT + 4u * q + 2u] = v.z;
+                    Ws[r][uk * UNIT + 4u * q + 3u] = v.w;
+                }
+#endif
             } else {
                 for (uint e = 0u; e < UNIT; e++)
                     Ws[r][uk * UNIT + e] = 0.0;
@@ -57,7 +67,7 @@ void main()
     for (uint a = 0u; a < 4u; a++)
         for (uint b = 0u; b < 2u; b++) {
             uint row = r0 + ly + 16u * a, t = t0 + lx + 16u * b;
-            if (row < pc.n_out && t < pc.n)
+            if (row < pc.rows && t < pc.n)
                 Y[pc.y_off + t * pc.n_out + row] = acc[a][b];
         }
 }

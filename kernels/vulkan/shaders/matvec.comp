@@ -17,6 +17,7 @@ layout(std430, binding = 1) readonly buffer XBuf { float X[]; };
 layout(std430, binding = 2) buffer YBuf { float Y[]; };
 layout(push_constant) uniform PC {
     uint w_off, row_words, x_off, y_off, n_in, n_out, n;
+    uint rows; /* of these weights: n_out, or one part's (y_off then points at its first) */
 } pc;
 
 /* x value at xo of token c of this group; past the last token, the last token's (computed,
@@ -35,7 +36,7 @@ vec4 xv4(uint xo, uint c, uint nc)
 void main()
 {
     uint row = flat_id(64u), c0 = gl_WorkGroupID.z * uint(NC);
-    if (row >= pc.n_out)
+    if (row >= pc.rows)
         return;
     uint rb = pc.w_off + row * pc.row_words, nc = min(uint(NC), pc.n - c0);
     Unit un;
