@@ -24,13 +24,14 @@ static const char gen_usage[] =
     "  --ids           print the prompt's and the generated token ids instead of text\n"
     "  --ignore-eos    do not stop at end-of-generation tokens\n"
     "  --backend B     cpu (default) | cuda | hip | vulkan | opencl   -t N  threads\n"
+    "  --device N      device of the backend (default 0; `mlc-bench devices` lists them)\n"
     "  --ctx N         context length (default: the prompt plus -n)\n"
     "  --kv-f32        F32 KV cache (default F16)\n"
     "Timings go to stderr.\n";
 
 typedef struct gen_opts {
     const char *model, *prompt, *backend;
-    int n, threads, ctx;
+    int n, threads, ctx, device;
     bool ids, ignore_eos, kv_f32;
     mlc_sampler_params sp;
 } gen_opts;
@@ -39,7 +40,7 @@ static int parse_gen(int argc, char **argv, gen_opts *o)
 {
     *o = (gen_opts){.backend = "cpu", .n = 64, .sp = mlc_sampler_default_params()};
     o->sp.temperature = 0;
-    static const char *const valued[] = {"-m", "--model", "-p", "--prompt", "--backend", "-n", "-t", "--threads",
+    static const char *const valued[] = {"-m", "--model", "-p", "--prompt", "--backend", "--device", "-n", "-t", "--threads",
                                          "--ctx", "--temp", "--top-k", "--top-p", "--min-p", "--seed", NULL};
     const char *c = "generate", *v;
     for (int i = 1; i < argc; i++) {
@@ -62,6 +63,8 @@ static int parse_gen(int argc, char **argv, gen_opts *o)
             o->prompt = v;
         } else if (!strcmp(a, "--backend")) {
             o->backend = v;
+        } else if (!strcmp(a, "--device")) {
+            ok = mlc_cli_int(c, a, v, 0, 1023, &o->device);
         } else if (!strcmp(a, "-n")) {
             ok = mlc_cli_int(c, a, v, 0, 1 << 24, &o->n);
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
@@ -177,7 +180,7 @@ int mlc_cmd_generate(int argc, char **argv)
         return rc;
     mlc_err err;
     mlc_model *m;
-    mlc_model_params mp = {.backend = o.backend, .n_threads = o.threads};
+    mlc_model_params mp = {.backend = o.backend, .device = o.device, .n_threads = o.threads};
     if (mlc_model_load(o.model, &mp, &m, &err)) {
         fprintf(stderr, "mlc-bench: %s\n", err.msg);
         return 1;

@@ -30,7 +30,7 @@ typedef struct micro_opts {
     const char *models[MAX_LIST];
     int n_models;
     int_list prompt, gen, threads;
-    int reps, batch, warmup;
+    int reps, batch, warmup, device;
     const char *backend, *format, *db, *label;
     bool kv_f32, no_store;
 } micro_opts;
@@ -54,7 +54,7 @@ static const char micro_usage[] =
     "  -r N           repetitions (default 5)    --warmup N  warmup runs (default 1)\n"
     "  -b N           batch size for prompt processing (default 512)\n"
     "  -o FMT         md (default) | csv | json | jsonl | sql\n"
-    "  --backend B    cpu (default) | cuda | hip | vulkan | opencl\n"
+    "  --backend B    cpu (default) | cuda | hip | vulkan | opencl   --device N  (default 0)\n"
     "  --kv-f32       F32 KV cache (default F16)\n"
     "  --db FILE      store results (default ./mlc-bench.db or $MLC_BENCH_DB): a run of kind\n"
     "                 'micro' per model, metric 't=THREADS/TEST' in tok/s with every repetition\n"
@@ -72,7 +72,7 @@ static int parse_micro(int argc, char **argv, micro_opts *o)
 {
     *o = (micro_opts){.reps = 5, .batch = 512, .warmup = 1, .backend = "cpu", .format = "md",
                       .prompt = {{512}, 1}, .gen = {{128}, 1}, .threads = {{0}, 1}};
-    static const char *const valued[] = {"-m", "--model", "-p", "-n", "-t", "-r", "--warmup", "-b", "--backend",
+    static const char *const valued[] = {"-m", "--model", "-p", "-n", "-t", "-r", "--warmup", "-b", "--backend", "--device",
                                          "--db", "--label", "-o", NULL};
     const char *v;
     for (int i = 1; i < argc; i++) {
@@ -107,6 +107,8 @@ static int parse_micro(int argc, char **argv, micro_opts *o)
             ok = mlc_cli_int("micro", a, v, 1, 1 << 16, &o->batch);
         } else if (!strcmp(a, "--backend")) {
             o->backend = v;
+        } else if (!strcmp(a, "--device")) {
+            ok = mlc_cli_int("micro", a, v, 0, 1023, &o->device);
         } else if (!strcmp(a, "--db")) {
             o->db = v;
         } else if (!strcmp(a, "--label")) {
@@ -433,7 +435,7 @@ static int run_model(const char *path, int threads, const micro_opts *o, mlc_sto
     mlc_err err;
     mlc_model *m = NULL;
     mlc_context *c = NULL;
-    mlc_model_params mp = {.backend = o->backend, .n_threads = threads};
+    mlc_model_params mp = {.backend = o->backend, .device = o->device, .n_threads = threads};
     int max_p = 0;
     for (int i = 0; i < o->prompt.n; i++)
         max_p = o->prompt.v[i] > max_p ? o->prompt.v[i] : max_p;

@@ -34,7 +34,8 @@ static const char ppl_usage[] =
     "       mlc-bench ppl --endpoint URL --tokenizer MODEL.gguf --text FILE [--ctx N] [options]\n"
     "  --ctx N        chunk length (default 512)      --chunks K  at most K chunks\n"
     "  --batch N      tokens per forward pass (default: --ctx)\n"
-    "  --backend B    cpu (default)    -t N  threads    --db FILE  (default ./mlc-bench.db)\n"
+    "  --backend B    cpu (default)    --device N (default 0)    -t N  threads\n"
+    "  --db FILE      (default ./mlc-bench.db)\n"
     "  --label TEXT   --quiet (no per-chunk lines)\n"
     "endpoint (any OpenAI-compatible /v1/completions that returns prompt log-probabilities):\n"
     "  --endpoint URL --tokenizer M.gguf (vocabulary-only files work)\n"
@@ -49,7 +50,7 @@ typedef struct ppl_opts {
     const char *model, *text, *backend, *db, *label;
     const char *endpoint, *tokenizer, *model_name, *api_key_env;
     const char *kld_base, *kld;
-    int ctx, chunks, batch, threads, kld_top;
+    int ctx, chunks, batch, threads, kld_top, device;
     float timeout_s;
     bool quiet, ctx_set;
 } ppl_opts;
@@ -62,7 +63,7 @@ static int usage_error(const char *msg)
 
 static int parse_ppl(int argc, char **argv, ppl_opts *o)
 {
-    static const char *const valued[] = {"-m", "--model", "--text", "-f", "--backend", "--db", "--label",
+    static const char *const valued[] = {"-m", "--model", "--text", "-f", "--backend", "--device", "--db", "--label",
         "--endpoint", "--tokenizer", "--model-name", "--api-key-env", "--kld-base", "--kld", "--kld-top",
         "--timeout", "--ctx", "-c", "--chunks", "--batch", "-b", "-t", "--threads", NULL};
     *o = (ppl_opts){.backend = "cpu", .ctx = 512, .timeout_s = 600};
@@ -83,6 +84,7 @@ static int parse_ppl(int argc, char **argv, ppl_opts *o)
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--text") || !strcmp(a, "-f")) o->text = v;
         else if (!strcmp(a, "--backend")) o->backend = v;
+        else if (!strcmp(a, "--device")) ok = mlc_cli_int(c, a, v, 0, 1023, &o->device);
         else if (!strcmp(a, "--db")) o->db = v;
         else if (!strcmp(a, "--label")) o->label = v;
         else if (!strcmp(a, "--endpoint")) o->endpoint = v;
@@ -317,7 +319,7 @@ static int run_local(ppl_opts *o, const char *text, size_t len)
             o->chunks = (int)kh.n_chunks;
         ks.top_k = kh.top_k;
     }
-    mlc_model_params mp = {.backend = o->backend, .n_threads = o->threads};
+    mlc_model_params mp = {.backend = o->backend, .device = o->device, .n_threads = o->threads};
     mlc_context_params cp = {.n_ctx = o->ctx, .n_slots = 1, .n_batch = o->batch ? o->batch : o->ctx};
     if (mlc_model_load(o->model, &mp, &m, &err) ||
         mlc_tokenize(mlc_model_tokenizer(m), text, len, true, false, &ids, &n, &err) ||

@@ -17,8 +17,8 @@
 static const char run_usage[] =
     "usage: mlc-bench run (--backend B --model M.gguf | --endpoint URL) [options]\n"
     "target:\n"
-    "  --backend B --model M.gguf [-t N] [--ctx N] [--parallel N]   the engine, in-process\n"
-    "                 (backend cpu; threads: all cores; ctx: the model's, at most 8192;\n"
+    "  --backend B --model M.gguf [--device N] [-t N] [--ctx N] [--parallel N]   the engine,\n"
+    "                 in-process (backend cpu, device 0; threads: all cores; ctx: the model's, at most 8192;\n"
     "                 parallel: the largest concurrency, at least 16 for --rate/--sweep,\n"
     "                 at most 64)\n"
     "  --endpoint URL [--api chat|completions] [--model-name NAME] [--api-key-env VAR]\n"
@@ -90,7 +90,7 @@ static const char run_usage[] =
 /* Options that take a value (the rest are flags): an unknown option is told apart from a
  * known one missing its value. */
 static const char *const value_options[] = {
-    "--backend", "--model", "-m", "--endpoint", "--api", "--model-name", "--api-key-env",
+    "--backend", "--device", "--model", "-m", "--endpoint", "--api", "--model-name", "--api-key-env",
     "--tokenizer", "-t", "--threads", "--ctx", "--parallel", "--timeout", "--dataset",
     "--dataset-format", "--input-len", "--output-len", "--range-ratio", "--num-prompts", "--prefixes",
     "--prefix-len", "--suffix-len", "--history", "--think-time",
@@ -118,6 +118,7 @@ static bool opt_value(const char *a, const char *v, mlc_run_opts *o, bool *known
     bool ok = true;
     *known = true;
     if (!strcmp(a, "--backend")) o->backend = v;
+    else if (!strcmp(a, "--device")) ok = mlc_cli_int(c, a, v, 0, 1023, &o->device);
     else if (!strcmp(a, "--model") || !strcmp(a, "-m")) o->model = v;
     else if (!strcmp(a, "--endpoint")) o->endpoint = v;
     else if (!strcmp(a, "--api")) {

@@ -13,7 +13,7 @@
 typedef struct mlc_run_opts {
     /* target */
     const char *backend, *model, *endpoint, *api, *model_name, *api_key_env, *tokenizer;
-    int threads, ctx, parallel;
+    int threads, ctx, parallel, device;
     double timeout_s;
     /* dataset */
     mlc_dataset_opts ds;

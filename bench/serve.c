@@ -21,7 +21,7 @@
 #include "serve_state.h"
 
 static const char serve_usage[] =
-    "usage: mlc-bench serve (-m M.gguf [--backend B] | --engine null [--ttft-ms X] [--itl-ms Y])\n"
+    "usage: mlc-bench serve (-m M.gguf [--backend B [--device N]] | --engine null [--ttft-ms X] [--itl-ms Y])\n"
     "       [--host 127.0.0.1] [--port 8000] [-t N] [--ctx N] [--parallel N] [--max-queue N]\n"
     "       [--max-body BYTES] [--api-key-env VAR] [--chat-template NAME]\n"
     "OpenAI-compatible server: GET /v1/models /health /metrics, POST /v1/completions\n"
@@ -32,7 +32,7 @@ static const char serve_usage[] =
 
 static int parse_opts(int argc, char **argv, mlc_serve_opts *o)
 {
-    static const char *const valued[] = {"-m", "--model", "--backend", "--host", "--api-key-env",
+    static const char *const valued[] = {"-m", "--model", "--backend", "--device", "--host", "--api-key-env",
         "--chat-template", "--engine", "--port", "-t", "--threads", "--ctx", "--parallel", "--max-queue",
         "--max-body", "--ttft-ms", "--itl-ms", NULL};
     const char *c = "serve";
@@ -51,6 +51,7 @@ static int parse_opts(int argc, char **argv, mlc_serve_opts *o)
         bool ok = true;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--backend")) o->backend = v;
+        else if (!strcmp(a, "--device")) ok = mlc_cli_int(c, a, v, 0, 1023, &o->device);
         else if (!strcmp(a, "--host")) o->host = v;
         else if (!strcmp(a, "--api-key-env")) o->api_key_env = v;
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
@@ -92,7 +93,7 @@ static int load_engine(mlc_server *s)
     }
     const char *base = strrchr(o->model, '/');
     snprintf(s->model_id, sizeof s->model_id, "%s", base ? base + 1 : o->model);
-    mlc_model_params mp = {.backend = o->backend, .n_threads = o->threads};
+    mlc_model_params mp = {.backend = o->backend, .device = o->device, .n_threads = o->threads};
     if (mlc_model_load(o->model, &mp, &s->m, &err)) {
         fprintf(stderr, "mlc-bench serve: %s\n", err.msg);
         return 1;

@@ -27,6 +27,7 @@ struct MHD_Daemon;
 typedef struct mlc_serve_opts {
     const char *model, *backend, *host, *api_key_env, *chat_template, *engine;
     int port, threads, ctx, parallel, max_queue, max_body;
+    int device; /* of the backend */
     float ttft_ms, itl_ms;
 } mlc_serve_opts;
 

@@ -173,7 +173,7 @@ mlc_status mlc_target_local_new(const mlc_run_opts *o, const mlc_run_events *ev,
     lt->temperature = o->temperature;
     lt->seed = o->seed;
     lt->ignore_eos = o->ignore_eos;
-    mlc_model_params mp = {.backend = o->backend ? o->backend : "cpu", .n_threads = o->threads};
+    mlc_model_params mp = {.backend = o->backend ? o->backend : "cpu", .device = o->device, .n_threads = o->threads};
     mlc_status s = mlc_model_load(o->model, &mp, &lt->m, err);
     if (!s) {
         int n_ctx = o->ctx ? o->ctx : mlc_model_get_info(lt->m)->n_ctx_train;

@@ -44,7 +44,8 @@ static const numopt opts[] = {
     {"ab", "--rounds", "", false}, {"ab", "--seed", "0 2147483648 9223372036854775808", false},
     {"compare", "--alpha", "", false}, {"compare", "--threshold", "0", false}, {"compare", "--tolerance", "0", false},
     {"report", "--last", "", false},
-    {"conformance", "--device", "0", false}, {"conformance", "-t", "", false},
+    {"conformance", "--device", "0", false}, {"run", "--device", "0", false}, {"generate", "--device", "0", false},
+    {"micro", "--device", "0", false}, {"ppl", "--device", "0", false}, {"serve", "--device", "0", false}, {"conformance", "-t", "", false},
     {"conformance", "--seed", "0 2147483648 9223372036854775808", false},
 };
 

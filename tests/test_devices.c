@@ -56,3 +56,33 @@ Test(devices, cli_output)
     }
     free(out);
 }
+
+/* --device N reaches the backend from every command that runs the engine: a device the
+ * backend lacks is refused by name (exit 1, nothing run), and device 0 runs. */
+Test(devices, device_option_on_every_engine_command, .timeout = 300)
+{
+    char model[1024], text[1100], db[1100];
+    if (!tu_require_shared(model, sizeof model, "golden/tiny-llama-q8_0.gguf"))
+        return;
+    snprintf(text, sizeof text, "%s/device-text.txt", tu_tmpdir());
+    static const char body[] = "The quick brown fox jumps over the lazy dog. It was a sunny day.\n";
+    cr_assert_eq(tu_write_file(text, body, sizeof body - 1), 0);
+    snprintf(db, sizeof db, "%s/device.db", tu_tmpdir());
+    static const char *const cmds[] = {
+        "generate -m %s -p hi -n 2",
+        "micro -m %s -p 8 -n 2 -r 1 --warmup 0 --no-store",
+        "ppl -m %s --text %s --ctx 8 --quiet --db %s",
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        for (int dev = 0; dev <= 7; dev += 7) {
+            char args[3400], cmd[4000], *out = NULL;
+            snprintf(args, sizeof args, cmds[i], model, text, db);
+            snprintf(cmd, sizeof cmd, "%s %s --backend cpu --device %d 2>&1", tu_bin(), args, dev);
+            int rc = tu_run(cmd, &out);
+            if (dev == 0)
+                cr_expect_eq(rc, 0, "%s: %s", cmd, out);
+            else
+                cr_expect(rc == 1 && strstr(out, "backend 'cpu': no device 7 (1 present)"), "%s: exit %d: %s", cmd, rc, out);
+            free(out);
+        }
+}
