@@ -675,6 +675,11 @@ mlc_status mlc_context_new(mlc_model *m, const mlc_context_params *p, mlc_contex
     c->n_ctx = p->n_ctx > 0 ? p->n_ctx : m->info.n_ctx_train;
     c->n_slots = p->n_slots > 0 ? p->n_slots : 1;
     c->n_batch = p->n_batch > 0 ? p->n_batch : 512;
+    /* A batch places each token at a position of a slot, so it never holds more tokens than
+     * there are positions; sizing for more only wastes memory ([n_batch, n_vocab] logits are
+     * 512 MiB for a 262,144-token vocabulary). */
+    if ((int64_t)c->n_batch > (int64_t)c->n_ctx * c->n_slots)
+        c->n_batch = (int)((int64_t)c->n_ctx * c->n_slots);
     c->kv_type = p->kv_type == MLC_KV_F32 ? MLC_TYPE_F32 : MLC_TYPE_F16;
     c->kv_dim = (int64_t)m->info.n_head_kv * m->info.head_dim;
     c->attn = (mlc_attn_params){.scale = m->attn_scale};

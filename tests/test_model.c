@@ -180,6 +180,34 @@ static void context_too_large(int n_slots, int n_ctx, const char *want)
 Test(model_errors, context_out_of_memory) { context_too_large(1 << 20, 1 << 24, "1048576 slots x 16777216 positions"); }
 Test(model_errors, context_size_overflows) { context_too_large(2147483647, 2147483647, "2147483647 slots x 2147483647 positions"); }
 
+/* The batch a context is sized for is capped at its positions (n_ctx x n_slots): a batch
+ * cannot place more tokens, and the logits of a larger one would be allocated for nothing. A
+ * batch over the cap is refused naming it. */
+Test(model_errors, batch_capped_at_positions)
+{
+    mlc_model *model = load_model("golden/tiny-llama-q8_0.gguf", 1);
+    static const struct {
+        int n_ctx, n_slots, n_batch, want;
+    } cases[] = {{16, 1, 0, 16}, {16, 2, 512, 32}, {64, 4, 100, 100}, {8, 1, 8, 8}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mlc_context_params cp = {.n_ctx = cases[i].n_ctx, .n_slots = cases[i].n_slots, .n_batch = cases[i].n_batch};
+        mlc_context *c = NULL;
+        mlc_err err = {0};
+        cr_assert_eq(mlc_context_new(model, &cp, &c, &err), MLC_OK, "%s", err.msg);
+        cr_expect_eq(mlc_context_n_batch(c), cases[i].want, "case %zu", i);
+        if (i == 0) {
+            int32_t tok[17] = {0}, pos[17], slot[17] = {0};
+            for (int k = 0; k < 17; k++)
+                pos[k] = k;
+            mlc_batch b = {.n = 17, .tokens = tok, .pos = pos, .slot = slot};
+            cr_expect_eq(mlc_context_decode(c, &b, &err), MLC_ERR_ARG);
+            cr_expect(strstr(err.msg, "batch of 17 tokens (1..16 allowed)"), "%s", err.msg);
+        }
+        mlc_context_free(c);
+    }
+    mlc_model_free(model);
+}
+
 /* ---------------------------------------------------------------- gemma3 (synthesized) */
 
 /* A gemma3-tiny model (six layers: five local with a 32-position window, one global) with

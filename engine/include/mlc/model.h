@@ -63,7 +63,7 @@ typedef enum mlc_kv_type { MLC_KV_F16 = 0, MLC_KV_F32 = 1 } mlc_kv_type;
 typedef struct mlc_context_params {
     int n_ctx;     /* positions per slot (<= 0: the model's training context) */
     int n_slots;   /* sequences that can be live at once (<= 0: 1) */
-    int n_batch;   /* most tokens in one forward pass (<= 0: 512) */
+    int n_batch;   /* most tokens in one forward pass (<= 0: 512; at most n_ctx x n_slots) */
     mlc_kv_type kv_type;
 } mlc_context_params;
 
