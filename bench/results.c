@@ -50,6 +50,16 @@ cJSON *mlc_results_phase_json(const mlc_load_point *lp, const mlc_phase_metrics 
     return o;
 }
 
+void mlc_results_client_cpu_json(cJSON *phase, double cpu_s, const mlc_phase_metrics *m)
+{
+    cJSON_AddNumberToObject(phase, "client_cpu_s", cpu_s);
+    int64_t n = m->completed + m->failed;
+    if (n > 0)
+        cJSON_AddNumberToObject(phase, "client_cpu_us_per_request", cpu_s * 1e6 / (double)n);
+    if (m->total_output_tokens > 0)
+        cJSON_AddNumberToObject(phase, "client_cpu_us_per_output_token", cpu_s * 1e6 / (double)m->total_output_tokens);
+}
+
 void mlc_results_print_header(bool md)
 {
     if (md) {

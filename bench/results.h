@@ -21,6 +21,9 @@ void mlc_results_print_header(bool md);
 void mlc_results_print_row(bool md, const mlc_load_point *lp, const mlc_phase_metrics *m);
 /* The load point's JSON object; n_req requests were counted (ok and failed). */
 cJSON *mlc_results_phase_json(const mlc_load_point *lp, const mlc_phase_metrics *m, int64_t n_req);
+/* Adds the harness's own CPU time of an endpoint run's load phase to its JSON object: total
+ * seconds, microseconds per request (completed + failed) and per output token. */
+void mlc_results_client_cpu_json(cJSON *phase, double cpu_s, const mlc_phase_metrics *m);
 /* One --slo percentile verdict as JSON. */
 cJSON *mlc_results_slo_json(const mlc_slo_bound *b, const mlc_slo_result *r);
 /* Aggregates and the raw TTFT and E2E samples (ms, n_ok each) of the load point. */

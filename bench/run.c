@@ -86,6 +86,7 @@ typedef struct harness {
     double *fu_due;
     bool no_followups;         /* the load point stopped: conversations end with their turn */
     bool slo_failed;
+    double phase_cpu_s;        /* process CPU time of the last load phase's request loop */
 } harness;
 
 static mlc_run_req *new_slot(harness *h)
@@ -421,11 +422,21 @@ static double loop_wait(const harness *h, const mlc_load_point *lp, bool more, d
 /* Runs one load point: n requests, or with --duration (recorded points) as many as are due
  * before it ends (a trace still ends with its last entry); returns when none is in flight.
  * Requests of this phase are slots [first, h->n_slots_used). */
+/* CPU seconds used by every thread of this process: against an endpoint, what the harness
+ * itself costs per request and per token (the figure `make bench-client` compares). */
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts))
+        return 0;
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n, bool record, int64_t *next_k)
 {
     const mlc_run_opts *o = h->o;
     const bool trace = lp->kind == MLC_LOAD_TRACE, timed = o->duration_s > 0 && record;
-    double start = mlc_client_now(), next_arrival = start;
+    double start = mlc_client_now(), next_arrival = start, cpu0 = process_cpu_s();
     double end = timed ? start + o->duration_s : INFINITY;
     int64_t sent = 0, limit = trace ? (n < h->ds.n ? n : h->ds.n) : timed ? INT64_MAX : n;
     mlc_arrivals arr;
@@ -472,6 +483,7 @@ static void run_phase(harness *h, const mlc_load_point *lp, int phase, int64_t n
         progress(h, false);
     }
     h->phase_total = h->phase_done;
+    h->phase_cpu_s = process_cpu_s() - cpu0;
     progress(h, true);
 }
 
@@ -655,6 +667,8 @@ static mlc_status finish_phase(harness *h, const mlc_load_point *lp, int phase, 
     mlc_results_print_row(!strcmp(h->o->format, "md"), lp, m);
     print_reasons(h, lp, from, to);
     cJSON *pj = mlc_results_phase_json(lp, m, n);
+    if (h->o->endpoint)
+        mlc_results_client_cpu_json(pj, h->phase_cpu_s, m);
     cJSON_AddItemToArray(h->json, pj);
     mlc_status s = mlc_results_store(h->store, h->run_id, lp, m, ttft, e2e, n_ok, err);
     if (!s)

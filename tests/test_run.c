@@ -126,6 +126,13 @@ Test(run, endpoint_timings_and_json, .timeout = 60)
         cr_expect(num(ph, "median_itl_ms") >= 10 && num(ph, "median_itl_ms") < 40, "itl %f",
                   num(ph, "median_itl_ms"));
         cr_expect_gt(num(ph, "request_throughput"), 0);
+        /* The harness's own CPU time of the phase, and the per-request and per-token
+         * figures derived from it (the client is idle between events: a phase of 8
+         * requests can cost far less than its 0.2 s or more of wall time). */
+        double cpu = num(ph, "client_cpu_s");
+        cr_expect(cpu > 0 && cpu < num(ph, "duration") * 4, "client cpu %f s", cpu);
+        cr_expect_float_eq(num(ph, "client_cpu_us_per_request"), cpu * 1e6 / 8, 1e-6 * cpu * 1e6 / 8);
+        cr_expect_float_eq(num(ph, "client_cpu_us_per_output_token"), cpu * 1e6 / 64, 1e-6 * cpu * 1e6 / 64);
     }
     cr_expect_eq(num(cJSON_GetArrayItem(j, 1), "max_concurrency"), 4);
     cJSON_Delete(j);
