@@ -237,20 +237,17 @@ bench: $(BIN)
 	    $(BIN) model synth --preset 110m --vocab $(BENCH_VOCAB) --type $$t -o $$f || exit 1; done
 	$(BIN) micro -m $(subst $(eval) ,$(comma),$(BENCH_TYPES:%=build/bench/110m-%.gguf)) --db build/bench/bench.db $(BENCH_ARGS)
 
-# The harness's own overhead against a zero-delay endpoint: the test
-# server as a separate process, `mlc-bench run` at concurrency 1, 64 and 1024; client CPU
-# time from /usr/bin/time (user+sys of mlc-bench only).
+# The tests' scripted server as a process of its own (ts-server --tokens N --itl-ms Y), to
+# try the client by hand against an endpoint that paces its tokens.
 build/ts-server: tests/ts_main.c tests/testserver.c tests/testserver.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 $(WARN) -D_POSIX_C_SOURCE=200809L -Itests tests/ts_main.c tests/testserver.c \
 	    -lmicrohttpd -lcjson -lpthread -lm -o $@
-bench-client: $(BIN) build/ts-server
-	@build/ts-server --tokens 16 > build/ts.port & pid=$$!; sleep 0.5; port=$$(cat build/ts.port); \
-	for c in 1 64 1024; do \
-	  /usr/bin/time -f "c=$$c client cpu %U user + %S sys s, %e s wall" $(BIN) run \
-	    --endpoint http://127.0.0.1:$$port --dataset random --input-len 16 --output-len 16 \
-	    --num-prompts 4000 --concurrency $$c --db build/bench-client.db --quiet; done; \
-	kill $$pid
+
+# The harness's client CPU per request and per streamed token against serve --engine null,
+# next to guidellm and AIPerf when installed (scripts/bench-client.sh --install gets them).
+bench-client: $(BIN)
+	scripts/bench-client.sh
 
 # libFuzzer target: clang only, its own objects (instrumented), seeds written by the test
 # helper so they are always valid files of the current writer.

@@ -397,21 +397,21 @@ Test(client, token_id_prompts)
 {
     ts_server *s = ts_start(&(ts_config){0});
     tc_run *run = run_new(1, "unused");
-    int32_t ids[] = {101, 7, 42, 9000};
+    int32_t ids[] = {101, 7, 0, 2147483647, 9000}; /* one digit to ten */
     tc_req *q = &run->req[0];
     q->prompt.text = NULL;
     q->prompt.ids = ids;
-    q->prompt.n_ids = 4;
+    q->prompt.n_ids = 5;
     q->prompt.max_tokens = 3; /* used when the request asks for none */
     client_for(run, base_url(s, "/"), &(mlc_client_opts){.include_usage = true});
     submit(run, 0, 0);
     pump(run, 1, 5);
     cr_assert(q->r.ok, "%s", q->r.error);
     expect_tokens(q, 3);
-    cr_expect_eq(q->r.usage_prompt, 4);
+    cr_expect_eq(q->r.usage_prompt, 5);
     ts_record rec;
     cr_assert(ts_record_get(s, 0, &rec));
-    cr_expect(strstr(rec.body, "\"prompt\":[101,7,42,9000]"), "%s", rec.body);
+    cr_expect(strstr(rec.body, "\"prompt\":[101,7,0,2147483647,9000]"), "%s", rec.body);
     cr_expect(strstr(rec.body, "\"max_tokens\":3"), "%s", rec.body);
     run_free(run);
     ts_stop(s);
