@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@
 #define CLIENT_BODY_KEEP 4096  /* start of a body kept: enough for an OpenAI error JSON */
 #define CLIENT_MSG_MAX 200     /* bytes of a server's message in a failure's text */
 #define CLIENT_EPOLL_BATCH 256
+#define CLIENT_SPARE_FILES 64  /* open files beyond the sockets: store, epoll, outputs, curl */
 
 /* The state of one transfer, zeroed when a pooled request is reused. */
 typedef struct xfer {
@@ -374,6 +376,29 @@ static char *build_url(const char *base, mlc_api api)
     return url;
 }
 
+/* Every connection holds a socket. The soft limit on open files (often 1024) is raised
+ * toward the hard one when the connection cap needs it, so 10,000 streams do not fail one by
+ * one with "Couldn't connect"; a cap beyond the hard limit is refused before any request. */
+static mlc_status ensure_files(int conns, mlc_err *err)
+{
+    struct rlimit rl;
+    if (conns <= 0 || getrlimit(RLIMIT_NOFILE, &rl))
+        return MLC_OK;
+    rlim_t need = (rlim_t)conns + CLIENT_SPARE_FILES;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return MLC_OK;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+        return mlc_err_set(err, MLC_ERR_ARG,
+                           "client: %d connections need %llu open files, and this process may open at "
+                           "most %llu (ulimit -Hn): lower --concurrency or raise the limit",
+                           conns, (unsigned long long)need, (unsigned long long)rl.rlim_max);
+    rl.rlim_cur = need;
+    if (setrlimit(RLIMIT_NOFILE, &rl))
+        return mlc_err_set(err, MLC_ERR_IO, "client: raising the open-file limit to %llu: %s",
+                           (unsigned long long)need, strerror(errno));
+    return MLC_OK;
+}
+
 mlc_status mlc_client_new(const mlc_client_opts *o, const mlc_client_callbacks *cb,
                           mlc_client **out, mlc_err *err)
 {
@@ -382,6 +407,9 @@ mlc_status mlc_client_new(const mlc_client_opts *o, const mlc_client_callbacks *
         return mlc_err_set(err, MLC_ERR_ARG, "client: no endpoint URL");
     if (o->api != MLC_API_COMPLETIONS && o->api != MLC_API_CHAT)
         return mlc_err_set(err, MLC_ERR_ARG, "client: unknown API %d", (int)o->api);
+    mlc_status fs = ensure_files(o->max_connections, err);
+    if (fs != MLC_OK)
+        return fs;
     /* Reference counted by libcurl (and thread-safe since 7.84): each client pairs one
      * init with one cleanup, so no process-wide state is needed here. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

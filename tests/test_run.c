@@ -1010,3 +1010,28 @@ Test(run, multi_turn_needs_conversations, .timeout = 30)
     cr_expect_eq(ts_request_count(srv), 0);
     ts_stop(srv);
 }
+
+/* Each stream holds a socket: a soft open-file limit below --concurrency is raised toward the
+ * hard one (every request succeeds), and a hard limit below it is refused before any request
+ * is sent, naming both numbers, rather than failing connections one by one. */
+Test(run, open_file_limit_raised_or_refused, .timeout = 120)
+{
+    ts_config cfg = {.n_tokens = 2};
+    ts_server *srv = ts_start(&cfg);
+    cr_assert_not_null(srv);
+    char cmd[2048], *out;
+    snprintf(cmd, sizeof cmd, "ulimit -Sn 128 && %s run --endpoint http://127.0.0.1:%d --dataset random "
+             "--input-len 4 --output-len 2 --num-prompts 400 --concurrency 200 --db %s --quiet",
+             tu_bin(), ts_port(srv), db_path("files.db"));
+    cr_expect_eq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect_eq(db_int(db_path("files.db"), "SELECT count(*) FROM requests WHERE ok = 1"), 400, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "ulimit -n 256 && %s run --endpoint http://127.0.0.1:%d --dataset random "
+             "--input-len 4 --output-len 2 --num-prompts 10 --concurrency 1000 --db %s --quiet",
+             tu_bin(), ts_port(srv), db_path("files2.db"));
+    cr_expect_neq(tu_run(cmd, &out), 0, "%s", out);
+    cr_expect(strstr(out, "1072 open files") && strstr(out, "at most 256"), "%s", out);
+    cr_expect_eq(ts_request_count(srv), 400, "the refused run sent requests: %s", out);
+    free(out);
+    ts_stop(srv);
+}
