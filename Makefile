@@ -253,7 +253,7 @@ bench-client: $(BIN)
 # helper so they are always valid files of the current writer.
 FUZZ_DIR := build/fuzz
 FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iengine/include -Iengine -D_POSIX_C_SOURCE=200809L
-FUZZ_LIB_SRC := engine/gguf.c engine/outfile.c engine/quant.c engine/quant_k.c engine/status.c
+FUZZ_LIB_SRC := engine/gguf.c engine/gguf_writer.c engine/outfile.c engine/quant.c engine/quant_k.c engine/status.c
 $(FUZZ_DIR)/fuzz-gguf: tests/fuzz_gguf.c $(FUZZ_LIB_SRC) $(wildcard engine/include/mlc/*.h)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) tests/fuzz_gguf.c $(FUZZ_LIB_SRC) -lm -o $@

@@ -17,7 +17,7 @@
 
 #include "cli.h"
 #include "embed.h"
-#include "mlc/gguf.h"
+#include "mlc/gguf_writer.h"
 #include "mlc/quant.h"
 #include "mlc/vocab.h"
 #include "../kernels/ref/ref.h"

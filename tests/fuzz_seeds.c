@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlc/gguf.h"
+#include "mlc/gguf_writer.h"
 #include "mlc/quant.h"
 
 static int save(mlc_gguf_writer *w, const char *dir, const char *name)

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlc/gguf.h"
+#include "mlc/gguf_writer.h"
 #include "mlc/quant.h"
 #include "util.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlc/gguf.h"
+#include "mlc/gguf_writer.h"
 #include "mlc/tokenizer.h"
 
 /* ------------------------------------------------------------------ helpers */

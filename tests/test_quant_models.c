@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlc/gguf.h"
+#include "mlc/gguf_writer.h"
 #include "mlc/model.h"
 #include "mlc/quant.h"
 #include "mlc/sampler.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mlc/gguf.h"
+#include "mlc/gguf_writer.h"
 #include "mlc/tokenizer.h"
 #include "util.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mlc/gguf.h"
+#include "mlc/gguf_writer.h"
 #include "mlc/tokenizer.h"
 #include "mlc/vocab.h"
 #include "util.h"
