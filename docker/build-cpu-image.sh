@@ -45,14 +45,16 @@ mirror_of_apt() {
     for f in /etc/apt/sources.list.d/*.sources; do
         [ -e "$f" ] || continue
         awk '/^URIs:/ {u=$2} /^Suites:/ {for (i=2;i<=NF;i++) if ($i=="bookworm") s=1}
-             /^$/ {if (s && u!="") {print u; exit} u=""; s=0}
-             END {if (s && u!="") print u}' "$f" | head -n 1
+             /^$/ {if (s && u!="") print u; u=""; s=0}
+             END {if (s && u!="") print u}' "$f"
     done
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk '$1=="deb" {i=2; if ($2 ~ /^\[/) while ($i !~ /\]$/) i++; if ($2 ~ /^\[/) i++;
-                        if ($(i+1)=="bookworm") print $i}'
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -e "$f" ] || continue
+        awk '$1=="deb" {i=2; if ($2 ~ /^\[/) {while ($i !~ /\]$/) i++; i++}
+                        if ($(i+1)=="bookworm") print $i}' "$f"
+    done
 }
-mirror=${MLC_DEBIAN_MIRROR:-$(mirror_of_apt | head -n 1)}
+mirror=${MLC_DEBIAN_MIRROR:-$(mirror_of_apt | sed -n 1p)}
 mirror=${mirror:-http://deb.debian.org/debian}
 
 mkdir -p "$cache"
