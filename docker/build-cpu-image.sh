@@ -62,7 +62,8 @@ mkdir -p "$cache"
 # ulimits (nproc, nofile) cannot be applied from inside such a sandbox: drop them.
 conf=$cache/containers.conf
 printf '[containers]\ndefault_ulimits = []\n' > "$conf"
-export CONTAINERS_CONF="$PWD/$conf"
+# podman as root (sudo when not root: debootstrap needs it anyway, and the store is then one)
+podman_() { $sudo_ env CONTAINERS_CONF="$PWD/$conf" podman "$@"; }
 
 # The base image, made once per mirror: a tarball of the minbase tree, imported into podman.
 tarball=$cache/debian-bookworm-minbase.tar
@@ -79,19 +80,28 @@ if [ ! -s "$tarball" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$mirror" ]; then
     $sudo_ rm -rf "$root"
     mv "$tarball.part" "$tarball"
     echo "$mirror" > "$stamp"
-    podman rmi -f "$base" >/dev/null 2>&1 || true
+    podman_ rmi -f "$base" >/dev/null 2>&1 || true
 fi
-if ! podman image exists "$base"; then
+if ! podman_ image exists "$base"; then
     say "podman import $tarball as $base"
-    podman import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
+    podman_ import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
 fi
 
 version=$(sed -n 's/^VERSION *:= *//p' Makefile)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 image=${MLC_IMAGE:-mlc-bench:cpu$([ "$target" = test ] && echo -test)}
 say "podman build --target $target -t $image (version $version, revision $revision)"
-podman build --pull=never --isolation=chroot --layers \
+# --format docker: the OCI image format has no SHELL instruction. The whole log goes to
+# build/docker/podman-build.log; the console leaves out apt's and dpkg's per-package lines.
+log=$cache/podman-build.log
+set +e
+podman_ build --pull=never --isolation=chroot --layers --format docker \
     --target "$target" -t "$image" -f docker/Dockerfile.cpu \
     --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-    "$@" .
+    "$@" . 2>&1 | tee "$log" |
+    grep -Ev '^(Get:[0-9]|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers|\(Reading database)'
+codes=("${PIPESTATUS[@]}")
+set -e
+[ "${codes[0]}" = 0 ] || { echo "podman build failed, exit ${codes[0]} (log: $log)" >&2; exit 1; }
+[ "${codes[1]}" = 0 ] || { echo "could not write $log" >&2; exit 1; }
 say "built $image"
