@@ -94,14 +94,20 @@ say "podman build --target $target -t $image (version $version, revision $revisi
 # --format docker: the OCI image format has no SHELL instruction. The whole log goes to
 # build/docker/podman-build.log; the console leaves out apt's and dpkg's per-package lines.
 log=$cache/podman-build.log
-set +e
-podman_ build --pull=never --isolation=chroot --layers --format docker \
-    --target "$target" -t "$image" -f docker/Dockerfile.cpu \
-    --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-    "$@" . 2>&1 | tee "$log" |
-    grep -Ev '^(Get:[0-9]|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers|\(Reading database)'
-codes=("${PIPESTATUS[@]}")
-set -e
-[ "${codes[0]}" = 0 ] || { echo "podman build failed, exit ${codes[0]} (log: $log)" >&2; exit 1; }
-[ "${codes[1]}" = 0 ] || { echo "could not write $log" >&2; exit 1; }
-say "built $image"
+# The build stage is tagged too (mlc-bench:cpu-build), so that its cached layers are never
+# dangling: the prune at the end drops what earlier builds left (their compile layers), never
+# the layers with the apt installs that the next build reuses.
+build_stage() {
+    podman_ build --pull=never --isolation=chroot --layers --format docker \
+        -f docker/Dockerfile.cpu --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
+        "$@" . 2>&1 | tee -a "$log" |
+        grep --line-buffered -Ev '^(Get:[0-9]|Selecting previously|Preparing to unpack|Unpacking |Setting up |Processing triggers|\(Reading database)'
+    local codes=("${PIPESTATUS[@]}")
+    [ "${codes[0]}" = 0 ] || { echo "podman build failed, exit ${codes[0]} (log: $log)" >&2; return 1; }
+    [ "${codes[1]}" = 0 ] || { echo "could not write $log" >&2; return 1; }
+}
+: > "$log"
+build_stage --target build -t mlc-bench:cpu-build "$@"
+build_stage --target "$target" -t "$image" "$@"
+say "built $image ($(podman_ image inspect --format '{{.Size}}' "$image") bytes)"
+podman_ image prune -f > /dev/null
