@@ -65,26 +65,30 @@ printf '[containers]\ndefault_ulimits = []\n' > "$conf"
 # podman as root (sudo when not root: debootstrap needs it anyway, and the store is then one)
 podman_() { $sudo_ env CONTAINERS_CONF="$PWD/$conf" podman "$@"; }
 
-# The base image, made once per mirror: a tarball of the minbase tree, imported into podman.
+# The base image, made once per mirror and labelled with it: kept in podman's store (which
+# outlives a checkout: CI's fresh clones on one machine share it) and as a tarball in
+# build/docker/ (which outlives a podman reset). debootstrap runs only when neither has it.
 tarball=$cache/debian-bookworm-minbase.tar
 stamp=$cache/debian-bookworm-minbase.mirror
-if [ ! -s "$tarball" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$mirror" ]; then
-    say "debootstrap --variant=minbase bookworm from $mirror"
-    root=$cache/rootfs
-    $sudo_ rm -rf "$root"
-    $sudo_ debootstrap --variant=minbase bookworm "$root" "$mirror" > "$cache/debootstrap.log" 2>&1 || {
-        tail -n 20 "$cache/debootstrap.log" >&2; echo "debootstrap failed (log: $cache/debootstrap.log)" >&2; exit 1; }
-    # what debian:bookworm-slim leaves out too: downloaded packages and package lists
-    $sudo_ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
-    $sudo_ tar -C "$root" --numeric-owner -cf "$tarball.part" .
-    $sudo_ rm -rf "$root"
-    mv "$tarball.part" "$tarball"
-    echo "$mirror" > "$stamp"
-    podman_ rmi -f "$base" >/dev/null 2>&1 || true
-fi
-if ! podman_ image exists "$base"; then
+label=org.mlc-bench.debootstrap-mirror
+have_mirror=$(podman_ image inspect --format "{{index .Labels \"$label\"}}" "$base" 2>/dev/null || true)
+if [ "$have_mirror" != "$mirror" ]; then
+    if [ ! -s "$tarball" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$mirror" ]; then
+        say "debootstrap --variant=minbase bookworm from $mirror"
+        root=$cache/rootfs
+        $sudo_ rm -rf "$root"
+        $sudo_ debootstrap --variant=minbase bookworm "$root" "$mirror" > "$cache/debootstrap.log" 2>&1 || {
+            tail -n 20 "$cache/debootstrap.log" >&2; echo "debootstrap failed (log: $cache/debootstrap.log)" >&2; exit 1; }
+        # what debian:bookworm-slim leaves out too: downloaded packages and package lists
+        $sudo_ rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+        $sudo_ tar -C "$root" --numeric-owner -cf "$tarball.part" .
+        $sudo_ rm -rf "$root"
+        mv "$tarball.part" "$tarball"
+        echo "$mirror" > "$stamp"
+    fi
     say "podman import $tarball as $base"
-    podman_ import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
+    podman_ rmi -f "$base" >/dev/null 2>&1 || true
+    podman_ import --change 'CMD ["bash"]' --change "LABEL $label=$mirror" "$tarball" "$base" >/dev/null
 fi
 
 version=$(sed -n 's/^VERSION *:= *//p' Makefile)
