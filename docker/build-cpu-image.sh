@@ -88,7 +88,7 @@ if [ "$have_mirror" != "$mirror" ]; then
     fi
     say "podman import $tarball as $base"
     podman_ rmi -f "$base" >/dev/null 2>&1 || true
-    podman_ import --change 'CMD ["bash"]' --change "LABEL $label=$mirror" "$tarball" "$base" >/dev/null
+    podman_ import --quiet --change 'CMD ["bash"]' --change "LABEL $label=$mirror" "$tarball" "$base" >/dev/null
 fi
 
 version=$(sed -n 's/^VERSION *:= *//p' Makefile)
