@@ -93,7 +93,9 @@ fi
 
 version=$(sed -n 's/^VERSION *:= *//p' Makefile)
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-image=${MLC_IMAGE:-mlc-bench:cpu$([ "$target" = test ] && echo -test)}
+image=mlc-bench:cpu
+[ "$target" = runtime ] || image=mlc-bench:cpu-$target
+image=${MLC_IMAGE:-$image}
 say "podman build --target $target -t $image (version $version, revision $revision)"
 # --format docker: the OCI image format has no SHELL instruction. The whole log goes to
 # build/docker/podman-build.log; the console leaves out apt's and dpkg's per-package lines.
