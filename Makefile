@@ -299,3 +299,25 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# Container images (docker/): DOCKER=podman works too. docker-cpu-test builds the CPU image's
+# test stage (devices, conformance --quick on every backend, a run against serve --engine null);
+# docker-podman builds and tests it with podman alone, on a machine without a Docker engine or
+# registry access, as CI does (docker/build-cpu-image.sh). docker-lint: hadolint on all three.
+DOCKER ?= docker
+IMAGE ?= mlc-bench
+DOCKER_ARGS = --build-arg VERSION=$(VERSION) --build-arg REVISION=$(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+HADOLINT ?= hadolint
+.PHONY: docker-cpu docker-cpu-test docker-cuda docker-rocm docker-podman docker-lint
+docker-cpu:
+	$(DOCKER) build -f docker/Dockerfile.cpu --target runtime $(DOCKER_ARGS) -t $(IMAGE):cpu .
+docker-cpu-test:
+	$(DOCKER) build -f docker/Dockerfile.cpu --target test $(DOCKER_ARGS) -t $(IMAGE):cpu-test .
+docker-cuda:
+	$(DOCKER) build -f docker/Dockerfile.cuda $(DOCKER_ARGS) -t $(IMAGE):cuda .
+docker-rocm:
+	$(DOCKER) build -f docker/Dockerfile.rocm $(DOCKER_ARGS) -t $(IMAGE):rocm .
+docker-podman:
+	docker/build-cpu-image.sh test
+docker-lint:
+	$(HADOLINT) docker/Dockerfile.cpu docker/Dockerfile.cuda docker/Dockerfile.rocm
