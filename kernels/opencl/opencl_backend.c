@@ -148,11 +148,19 @@ static void choose_paths(const mlc_cl_api *cl, cl_device_id d, char *opts, size_
     opts[0] = 0;
     if (use_fp16)
         k += (size_t)snprintf(opts + k, ocap - k, " -DFP16");
+    /* cl_khr_subgroups' functions exist from OpenCL C 2.0 (compilers do not declare them
+     * under -cl-std=CL1.2); cl_intel_subgroups' also in 1.2. */
+    char ver[64];
+    str_info(cl, d, CL_DEVICE_OPENCL_C_VERSION, ver, sizeof ver);
+    const int major = !strncmp(ver, "OpenCL C ", 9) ? atoi(ver + 9) : 1;
     if (env_on("MLC_OPENCL_NO_SUBGROUPS"))
         snprintf(sg_how, sizeof sg_how, "off (MLC_OPENCL_NO_SUBGROUPS)");
-    else if (khr_sg || intel_sg) {
+    else if (intel_sg) {
         snprintf(sg_how, sizeof sg_how, "on");
-        snprintf(opts + k, ocap - k, " -DSG%s", khr_sg ? "" : " -DSG_INTEL");
+        snprintf(opts + k, ocap - k, " -DSG -DSG_INTEL");
+    } else if (khr_sg && major >= 2) {
+        snprintf(sg_how, sizeof sg_how, "on");
+        snprintf(opts + k, ocap - k, " -DSG -cl-std=CL%d.0", major >= 3 ? 3 : 2);
     } else if (emulate >= 1 && emulate <= MLC_CL_WG) {
         snprintf(sg_how, sizeof sg_how, "emulated, %d items", emulate);
         snprintf(opts + k, ocap - k, " -DSG_EMULATE=%d", emulate);
@@ -330,8 +338,9 @@ static mlc_status ocl_init(const mlc_backend_params *p, void **out, mlc_err *err
     char options[256], paths[96];
     choose_paths(cl, c->dev, paths, sizeof paths, c->paths, sizeof c->paths);
     snprintf(options, sizeof options,
-             "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt -DWG=%d -DTR=%d -DTT=%d -DMAX_HD=%d -DMV_ROWS=%d%s %.100s",
-             MLC_CL_WG, MLC_CL_TR, MLC_CL_TT, MLC_CL_MAX_HD, MLC_CL_MV_ROWS, paths, extra ? extra : "");
+             "%s-cl-fp32-correctly-rounded-divide-sqrt -DWG=%d -DTR=%d -DTT=%d -DMAX_HD=%d -DMV_ROWS=%d%s %.100s",
+             strstr(paths, "-cl-std=") ? "" : "-cl-std=CL1.2 ", MLC_CL_WG, MLC_CL_TR, MLC_CL_TT, MLC_CL_MAX_HD,
+             MLC_CL_MV_ROWS, paths, extra ? extra : "");
     cl_program prog;
     if ((s = get_program(c, options, &prog, err)))
         goto fail;
