@@ -145,7 +145,7 @@ KV_STORE(f16, ST_F16)
         }                                                                                        \
         psum[lid] = sum;                                                                         \
         reduce_acc(psum);                                                                        \
-        const float inv = (float)(1.0 / psum[0]);                                                \
+        const float inv = (float)((acc_t)1 / psum[0]);                                           \
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);                                     \
         global float *o = PTR(float, ob, ooff) + ((ulong)t * n_head + h) * hd;                   \
         for (int d = lid; ok && d < hd; d += WG) {                                               \
