@@ -1,8 +1,9 @@
 /* test_opencl.c: the opencl backend (kernels/opencl/) on whatever OpenCL device the machine
  * has (PoCL in CI): the full conformance suite, model-level conformance and llama.cpp's
- * golden outputs on ../shared/golden, and its one-line errors (no ICD loader, no platform,
- * no device, a kernel build failure, out of device memory, an unsupported type, an index out
- * of range).
+ * golden outputs on ../shared/golden, its optional kernel paths (sub-groups, emulated where
+ * the device has none; fp16 forced off), and its one-line errors (no ICD loader, no platform,
+ * no device, a kernel build failure, fp16 forced on a device without it, out of device
+ * memory, an unsupported type, an index out of range).
  *
  * Without an OpenCL device the tests skip, unless MLC_REQUIRE_OPENCL=1 (CI sets it), where a
  * missing device fails them. */
