@@ -1,8 +1,9 @@
 /* test_opencl.c: the opencl backend (kernels/opencl/) on whatever OpenCL device the machine
  * has (PoCL in CI): the full conformance suite, model-level conformance and llama.cpp's
- * golden outputs on ../shared/golden, and its one-line errors (no ICD loader, no platform,
- * no device, a kernel build failure, out of device memory, an unsupported type, an index out
- * of range).
+ * golden outputs on ../shared/golden, its optional kernel paths (sub-groups, emulated where
+ * the device has none; fp16 forced off), and its one-line errors (no ICD loader, no platform,
+ * no device, a kernel build failure, fp16 forced on a device without it, out of device
+ * memory, an unsupported type, an index out of range).
  *
  * Without an OpenCL device the tests skip, unless MLC_REQUIRE_OPENCL=1 (CI sets it), where a
  * missing device fails them. */
@@ -121,6 +122,86 @@ Test(opencl, conformance_full, .timeout = 900)
     cr_expect_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "passed")), cases - unsupported);
     cJSON_Delete(root);
     free(out);
+}
+
+/* ---- optional kernel paths ------------------------------------------------------------- */
+
+/* The device line of `mlc-bench devices` under env: opencl:0's, with its chosen paths. */
+static char *opencl_line(const char *env)
+{
+    char cmd[1400], *out;
+    snprintf(cmd, sizeof cmd, "%s %s devices 2>&1", env, tu_bin());
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    char *l = strstr(out, "\n  opencl:0 ");
+    cr_assert_not_null(l, "%s", out);
+    memmove(out, l + 1, strcspn(l + 1, "\n"));
+    out[strcspn(l + 1, "\n")] = 0;
+    return out;
+}
+
+/* The paths chosen from the extensions, and the switches that force them off, are shown. */
+Test(opencl, paths_shown)
+{
+    need(true);
+    char *def = opencl_line("");
+    const bool has_fp16 = strstr(def, "fp16 on"), has_sg = strstr(def, "sub-groups on");
+    cr_expect(has_fp16 || strstr(def, "fp16 off (absent)"), "%s", def);
+    cr_expect(has_sg || strstr(def, "sub-groups off (absent)"), "%s", def);
+    char *l = opencl_line("MLC_OPENCL_NO_FP16=1 MLC_OPENCL_NO_SUBGROUPS=1 MLC_OPENCL_SUBGROUP_EMULATION=8");
+    cr_expect(strstr(l, has_fp16 ? "fp16 off (MLC_OPENCL_NO_FP16)" : "fp16 off (absent)"), "%s", l);
+    cr_expect(strstr(l, "sub-groups off (MLC_OPENCL_NO_SUBGROUPS)"), "%s", l);
+    free(l);
+    l = opencl_line("MLC_OPENCL_SUBGROUP_EMULATION=8");
+    cr_expect(strstr(l, has_sg ? "sub-groups on" : "sub-groups emulated, 8 items"), "%s", l);
+    free(l);
+    free(def);
+}
+
+/* The op suite's cases under env pass (ops and types as conformance's --op / --type), on a
+ * device whose description holds want. */
+static void conformance_under(const char *env, const char *ops, const char *types, const char *want)
+{
+    char cmd[1600], *out;
+    snprintf(cmd, sizeof cmd, "%s %s conformance --backend opencl --device 0 --op %s --type %s --no-store -o json 2>&1",
+             env, tu_bin(), ops, types);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%.2000s", out);
+    cJSON *root = cJSON_Parse(strchr(out, '{'));
+    cr_assert(root, "not JSON: %.400s", out);
+    const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "devices"), 0);
+    cr_assert_not_null(d);
+    const char *desc = cJSON_GetStringValue(cJSON_GetObjectItem(d, "description"));
+    cr_expect(desc && strstr(desc, want), "%s: '%s' not in %s", env, want, desc ? desc : "(none)");
+    const int cases = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "cases"));
+    cr_expect_gt(cases, 10, "%s", env);
+    cr_expect_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "passed")), cases, "%s: %.2000s", env, out);
+    cJSON_Delete(root);
+    free(out);
+}
+
+/* The sub-group path (the reductions of rms_norm and attention, the float-weight matvec),
+ * where the device has no sub-groups (PoCL) through its emulation: sub-groups smaller than a
+ * matvec row's items (8: some idle) and larger (32: two rows each). Where the device has
+ * sub-groups, the plain runs take that path and conformance_full covers it. */
+Test(opencl, subgroup_path_8, .timeout = 600)
+{
+    need(true);
+    conformance_under("MLC_OPENCL_SUBGROUP_EMULATION=8", "matmul,rms_norm,attention", "f32,f16,bf16",
+                      "sub-groups ");
+}
+
+Test(opencl, subgroup_path_32, .timeout = 600)
+{
+    need(true);
+    conformance_under("MLC_OPENCL_SUBGROUP_EMULATION=32", "matmul,rms_norm,attention", "f32,f16,bf16",
+                      "sub-groups ");
+}
+
+/* A device without fp16 (forced off where it has it): the F16 weights and cache take the
+ * vload_half path and pass. */
+Test(opencl, fp16_off, .timeout = 600)
+{
+    need(true);
+    conformance_under("MLC_OPENCL_NO_FP16=1", "matmul,get_rows,kv_store,attention", "f16", "fp16 off (");
 }
 
 /* The golden models on opencl against the reference CPU on the same tokens. With fp64 on the
@@ -315,6 +396,20 @@ Test(opencl_errors, kernel_build_failure)
     need(true);
     generate_fails("MLC_OPENCL_BUILD_OPTIONS=-DWG=notanumber", "opencl: kernels failed to build on ");
     generate_fails("MLC_OPENCL_BUILD_OPTIONS=-DWG=notanumber", "error");
+}
+
+/* The fp16 path forced on a device that lacks cl_khr_fp16: its kernels fail to build, and
+ * the one-line error quotes the device compiler's first lines (which name half). */
+Test(opencl_errors, fp16_forced_on_device_without_it)
+{
+    need(true);
+    char *l = opencl_line("");
+    const bool has = strstr(l, "fp16 on");
+    free(l);
+    if (has)
+        cr_skip_test("the device has cl_khr_fp16: forcing it on builds");
+    generate_fails("MLC_OPENCL_FORCE_FP16=1", "opencl: kernels failed to build on ");
+    generate_fails("MLC_OPENCL_FORCE_FP16=1", "half");
 }
 
 /* Out of device memory, an unsupported weight type, an index out of range: through the

@@ -3,7 +3,9 @@
 
 Usage: python tests/test_serve_openai.py [path/to/mlc-bench] [MODEL.gguf]  (exit 0 = pass;
 77 = skipped because the openai package is not installed). With MODEL.gguf (the real Gemma 3
-270M in CI) it also chats with `mlc-bench serve -m MODEL.gguf`."""
+270M in CI) it also chats with `mlc-bench serve -m MODEL.gguf`. Where `mlc-bench devices` lists an
+OpenCL device (PoCL in CI), or MLC_REQUIRE_OPENCL=1 asks for one, it also chats with
+`serve --backend opencl` on the small golden model ($MLC_SHARED/golden/tiny-llama-q8_0.gguf)."""
 import os
 import signal
 import subprocess
@@ -74,9 +76,9 @@ def main():
     print("test_serve_openai: ok")
 
 
-def chat_with_model(model):
+def chat_with_model(model, extra=()):
     """A chat request to a real model: a 200 with text, usage and a stream that adds up."""
-    p = subprocess.Popen([BIN, "serve", "-m", model, "--port", "0", "--ctx", "512", "-t", "2"],
+    p = subprocess.Popen([BIN, "serve", "-m", model, "--port", "0", "--ctx", "512", "-t", "2", *extra],
                          stdout=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline()
@@ -93,14 +95,30 @@ def chat_with_model(model):
                                                                messages=msgs, stream=True)
                            if ch.choices)
         assert streamed == text, (streamed, text)
-        print(f"test_serve_openai: {name} answers {text!r}")
+        print(f"test_serve_openai: {name}{' ' + ' '.join(extra) if extra else ''} answers {text!r}")
     finally:
         p.send_signal(signal.SIGTERM)
         rc = p.wait(timeout=30)
     assert rc == 0, rc
 
 
+def chat_on_opencl():
+    """The same chat on `serve --backend opencl` with the small golden model, where an OpenCL
+    device is present; under MLC_REQUIRE_OPENCL=1 a missing device or model fails."""
+    required = os.environ.get("MLC_REQUIRE_OPENCL") == "1"
+    devices = subprocess.run([BIN, "devices"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    shared = os.environ.get("MLC_SHARED", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../shared"))
+    model = os.path.join(shared, "golden", "tiny-llama-q8_0.gguf")
+    if "\n  opencl:0 " not in devices or not os.path.exists(model):
+        why = "no OpenCL device" if "\n  opencl:0 " not in devices else f"{model} is missing"
+        assert not required, f"{why}, and MLC_REQUIRE_OPENCL=1"
+        print(f"test_serve_openai: --backend opencl skipped ({why})")
+        return
+    chat_with_model(model, ("--backend", "opencl"))
+
+
 if __name__ == "__main__":
     main()
     if len(sys.argv) > 2:
         chat_with_model(sys.argv[2])
+    chat_on_opencl()

@@ -93,6 +93,30 @@
 #define PROD_f16(w, a) ((acc_t)((w) * (a)))
 #define PROD_bf16(w, a) ((acc_t)((w) * (a)))
 
+#ifdef SG
+/* Sub-group path: each sub-group takes rows of the group's MV_ROWS in turn, its items
+ * striding over the row, summed by sub_group_reduce_add: no local memory, no barrier (but
+ * the emulation's). The loop's trip count is the same for every item of the group. */
+#define MV_F(NAME)                                                                                \
+    kernel void mv_##NAME(global const uchar *wb, ulong woff, ulong w_row, global const uchar *ab, \
+                          ulong aoff, global uchar *yb, ulong yoff, int n_in, int n_out)          \
+    {                                                                                             \
+        local acc_t part[WG];                                                                     \
+        const int t = get_group_id(2), ns = sg_size();                                            \
+        global const float *a = CPTR(float, ab, aoff) + (ulong)t * n_in;                          \
+        for (int k0 = 0; k0 < MV_ROWS; k0 += sg_count()) {                                       \
+            const int r = get_group_id(1) * MV_ROWS + k0 + sg_id();                               \
+            const bool mine = k0 + sg_id() < MV_ROWS && r < n_out;                                \
+            global const uchar *w = wb + woff + (ulong)min(r, n_out - 1) * w_row;                 \
+            acc_t s = 0;                                                                          \
+            for (int i = sg_lid(); mine && i < n_in; i += ns)                                     \
+                s += PROD_##NAME(wv_##NAME(w, i), a[i]);                                          \
+            s = sg_sum_a(s, part);                                                                \
+            if (mine && sg_lid() == 0)                                                            \
+                PTR(float, yb, yoff)[(ulong)t * n_out + r] = (float)s;                            \
+        }                                                                                         \
+    }
+#else
 #define MV_F(NAME)                                                                                \
     kernel void mv_##NAME(global const uchar *wb, ulong woff, ulong w_row, global const uchar *ab, \
                           ulong aoff, global uchar *yb, ulong yoff, int n_in, int n_out)          \
@@ -113,6 +137,7 @@
         if (lane == 0 && r < n_out)                                                               \
             PTR(float, yb, yoff)[(ulong)t * n_out + r] = (float)s;                                \
     }
+#endif
 
 #define MM_F(NAME)                                                                                \
     kernel __attribute__((reqd_work_group_size(TR, TT, 1))) void mm_##NAME(                       \

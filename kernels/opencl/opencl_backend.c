@@ -115,6 +115,60 @@ static void notable_extensions(const mlc_cl_api *cl, cl_device_id d, char *buf, 
         snprintf(buf, cap, "none of fp16/fp64/subgroups");
 }
 
+/* ---------------------------------------------------------------- optional paths */
+
+/* The kernels' optional paths for a device, from its extensions and the environment:
+ * build options (-DFP16, -DSG ...) and a short description ("fp16 off (absent), sub-groups
+ * on"). Switches, for tests and diagnosis:
+ *   MLC_OPENCL_NO_FP16=1, MLC_OPENCL_NO_SUBGROUPS=1  the fallback even where the device has it
+ *   MLC_OPENCL_FORCE_FP16=1                          the fp16 path even where it lacks it
+ *                                                    (the build then fails: tests that error)
+ *   MLC_OPENCL_SUBGROUP_EMULATION=N                  sub-groups of N items (1 .. WG) emulated
+ *                                                    in local memory where the device has none,
+ *                                                    so conformance covers that path's logic */
+static bool env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && !strcmp(v, "1");
+}
+
+static void choose_paths(const mlc_cl_api *cl, cl_device_id d, char *opts, size_t ocap, char *desc, size_t dcap)
+{
+    char ext[8192];
+    str_info(cl, d, CL_DEVICE_EXTENSIONS, ext, sizeof ext);
+    const bool fp16 = strstr(ext, "cl_khr_fp16") != NULL, khr_sg = strstr(ext, "cl_khr_subgroups") != NULL;
+    const bool intel_sg = strstr(ext, "cl_intel_subgroups") != NULL;
+    const bool force = env_on("MLC_OPENCL_FORCE_FP16"), no = env_on("MLC_OPENCL_NO_FP16");
+    const bool use_fp16 = force || (fp16 && !no);
+    const char *fp16_how = force ? "forced on" : !fp16 ? "off (absent)" : no ? "off (MLC_OPENCL_NO_FP16)" : "on";
+    const char *em = getenv("MLC_OPENCL_SUBGROUP_EMULATION");
+    const int emulate = em ? atoi(em) : 0;
+    char sg_how[48];
+    size_t k = 0;
+    opts[0] = 0;
+    if (use_fp16)
+        k += (size_t)snprintf(opts + k, ocap - k, " -DFP16");
+    /* cl_khr_subgroups' functions exist from OpenCL C 2.0 (compilers do not declare them
+     * under -cl-std=CL1.2); cl_intel_subgroups' also in 1.2. */
+    char ver[64];
+    str_info(cl, d, CL_DEVICE_OPENCL_C_VERSION, ver, sizeof ver);
+    const int major = !strncmp(ver, "OpenCL C ", 9) ? atoi(ver + 9) : 1;
+    if (env_on("MLC_OPENCL_NO_SUBGROUPS"))
+        snprintf(sg_how, sizeof sg_how, "off (MLC_OPENCL_NO_SUBGROUPS)");
+    else if (intel_sg) {
+        snprintf(sg_how, sizeof sg_how, "on");
+        snprintf(opts + k, ocap - k, " -DSG -DSG_INTEL");
+    } else if (khr_sg && major >= 2) {
+        snprintf(sg_how, sizeof sg_how, "on");
+        snprintf(opts + k, ocap - k, " -DSG -cl-std=CL%d.0", major >= 3 ? 3 : 2);
+    } else if (emulate >= 1 && emulate <= MLC_CL_WG) {
+        snprintf(sg_how, sizeof sg_how, "emulated, %d items", emulate);
+        snprintf(opts + k, ocap - k, " -DSG_EMULATE=%d", emulate);
+    } else
+        snprintf(sg_how, sizeof sg_how, "off (absent)");
+    snprintf(desc, dcap, "fp16 %s, sub-groups %s", fp16_how, sg_how);
+}
+
 static void ocl_no_device(char *buf, size_t cap)
 {
     const mlc_cl_api *cl = mlc_cl_api_get(buf, cap);
@@ -144,10 +198,14 @@ static void ocl_device_info(int dev, mlc_device_info *out)
     if (cl->clGetDeviceInfo(d[dev], CL_DEVICE_PLATFORM, sizeof plat, &plat, NULL) == CL_SUCCESS)
         cl->clGetPlatformInfo(plat, CL_PLATFORM_NAME, sizeof pname - 1, pname, NULL);
     notable_extensions(cl, d[dev], ext, sizeof ext);
+    char opts[96], paths[96];
+    choose_paths(cl, d[dev], opts, sizeof opts, paths, sizeof paths);
     snprintf(out->name, sizeof out->name, "%.63s", name);
     snprintf(out->description, sizeof out->description, "%.60s (%.40s, driver %.24s, %.24s), %u CUs, max alloc %.1f GiB, ext: %s",
              name, pname, drv, ver, u32_info(cl, d[dev], CL_DEVICE_MAX_COMPUTE_UNITS),
              (double)u64_info(cl, d[dev], CL_DEVICE_MAX_MEM_ALLOC_SIZE) / 1073741824.0, ext);
+    const size_t k = strlen(out->description);
+    snprintf(out->description + k, sizeof out->description - k, "; %s", paths);
     out->mem_total = u64_info(cl, d[dev], CL_DEVICE_GLOBAL_MEM_SIZE);
     out->caps = MLC_CAP_ASYNC;
 }
@@ -277,10 +335,12 @@ static mlc_status ocl_init(const mlc_backend_params *p, void **out, mlc_err *err
     }
     /* MLC_OPENCL_BUILD_OPTIONS: extra options for the device compiler (e.g. -cl-mad-enable). */
     const char *extra = getenv("MLC_OPENCL_BUILD_OPTIONS");
-    char options[256];
+    char options[256], paths[96];
+    choose_paths(cl, c->dev, paths, sizeof paths, c->paths, sizeof c->paths);
     snprintf(options, sizeof options,
-             "-cl-std=CL1.2 -cl-fp32-correctly-rounded-divide-sqrt -DWG=%d -DTR=%d -DTT=%d -DMAX_HD=%d -DMV_ROWS=%d %s",
-             MLC_CL_WG, MLC_CL_TR, MLC_CL_TT, MLC_CL_MAX_HD, MLC_CL_MV_ROWS, extra ? extra : "");
+             "%s-cl-fp32-correctly-rounded-divide-sqrt -DWG=%d -DTR=%d -DTT=%d -DMAX_HD=%d -DMV_ROWS=%d%s %.100s",
+             strstr(paths, "-cl-std=") ? "" : "-cl-std=CL1.2 ", MLC_CL_WG, MLC_CL_TR, MLC_CL_TT, MLC_CL_MAX_HD,
+             MLC_CL_MV_ROWS, paths, extra ? extra : "");
     cl_program prog;
     if ((s = get_program(c, options, &prog, err)))
         goto fail;
@@ -350,7 +410,7 @@ static void ocl_destroy(void *ctx)
 static void ocl_describe(void *ctx, char *buf, size_t cap)
 {
     cl_ctx *c = ctx;
-    snprintf(buf, cap, "%s", c->dev_name);
+    snprintf(buf, cap, "%s; %s", c->dev_name, c->paths);
 }
 
 /* ---------------------------------------------------------------- memory */

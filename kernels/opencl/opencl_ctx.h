@@ -55,6 +55,7 @@ typedef struct cl_ctx {
     cl_command_queue queue;
     cl_kernel k[K_COUNT];
     char dev_name[128];
+    char paths[96]; /* the optional kernel paths chosen: "fp16 off (absent), sub-groups on" */
     uint64_t mem_total, max_alloc, mem_used; /* bytes: device, largest buffer, ours live */
     /* Scratch, grown on demand: converted activations, attention scores, the error flag. */
     mlc_buffer act, scores, errflag;

@@ -84,7 +84,7 @@ KV_STORE(f32, ST_F32)
 KV_STORE(f16, ST_F16)
 
 #define LD_F32(p, i) ((p)[i])
-#define LD_F16(p, i) vload_half((i), (global const half *)(p))
+#define LD_F16(p, i) LD_HALF(p, i)
 #define RND_F32(x) (x)
 #define RND_F16(x) round_f16(x)
 
@@ -145,7 +145,7 @@ KV_STORE(f16, ST_F16)
         }                                                                                        \
         psum[lid] = sum;                                                                         \
         reduce_acc(psum);                                                                        \
-        const float inv = (float)(1.0 / psum[0]);                                                \
+        const float inv = (float)((acc_t)1 / psum[0]);                                           \
         barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);                                     \
         global float *o = PTR(float, ob, ooff) + ((ulong)t * n_head + h) * hd;                   \
         for (int d = lid; ok && d < hd; d += WG) {                                               \

@@ -458,5 +458,5 @@ BLOCK_DOTS(local)
 
 /* Weight value i of a row of the float types. */
 float wv_f32(global const uchar *w, int i) { return ((global const float *)w)[i]; }
-float wv_f16(global const uchar *w, int i) { return vload_half(i, (global const half *)w); }
+float wv_f16(global const uchar *w, int i) { return LD_HALF(w, i); }
 float wv_bf16(global const uchar *w, int i) { return bf16_to_f32(((global const ushort *)w)[i]); }
