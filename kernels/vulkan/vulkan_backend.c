@@ -53,8 +53,7 @@ typedef struct vk_ctx {
      * matvec forces one kernel, so conformance covers both on any device. */
     int64_t tile_above;
     size_t part_bytes; /* the most bytes of one weight part (MLC_VK_PART_BYTES lowers it for tests) */
-    /* Decode's matvec sums a row in a subgroup (matvecsg) where the device has subgroup
-     * arithmetic; MLC_VK_SUBGROUP=0 forces the plain matvec, so conformance covers both. */
+    /* Decode's matvec sums a row in a subgroup (matvecsg): use_subgroup_matvec(). */
     bool subgroup_matvec;
     mlc_buffer act; /* scratch: converted matmul activations */
     mlc_err err;    /* the sticky error: the first failure since the last sync */
@@ -229,11 +228,16 @@ static void vk_no_device(char *buf, size_t cap)
         snprintf(buf, cap, "a Vulkan device is present");
 }
 
-/* Whether decode's matvec sums rows in subgroups on a device with info vi (see vk_ctx). */
+/* Whether decode's matvec sums rows in subgroups on a device with info vi (see vk_ctx): on
+ * GPUs with subgroup arithmetic. Not on CPU devices, where a workgroup per row leaves SIMD
+ * lanes idle (lavapipe decodes 3x slower that way). MLC_VK_SUBGROUP=1|0 forces it on (where
+ * the device has the operations) or off, so conformance covers both paths anywhere. */
 static bool use_subgroup_matvec(const mlc_vk_info *vi)
 {
     const char *e = getenv("MLC_VK_SUBGROUP");
-    return vi->subgroup_arith && !(e && !strcmp(e, "0"));
+    if (!vi->subgroup_arith || (e && !strcmp(e, "0")))
+        return false;
+    return (e && !strcmp(e, "1")) || strcmp(vi->type, "cpu") != 0;
 }
 
 static void vk_device_info(int dev, mlc_device_info *out)
