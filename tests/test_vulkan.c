@@ -182,6 +182,40 @@ Test(vulkan, command_buffers_are_recorded_once_per_shape_and_reused)
 #endif
 }
 
+/* A finding of the validation layer fails the next flush, naming it: a dispatch that sets no
+ * push constants (vkCmdPushConstants of size 0 is invalid) over no workgroups (so the
+ * shader never reads them). */
+Test(vulkan, a_validation_finding_fails_the_flush)
+{
+#ifndef HAVE_VULKAN
+    mlc_backend probe = open_vulkan();
+    mlc_backend_close(&probe);
+    cr_skip_test("vulkan: not in this build");
+#else
+    mlc_backend probe = open_vulkan();
+    mlc_backend_close(&probe);
+    if (access(VALIDATION_LAYER, R_OK) != 0) {
+        const char *req = getenv("MLC_REQUIRE_VULKAN");
+        cr_assert(!(req && !strcmp(req, "1")), "%s missing (vulkan-validationlayers)", VALIDATION_LAYER);
+        cr_skip_test("no validation layer (%s)", VALIDATION_LAYER);
+    }
+    mlc_vk *v = NULL;
+    mlc_vk_span buf;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_vk_open(0, MLC_VK_VALIDATE_ON, &v, &err), MLC_OK, "%s", err.msg);
+    cr_assert_eq(mlc_vk_alloc(v, 1024, &buf, &err), MLC_OK, "%s", err.msg);
+    const mlc_vk_span *bind[MLC_VK_BINDINGS] = {&buf, &buf, &buf};
+    const uint32_t none[1] = {0};
+    cr_assert_eq(mlc_vk_dispatch(v, "ew", bind, none, 0, 0, 1, 1, &err), MLC_OK, "%s", err.msg);
+    cr_expect_eq(mlc_vk_flush(v, &err), MLC_ERR_BACKEND, "flush: %s", err.msg);
+    cr_expect(strstr(err.msg, "vulkan: validation layer: error: ") != NULL, "%s", err.msg);
+    err = (mlc_err){0};
+    cr_expect_eq(mlc_vk_flush(v, &err), MLC_OK, "the finding is reported once: %s", err.msg);
+    mlc_vk_free(v, &buf);
+    mlc_vk_close(v);
+#endif
+}
+
 /* Under the Khronos validation layer every finding is an error that sync() returns, so a
  * suite that passes has none. Required where the layer is installed (make deps installs it). */
 Test(vulkan, quick_suite_clean_under_the_validation_layer, .timeout = 600)

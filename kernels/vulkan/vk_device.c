@@ -17,7 +17,6 @@
 #define VK_FUNCS(X)                                                                            \
     X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)         \
     X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceMemoryProperties)                   \
-    X(vkGetPhysicalDeviceFeatures2)                                                            \
     X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkCreateDevice) X(vkDestroyDevice)           \
     X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements)  \
     X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory)                   \
@@ -158,7 +157,7 @@ static bool has_layer(vk_fns *f, const char *name)
 }
 
 /* An instance (Vulkan 1.2), optionally with the validation layer and its messenger. */
-static VkResult make_instance(vk_fns *f, bool validate, VkInstance *out)
+static VkResult make_instance(vk_fns *f, bool validate, const VkDebugUtilsMessengerCreateInfoEXT *mi, VkInstance *out)
 {
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "mlc-bench",
                              .apiVersion = VK_API_VERSION_1_2};
@@ -166,6 +165,7 @@ static VkResult make_instance(vk_fns *f, bool validate, VkInstance *out)
     const char *exts[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
     if (validate) {
+        ci.pNext = mi; /* findings of vkCreateInstance and vkDestroyInstance too */
         ci.enabledLayerCount = 1;
         ci.ppEnabledLayerNames = layers;
         ci.enabledExtensionCount = 1;
@@ -191,7 +191,7 @@ int mlc_vk_device_count(char *why, size_t cap)
     if (!load_lib(&f, why, cap))
         return 0;
     int n = 0;
-    VkResult r = make_instance(&f, false, &inst);
+    VkResult r = make_instance(&f, false, NULL, &inst);
     if (r != VK_SUCCESS) {
         snprintf(why, cap, "vkCreateInstance failed (VkResult %d): no Vulkan 1.2 driver installed (Mesa's lavapipe: mesa-vulkan-drivers)", (int)r);
     } else {
@@ -220,10 +220,6 @@ static void fill_info(vk_fns *f, VkPhysicalDevice pd, mlc_vk_info *out)
         out->subgroup = sub.subgroupSize;
         out->subgroup_arith = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                               (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
-        VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
-        VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
-        f->vkGetPhysicalDeviceFeatures2(pd, &f2);
-        out->storage16 = f11.storageBuffer16BitAccess;
     } else {
         snprintf(out->driver, sizeof out->driver, "driver version %u", p.driverVersion);
     }
@@ -248,7 +244,7 @@ bool mlc_vk_device_info(int dev, mlc_vk_info *out)
     bool ok = false;
     if (!load_lib(&f, why, sizeof why))
         return false;
-    if (make_instance(&f, false, &inst) == VK_SUCCESS) {
+    if (make_instance(&f, false, NULL, &inst) == VK_SUCCESS) {
         VkPhysicalDevice pd[16];
         if (dev >= 0 && dev < list_devices(&f, inst, pd, 16)) {
             fill_info(&f, pd[dev], out);
@@ -371,10 +367,7 @@ static mlc_status make_device(mlc_vk *v, mlc_err *err)
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = v->qfam,
                                   .queueCount = 1, .pQueuePriorities = &prio};
-    /* the optional features the faster paths use, where the device has them */
-    VkPhysicalDeviceVulkan11Features f11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
-                                            .storageBuffer16BitAccess = v->info.storage16};
-    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = &f11, .queueCreateInfoCount = 1,
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1,
                              .pQueueCreateInfos = &qi};
     VkResult r = v->f.vkCreateDevice(v->pd, &di, NULL, &v->dev);
     if (r)
@@ -441,19 +434,21 @@ mlc_status mlc_vk_open(int dev, mlc_vk_validation validation, mlc_vk **out, mlc_
         s = mlc_err_set(err, MLC_ERR_UNSUPPORTED, "vulkan: validation asked for, but VK_LAYER_KHRONOS_validation is not installed (vulkan-validationlayers)");
         goto fail;
     }
-    VkResult r = make_instance(&v->f, validate, &v->inst);
+    const VkDebugUtilsMessengerCreateInfoEXT mi = {
+        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT,
+        .pfnUserCallback = on_validation, .pUserData = v};
+    VkResult r = make_instance(&v->f, validate, &mi, &v->inst);
     if (r) {
         s = fail_vk(err, r, "vkCreateInstance (is a Vulkan 1.2 driver installed?)");
         goto fail;
     }
-    if (validate) {
-        VkDebugUtilsMessengerCreateInfoEXT mi = {
-            .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-            .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT,
-            .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT,
-            .pfnUserCallback = on_validation, .pUserData = v};
-        if (v->f.vkCreateDebugUtilsMessengerEXT)
-            v->f.vkCreateDebugUtilsMessengerEXT(v->inst, &mi, NULL, &v->messenger);
+    /* without the messenger the layer's findings would go unseen: refuse */
+    if (validate && (!v->f.vkCreateDebugUtilsMessengerEXT ||
+                     v->f.vkCreateDebugUtilsMessengerEXT(v->inst, &mi, NULL, &v->messenger) != VK_SUCCESS)) {
+        s = mlc_err_set(err, MLC_ERR_UNSUPPORTED, "vulkan: the validation layer is loaded, but its debug-utils messenger could not be made");
+        goto fail;
     }
     if ((s = pick_device(v, dev, err)) || (s = make_device(v, err)) || (s = make_layout(v, err)) ||
         (s = make_host_buffers(v, err)))

@@ -35,9 +35,7 @@ typedef struct mlc_vk_info {
     uint64_t mem_total; /* bytes of device-local heaps */
     char heaps[96];    /* "1 heap: 31.3 GiB device-local" */
     uint32_t subgroup;
-    /* optional capabilities the faster paths need */
-    bool subgroup_arith; /* subgroupAdd and friends in compute shaders */
-    bool storage16;      /* storageBuffer16BitAccess (16-bit loads from storage buffers) */
+    bool subgroup_arith; /* subgroupAdd and friends in compute shaders (the subgroup matvec) */
 } mlc_vk_info;
 
 /* Devices the loader sees; 0 with why filled (no loader, no device) when there are none.
