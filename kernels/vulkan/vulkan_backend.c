@@ -293,6 +293,13 @@ static mlc_status vk_init(const mlc_backend_params *p, void **out, mlc_err *err)
 static void vk_destroy(void *ctx)
 {
     vk_ctx *c = ctx;
+    const char *st = getenv("MLC_VK_STATS"); /* =1: how often recorded command buffers were reused */
+    if (st && !strcmp(st, "1")) {
+        uint64_t rec, reused;
+        mlc_vk_stats(c->v, &rec, &reused);
+        fprintf(stderr, "vulkan: %llu submissions: %llu recorded a command buffer, %llu reused one\n",
+                (unsigned long long)(rec + reused), (unsigned long long)rec, (unsigned long long)reused);
+    }
     mlc_vk_close(c->v);
     free(c);
 }
