@@ -142,7 +142,7 @@ ifneq ($(filter vulkan,$(BACKENDS)),)
 GLSLC ?= glslc
 GLSLC_FLAGS := --target-env=vulkan1.2 -O -Werror
 VK_TYPES := f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q2_k q3_k q4_k q5_k q6_k iq4_xs
-VK_TYPED := matvec matvec8 matmul get_rows
+VK_TYPED := matvec matvec8 matmul get_rows matvecsg
 VK_PLAIN := actq rms_norm rope kv_store attention ew gather
 VK_GEN := $(BUILD)/gen/vulkan
 VK_SPV := $(foreach s,$(VK_TYPED),$(VK_TYPES:%=$(VK_GEN)/$(s)_%.spv)) $(VK_PLAIN:%=$(VK_GEN)/%.spv)
@@ -160,6 +160,11 @@ $(VK_GEN)/matvec8_%.spv: kernels/vulkan/shaders/matvec.comp $(VK_INC)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  GLSLC   $@")
 	$(Q)$(GLSLC) $(GLSLC_FLAGS) -DWT_$* -DNC=8 $< -o $@
+# matvecsg: matvec.comp with subgroup-arithmetic row sums (decode where the device has them)
+$(VK_GEN)/matvecsg_%.spv: kernels/vulkan/shaders/matvec.comp $(VK_INC)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  GLSLC   $@")
+	$(Q)$(GLSLC) $(GLSLC_FLAGS) -DWT_$* -DSUBGROUP $< -o $@
 $(VK_GEN)/%.spv: kernels/vulkan/shaders/%.comp $(VK_INC)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  GLSLC   $@")

@@ -5,7 +5,9 @@ Usage: python tests/test_serve_openai.py [path/to/mlc-bench] [MODEL.gguf]  (exit
 77 = skipped because the openai package is not installed). With MODEL.gguf (the real Gemma 3
 270M in CI) it also chats with `mlc-bench serve -m MODEL.gguf`. Where `mlc-bench devices` lists an
 OpenCL device (PoCL in CI), or MLC_REQUIRE_OPENCL=1 asks for one, it also chats with
-`serve --backend opencl` on the small golden model ($MLC_SHARED/golden/tiny-llama-q8_0.gguf)."""
+`serve --backend opencl` on the small golden model ($MLC_SHARED/golden/tiny-llama-q8_0.gguf);
+with MLC_SERVE_VULKAN_MODEL=M.gguf set, also with `serve -m M.gguf --backend vulkan`, against
+the CPU backend's greedy text."""
 import os
 import signal
 import subprocess
@@ -117,8 +119,43 @@ def chat_on_opencl():
     chat_with_model(model, ("--backend", "opencl"))
 
 
+def chat_on(model, backend):
+    """Greedy chat with `serve -m model` on backend (extra serve args): (text, streamed text)."""
+    p = subprocess.Popen([BIN, "serve", "-m", model, "--port", "0", "--ctx", "256", "-t", "2"] + backend,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
+        name = os.path.basename(model)
+        msgs = [{"role": "user", "content": "Once upon a time"}]
+        r = c.chat.completions.create(model=name, max_tokens=8, temperature=0, messages=msgs)
+        assert r.choices[0].message.content and r.usage.completion_tokens == 8, r
+        streamed = "".join(ch.choices[0].delta.content or ""
+                           for ch in c.chat.completions.create(model=name, max_tokens=8, temperature=0,
+                                                               messages=msgs, stream=True)
+                           if ch.choices)
+        return r.choices[0].message.content, streamed
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=60) == 0
+
+
+def chat_on_vulkan(model):
+    """`serve --backend vulkan` (device 0: lavapipe in CI) answers the SDK, streamed and not,
+    with the CPU backend's greedy text on the same small model."""
+    text, streamed = chat_on(model, ["--backend", "vulkan", "--device", "0"])
+    assert streamed == text, (streamed, text)
+    cpu_text, _ = chat_on(model, ["--backend", "cpu"])
+    assert text == cpu_text, (text, cpu_text)
+    print(f"test_serve_openai: {os.path.basename(model)} on vulkan answers {text!r}")
+
+
 if __name__ == "__main__":
     main()
     if len(sys.argv) > 2:
         chat_with_model(sys.argv[2])
     chat_on_opencl()
+    # MLC_SERVE_VULKAN_MODEL=M.gguf (a small golden model): the vulkan backend too
+    if os.environ.get("MLC_SERVE_VULKAN_MODEL"):
+        chat_on_vulkan(os.environ["MLC_SERVE_VULKAN_MODEL"])

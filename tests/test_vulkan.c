@@ -24,6 +24,15 @@
 
 #define VALIDATION_LAYER "/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json"
 
+/* Whether this build has the vulkan backend (the Makefile lists the built ones in
+ * MLC_BUILT_BACKENDS): 0 + each built backend's HAS_BACKEND_<name>, 1 for vulkan only. */
+#define HAS_BACKEND_vulkan 1
+#define HAS_BACKEND_(name) +HAS_BACKEND_##name
+#if (0 MLC_BUILT_BACKENDS(HAS_BACKEND_))
+#define HAVE_VULKAN 1
+#include "../kernels/vulkan/vk_device.h"
+#endif
+
 /* Opens vulkan device 0, or skips (fails under MLC_REQUIRE_VULKAN=1) when there is none. */
 static mlc_backend open_vulkan(void)
 {
@@ -85,6 +94,128 @@ Test(vulkan, quick_suite_passes_with_weights_in_parts, .timeout = 300)
     mlc_backend b = open_vulkan();
     quick_suite(&b, "vulkan, weights in 16 KiB parts");
     mlc_backend_close(&b);
+}
+
+/* GPUs with subgroup arithmetic sum decode's matvec rows with subgroupAdd (matvecsg), CPU
+ * devices run the plain matvec (quick_suite_passes covers the device's own choice); the
+ * other path is forced here, so conformance covers both on whatever device runs the tests
+ * (MLC_VK_SUBGROUP=1 needs the operations: lavapipe has them). */
+Test(vulkan, quick_suite_passes_with_the_other_matvec, .timeout = 300)
+{
+    mlc_backend b = open_vulkan();
+    mlc_device_info di;
+    b.vt->device_info(0, &di);
+    mlc_backend_close(&b);
+    const bool sg_default = strstr(di.description, "paths: subgroup matvec") != NULL;
+    setenv("MLC_VK_SUBGROUP", sg_default ? "0" : "1", 1);
+    b = open_vulkan();
+    b.vt->device_info(0, &di);
+    const bool sg = strstr(di.description, "paths: subgroup matvec") != NULL;
+    if (!sg_default && !sg) {
+        mlc_backend_close(&b);
+        cr_skip_test("vulkan: the device has no subgroup arithmetic (%s)", di.description);
+    }
+    cr_assert_neq(sg, sg_default, "MLC_VK_SUBGROUP did not change the path: %s", di.description);
+    quick_suite(&b, sg ? "vulkan, subgroup matvec" : "vulkan, plain matvec");
+    mlc_backend_close(&b);
+}
+
+#ifdef HAVE_VULKAN
+/* mlc_vk_upload's fill: bytes [done, done + bytes) of the host array arg */
+static void fill_from(void *dst, size_t done, size_t bytes, void *arg)
+{
+    memcpy(dst, (const char *)arg + done, bytes);
+}
+
+/* out = x * sc through the ew shader (mode 2), x uploaded first, then downloaded. */
+static void scale_on_device(mlc_vk *v, const mlc_vk_span *buf, const float *x, float sc, float *out, int n)
+{
+    mlc_err err = {0};
+    cr_assert_eq(mlc_vk_upload(v, buf, 0, (size_t)n * 4, fill_from, (void *)(uintptr_t)x, &err), MLC_OK, "%s", err.msg);
+    const mlc_vk_span *bind[MLC_VK_BINDINGS] = {buf, buf, buf};
+    uint32_t s;
+    memcpy(&s, &sc, 4);
+    const uint32_t first = (uint32_t)(buf->offset / 4);
+    const uint32_t pc[] = {first, first, first + (uint32_t)n, (uint32_t)n, (uint32_t)n, 2u, s};
+    const uint32_t groups = ((uint32_t)n + 255) / 256; /* ew: 256 invocations a group */
+    cr_assert_eq(mlc_vk_dispatch(v, "ew", bind, pc, 7, groups, 1, 1, &err), MLC_OK, "%s", err.msg);
+    cr_assert_eq(mlc_vk_download(v, out, buf, (size_t)n * 4, (size_t)n * 4, &err), MLC_OK, "%s", err.msg);
+}
+#endif
+
+/* A step of the same shape (same uploads, dispatches and download) submits the command
+ * buffers recorded the first time; a different one records anew. Under the validation layer
+ * where it is installed (a reused command buffer must be valid to submit again). */
+Test(vulkan, command_buffers_are_recorded_once_per_shape_and_reused)
+{
+#ifndef HAVE_VULKAN
+    mlc_backend probe = open_vulkan(); /* skips (or fails under MLC_REQUIRE_VULKAN=1) */
+    mlc_backend_close(&probe);
+    cr_skip_test("vulkan: not in this build");
+#else
+    mlc_backend probe = open_vulkan();
+    mlc_backend_close(&probe);
+    const bool layer = access(VALIDATION_LAYER, R_OK) == 0;
+    mlc_vk *v = NULL;
+    mlc_vk_span buf;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_vk_open(0, layer ? MLC_VK_VALIDATE_ON : MLC_VK_VALIDATE_OFF, &v, &err), MLC_OK, "%s", err.msg);
+    cr_assert_eq(mlc_vk_alloc(v, 2 * 300 * 4, &buf, &err), MLC_OK, "%s", err.msg);
+    float x[300], y[300];
+    for (int i = 0; i < 300; i++)
+        x[i] = (float)i - 150.0f;
+    uint64_t rec, reused;
+    const float scales[] = {2.0f, 2.0f, 2.0f, -0.5f};
+    for (int k = 0; k < 4; k++) {
+        scale_on_device(v, &buf, x, scales[k], y, 300);
+        for (int i = 0; i < 300; i++)
+            cr_assert_eq(y[i], x[i] * scales[k], "step %d: y[%d] = %g, not %g", k, i, y[i], x[i] * scales[k]);
+        mlc_vk_stats(v, &rec, &reused);
+        /* two submissions per step (the op, then the download); the first and the last step
+         * (another scale: other push constants) record them, the other two reuse them */
+        const uint64_t want_rec = k == 0 ? 2 : k < 3 ? 2 : 3;
+        cr_expect_eq(rec, want_rec, "step %d: %llu command buffers recorded", k, (unsigned long long)rec);
+        cr_expect_eq(rec + reused, 2u * (uint64_t)(k + 1), "step %d: %llu recorded + %llu reused", k,
+                     (unsigned long long)rec, (unsigned long long)reused);
+    }
+    cr_expect_eq(mlc_vk_flush(v, &err), MLC_OK, "%s", err.msg);
+    mlc_vk_free(v, &buf);
+    mlc_vk_close(v);
+#endif
+}
+
+/* A finding of the validation layer fails the next flush, naming it: a dispatch that sets no
+ * push constants (vkCmdPushConstants of size 0 is invalid) over no workgroups (so the
+ * shader never reads them). */
+Test(vulkan, a_validation_finding_fails_the_flush)
+{
+#ifndef HAVE_VULKAN
+    mlc_backend probe = open_vulkan();
+    mlc_backend_close(&probe);
+    cr_skip_test("vulkan: not in this build");
+#else
+    mlc_backend probe = open_vulkan();
+    mlc_backend_close(&probe);
+    if (access(VALIDATION_LAYER, R_OK) != 0) {
+        const char *req = getenv("MLC_REQUIRE_VULKAN");
+        cr_assert(!(req && !strcmp(req, "1")), "%s missing (vulkan-validationlayers)", VALIDATION_LAYER);
+        cr_skip_test("no validation layer (%s)", VALIDATION_LAYER);
+    }
+    mlc_vk *v = NULL;
+    mlc_vk_span buf;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_vk_open(0, MLC_VK_VALIDATE_ON, &v, &err), MLC_OK, "%s", err.msg);
+    cr_assert_eq(mlc_vk_alloc(v, 1024, &buf, &err), MLC_OK, "%s", err.msg);
+    const mlc_vk_span *bind[MLC_VK_BINDINGS] = {&buf, &buf, &buf};
+    const uint32_t none[1] = {0};
+    cr_assert_eq(mlc_vk_dispatch(v, "ew", bind, none, 0, 0, 1, 1, &err), MLC_OK, "%s", err.msg);
+    cr_expect_eq(mlc_vk_flush(v, &err), MLC_ERR_BACKEND, "flush: %s", err.msg);
+    cr_expect(strstr(err.msg, "vulkan: validation layer: error: ") != NULL, "%s", err.msg);
+    err = (mlc_err){0};
+    cr_expect_eq(mlc_vk_flush(v, &err), MLC_OK, "the finding is reported once: %s", err.msg);
+    mlc_vk_free(v, &buf);
+    mlc_vk_close(v);
+#endif
 }
 
 /* Under the Khronos validation layer every finding is an error that sync() returns, so a

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <vulkan/vulkan.h>
 
+#include "vk_cmdlist.h"
 #include "vk_spirv.h"
 
 /* Every entry point used, loaded through vkGetInstanceProcAddr. */
@@ -101,9 +102,10 @@ struct mlc_vk {
     int n_pipes;
 
     VkCommandPool cpool;
-    VkCommandBuffer cb;
     VkFence fence;
-    bool recording;
+    mlc_vk_cmdlist pending; /* what the next submission runs */
+    mlc_vk_cmdcache recorded;
+    bool pending_oom;       /* a command could not be kept: the next flush fails */
     mlc_err verr; /* the first validation-layer finding */
 };
 
@@ -155,7 +157,7 @@ static bool has_layer(vk_fns *f, const char *name)
 }
 
 /* An instance (Vulkan 1.2), optionally with the validation layer and its messenger. */
-static VkResult make_instance(vk_fns *f, bool validate, VkInstance *out)
+static VkResult make_instance(vk_fns *f, bool validate, const VkDebugUtilsMessengerCreateInfoEXT *mi, VkInstance *out)
 {
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "mlc-bench",
                              .apiVersion = VK_API_VERSION_1_2};
@@ -163,6 +165,7 @@ static VkResult make_instance(vk_fns *f, bool validate, VkInstance *out)
     const char *exts[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
     if (validate) {
+        ci.pNext = mi; /* findings of vkCreateInstance and vkDestroyInstance too */
         ci.enabledLayerCount = 1;
         ci.ppEnabledLayerNames = layers;
         ci.enabledExtensionCount = 1;
@@ -188,7 +191,7 @@ int mlc_vk_device_count(char *why, size_t cap)
     if (!load_lib(&f, why, cap))
         return 0;
     int n = 0;
-    VkResult r = make_instance(&f, false, &inst);
+    VkResult r = make_instance(&f, false, NULL, &inst);
     if (r != VK_SUCCESS) {
         snprintf(why, cap, "vkCreateInstance failed (VkResult %d): no Vulkan 1.2 driver installed (Mesa's lavapipe: mesa-vulkan-drivers)", (int)r);
     } else {
@@ -215,6 +218,8 @@ static void fill_info(vk_fns *f, VkPhysicalDevice pd, mlc_vk_info *out)
         f->vkGetPhysicalDeviceProperties2(pd, &p2);
         snprintf(out->driver, sizeof out->driver, "%.40s: %.80s", drv.driverName, drv.driverInfo);
         out->subgroup = sub.subgroupSize;
+        out->subgroup_arith = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                              (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
     } else {
         snprintf(out->driver, sizeof out->driver, "driver version %u", p.driverVersion);
     }
@@ -239,7 +244,7 @@ bool mlc_vk_device_info(int dev, mlc_vk_info *out)
     bool ok = false;
     if (!load_lib(&f, why, sizeof why))
         return false;
-    if (make_instance(&f, false, &inst) == VK_SUCCESS) {
+    if (make_instance(&f, false, NULL, &inst) == VK_SUCCESS) {
         VkPhysicalDevice pd[16];
         if (dev >= 0 && dev < list_devices(&f, inst, pd, 16)) {
             fill_info(&f, pd[dev], out);
@@ -259,9 +264,14 @@ static VkBool32 VKAPI_PTR on_validation(VkDebugUtilsMessageSeverityFlagBitsEXT s
 {
     (void)type;
     mlc_vk *v = user;
-    if ((sev & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) && !v->verr.status) {
+    /* errors and warnings alike: a warning (a performance trap, undefined behaviour the
+     * layer is not sure of) is a finding too */
+    const VkDebugUtilsMessageSeverityFlagsEXT finding =
+        VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT;
+    if ((sev & finding) && !v->verr.status) {
         char one[400];
-        snprintf(one, sizeof one, "%s", data->pMessage ? data->pMessage : "?");
+        snprintf(one, sizeof one, "%s: %s", sev & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? "error" : "warning",
+                 data->pMessage ? data->pMessage : "?");
         for (char *c = one; *c; c++)
             if (*c == '\n')
                 *c = ' ';
@@ -368,10 +378,6 @@ static mlc_status make_device(mlc_vk *v, mlc_err *err)
     VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if ((r = v->f.vkCreateCommandPool(v->dev, &pi, NULL, &v->cpool)) || (r = v->f.vkCreateFence(v->dev, &fi, NULL, &v->fence)))
         return fail_vk(err, r, "command pool");
-    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = v->cpool,
-                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
-    if ((r = v->f.vkAllocateCommandBuffers(v->dev, &ai, &v->cb)))
-        return fail_vk(err, r, "command buffer");
     return MLC_OK;
 }
 
@@ -428,19 +434,21 @@ mlc_status mlc_vk_open(int dev, mlc_vk_validation validation, mlc_vk **out, mlc_
         s = mlc_err_set(err, MLC_ERR_UNSUPPORTED, "vulkan: validation asked for, but VK_LAYER_KHRONOS_validation is not installed (vulkan-validationlayers)");
         goto fail;
     }
-    VkResult r = make_instance(&v->f, validate, &v->inst);
+    const VkDebugUtilsMessengerCreateInfoEXT mi = {
+        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT,
+        .pfnUserCallback = on_validation, .pUserData = v};
+    VkResult r = make_instance(&v->f, validate, &mi, &v->inst);
     if (r) {
         s = fail_vk(err, r, "vkCreateInstance (is a Vulkan 1.2 driver installed?)");
         goto fail;
     }
-    if (validate) {
-        VkDebugUtilsMessengerCreateInfoEXT mi = {
-            .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-            .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT,
-            .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT,
-            .pfnUserCallback = on_validation, .pUserData = v};
-        if (v->f.vkCreateDebugUtilsMessengerEXT)
-            v->f.vkCreateDebugUtilsMessengerEXT(v->inst, &mi, NULL, &v->messenger);
+    /* without the messenger the layer's findings would go unseen: refuse */
+    if (validate && (!v->f.vkCreateDebugUtilsMessengerEXT ||
+                     v->f.vkCreateDebugUtilsMessengerEXT(v->inst, &mi, NULL, &v->messenger) != VK_SUCCESS)) {
+        s = mlc_err_set(err, MLC_ERR_UNSUPPORTED, "vulkan: the validation layer is loaded, but its debug-utils messenger could not be made");
+        goto fail;
     }
     if ((s = pick_device(v, dev, err)) || (s = make_device(v, err)) || (s = make_layout(v, err)) ||
         (s = make_host_buffers(v, err)))
@@ -498,6 +506,8 @@ void mlc_vk_close(mlc_vk *v)
     if (f->lib)
         dlclose(f->lib);
     free(v->sets);
+    mlc_vk_cmdlist_free(&v->pending);
+    mlc_vk_cmdcache_free(&v->recorded);
     free(v);
 }
 
@@ -612,18 +622,15 @@ void mlc_vk_free(mlc_vk *v, const mlc_vk_span *s)
 
 /* ---------------------------------------------------------------- commands */
 
-static void begin(mlc_vk *v)
+/* Queues c for the next submission. */
+static void push(mlc_vk *v, const mlc_vk_cmd *c)
 {
-    if (v->recording)
-        return;
-    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    v->f.vkBeginCommandBuffer(v->cb, &bi);
-    v->recording = true;
+    if (!mlc_vk_cmdlist_push(&v->pending, c))
+        v->pending_oom = true;
 }
 
 /* Orders every command recorded so far before every later one. */
-static void barrier(mlc_vk *v)
+static void barrier(mlc_vk *v, VkCommandBuffer cb)
 {
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
@@ -631,7 +638,87 @@ static void barrier(mlc_vk *v)
                                            VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
                                            VK_ACCESS_HOST_READ_BIT};
     const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    v->f.vkCmdPipelineBarrier(v->cb, st, st | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    v->f.vkCmdPipelineBarrier(cb, st, st | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+/* Records e's list into e's command buffer (allocated on first use), a barrier after each
+ * command. Not one-time-submit: the buffer is submitted again for an equal list. */
+static VkResult record(mlc_vk *v, mlc_vk_recorded *e)
+{
+    VkResult r;
+    if (!e->cb) {
+        VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                          .commandPool = v->cpool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                          .commandBufferCount = 1};
+        if ((r = v->f.vkAllocateCommandBuffers(v->dev, &ai, &e->cb)))
+            return r;
+    } else if ((r = v->f.vkResetCommandBuffer(e->cb, 0))) {
+        return r;
+    }
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    if ((r = v->f.vkBeginCommandBuffer(e->cb, &bi)))
+        return r;
+    for (int i = 0; i < e->list.n; i++) {
+        const mlc_vk_cmd *c = &e->list.cmds[i];
+        if (c->kind == MLC_VK_CMD_COPY) {
+            v->f.vkCmdCopyBuffer(e->cb, c->src, c->dst, 1, &c->copy);
+        } else {
+            v->f.vkCmdBindPipeline(e->cb, VK_PIPELINE_BIND_POINT_COMPUTE, c->pipe);
+            v->f.vkCmdBindDescriptorSets(e->cb, VK_PIPELINE_BIND_POINT_COMPUTE, v->layout, 0, 1, &c->set, 0, NULL);
+            v->f.vkCmdPushConstants(e->cb, v->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, c->n_pc * 4, c->pc);
+            v->f.vkCmdDispatch(e->cb, c->grid[0], c->grid[1], c->grid[2]);
+        }
+        barrier(v, e->cb);
+    }
+    return v->f.vkEndCommandBuffer(e->cb);
+}
+
+/* The command buffer that runs the pending list: one recorded before from an equal list, or
+ * a new recording. */
+static VkResult command_buffer(mlc_vk *v, VkCommandBuffer *out)
+{
+    mlc_vk_recorded *e = mlc_vk_cmdcache_find(&v->recorded, &v->pending);
+    if (e) {
+        v->pending.n = 0;
+    } else {
+        e = mlc_vk_cmdcache_take(&v->recorded, &v->pending);
+        VkResult r = record(v, e);
+        if (r) {
+            e->list.n = 0; /* half recorded: never matched again */
+            return r;
+        }
+    }
+    *out = e->cb;
+    return VK_SUCCESS;
+}
+
+void mlc_vk_stats(const mlc_vk *v, uint64_t *recorded, uint64_t *reused)
+{
+    *recorded = v->recorded.recorded;
+    *reused = v->recorded.reused;
+}
+
+/* Submits the pending list and waits for it. */
+static mlc_status submit(mlc_vk *v, mlc_err *err)
+{
+    if (v->pending_oom) {
+        v->pending_oom = false;
+        v->pending.n = 0;
+        return mlc_err_set(err, MLC_ERR_NOMEM, "vulkan: out of host memory for commands");
+    }
+    VkCommandBuffer cb = VK_NULL_HANDLE;
+    VkResult r = command_buffer(v, &cb);
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb};
+    if (!r)
+        r = v->f.vkQueueSubmit(v->queue, 1, &si, v->fence);
+    if (r)
+        return fail_vk(err, r, "queue submission");
+    r = v->f.vkWaitForFences(v->dev, 1, &v->fence, VK_TRUE, WAIT_NS);
+    v->f.vkResetFences(v->dev, 1, &v->fence);
+    if (r == VK_TIMEOUT)
+        return mlc_err_set(err, MLC_ERR_BACKEND, "vulkan: the device did not finish within %llu s (hung?)",
+                           WAIT_NS / 1000000000ull);
+    return r ? fail_vk(err, r, "waiting for the device") : MLC_OK;
 }
 
 static const char *const status_ops[] = {"get_rows: an id outside the table",
@@ -641,24 +728,7 @@ static const char *const status_ops[] = {"get_rows: an id outside the table",
 
 mlc_status mlc_vk_flush(mlc_vk *v, mlc_err *err)
 {
-    mlc_status s = MLC_OK;
-    if (v->recording) {
-        v->recording = false;
-        VkResult r = v->f.vkEndCommandBuffer(v->cb);
-        VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &v->cb};
-        if (!r)
-            r = v->f.vkQueueSubmit(v->queue, 1, &si, v->fence);
-        if (!r) {
-            r = v->f.vkWaitForFences(v->dev, 1, &v->fence, VK_TRUE, WAIT_NS);
-            if (r == VK_TIMEOUT)
-                s = mlc_err_set(err, MLC_ERR_BACKEND, "vulkan: the device did not finish within %llu s (hung?)",
-                                WAIT_NS / 1000000000ull);
-            v->f.vkResetFences(v->dev, 1, &v->fence);
-        }
-        if (r && !s)
-            s = fail_vk(err, r, "queue submission");
-        v->f.vkResetCommandBuffer(v->cb, 0);
-    }
+    mlc_status s = v->pending.n || v->pending_oom ? submit(v, err) : MLC_OK;
     v->stage_used = 0;
     uint32_t bits = v->status[0];
     if (bits && !s) {
@@ -697,10 +767,13 @@ mlc_status mlc_vk_upload(mlc_vk *v, const mlc_vk_span *dst, size_t offset, size_
         if (s)
             return s;
         fill(v->stage + v->stage_used, done, n, arg);
-        begin(v);
-        VkBufferCopy cp = {.srcOffset = v->stage_used, .dstOffset = dst->offset + offset + done, .size = n};
-        v->f.vkCmdCopyBuffer(v->cb, v->stage_buf, v->chunks[dst->chunk].buf, 1, &cp);
-        barrier(v);
+        mlc_vk_cmd c;
+        memset(&c, 0, sizeof c);
+        c.kind = MLC_VK_CMD_COPY;
+        c.src = v->stage_buf;
+        c.dst = v->chunks[dst->chunk].buf;
+        c.copy = (VkBufferCopy){.srcOffset = v->stage_used, .dstOffset = dst->offset + offset + done, .size = n};
+        push(v, &c);
         v->stage_used = (v->stage_used + n + ALIGN - 1) / ALIGN * ALIGN;
         done += n;
     }
@@ -713,10 +786,13 @@ mlc_status mlc_vk_download(mlc_vk *v, void *dst, const mlc_vk_span *src, size_t 
     mlc_status s = mlc_vk_flush(v, err);
     for (size_t done = 0; !s && done < bytes;) {
         size_t n = bytes - done < STAGING_BYTES ? bytes - done : STAGING_BYTES;
-        begin(v);
-        VkBufferCopy cp = {.srcOffset = src->offset + offset + done, .dstOffset = 0, .size = n};
-        v->f.vkCmdCopyBuffer(v->cb, v->chunks[src->chunk].buf, v->stage_buf, 1, &cp);
-        barrier(v);
+        mlc_vk_cmd c;
+        memset(&c, 0, sizeof c);
+        c.kind = MLC_VK_CMD_COPY;
+        c.src = v->chunks[src->chunk].buf;
+        c.dst = v->stage_buf;
+        c.copy = (VkBufferCopy){.srcOffset = src->offset + offset + done, .dstOffset = 0, .size = n};
+        push(v, &c);
         if (!(s = mlc_vk_flush(v, err)))
             memcpy((uint8_t *)dst + done, v->stage, n);
         done += n;
@@ -829,11 +905,18 @@ mlc_status mlc_vk_dispatch(mlc_vk *v, const char *shader, const mlc_vk_span *con
     VkDescriptorSet set = descriptor_set(v, b, err);
     if (!set)
         return err->status;
-    begin(v);
-    v->f.vkCmdBindPipeline(v->cb, VK_PIPELINE_BIND_POINT_COMPUTE, p);
-    v->f.vkCmdBindDescriptorSets(v->cb, VK_PIPELINE_BIND_POINT_COMPUTE, v->layout, 0, 1, &set, 0, NULL);
-    v->f.vkCmdPushConstants(v->cb, v->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)n_pc * 4, pc);
-    v->f.vkCmdDispatch(v->cb, gx, gy, gz);
-    barrier(v);
+    if (n_pc < 0 || n_pc > 32)
+        return mlc_err_set(err, MLC_ERR_BACKEND, "vulkan: %s: %d push constants (32 at most)", shader, n_pc);
+    mlc_vk_cmd c;
+    memset(&c, 0, sizeof c);
+    c.kind = MLC_VK_CMD_DISPATCH;
+    c.pipe = p;
+    c.set = set;
+    c.n_pc = (uint32_t)n_pc;
+    memcpy(c.pc, pc, (size_t)n_pc * 4);
+    c.grid[0] = gx;
+    c.grid[1] = gy;
+    c.grid[2] = gz;
+    push(v, &c);
     return MLC_OK;
 }

@@ -6,9 +6,10 @@
  * VkDeviceMemory bound to one VkBuffer), since devices cap the number of allocations.
  * Shaders bind a chunk's whole VkBuffer and address a view by element offset.
  *
- * Commands: ops, uploads and downloads are recorded into one command buffer, with a memory
- * barrier after each, and submitted when the host needs a result (download, sync) or the
- * staging memory fills up. */
+ * Commands: ops, uploads and downloads are queued as a list, and submitted when the host
+ * needs a result (download, sync) or the staging memory fills up: as a command buffer
+ * recorded before from an equal list (a step of the same shape) or a new recording, with a
+ * memory barrier after each command (vk_cmdlist.h). */
 #ifndef MLC_VK_DEVICE_H
 #define MLC_VK_DEVICE_H
 
@@ -34,6 +35,7 @@ typedef struct mlc_vk_info {
     uint64_t mem_total; /* bytes of device-local heaps */
     char heaps[96];    /* "1 heap: 31.3 GiB device-local" */
     uint32_t subgroup;
+    bool subgroup_arith; /* subgroupAdd and friends in compute shaders (the subgroup matvec) */
 } mlc_vk_info;
 
 /* Devices the loader sees; 0 with why filled (no loader, no device) when there are none.
@@ -80,5 +82,8 @@ void mlc_vk_grid(uint32_t n, uint32_t *gx, uint32_t *gy);
 /* Runs everything recorded and waits. Returns the first failure (device lost, a shader's
  * index error, a validation finding), message in err, then clears it. */
 mlc_status mlc_vk_flush(mlc_vk *v, mlc_err *err);
+
+/* Submissions so far that recorded a new command buffer, and those that reused one. */
+void mlc_vk_stats(const mlc_vk *v, uint64_t *recorded, uint64_t *reused);
 
 #endif

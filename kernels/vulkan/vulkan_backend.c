@@ -53,6 +53,8 @@ typedef struct vk_ctx {
      * matvec forces one kernel, so conformance covers both on any device. */
     int64_t tile_above;
     size_t part_bytes; /* the most bytes of one weight part (MLC_VK_PART_BYTES lowers it for tests) */
+    /* Decode's matvec sums a row in a subgroup (matvecsg): use_subgroup_matvec(). */
+    bool subgroup_matvec;
     mlc_buffer act; /* scratch: converted matmul activations */
     mlc_err err;    /* the sticky error: the first failure since the last sync */
 } vk_ctx;
@@ -226,6 +228,18 @@ static void vk_no_device(char *buf, size_t cap)
         snprintf(buf, cap, "a Vulkan device is present");
 }
 
+/* Whether decode's matvec sums rows in subgroups on a device with info vi (see vk_ctx): on
+ * GPUs with subgroup arithmetic. Not on CPU devices, where a workgroup per row leaves SIMD
+ * lanes idle (lavapipe decodes 3x slower that way). MLC_VK_SUBGROUP=1|0 forces it on (where
+ * the device has the operations) or off, so conformance covers both paths anywhere. */
+static bool use_subgroup_matvec(const mlc_vk_info *vi)
+{
+    const char *e = getenv("MLC_VK_SUBGROUP");
+    if (!vi->subgroup_arith || (e && !strcmp(e, "0")))
+        return false;
+    return (e && !strcmp(e, "1")) || strcmp(vi->type, "cpu") != 0;
+}
+
 static void vk_device_info(int dev, mlc_device_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -236,9 +250,9 @@ static void vk_device_info(int dev, mlc_device_info *out)
         return;
     }
     snprintf(out->name, sizeof out->name, "%.63s", vi.name);
-    snprintf(out->description, sizeof out->description, "%.60s (%.10s), driver %.80s, Vulkan %u.%u.%u, %.40s, subgroup %u",
+    snprintf(out->description, sizeof out->description, "%.50s (%.10s), driver %.60s, Vulkan %u.%u.%u, %.40s, subgroup %u, paths: %s",
              vi.name, vi.type, vi.driver, API_MAJOR(vi.api), API_MINOR(vi.api),
-             API_PATCH(vi.api), vi.heaps, vi.subgroup);
+             API_PATCH(vi.api), vi.heaps, vi.subgroup, use_subgroup_matvec(&vi) ? "subgroup matvec" : "plain");
     /* mem_total stays 0: the description has the heaps, and Vulkan 1.2 core cannot say how
      * much of them is free. */
     out->caps = MLC_CAP_ASYNC;
@@ -267,6 +281,7 @@ static mlc_status vk_init(const mlc_backend_params *p, void **out, mlc_err *err)
     const char *mm = getenv("MLC_VK_MATMUL");
     const bool cpu_dev = !strcmp(mlc_vk_info_of(c->v)->type, "cpu");
     c->tile_above = mm && !strcmp(mm, "tiled") ? 0 : (mm && !strcmp(mm, "matvec")) || cpu_dev ? INT64_MAX : MATVEC_MAX_N;
+    c->subgroup_matvec = use_subgroup_matvec(mlc_vk_info_of(c->v));
     c->part_bytes = mlc_vk_max_buffer(c->v);
     const char *pb = getenv("MLC_VK_PART_BYTES");
     if (pb && strtoull(pb, NULL, 10) > 0 && strtoull(pb, NULL, 10) < c->part_bytes)
@@ -278,6 +293,13 @@ static mlc_status vk_init(const mlc_backend_params *p, void **out, mlc_err *err)
 static void vk_destroy(void *ctx)
 {
     vk_ctx *c = ctx;
+    const char *st = getenv("MLC_VK_STATS"); /* =1: how often recorded command buffers were reused */
+    if (st && !strcmp(st, "1")) {
+        uint64_t rec, reused;
+        mlc_vk_stats(c->v, &rec, &reused);
+        fprintf(stderr, "vulkan: %llu submissions: %llu recorded a command buffer, %llu reused one\n",
+                (unsigned long long)(rec + reused), (unsigned long long)rec, (unsigned long long)reused);
+    }
     mlc_vk_close(c->v);
     free(c);
 }
@@ -590,6 +612,11 @@ static mlc_status matmul_part(vk_ctx *c, const wlayout *l, const mlc_tensor *w, 
     if (n <= c->tile_above) {
         uint32_t gx, gy;
         const uint32_t per = n == 1 ? 1 : 8; /* tokens per invocation */
+        if (n == 1 && c->subgroup_matvec) { /* a workgroup per row */
+            mlc_vk_grid(rows, &gx, &gy);
+            snprintf(name, sizeof name, "matvecsg_%s", l->name);
+            return RUN(c, name, pc, gx, gy, 1, &wp, xa, y);
+        }
         mlc_vk_grid((rows + 63) / 64, &gx, &gy);
         snprintf(name, sizeof name, "matvec%s_%s", per == 1 ? "" : "8", l->name);
         return RUN(c, name, pc, gx, gy, ((uint32_t)n + per - 1) / per, &wp, xa, y);

@@ -12,7 +12,19 @@
 #ifndef NC
 #define NC 1
 #endif
+#ifdef SUBGROUP
+/* matvecsg (built with SUBGROUP, NC = 1), where the device has subgroup arithmetic: one
+ * workgroup of 32 invocations per output row, each summing every 32nd unit of the row, the
+ * partial sums added by subgroupAdd (and, where a subgroup is smaller than the workgroup,
+ * the subgroups' sums through shared memory): rows as long as a GPU wants them. */
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#define LANES 32u
+layout(local_size_x = 32) in;
+shared float sg_sum[32];
+#else
+#define LANES 1u
 layout(local_size_x = 64) in;
+#endif
 layout(std430, binding = 1) readonly buffer XBuf { float X[]; };
 layout(std430, binding = 2) buffer YBuf { float Y[]; };
 layout(push_constant) uniform PC {
@@ -33,9 +45,33 @@ vec4 xv4(uint xo, uint c, uint nc)
     return vec4(X[b], X[b + 1u], X[b + 2u], X[b + 3u]);
 }
 
+#ifdef SUBGROUP
+/* Adds the workgroup's partial sums; invocation 0 gets the total. */
+float row_total(float acc)
+{
+    float s = subgroupAdd(acc);
+    if (gl_NumSubgroups == 1u)
+        return s;
+    if (subgroupElect())
+        sg_sum[gl_SubgroupID] = s;
+    barrier();
+    float t = 0.0;
+    for (uint i = 0u; i < gl_NumSubgroups; i++)
+        t += sg_sum[i];
+    return t;
+}
+#endif
+
 void main()
 {
+#ifdef SUBGROUP
+    /* the row is the workgroup's: uniform, so returning before the barrier is allowed */
+    uint row = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x, c0 = 0u;
+    uint lane = gl_LocalInvocationID.x;
+#else
     uint row = flat_id(64u), c0 = gl_WorkGroupID.z * uint(NC);
+    uint lane = 0u;
+#endif
     if (row >= pc.rows)
         return;
     uint rb = pc.w_off + row * pc.row_words, nc = min(uint(NC), pc.n - c0);
@@ -45,7 +81,7 @@ void main()
 #else
     vec4 a0 = vec4(0.0), a1 = vec4(0.0);
 #endif
-    for (uint u = 0u; u < pc.n_in / UNIT; u++) {
+    for (uint u = lane; u < pc.n_in / UNIT; u += LANES) {
         unit_begin(rb, u, un);
         uint xo = pc.x_off + c0 * pc.n_in + u * UNIT;
 #if UNIT == 32 && NC == 1
@@ -74,7 +110,11 @@ void main()
 #endif
     }
     uint yo = pc.y_off + c0 * pc.n_out + row;
-#if NC == 1
+#if defined(SUBGROUP)
+    float total = row_total(acc);
+    if (lane == 0u)
+        Y[yo] = total;
+#elif NC == 1
     Y[yo] = acc;
 #else
     for (uint c = 0u; c < nc; c++)
