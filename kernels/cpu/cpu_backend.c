@@ -451,6 +451,27 @@ static void mm_run(void *arg, int ith, int nth)
     e = e * 4 < j->n_out ? e * 4 : j->n_out;
     mm_rows(j, b, e);
 }
+/* Decode (fewer than 4 tokens): weight rows [rb, re) from the pool's shared counter. */
+static void mv_range(void *arg, int ith, int64_t rb, int64_t re)
+{
+    (void)ith;
+    mm_rows(arg, rb, re);
+}
+
+/* Rows per chunk of a decode matmul: a multiple of 4 (the dotw4 unit), about 8 chunks per
+ * thread so that a thread slowed by the machine's other load hands its rows to the other,
+ * but at least 32 KiB of weights, so the shared counter is touched once per ~microsecond
+ * of streaming rather than once per few rows. */
+static int64_t mv_chunk(int64_t n_out, size_t w_row, int nth)
+{
+    const int64_t per_thread = (n_out + nth - 1) / nth;
+    int64_t rows = (n_out + 8 * nth - 1) / (8 * nth);
+    const int64_t min_rows = (int64_t)((32768 + w_row - 1) / w_row);
+    if (rows < min_rows)
+        rows = min_rows < per_thread ? min_rows : per_thread;
+    return (rows + 3) / 4 * 4;
+}
+
 static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
 {
     cpu_ctx *c = ctx;
@@ -474,7 +495,10 @@ static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y
         mm_convert(&j, 0, 1);
     else
         mlc_pool_run(c->pool, mm_convert, &j);
-    mlc_pool_run(c->pool, mm_run, &j);
+    if (n < 4)
+        mlc_pool_for(c->pool, n_out, mv_chunk(n_out, j.w_row, mlc_pool_size(c->pool)), mv_range, &j);
+    else
+        mlc_pool_run(c->pool, mm_run, &j);
     return MLC_OK;
 }
 
