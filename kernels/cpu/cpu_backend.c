@@ -735,11 +735,10 @@ static void attn_head(const attn_job *j, int64_t t, int h, float *scr)
     }
 }
 
-static void attn_run(void *arg, int ith, int nth)
+/* (token, head) pairs [b, e), from the pool's shared counter. */
+static void attn_run(void *arg, int ith, int64_t b, int64_t e)
 {
     attn_job *j = arg;
-    int64_t b, e;
-    share(j->n * j->n_head, ith, nth, &b, &e);
     for (int64_t i = b; i < e; i++)
         attn_head(j, i / j->n_head, (int)(i % j->n_head), j->scratch + (size_t)ith * j->per_thread);
 }
@@ -767,7 +766,9 @@ static mlc_status cpu_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc
     if (!j.scratch)
         return fail(c, MLC_ERR_NOMEM, "cpu: attention: out of memory for scores of %lld positions",
                     (long long)j.n_ctx);
-    mlc_pool_run(c->pool, attn_run, &j);
+    /* One head at a time: heads of late tokens see more positions than early ones, so
+     * fixed shares would leave one thread waiting on the other. */
+    mlc_pool_for(c->pool, j.n * j.n_head, 1, attn_run, &j);
     return MLC_OK;
 }
 
@@ -779,20 +780,18 @@ typedef struct glu_job {
     int64_t n;
 } glu_job;
 
-static void swiglu_run(void *arg, int ith, int nth)
+static void swiglu_run(void *arg, int ith, int64_t b, int64_t e)
 {
     glu_job *j = arg;
-    int64_t b, e;
-    share(j->n, ith, nth, &b, &e);
+    (void)ith;
     for (int64_t i = b; i < e; i++)
         j->out[i] = j->gate[i] / (1.0f + expf(-j->gate[i])) * j->up[i];
 }
 
-static void geglu_run(void *arg, int ith, int nth)
+static void geglu_run(void *arg, int ith, int64_t b, int64_t e)
 {
     glu_job *j = arg;
-    int64_t b, e;
-    share(j->n, ith, nth, &b, &e);
+    (void)ith;
     const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
     for (int64_t i = b; i < e; i++) {
         const float x = j->gate[i];
@@ -805,7 +804,7 @@ static void geglu_run(void *arg, int ith, int nth)
 }
 
 /* expf/tanhf dominate here ([n_tokens, n_ff] of them per layer), so prefill splits them. */
-static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_fn fn, const mlc_tensor *gate,
+static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_range_fn fn, const mlc_tensor *gate,
                       const mlc_tensor *up, const mlc_tensor *out)
 {
     mlc_status s = VIEWS_OK(c, op, gate, up, out);
@@ -817,9 +816,9 @@ static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_fn fn, const mlc_tens
                     (long long)n, (long long)mlc_tensor_nelem(up), (long long)mlc_tensor_nelem(out));
     glu_job j = {at(gate), at(up), at(out), n};
     if (n < 4096)
-        fn(&j, 0, 1);
+        fn(&j, 0, 0, n);
     else
-        mlc_pool_run(c->pool, fn, &j);
+        mlc_pool_for(c->pool, n, n / (8 * mlc_pool_size(c->pool)) > 1024 ? n / (8 * mlc_pool_size(c->pool)) : 1024, fn, &j);
     return MLC_OK;
 }
 
