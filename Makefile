@@ -237,6 +237,13 @@ bench: $(BIN)
 	    $(BIN) model synth --preset 110m --vocab $(BENCH_VOCAB) --type $$t -o $$f || exit 1; done
 	$(BIN) micro -m $(subst $(eval) ,$(comma),$(BENCH_TYPES:%=build/bench/110m-%.gguf)) --db build/bench/bench.db $(BENCH_ARGS)
 
+# Ours against llama.cpp's CPU backend (llama-cpp-python 0.3.36's vendored llama.cpp, built on
+# demand into build/peer; PEER_BIN=path reuses a llama-bench), alternately on the same files,
+# a ratio per cell. Not part of test or CI. Options: scripts/bench-peer.sh.
+.PHONY: bench-peer
+bench-peer: $(BIN)
+	BENCH_VOCAB=$(BENCH_VOCAB) MLC=$(BIN) scripts/bench-peer.sh
+
 # The harness's own overhead against a zero-delay endpoint: the test
 # server as a separate process, `mlc-bench run` at concurrency 1, 64 and 1024; client CPU
 # time from /usr/bin/time (user+sys of mlc-bench only).
