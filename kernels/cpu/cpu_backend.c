@@ -20,7 +20,6 @@
 #include "vecdot.h"
 
 #define MAX_HEAD_DIM 1024 /* rope and attention keep one head's values on the stack */
-#define POS_BLOCK 8       /* attention scores computed for 8 positions at a time */
 
 /* Sums here are written in a fixed order on purpose (results must not depend on the ISA
  * or compiler), so no contraction of a*b+c into fma either: GCC does not contract under
@@ -38,7 +37,6 @@ struct mlc_buffer {
 typedef struct cpu_ctx {
     mlc_pool *pool;
     mlc_cpu_kernels k;
-    float *f16; /* [65536]: every half value as float, for reading the F16 KV cache */
     /* Scratch for converted activations; ops run one at a time, so one buffer serves all. */
     void *act;
     size_t act_cap;
@@ -177,13 +175,10 @@ static mlc_status cpu_init(const mlc_backend_params *p, void **out, mlc_err *err
         return s;
     }
     int n_threads = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (!(c->f16 = malloc(65536 * sizeof *c->f16)) || !(c->pool = mlc_pool_new(n_threads))) {
-        free(c->f16);
+    if (!(c->pool = mlc_pool_new(n_threads))) {
         free(c);
         return mlc_err_set(err, MLC_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
     }
-    for (uint32_t h = 0; h < 65536; h++)
-        c->f16[h] = mlc_fp16_to_fp32((uint16_t)h);
     *out = c;
     return MLC_OK;
 }
@@ -193,7 +188,6 @@ static void cpu_destroy(void *ctx)
     cpu_ctx *c = ctx;
     mlc_pool_free(c->pool);
     free(c->act);
-    free(c->f16);
     free(c);
 }
 
@@ -643,16 +637,16 @@ static mlc_status cpu_kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor
 }
 
 typedef struct attn_job {
+    const mlc_cpu_kernels *k;
     uint32_t type;     /* cache type */
     const float *q;    /* [n, n_head, hd] */
-    const void *k, *v; /* cache layers [n_slots, n_ctx, kv_dim] */
+    const void *kc, *vc; /* cache layers [n_slots, n_ctx, kv_dim] */
     const int32_t *slot, *pos;
     float *out;
     int64_t n, n_ctx, kv_dim;
     int n_head, n_kv_head, hd;
     mlc_attn_params p;
-    const float *f16;  /* half -> float table */
-    float *scratch;    /* per thread: [n_ctx] scores + [POS_BLOCK * head_dim] + [head_dim] */
+    float *scratch;    /* per thread: [n_ctx] scores */
     size_t per_thread; /* floats */
 } attn_job;
 
@@ -662,76 +656,41 @@ static float round_as(uint32_t type, float v)
     return type == MLC_TYPE_F16 ? mlc_fp16_to_fp32(mlc_fp32_to_fp16(v)) : v;
 }
 
-/* Row `row` of a cache layer (head slice of hd values) as floats. */
-static void cache_row(const attn_job *j, const void *cache, size_t row, int hd, float *out)
+/* One query head of one token: softmax(q K^T * scale) V over positions lo..pos, in float,
+ * through the kernel set's attention kernels (vecdot.h), whose results do not depend on the
+ * ISA: every kernel set gives the same attention output bit for bit. The exponentials of all
+ * positions go through one call, a vector of positions at a time. */
+static void attn_head(const attn_job *j, int64_t t, int h, float *sc)
 {
-    if (j->type == MLC_TYPE_F32) {
-        memcpy(out, (const float *)cache + row, (size_t)hd * sizeof *out);
-        return;
-    }
-    const uint16_t *h = (const uint16_t *)cache + row;
-    for (int d = 0; d < hd; d++)
-        out[d] = j->f16[h[d]];
-}
-
-/* Scores of positions [p0, p0 + m), m <= POS_BLOCK: each is the sequential float sum over d
- * of q[d] * k[d]; the block is laid out [d][POS_BLOCK] so the m independent sums proceed
- * side by side (vectorizable, same result as one position at a time). */
-static void attn_scores(const attn_job *j, const float *qr, size_t base, int kvh, int32_t p0,
-                        int m, float *kt, float *sc)
-{
-    int hd = j->hd;
-    const uint16_t *kh = j->type == MLC_TYPE_F16 ? j->k : NULL;
-    const float *kf = j->type == MLC_TYPE_F32 ? j->k : NULL;
-    for (int i = 0; i < m; i++) {
-        size_t row = (base + (size_t)(p0 + i)) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
-        for (int d = 0; d < hd; d++)
-            kt[d * POS_BLOCK + i] = kh ? j->f16[kh[row + (size_t)d]] : kf[row + (size_t)d];
-    }
-    float acc[POS_BLOCK] = {0};
-    for (int d = 0; d < hd; d++)
-        for (int i = 0; i < POS_BLOCK; i++)
-            acc[i] += qr[d] * kt[d * POS_BLOCK + i];
-    for (int i = 0; i < m; i++) {
-        float s = acc[i] * j->p.scale;
-        sc[p0 + i] = j->p.softcap > 0 ? j->p.softcap * tanhf(s / j->p.softcap) : s;
-    }
-}
-
-/* One query head of one token: softmax(q K^T * scale) V over positions lo..pos, in float.
- * The summation order here is fixed (not ISA-dependent), so every kernel set gives the
- * same attention output bit for bit. */
-static void attn_head(const attn_job *j, int64_t t, int h, float *scr)
-{
-    int hd = j->hd, kvh = h / (j->n_head / j->n_kv_head);
+    const int hd = j->hd, kvh = h / (j->n_head / j->n_kv_head), f16 = j->type == MLC_TYPE_F16;
+    const size_t esz = f16 ? 2 : 4;
     const float *q = j->q + (t * j->n_head + h) * hd;
     float *out = j->out + (t * j->n_head + h) * hd;
-    size_t base = (size_t)j->slot[t] * (size_t)j->n_ctx;
-    int32_t np = j->pos[t] + 1;
-    int32_t lo = j->p.window > 0 && np > j->p.window ? np - j->p.window : 0;
-    float *sc = scr, *kt = scr + j->n_ctx, *vrow = kt + POS_BLOCK * hd;
+    const size_t base = (size_t)j->slot[t] * (size_t)j->n_ctx;
+    const int32_t np = j->pos[t] + 1;
+    const int32_t lo = j->p.window > 0 && np > j->p.window ? np - j->p.window : 0;
+    const uint8_t *kc = j->kc, *vc = j->vc;
     float qr[MAX_HEAD_DIM];
     for (int d = 0; d < hd; d++)
         qr[d] = round_as(j->type, q[d]);
-    for (int32_t p0 = lo; p0 < np; p0 += POS_BLOCK)
-        attn_scores(j, qr, base, kvh, p0, np - p0 < POS_BLOCK ? np - p0 : POS_BLOCK, kt, sc);
+    for (int32_t p = lo; p < np; p++) {
+        const size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
+        const float s = j->k->kq[f16](hd, qr, kc + row * esz) * j->p.scale;
+        sc[p] = j->p.softcap > 0 ? j->p.softcap * tanhf(s / j->p.softcap) : s;
+    }
     float max = -INFINITY;
     for (int32_t p = lo; p < np; p++)
         max = fmaxf(max, sc[p]);
+    j->k->exp_sub(np - lo, sc + lo, max, sc + lo);
     double sum = 0;
-    for (int32_t p = lo; p < np; p++) {
-        sc[p] = expf(sc[p] - max);
+    for (int32_t p = lo; p < np; p++)
         sum += sc[p];
-    }
     for (int d = 0; d < hd; d++)
         out[d] = 0;
-    float inv = (float)(1.0 / sum); /* ggml scales by the float inverse of the double sum */
+    const float inv = (float)(1.0 / sum); /* ggml scales by the float inverse of the double sum */
     for (int32_t p = lo; p < np; p++) {
-        float w = round_as(j->type, sc[p] * inv);
-        size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
-        cache_row(j, j->v, row, hd, vrow);
-        for (int d = 0; d < hd; d++)
-            out[d] += w * vrow[d];
+        const size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
+        j->k->axpy[f16](hd, round_as(j->type, sc[p] * inv), vc + row * esz, out);
     }
 }
 
@@ -757,11 +716,11 @@ static mlc_status cpu_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc
         mlc_tensor_nelem(&out) != mlc_tensor_nelem(&q))
         return fail(c, MLC_ERR_ARG, "cpu: attention: q [%lld, %lld, %lld] over caches of rows of %lld",
                     (long long)hd, (long long)q.ne[1], (long long)n, (long long)k_cache.ne[0]);
-    attn_job j = {.type = k_cache.type, .q = at(&q), .k = at(&k_cache), .v = at(&v_cache),
+    attn_job j = {.k = &c->k, .type = k_cache.type, .q = at(&q), .kc = at(&k_cache), .vc = at(&v_cache),
                   .slot = at(&slot), .pos = at(&pos), .out = at(&out), .n = n,
                   .n_ctx = k_cache.ne[1], .kv_dim = k_cache.ne[0], .n_head = (int)q.ne[1],
-                  .n_kv_head = (int)(k_cache.ne[0] / hd), .hd = (int)hd, .p = *p, .f16 = c->f16,
-                  .per_thread = (size_t)k_cache.ne[1] + (POS_BLOCK + 1) * (size_t)hd};
+                  .n_kv_head = (int)(k_cache.ne[0] / hd), .hd = (int)hd, .p = *p,
+                  .per_thread = (size_t)k_cache.ne[1]};
     j.scratch = scratch(c, (size_t)mlc_pool_size(c->pool) * j.per_thread * sizeof(float));
     if (!j.scratch)
         return fail(c, MLC_ERR_NOMEM, "cpu: attention: out of memory for scores of %lld positions",
