@@ -71,7 +71,8 @@ static const char micro_usage[] =
     "stddev_ts, samples_ts, ...); generation rows add weight_gbs: weight bytes read per token\n"
     "times tokens/s; on the CPU backend also read_gbs, the streaming-read bandwidth of as many\n"
     "threads measured right after the cell (256 MiB, best of 5), and weight_share =\n"
-    "weight_gbs / read_gbs (1.0: decode reads weights as fast as the memory allows).\n";
+    "weight_gbs / read_gbs (1.0: decode reads weights as fast as the memory allows; above 1\n"
+    "when the weights fit in the caches).\n";
 
 static bool parse_list(const char *flag, const char *v, int min, int_list *out)
 {
