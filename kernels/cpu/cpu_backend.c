@@ -445,6 +445,7 @@ static void mm_run(void *arg, int ith, int nth)
     e = e * 4 < j->n_out ? e * 4 : j->n_out;
     mm_rows(j, b, e);
 }
+
 /* Decode (fewer than 4 tokens): weight rows [rb, re) from the pool's shared counter. */
 static void mv_range(void *arg, int ith, int64_t rb, int64_t re)
 {
@@ -774,10 +775,12 @@ static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_range_fn fn, const ml
         return fail(c, MLC_ERR_ARG, "cpu: %s: gate, up and out of %lld, %lld and %lld elements", op,
                     (long long)n, (long long)mlc_tensor_nelem(up), (long long)mlc_tensor_nelem(out));
     glu_job j = {at(gate), at(up), at(out), n};
+    /* about 8 chunks per thread, of at least 1024 values */
+    const int64_t chunk = n / (8 * mlc_pool_size(c->pool));
     if (n < 4096)
         fn(&j, 0, 0, n);
     else
-        mlc_pool_for(c->pool, n, n / (8 * mlc_pool_size(c->pool)) > 1024 ? n / (8 * mlc_pool_size(c->pool)) : 1024, fn, &j);
+        mlc_pool_for(c->pool, n, chunk > 1024 ? chunk : 1024, fn, &j);
     return MLC_OK;
 }
 
