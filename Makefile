@@ -242,6 +242,13 @@ bench: $(BIN)
 	    $(BIN) model synth --preset 110m --vocab $(BENCH_VOCAB) --type $$t -o $$f || exit 1; done
 	$(BIN) micro -m $(subst $(eval) ,$(comma),$(BENCH_TYPES:%=build/bench/110m-%.gguf)) --db build/bench/bench.db $(BENCH_ARGS)
 
+# Ours against llama.cpp's CPU backend (llama-cpp-python 0.3.36's vendored llama.cpp, built on
+# demand into build/peer; PEER_BIN=path reuses a llama-bench), alternately on the same files,
+# a ratio per cell. Not part of test or CI. Options: scripts/bench-peer.sh.
+.PHONY: bench-peer
+bench-peer: $(BIN)
+	BENCH_VOCAB=$(BENCH_VOCAB) MLC=$(BIN) scripts/bench-peer.sh
+
 # The tests' scripted server as a process of its own (ts-server --tokens N --itl-ms Y), to
 # try the client by hand against an endpoint that paces its tokens.
 build/ts-server: tests/ts_main.c tests/testserver.c tests/testserver.h

@@ -4,7 +4,9 @@
  * sizes and thread counts, with warmup and -r repetitions; mean and standard deviation with
  * the raw samples kept. Output uses llama-bench's field names so its consumers read ours.
  * For generation it also reports the weight bandwidth achieved: the bytes of matmul weights
- * read per token times tokens per second (what bounds decode speed). */
+ * read per token times tokens per second (what bounds decode speed), next to the machine's
+ * streaming-read bandwidth with as many threads, measured right after the cell (membw.h),
+ * and the first as a share of the second: how close decode runs to the memory's limit. */
 #include "micro.h"
 
 #include <cjson/cJSON.h>
@@ -15,11 +17,15 @@
 #include <time.h>
 
 #include "cli.h"
+#include "membw.h"
 #include "mlc/model.h"
 #include "store.h"
 
 #define MAX_LIST 16
 #define MAX_REPS 1000
+/* The read-bandwidth probe: larger than any L3 by far, read best of 5 times. */
+#define MEMBW_BYTES ((size_t)256 << 20)
+#define MEMBW_PASSES 5
 
 typedef struct int_list {
     int v[MAX_LIST];
@@ -43,6 +49,8 @@ typedef struct result {
     double avg_ns, stddev_ns, avg_ts, stddev_ts;
     double samples_ts[MAX_REPS];
     double weight_gbs;  /* tg only */
+    double read_gbs;    /* tg on the CPU only: streaming-read bandwidth, n_threads threads */
+    bool on_cpu;
     char test_time[32];
 } result;
 
@@ -61,7 +69,10 @@ static const char micro_usage[] =
     "                 as a sample (what `compare` tests)   --no-store  --label TEXT\n"
     "LISTs are comma-separated (-p 128,512). Fields as llama-bench's (n_prompt, n_gen, avg_ts,\n"
     "stddev_ts, samples_ts, ...); generation rows add weight_gbs: weight bytes read per token\n"
-    "times tokens/s.\n";
+    "times tokens/s; on the CPU backend also read_gbs, the streaming-read bandwidth of as many\n"
+    "threads measured right after the cell (256 MiB, best of 5), and weight_share =\n"
+    "weight_gbs / read_gbs (1.0: decode reads weights as fast as the memory allows; above 1\n"
+    "when the weights fit in the caches).\n";
 
 static bool parse_list(const char *flag, const char *v, int min, int_list *out)
 {
@@ -220,6 +231,8 @@ static mlc_status measure(mlc_context *c, result *r, int warmup, mlc_err *err)
     }
     if (!s)
         finish_stats(r);
+    if (!s && r->n_gen && r->on_cpu)
+        r->read_gbs = mlc_membw_read(r->n_threads, MEMBW_BYTES, MEMBW_PASSES);
     return s;
 }
 
@@ -279,25 +292,32 @@ static cJSON *result_json(const result *r, const char *backend)
     /* Every row has the same fields (csv and sql rows must match their header); prompt
      * processing has no weight bandwidth: null. */
     cJSON_AddItemToObject(o, "weight_gbs", r->n_gen ? cJSON_CreateNumber(r->weight_gbs) : cJSON_CreateNull());
+    const bool bw = r->n_gen && r->read_gbs > 0;
+    cJSON_AddItemToObject(o, "read_gbs", bw ? cJSON_CreateNumber(r->read_gbs) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "weight_share", bw ? cJSON_CreateNumber(r->weight_gbs / r->read_gbs) : cJSON_CreateNull());
     return o;
 }
 
 static void print_md_header(void)
 {
-    printf("| model | size | params | backend | threads | test | t/s | weights GB/s |\n");
-    printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n");
+    printf("| model | size | params | backend | threads | test | t/s | weights GB/s | read GB/s | share |\n");
+    printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
 }
 
 static void print_md(const result *r, const char *backend)
 {
-    char mt[128], tn[32], bw[32] = "";
+    char mt[128], tn[32], bw[32] = "", rd[32] = "", sh[32] = "";
     model_type(r->mi, mt, sizeof mt);
     test_name(r, tn, sizeof tn);
     if (r->n_gen)
         snprintf(bw, sizeof bw, "%.1f", r->weight_gbs);
-    printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f | %s |\n", mt,
+    if (r->n_gen && r->read_gbs > 0) {
+        snprintf(rd, sizeof rd, "%.1f", r->read_gbs);
+        snprintf(sh, sizeof sh, "%.0f%%", 100 * r->weight_gbs / r->read_gbs);
+    }
+    printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f | %s | %s | %s |\n", mt,
            (double)r->mi->weight_bytes / 1048576.0, (double)r->mi->n_params / 1e6, backend,
-           r->n_threads, tn, r->avg_ts, r->stddev_ts, bw);
+           r->n_threads, tn, r->avg_ts, r->stddev_ts, bw, rd, sh);
     fflush(stdout);
 }
 
@@ -459,7 +479,8 @@ static int run_model(const char *path, int threads, const micro_opts *o, mlc_sto
             if (l->v[i] == 0)
                 continue;
             *r = (result){.mi = mlc_model_get_info(m), .reps = o->reps, .n_batch = o->batch,
-                          .n_threads = threads ? threads : mlc_model_get_info(m)->n_threads};
+                          .n_threads = threads ? threads : mlc_model_get_info(m)->n_threads,
+                          .on_cpu = !strcmp(o->backend, "cpu")};
             if (k == 0)
                 r->n_prompt = l->v[i];
             else

@@ -2,11 +2,13 @@
  * end on the shared golden model (the binary under test is $MLC_BIN).
  *
  * - micro -o sql is executed by SQLite itself (the library, not a grep): one table, a row per
- *   test, weight_gbs NULL for prompt processing; -o csv rows have exactly the header's fields
+ *   test, weight_gbs, read_gbs and weight_share NULL for prompt processing, and for generation
+ *   read_gbs > 0 with weight_share = weight_gbs / read_gbs; -o csv rows have exactly the header's fields
  *   (quoted fields holding commas and quotes counted as one), with a model path that needs
  *   quoting in both.
  * - generate -n 0 times the prompt alone: a time >= 0, no tokens. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,14 +85,20 @@ Test(micro, csv_rows_match_the_header, .timeout = 120)
 static int count_cb(void *arg, int n, char **v, char **names)
 {
     (void)names;
-    cr_assert_eq(n, 5);
+    cr_assert_eq(n, 7);
     int *rows = arg;
-    /* n_prompt, n_gen, weight_gbs, model_filename, samples_ts */
+    /* n_prompt, n_gen, weight_gbs, model_filename, samples_ts, read_gbs, weight_share */
     if (atoi(v[0]) == 8) {
         cr_expect_null(v[2], "pp8 weight_gbs: %s", v[2]);
+        cr_expect_null(v[5], "pp8 read_gbs: %s", v[5]);
+        cr_expect_null(v[6], "pp8 weight_share: %s", v[6]);
     } else {
         cr_expect_eq(atoi(v[1]), 4);
         cr_expect(v[2] && atof(v[2]) > 0, "tg4 weight_gbs: %s", v[2] ? v[2] : "NULL");
+        cr_assert(v[5] && atof(v[5]) > 0, "tg4 read_gbs: %s", v[5] ? v[5] : "NULL");
+        cr_assert(v[6], "tg4 weight_share is NULL");
+        const double share = atof(v[2]) / atof(v[5]);
+        cr_expect(fabs(atof(v[6]) - share) <= 1e-9 * share, "weight_share %s, weight_gbs / read_gbs %g", v[6], share);
     }
     cr_expect(v[3] && strstr(v[3], "/it's \"tiny\".gguf"), "%s", v[3]);
     cr_expect(v[4] && strchr(v[4], ';'), "two samples: %s", v[4]);
@@ -108,7 +116,8 @@ Test(micro, sql_loads_into_sqlite, .timeout = 120)
     char *err = NULL;
     cr_assert_eq(sqlite3_exec(db, out, NULL, NULL, &err), SQLITE_OK, "%s\n%s", err ? err : "", out);
     int rows = 0;
-    cr_expect_eq(sqlite3_exec(db, "SELECT n_prompt, n_gen, weight_gbs, model_filename, samples_ts FROM test"
+    cr_expect_eq(sqlite3_exec(db, "SELECT n_prompt, n_gen, weight_gbs, model_filename, samples_ts, read_gbs,"
+                                  " weight_share FROM test"
                                   " ORDER BY n_prompt DESC", count_cb, &rows, &err), SQLITE_OK, "%s", err ? err : "");
     cr_expect_eq(rows, 2);
     sqlite3_free(err);

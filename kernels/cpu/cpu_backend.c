@@ -20,7 +20,6 @@
 #include "vecdot.h"
 
 #define MAX_HEAD_DIM 1024 /* rope and attention keep one head's values on the stack */
-#define POS_BLOCK 8       /* attention scores computed for 8 positions at a time */
 
 /* Sums here are written in a fixed order on purpose (results must not depend on the ISA
  * or compiler), so no contraction of a*b+c into fma either: GCC does not contract under
@@ -38,7 +37,6 @@ struct mlc_buffer {
 typedef struct cpu_ctx {
     mlc_pool *pool;
     mlc_cpu_kernels k;
-    float *f16; /* [65536]: every half value as float, for reading the F16 KV cache */
     /* Scratch for converted activations; ops run one at a time, so one buffer serves all. */
     void *act;
     size_t act_cap;
@@ -177,13 +175,10 @@ static mlc_status cpu_init(const mlc_backend_params *p, void **out, mlc_err *err
         return s;
     }
     int n_threads = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (!(c->f16 = malloc(65536 * sizeof *c->f16)) || !(c->pool = mlc_pool_new(n_threads))) {
-        free(c->f16);
+    if (!(c->pool = mlc_pool_new(n_threads))) {
         free(c);
         return mlc_err_set(err, MLC_ERR_NOMEM, "cpu backend: cannot start %d threads", n_threads);
     }
-    for (uint32_t h = 0; h < 65536; h++)
-        c->f16[h] = mlc_fp16_to_fp32((uint16_t)h);
     *out = c;
     return MLC_OK;
 }
@@ -193,7 +188,6 @@ static void cpu_destroy(void *ctx)
     cpu_ctx *c = ctx;
     mlc_pool_free(c->pool);
     free(c->act);
-    free(c->f16);
     free(c);
 }
 
@@ -451,6 +445,28 @@ static void mm_run(void *arg, int ith, int nth)
     e = e * 4 < j->n_out ? e * 4 : j->n_out;
     mm_rows(j, b, e);
 }
+
+/* Decode (fewer than 4 tokens): weight rows [rb, re) from the pool's shared counter. */
+static void mv_range(void *arg, int ith, int64_t rb, int64_t re)
+{
+    (void)ith;
+    mm_rows(arg, rb, re);
+}
+
+/* Rows per chunk of a decode matmul: a multiple of 4 (the dotw4 unit), about 8 chunks per
+ * thread so that a thread slowed by the machine's other load hands its rows to the other,
+ * but at least 32 KiB of weights, so the shared counter is touched once per ~microsecond
+ * of streaming rather than once per few rows. */
+static int64_t mv_chunk(int64_t n_out, size_t w_row, int nth)
+{
+    const int64_t per_thread = (n_out + nth - 1) / nth;
+    int64_t rows = (n_out + 8 * nth - 1) / (8 * nth);
+    const int64_t min_rows = (int64_t)((32768 + w_row - 1) / w_row);
+    if (rows < min_rows)
+        rows = min_rows < per_thread ? min_rows : per_thread;
+    return (rows + 3) / 4 * 4;
+}
+
 static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
 {
     cpu_ctx *c = ctx;
@@ -474,7 +490,10 @@ static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y
         mm_convert(&j, 0, 1);
     else
         mlc_pool_run(c->pool, mm_convert, &j);
-    mlc_pool_run(c->pool, mm_run, &j);
+    if (n < 4)
+        mlc_pool_for(c->pool, n_out, mv_chunk(n_out, j.w_row, mlc_pool_size(c->pool)), mv_range, &j);
+    else
+        mlc_pool_run(c->pool, mm_run, &j);
     return MLC_OK;
 }
 
@@ -619,16 +638,16 @@ static mlc_status cpu_kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor
 }
 
 typedef struct attn_job {
+    const mlc_cpu_kernels *k;
     uint32_t type;     /* cache type */
     const float *q;    /* [n, n_head, hd] */
-    const void *k, *v; /* cache layers [n_slots, n_ctx, kv_dim] */
+    const void *kc, *vc; /* cache layers [n_slots, n_ctx, kv_dim] */
     const int32_t *slot, *pos;
     float *out;
     int64_t n, n_ctx, kv_dim;
     int n_head, n_kv_head, hd;
     mlc_attn_params p;
-    const float *f16;  /* half -> float table */
-    float *scratch;    /* per thread: [n_ctx] scores + [POS_BLOCK * head_dim] + [head_dim] */
+    float *scratch;    /* per thread: [n_ctx] scores */
     size_t per_thread; /* floats */
 } attn_job;
 
@@ -638,84 +657,48 @@ static float round_as(uint32_t type, float v)
     return type == MLC_TYPE_F16 ? mlc_fp16_to_fp32(mlc_fp32_to_fp16(v)) : v;
 }
 
-/* Row `row` of a cache layer (head slice of hd values) as floats. */
-static void cache_row(const attn_job *j, const void *cache, size_t row, int hd, float *out)
+/* One query head of one token: softmax(q K^T * scale) V over positions lo..pos, in float,
+ * through the kernel set's attention kernels (vecdot.h), whose results do not depend on the
+ * ISA: every kernel set gives the same attention output bit for bit. The exponentials of all
+ * positions go through one call, a vector of positions at a time. */
+static void attn_head(const attn_job *j, int64_t t, int h, float *sc)
 {
-    if (j->type == MLC_TYPE_F32) {
-        memcpy(out, (const float *)cache + row, (size_t)hd * sizeof *out);
-        return;
-    }
-    const uint16_t *h = (const uint16_t *)cache + row;
-    for (int d = 0; d < hd; d++)
-        out[d] = j->f16[h[d]];
-}
-
-/* Scores of positions [p0, p0 + m), m <= POS_BLOCK: each is the sequential float sum over d
- * of q[d] * k[d]; the block is laid out [d][POS_BLOCK] so the m independent sums proceed
- * side by side (vectorizable, same result as one position at a time). */
-static void attn_scores(const attn_job *j, const float *qr, size_t base, int kvh, int32_t p0,
-                        int m, float *kt, float *sc)
-{
-    int hd = j->hd;
-    const uint16_t *kh = j->type == MLC_TYPE_F16 ? j->k : NULL;
-    const float *kf = j->type == MLC_TYPE_F32 ? j->k : NULL;
-    for (int i = 0; i < m; i++) {
-        size_t row = (base + (size_t)(p0 + i)) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
-        for (int d = 0; d < hd; d++)
-            kt[d * POS_BLOCK + i] = kh ? j->f16[kh[row + (size_t)d]] : kf[row + (size_t)d];
-    }
-    float acc[POS_BLOCK] = {0};
-    for (int d = 0; d < hd; d++)
-        for (int i = 0; i < POS_BLOCK; i++)
-            acc[i] += qr[d] * kt[d * POS_BLOCK + i];
-    for (int i = 0; i < m; i++) {
-        float s = acc[i] * j->p.scale;
-        sc[p0 + i] = j->p.softcap > 0 ? j->p.softcap * tanhf(s / j->p.softcap) : s;
-    }
-}
-
-/* One query head of one token: softmax(q K^T * scale) V over positions lo..pos, in float.
- * The summation order here is fixed (not ISA-dependent), so every kernel set gives the
- * same attention output bit for bit. */
-static void attn_head(const attn_job *j, int64_t t, int h, float *scr)
-{
-    int hd = j->hd, kvh = h / (j->n_head / j->n_kv_head);
+    const int hd = j->hd, kvh = h / (j->n_head / j->n_kv_head), f16 = j->type == MLC_TYPE_F16;
+    const size_t esz = f16 ? 2 : 4;
     const float *q = j->q + (t * j->n_head + h) * hd;
     float *out = j->out + (t * j->n_head + h) * hd;
-    size_t base = (size_t)j->slot[t] * (size_t)j->n_ctx;
-    int32_t np = j->pos[t] + 1;
-    int32_t lo = j->p.window > 0 && np > j->p.window ? np - j->p.window : 0;
-    float *sc = scr, *kt = scr + j->n_ctx, *vrow = kt + POS_BLOCK * hd;
+    const size_t base = (size_t)j->slot[t] * (size_t)j->n_ctx;
+    const int32_t np = j->pos[t] + 1;
+    const int32_t lo = j->p.window > 0 && np > j->p.window ? np - j->p.window : 0;
+    const uint8_t *kc = j->kc, *vc = j->vc;
     float qr[MAX_HEAD_DIM];
     for (int d = 0; d < hd; d++)
         qr[d] = round_as(j->type, q[d]);
-    for (int32_t p0 = lo; p0 < np; p0 += POS_BLOCK)
-        attn_scores(j, qr, base, kvh, p0, np - p0 < POS_BLOCK ? np - p0 : POS_BLOCK, kt, sc);
+    for (int32_t p = lo; p < np; p++) {
+        const size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
+        const float s = j->k->kq[f16](hd, qr, kc + row * esz) * j->p.scale;
+        sc[p] = j->p.softcap > 0 ? j->p.softcap * tanhf(s / j->p.softcap) : s;
+    }
     float max = -INFINITY;
     for (int32_t p = lo; p < np; p++)
         max = fmaxf(max, sc[p]);
+    j->k->exp_sub(np - lo, sc + lo, max, sc + lo);
     double sum = 0;
-    for (int32_t p = lo; p < np; p++) {
-        sc[p] = expf(sc[p] - max);
+    for (int32_t p = lo; p < np; p++)
         sum += sc[p];
-    }
     for (int d = 0; d < hd; d++)
         out[d] = 0;
-    float inv = (float)(1.0 / sum); /* ggml scales by the float inverse of the double sum */
+    const float inv = (float)(1.0 / sum); /* ggml scales by the float inverse of the double sum */
     for (int32_t p = lo; p < np; p++) {
-        float w = round_as(j->type, sc[p] * inv);
-        size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
-        cache_row(j, j->v, row, hd, vrow);
-        for (int d = 0; d < hd; d++)
-            out[d] += w * vrow[d];
+        const size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
+        j->k->axpy[f16](hd, round_as(j->type, sc[p] * inv), vc + row * esz, out);
     }
 }
 
-static void attn_run(void *arg, int ith, int nth)
+/* (token, head) pairs [b, e), from the pool's shared counter. */
+static void attn_run(void *arg, int ith, int64_t b, int64_t e)
 {
     attn_job *j = arg;
-    int64_t b, e;
-    share(j->n * j->n_head, ith, nth, &b, &e);
     for (int64_t i = b; i < e; i++)
         attn_head(j, i / j->n_head, (int)(i % j->n_head), j->scratch + (size_t)ith * j->per_thread);
 }
@@ -734,16 +717,18 @@ static mlc_status cpu_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc
         mlc_tensor_nelem(&out) != mlc_tensor_nelem(&q))
         return fail(c, MLC_ERR_ARG, "cpu: attention: q [%lld, %lld, %lld] over caches of rows of %lld",
                     (long long)hd, (long long)q.ne[1], (long long)n, (long long)k_cache.ne[0]);
-    attn_job j = {.type = k_cache.type, .q = at(&q), .k = at(&k_cache), .v = at(&v_cache),
+    attn_job j = {.k = &c->k, .type = k_cache.type, .q = at(&q), .kc = at(&k_cache), .vc = at(&v_cache),
                   .slot = at(&slot), .pos = at(&pos), .out = at(&out), .n = n,
                   .n_ctx = k_cache.ne[1], .kv_dim = k_cache.ne[0], .n_head = (int)q.ne[1],
-                  .n_kv_head = (int)(k_cache.ne[0] / hd), .hd = (int)hd, .p = *p, .f16 = c->f16,
-                  .per_thread = (size_t)k_cache.ne[1] + (POS_BLOCK + 1) * (size_t)hd};
+                  .n_kv_head = (int)(k_cache.ne[0] / hd), .hd = (int)hd, .p = *p,
+                  .per_thread = (size_t)k_cache.ne[1]};
     j.scratch = scratch(c, (size_t)mlc_pool_size(c->pool) * j.per_thread * sizeof(float));
     if (!j.scratch)
         return fail(c, MLC_ERR_NOMEM, "cpu: attention: out of memory for scores of %lld positions",
                     (long long)j.n_ctx);
-    mlc_pool_run(c->pool, attn_run, &j);
+    /* One head at a time: heads of late tokens see more positions than early ones, so
+     * fixed shares would leave one thread waiting on the other. */
+    mlc_pool_for(c->pool, j.n * j.n_head, 1, attn_run, &j);
     return MLC_OK;
 }
 
@@ -755,20 +740,18 @@ typedef struct glu_job {
     int64_t n;
 } glu_job;
 
-static void swiglu_run(void *arg, int ith, int nth)
+static void swiglu_run(void *arg, int ith, int64_t b, int64_t e)
 {
     glu_job *j = arg;
-    int64_t b, e;
-    share(j->n, ith, nth, &b, &e);
+    (void)ith;
     for (int64_t i = b; i < e; i++)
         j->out[i] = j->gate[i] / (1.0f + expf(-j->gate[i])) * j->up[i];
 }
 
-static void geglu_run(void *arg, int ith, int nth)
+static void geglu_run(void *arg, int ith, int64_t b, int64_t e)
 {
     glu_job *j = arg;
-    int64_t b, e;
-    share(j->n, ith, nth, &b, &e);
+    (void)ith;
     const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
     for (int64_t i = b; i < e; i++) {
         const float x = j->gate[i];
@@ -781,7 +764,7 @@ static void geglu_run(void *arg, int ith, int nth)
 }
 
 /* expf/tanhf dominate here ([n_tokens, n_ff] of them per layer), so prefill splits them. */
-static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_fn fn, const mlc_tensor *gate,
+static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_range_fn fn, const mlc_tensor *gate,
                       const mlc_tensor *up, const mlc_tensor *out)
 {
     mlc_status s = VIEWS_OK(c, op, gate, up, out);
@@ -792,10 +775,12 @@ static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_fn fn, const mlc_tens
         return fail(c, MLC_ERR_ARG, "cpu: %s: gate, up and out of %lld, %lld and %lld elements", op,
                     (long long)n, (long long)mlc_tensor_nelem(up), (long long)mlc_tensor_nelem(out));
     glu_job j = {at(gate), at(up), at(out), n};
+    /* about 8 chunks per thread, of at least 1024 values */
+    const int64_t chunk = n / (8 * mlc_pool_size(c->pool));
     if (n < 4096)
-        fn(&j, 0, 1);
+        fn(&j, 0, 0, n);
     else
-        mlc_pool_run(c->pool, fn, &j);
+        mlc_pool_for(c->pool, n, chunk > 1024 ? chunk : 1024, fn, &j);
     return MLC_OK;
 }
 

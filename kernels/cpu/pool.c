@@ -1,8 +1,14 @@
-/* pool.c: fork-join thread pool, see pool.h. */
+/* pool.c: fork-join thread pool, see pool.h.
+ *
+ * Jobs are numbered by a generation counter. Each worker records in `taken` the last
+ * generation it is accounted for: job g starts with every worker's taken at g - 1, and
+ * whoever moves it to g first decides whether the worker runs job g (the worker) or is
+ * left out of it (the caller, once a chunked job has no chunks left). So a worker that
+ * wakes late never touches a job that has already returned, and the caller waits only for
+ * workers that are really running. */
 #include "pool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,28 +20,36 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Spin iterations before a worker sleeps: long enough to cover the gap between two ops of
- * one forward pass (microseconds), short enough not to burn a core between requests. A
- * pause costs ~140 cycles on recent Intel cores, so 2000 is ~0.1 ms. */
+/* Spin iterations before a waiting thread sleeps: long enough to cover the gap between two
+ * ops of one forward pass (microseconds), short enough not to burn a core between requests
+ * or while another thread finishes a long op. A pause costs 60-140 cycles on recent x86
+ * cores, so 2000 is 0.04-0.1 ms. */
 #define SPIN_ITERS 2000
 
 typedef struct worker {
     mlc_pool *pool;
     int ith;
     pthread_t tid;
+    atomic_uint taken; /* the last generation this worker ran or was left out of */
 } worker;
 
 struct mlc_pool {
     int n;
-    worker *workers; /* n - 1 */
+    worker *workers; /* [n], entry 0 unused (the caller) */
     pthread_mutex_t mu;
-    pthread_cond_t wake;
-    atomic_uint gen;     /* bumped once per run; workers wait for a change */
-    atomic_int pending;  /* workers still running the current job */
-    atomic_int sleepers; /* workers blocked on wake */
+    pthread_cond_t wake;  /* workers: a new generation */
+    pthread_cond_t done;  /* caller: pending reached 0 */
+    atomic_uint gen;      /* bumped once per job; workers wait for a change */
+    atomic_int pending;   /* workers not yet finished with (or left out of) the current job */
+    atomic_int sleepers;  /* workers blocked on wake */
+    atomic_bool waiting;  /* the caller is blocked on done */
     atomic_bool stop;
+    /* the current job: fn (all threads, fixed shares) or rfn (chunks from next) */
     mlc_pool_fn fn;
+    mlc_pool_range_fn rfn;
     void *arg;
+    int64_t n_items, chunk;
+    atomic_llong next; /* first item not yet handed out */
 };
 
 static unsigned wait_gen(mlc_pool *p, unsigned seen)
@@ -56,6 +70,28 @@ static unsigned wait_gen(mlc_pool *p, unsigned seen)
     return g;
 }
 
+/* Chunks from the shared counter until none are left. */
+static void run_chunks(mlc_pool *p, int ith)
+{
+    for (;;) {
+        int64_t b = atomic_fetch_add_explicit(&p->next, p->chunk, memory_order_relaxed);
+        if (b >= p->n_items)
+            return;
+        int64_t e = p->n_items - b > p->chunk ? b + p->chunk : p->n_items;
+        p->rfn(p->arg, ith, b, e);
+    }
+}
+
+/* One worker fewer in the current job; the last one wakes a sleeping caller. */
+static void finish(mlc_pool *p)
+{
+    if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->waiting)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -65,8 +101,14 @@ static void *worker_main(void *arg)
         seen = wait_gen(p, seen);
         if (atomic_load(&p->stop))
             return NULL;
-        p->fn(p->arg, w->ith, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        unsigned prev = seen - 1;
+        if (!atomic_compare_exchange_strong(&w->taken, &prev, seen))
+            continue; /* left out of this job: the caller has counted it */
+        if (p->rfn)
+            run_chunks(p, w->ith);
+        else
+            p->fn(p->arg, w->ith, p->n);
+        finish(p);
     }
 }
 
@@ -81,6 +123,22 @@ static void kick(mlc_pool *p)
     }
 }
 
+/* Waits for every worker still in the job: spins, then sleeps on done. */
+static void join(mlc_pool *p)
+{
+    for (int i = 0; i < SPIN_ITERS; i++) {
+        if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
+            return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->waiting, true);
+    while (atomic_load(&p->pending) > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    atomic_store(&p->waiting, false);
+    pthread_mutex_unlock(&p->mu);
+}
+
 mlc_pool *mlc_pool_new(int n_threads)
 {
     mlc_pool *p = calloc(1, sizeof *p);
@@ -89,13 +147,17 @@ mlc_pool *mlc_pool_new(int n_threads)
     p->n = n_threads < 1 ? 1 : n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
     p->workers = calloc((size_t)p->n, sizeof *p->workers);
     if (!p->workers) {
+        p->n = 1;
         mlc_pool_free(p);
         return NULL;
     }
     for (int i = 1; i < p->n; i++) {
-        p->workers[i] = (worker){p, i, 0};
+        p->workers[i].pool = p;
+        p->workers[i].ith = i;
+        atomic_init(&p->workers[i].taken, 0);
         if (pthread_create(&p->workers[i].tid, NULL, worker_main, &p->workers[i]) != 0) {
             p->n = i; /* only threads 1..i-1 exist */
             mlc_pool_free(p);
@@ -118,6 +180,7 @@ void mlc_pool_free(mlc_pool *p)
         for (int i = 1; i < p->n; i++)
             pthread_join(p->workers[i].tid, NULL);
     }
+    pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->mu);
     free(p->workers);
@@ -136,15 +199,39 @@ void mlc_pool_run(mlc_pool *p, mlc_pool_fn fn, void *arg)
         return;
     }
     p->fn = fn;
+    p->rfn = NULL;
     p->arg = arg;
     atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
     kick(p);
     fn(arg, 0, p->n);
-    /* Yield after a while: with more threads than free cores a worker may be descheduled. */
-    for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
-        if (i < SPIN_ITERS)
-            cpu_relax();
-        else
-            sched_yield();
+    join(p);
+}
+
+void mlc_pool_for(mlc_pool *p, int64_t n, int64_t chunk, mlc_pool_range_fn fn, void *arg)
+{
+    if (n <= 0)
+        return;
+    if (chunk < 1)
+        chunk = 1;
+    if (p->n == 1 || chunk >= n) {
+        fn(arg, 0, 0, n);
+        return;
     }
+    p->fn = NULL;
+    p->rfn = fn;
+    p->arg = arg;
+    p->n_items = n;
+    p->chunk = chunk;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
+    kick(p);
+    run_chunks(p, 0);
+    /* No chunks left: workers that have not claimed this job yet stay out of it. */
+    const unsigned g = atomic_load_explicit(&p->gen, memory_order_relaxed);
+    for (int i = 1; i < p->n; i++) {
+        unsigned prev = g - 1;
+        if (atomic_compare_exchange_strong(&p->workers[i].taken, &prev, g))
+            atomic_fetch_sub(&p->pending, 1);
+    }
+    join(p);
 }

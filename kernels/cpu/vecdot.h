@@ -52,6 +52,13 @@ typedef void (*mlc_dot44_fn)(int64_t n, const void *w, size_t wstride, const voi
                              size_t astride, float *out);
 /* Converts n floats to one activation row. */
 typedef void (*mlc_act_fn)(const float *x, void *a, int64_t n);
+/* Attention (vecdot_attn.c; every set gives the same bits): a query row of n floats against
+ * a key row of the cache (F32 or F16), the float sum in 16 lanes then a fixed tree; */
+typedef float (*mlc_kq_fn)(int64_t n, const float *q, const void *k);
+/* out[d] += w * v[d] for a value row of the cache (F32 or F16); */
+typedef void (*mlc_axpy_fn)(int64_t n, float w, const void *v, float *out);
+/* out[i] = e^(x[i] - sub) by one fixed float recipe (within 2 ulp; 0 below e^-87.3). */
+typedef void (*mlc_exp_fn)(int64_t n, const float *x, float sub, float *out);
 
 typedef struct mlc_cpu_kernels {
     const char *isa;                  /* "scalar", "avx2", "avx512" */
@@ -61,6 +68,9 @@ typedef struct mlc_cpu_kernels {
     mlc_dot44_fn dot44[MLC_TYPE_COUNT]; /* optional, float types only */
     mlc_act_fn act[MLC_TYPE_COUNT];   /* by weight type */
     uint32_t act_type[MLC_TYPE_COUNT];
+    mlc_kq_fn kq[2];                  /* [0]: F32 cache rows, [1]: F16 */
+    mlc_axpy_fn axpy[2];              /* [0]: F32 cache rows, [1]: F16 */
+    mlc_exp_fn exp_sub;
 } mlc_cpu_kernels;
 
 /* Fills k with the best kernels for this CPU, or those named by isa ("scalar", "avx2",
@@ -82,6 +92,9 @@ void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k);
 void mlc_cpu_kernels_avx512_q(mlc_cpu_kernels *k);
 /* The VNNI kernels of Q2_K, Q3_K, Q5_K, IQ4_XS (vecdot_avx512_k.c); called by the above. */
 void mlc_cpu_kernels_avx512_k(mlc_cpu_kernels *k);
+
+/* The attention kernels of a set: level 0 scalar, 1 avx2, 2 avx512 (vecdot_attn.c). */
+void mlc_cpu_kernels_attn(mlc_cpu_kernels *k, int level);
 
 /* Activation quantizers, shared with the SIMD files (scalar reference versions). */
 void mlc_cpu_act_q8_0(const float *x, void *a, int64_t n);

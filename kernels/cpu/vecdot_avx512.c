@@ -639,6 +639,10 @@ INLINE_VNNI void q8_wrows(int q4, int64_t n, const uint8_t *x, size_t ws, const 
         q8_accumulate(p, 8, s, &s4, 4);
     }
     if (b < nb) {
+        /* the rows' last blocks too: rows of 20 blocks (Gemma 3's 640) leave a fifth here */
+        UNROLL
+        for (int r = 0; r < 4; r++)
+            prefetch_rows(x + (size_t)r * ws + (size_t)b * wb, ws, (size_t)(nb - b) * wb);
         q8_group_w(q4, x, ws, a, b, (int)(nb - b), p);
         q8_accumulate(p, (int)(nb - b), s, &s4, 4);
     }
@@ -941,6 +945,7 @@ void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k)
 {
     mlc_cpu_kernels_avx2(k);
     k->isa = "avx512";
+    mlc_cpu_kernels_attn(k, 2);
     k->dot[MLC_TYPE_F32] = dot_f32;
     k->dot4[MLC_TYPE_F32] = dot4_f32;
     k->dot[MLC_TYPE_F16] = dot_f16;
