@@ -112,11 +112,14 @@ int mlc_view_compare(mlc_doc *d, const mlc_runref *base, const mlc_runref *cand)
     return rc;
 }
 
-/* A run's value of metric: its median, else its value. dir gets the direction. */
+/* A run's value of metric: its median, else its value, else its mean (micro). */
 static double run_value(mlc_doc *d, int64_t run, const char *metric, int *dir)
 {
-    double v = mlc_store_metric(d->store, run, metric, "median", dir);
-    return isnan(v) ? mlc_store_metric(d->store, run, metric, "value", dir) : v;
+    static const char *const stats[] = {"median", "value", "mean"};
+    double v = NAN;
+    for (int i = 0; i < 3 && isnan(v); i++)
+        v = mlc_store_metric(d->store, run, metric, stats[i], dir);
+    return v;
 }
 
 /* The band: the median and [lo, hi] of the baseline; its description in label. */
@@ -198,7 +201,7 @@ static void trend_chart(mlc_doc *d, const int64_t *runs, const double *val, int 
 void mlc_view_trend(mlc_doc *d, const int64_t *runs, int n, const char *metric, const mlc_runref *base)
 {
     char h[256], msg[768], blabel[384];
-    snprintf(h, sizeof h, "Trend of %s (median) over the last %d runs", metric, n);
+    snprintf(h, sizeof h, "Trend of %s over the last %d runs", metric, n);
     mlc_doc_heading(d, 2, h);
     double *val = calloc((size_t)n, sizeof *val);
     if (!val)

@@ -235,7 +235,7 @@ static void title(const report_args *a, const plan *p, char *out, size_t cap)
     if (a->cand)
         snprintf(out, cap, "mlc-bench report: %s vs %s", p->base->desc, p->cand->desc);
     else if (a->last)
-        snprintf(out, cap, "mlc-bench report: last %d %s runs (latest %lld)", p->n_runs, p->kind,
+        snprintf(out, cap, "mlc-bench report: last %d runs of kind %s (latest %lld)", p->n_runs, p->kind,
                  (long long)p->main_run);
     else
         snprintf(out, cap, "mlc-bench report: run %lld", (long long)p->main_run);
