@@ -790,3 +790,31 @@ Test(report, last_never_mixes_kinds)
     snprintf(args, sizeof args, "--db %s --kind run -o %s", db, path_in("kinds"));
     expect_error(args, "--kind goes with --last");
 }
+
+/* `ppl` stores each chunk's perplexity; the report lists exactly what ppl printed. */
+Test(report, ppl_view_from_a_real_run, .timeout = 120)
+{
+    char model[1024], text[1024], db[600], cmd[4096], *out = NULL;
+    tu_require_shared(model, sizeof model, "golden/tiny-llama-q4_0.gguf");
+    tu_require_shared(text, sizeof text, "golden/text.txt");
+    snprintf(db, sizeof db, "%s/realppl.db", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s ppl -m %s --text %s --ctx 128 --chunks 3 --db %s", tu_bin(), model, text, db);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s -o %s", db, path_in("realppl"));
+    free(report(args, 0));
+    char *md = read_text(path_in("realppl/report.md"));
+    cr_expect(strstr(md, "### Perplexity per chunk"), "%s", md);
+    for (int c = 1; c <= 3; c++) {
+        /* ppl prints "[C]VALUE," with 4 decimals, as the report does. */
+        char tag[16], row[64];
+        snprintf(tag, sizeof tag, "[%d]", c);
+        const char *p = strstr(out, tag);
+        cr_assert_not_null(p, "%s", out);
+        snprintf(row, sizeof row, "| %d | %.4f |", c, atof(p + strlen(tag)));
+        cr_expect(strstr(md, row), "%s not in the report: %s", row, md);
+    }
+    cr_expect(!strstr(md, "| 4 | "), "a fourth chunk: %s", md);
+    free(md);
+    free(out);
+}
