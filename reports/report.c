@@ -74,12 +74,15 @@ static int parse(int argc, char **argv, report_args *a)
             a->png = true;
             continue;
         }
-        static const char *const valued[] = {"--db", "--run", "--baseline", "--candidate", "--format", "-o",
-                                             "--output", "--metric", "--kind", "--chart-timeout", "--last", NULL};
-        bool known = false;
-        for (int k = 0; valued[k]; k++)
-            known |= !strcmp(o, valued[k]);
-        if (!known) {
+        const struct {
+            const char *flag, **dst;
+        } valued[] = {{"--db", &a->db}, {"--run", &a->run}, {"--baseline", &a->base}, {"--candidate", &a->cand},
+                      {"--format", &a->format}, {"-o", &a->outdir}, {"--output", &a->outdir},
+                      {"--metric", &a->metric}, {"--kind", &a->kind}, {"--chart-timeout", NULL}, {"--last", NULL}};
+        size_t k = 0, nv = sizeof valued / sizeof valued[0];
+        while (k < nv && strcmp(o, valued[k].flag))
+            k++;
+        if (k == nv) {
             fprintf(stderr, "mlc-bench %s: unknown option '%s' (see mlc-bench report --help)\n", CMD, o);
             return 2;
         }
@@ -89,13 +92,8 @@ static int parse(int argc, char **argv, report_args *a)
             return 2;
         if (!strcmp(o, "--last") && !mlc_cli_int(CMD, o, v, 1, 100000, &a->last))
             return 2;
-        const char **dst = !strcmp(o, "--db") ? &a->db : !strcmp(o, "--run") ? &a->run
-                         : !strcmp(o, "--baseline") ? &a->base : !strcmp(o, "--candidate") ? &a->cand
-                         : !strcmp(o, "--format") ? &a->format : !strcmp(o, "--metric") ? &a->metric
-                         : !strcmp(o, "--kind") ? &a->kind : o[1] == 'o' || !strcmp(o, "--output") ? &a->outdir
-                         : NULL;
-        if (dst)
-            *dst = v;
+        if (valued[k].dst)
+            *valued[k].dst = v;
     }
     return 0;
 }

@@ -358,6 +358,17 @@ Test(report, history_trend_and_regression)
     cr_expect(strstr(md, "Verdict: 2 regressions, 0 improved"), "%s", md);
     free(md);
 
+    /* compare's reference grammar: last:N pools the runs before the candidate. */
+    snprintf(args, sizeof args, "--db %s --baseline last:3 --candidate last -o %s", db, dir);
+    free(report(args, 0));
+    md = read_text(path_in("hist/report.md"));
+    cr_expect(strstr(md, "## Comparison: last:3 (3 runs, 3..5) (baseline) vs last (run 6) (candidate)"), "%s", md);
+    /* 3 runs of 20 requests pooled against 20: the row's sizes and verdict. */
+    const char *row = strstr(md, "| c=1/ttft_ms | "), *eol = row ? strchr(row, '\n') : NULL;
+    const char *cell = row ? strstr(row, "| 60/20 | regression |") : NULL;
+    cr_expect(cell && cell < eol, "%s", md);
+    free(md);
+
     /* The trend chart in HTML, with the band from a named baseline. */
     if (have_program("gnuplot")) {
         char cmd[1024];
