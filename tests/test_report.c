@@ -329,7 +329,8 @@ Test(report, sweep_html_charts_and_chromium, .timeout = 180)
 
 Test(report, history_trend_and_regression)
 {
-    const char *db = path_in("hist.db");
+    char db[512];
+    snprintf(db, sizeof db, "%s", path_in("hist.db")); /* path_in's buffers are reused */
     mlc_store *s = open_db(db);
     double ttft[] = {100, 102, 98, 101, 99, 150};
     for (int i = 0; i < 6; i++)
