@@ -372,7 +372,7 @@ Test(report, history_trend_and_regression)
 
     /* The trend chart in HTML, with the band from a named baseline. */
     if (have_program("gnuplot")) {
-        char cmd[1024];
+        char cmd[2048];
         snprintf(cmd, sizeof cmd, "sqlite3 %s \"INSERT INTO baselines VALUES ('main', 2)\" 2>/dev/null"
                  " || python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute(\\\"INSERT INTO"
                  " baselines VALUES ('main', 2)\\\"); c.commit()\"", db, db);
