@@ -64,7 +64,7 @@ BENCH_LIBS := -lcjson -lsqlite3 -lcurl -lmicrohttpd
 
 LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c) \
              $(wildcard conformance/*.c)
-BENCH_SRC := $(wildcard bench/*.c)
+BENCH_SRC := $(wildcard bench/*.c) $(wildcard reports/*.c)
 TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c tests/testserver.c
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -220,7 +220,7 @@ test: $(TBIN) $(BIN)
 	@rm -rf $(BUILD)/reports && mkdir -p $(BUILD)/reports
 	ASAN_OPTIONS=log_path=$(CURDIR)/$(BUILD)/reports/asan:allocator_may_return_null=1 LSAN_OPTIONS=exitcode=0 \
 	MLC_SHARED=$(SHARED) MLC_BIN=$(BIN) $(TBIN) --jobs=$(shell nproc)
-	@bad=$$(grep -lE '^ +#[0-9]+ .* (/[^ ]*/)?(tests|engine|bench|kernels|conformance)/[a-z_0-9]+\.c:' $(BUILD)/reports/asan.* 2>/dev/null); \
+	@bad=$$(grep -lE '^ +#[0-9]+ .* (/[^ ]*/)?(tests|engine|bench|kernels|conformance|reports)/[a-z_0-9]+\.c:' $(BUILD)/reports/asan.* 2>/dev/null); \
 	if [ -n "$$bad" ]; then cat $$bad; echo "sanitizer reports in our code: $$bad"; exit 1; fi; \
 	echo "sanitizers: no report in our code ($$(ls $(BUILD)/reports | wc -l) report files, all outside it)"
 else

@@ -85,7 +85,7 @@ int mlc_compare_parse_opt(const char *cmd, int argc, char **argv, int *i, mlc_co
 int mlc_compare_runs(struct sqlite3 *db, const int64_t *base, int n_base, const char *base_desc,
                      const int64_t *cand, int n_cand, const char *cand_desc, const mlc_compare_opts *o);
 
-/* What the reference syntax makes of s when it is not a baseline name ("a run id", ...);
+/* mlc_runref_meaning (runref.h): what the reference grammar makes of s ("a run id", ...);
  * NULL when s is read as a baseline name. `baseline set` refuses names with a meaning, which
  * no reference could ever reach. */
 const char *mlc_compare_ref_meaning(const char *s);

@@ -15,7 +15,7 @@
 #include "run.h"
 #include "serve.h"
 #include "model.h"
-#include "report.h"
+#include "../reports/report.h"
 
 typedef struct command {
     const char *name;

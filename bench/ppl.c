@@ -163,10 +163,29 @@ static bool read_text(const char *path, char **out, size_t *len)
     return !why;
 }
 
+/* Each chunk's own perplexity, in chunk order: stored as the samples of "chunk_ppl" (the
+ * report's per-chunk view). */
+typedef struct chunk_log {
+    const ppl_opts *o;
+    double *v;
+    int n, cap;
+} chunk_log;
+
 static bool print_chunk(void *ctx, int chunk, double chunk_ppl, const mlc_ppl_result *so_far)
 {
-    const ppl_opts *o = ctx;
+    chunk_log *cl = ctx;
+    const ppl_opts *o = cl->o;
     (void)so_far;
+    if (cl->n == cl->cap) {
+        int cap = cl->cap ? 2 * cl->cap : 64;
+        double *v = realloc(cl->v, (size_t)cap * sizeof *v);
+        if (v) {
+            cl->v = v;
+            cl->cap = cap;
+        }
+    }
+    if (cl->n < cl->cap)
+        cl->v[cl->n++] = chunk_ppl; /* out of memory: the chunk is left out of the store only */
     if (!o->quiet) {
         printf("[%d]%.4f%s", chunk + 1, chunk_ppl, (chunk + 1) % 8 ? "," : ",\n");
         fflush(stdout);
@@ -184,6 +203,7 @@ static void print_result(const ppl_opts *o, const mlc_ppl_result *r, double tok_
 /* What a run adds to the store beyond the perplexity itself. */
 typedef struct ppl_store_extra {
     const mlc_kld_summary *kld; /* NULL: no KL-divergence comparison */
+    const chunk_log *chunks;    /* each chunk's perplexity, or NULL */
 } ppl_store_extra;
 
 static mlc_status store_result(const ppl_opts *o, const mlc_run_info *ri_in, const mlc_ppl_result *r,
@@ -215,6 +235,8 @@ static mlc_status store_result(const ppl_opts *o, const mlc_run_info *ri_in, con
         s = mlc_store_run_begin(st, &ri, &run, err);
     if (!s)
         s = mlc_store_add_perplexity(st, run, o->ctx, r->n_chunks, r->ppl, r->ppl_err, err);
+    if (!s && x->chunks && x->chunks->n)
+        s = mlc_store_add_samples(st, run, "chunk_ppl", x->chunks->v, x->chunks->n, err);
     if (!s)
         s = mlc_store_add_metric(st, run, "ppl", "", "value", r->ppl, -1, err);
     if (!s)
@@ -300,6 +322,7 @@ static bool kld_matches(const ppl_opts *o, const mlc_kld_header *h, int n_vocab,
 
 static int run_local(ppl_opts *o, const char *text, size_t len)
 {
+    chunk_log cl = {.o = o};
     mlc_err err;
     mlc_model *m = NULL;
     mlc_context *c = NULL;
@@ -357,12 +380,12 @@ static int run_local(ppl_opts *o, const char *text, size_t len)
     }
     mlc_ppl_result r;
     double t0 = mlc_cli_now();
-    if (mlc_perplexity_logits(c, ids, n, &pp, print_chunk, o, (ks.w || ks.rd) ? on_logits : NULL, &ks, &r, &err))
+    if (mlc_perplexity_logits(c, ids, n, &pp, print_chunk, &cl, (ks.w || ks.rd) ? on_logits : NULL, &ks, &r, &err))
         goto fail;
     double tok_s = (double)r.n_chunks * o->ctx / (mlc_cli_now() - t0);
     print_result(o, &r, tok_s);
     mlc_kld_summary ksum;
-    ppl_store_extra x = {0};
+    ppl_store_extra x = {.chunks = &cl};
     if (ks.w) {
         if (mlc_kld_writer_finish(ks.w, r.mean_nll, &err))
             goto fail;
@@ -392,6 +415,7 @@ fail:
     if (!printed)
         fprintf(stderr, "mlc-bench: %s\n", err.msg);
 out:
+    free(cl.v);
     free(ids);
     mlc_kld_writer_free(ks.w);
     mlc_kld_reader_free(ks.rd);
@@ -554,6 +578,7 @@ static bool add_header(struct curl_slist **l, const char *h)
 
 static int run_remote(ppl_opts *o, const char *text, size_t len)
 {
+    chunk_log cl = {.o = o};
     mlc_err err;
     mlc_gguf *g = NULL;
     mlc_tokenizer *tok = NULL;
@@ -646,13 +671,13 @@ static int run_remote(ppl_opts *o, const char *text, size_t len)
         if (score_response(url, c, resp.n ? resp.p : "", o->ctx, &acc, &chunk_nll, &err))
             goto fail;
         mlc_ppl_acc_result(&acc, c + 1, &r);
-        print_chunk(o, c, exp(chunk_nll / (double)(acc.n - before)), &r);
+        print_chunk(&cl, c, exp(chunk_nll / (double)(acc.n - before)), &r);
     }
     double tok_s = (double)r.n_chunks * o->ctx / (mlc_cli_now() - t0);
     print_result(o, &r, tok_s);
     mlc_run_info ri = {.kind = "ppl", .label = o->label, .target = "endpoint", .endpoint = o->endpoint,
                        .model_path = o->model_name ? o->model_name : "default"};
-    ppl_store_extra x = {0};
+    ppl_store_extra x = {.chunks = &cl};
     if (store_result(o, &ri, &r, tok_s, &x, &err))
         goto fail;
     rc = 0;
@@ -660,6 +685,7 @@ static int run_remote(ppl_opts *o, const char *text, size_t len)
 fail:
     fprintf(stderr, "mlc-bench ppl: %s\n", err.msg);
 out:
+    free(cl.v);
     curl_slist_free_all(hdr);
     if (e)
         curl_easy_cleanup(e);

@@ -151,6 +151,9 @@ Test(report, one_run_markdown)
     cr_expect(strstr(md, "| output throughput (tok/s) | 170.00 |"));
     cr_expect(strstr(md, "| http_429 | 2 |"), "failures missing");
     cr_expect(!strstr(md, "<svg"));
+    /* Results before configuration. */
+    const char *res = strstr(md, "## Run 1: results"), *cfg = strstr(md, "## Run 1: configuration");
+    cr_expect(res && cfg && res < cfg && strstr(md, "### Load point c=1") < cfg, "%s", md);
     free(md);
 
     /* The step summary gets the same markdown appended. */
@@ -276,11 +279,15 @@ Test(report, sweep_html_charts_and_chromium, .timeout = 180)
     cr_expect_eq(count(h, "<body"), 1);
     cr_expect_eq(count(h, "<table"), count(h, "</table>"));
     cr_expect_geq(count(h, "<table"), 9);
-    /* TTFT CDF, E2E CDF, ITL histogram, throughput and p99 latency against concurrency. */
-    cr_expect_eq(count(h, "<svg"), 5, "%d svg", count(h, "<svg"));
-    cr_expect_eq(count(h, "</svg>"), 5);
-    cr_expect_eq(svgs_with_data(h), 5);
-    cr_expect_eq(count(h, "<figcaption>"), 5);
+    /* The load curve; TTFT CDF, E2E CDF, ITL histogram, throughput and p99 latency against
+     * concurrency. */
+    cr_expect_eq(count(h, "<svg"), 6, "%d svg", count(h, "<svg"));
+    cr_expect_eq(count(h, "</svg>"), 6);
+    cr_expect_eq(svgs_with_data(h), 6);
+    cr_expect_eq(count(h, "<figcaption>"), 6);
+    /* Load curve point c=4: 30 req/s, 510 tok/s, TTFT p99 50*2*1.19, E2E p99 (100+16*16)*1.19. */
+    cr_expect(strstr(h, "<tr><td>c=4</td><td>30.00</td><td>510.00</td><td>119.00</td><td>423.64</td></tr>"), "%s", h);
+    cr_expect(strstr(h, "<figcaption>Throughput vs p99 latency</figcaption>"));
     cr_expect(strstr(h, "Throughput vs concurrency"));
     cr_expect(strstr(h, "| ") == NULL, "markdown in the HTML");
     /* Self-contained: nothing fetched, nothing run. */
@@ -289,8 +296,8 @@ Test(report, sweep_html_charts_and_chromium, .timeout = 180)
     cr_expect(!strstr(h, "<link"));
     cr_expect(strstr(h, "<td>c=4</td>") || strstr(h, "Load point c=4"));
     free(h);
-    const char *pngs[] = {"ttft_cdf", "e2e_cdf", "itl_hist", "throughput", "p99_latency"};
-    for (int i = 0; i < 5; i++) {
+    const char *pngs[] = {"ttft_cdf", "e2e_cdf", "itl_hist", "throughput", "p99_latency", "load_curve"};
+    for (int i = 0; i < 6; i++) {
         char p[600];
         snprintf(p, sizeof p, "%s/%s.png", dir, pngs[i]);
         char *d = read_text(p);
@@ -322,7 +329,8 @@ Test(report, sweep_html_charts_and_chromium, .timeout = 180)
 
 Test(report, history_trend_and_regression)
 {
-    const char *db = path_in("hist.db");
+    char db[512];
+    snprintf(db, sizeof db, "%s", path_in("hist.db")); /* path_in's buffers are reused */
     mlc_store *s = open_db(db);
     double ttft[] = {100, 102, 98, 101, 99, 150};
     for (int i = 0; i < 6; i++)
@@ -333,26 +341,38 @@ Test(report, history_trend_and_regression)
     snprintf(args, sizeof args, "--db %s --last 6 -o %s", db, dir);
     free(report(args, 0));
     char *md = read_text(path_in("hist/report.md"));
-    cr_expect(strstr(md, "## Trend of c=1/ttft_ms (median) over the last 6 runs"), "%s", md);
-    /* Baseline: the 5 runs before the last: median 100, band [98, 102]. */
+    cr_expect(strstr(md, "## Trend of c=1/ttft_ms over the last 6 runs"), "%s", md);
+    /* Baseline: the 5 runs before the last: median 100, band [98, 102]; the last run judged
+     * against them by compare's rule, the others are the baseline. */
     cr_expect(strstr(md, "100.00 [98.00, 102.00]"), "%s", md);
-    cr_expect(strstr(md, "| 150.00 | +50.0% | worse |"), "%s", md);
-    cr_expect(strstr(md, "| 101.00 | +1.0% | ~ |"), "%s", md);
-    cr_expect(strstr(md, "statistical gate is a later issue"));
+    cr_expect(strstr(md, "| 150.00 | +50.0% | regression |"), "%s", md);
+    cr_expect(strstr(md, "| 101.00 | +1.0% | (baseline) |"), "%s", md);
+    cr_expect(strstr(md, "the rule of mlc-bench compare"));
     free(md);
 
-    /* Comparison of the first and the last run. */
+    /* Comparison of the first and the last run: compare's verdicts. */
     snprintf(args, sizeof args, "--db %s --baseline 1 --candidate last -o %s", db, dir);
     free(report(args, 0));
     md = read_text(path_in("hist/report.md"));
-    cr_expect(strstr(md, "| c=1 | TTFT (ms) | 100.00 | 150.00 | +50.0% | worse |"), "%s", md);
-    cr_expect(strstr(md, "| c=1 | output throughput (tok/s) | 170.00 | 170.00 | +0.0% | ~ |"), "%s", md);
-    cr_expect(strstr(md, "Summary: 2 worse"), "%s", md);
+    cr_expect(strstr(md, "| c=1/ttft_ms | 100 | 150 | +50.00% | <0.0001 | 20/20 | regression |"), "%s", md);
+    cr_expect(strstr(md, "| c=1/output_throughput | 170 | 170 | +0.00% | 1.0000 | 1/1 | ok |"), "%s", md);
+    cr_expect(strstr(md, "Verdict: 2 regressions, 0 improved"), "%s", md);
+    free(md);
+
+    /* compare's reference grammar: last:N pools the runs before the candidate. */
+    snprintf(args, sizeof args, "--db %s --baseline last:3 --candidate last -o %s", db, dir);
+    free(report(args, 0));
+    md = read_text(path_in("hist/report.md"));
+    cr_expect(strstr(md, "## Comparison: last:3 (3 runs, 3..5) (baseline) vs last (run 6) (candidate)"), "%s", md);
+    /* 3 runs of 20 requests pooled against 20: the row's sizes and verdict. */
+    const char *row = strstr(md, "| c=1/ttft_ms | "), *eol = row ? strchr(row, '\n') : NULL;
+    const char *cell = row ? strstr(row, "| 60/20 | regression |") : NULL;
+    cr_expect(cell && cell < eol, "%s", md);
     free(md);
 
     /* The trend chart in HTML, with the band from a named baseline. */
     if (have_program("gnuplot")) {
-        char cmd[1024];
+        char cmd[2048];
         snprintf(cmd, sizeof cmd, "sqlite3 %s \"INSERT INTO baselines VALUES ('main', 2)\" 2>/dev/null"
                  " || python3 -c \"import sqlite3; c=sqlite3.connect('%s'); c.execute(\\\"INSERT INTO"
                  " baselines VALUES ('main', 2)\\\"); c.commit()\"", db, db);
@@ -384,7 +404,7 @@ Test(report, without_gnuplot_notes)
     char *h = read_text(path_in("nognu/report.html"));
     cr_expect_null(check_tags(h));
     cr_expect_eq(count(h, "<svg"), 0);
-    cr_expect_eq(count(h, "not drawn: MLC_GNUPLOT=/nonexistent is not executable"), 5, "%s", h);
+    cr_expect_eq(count(h, "not drawn: MLC_GNUPLOT=/nonexistent is not executable"), 6, "%s", h);
     cr_expect(strstr(h, "<td>260.00</td>") || strstr(h, "TTFT (ms)"));
     free(h);
 }
@@ -442,7 +462,7 @@ Test(report, hanging_gnuplot_killed, .timeout = 120)
         char want[1024];
         snprintf(want, sizeof want, "not drawn: %s did not finish in %s s (killed)", script, k ? "0.5" : "1");
         cr_expect_eq(count(h, want), 1, "%s", h);
-        cr_expect_eq(count(h, "timed out on an earlier chart"), 4, "%s", h);
+        cr_expect_eq(count(h, "timed out on an earlier chart"), 5, "%s", h);
         cr_expect(strstr(h, "</html>"));
         free(h);
         char *pid = tu_read_file(pidfile, NULL);
@@ -477,7 +497,7 @@ Test(report, errors)
     snprintf(args, sizeof args, "--db %s --run 42 -o %s", db, tu_tmpdir());
     expect_error(args, "no run with id '42'");
     snprintf(args, sizeof args, "--db %s --baseline nosuch --candidate last -o %s", db, tu_tmpdir());
-    expect_error(args, "no run 'nosuch'");
+    expect_error(args, "--baseline nosuch: no baseline named 'nosuch'");
 
     const char *bad = path_in("corrupt.db");
     char junk[4096];
@@ -496,4 +516,317 @@ Test(report, errors)
     expect_error(args, "--format");
     snprintf(args, sizeof args, "--db %s --chart-timeout 0", db);
     expect_error(args, "--chart-timeout: '0' is not a number in [0.01, 86400]");
+}
+
+/* ---- the views of compare verdicts, micro, ppl, load curves; --last by kind ---------- */
+
+/* Renders html (a file under the test folder) in headless Chromium into NAME.png there, and
+ * into $MLC_REPORT_SCREENS/NAME.png when that is set; the shot must not be blank. Skips
+ * (unless MLC_REQUIRE_CHROMIUM=1) without chromium. */
+static void screenshot(const char *html, const char *name)
+{
+    if (!have_program("chromium")) {
+        const char *req = getenv("MLC_REQUIRE_CHROMIUM");
+        if (req && !strcmp(req, "1"))
+            cr_assert_fail("chromium is not installed and MLC_REQUIRE_CHROMIUM=1");
+        return;
+    }
+    char shot[600], cmd[4096], *out = NULL;
+    snprintf(shot, sizeof shot, "%s/%s.png", tu_tmpdir(), name);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && HOME=%s timeout 120 chromium --headless --no-sandbox --disable-gpu "
+             "--no-first-run --disable-dev-shm-usage --user-data-dir=%s/chromium-profile-%s "
+             "--screenshot=%s --window-size=1100,1800 file://%s",
+             tu_tmpdir(), tu_tmpdir(), tu_tmpdir(), name, shot, html);
+    int rc = tu_run(cmd, &out);
+    struct stat st;
+    cr_assert(stat(shot, &st) == 0 && st.st_size > 1000, "no screenshot (exit %d): %s", rc, out ? out : "");
+    free(out);
+    cr_expect_gt(tu_png_nonwhite_pixels(shot), 20000, "screenshot %s looks blank", shot);
+    const char *keep = getenv("MLC_REPORT_SCREENS");
+    if (keep && *keep) {
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/%s.png'", keep, shot, keep, name);
+        cr_expect_eq(tu_run(cmd, NULL), 0, "%s", cmd);
+    }
+}
+
+/* The figure whose caption is caption: its SVG text (a static copy), or NULL. */
+static const char *figure_svg(const char *h, const char *caption)
+{
+    static char buf[1 << 20];
+    char want[256];
+    snprintf(want, sizeof want, "<figcaption>%s</figcaption>", caption);
+    const char *cap = strstr(h, want);
+    if (!cap)
+        return NULL;
+    const char *start = NULL;
+    for (const char *p = h; (p = strstr(p, "<svg")) && p < cap; p++)
+        start = p;
+    if (!start || (size_t)(cap - start) >= sizeof buf)
+        return NULL;
+    memcpy(buf, start, (size_t)(cap - start));
+    buf[cap - start] = 0;
+    return buf;
+}
+
+Test(report, compare_view_verdicts_and_samples, .timeout = 180)
+{
+    const char *db = path_in("cmpv.db");
+    mlc_store *s = open_db(db);
+    make_run(s, ONE, 1, 100.0, 10.0, 20);
+    make_run(s, ONE, 1, 150.0, 10.0, 20);
+    mlc_store_close(s);
+    const char *dir = path_in("cmpv");
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s --baseline 1 --candidate 2 --format html -o %s", db, dir);
+    free(report(args, 0));
+    char *h = read_text(path_in("cmpv/report.html"));
+    cr_expect_null(check_tags(h));
+    cr_expect(strstr(h, "<h2>Comparison: run 1 (baseline) vs run 2 (candidate)</h2>"), "%s", h);
+    /* TTFT 100 -> 150 ms over 20 requests a side: far beyond 5% and 0.5 ms, p < 0.0001. */
+    cr_expect(strstr(h, "<tr><td>c=1/ttft_ms</td><td>100</td><td>150</td><td>+50.00%</td><td>&lt;0.0001</td>"
+                        "<td>20/20</td><td>regression</td>"), "%s", h);
+    cr_expect(strstr(h, "<tr><td>c=1/failed</td><td>2</td><td>2</td><td>+0.00%</td><td>-</td><td>1/1</td>"
+                        "<td>ok</td><td>within tolerance 0.1%</td></tr>"), "%s", h);
+    cr_expect(strstr(h, "Verdict: 2 regressions, 0 improved, 9 metrics compared."));
+    /* The comparison comes before the candidate's results, which come before its configuration. */
+    const char *cmp = strstr(h, "<h2>Comparison"), *res = strstr(h, "<h2>Run 2: results"),
+               *cfg = strstr(h, "<h2>Run 2: configuration");
+    cr_expect(cmp && res && cfg && cmp < res && res < cfg);
+
+    /* Same verdicts as `compare --json` on the same runs. */
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s compare --db %s --baseline 1 --candidate 2 --json 2>/dev/null", tu_bin(), db);
+    cr_expect_eq(tu_run(cmd, &out), 1, "%s", out);
+    int checked = 0;
+    for (const char *p = out; (p = strstr(p, "\"name\":")); p++) {
+        char name[128], verdict[32], row[320];
+        const char *v = strstr(p, "\"verdict\":");
+        if (!v || sscanf(p, "\"name\": \"%127[^\"]\"", name) != 1 || sscanf(v, "\"verdict\": \"%31[^\"]\"", verdict) != 1)
+            continue;
+        snprintf(row, sizeof row, "<tr><td>%s</td>", name);
+        const char *r = strstr(h, row), *end = r ? strstr(r, "</tr>") : NULL;
+        snprintf(row, sizeof row, "<td>%s</td>", verdict);
+        const char *cell = r ? strstr(r, row) : NULL;
+        cr_expect(cell && cell < end, "%s: report and compare disagree (compare: %s)", name, verdict);
+        checked++;
+    }
+    cr_expect_eq(checked, 9, "%s", out);
+    free(out);
+
+    if (have_program("gnuplot")) {
+        const char *svg = figure_svg(h, "Samples of both sides per metric (1 = the baseline median)");
+        cr_assert_not_null(svg, "no samples chart");
+        cr_expect(strstr(svg, "c=1/ttft_ms") && strstr(svg, "c=1/e2el_ms"), "metric labels missing");
+        cr_expect(strstr(svg, "baseline") && strstr(svg, "candidate"), "legend missing");
+        /* samples, TTFT CDF, E2E CDF, ITL histogram */
+        cr_expect_eq(svgs_with_data(h), 4);
+        free(h);
+        screenshot(path_in("cmpv/report.html"), "report-compare");
+        return;
+    }
+    free(h);
+}
+
+/* A micro run: tokens/s of pp64 and tg16 at 1 and 2 threads, three repetitions each. */
+static void make_micro(mlc_store *s)
+{
+    mlc_err err = {0};
+    mlc_run_info ri = RI;
+    ri.kind = "micro";
+    ri.target = "local";
+    int64_t id;
+    cr_assert_eq(mlc_store_run_begin(s, &ri, &id, &err), MLC_OK, "%s", err.msg);
+    const char *names[] = {"t=1/pp64", "t=1/tg16", "t=2/pp64", "t=2/tg16"};
+    double mean[] = {500, 50, 900, 80};
+    for (int i = 0; i < 4; i++) {
+        double v[3] = {mean[i] - 10, mean[i], mean[i] + 10};
+        cr_assert_eq(mlc_store_add_metric(s, id, names[i], "tok/s", "mean", mean[i], 1, &err), MLC_OK);
+        cr_assert_eq(mlc_store_add_samples(s, id, names[i], v, 3, &err), MLC_OK);
+    }
+    cr_assert_eq(mlc_store_run_end(s, id, "complete", &err), MLC_OK);
+}
+
+Test(report, micro_view, .timeout = 180)
+{
+    const char *db = path_in("micro.db");
+    mlc_store *s = open_db(db);
+    make_micro(s);
+    mlc_store_close(s);
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s --format html -o %s", db, path_in("micro"));
+    free(report(args, 0));
+    char *h = read_text(path_in("micro/report.html"));
+    cr_expect_null(check_tags(h));
+    cr_expect(strstr(h, "<h3>Tokens/s per setting (micro)</h3>"), "%s", h);
+    /* mean, sample sd of {890, 900, 910} = 10, repetitions */
+    cr_expect(strstr(h, "<tr><td>t=2</td><td>pp64</td><td>900.00</td><td>10.00</td><td>3</td></tr>"), "%s", h);
+    cr_expect(strstr(h, "<tr><td>t=1</td><td>tg16</td><td>50.00</td><td>10.00</td><td>3</td></tr>"), "%s", h);
+    cr_expect(!strstr(h, "Load point t=1"), "settings shown as load points");
+    if (have_program("gnuplot")) {
+        const char *svg = figure_svg(h, "Tokens/s per setting: prompt processing (pp) and generation (tg)");
+        cr_assert_not_null(svg, "no micro chart");
+        cr_expect(strstr(svg, "pp64") && strstr(svg, "tg16") && strstr(svg, "t=2"), "labels missing");
+        cr_expect_eq(svgs_with_data(h), 1);
+        free(h);
+        screenshot(path_in("micro/report.html"), "report-micro");
+        return;
+    }
+    free(h);
+}
+
+/* A ppl run with the perplexity of 4 chunks. */
+static const double CHUNKS[] = {10.5, 11.25, 9.75, 12.0};
+
+static void make_ppl(mlc_store *s)
+{
+    mlc_err err = {0};
+    mlc_run_info ri = RI;
+    ri.kind = "ppl";
+    ri.target = "local";
+    int64_t id;
+    cr_assert_eq(mlc_store_run_begin(s, &ri, &id, &err), MLC_OK, "%s", err.msg);
+    cr_assert_eq(mlc_store_add_perplexity(s, id, 128, 4, 10.8, 0.3, &err), MLC_OK);
+    cr_assert_eq(mlc_store_add_metric(s, id, "ppl", "", "value", 10.8, -1, &err), MLC_OK);
+    cr_assert_eq(mlc_store_add_samples(s, id, "chunk_ppl", CHUNKS, 4, &err), MLC_OK);
+    cr_assert_eq(mlc_store_run_end(s, id, "complete", &err), MLC_OK);
+}
+
+Test(report, ppl_view, .timeout = 180)
+{
+    const char *db = path_in("ppl.db");
+    mlc_store *s = open_db(db);
+    make_ppl(s);
+    mlc_store_close(s);
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s -o %s", db, path_in("ppl-md"));
+    free(report(args, 0));
+    char *md = read_text(path_in("ppl-md/report.md"));
+    cr_expect(strstr(md, "### Perplexity per chunk"), "%s", md);
+    for (int i = 0; i < 4; i++) {
+        char row[64];
+        snprintf(row, sizeof row, "| %d | %.4f |", i + 1, CHUNKS[i]);
+        cr_expect(strstr(md, row), "%s missing: %s", row, md);
+    }
+    cr_expect(strstr(md, "| ppl | value | 10.80 |  |"), "%s", md);
+    free(md);
+    snprintf(args, sizeof args, "--db %s --format html -o %s", db, path_in("ppl"));
+    free(report(args, 0));
+    char *h = read_text(path_in("ppl/report.html"));
+    cr_expect_null(check_tags(h));
+    cr_expect(strstr(h, "<tr><td>2</td><td>11.2500</td></tr>"), "%s", h);
+    if (have_program("gnuplot")) {
+        const char *svg = figure_svg(h, "Perplexity per chunk");
+        cr_assert_not_null(svg, "no ppl chart");
+        cr_expect(strstr(svg, "median 10.8750"), "the median line is missing"); /* (10.5 + 11.25) / 2 */
+        cr_expect_eq(svgs_with_data(h), 1);
+        free(h);
+        screenshot(path_in("ppl/report.html"), "report-ppl");
+        return;
+    }
+    free(h);
+}
+
+Test(report, load_curves_over_sweeps, .timeout = 180)
+{
+    const char *db = path_in("curves.db");
+    mlc_store *s = open_db(db);
+    make_run(s, SWEEP, 4, 50.0, 8.0, 10);
+    make_run(s, SWEEP, 3, 80.0, 8.0, 10);
+    mlc_store_close(s);
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s --last 2 --format html -o %s", db, path_in("curves"));
+    free(report(args, 0));
+    char *h = read_text(path_in("curves/report.html"));
+    cr_expect_null(check_tags(h));
+    cr_expect(strstr(h, "<h2>Load curves over the sweeps</h2>"), "%s", h);
+    /* run 1 at c=8: 40 req/s, 680 tok/s, TTFT p99 50*2.5*1.19, E2E p99 (125+16*20)*1.19 */
+    cr_expect(strstr(h, "<tr><td>1</td><td>c=8</td><td>40.00</td><td>680.00</td><td>148.75</td><td>529.55</td></tr>"),
+              "%s", h);
+    /* run 2 at c=4: 30 req/s, 510 tok/s, TTFT p99 80*2*1.19, E2E p99 (160+16*16)*1.19 */
+    cr_expect(strstr(h, "<tr><td>2</td><td>c=4</td><td>30.00</td><td>510.00</td><td>190.40</td><td>495.04</td></tr>"),
+              "%s", h);
+    cr_expect(!strstr(h, "<tr><td>2</td><td>c=8</td>"), "run 2 has no c=8");
+    if (have_program("gnuplot")) {
+        const char *svg = figure_svg(h, "Throughput vs p99 latency, one curve per sweep");
+        cr_assert_not_null(svg, "no load-curve chart");
+        cr_expect(strstr(svg, "run 1") && strstr(svg, "run 2"), "one curve per run");
+        cr_expect(strstr(svg, "c=8"), "points are labelled by load point");
+        free(h);
+        screenshot(path_in("curves/report.html"), "report-load-curves");
+        return;
+    }
+    free(h);
+}
+
+/* Counts the rows of the trend table (lines "| ID | 20..." in markdown). */
+static int trend_rows(const char *md, int64_t id)
+{
+    char want[32];
+    snprintf(want, sizeof want, "\n| %lld | 20", (long long)id);
+    return count(md, want);
+}
+
+Test(report, last_never_mixes_kinds)
+{
+    char db[512];
+    snprintf(db, sizeof db, "%s", path_in("kinds.db")); /* path_in's buffers are reused */
+    mlc_store *s = open_db(db);
+    make_run(s, ONE, 1, 100.0, 10.0, 5); /* 1: run */
+    make_micro(s);                       /* 2: micro */
+    make_run(s, ONE, 1, 110.0, 10.0, 5); /* 3: run */
+    make_ppl(s);                         /* 4: ppl */
+    make_micro(s);                       /* 5: micro */
+    mlc_store_close(s);
+    char args[1024];
+    /* The newest run's kind: micro runs 2 and 5 only. */
+    snprintf(args, sizeof args, "--db %s --last 4 -o %s", db, path_in("kinds"));
+    free(report(args, 0));
+    char *md = read_text(path_in("kinds/report.md"));
+    cr_expect(strstr(md, "# mlc-bench report: last 2 runs of kind micro (latest 5)"), "%s", md);
+    cr_expect(strstr(md, "## Trend of t=1/pp64 over the last 2 runs"), "%s", md);
+    cr_expect_eq(trend_rows(md, 2) + trend_rows(md, 5), 2, "%s", md);
+    cr_expect_eq(trend_rows(md, 1) + trend_rows(md, 3) + trend_rows(md, 4), 0, "%s", md);
+    free(md);
+    /* --kind run: runs 1 and 3, whatever came between. */
+    snprintf(args, sizeof args, "--db %s --last 5 --kind run -o %s", db, path_in("kinds"));
+    free(report(args, 0));
+    md = read_text(path_in("kinds/report.md"));
+    cr_expect(strstr(md, "# mlc-bench report: last 2 runs of kind run (latest 3)"), "%s", md);
+    cr_expect_eq(trend_rows(md, 1) + trend_rows(md, 3), 2, "%s", md);
+    cr_expect_eq(trend_rows(md, 2) + trend_rows(md, 4) + trend_rows(md, 5), 0, "%s", md);
+    cr_expect(strstr(md, "| 110.00 | +10.0% |"), "%s", md);
+    free(md);
+    snprintf(args, sizeof args, "--db %s --last 3 --kind nosuch -o %s", db, path_in("kinds"));
+    expect_error(args, "no runs of kind 'nosuch'");
+    snprintf(args, sizeof args, "--db %s --kind run -o %s", db, path_in("kinds"));
+    expect_error(args, "--kind goes with --last");
+}
+
+/* `ppl` stores each chunk's perplexity; the report lists exactly what ppl printed. */
+Test(report, ppl_view_from_a_real_run, .timeout = 120)
+{
+    char model[1024], text[1024], db[600], cmd[4096], *out = NULL;
+    tu_require_shared(model, sizeof model, "golden/tiny-llama-q4_0.gguf");
+    tu_require_shared(text, sizeof text, "golden/text.txt");
+    snprintf(db, sizeof db, "%s/realppl.db", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s ppl -m %s --text %s --ctx 128 --chunks 3 --db %s", tu_bin(), model, text, db);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    char args[1024];
+    snprintf(args, sizeof args, "--db %s -o %s", db, path_in("realppl"));
+    free(report(args, 0));
+    char *md = read_text(path_in("realppl/report.md"));
+    cr_expect(strstr(md, "### Perplexity per chunk"), "%s", md);
+    for (int c = 1; c <= 3; c++) {
+        /* ppl prints "[C]VALUE," with 4 decimals, as the report does. */
+        char tag[16], row[64];
+        snprintf(tag, sizeof tag, "[%d]", c);
+        const char *p = strstr(out, tag);
+        cr_assert_not_null(p, "%s", out);
+        snprintf(row, sizeof row, "| %d | %.4f |", c, atof(p + strlen(tag)));
+        cr_expect(strstr(md, row), "%s not in the report: %s", row, md);
+    }
+    cr_expect(!strstr(md, "| 4 | "), "a fourth chunk: %s", md);
+    free(md);
+    free(out);
 }
