@@ -26,7 +26,7 @@ void mlc_compare_opts_init(mlc_compare_opts *o)
     /* 0.5 ms: about the wakeup latency of a loaded machine; a change smaller than that is
      * timing jitter, not the code under test, however many percent of a small figure. */
     *o = (mlc_compare_opts){.alpha = 0.01, .threshold_pct = 5, .tolerance_pct = 0.1,
-                            .floors = {{"ms", 0.5}}, .n_floors = 1};
+                            .floors = {{.key = "ms", .v = 0.5}}, .n_floors = 1};
 }
 
 bool mlc_compare_parse_floors(const char *flag, const char *val, mlc_compare_opts *o)

@@ -695,7 +695,7 @@ Test(tokenizer, split_spm_and_llama3_defaults)
 Test(tokenizer, gemma4_model)
 {
     static const char *const toks[] = {
-        "<pad>", "<eos>", "<bos>", "<unk>", "a", "b", "\xE2\x96\x81", "\xE2\x96\x81" "a", "ab",
+        "<pad>", "<eos>", "<bos>", "<unk>", "a", "b", "\xE2\x96\x81", "\xE2\x96\x81\x61", "ab",
         "\n", "\n\n", "<0x63>", "<0xC3>", "<0xA9>", "<|tool_response>", "<turn|>"};
     static const int32_t types[] = {3, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 6, 6, 6, 3, 3};
     static const char *const merges[] = {"\xE2\x96\x81 a", "a b"};
