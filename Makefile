@@ -215,7 +215,10 @@ LDLIBS += -lamdhip64 -lstdc++
 $(BUILD)/obj/hip/%.o: %.cu $(GPU_DEPS) $(FLAGSTAMP)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  HIPCC   $<")
-	$(Q)$(HIPCC) -x hip -DMLC_GPU_HIP $(CPPFLAGS) $(GPU_CXXFLAGS) $(HIP_ARCHS) -Wall -Wextra -Werror -c $< -o $@
+	$(Q)$(HIPCC) -x hip -DMLC_GPU_HIP $(CPPFLAGS) $(GPU_CXXFLAGS) $(HIP_ARCHS) $(HIP_HOST_ONLY) -Wall -Wextra -Werror -c $< -o $@
+# The host side has no kernels; clang's device pass would take its table (a constant
+# initialized with host functions) for device memory.
+$(BUILD)/obj/hip/kernels/cuda/cuda_backend.o: HIP_HOST_ONLY := --cuda-host-only
 endif
 
 $(LIB): $(LIB_OBJ)

@@ -71,7 +71,7 @@ static int count_devices(char *why, size_t cap)
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
-        cudaGetLastError(); /* not sticky: clear it for later runtime calls */
+        (void)cudaGetLastError(); /* not sticky: clear it for later runtime calls */
         if (why)
             snprintf(why, cap, "%s (%s)", e == cudaErrorNoDevice ? "no device" : cudaGetErrorString(e),
                      cudaGetErrorName(e));
@@ -99,7 +99,7 @@ static double peak_bandwidth(int dev)
     int clock_khz = 0, bus_bits = 0;
     if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev) != cudaSuccess) {
-        cudaGetLastError();
+        (void)cudaGetLastError();
         return 0;
     }
     return 2.0 * (double)clock_khz * 1000.0 * (double)bus_bits / 8.0; /* double data rate */
@@ -126,13 +126,13 @@ static void cu_device_info(int dev, mlc_device_info *out)
     }
     cudaDeviceProp p;
     if (cudaGetDeviceProperties(&p, dev) != cudaSuccess) {
-        cudaGetLastError();
+        (void)cudaGetLastError();
         snprintf(out->description, sizeof out->description, "device %d: properties unavailable", dev);
         return;
     }
     int drv = 0, rt = 0;
-    cudaDriverGetVersion(&drv);
-    cudaRuntimeGetVersion(&rt);
+    (void)cudaDriverGetVersion(&drv);
+    (void)cudaRuntimeGetVersion(&rt);
     char dv[16], rv[16];
     version_str(drv, dv, sizeof dv);
     version_str(rt, rv, sizeof rv);
@@ -150,7 +150,7 @@ static void cu_device_info(int dev, mlc_device_info *out)
     size_t fr = 0, tot = 0;
     if (cudaSetDevice(dev) == cudaSuccess && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
         out->mem_free = fr;
-    cudaGetLastError();
+    (void)cudaGetLastError();
     out->caps = MLC_CAP_ASYNC;
 }
 
@@ -160,7 +160,7 @@ static void release(cu_ctx *c, mlc_buffer *b)
 {
     (void)c;
     if (b->ptr)
-        cudaFree(b->ptr);
+        (void)cudaFree(b->ptr);
     b->ptr = NULL;
     b->size = 0;
 }
@@ -171,11 +171,11 @@ static void cu_destroy(void *ctx)
     if (!c)
         return;
     if (c->stream)
-        cudaStreamSynchronize(c->stream);
+        (void)cudaStreamSynchronize(c->stream);
     release(c, &c->scores);
     release(c, &c->errflag);
     if (c->stream)
-        cudaStreamDestroy(c->stream);
+        (void)cudaStreamDestroy(c->stream);
     free(c);
 }
 
@@ -254,10 +254,10 @@ static mlc_status alloc_mem(cu_ctx *c, size_t bytes, mlc_buffer *b, const char *
         return MLC_OK;
     b->ptr = NULL;
     b->size = 0;
-    cudaGetLastError();
+    (void)cudaGetLastError();
     size_t fr = 0, tot = 0;
-    cudaMemGetInfo(&fr, &tot);
-    cudaGetLastError();
+    (void)cudaMemGetInfo(&fr, &tot);
+    (void)cudaGetLastError();
     if (e == cudaErrorMemoryAllocation)
         return mlc_err_set(err, MLC_ERR_NOMEM,
                            MLC_GPU_NAME ": out of device memory for %s of %.1f MiB on %s (%.0f of %.0f MiB free)",
@@ -305,7 +305,7 @@ static void cu_buffer_free(void *ctx, mlc_buffer *b)
         return;
     cu_ctx *c = (cu_ctx *)ctx;
     /* Queued kernels may still use it. */
-    cudaStreamSynchronize(c->stream);
+    (void)cudaStreamSynchronize(c->stream);
     release(c, b);
     free(b);
 }
@@ -397,8 +397,8 @@ static mlc_status cu_sync(void *ctx, mlc_err *err)
         fail_code(c, "reading the error flag", e);
     if (f[0]) {
         fail(c, MLC_ERR_RANGE, MLC_GPU_NAME ": %s[%d] = %d is out of range", flag_text(f[0]), f[1], f[2]);
-        cudaMemsetAsync(c->errflag.ptr, 0, sizeof f, c->stream);
-        cudaStreamSynchronize(c->stream);
+        (void)cudaMemsetAsync(c->errflag.ptr, 0, sizeof f, c->stream);
+        (void)cudaStreamSynchronize(c->stream);
     }
     mlc_status s = c->err.status;
     if (s)
