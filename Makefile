@@ -316,7 +316,7 @@ fuzz: $(FUZZ_DIR)/fuzz-gguf $(FUZZ_DIR)/gguf-seeds
 DEB_PKGS := build-essential pkg-config clang libclang-rt-dev libcurl4-openssl-dev libcjson-dev \
     libsqlite3-dev libmicrohttpd-dev libcriterion-dev gnuplot-nox ocl-icd-opencl-dev \
     opencl-headers pocl-opencl-icd clinfo libvulkan-dev mesa-vulkan-drivers glslc vulkan-tools \
-    vulkan-validationlayers chromium shellcheck python3-venv sqlite3
+    vulkan-validationlayers chromium shellcheck python3-venv sqlite3 hipcc libamdhip64-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -327,6 +327,8 @@ deps:
 	else echo "deps: all Debian packages present"; fi
 	@if command -v nvcc >/dev/null 2>&1; then echo "deps: CUDA toolkit: $$(nvcc --version | tail -1)"; \
 	 else echo "deps: no nvcc on PATH: the cuda backend will not be built (install the CUDA toolkit to get it)"; fi
+	@if command -v hipcc >/dev/null 2>&1; then echo "deps: HIP compiler: hipcc $$(hipcc --version 2>/dev/null | sed -n 's/^HIP version: //p')"; \
+	 else echo "deps: no hipcc on PATH: the hip backend will not be built (Debian: apt-get install hipcc libamdhip64-dev)"; fi
 
 print-backends:
 	@echo "detected: $(strip $(DETECTED_BACKENDS))"; echo "building: $(strip $(BACKENDS))"
