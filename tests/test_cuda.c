@@ -7,6 +7,7 @@
  * it), where a missing device fails them; MLC_REQUIRE_HIP=1 likewise for hip. */
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,49 @@ Test(cuda, model_level_golden, .timeout = 600) { model_level_golden("cuda"); }
 Test(hip, model_level_golden, .timeout = 600) { model_level_golden("hip"); }
 
 /* ---- without a device (this is what CI checks) ------------------------------------------ */
+
+/* The kernels' dequantization (kernels/cuda/cuda_quant.cuh, compiled for the host too) of
+ * every weight type agrees with the engine's on quantized random rows: a wrong block layout
+ * shows up here, without a GPU. Weak: NULL when the backend is not built into the tests. */
+bool mlc_cuda_host_dequantize_row(uint32_t type, const void *row, float *out, int64_t n) __attribute__((weak));
+bool mlc_hip_host_dequantize_row(uint32_t type, const void *row, float *out, int64_t n) __attribute__((weak));
+
+static void dequantize_like_engine(const char *name, bool (*deq)(uint32_t, const void *, float *, int64_t))
+{
+    if (!deq)
+        cr_skip_test("%s is not built into the tests", name);
+    enum { N = 1024 };
+    static float src[N], want[N], got[N];
+    static uint8_t q[N * 4];
+    uint32_t seed = 12345;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        src[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (i % 7 == 0 ? 8.0f : 1.0f);
+    }
+    int n_types = 0;
+    for (uint32_t t = 0; t < MLC_TYPE_COUNT; t++) {
+        if (!mlc_type_supported(t))
+            continue;
+        n_types++;
+        mlc_quantize_row((mlc_type)t, src, q, N);
+        mlc_dequantize_row((mlc_type)t, q, want, N);
+        cr_assert(deq(t, q, got, N), "%s: no kernels for %s", name, mlc_type_name(t));
+        float amax = 0;
+        for (int i = 0; i < N; i++)
+            amax = fabsf(want[i]) > amax ? fabsf(want[i]) : amax;
+        int bad = 0;
+        for (int i = 0; i < N && bad < 3; i++)
+            if (!(fabsf(got[i] - want[i]) <= 1e-6f * amax)) {
+                bad++;
+                cr_expect_fail("%s %s: value %d is %g, the engine's %g", name, mlc_type_name(t), i, (double)got[i],
+                               (double)want[i]);
+            }
+    }
+    cr_expect_eq(n_types, 15);
+}
+
+Test(cuda_errors, dequantize_like_engine) { dequantize_like_engine("cuda", mlc_cuda_host_dequantize_row); }
+Test(hip_errors, dequantize_like_engine) { dequantize_like_engine("hip", mlc_hip_host_dequantize_row); }
 
 /* Opening the backend fails with MLC_ERR_ARG and one line naming it and saying why. */
 static void open_says_why(const char *name)

@@ -147,9 +147,14 @@ static void cu_device_info(int dev, mlc_device_info *out)
              p.name, p.major, p.minor, p.multiProcessorCount, dv, rv, peak_bandwidth(dev) / 1e9);
 #endif
     out->mem_total = p.totalGlobalMem;
+    /* Free memory is a query of the current device: switch to dev and back. */
     size_t fr = 0, tot = 0;
-    if (cudaSetDevice(dev) == cudaSuccess && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
-        out->mem_free = fr;
+    int cur = 0;
+    if (cudaGetDevice(&cur) == cudaSuccess && cudaSetDevice(dev) == cudaSuccess) {
+        if (cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+            out->mem_free = fr;
+        (void)cudaSetDevice(cur);
+    }
     (void)cudaGetLastError();
     out->caps = MLC_CAP_ASYNC;
 }

@@ -246,4 +246,31 @@ mlc_status matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
     return launched(c, "matmul");
 }
 
+/* The host side of the kernels' dequantization: value i of n of a row of type, for tests. */
+bool host_dequantize_row(uint32_t type, const void *row, float *out, int64_t n)
+{
+    const uint8_t *r = (const uint8_t *)row;
+    switch (type) {
+#define HD_(T)                              \
+    case T:                                 \
+        for (int64_t i = 0; i < n; i++)     \
+            out[i] = row_value<T>(r, i);    \
+        return true;
+        MLC_CU_WEIGHT_TYPES(HD_)
+#undef HD_
+    default:
+        return false;
+    }
+}
+
 } // namespace MLC_GPU_NS
+
+/* host_dequantize_row under a C name per build (tests/test_cuda.c). */
+#ifdef MLC_GPU_HIP
+extern "C" bool mlc_hip_host_dequantize_row(uint32_t type, const void *row, float *out, int64_t n)
+#else
+extern "C" bool mlc_cuda_host_dequantize_row(uint32_t type, const void *row, float *out, int64_t n)
+#endif
+{
+    return MLC_GPU_NS::host_dequantize_row(type, row, out, n);
+}

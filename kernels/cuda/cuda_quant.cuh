@@ -13,23 +13,49 @@
 
 namespace MLC_GPU_NS {
 
-__device__ __forceinline__ float ld_f16(const uint8_t *p)
+/* Host and device: the host side of the same functions is what tests/test_cuda.c compares
+ * with the engine's dequantization (host_dequantize_row), on machines without a GPU too. */
+#define MLC_HD __host__ __device__ __forceinline__
+
+MLC_HD float bits_f32(uint32_t u)
 {
-    return __half2float(__ushort_as_half((unsigned short)(p[0] | p[1] << 8)));
+    union {
+        uint32_t u;
+        float f;
+    } v = {u};
+    return v.f;
 }
 
-__device__ __forceinline__ uint32_t ld_u32(const uint8_t *p)
+/* A half's bits to float (exact; written out because HIP's intrinsics are device-only). */
+MLC_HD float f16_to_f32(uint32_t h)
+{
+    const uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 31, man = h & 0x3ffu;
+    if (e == 0) { /* zero or subnormal: man * 2^-24 */
+        const float f = (float)man * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    if (e == 31)
+        return bits_f32(sign | 0x7f800000u | man << 13);
+    return bits_f32(sign | (e + 112) << 23 | man << 13);
+}
+
+MLC_HD float ld_f16(const uint8_t *p)
+{
+    return f16_to_f32((uint32_t)(p[0] | p[1] << 8));
+}
+
+MLC_HD uint32_t ld_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-__device__ __forceinline__ float bf16_to_f32(unsigned short h)
+MLC_HD float bf16_to_f32(unsigned short h)
 {
-    return __uint_as_float((uint32_t)h << 16);
+    return bits_f32((uint32_t)h << 16);
 }
 
 /* The IQ4_NL / IQ4_XS value table (ggml's kvalues_iq4nl). */
-__device__ __forceinline__ int iq4_value(int i)
+MLC_HD int iq4_value(int i)
 {
     const int8_t v[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
     return v[i];
@@ -37,27 +63,27 @@ __device__ __forceinline__ int iq4_value(int i)
 
 /* Level j (0..15, or 0..31 with the fifth bits h) of a 32-value block's qs[16]: byte j holds
  * value j (low nibble) and j + 16 (high nibble); bit j of h is value j's fifth bit. */
-__device__ __forceinline__ int level32(const uint8_t *qs, uint32_t h, int j)
+MLC_HD int level32(const uint8_t *qs, uint32_t h, int j)
 {
     const int v = j < 16 ? (qs[j] & 15) : (qs[j - 16] >> 4);
     return v | (int)(((h >> j) & 1u) << 4);
 }
 
 /* The 2-bit level (0..3) of value k (0..255) of a Q2_K / Q3_K block's qs[64]. */
-__device__ __forceinline__ int k2_level(const uint8_t *qs, int k)
+MLC_HD int k2_level(const uint8_t *qs, int k)
 {
     return (qs[32 * (k / 128) + k % 32] >> (2 * ((k % 128) / 32))) & 3;
 }
 
 /* Q3_K's 6-bit scale of sub-block g (0..15) of scales[12] (the value is this minus 32). */
-__device__ __forceinline__ int q3k_scale(const uint8_t *sc, int g)
+MLC_HD int q3k_scale(const uint8_t *sc, int g)
 {
     const int lo = g < 8 ? sc[g] & 15 : sc[g - 8] >> 4;
     return lo | (((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4);
 }
 
 /* The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block's scales[12]. */
-__device__ __forceinline__ void q4k_sm(int j, const uint8_t *s, int *sc, int *m)
+MLC_HD void q4k_sm(int j, const uint8_t *s, int *sc, int *m)
 {
     if (j < 4) {
         *sc = s[j] & 63;
@@ -71,7 +97,7 @@ __device__ __forceinline__ void q4k_sm(int j, const uint8_t *s, int *sc, int *m)
 /* Value j of a Q4_K (qh NULL) or Q5_K block: 64-value group g holds values 64g + l in the low
  * nibble and 64g + 32 + l in the high nibble of qs[32g + l]; Q5_K's fifth bit of sub-block
  * s is bit s of qh[l]. */
-__device__ __forceinline__ float k4_value(const uint8_t *b, const uint8_t *qs, const uint8_t *qh, int j)
+MLC_HD float k4_value(const uint8_t *b, const uint8_t *qs, const uint8_t *qh, int j)
 {
     const int sub = j / 32, l = j % 32;
     int sc, m;
@@ -83,7 +109,7 @@ __device__ __forceinline__ float k4_value(const uint8_t *b, const uint8_t *qs, c
 }
 
 /* Value k (0..255) of a Q6_K block (ql[128], qh[64]), minus 32. */
-__device__ __forceinline__ int q6k_value(const uint8_t *b, int k)
+MLC_HD int q6k_value(const uint8_t *b, int k)
 {
     const int hf = k / 128, r = k % 128, l = r % 32, quarter = r / 32;
     const uint8_t *L = b + hf * 64, *H = b + 128 + hf * 32;
@@ -96,61 +122,61 @@ template <uint32_t T> struct Wt;
 
 template <> struct Wt<MLC_TYPE_F32> {
     static constexpr int BS = 1, BB = 4;
-    static __device__ __forceinline__ float get(const uint8_t *b, int) { return __uint_as_float(ld_u32(b)); }
+    static MLC_HD float get(const uint8_t *b, int) { return bits_f32(ld_u32(b)); }
 };
 template <> struct Wt<MLC_TYPE_F16> {
     static constexpr int BS = 1, BB = 2;
-    static __device__ __forceinline__ float get(const uint8_t *b, int) { return ld_f16(b); }
+    static MLC_HD float get(const uint8_t *b, int) { return ld_f16(b); }
 };
 template <> struct Wt<MLC_TYPE_BF16> {
     static constexpr int BS = 1, BB = 2;
-    static __device__ __forceinline__ float get(const uint8_t *b, int)
+    static MLC_HD float get(const uint8_t *b, int)
     {
         return bf16_to_f32((unsigned short)(b[0] | b[1] << 8));
     }
 };
 template <> struct Wt<MLC_TYPE_Q8_0> {
     static constexpr int BS = 32, BB = 34;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j) { return (float)(int8_t)b[2 + j] * ld_f16(b); }
+    static MLC_HD float get(const uint8_t *b, int j) { return (float)(int8_t)b[2 + j] * ld_f16(b); }
 };
 template <> struct Wt<MLC_TYPE_Q4_0> {
     static constexpr int BS = 32, BB = 18;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         return (float)(level32(b + 2, 0, j) - 8) * ld_f16(b);
     }
 };
 template <> struct Wt<MLC_TYPE_Q5_0> {
     static constexpr int BS = 32, BB = 22;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         return (float)(level32(b + 6, ld_u32(b + 2), j) - 16) * ld_f16(b);
     }
 };
 template <> struct Wt<MLC_TYPE_Q4_1> {
     static constexpr int BS = 32, BB = 20;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         return (float)level32(b + 4, 0, j) * ld_f16(b) + ld_f16(b + 2);
     }
 };
 template <> struct Wt<MLC_TYPE_Q5_1> {
     static constexpr int BS = 32, BB = 24;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         return (float)level32(b + 8, ld_u32(b + 4), j) * ld_f16(b) + ld_f16(b + 2);
     }
 };
 template <> struct Wt<MLC_TYPE_IQ4_NL> {
     static constexpr int BS = 32, BB = 18;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         return ld_f16(b) * (float)iq4_value(level32(b + 2, 0, j));
     }
 };
 template <> struct Wt<MLC_TYPE_IQ4_XS> {
     static constexpr int BS = 256, BB = 136;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         const int ib = j / 32, sh = b[2] | (b[3] << 8);
         const int sc = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
@@ -159,7 +185,7 @@ template <> struct Wt<MLC_TYPE_IQ4_XS> {
 };
 template <> struct Wt<MLC_TYPE_Q2_K> {
     static constexpr int BS = 256, BB = 84;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         const int g = j / 16;
         const float dl = ld_f16(b + 80) * (float)(b[g] & 15), ml = ld_f16(b + 82) * (float)(b[g] >> 4);
@@ -168,7 +194,7 @@ template <> struct Wt<MLC_TYPE_Q2_K> {
 };
 template <> struct Wt<MLC_TYPE_Q3_K> {
     static constexpr int BS = 256, BB = 110;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         const float dl = ld_f16(b + 108) * (float)(q3k_scale(b + 96, j / 16) - 32);
         const int lv = k2_level(b + 32, j) | (((b[j % 32] >> (j / 32)) & 1) << 2);
@@ -177,22 +203,22 @@ template <> struct Wt<MLC_TYPE_Q3_K> {
 };
 template <> struct Wt<MLC_TYPE_Q4_K> {
     static constexpr int BS = 256, BB = 144;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j) { return k4_value(b, b + 16, nullptr, j); }
+    static MLC_HD float get(const uint8_t *b, int j) { return k4_value(b, b + 16, nullptr, j); }
 };
 template <> struct Wt<MLC_TYPE_Q5_K> {
     static constexpr int BS = 256, BB = 176;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j) { return k4_value(b, b + 48, b + 16, j); }
+    static MLC_HD float get(const uint8_t *b, int j) { return k4_value(b, b + 48, b + 16, j); }
 };
 template <> struct Wt<MLC_TYPE_Q6_K> {
     static constexpr int BS = 256, BB = 210;
-    static __device__ __forceinline__ float get(const uint8_t *b, int j)
+    static MLC_HD float get(const uint8_t *b, int j)
     {
         return ld_f16(b + 208) * (float)(int8_t)b[192 + j / 16] * (float)q6k_value(b, j);
     }
 };
 
 /* Value i of a row of type T. */
-template <uint32_t T> __device__ __forceinline__ float row_value(const uint8_t *row, int64_t i)
+template <uint32_t T> MLC_HD float row_value(const uint8_t *row, int64_t i)
 {
     return Wt<T>::get(row + (i / Wt<T>::BS) * Wt<T>::BB, (int)(i % Wt<T>::BS));
 }
