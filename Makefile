@@ -20,6 +20,8 @@ FUZZ_TIME ?= 60
 # are the ones with a kernels/<name>/ folder; below, the toolchain each needs.
 KNOWN_BACKENDS := $(shell sed -n 's/^ *X(\([a-z0-9_]*\)).*/\1/p' engine/backend_list.h)
 IMPLEMENTED_BACKENDS := $(filter $(KNOWN_BACKENDS),$(notdir $(wildcard kernels/*)))
+# hip has no folder of its own: it is kernels/cuda built by hipcc (see below).
+IMPLEMENTED_BACKENDS += $(if $(wildcard kernels/cuda/*.cu),hip)
 comma := ,
 have = $(shell command -v $(1) >/dev/null 2>&1 && echo yes)
 DETECTED_BACKENDS := cpu \
@@ -186,6 +188,44 @@ LIB_OBJ += $(BUILD)/obj/gen/vulkan/vk_spirv.o
 LDLIBS += -ldl
 endif
 
+# CUDA and HIP: the .cu files of kernels/cuda, compiled by nvcc for the cuda backend and by
+# hipcc (-DMLC_GPU_HIP, through kernels/cuda/hip_compat.h) for the hip backend; both may be
+# in one binary (their C++ symbols live in different namespaces). The CUDA runtime is linked
+# statically, so the binary needs no CUDA library to start; the driver (libcuda) is looked
+# for at run time and its absence is a one-line "no device" reason. CUDA_ARCHS: real code for
+# Ampere (sm_80) and Hopper (sm_90), PTX for compute_75 (Turing and anything newer JIT it).
+NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCHS ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+    -gencode arch=compute_75,code=compute_75
+HIPCC ?= hipcc
+HIP_ARCHS ?= --offload-arch=gfx90a --offload-arch=gfx1030
+GPU_CU := $(wildcard kernels/cuda/*.cu)
+GPU_DEPS := $(wildcard kernels/cuda/*.h kernels/cuda/*.cuh) engine/backend.h engine/backend_list.h
+GPU_CXXFLAGS := -std=c++20 $(OPTFLAGS)
+ifneq ($(filter cuda,$(BACKENDS)),)
+CUDA_OBJ := $(GPU_CU:%.cu=$(BUILD)/obj/cuda/%.o)
+LIB_OBJ += $(CUDA_OBJ)
+LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+$(BUILD)/obj/cuda/%.o: %.cu $(GPU_DEPS) $(FLAGSTAMP)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  NVCC    $<")
+	$(Q)$(NVCC) $(CPPFLAGS) $(GPU_CXXFLAGS) $(CUDA_ARCHS) -Werror all-warnings \
+	    -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
+endif
+ifneq ($(filter hip,$(BACKENDS)),)
+HIP_OBJ := $(GPU_CU:%.cu=$(BUILD)/obj/hip/%.o)
+LIB_OBJ += $(HIP_OBJ)
+LDLIBS += -lamdhip64 -lstdc++
+$(BUILD)/obj/hip/%.o: %.cu $(GPU_DEPS) $(FLAGSTAMP)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  HIPCC   $<")
+	$(Q)$(HIPCC) -x hip -DMLC_GPU_HIP $(CPPFLAGS) $(GPU_CXXFLAGS) $(HIP_ARCHS) $(HIP_HOST_ONLY) -Wall -Wextra -Werror -c $< -o $@
+# The host side has no kernels; clang's device pass would take its table (a constant
+# initialized with host functions) for device memory.
+$(BUILD)/obj/hip/kernels/cuda/cuda_backend.o: HIP_HOST_ONLY := --cuda-host-only
+endif
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(if $(Q),@echo "  AR      $@")
@@ -285,7 +325,7 @@ fuzz: $(FUZZ_DIR)/fuzz-gguf $(FUZZ_DIR)/gguf-seeds
 DEB_PKGS := build-essential pkg-config clang libclang-rt-dev libcurl4-openssl-dev libcjson-dev \
     libsqlite3-dev libmicrohttpd-dev libcriterion-dev gnuplot-nox ocl-icd-opencl-dev \
     opencl-headers pocl-opencl-icd clinfo libvulkan-dev mesa-vulkan-drivers glslc vulkan-tools \
-    vulkan-validationlayers chromium shellcheck python3-venv sqlite3
+    vulkan-validationlayers chromium shellcheck python3-venv sqlite3 hipcc libamdhip64-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -296,6 +336,8 @@ deps:
 	else echo "deps: all Debian packages present"; fi
 	@if command -v nvcc >/dev/null 2>&1; then echo "deps: CUDA toolkit: $$(nvcc --version | tail -1)"; \
 	 else echo "deps: no nvcc on PATH: the cuda backend will not be built (install the CUDA toolkit to get it)"; fi
+	@if command -v hipcc >/dev/null 2>&1; then echo "deps: HIP compiler: hipcc $$(hipcc --version 2>/dev/null | sed -n 's/^HIP version: //p')"; \
+	 else echo "deps: no hipcc on PATH: the hip backend will not be built (Debian: apt-get install hipcc libamdhip64-dev)"; fi
 
 print-backends:
 	@echo "detected: $(strip $(DETECTED_BACKENDS))"; echo "building: $(strip $(BACKENDS))"

@@ -1,0 +1,477 @@
+/* cuda_backend.cu: the CUDA backend's host side: devices, memory, errors and the table. The
+ * ops are in cuda_matmul.cu and cuda_ops.cu. Built by hipcc (MLC_GPU_HIP) it is the hip
+ * backend, from the same source.
+ *
+ * Weights, the KV cache and activations live in device memory; every op runs on one stream
+ * of the instance, so nothing waits for the device until download() or sync(). A machine
+ * without the driver or a device answers with one line saying which (no_device). */
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_ctx.h"
+
+/* The oldest compute capability (major * 10 + minor) the kernels are built for: the Makefile
+ * compiles for sm_80 and sm_90 and embeds PTX for compute_75 (CUDA 13 builds nothing older). */
+#ifndef MLC_CUDA_MIN_CC
+#define MLC_CUDA_MIN_CC 75
+#endif
+
+namespace MLC_GPU_NS {
+
+/* ---------------------------------------------------------------- errors */
+
+mlc_status fail(cu_ctx *c, mlc_status s, const char *fmt, ...)
+{
+    if (c->err.status == MLC_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err.msg, sizeof c->err.msg, fmt, ap);
+        va_end(ap);
+        c->err.status = s;
+    }
+    return c->err.status;
+}
+
+mlc_status fail_code(cu_ctx *c, const char *what, cudaError_t e)
+{
+    const bool oom = e == cudaErrorMemoryAllocation;
+    return fail(c, oom ? MLC_ERR_NOMEM : MLC_ERR_BACKEND, MLC_GPU_NAME ": %s on %s: %s (%s)%s", what,
+                c->dev_name, cudaGetErrorName(e), cudaGetErrorString(e), oom ? " (out of device memory)" : "");
+}
+
+mlc_status launched(cu_ctx *c, const char *op)
+{
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess)
+        return c->err.status;
+    char what[64];
+    snprintf(what, sizeof what, "%s: launching a kernel", op);
+    return fail_code(c, what, e);
+}
+
+/* ---------------------------------------------------------------- devices */
+
+/* Devices present; 0 with the reason in why (may be NULL) when there is none. The CUDA build
+ * first looks for the driver library itself: without it the runtime would only say "driver
+ * version is insufficient", which reads like a version problem. */
+static int count_devices(char *why, size_t cap)
+{
+#ifndef MLC_GPU_HIP
+    void *drv = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!drv) {
+        if (why)
+            snprintf(why, cap, "no NVIDIA driver (libcuda.so.1 not found)");
+        return 0;
+    }
+    dlclose(drv);
+#endif
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); /* not sticky: clear it for later runtime calls */
+        if (why)
+            snprintf(why, cap, "%s (%s)", e == cudaErrorNoDevice ? "no device" : cudaGetErrorString(e),
+                     cudaGetErrorName(e));
+        return 0;
+    }
+    if (n == 0 && why)
+        snprintf(why, cap, "the driver sees no device");
+    return n;
+}
+
+static int cu_device_count(void)
+{
+    return count_devices(NULL, 0);
+}
+
+static void cu_no_device(char *buf, size_t cap)
+{
+    if (count_devices(buf, cap) > 0)
+        snprintf(buf, cap, "devices present");
+}
+
+/* Peak memory bandwidth in bytes/s from the memory clock and bus width; 0 when unknown. */
+static double peak_bandwidth(int dev)
+{
+    int clock_khz = 0, bus_bits = 0;
+    if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return 2.0 * (double)clock_khz * 1000.0 * (double)bus_bits / 8.0; /* double data rate */
+}
+
+static void version_str(int v, char *buf, size_t cap)
+{
+#ifdef MLC_GPU_HIP
+    snprintf(buf, cap, "%d", v);
+#else
+    snprintf(buf, cap, "%d.%d", v / 1000, v % 1000 / 10);
+#endif
+}
+
+static void cu_device_info(int dev, mlc_device_info *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, MLC_GPU_NAME);
+    char why[256] = "";
+    int n = count_devices(why, sizeof why);
+    if (dev < 0 || dev >= n) {
+        snprintf(out->description, sizeof out->description, "%s", why[0] ? why : "no such device");
+        return;
+    }
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(out->description, sizeof out->description, "device %d: properties unavailable", dev);
+        return;
+    }
+    int drv = 0, rt = 0;
+    (void)cudaDriverGetVersion(&drv);
+    (void)cudaRuntimeGetVersion(&rt);
+    char dv[16], rv[16];
+    version_str(drv, dv, sizeof dv);
+    version_str(rt, rv, sizeof rv);
+    snprintf(out->name, sizeof out->name, "%.63s", p.name);
+#ifdef MLC_GPU_HIP
+    snprintf(out->description, sizeof out->description,
+             "%.60s (%.24s, %d CUs, driver %s, runtime %s), memory bandwidth %.0f GB/s", p.name,
+             p.gcnArchName, p.multiProcessorCount, dv, rv, peak_bandwidth(dev) / 1e9);
+#else
+    snprintf(out->description, sizeof out->description,
+             "%.60s (compute capability %d.%d, %d SMs, driver %s, runtime %s), memory bandwidth %.0f GB/s",
+             p.name, p.major, p.minor, p.multiProcessorCount, dv, rv, peak_bandwidth(dev) / 1e9);
+#endif
+    out->mem_total = p.totalGlobalMem;
+    /* Free memory is a query of the current device: switch to dev and back. */
+    size_t fr = 0, tot = 0;
+    int cur = 0;
+    if (cudaGetDevice(&cur) == cudaSuccess && cudaSetDevice(dev) == cudaSuccess) {
+        if (cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+            out->mem_free = fr;
+        (void)cudaSetDevice(cur);
+    }
+    (void)cudaGetLastError();
+    out->caps = MLC_CAP_ASYNC;
+}
+
+/* ---------------------------------------------------------------- instance */
+
+static void release(cu_ctx *c, mlc_buffer *b)
+{
+    (void)c;
+    if (b->ptr)
+        (void)cudaFree(b->ptr);
+    b->ptr = NULL;
+    b->size = 0;
+}
+
+static void cu_destroy(void *ctx)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    if (!c)
+        return;
+    if (c->stream)
+        (void)cudaStreamSynchronize(c->stream);
+    release(c, &c->scores);
+    release(c, &c->errflag);
+    if (c->stream)
+        (void)cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+/* Fails unless the device can run the kernels this build holds. */
+static mlc_status check_device(const cudaDeviceProp *p, int dev, mlc_err *err)
+{
+#ifdef MLC_GPU_HIP
+    (void)p;
+    (void)dev;
+    (void)err;
+    return MLC_OK;
+#else
+    const int cc = p->major * 10 + p->minor;
+    if (cc < MLC_CUDA_MIN_CC)
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
+                           "cuda: device %d (%s) has compute capability %d.%d; this build needs %d.%d or newer",
+                           dev, p->name, p->major, p->minor, MLC_CUDA_MIN_CC / 10, MLC_CUDA_MIN_CC % 10);
+    return MLC_OK;
+#endif
+}
+
+static mlc_status cu_init(const mlc_backend_params *bp, void **out, mlc_err *err)
+{
+    char why[256] = "";
+    const int n = count_devices(why, sizeof why);
+    if (n == 0)
+        return mlc_err_set(err, MLC_ERR_BACKEND, MLC_GPU_NAME ": %s", why);
+    if (bp->device < 0 || bp->device >= n)
+        return mlc_err_set(err, MLC_ERR_ARG, MLC_GPU_NAME ": no device %d (%d present: see mlc-bench devices)",
+                           bp->device, n);
+    cudaDeviceProp p;
+    cudaError_t e;
+    if ((e = cudaGetDeviceProperties(&p, bp->device)) != cudaSuccess)
+        return mlc_err_set(err, MLC_ERR_BACKEND, MLC_GPU_NAME ": device %d: %s", bp->device, cudaGetErrorString(e));
+    mlc_status s = check_device(&p, bp->device, err);
+    if (s)
+        return s;
+    cu_ctx *c = (cu_ctx *)calloc(1, sizeof *c);
+    if (!c)
+        return mlc_err_set(err, MLC_ERR_NOMEM, MLC_GPU_NAME ": out of host memory");
+    c->dev = bp->device;
+    c->mem_total = p.totalGlobalMem;
+    snprintf(c->dev_name, sizeof c->dev_name, "%.127s", p.name);
+    if ((e = cudaSetDevice(c->dev)) != cudaSuccess ||
+        (e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        s = mlc_err_set(err, MLC_ERR_BACKEND, MLC_GPU_NAME ": cannot open %s: %s", c->dev_name, cudaGetErrorString(e));
+        goto fail;
+    }
+    if ((s = scratch(c, &c->errflag, 3 * sizeof(int), "the error flag")) ||
+        (e = cudaMemsetAsync(c->errflag.ptr, 0, 3 * sizeof(int), c->stream)) != cudaSuccess) {
+        s = mlc_err_set(err, s ? s : MLC_ERR_BACKEND, "%s", s ? c->err.msg : MLC_GPU_NAME ": cannot clear the error flag");
+        goto fail;
+    }
+    *out = c;
+    return MLC_OK;
+fail:
+    cu_destroy(c);
+    return s;
+}
+
+static void cu_describe(void *ctx, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", ((cu_ctx *)ctx)->dev_name);
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static mlc_status alloc_mem(cu_ctx *c, size_t bytes, mlc_buffer *b, const char *what, mlc_err *err)
+{
+    b->ptr = NULL;
+    b->size = bytes;
+    if (!bytes)
+        return MLC_OK;
+    cudaError_t e = cudaMalloc(&b->ptr, bytes);
+    if (e == cudaSuccess)
+        return MLC_OK;
+    b->ptr = NULL;
+    b->size = 0;
+    (void)cudaGetLastError();
+    size_t fr = 0, tot = 0;
+    (void)cudaMemGetInfo(&fr, &tot);
+    (void)cudaGetLastError();
+    if (e == cudaErrorMemoryAllocation)
+        return mlc_err_set(err, MLC_ERR_NOMEM,
+                           MLC_GPU_NAME ": out of device memory for %s of %.1f MiB on %s (%.0f of %.0f MiB free)",
+                           what, (double)bytes / 1048576.0, c->dev_name, (double)fr / 1048576.0,
+                           (double)tot / 1048576.0);
+    return mlc_err_set(err, MLC_ERR_BACKEND, MLC_GPU_NAME ": %s of %zu bytes on %s: %s", what, bytes, c->dev_name,
+                       cudaGetErrorString(e));
+}
+
+mlc_status scratch(cu_ctx *c, mlc_buffer *b, size_t bytes, const char *what)
+{
+    if (c->err.status)
+        return c->err.status;
+    if (b->ptr && b->size >= bytes)
+        return MLC_OK;
+    /* Kernels queued on the stream may still read the old memory. */
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess)
+        return fail_code(c, "waiting for the stream", e);
+    release(c, b);
+    mlc_err me = {};
+    mlc_status s = alloc_mem(c, bytes, b, what, &me);
+    return s ? fail(c, s, "%s", me.msg) : MLC_OK;
+}
+
+static mlc_status cu_buffer_alloc(void *ctx, size_t bytes, mlc_buffer **out, mlc_err *err)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    *out = NULL;
+    mlc_buffer *b = (mlc_buffer *)calloc(1, sizeof *b);
+    if (!b)
+        return mlc_err_set(err, MLC_ERR_NOMEM, MLC_GPU_NAME ": out of host memory");
+    mlc_status s = alloc_mem(c, bytes, b, "a buffer", err);
+    if (s) {
+        free(b);
+        return s;
+    }
+    *out = b;
+    return MLC_OK;
+}
+
+static void cu_buffer_free(void *ctx, mlc_buffer *b)
+{
+    if (!b)
+        return;
+    cu_ctx *c = (cu_ctx *)ctx;
+    /* Queued kernels may still use it. */
+    (void)cudaStreamSynchronize(c->stream);
+    release(c, b);
+    free(b);
+}
+
+static mlc_status span_ok(cu_ctx *c, const char *what, const mlc_buffer *b, size_t offset, size_t bytes)
+{
+    if (c->err.status)
+        return c->err.status;
+    if (b && offset <= b->size && bytes <= b->size - offset)
+        return MLC_OK;
+    return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": %s of %zu bytes at byte %zu: outside the buffer of %zu bytes", what,
+                bytes, offset, b ? b->size : 0);
+}
+
+/* Blocking: the caller may reuse src as soon as this returns (src may be any host memory). */
+static mlc_status cu_upload(void *ctx, mlc_buffer *dst, size_t offset, const void *src, size_t bytes)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    mlc_status s = span_ok(c, "upload", dst, offset, bytes);
+    if (s || !bytes)
+        return s;
+    cudaError_t e = cudaMemcpyAsync((uint8_t *)dst->ptr + offset, src, bytes, cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(c->stream);
+    return e != cudaSuccess ? fail_code(c, "upload", e) : MLC_OK;
+}
+
+static mlc_status cu_download(void *ctx, void *dst, mlc_buffer *src, size_t offset, size_t bytes)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    mlc_status s = span_ok(c, "download", src, offset, bytes);
+    if (s || !bytes)
+        return s;
+    cudaError_t e = cudaMemcpyAsync(dst, (const uint8_t *)src->ptr + offset, bytes, cudaMemcpyDeviceToHost, c->stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(c->stream);
+    return e != cudaSuccess ? fail_code(c, "download", e) : MLC_OK;
+}
+
+static mlc_status cu_weights(void *ctx, const void *host, uint32_t type, int64_t ne0, int64_t ne1, mlc_tensor *out,
+                             mlc_err *err)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    const size_t rb = mlc_type_row_bytes(type, ne0);
+    const int64_t shape[4] = {ne0, ne1, 1, 1};
+    if (!rb || ne1 <= 0 || !supports(c, MLC_OP_MATMUL, type, shape))
+        return mlc_err_set(err, MLC_ERR_UNSUPPORTED, MLC_GPU_NAME ": weights of type %s [%lld, %lld]: not supported",
+                           mlc_tensor_type_name(type), (long long)ne0, (long long)ne1);
+    mlc_buffer *b;
+    mlc_status s = cu_buffer_alloc(c, rb * (size_t)ne1, &b, err);
+    if (s)
+        return s;
+    /* A failed upload is returned here, not left sticky. */
+    if ((s = cu_upload(c, b, 0, host, rb * (size_t)ne1))) {
+        cu_buffer_free(c, b);
+        mlc_err_set(err, s, "%s (weights %s [%lld, %lld])", c->err.msg, mlc_tensor_type_name(type), (long long)ne0,
+                    (long long)ne1);
+        c->err = mlc_err{};
+        return s;
+    }
+    *out = mlc_tensor_make(b, 0, type, ne0, ne1, 1);
+    return MLC_OK;
+}
+
+static void cu_release_weights(void *ctx, mlc_tensor *w)
+{
+    cu_buffer_free(ctx, w->buf);
+    w->buf = NULL;
+}
+
+/* What the kernels' error flag codes mean. */
+static const char *flag_text(int code)
+{
+    static const char *const t[] = {"?", "get_rows: ids", "gather: rows", "kv_store: slot", "kv_store: pos",
+                                    "attention: slot", "attention: pos"};
+    return code > 0 && code < (int)(sizeof t / sizeof t[0]) ? t[code] : "?";
+}
+
+/* Waits for the stream, then reads (and clears) the kernels' error flag. */
+static mlc_status cu_sync(void *ctx, mlc_err *err)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    int f[3] = {0, 0, 0};
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess)
+        fail_code(c, "running kernels", e);
+    else if ((e = cudaMemcpyAsync(f, c->errflag.ptr, sizeof f, cudaMemcpyDeviceToHost, c->stream)) != cudaSuccess ||
+             (e = cudaStreamSynchronize(c->stream)) != cudaSuccess)
+        fail_code(c, "reading the error flag", e);
+    if (f[0]) {
+        fail(c, MLC_ERR_RANGE, MLC_GPU_NAME ": %s[%d] = %d is out of range", flag_text(f[0]), f[1], f[2]);
+        (void)cudaMemsetAsync(c->errflag.ptr, 0, sizeof f, c->stream);
+        (void)cudaStreamSynchronize(c->stream);
+    }
+    mlc_status s = c->err.status;
+    if (s)
+        mlc_err_set(err, s, "%s", c->err.msg);
+    c->err = mlc_err{};
+    return s;
+}
+
+/* ---------------------------------------------------------------- operand checks */
+
+mlc_status views_ok(cu_ctx *c, const char *op, std::initializer_list<const mlc_tensor *> ts)
+{
+    if (c->err.status)
+        return c->err.status;
+    int i = 0;
+    for (const mlc_tensor *t : ts) {
+        i++;
+        const size_t nb = mlc_tensor_nbytes(t);
+        const mlc_buffer *b = t->buf;
+        if (b && (nb || !mlc_tensor_nelem(t)) && t->offset <= b->size && nb <= b->size - t->offset)
+            continue;
+        return fail(c, MLC_ERR_ARG,
+                    MLC_GPU_NAME ": %s: operand %d (%s [%lld, %lld, %lld, %lld] at byte %zu) is not inside its buffer of %zu bytes",
+                    op, i, mlc_tensor_type_name(t->type), (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                    (long long)t->ne[3], t->offset, b ? b->size : 0);
+    }
+    return MLC_OK;
+}
+
+mlc_status typed(cu_ctx *c, const char *op, uint32_t type, std::initializer_list<const mlc_tensor *> ts)
+{
+    for (const mlc_tensor *t : ts)
+        if (t->type != type)
+            return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": %s: a %s view where %s is needed", op,
+                        mlc_tensor_type_name(t->type), mlc_tensor_type_name(type));
+    return MLC_OK;
+}
+
+} // namespace MLC_GPU_NS
+
+using namespace MLC_GPU_NS;
+
+extern "C" const mlc_backend_vt MLC_GPU_TABLE = {
+    .name = MLC_GPU_NAME,
+    .device_count = cu_device_count,
+    .device_info = cu_device_info,
+    .no_device = cu_no_device,
+    .init = cu_init,
+    .destroy = cu_destroy,
+    .describe = cu_describe,
+    .supports = supports,
+    .buffer_alloc = cu_buffer_alloc,
+    .buffer_free = cu_buffer_free,
+    .weights = cu_weights,
+    .release_weights = cu_release_weights,
+    .upload = cu_upload,
+    .download = cu_download,
+    .sync = cu_sync,
+    .get_rows = get_rows,
+    .matmul = matmul,
+    .rms_norm = rms_norm,
+    .rope = rope,
+    .kv_store = kv_store,
+    .attention = attention,
+    .swiglu = swiglu,
+    .geglu = geglu,
+    .add = add,
+    .mul = mul,
+    .scale = scale,
+    .gather = gather,
+};

@@ -1,0 +1,461 @@
+/* cuda_ops.cu: the forward pass's ops other than get_rows and matmul: rms_norm, rope,
+ * kv_store, attention, the elementwise ops and gather. Operand checks on the host (views
+ * inside their buffers, types, shapes), then one kernel launch each on the instance's stream.
+ * Index operands (slots, positions, rows) live on the device: the kernels check them and
+ * report the first one out of range through the error flag, read at sync.
+ *
+ * The arithmetic follows the CPU backend's where it decides roundings: sums of squares and
+ * the softmax denominator in double, exp/tanh/cos/sin rounded from double, rotary angles
+ * built by repeated multiplication, and with an F16 cache the query and the probabilities
+ * rounded to half (as ggml's F16 matmuls do). */
+#include <math.h>
+#include <string.h>
+
+#include "cuda_ctx.h"
+
+namespace MLC_GPU_NS {
+
+#define WG 128          /* threads of the row-reduction kernels (rms_norm, attention) */
+#define EW 256          /* threads of the elementwise kernels */
+#define SCORES_MAX ((size_t)64 << 20) /* bytes of attention scores per launch */
+
+__device__ __forceinline__ void flag(int *err, int code, int pos, int value)
+{
+    if (atomicCAS(err, 0, code) == 0) {
+        err[1] = pos;
+        err[2] = value;
+    }
+}
+
+__device__ __forceinline__ float round_f16(float x)
+{
+    return __half2float(__float2half_rn(x));
+}
+
+/* Sum (or max) of WG values of s into s[0]; every thread of the block calls it. */
+template <typename A, bool MAX> __device__ void reduce(A *s)
+{
+    for (int w = WG / 2; w > 0; w >>= 1) {
+        __syncthreads();
+        if ((int)threadIdx.x < w)
+            s[threadIdx.x] = MAX ? (s[threadIdx.x] > s[threadIdx.x + w] ? s[threadIdx.x] : s[threadIdx.x + w])
+                                 : s[threadIdx.x] + s[threadIdx.x + w];
+    }
+    __syncthreads();
+}
+
+/* ---------------------------------------------------------------- rms_norm, rope */
+
+/* y = x / rms(x) * w per row of dim values; one block per row. */
+__global__ void __launch_bounds__(WG) rms_norm_k(const float *x, const float *w, float *y, int dim, float eps)
+{
+    __shared__ double part[WG];
+    const int64_t row = blockIdx.x;
+    x += row * dim;
+    y += row * dim;
+    double s = 0;
+    for (int i = threadIdx.x; i < dim; i += WG)
+        s += (double)(x[i] * x[i]);
+    part[threadIdx.x] = s;
+    reduce<double, false>(part);
+    const float sc = 1.0f / sqrtf((float)(part[0] / (double)dim) + eps);
+    for (int i = threadIdx.x; i < dim; i += WG)
+        y[i] = (x[i] * sc) * w[i];
+}
+
+/* Rotary embedding in place; one thread per (pair, head, token). */
+__global__ void rope_k(float *x, const int *pos, const float *ff, int head_dim, int n_head, int n_rot,
+                       float theta_scale, int neox, int n)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y, t = blockIdx.z;
+    if (i >= n_rot / 2 || h >= n_head || t >= n)
+        return;
+    float theta = (float)pos[t];
+    for (int k = 0; k < i; k++)
+        theta *= theta_scale;
+    if (ff)
+        theta = theta / ff[i];
+    const float c = (float)cos((double)theta), s = (float)sin((double)theta);
+    float *v = x + ((int64_t)t * n_head + h) * head_dim;
+    const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+    const float x0 = v[a], x1 = v[b];
+    v[a] = x0 * c - x1 * s;
+    v[b] = x0 * s + x1 * c;
+}
+
+/* ---------------------------------------------------------------- KV cache */
+
+/* Cache values: F32 as they are, F16 as the bits of a half. */
+__device__ __forceinline__ float ld_cache(const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ld_cache(const unsigned short *p, int64_t i)
+{
+    return __half2float(__ushort_as_half(p[i]));
+}
+__device__ __forceinline__ void st_cache(float *p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void st_cache(unsigned short *p, int64_t i, float v)
+{
+    p[i] = __half_as_ushort(__float2half_rn(v));
+}
+__device__ __forceinline__ float rnd_cache(const float *, float v) { return v; }
+__device__ __forceinline__ float rnd_cache(const unsigned short *, float v) { return round_f16(v); }
+
+/* k, v [kv_dim, n] into the caches [kv_dim, n_ctx, n_slots] at (slot, pos); one thread per value. */
+template <typename KT>
+__global__ void kv_store_k(const float *k, const float *v, KT *kc, KT *vc, const int *slot, const int *pos, int kv_dim,
+                           int n_ctx, int n_slots, int *err)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+    if (i >= kv_dim)
+        return;
+    const int sl = slot[t], ps = pos[t];
+    if (sl < 0 || sl >= n_slots || ps < 0 || ps >= n_ctx) {
+        if (i == 0)
+            flag(err, sl < 0 || sl >= n_slots ? MLC_CU_E_KV_SLOT : MLC_CU_E_KV_POS, t,
+                 sl < 0 || sl >= n_slots ? sl : ps);
+        return;
+    }
+    const int64_t dst = ((int64_t)sl * n_ctx + ps) * kv_dim + i, src = (int64_t)t * kv_dim + i;
+    st_cache(kc, dst, k[src]);
+    st_cache(vc, dst, v[src]);
+}
+
+/* out = softmax(q K^T * scale) V for one (head, token) per block of WG threads: scores (one
+ * position per thread, the head's dims summed in order) into the scratch [n, n_head, n_ctx]
+ * of this launch (tokens t0 ..), max, exp, sum, then one multiplication by the inverse sum. */
+template <typename KT>
+__global__ void __launch_bounds__(WG)
+    attention_k(const float *q, const KT *kc, const KT *vc, const int *slot, const int *pos, float *out, float *scores,
+                int hd, int n_head, int n_kv_head, int n_ctx, int n_slots, int t0, float scale, int window,
+                float softcap, int *err)
+{
+    __shared__ float ql[MLC_CU_MAX_HD];
+    __shared__ float part[WG];
+    __shared__ double psum[WG];
+    const int lid = threadIdx.x, h = blockIdx.x, tl = blockIdx.y, t = t0 + tl;
+    const int sl = slot[t], ps = pos[t];
+    if (sl < 0 || sl >= n_slots || ps < 0 || ps >= n_ctx) { /* the same for the whole block */
+        if (lid == 0)
+            flag(err, sl < 0 || sl >= n_slots ? MLC_CU_E_ATT_SLOT : MLC_CU_E_ATT_POS, t,
+                 sl < 0 || sl >= n_slots ? sl : ps);
+        return;
+    }
+    const int kvh = h / (n_head / n_kv_head);
+    const int64_t kv_dim = (int64_t)n_kv_head * hd, base = (int64_t)sl * n_ctx, hoff = (int64_t)kvh * hd;
+    const float *qh = q + ((int64_t)t * n_head + h) * hd;
+    for (int d = lid; d < hd; d += WG)
+        ql[d] = rnd_cache(kc, qh[d]);
+    __syncthreads();
+    const int np = ps + 1, lo = window > 0 && np > window ? np - window : 0;
+    float *sc = scores + ((int64_t)tl * n_head + h) * n_ctx;
+    float mx = -INFINITY;
+    for (int p = lo + lid; p < np; p += WG) {
+        const int64_t row = (base + p) * kv_dim + hoff;
+        float a = 0;
+        for (int d = 0; d < hd; d++)
+            a += ql[d] * ld_cache(kc, row + d);
+        float s = a * scale;
+        if (softcap > 0)
+            s = softcap * (float)tanh((double)(s / softcap));
+        sc[p] = s;
+        mx = fmaxf(mx, s);
+    }
+    part[lid] = mx;
+    reduce<float, true>(part);
+    mx = part[0];
+    double sum = 0;
+    for (int p = lo + lid; p < np; p += WG) {
+        const float e = (float)exp((double)(sc[p] - mx));
+        sc[p] = e;
+        sum += e;
+    }
+    psum[lid] = sum;
+    reduce<double, false>(psum); /* its barriers also order the scores written above */
+    const float inv = (float)(1.0 / psum[0]);
+    float *o = out + ((int64_t)t * n_head + h) * hd;
+    for (int d = lid; d < hd; d += WG) {
+        float acc = 0;
+        for (int p = lo; p < np; p++)
+            acc += rnd_cache(kc, sc[p] * inv) * ld_cache(vc, (base + p) * kv_dim + hoff + d);
+        o[d] = acc;
+    }
+}
+
+/* ---------------------------------------------------------------- elementwise, gather */
+
+__global__ void swiglu_k(const float *g, const float *u, float *o, int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        o[i] = g[i] / (1.0f + (float)exp(-(double)g[i])) * u[i];
+}
+
+__global__ void geglu_k(const float *g, const float *u, float *o, int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    const float x = g[i];
+    o[i] = 0.5f * x * (1.0f + (float)tanh((double)(k * (x + 0.044715f * x * x * x)))) * u[i];
+}
+
+/* out = a + b or a * b; b has n values or one row of dim broadcast over a's rows. */
+__global__ void binary_k(const float *a, const float *b, float *o, int64_t n, int64_t nb, int64_t dim, int mul)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    const float bv = b[nb == n ? i : i % dim];
+    o[i] = mul ? a[i] * bv : a[i] + bv;
+}
+
+__global__ void scale_k(const float *x, float s, float *o, int64_t n)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        o[i] = x[i] * s;
+}
+
+/* out [dim, n]: row r is row rows[r] of x [dim, n_rows]. */
+__global__ void gather_k(const float *x, const int *rows, float *o, int dim, int n_rows, int *err)
+{
+    const int i = blockIdx.x * blockDim.x + threadIdx.x, r = blockIdx.y;
+    if (i >= dim)
+        return;
+    const int row = rows[r];
+    if (row < 0 || row >= n_rows) {
+        if (i == 0)
+            flag(err, MLC_CU_E_GATHER, r, row);
+        return;
+    }
+    o[(int64_t)r * dim + i] = x[(int64_t)row * dim + i];
+}
+
+/* ---------------------------------------------------------------- host side */
+
+mlc_status rms_norm(void *ctx, mlc_tensor x, mlc_tensor w, float eps, mlc_tensor y)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    mlc_status s = views_ok(c, "rms_norm", {&x, &w, &y});
+    if (s || (s = typed(c, "rms_norm", MLC_TYPE_F32, {&x, &w, &y})))
+        return s;
+    const int64_t dim = x.ne[0], n = rows_of(&x);
+    if (mlc_tensor_nelem(&w) != dim || mlc_tensor_nelem(&y) != n * dim || dim > INT32_MAX)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": rms_norm: x [%lld, %lld], w of %lld, y of %lld elements do not fit",
+                    (long long)dim, (long long)n, (long long)mlc_tensor_nelem(&w), (long long)mlc_tensor_nelem(&y));
+    if (n == 0 || dim == 0)
+        return MLC_OK;
+    rms_norm_k<<<(unsigned)n, WG, 0, c->stream>>>(at<const float>(x), at<const float>(w), at<float>(y), (int)dim, eps);
+    return launched(c, "rms_norm");
+}
+
+mlc_status rope(void *ctx, mlc_tensor x, mlc_tensor pos, mlc_tensor ff, int n_rot, float freq_base, bool neox)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    mlc_status s = views_ok(c, "rope", {&x, &pos});
+    if (s || (s = typed(c, "rope", MLC_TYPE_F32, {&x})) || (s = typed(c, "rope", MLC_TYPE_I32, {&pos})))
+        return s;
+    const int head_dim = (int)x.ne[0], n_head = (int)x.ne[1], n = (int)(x.ne[2] * x.ne[3]);
+    if (n_rot > head_dim || n_rot < 0 || n_rot % 2 || mlc_tensor_nelem(&pos) != n || n_head > 65535 || n > 65535)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": rope: head dim %d, rope dims %d, %d tokens and %lld positions",
+                    head_dim, n_rot, n, (long long)mlc_tensor_nelem(&pos));
+    const float *ffp = NULL;
+    if (ff.buf) {
+        if ((s = views_ok(c, "rope", {&ff})) || (s = typed(c, "rope", MLC_TYPE_F32, {&ff})))
+            return s;
+        if (mlc_tensor_nelem(&ff) != n_rot / 2)
+            return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": rope: %lld frequency factors for %d rope dims (%d needed)",
+                        (long long)mlc_tensor_nelem(&ff), n_rot, n_rot / 2);
+        ffp = at<const float>(ff);
+    }
+    if (n == 0 || n_head == 0 || n_rot == 0)
+        return MLC_OK;
+    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+    const dim3 grid(blocks_for(n_rot / 2, 64), (unsigned)n_head, (unsigned)n);
+    rope_k<<<grid, 64, 0, c->stream>>>(at<float>(x), at<const int>(pos), ffp, head_dim, n_head, n_rot, theta_scale,
+                                       neox, n);
+    return launched(c, "rope");
+}
+
+static mlc_status cache_ok(cu_ctx *c, const char *op, const mlc_tensor *kc, const mlc_tensor *vc,
+                           const mlc_tensor *slot, const mlc_tensor *pos, int64_t n)
+{
+    mlc_status s = typed(c, op, MLC_TYPE_I32, {slot, pos});
+    if (s)
+        return s;
+    if (kc->type != vc->type || (kc->type != MLC_TYPE_F16 && kc->type != MLC_TYPE_F32) ||
+        memcmp(kc->ne, vc->ne, sizeof kc->ne) || mlc_tensor_nelem(slot) != n || mlc_tensor_nelem(pos) != n ||
+        n > 65535 || kc->ne[0] > INT32_MAX || kc->ne[1] > INT32_MAX || kc->ne[2] > INT32_MAX)
+        return fail(c, MLC_ERR_ARG,
+                    MLC_GPU_NAME ": %s: caches %s/%s [%lld, %lld, %lld] with %lld slots and %lld positions for %lld tokens",
+                    op, mlc_tensor_type_name(kc->type), mlc_tensor_type_name(vc->type), (long long)kc->ne[0],
+                    (long long)kc->ne[1], (long long)kc->ne[2], (long long)mlc_tensor_nelem(slot),
+                    (long long)mlc_tensor_nelem(pos), (long long)n);
+    return MLC_OK;
+}
+
+mlc_status kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor k_cache, mlc_tensor v_cache, mlc_tensor slot,
+                    mlc_tensor pos)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    const int64_t kv_dim = k_cache.ne[0], n = rows_of(&k);
+    mlc_status s = views_ok(c, "kv_store", {&k, &v, &k_cache, &v_cache, &slot, &pos});
+    if (s || (s = cache_ok(c, "kv_store", &k_cache, &v_cache, &slot, &pos, n)) ||
+        (s = typed(c, "kv_store", MLC_TYPE_F32, {&k, &v})))
+        return s;
+    if (k.ne[0] != kv_dim || v.ne[0] != kv_dim || rows_of(&v) != n)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": kv_store: k [%lld, %lld], v [%lld, %lld] for caches of rows of %lld",
+                    (long long)k.ne[0], (long long)n, (long long)v.ne[0], (long long)rows_of(&v), (long long)kv_dim);
+    if (n == 0 || kv_dim == 0)
+        return MLC_OK;
+    const dim3 grid(blocks_for(kv_dim, EW), (unsigned)n);
+    const int d = (int)kv_dim, n_ctx = (int)k_cache.ne[1], n_slots = (int)k_cache.ne[2];
+    int *err = (int *)c->errflag.ptr;
+    if (k_cache.type == MLC_TYPE_F16)
+        kv_store_k<<<grid, EW, 0, c->stream>>>(at<const float>(k), at<const float>(v), at<unsigned short>(k_cache),
+                                               at<unsigned short>(v_cache), at<const int>(slot), at<const int>(pos), d,
+                                               n_ctx, n_slots, err);
+    else
+        kv_store_k<<<grid, EW, 0, c->stream>>>(at<const float>(k), at<const float>(v), at<float>(k_cache),
+                                               at<float>(v_cache), at<const int>(slot), at<const int>(pos), d, n_ctx,
+                                               n_slots, err);
+    return launched(c, "kv_store");
+}
+
+template <typename KT>
+static void launch_attention(cu_ctx *c, const mlc_tensor &q, const mlc_tensor &kc, const mlc_tensor &vc,
+                             const mlc_tensor &slot, const mlc_tensor &pos, const mlc_attn_params *p,
+                             const mlc_tensor &out, int64_t t0, int64_t nt)
+{
+    const int hd = (int)q.ne[0], n_head = (int)q.ne[1], n_kv = (int)(kc.ne[0] / hd);
+    const dim3 grid((unsigned)n_head, (unsigned)nt);
+    attention_k<KT><<<grid, WG, 0, c->stream>>>(at<const float>(q), at<const KT>(kc), at<const KT>(vc),
+                                                at<const int>(slot), at<const int>(pos), at<float>(out),
+                                                (float *)c->scores.ptr, hd, n_head, n_kv, (int)kc.ne[1],
+                                                (int)kc.ne[2], (int)t0, p->scale, p->window, p->softcap,
+                                                (int *)c->errflag.ptr);
+}
+
+mlc_status attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_cache, mlc_tensor slot, mlc_tensor pos,
+                     const mlc_attn_params *p, mlc_tensor out)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    const int64_t hd = q.ne[0], n = q.ne[2] * q.ne[3];
+    mlc_status s = views_ok(c, "attention", {&q, &k_cache, &v_cache, &slot, &pos, &out});
+    if (s || (s = cache_ok(c, "attention", &k_cache, &v_cache, &slot, &pos, n)) ||
+        (s = typed(c, "attention", MLC_TYPE_F32, {&q, &out})))
+        return s;
+    if (hd < 1 || hd > MLC_CU_MAX_HD || k_cache.ne[0] < hd || k_cache.ne[0] % hd ||
+        q.ne[1] % (k_cache.ne[0] / hd) || mlc_tensor_nelem(&out) != mlc_tensor_nelem(&q) || q.ne[1] > INT32_MAX)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": attention: q [%lld, %lld, %lld] over caches of rows of %lld",
+                    (long long)hd, (long long)q.ne[1], (long long)n, (long long)k_cache.ne[0]);
+    if (n == 0 || q.ne[1] == 0)
+        return MLC_OK;
+    const size_t per_token = (size_t)q.ne[1] * (size_t)k_cache.ne[1] * sizeof(float);
+    size_t chunk = SCORES_MAX / per_token;
+    chunk = chunk < 1 ? 1 : chunk > (size_t)n ? (size_t)n : chunk;
+    if ((s = scratch(c, &c->scores, chunk * per_token, "attention scores")))
+        return s;
+    for (int64_t t = 0; t < n; t += (int64_t)chunk) {
+        const int64_t nt = n - t < (int64_t)chunk ? n - t : (int64_t)chunk;
+        if (k_cache.type == MLC_TYPE_F16)
+            launch_attention<unsigned short>(c, q, k_cache, v_cache, slot, pos, p, out, t, nt);
+        else
+            launch_attention<float>(c, q, k_cache, v_cache, slot, pos, p, out, t, nt);
+        if ((s = launched(c, "attention")))
+            return s;
+    }
+    return MLC_OK;
+}
+
+static mlc_status glu(cu_ctx *c, const char *op, bool gelu, const mlc_tensor *g, const mlc_tensor *u,
+                      const mlc_tensor *o)
+{
+    mlc_status s = views_ok(c, op, {g, u, o});
+    if (s || (s = typed(c, op, MLC_TYPE_F32, {g, u, o})))
+        return s;
+    const int64_t n = mlc_tensor_nelem(g);
+    if (mlc_tensor_nelem(u) != n || mlc_tensor_nelem(o) != n)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": %s: gate, up and out of %lld, %lld and %lld elements", op,
+                    (long long)n, (long long)mlc_tensor_nelem(u), (long long)mlc_tensor_nelem(o));
+    if (n == 0)
+        return MLC_OK;
+    if (gelu)
+        geglu_k<<<blocks_for(n, EW), EW, 0, c->stream>>>(at<const float>(*g), at<const float>(*u), at<float>(*o), n);
+    else
+        swiglu_k<<<blocks_for(n, EW), EW, 0, c->stream>>>(at<const float>(*g), at<const float>(*u), at<float>(*o), n);
+    return launched(c, op);
+}
+
+mlc_status swiglu(void *ctx, mlc_tensor gate, mlc_tensor up, mlc_tensor out)
+{
+    return glu((cu_ctx *)ctx, "swiglu", false, &gate, &up, &out);
+}
+
+mlc_status geglu(void *ctx, mlc_tensor gate, mlc_tensor up, mlc_tensor out)
+{
+    return glu((cu_ctx *)ctx, "geglu", true, &gate, &up, &out);
+}
+
+static mlc_status binary(cu_ctx *c, const char *op, bool is_mul, const mlc_tensor *a, const mlc_tensor *b,
+                         const mlc_tensor *o)
+{
+    mlc_status s = views_ok(c, op, {a, b, o});
+    if (s || (s = typed(c, op, MLC_TYPE_F32, {a, b, o})))
+        return s;
+    const int64_t n = mlc_tensor_nelem(a), nb = mlc_tensor_nelem(b), dim = a->ne[0];
+    if (mlc_tensor_nelem(o) != n || (nb != n && nb != dim) || dim < 1)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": %s: a of %lld, b of %lld, out of %lld elements", op, (long long)n,
+                    (long long)nb, (long long)mlc_tensor_nelem(o));
+    if (n == 0)
+        return MLC_OK;
+    binary_k<<<blocks_for(n, EW), EW, 0, c->stream>>>(at<const float>(*a), at<const float>(*b), at<float>(*o), n, nb,
+                                                      dim, is_mul);
+    return launched(c, op);
+}
+
+mlc_status add(void *ctx, mlc_tensor a, mlc_tensor b, mlc_tensor out)
+{
+    return binary((cu_ctx *)ctx, "add", false, &a, &b, &out);
+}
+
+mlc_status mul(void *ctx, mlc_tensor a, mlc_tensor b, mlc_tensor out)
+{
+    return binary((cu_ctx *)ctx, "mul", true, &a, &b, &out);
+}
+
+mlc_status scale(void *ctx, mlc_tensor x, float sc, mlc_tensor out)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    mlc_status s = views_ok(c, "scale", {&x, &out});
+    if (s || (s = typed(c, "scale", MLC_TYPE_F32, {&x, &out})))
+        return s;
+    const int64_t n = mlc_tensor_nelem(&x);
+    if (mlc_tensor_nelem(&out) != n)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": scale: x of %lld, out of %lld elements", (long long)n,
+                    (long long)mlc_tensor_nelem(&out));
+    if (n == 0)
+        return MLC_OK;
+    scale_k<<<blocks_for(n, EW), EW, 0, c->stream>>>(at<const float>(x), sc, at<float>(out), n);
+    return launched(c, "scale");
+}
+
+mlc_status gather(void *ctx, mlc_tensor x, mlc_tensor rows, mlc_tensor out)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    mlc_status s = views_ok(c, "gather", {&x, &rows, &out});
+    if (s || (s = typed(c, "gather", MLC_TYPE_F32, {&x, &out})) || (s = typed(c, "gather", MLC_TYPE_I32, {&rows})))
+        return s;
+    const int64_t dim = x.ne[0], n = mlc_tensor_nelem(&rows);
+    if (out.ne[0] != dim || rows_of(&out) != n || n > 65535 || dim > INT32_MAX || rows_of(&x) > INT32_MAX)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": gather: output [%lld, %lld] for %lld rows of %lld",
+                    (long long)out.ne[0], (long long)rows_of(&out), (long long)n, (long long)dim);
+    if (n == 0 || dim == 0)
+        return MLC_OK;
+    const dim3 grid(blocks_for(dim, EW), (unsigned)n);
+    gather_k<<<grid, EW, 0, c->stream>>>(at<const float>(x), at<const int>(rows), at<float>(out), (int)dim,
+                                         (int)rows_of(&x), (int *)c->errflag.ptr);
+    return launched(c, "gather");
+}
+
+} // namespace MLC_GPU_NS

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the CUDA backend checked on a machine with an NVIDIA GPU, in one run:
+#   1. builds mlc-bench with BACKENDS="cpu cuda" into build/gpu-check;
+#   2. lists the devices (fails when cuda has none);
+#   3. synthesizes llama3-8b-shaped models in F16, Q8_0 and Q4_K_M, in the background, while
+#   4. `conformance --backend cuda --full` runs (every op, weight type and shape against the
+#      float64 reference; a failed case fails the script at the end);
+#   5. runs `micro -p 512 -n 128` on each model and prints decode tok/s, the weight bytes read
+#      per second (micro's weight_gbs) and that as a share of the device's peak memory
+#      bandwidth (from the memory clock and bus width `devices` reports).
+# Meant to finish within 8 minutes on one H100/H200-class machine with a few CPU cores.
+#
+# Environment:
+#   GPU_CHECK_LAYERS  layers of the synthetic models (default 32: all of llama3-8b; the shapes
+#                     of each layer, the embedding and the output are llama3-8b's either way)
+#   GPU_CHECK_VOCAB   a GGUF file to borrow the tokenizer from (synth --vocab); default: synth's
+#   GPU_CHECK_REPS    micro repetitions (default 3)
+#   GPU_CHECK_DEVICE  cuda device (default 0)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=build/gpu-check
+bin=$out/mlc-bench
+models=$out/models
+layers=${GPU_CHECK_LAYERS:-32}
+reps=${GPU_CHECK_REPS:-3}
+dev=${GPU_CHECK_DEVICE:-0}
+t0=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - t0 ))"; }
+
+step "build (BACKENDS=\"cpu cuda\")"
+make -j"$(nproc)" BUILD="$out" BACKENDS="cpu cuda" "$bin"
+"$bin" devices
+line=$("$bin" devices | grep "^  cuda:$dev " || true)
+[ -n "$line" ] || { echo "gpu-check: no cuda device $dev (see mlc-bench devices above)" >&2; exit 1; }
+peak_gbs=$(sed -n 's/.*memory bandwidth \([0-9.]*\) GB\/s.*/\1/p' <<< "$line")
+
+step "synthesize llama3-8b shapes ($layers layers): f16, q8_0, q4_k_m (background)"
+mkdir -p "$models"
+vocab_args=()
+[ -n "${GPU_CHECK_VOCAB:-}" ] && vocab_args=(--vocab "$GPU_CHECK_VOCAB")
+pids=()
+for t in f16 q8_0 q4_k_m; do
+    f=$models/llama3-8b-l$layers-$t.gguf
+    if [ -f "$f" ]; then pids+=(0); continue; fi
+    "$bin" model synth --preset llama3-8b --layers "$layers" --type "$t" "${vocab_args[@]}" -q -o "$f" \
+        > "$models/synth-$t.log" 2>&1 &
+    pids+=($!)
+done
+
+step "conformance --backend cuda --full"
+conf_rc=0
+"$bin" conformance --backend cuda --device "$dev" --full --no-store | tail -n 25 || conf_rc=$?
+
+step "wait for the models"
+for i in 0 1 2; do
+    [ "${pids[$i]}" = 0 ] && continue
+    wait "${pids[$i]}" || { cat "$models"/synth-*.log >&2; echo "gpu-check: synthesis failed" >&2; exit 1; }
+done
+ls -l "$models"/*.gguf
+
+step "micro -p 512 -n 128 on cuda:$dev"
+csv=$out/micro.csv
+"$bin" micro -m "$models/llama3-8b-l$layers-f16.gguf,$models/llama3-8b-l$layers-q8_0.gguf,$models/llama3-8b-l$layers-q4_k_m.gguf" \
+    --backend cuda --device "$dev" -p 512 -n 128 -r "$reps" --no-store -o csv > "$csv"
+
+step "summary"
+# Columns by name from micro's CSV header (fields as llama-bench's, plus weight_gbs).
+awk -F, -v peak="$peak_gbs" '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    {
+        gsub(/"/, "");
+        model = $col["model_type"]; np = $col["n_prompt"]; ng = $col["n_gen"]; ts = $col["avg_ts"];
+        if (np > 0) printf "%-28s prefill %4d tokens: %9.1f tok/s\n", model, np, ts;
+        else {
+            gbs = $col["weight_gbs"];
+            share = peak > 0 ? sprintf("%.0f%% of %.0f GB/s", 100 * gbs / peak, peak) : "peak unknown";
+            printf "%-28s decode  %4d tokens: %9.1f tok/s, weights %7.1f GB/s (%s)\n", model, ng, ts, gbs, share;
+        }
+    }' "$csv"
+echo "conformance: $([ "$conf_rc" = 0 ] && echo passed || echo "FAILED (exit $conf_rc)")"
+echo "total $(( $(date +%s) - t0 )) s"
+exit "$conf_rc"

@@ -1,0 +1,231 @@
+/* test_cuda.c: the cuda backend (the .cu files of kernels/cuda, nvcc) and the hip backend (the same
+ * sources through hipcc): on a machine with a device, the full conformance suite and the
+ * golden models against the reference CPU; everywhere, the one-line errors of a machine
+ * without a driver or device (what CI, which has no GPU, can check).
+ *
+ * Without a CUDA device the device tests skip, unless MLC_REQUIRE_CUDA=1 (a GPU runner sets
+ * it), where a missing device fails them; MLC_REQUIRE_HIP=1 likewise for hip. */
+#include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../conformance/model_conformance.h"
+#include "backend.h"
+#include "mlc/backend_info.h"
+#include "mlc/quant.h"
+#include "util.h"
+
+/* Skips the test when the build lacks backend name (or, with device, when it has no device);
+ * under MLC_REQUIRE_<NAME>=1 fails it instead. */
+static void need(const char *name, bool device)
+{
+    const int b = mlc_backend_find(name);
+    if (mlc_backend_built(b) && (!device || mlc_backend_device_count(b) > 0))
+        return;
+    char var[64];
+    snprintf(var, sizeof var, "MLC_REQUIRE_%s", strcmp(name, "cuda") ? "HIP" : "CUDA");
+    const char *req = getenv(var);
+    if (req && !strcmp(req, "1"))
+        cr_assert_fail("no %s device (%s %s), and %s=1", name, name, mlc_backend_built(b) ? "built" : "not built", var);
+    cr_skip_test("no %s device%s (set %s=1 to fail instead)", name, mlc_backend_built(b) ? "" : " (not built)", var);
+}
+
+/* Skips the test when backend name is not built or has a device (the no-device tests). */
+static void need_no_device(const char *name)
+{
+    const int b = mlc_backend_find(name);
+    if (!mlc_backend_built(b))
+        cr_skip_test("%s is not built into this binary", name);
+    if (mlc_backend_device_count(b) > 0)
+        cr_skip_test("this machine has a %s device", name);
+}
+
+/* ---- on a device ------------------------------------------------------------------------ */
+
+/* supports() says yes to get_rows and matmul of every type the CPU backend computes. */
+static void supports_cpu_types(const char *name)
+{
+    need(name, true);
+    mlc_backend b;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_backend_open(name, NULL, &b, &err), MLC_OK, "%s", err.msg);
+    const int64_t shape[4] = {512, 8, 1, 1};
+    int n = 0;
+    for (uint32_t t = 0; t < MLC_TYPE_COUNT; t++) {
+        if (!mlc_type_supported(t))
+            continue;
+        n++;
+        cr_expect(b.vt->supports(b.ctx, MLC_OP_MATMUL, t, shape), "matmul %s", mlc_type_name(t));
+        cr_expect(b.vt->supports(b.ctx, MLC_OP_GET_ROWS, t, shape), "get_rows %s", mlc_type_name(t));
+    }
+    cr_expect_eq(n, 15);
+    mlc_backend_close(&b);
+}
+
+Test(cuda, supports_cpu_types) { supports_cpu_types("cuda"); }
+Test(hip, supports_cpu_types) { supports_cpu_types("hip"); }
+
+/* Every op, type and shape of the full suite passes; none is declined. */
+static void conformance_full(const char *name)
+{
+    need(name, true);
+    char cmd[1200], *out;
+    snprintf(cmd, sizeof cmd, "%s conformance --backend %s --device 0 --full --no-store -o json 2>&1", tu_bin(), name);
+    cr_assert_eq(tu_run(cmd, &out), 0, "%.2000s", out);
+    cJSON *root = cJSON_Parse(strchr(out, '{'));
+    cr_assert(root, "not JSON: %.400s", out);
+    const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "devices"), 0);
+    cr_assert_not_null(d);
+    cr_expect_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "backend")), name);
+    const int cases = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "cases"));
+    cr_expect_gt(cases, 500);
+    cr_expect_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "unsupported")), 0);
+    cr_expect_eq((int)cJSON_GetNumberValue(cJSON_GetObjectItem(d, "passed")), cases);
+    cJSON_Delete(root);
+    free(out);
+}
+
+Test(cuda, conformance_full, .timeout = 900) { conformance_full("cuda"); }
+Test(hip, conformance_full, .timeout = 900) { conformance_full("hip"); }
+
+/* The golden models on the device against the reference CPU on the same tokens (logits NMSE,
+ * argmax agreement, perplexity and greedy tokens within model_conformance's thresholds). */
+static void model_level_golden(const char *name)
+{
+    static const char *const golden[] = {"tiny-llama-f16.gguf", "tiny-llama-q8_0.gguf", "tiny-llama-q4_0.gguf",
+                                         "tiny-llama-q4_k_m.gguf"};
+    need(name, true);
+    char text_path[1024];
+    tu_require_shared(text_path, sizeof text_path, "golden/text.txt");
+    size_t len;
+    char *text = tu_read_file(text_path, &len);
+    cr_assert_not_null(text);
+    for (int i = 0; i < 4; i++) {
+        char path[1024], rel[256];
+        snprintf(rel, sizeof rel, "golden/%s", golden[i]);
+        tu_require_shared(path, sizeof path, rel);
+        mlc_conf_model_params p = {.path = path, .ref_threads = 2, .text = text, .text_len = len,
+                                   .n_tokens = 128, .n_greedy = 32, .target = {.backend = name}};
+        mlc_conf_model_result r;
+        mlc_err err = {0};
+        cr_assert_eq(mlc_conf_model_run(&p, &r, &err), MLC_OK, "%s: %s", golden[i], err.msg);
+        cr_log_info("%s on %s: logits NMSE max %g, argmax %.1f%%, ppl rel %g, greedy %d/%d", golden[i], name,
+                    r.logits_nmse_max, 100 * r.top1_agree, r.ppl_rel, r.greedy_match, r.n_greedy);
+        cr_expect(r.pass, "%s: %s", golden[i], r.error);
+    }
+    free(text);
+}
+
+Test(cuda, model_level_golden, .timeout = 600) { model_level_golden("cuda"); }
+Test(hip, model_level_golden, .timeout = 600) { model_level_golden("hip"); }
+
+/* ---- without a device (this is what CI checks) ------------------------------------------ */
+
+/* The kernels' dequantization (kernels/cuda/cuda_quant.cuh, compiled for the host too) of
+ * every weight type agrees with the engine's on quantized random rows: a wrong block layout
+ * shows up here, without a GPU. Weak: NULL when the backend is not built into the tests. */
+bool mlc_cuda_host_dequantize_row(uint32_t type, const void *row, float *out, int64_t n) __attribute__((weak));
+bool mlc_hip_host_dequantize_row(uint32_t type, const void *row, float *out, int64_t n) __attribute__((weak));
+
+static void dequantize_like_engine(const char *name, bool (*deq)(uint32_t, const void *, float *, int64_t))
+{
+    if (!deq)
+        cr_skip_test("%s is not built into the tests", name);
+    enum { N = 1024 };
+    static float src[N], want[N], got[N];
+    static uint8_t q[N * 4];
+    uint32_t seed = 12345;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        src[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (i % 7 == 0 ? 8.0f : 1.0f);
+    }
+    int n_types = 0;
+    for (uint32_t t = 0; t < MLC_TYPE_COUNT; t++) {
+        if (!mlc_type_supported(t))
+            continue;
+        n_types++;
+        mlc_quantize_row((mlc_type)t, src, q, N);
+        mlc_dequantize_row((mlc_type)t, q, want, N);
+        cr_assert(deq(t, q, got, N), "%s: no kernels for %s", name, mlc_type_name(t));
+        float amax = 0;
+        for (int i = 0; i < N; i++)
+            amax = fabsf(want[i]) > amax ? fabsf(want[i]) : amax;
+        int bad = 0;
+        for (int i = 0; i < N && bad < 3; i++)
+            if (!(fabsf(got[i] - want[i]) <= 1e-6f * amax)) {
+                bad++;
+                cr_expect_fail("%s %s: value %d is %g, the engine's %g", name, mlc_type_name(t), i, (double)got[i],
+                               (double)want[i]);
+            }
+    }
+    cr_expect_eq(n_types, 15);
+}
+
+Test(cuda_errors, dequantize_like_engine) { dequantize_like_engine("cuda", mlc_cuda_host_dequantize_row); }
+Test(hip_errors, dequantize_like_engine) { dequantize_like_engine("hip", mlc_hip_host_dequantize_row); }
+
+/* Opening the backend fails with MLC_ERR_ARG and one line naming it and saying why. */
+static void open_says_why(const char *name)
+{
+    need_no_device(name);
+    mlc_backend b;
+    mlc_err err = {0};
+    cr_assert_eq(mlc_backend_open(name, NULL, &b, &err), MLC_ERR_ARG, "%s", err.msg);
+    cr_expect_null(b.vt);
+    cr_expect(strstr(err.msg, name), "%s", err.msg);
+    cr_expect(strstr(err.msg, "no device 0 (0 present: "), "%s", err.msg);
+    cr_expect(!strchr(err.msg, '\n'), "%s", err.msg);
+    char why[256] = "";
+    const mlc_backend_vt *vt;
+    cr_assert_eq(mlc_backend_vt_get(name, &vt, &err), MLC_OK, "%s", err.msg);
+    cr_assert_not_null(vt->no_device);
+    vt->no_device(why, sizeof why);
+    cr_expect(why[0] && strstr(err.msg, why), "reason '%s' in '%s'", why, err.msg);
+    /* The reason names the missing driver, or says no device. */
+    cr_expect(strstr(why, "driver") || strstr(why, "device"), "%s", why);
+}
+
+Test(cuda_errors, open_says_why) { open_says_why("cuda"); }
+Test(hip_errors, open_says_why) { open_says_why("hip"); }
+
+/* `micro --backend NAME` exits non-zero with one line naming the backend and the reason. */
+static void cli_says_why(const char *name)
+{
+    need_no_device(name);
+    char model[1024], cmd[2048], *out;
+    tu_require_shared(model, sizeof model, "golden/tiny-llama-f16.gguf");
+    snprintf(cmd, sizeof cmd, "%s micro --backend %s -m %s -p 8 -n 2 -r 1 --no-store 2>&1", tu_bin(), name,
+             model);
+    const int rc = tu_run(cmd, &out);
+    cr_expect_neq(rc, 0, "%s", out);
+    char want[64];
+    snprintf(want, sizeof want, "backend '%s': no device 0", name);
+    cr_expect(strstr(out, want), "%s", out);
+    cr_expect(!strstr(out, "Segmentation") && !strstr(out, "Aborted"), "%s", out);
+    free(out);
+}
+
+Test(cuda_errors, cli_says_why) { cli_says_why("cuda"); }
+Test(hip_errors, cli_says_why) { cli_says_why("hip"); }
+
+/* `devices` lists the backend as built, with no device and the reason on the next line. */
+static void devices_lists(const char *name)
+{
+    need_no_device(name);
+    char cmd[1200], *out;
+    snprintf(cmd, sizeof cmd, "%s devices 2>&1", tu_bin());
+    cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
+    char want[64];
+    snprintf(want, sizeof want, "\n%-7s built, 0 devices\n  (", name);
+    const char *line = strstr(out, want);
+    if (!line && !strncmp(out, want + 1, strlen(want) - 1))
+        line = out;
+    cr_expect(line, "no line '%s' in:\n%s", want + 1, out);
+    free(out);
+}
+
+Test(cuda_errors, devices_lists) { devices_lists("cuda"); }
+Test(hip_errors, devices_lists) { devices_lists("hip"); }
