@@ -25,10 +25,15 @@ IMPLEMENTED_BACKENDS += $(if $(wildcard kernels/cuda/*.cu),hip)
 comma := ,
 have = $(shell command -v $(1) >/dev/null 2>&1 && echo yes)
 DETECTED_BACKENDS := cpu \
-    $(if $(call have,nvcc),cuda) \
+    $(if $(or $(call have,nvcc),$(wildcard /usr/local/cuda/bin/nvcc)),cuda) \
     $(if $(call have,hipcc),hip) \
     $(if $(and $(call have,glslc),$(wildcard /usr/include/vulkan/vulkan.h)),vulkan) \
     $(if $(wildcard /usr/include/CL/cl.h),opencl)
+# The sanitizer build leaves the GPU compilers' backends out unless BACKENDS names them: nvcc's
+# and hipcc's code is not instrumented, and each adds minutes to a build.
+ifeq ($(SANITIZE),1)
+DETECTED_BACKENDS := $(filter-out cuda hip,$(DETECTED_BACKENDS))
+endif
 BACKENDS ?= $(filter $(IMPLEMENTED_BACKENDS),$(DETECTED_BACKENDS))
 UNKNOWN := $(filter-out $(KNOWN_BACKENDS),$(BACKENDS))
 ifneq ($(UNKNOWN),)
@@ -334,7 +339,7 @@ deps:
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: all Debian packages present"; fi
-	@if command -v nvcc >/dev/null 2>&1; then echo "deps: CUDA toolkit: $$(nvcc --version | tail -1)"; \
+	@if [ -x "$(NVCC)" ]; then echo "deps: CUDA toolkit: $$($(NVCC) --version | tail -1)"; \
 	 else echo "deps: no nvcc on PATH: the cuda backend will not be built (install the CUDA toolkit to get it)"; fi
 	@if command -v hipcc >/dev/null 2>&1; then echo "deps: HIP compiler: hipcc $$(hipcc --version 2>/dev/null | sed -n 's/^HIP version: //p')"; \
 	 else echo "deps: no hipcc on PATH: the hip backend will not be built (Debian: apt-get install hipcc libamdhip64-dev)"; fi
