@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "gemm.h"
 #include "pool.h"
 #include "vecdot.h"
 
@@ -474,6 +475,10 @@ static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y
         mm_convert(&j, 0, 1);
     else
         mlc_pool_run(c->pool, mm_convert, &j);
+    /* Prefill: the tile kernels, where this ISA has one for the type (same results). */
+    if (n >= MLC_CPU_GEMM_MIN_ROWS &&
+        mlc_cpu_gemm(c->pool, &c->k, type, j.w, j.w_row, n_in, n_out, j.act, j.act_row, n, j.y))
+        return MLC_OK;
     mlc_pool_run(c->pool, mm_run, &j);
     return MLC_OK;
 }

@@ -1,0 +1,58 @@
+/* gemm.h: the prefill matmul of the CPU backend (many activation rows against one weight
+ * matrix), for the weight types and ISAs that have a tile kernel.
+ *
+ * The per-row dot products of vecdot.h reduce every block to one sum per (weight row,
+ * activation row) pair, and the horizontal reductions dominate when the weights are reused
+ * across many tokens. Here the weight rows are repacked, 16 at a time, into a panel whose
+ * vector lanes are the 16 rows (4 consecutive bytes of one row per 32-bit lane), so that
+ * one VNNI instruction against 4 broadcast activation bytes advances the 16 rows at once
+ * and no horizontal reduction is left. The panel stays in cache while every activation row
+ * streams past it, 8 at a time.
+ *
+ * Results are bit-identical to the scalar dot of vecdot.c (exact integer block sums, then
+ * the reference's float operations in its order, one lane per weight row), so choosing
+ * this path never changes a logit. */
+#ifndef MLC_CPU_GEMM_H
+#define MLC_CPU_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool.h"
+#include "vecdot.h"
+
+/* Below this many activation rows the per-row dots (and the decode kernels) stay faster:
+ * packing a panel costs about as much as a few rows' worth of dots. */
+#define MLC_CPU_GEMM_MIN_ROWS 8
+
+/* One ISA's tile kernels for one weight type (see gemm_avx512.c). */
+typedef struct mlc_gemm_kernel {
+    /* Bytes of the panel of 16 weight rows of n_in values. */
+    size_t (*panel_bytes)(int64_t n_in);
+    /* Packs rows r (< rows, 1..16) of w (stride w_row bytes) into panel; lanes past rows
+     * repeat the last row (their outputs are not stored). */
+    void (*pack)(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel);
+    /* Optional (NULL: aux_bytes 0): per activation row, aux_bytes(n_in) bytes of values the
+     * tile needs for every panel (block sums, scales as f32), computed once by prep. */
+    size_t (*aux_bytes)(int64_t n_in);
+    void (*prep)(const uint8_t *a, int64_t n_in, uint8_t *aux);
+    /* Activation rows [0, nt) (converted, stride a_row bytes; their aux rows stride aux_row;
+     * nt 1..8) against the panel: y[t * ldy + r] for r < rows. */
+    void (*tile)(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row, const uint8_t *aux,
+                 size_t aux_row, int nt, float *y, size_t ldy, int rows);
+} mlc_gemm_kernel;
+
+/* The tile kernel of weight type `type` in the kernel set k (its ISA), or NULL. */
+const mlc_gemm_kernel *mlc_cpu_gemm_kernel(const mlc_cpu_kernels *k, uint32_t type);
+/* The AVX-512 VNNI kernels (gemm_avx512.c); NULL where the CPU lacks VNNI or the type. */
+const mlc_gemm_kernel *mlc_cpu_gemm_avx512(uint32_t type);
+
+/* y [n, n_out] f32 = a [n rows of a_row bytes, the weight type's activation format] times
+ * w [n_out rows of w_row bytes, n_in values each]^T, split over the pool by 16-row panels.
+ * False (nothing written) when there is no tile kernel for type in k's ISA or its panels
+ * could not be allocated: the caller's per-row path then runs. */
+bool mlc_cpu_gemm(mlc_pool *pool, const mlc_cpu_kernels *k, uint32_t type, const uint8_t *w, size_t w_row,
+                  int64_t n_in, int64_t n_out, const uint8_t *a, size_t a_row, int64_t n, float *y);
+
+#endif

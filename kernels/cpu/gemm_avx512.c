@@ -1,0 +1,442 @@
+/* gemm_avx512.c: the AVX-512 VNNI tile kernels of gemm.h (Q8_0, Q4_0, Q4_K, Q6_K).
+ *
+ * A panel holds 16 weight rows, one per 32-bit lane of a 512-bit register: for each group
+ * of 4 consecutive values, 64 bytes = 4 bytes of each row. vpdpbusd multiplies those
+ * (unsigned) bytes by 4 bytes of one activation row broadcast to every lane, so 8 of them
+ * give the 16 rows' integer sums over a 32-value block, with no horizontal reduction.
+ * vpdpbusd wants its first operand unsigned, so the signed weights of Q8_0 / Q4_0 are
+ * stored plus 128 and the block's activation sum times 128 is subtracted (the sum comes
+ * from prep, once per activation row); Q4_K's nibbles are unsigned already, and Q6_K's
+ * 6-bit values are stored as 0..63 with 32 times the activation's 16-value sums (Q8_K's
+ * bsums) subtracted per sub-block. The integer sums are exact, so the float operations
+ * that follow, one lane per row, are those of the scalar dot (vecdot.c) in its order:
+ * the outputs are bit-identical to it. Each tile takes up to 8 activation rows: the
+ * panel's 8 registers of a block are loaded once for the 8 rows. */
+#include "gemm.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define INLINE \
+    static inline __attribute__((always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define UNROLL _Pragma("GCC unroll 16")
+
+#define LANES 16
+#define MAX_NT 8
+
+static uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static float ldf(const uint8_t *p)
+{
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static float f16_to_f32(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return mlc_fp16_to_fp32(h);
+}
+
+/* The source row of panel lane r: the last real row repeats. */
+static const uint8_t *lane_row(const uint8_t *w, size_t w_row, int rows, int r)
+{
+    return w + (size_t)(r < rows ? r : rows - 1) * w_row;
+}
+
+INLINE __m512i bcast(const uint8_t *p)
+{
+    return _mm512_set1_epi32((int)ld32(p));
+}
+
+INLINE __mmask16 row_mask(int rows)
+{
+    return (__mmask16)((1u << rows) - 1u);
+}
+
+/* ---------------------------------------------------------------- Q8_0, Q4_0 */
+
+/* Per 32-value block: 8 groups x 16 lanes x 4 bytes (value + 128), then 16 f32 scales. */
+#define Q8P_BLOCK (8 * 64 + 64)
+
+static size_t q8p_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / 32) * Q8P_BLOCK;
+}
+
+/* Per activation row and block: i32 -128 * (sum of its 32 values), f32 scale. */
+static size_t q8p_aux_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / 32) * 8;
+}
+
+static void q8p_prep(const uint8_t *a, int64_t n_in, uint8_t *aux)
+{
+    for (int64_t b = 0; b < n_in / 32; b++, a += 34, aux += 8) {
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++)
+            s += (int8_t)a[2 + j];
+        s *= -128;
+        const float d = f16_to_f32(a);
+        memcpy(aux, &s, 4);
+        memcpy(aux + 4, &d, 4);
+    }
+}
+
+static void q8_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    uint8_t *p = panel;
+    for (int r = 0; r < LANES; r++) {
+        const uint8_t *x = lane_row(w, w_row, rows, r);
+        for (int64_t b = 0; b < n_in / 32; b++, x += 34) {
+            uint8_t *pb = p + (size_t)b * Q8P_BLOCK;
+            for (int k = 0; k < 32; k++)
+                pb[(k / 4) * 64 + r * 4 + k % 4] = (uint8_t)(x[2 + k] ^ 0x80);
+            const float d = f16_to_f32(x);
+            memcpy(pb + 512 + r * 4, &d, 4);
+        }
+    }
+}
+
+/* Q4_0: byte j of qs holds value j (low nibble) and j + 16 (high), each q - 8. */
+static void q4_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    uint8_t *p = panel;
+    for (int r = 0; r < LANES; r++) {
+        const uint8_t *x = lane_row(w, w_row, rows, r);
+        for (int64_t b = 0; b < n_in / 32; b++, x += 18) {
+            uint8_t *pb = p + (size_t)b * Q8P_BLOCK;
+            for (int k = 0; k < 32; k++) {
+                const int q = k < 16 ? (x[2 + k] & 0xF) : (x[2 + k - 16] >> 4);
+                pb[(k / 4) * 64 + r * 4 + k % 4] = (uint8_t)(q - 8 + 128);
+            }
+            const float d = f16_to_f32(x);
+            memcpy(pb + 512 + r * 4, &d, 4);
+        }
+    }
+}
+
+/* s += (float)sumi * (dx * dy) per block, as the scalar dot. */
+INLINE void q8p_tile_n(const uint8_t *panel, int64_t nb, const uint8_t *a, size_t a_row, const uint8_t *aux,
+                       size_t aux_row, float *y, size_t ldy, __mmask16 m, const int NT)
+{
+    __m512 s[MAX_NT];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * Q8P_BLOCK;
+        __m512i w[8];
+        UNROLL
+        for (int g = 0; g < 8; g++)
+            w[g] = _mm512_load_si512((const void *)(pb + 64 * g));
+        const __m512 dx = _mm512_load_ps((const void *)(pb + 512));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *at = a + (size_t)t * a_row + (size_t)b * 34 + 2;
+            const uint8_t *ax = aux + (size_t)t * aux_row + (size_t)b * 8;
+            __m512i acc = bcast(ax);
+            UNROLL
+            for (int g = 0; g < 8; g++)
+                acc = _mm512_dpbusd_epi32(acc, w[g], bcast(at + 4 * g));
+            const __m512 d = _mm512_mul_ps(dx, _mm512_set1_ps(ldf(ax + 4)));
+            s[t] = _mm512_add_ps(s[t], _mm512_mul_ps(_mm512_cvtepi32_ps(acc), d));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, s[t]);
+}
+
+static TARGET void q8p_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                            const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    const int64_t nb = n_in / 32;
+    const __mmask16 m = row_mask(rows);
+    switch (nt) {
+    case 8: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 8); break;
+    case 7: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 7); break;
+    case 6: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 6); break;
+    case 5: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 5); break;
+    case 4: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 4); break;
+    case 3: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 3); break;
+    case 2: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 2); break;
+    default: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 1); break;
+    }
+}
+
+/* ---------------------------------------------------------------- Q4_K */
+
+/* Per 256-value super-block: 8 sub-blocks x 8 groups x 16 lanes x 4 nibble values (one
+ * byte each, 4096 B); i32 scales [8][16]; mins [8][16] as two equal i16 (for vpdpwssd
+ * against a pair of Q8_K's 16-value sums); f32 d [16]; f32 dmin [16]. */
+#define Q4KP_SC 4096
+#define Q4KP_MN (Q4KP_SC + 512)
+#define Q4KP_D (Q4KP_MN + 512)
+#define Q4KP_BLOCK (Q4KP_D + 128)
+
+static size_t q4_K_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / MLC_QK_K) * Q4KP_BLOCK;
+}
+
+static void q4k_scale_min(int j, const uint8_t *s, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+static void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    uint8_t *p = panel;
+    for (int r = 0; r < LANES; r++) {
+        const uint8_t *x = lane_row(w, w_row, rows, r);
+        for (int64_t i = 0; i < n_in / MLC_QK_K; i++, x += 144) {
+            uint8_t *pb = p + (size_t)i * Q4KP_BLOCK;
+            for (int j = 0; j < 8; j++) {
+                const uint8_t *q = x + 16 + (j / 2) * 32;
+                for (int l = 0; l < 32; l++)
+                    pb[j * 512 + (l / 4) * 64 + r * 4 + l % 4] =
+                        (uint8_t)((j & 1) ? (q[l] >> 4) : (q[l] & 0xF));
+                int sc, mn;
+                q4k_scale_min(j, x + 4, &sc, &mn);
+                const int32_t sc32 = sc;
+                const uint32_t mn2 = (uint32_t)mn | (uint32_t)mn << 16;
+                memcpy(pb + Q4KP_SC + j * 64 + r * 4, &sc32, 4);
+                memcpy(pb + Q4KP_MN + j * 64 + r * 4, &mn2, 4);
+            }
+            const float d = f16_to_f32(x), dmin = f16_to_f32(x + 2);
+            memcpy(pb + Q4KP_D + r * 4, &d, 4);
+            memcpy(pb + Q4KP_D + 64 + r * 4, &dmin, 4);
+        }
+    }
+}
+
+/* s += d * (float)sumi - dmin * (float)summs with d = yd * dx, dmin = yd * dmin_x. */
+INLINE void q4k_tile_n(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t a_row, float *y,
+                       size_t ldy, __mmask16 m, const int NT)
+{
+    __m512 s[MAX_NT];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *pb = panel + (size_t)i * Q4KP_BLOCK;
+        const size_t ao = (size_t)i * MLC_Q8_K_BYTES;
+        __m512i sumi[MAX_NT];
+        UNROLL
+        for (int t = 0; t < NT; t++)
+            sumi[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            __m512i w[8];
+            UNROLL
+            for (int g = 0; g < 8; g++)
+                w[g] = _mm512_load_si512((const void *)(pb + j * 512 + 64 * g));
+            const __m512i sc = _mm512_load_si512((const void *)(pb + Q4KP_SC + j * 64));
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *q8 = a + (size_t)t * a_row + ao + 4 + j * 32;
+                __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast(q8));
+                UNROLL
+                for (int g = 1; g < 8; g++)
+                    acc = _mm512_dpbusd_epi32(acc, w[g], bcast(q8 + 4 * g));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(acc, sc));
+            }
+        }
+        __m512i mn[8];
+        UNROLL
+        for (int j = 0; j < 8; j++)
+            mn[j] = _mm512_load_si512((const void *)(pb + Q4KP_MN + j * 64));
+        const __m512 dx = _mm512_load_ps((const void *)(pb + Q4KP_D));
+        const __m512 mx = _mm512_load_ps((const void *)(pb + Q4KP_D + 64));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *at = a + (size_t)t * a_row + ao;
+            __m512i summs = _mm512_setzero_si512();
+            UNROLL
+            for (int j = 0; j < 8; j++)
+                summs = _mm512_dpwssd_epi32(summs, mn[j], bcast(at + 4 + MLC_QK_K + 4 * j));
+            const __m512 yd = _mm512_set1_ps(ldf(at));
+            const __m512 d = _mm512_mul_ps(yd, dx), dmin = _mm512_mul_ps(yd, mx);
+            const __m512 t1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi[t]));
+            const __m512 t2 = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summs));
+            s[t] = _mm512_add_ps(s[t], _mm512_sub_ps(t1, t2));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, s[t]);
+}
+
+static TARGET void q4_K_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                             const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    (void)aux;
+    (void)aux_row;
+    const int64_t nsb = n_in / MLC_QK_K;
+    const __mmask16 m = row_mask(rows);
+    switch (nt) {
+    case 8: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 8); break;
+    case 7: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 7); break;
+    case 6: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 6); break;
+    case 5: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 5); break;
+    case 4: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 4); break;
+    case 3: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 3); break;
+    case 2: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 2); break;
+    default: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 1); break;
+    }
+}
+
+/* ---------------------------------------------------------------- Q6_K */
+
+/* Per super-block: 16 sub-blocks of 16 values x 4 groups x 16 lanes x 4 values (0..63,
+ * one byte each, 4096 B); i32 scales [16][16]; f32 d [16]. */
+#define Q6KP_SC 4096
+#define Q6KP_D (Q6KP_SC + 1024)
+#define Q6KP_BLOCK (Q6KP_D + 64)
+
+static size_t q6_K_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / MLC_QK_K) * Q6KP_BLOCK;
+}
+
+/* The 6-bit value k (0..255) of a Q6_K block (ql[128], qh[64], ...), 0..63. */
+static int q6k_value(const uint8_t *ql, const uint8_t *qh, int k)
+{
+    const int half = k / 128, r = k % 128, l = r % 32, quarter = r / 32;
+    const uint8_t *L = ql + half * 64, *H = qh + half * 32;
+    int lo = (quarter & 1) ? L[l + 32] : L[l];
+    lo = quarter < 2 ? (lo & 0xF) : (lo >> 4);
+    return lo | ((H[l] >> (2 * quarter)) & 3) << 4;
+}
+
+static void q6_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    uint8_t *p = panel;
+    for (int r = 0; r < LANES; r++) {
+        const uint8_t *x = lane_row(w, w_row, rows, r);
+        for (int64_t i = 0; i < n_in / MLC_QK_K; i++, x += 210) {
+            uint8_t *pb = p + (size_t)i * Q6KP_BLOCK;
+            for (int k = 0; k < MLC_QK_K; k++)
+                pb[(k / 16) * 256 + ((k % 16) / 4) * 64 + r * 4 + k % 4] = (uint8_t)q6k_value(x, x + 128, k);
+            for (int j = 0; j < 16; j++) {
+                const int32_t sc = (int8_t)x[192 + j];
+                memcpy(pb + Q6KP_SC + j * 64 + r * 4, &sc, 4);
+            }
+            const float d = f16_to_f32(x + 208);
+            memcpy(pb + Q6KP_D + r * 4, &d, 4);
+        }
+    }
+}
+
+/* s += (dx * yd) * (float)sumi, sumi = sum over sub-blocks of sc * (sum q*a - 32 * bsum). */
+INLINE void q6k_tile_n(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t a_row, float *y,
+                       size_t ldy, __mmask16 m, const int NT)
+{
+    __m512 s[MAX_NT];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *pb = panel + (size_t)i * Q6KP_BLOCK;
+        const size_t ao = (size_t)i * MLC_Q8_K_BYTES;
+        __m512i sumi[MAX_NT];
+        UNROLL
+        for (int t = 0; t < NT; t++)
+            sumi[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 16; j += 2) {
+            __m512i w[8];
+            UNROLL
+            for (int g = 0; g < 8; g++)
+                w[g] = _mm512_load_si512((const void *)(pb + j * 256 + 64 * g));
+            const __m512i sc0 = _mm512_load_si512((const void *)(pb + Q6KP_SC + j * 64));
+            const __m512i sc1 = _mm512_load_si512((const void *)(pb + Q6KP_SC + j * 64 + 64));
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *at = a + (size_t)t * a_row + ao;
+                const uint8_t *q8 = at + 4 + j * 16;
+                int16_t bs[2];
+                memcpy(bs, at + 4 + MLC_QK_K + 2 * j, sizeof bs);
+                __m512i a0 = _mm512_set1_epi32(-32 * bs[0]), a1 = _mm512_set1_epi32(-32 * bs[1]);
+                UNROLL
+                for (int g = 0; g < 4; g++) {
+                    a0 = _mm512_dpbusd_epi32(a0, w[g], bcast(q8 + 4 * g));
+                    a1 = _mm512_dpbusd_epi32(a1, w[4 + g], bcast(q8 + 16 + 4 * g));
+                }
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a0, sc0));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a1, sc1));
+            }
+        }
+        const __m512 dx = _mm512_load_ps((const void *)(pb + Q6KP_D));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const __m512 d = _mm512_mul_ps(dx, _mm512_set1_ps(ldf(a + (size_t)t * a_row + ao)));
+            s[t] = _mm512_add_ps(s[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi[t])));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, s[t]);
+}
+
+static TARGET void q6_K_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                             const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    (void)aux;
+    (void)aux_row;
+    const int64_t nsb = n_in / MLC_QK_K;
+    const __mmask16 m = row_mask(rows);
+    switch (nt) {
+    case 8: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 8); break;
+    case 7: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 7); break;
+    case 6: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 6); break;
+    case 5: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 5); break;
+    case 4: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 4); break;
+    case 3: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 3); break;
+    case 2: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 2); break;
+    default: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 1); break;
+    }
+}
+
+/* ---------------------------------------------------------------- selection */
+
+static const mlc_gemm_kernel Q8_0_K = {q8p_panel_bytes, q8_0_pack, q8p_aux_bytes, q8p_prep, q8p_tile};
+static const mlc_gemm_kernel Q4_0_K = {q8p_panel_bytes, q4_0_pack, q8p_aux_bytes, q8p_prep, q8p_tile};
+static const mlc_gemm_kernel Q4_K_K = {q4_K_panel_bytes, q4_K_pack, NULL, NULL, q4_K_tile};
+static const mlc_gemm_kernel Q6_K_K = {q6_K_panel_bytes, q6_K_pack, NULL, NULL, q6_K_tile};
+
+const mlc_gemm_kernel *mlc_cpu_gemm_avx512(uint32_t type)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bw"))
+        return NULL;
+    switch (type) {
+    case MLC_TYPE_Q8_0: return &Q8_0_K;
+    case MLC_TYPE_Q4_0: return &Q4_0_K;
+    case MLC_TYPE_Q4_K: return &Q4_K_K;
+    case MLC_TYPE_Q6_K: return &Q6_K_K;
+    default: return NULL;
+    }
+#else
+    (void)type;
+    return NULL;
+#endif
+}
