@@ -1,6 +1,7 @@
 /* gemm.c: the prefill matmul's dispatch and threading (see gemm.h). */
 #include "gemm.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,7 +70,8 @@ bool mlc_cpu_gemm(mlc_pool *pool, const mlc_cpu_kernels *k, uint32_t type, const
                   int64_t n_in, int64_t n_out, const uint8_t *a, size_t a_row, int64_t n, float *y)
 {
     const mlc_gemm_kernel *kern = mlc_cpu_gemm_kernel(k, type);
-    if (!kern || n <= 0 || n_out <= 0)
+    /* The packers gather 16 rows by int32 byte offsets. */
+    if (!kern || n <= 0 || n_out <= 0 || w_row > (size_t)INT32_MAX / LANES)
         return false;
     const int nth = mlc_pool_size(pool);
     gemm_job j = {.kern = kern, .w = w, .w_row = w_row, .n_in = n_in, .n_out = n_out, .n = n, .a = a,

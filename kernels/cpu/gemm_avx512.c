@@ -61,6 +61,27 @@ INLINE __m512i bcast(const uint8_t *p)
     return _mm512_set1_epi32((int)ld32(p));
 }
 
+/* Lane r: the byte offset of its source row (the last real row repeats); gemm.c keeps
+ * 16 rows' offsets within int32. */
+INLINE __m512i row_offsets(size_t w_row, int rows)
+{
+    const __m512i r = _mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                       _mm512_set1_epi32(rows - 1));
+    return _mm512_mullo_epi32(r, _mm512_set1_epi32((int)w_row));
+}
+
+/* The 4 bytes at p + offset of lane r, for the 16 lanes: a 16 x 4-byte transpose. */
+INLINE __m512i gather4(const uint8_t *p, __m512i off)
+{
+    return _mm512_i32gather_epi32(off, (const void *)p, 1);
+}
+
+/* The f16 at p + offset of each lane, as f32. */
+INLINE __m512 gather_f16(const uint8_t *p, __m512i off)
+{
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_and_si512(gather4(p, off), _mm512_set1_epi32(0xFFFF))));
+}
+
 INLINE __mmask16 row_mask(int rows)
 {
     return (__mmask16)((1u << rows) - 1u);
@@ -95,36 +116,33 @@ static void q8p_prep(const uint8_t *a, int64_t n_in, uint8_t *aux)
     }
 }
 
-static void q8_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+static TARGET void q8_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
 {
-    uint8_t *p = panel;
-    for (int r = 0; r < LANES; r++) {
-        const uint8_t *x = lane_row(w, w_row, rows, r);
-        for (int64_t b = 0; b < n_in / 32; b++, x += 34) {
-            uint8_t *pb = p + (size_t)b * Q8P_BLOCK;
-            for (int k = 0; k < 32; k++)
-                pb[(k / 4) * 64 + r * 4 + k % 4] = (uint8_t)(x[2 + k] ^ 0x80);
-            const float d = f16_to_f32(x);
-            memcpy(pb + 512 + r * 4, &d, 4);
-        }
+    const __m512i off = row_offsets(w_row, rows), c80 = _mm512_set1_epi8((char)0x80);
+    uint8_t *pb = panel;
+    for (int64_t b = 0; b < n_in / 32; b++, w += 34, pb += Q8P_BLOCK) {
+        UNROLL
+        for (int g = 0; g < 8; g++)
+            _mm512_store_si512((void *)(pb + 64 * g), _mm512_xor_si512(gather4(w + 2 + 4 * g, off), c80));
+        _mm512_store_ps((void *)(pb + 512), gather_f16(w, off));
     }
 }
 
-/* Q4_0: byte j of qs holds value j (low nibble) and j + 16 (high), each q - 8. */
-static void q4_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+/* Q4_0: byte j of qs holds value j (low nibble) and j + 16 (high), each q - 8: stored
+ * as q + 120. */
+static TARGET void q4_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
 {
-    uint8_t *p = panel;
-    for (int r = 0; r < LANES; r++) {
-        const uint8_t *x = lane_row(w, w_row, rows, r);
-        for (int64_t b = 0; b < n_in / 32; b++, x += 18) {
-            uint8_t *pb = p + (size_t)b * Q8P_BLOCK;
-            for (int k = 0; k < 32; k++) {
-                const int q = k < 16 ? (x[2 + k] & 0xF) : (x[2 + k - 16] >> 4);
-                pb[(k / 4) * 64 + r * 4 + k % 4] = (uint8_t)(q - 8 + 128);
-            }
-            const float d = f16_to_f32(x);
-            memcpy(pb + 512 + r * 4, &d, 4);
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F), c120 = _mm512_set1_epi8(120);
+    uint8_t *pb = panel;
+    for (int64_t b = 0; b < n_in / 32; b++, w += 18, pb += Q8P_BLOCK) {
+        UNROLL
+        for (int g = 0; g < 4; g++) {
+            const __m512i q = gather4(w + 2 + 4 * g, off);
+            const __m512i lo = _mm512_and_si512(q, lo4), hi = _mm512_and_si512(_mm512_srli_epi32(q, 4), lo4);
+            _mm512_store_si512((void *)(pb + 64 * g), _mm512_add_epi8(lo, c120));
+            _mm512_store_si512((void *)(pb + 64 * (g + 4)), _mm512_add_epi8(hi, c120));
         }
+        _mm512_store_ps((void *)(pb + 512), gather_f16(w, off));
     }
 }
 
@@ -203,28 +221,35 @@ static void q4k_scale_min(int j, const uint8_t *s, int *sc, int *m)
     }
 }
 
-static void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
 {
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F);
     uint8_t *p = panel;
-    for (int r = 0; r < LANES; r++) {
-        const uint8_t *x = lane_row(w, w_row, rows, r);
-        for (int64_t i = 0; i < n_in / MLC_QK_K; i++, x += 144) {
-            uint8_t *pb = p + (size_t)i * Q4KP_BLOCK;
+    for (int64_t i = 0; i < n_in / MLC_QK_K; i++) {
+        uint8_t *pb = p + (size_t)i * Q4KP_BLOCK;
+        const uint8_t *x = w + (size_t)i * 144;
+        /* Dword di of qs: values 64 c + 4 (di % 8) .. + 3 (low nibbles, sub-block 2c) and
+         * the same + 32 (high nibbles, sub-block 2c + 1), c = di / 8. */
+        UNROLL
+        for (int di = 0; di < 32; di++) {
+            const __m512i q = gather4(x + 16 + 4 * di, off);
+            const int c = di / 8, g = di % 8;
+            _mm512_store_si512((void *)(pb + (2 * c) * 512 + 64 * g), _mm512_and_si512(q, lo4));
+            _mm512_store_si512((void *)(pb + (2 * c + 1) * 512 + 64 * g),
+                               _mm512_and_si512(_mm512_srli_epi32(q, 4), lo4));
+        }
+        _mm512_store_ps((void *)(pb + Q4KP_D), gather_f16(x, off));
+        _mm512_store_ps((void *)(pb + Q4KP_D + 64), gather_f16(x + 2, off));
+        for (int r = 0; r < LANES; r++) {
+            const uint8_t *xr = lane_row(w, w_row, rows, r) + (size_t)i * 144;
             for (int j = 0; j < 8; j++) {
-                const uint8_t *q = x + 16 + (j / 2) * 32;
-                for (int l = 0; l < 32; l++)
-                    pb[j * 512 + (l / 4) * 64 + r * 4 + l % 4] =
-                        (uint8_t)((j & 1) ? (q[l] >> 4) : (q[l] & 0xF));
                 int sc, mn;
-                q4k_scale_min(j, x + 4, &sc, &mn);
+                q4k_scale_min(j, xr + 4, &sc, &mn);
                 const int32_t sc32 = sc;
                 const uint32_t mn2 = (uint32_t)mn | (uint32_t)mn << 16;
                 memcpy(pb + Q4KP_SC + j * 64 + r * 4, &sc32, 4);
                 memcpy(pb + Q4KP_MN + j * 64 + r * 4, &mn2, 4);
             }
-            const float d = f16_to_f32(x), dmin = f16_to_f32(x + 2);
-            memcpy(pb + Q4KP_D + r * 4, &d, 4);
-            memcpy(pb + Q4KP_D + 64 + r * 4, &dmin, 4);
         }
     }
 }
@@ -317,32 +342,43 @@ static size_t q6_K_panel_bytes(int64_t n_in)
     return (size_t)(n_in / MLC_QK_K) * Q6KP_BLOCK;
 }
 
-/* The 6-bit value k (0..255) of a Q6_K block (ql[128], qh[64], ...), 0..63. */
-static int q6k_value(const uint8_t *ql, const uint8_t *qh, int k)
+/* Value k = 128 h + 32 q + l of a Q6_K block (ql[128], qh[64], i8 scales[16], f16 d):
+ * low 4 bits in ql[64 h + 32 (q & 1) + l] (low nibble for q < 2), high 2 bits at bit 2q
+ * of qh[32 h + l]. Stored as 0..63 in sub-block k / 16, group (k % 16) / 4. */
+static TARGET void q6_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
 {
-    const int half = k / 128, r = k % 128, l = r % 32, quarter = r / 32;
-    const uint8_t *L = ql + half * 64, *H = qh + half * 32;
-    int lo = (quarter & 1) ? L[l + 32] : L[l];
-    lo = quarter < 2 ? (lo & 0xF) : (lo >> 4);
-    return lo | ((H[l] >> (2 * quarter)) & 3) << 4;
-}
-
-static void q6_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
-{
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F), lo2 = _mm512_set1_epi8(3);
     uint8_t *p = panel;
-    for (int r = 0; r < LANES; r++) {
-        const uint8_t *x = lane_row(w, w_row, rows, r);
-        for (int64_t i = 0; i < n_in / MLC_QK_K; i++, x += 210) {
-            uint8_t *pb = p + (size_t)i * Q6KP_BLOCK;
-            for (int k = 0; k < MLC_QK_K; k++)
-                pb[(k / 16) * 256 + ((k % 16) / 4) * 64 + r * 4 + k % 4] = (uint8_t)q6k_value(x, x + 128, k);
+    for (int64_t i = 0; i < n_in / MLC_QK_K; i++) {
+        uint8_t *pb = p + (size_t)i * Q6KP_BLOCK;
+        const uint8_t *x = w + (size_t)i * 210;
+        for (int h = 0; h < 2; h++) {
+            UNROLL
+            for (int l = 0; l < 32; l += 4) {
+                const __m512i L0 = gather4(x + 64 * h + l, off), L1 = gather4(x + 64 * h + 32 + l, off);
+                const __m512i H = gather4(x + 128 + 32 * h + l, off);
+                const __m512i lo[4] = {_mm512_and_si512(L0, lo4), _mm512_and_si512(L1, lo4),
+                                       _mm512_and_si512(_mm512_srli_epi32(L0, 4), lo4),
+                                       _mm512_and_si512(_mm512_srli_epi32(L1, 4), lo4)};
+                UNROLL
+                for (int q = 0; q < 4; q++) {
+                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(H, 2 * q), lo2);
+                    const int j = 8 * h + 2 * q + l / 16, g = (l % 16) / 4;
+                    _mm512_store_si512((void *)(pb + j * 256 + 64 * g),
+                                       _mm512_or_si512(lo[q], _mm512_slli_epi32(hi, 4)));
+                }
+            }
+        }
+        for (int r = 0; r < LANES; r++) {
+            const uint8_t *xr = lane_row(w, w_row, rows, r) + (size_t)i * 210;
             for (int j = 0; j < 16; j++) {
-                const int32_t sc = (int8_t)x[192 + j];
+                const int32_t sc = (int8_t)xr[192 + j];
                 memcpy(pb + Q6KP_SC + j * 64 + r * 4, &sc, 4);
             }
-            const float d = f16_to_f32(x + 208);
-            memcpy(pb + Q6KP_D + r * 4, &d, 4);
         }
+        /* d is the block's last 2 bytes: read the 4 ending there, not past the row. */
+        const __m512i d16 = _mm512_srli_epi32(gather4(x + 206, off), 16);
+        _mm512_store_ps((void *)(pb + Q6KP_D), _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d16)));
     }
 }
 
