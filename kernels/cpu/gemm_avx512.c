@@ -50,12 +50,6 @@ static float f16_to_f32(const uint8_t *p)
     return mlc_fp16_to_fp32(h);
 }
 
-/* The source row of panel lane r: the last real row repeats. */
-static const uint8_t *lane_row(const uint8_t *w, size_t w_row, int rows, int r)
-{
-    return w + (size_t)(r < rows ? r : rows - 1) * w_row;
-}
-
 INLINE __m512i bcast(const uint8_t *p)
 {
     return _mm512_set1_epi32((int)ld32(p));
@@ -210,17 +204,6 @@ static size_t q4_K_panel_bytes(int64_t n_in)
     return (size_t)(n_in / MLC_QK_K) * Q4KP_BLOCK;
 }
 
-static void q4k_scale_min(int j, const uint8_t *s, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
 {
     const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F);
@@ -240,16 +223,22 @@ static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n
         }
         _mm512_store_ps((void *)(pb + Q4KP_D), gather_f16(x, off));
         _mm512_store_ps((void *)(pb + Q4KP_D + 64), gather_f16(x + 2, off));
-        for (int r = 0; r < LANES; r++) {
-            const uint8_t *xr = lane_row(w, w_row, rows, r) + (size_t)i * 144;
-            for (int j = 0; j < 8; j++) {
-                int sc, mn;
-                q4k_scale_min(j, xr + 4, &sc, &mn);
-                const int32_t sc32 = sc;
-                const uint32_t mn2 = (uint32_t)mn | (uint32_t)mn << 16;
-                memcpy(pb + Q4KP_SC + j * 64 + r * 4, &sc32, 4);
-                memcpy(pb + Q4KP_MN + j * 64 + r * 4, &mn2, 4);
-            }
+        /* The 12 scale bytes as in vecdot.c's q4k_scale_min: scales and mins of sub-blocks 0..3 in
+         * the low 6 bits of bytes 0..3 and 4..7, those of 4..7 split over bytes 8..11
+         * (low / high nibble) and the top 2 bits of bytes 0..3 / 4..7. */
+        const __m512i w0 = gather4(x + 4, off), w1 = gather4(x + 8, off), w2 = gather4(x + 12, off);
+        const __m512i m6 = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
+        const __m512i sc_lo = _mm512_and_si512(w0, m6), mn_lo = _mm512_and_si512(w1, m6);
+        const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(w2, lo4), _mm512_and_si512(_mm512_srli_epi32(w0, 2), m30));
+        const __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), lo4),
+                                              _mm512_and_si512(_mm512_srli_epi32(w1, 2), m30));
+        const __m512i ff = _mm512_set1_epi32(0xFF);
+        UNROLL
+        for (int j = 0; j < 8; j++) {
+            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? sc_lo : sc_hi, 8 * (j % 4)), ff);
+            const __m512i mn = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? mn_lo : mn_hi, 8 * (j % 4)), ff);
+            _mm512_store_si512((void *)(pb + Q4KP_SC + j * 64), sc);
+            _mm512_store_si512((void *)(pb + Q4KP_MN + j * 64), _mm512_or_si512(mn, _mm512_slli_epi32(mn, 16)));
         }
     }
 }
@@ -369,12 +358,14 @@ static TARGET void q6_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n
                 }
             }
         }
-        for (int r = 0; r < LANES; r++) {
-            const uint8_t *xr = lane_row(w, w_row, rows, r) + (size_t)i * 210;
-            for (int j = 0; j < 16; j++) {
-                const int32_t sc = (int8_t)xr[192 + j];
-                memcpy(pb + Q6KP_SC + j * 64 + r * 4, &sc, 4);
-            }
+        /* The 16 i8 scales, sign-extended: byte k of dword q is scale 4q + k. */
+        UNROLL
+        for (int q = 0; q < 4; q++) {
+            const __m512i v = gather4(x + 192 + 4 * q, off);
+            UNROLL
+            for (int k = 0; k < 4; k++)
+                _mm512_store_si512((void *)(pb + Q6KP_SC + (4 * q + k) * 64),
+                                   _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * k), 24));
         }
         /* d is the block's last 2 bytes: read the 4 ending there, not past the row. */
         const __m512i d16 = _mm512_srli_epi32(gather4(x + 206, off), 16);
