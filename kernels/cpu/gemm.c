@@ -26,7 +26,29 @@ const mlc_gemm_kernel *mlc_cpu_gemm_kernel(const mlc_cpu_kernels *k, uint32_t ty
 {
     if (!strcmp(k->isa, "avx512"))
         return mlc_cpu_gemm_avx512(type);
+    if (!strcmp(k->isa, "avx2"))
+        return mlc_cpu_gemm_avx2(type);
     return NULL;
+}
+
+size_t mlc_gemm_q8_aux_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / 32) * 8;
+}
+
+void mlc_gemm_q8_prep(const uint8_t *a, int64_t n_in, uint8_t *aux)
+{
+    for (int64_t b = 0; b < n_in / 32; b++, a += 34, aux += 8) {
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++)
+            s += (int8_t)a[2 + j];
+        s *= -128;
+        uint16_t h;
+        memcpy(&h, a, 2);
+        const float d = mlc_fp16_to_fp32(h);
+        memcpy(aux, &s, 4);
+        memcpy(aux + 4, &d, 4);
+    }
 }
 
 /* [begin, end) of n items for thread ith of nth. */

@@ -43,10 +43,33 @@ typedef struct mlc_gemm_kernel {
                  size_t aux_row, int nt, float *y, size_t ldy, int rows);
 } mlc_gemm_kernel;
 
+/* Panel layouts, shared by the ISA files (offsets in bytes; "lane" = weight row 0..15,
+ * "group" = 4 consecutive values, 64 bytes = 4 bytes of each lane):
+ * Q8_0 / Q4_0, per 32-value block: 8 groups of value + 128 (u8), f32 d [16].
+ * Q4_K, per super-block: 8 sub-blocks x 8 groups of nibble values; i32 scales [8][16];
+ *   mins [8][16] as two equal i16; f32 d [16]; f32 dmin [16].
+ * Q6_K, per super-block: 16 sub-blocks x 4 groups of 6-bit values (0..63); i32 scales
+ *   [16][16]; f32 d [16]. */
+#define MLC_GEMM_Q8P_BLOCK (8 * 64 + 64)
+#define MLC_GEMM_Q4KP_SC 4096
+#define MLC_GEMM_Q4KP_MN (MLC_GEMM_Q4KP_SC + 512)
+#define MLC_GEMM_Q4KP_D (MLC_GEMM_Q4KP_MN + 512)
+#define MLC_GEMM_Q4KP_BLOCK (MLC_GEMM_Q4KP_D + 128)
+#define MLC_GEMM_Q6KP_SC 4096
+#define MLC_GEMM_Q6KP_D (MLC_GEMM_Q6KP_SC + 1024)
+#define MLC_GEMM_Q6KP_BLOCK (MLC_GEMM_Q6KP_D + 64)
+
+/* Q8_0 / Q4_0 aux: per activation row and block, i32 -128 * (sum of its 32 values) and
+ * its scale as f32 (8 bytes). */
+size_t mlc_gemm_q8_aux_bytes(int64_t n_in);
+void mlc_gemm_q8_prep(const uint8_t *a, int64_t n_in, uint8_t *aux);
+
 /* The tile kernel of weight type `type` in the kernel set k (its ISA), or NULL. */
 const mlc_gemm_kernel *mlc_cpu_gemm_kernel(const mlc_cpu_kernels *k, uint32_t type);
 /* The AVX-512 VNNI kernels (gemm_avx512.c); NULL where the CPU lacks VNNI or the type. */
 const mlc_gemm_kernel *mlc_cpu_gemm_avx512(uint32_t type);
+/* The AVX2 kernels (gemm_avx2.c: maddubs, 8 lanes per register); NULL for other types. */
+const mlc_gemm_kernel *mlc_cpu_gemm_avx2(uint32_t type);
 
 /* y [n, n_out] f32 = a [n rows of a_row bytes, the weight type's activation format] times
  * w [n_out rows of w_row bytes, n_in values each]^T, split over the pool by 16-row panels.

@@ -43,13 +43,6 @@ static float ldf(const uint8_t *p)
     return v;
 }
 
-static float f16_to_f32(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return mlc_fp16_to_fp32(h);
-}
-
 INLINE __m512i bcast(const uint8_t *p)
 {
     return _mm512_set1_epi32((int)ld32(p));
@@ -83,31 +76,11 @@ INLINE __mmask16 row_mask(int rows)
 
 /* ---------------------------------------------------------------- Q8_0, Q4_0 */
 
-/* Per 32-value block: 8 groups x 16 lanes x 4 bytes (value + 128), then 16 f32 scales. */
-#define Q8P_BLOCK (8 * 64 + 64)
+#define Q8P_BLOCK MLC_GEMM_Q8P_BLOCK
 
 static size_t q8p_panel_bytes(int64_t n_in)
 {
     return (size_t)(n_in / 32) * Q8P_BLOCK;
-}
-
-/* Per activation row and block: i32 -128 * (sum of its 32 values), f32 scale. */
-static size_t q8p_aux_bytes(int64_t n_in)
-{
-    return (size_t)(n_in / 32) * 8;
-}
-
-static void q8p_prep(const uint8_t *a, int64_t n_in, uint8_t *aux)
-{
-    for (int64_t b = 0; b < n_in / 32; b++, a += 34, aux += 8) {
-        int32_t s = 0;
-        for (int j = 0; j < 32; j++)
-            s += (int8_t)a[2 + j];
-        s *= -128;
-        const float d = f16_to_f32(a);
-        memcpy(aux, &s, 4);
-        memcpy(aux + 4, &d, 4);
-    }
 }
 
 static TARGET void q8_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
@@ -191,13 +164,10 @@ static TARGET void q8p_tile(const void *panel, int64_t n_in, const uint8_t *a, s
 
 /* ---------------------------------------------------------------- Q4_K */
 
-/* Per 256-value super-block: 8 sub-blocks x 8 groups x 16 lanes x 4 nibble values (one
- * byte each, 4096 B); i32 scales [8][16]; mins [8][16] as two equal i16 (for vpdpwssd
- * against a pair of Q8_K's 16-value sums); f32 d [16]; f32 dmin [16]. */
-#define Q4KP_SC 4096
-#define Q4KP_MN (Q4KP_SC + 512)
-#define Q4KP_D (Q4KP_MN + 512)
-#define Q4KP_BLOCK (Q4KP_D + 128)
+#define Q4KP_SC MLC_GEMM_Q4KP_SC
+#define Q4KP_MN MLC_GEMM_Q4KP_MN
+#define Q4KP_D MLC_GEMM_Q4KP_D
+#define Q4KP_BLOCK MLC_GEMM_Q4KP_BLOCK
 
 static size_t q4_K_panel_bytes(int64_t n_in)
 {
@@ -320,11 +290,9 @@ static TARGET void q4_K_tile(const void *panel, int64_t n_in, const uint8_t *a, 
 
 /* ---------------------------------------------------------------- Q6_K */
 
-/* Per super-block: 16 sub-blocks of 16 values x 4 groups x 16 lanes x 4 values (0..63,
- * one byte each, 4096 B); i32 scales [16][16]; f32 d [16]. */
-#define Q6KP_SC 4096
-#define Q6KP_D (Q6KP_SC + 1024)
-#define Q6KP_BLOCK (Q6KP_D + 64)
+#define Q6KP_SC MLC_GEMM_Q6KP_SC
+#define Q6KP_D MLC_GEMM_Q6KP_D
+#define Q6KP_BLOCK MLC_GEMM_Q6KP_BLOCK
 
 static size_t q6_K_panel_bytes(int64_t n_in)
 {
@@ -444,8 +412,8 @@ static TARGET void q6_K_tile(const void *panel, int64_t n_in, const uint8_t *a, 
 
 /* ---------------------------------------------------------------- selection */
 
-static const mlc_gemm_kernel Q8_0_K = {q8p_panel_bytes, q8_0_pack, q8p_aux_bytes, q8p_prep, q8p_tile};
-static const mlc_gemm_kernel Q4_0_K = {q8p_panel_bytes, q4_0_pack, q8p_aux_bytes, q8p_prep, q8p_tile};
+static const mlc_gemm_kernel Q8_0_K = {q8p_panel_bytes, q8_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel Q4_0_K = {q8p_panel_bytes, q4_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
 static const mlc_gemm_kernel Q4_K_K = {q4_K_panel_bytes, q4_K_pack, NULL, NULL, q4_K_tile};
 static const mlc_gemm_kernel Q6_K_K = {q6_K_panel_bytes, q6_K_pack, NULL, NULL, q6_K_tile};
 
