@@ -6,8 +6,8 @@
  * across many tokens. Here the weight rows are repacked, 16 at a time, into a panel whose
  * vector lanes are the 16 rows (4 consecutive bytes of one row per 32-bit lane), so that
  * one VNNI instruction against 4 broadcast activation bytes advances the 16 rows at once
- * and no horizontal reduction is left. The panel stays in cache while every activation row
- * streams past it, 8 at a time.
+ * (AVX2: maddubs and maddwd, 8 rows per register) and no horizontal reduction is left.
+ * The panel stays in cache while every activation row streams past it, up to 8 at a time.
  *
  * Results are bit-identical to the scalar dot of vecdot.c (exact integer block sums, then
  * the reference's float operations in its order, one lane per weight row), so choosing
@@ -22,11 +22,11 @@
 #include "pool.h"
 #include "vecdot.h"
 
-/* Below this many activation rows the per-row dots (and the decode kernels) stay faster:
- * packing a panel costs about as much as a few rows' worth of dots. */
+/* Packing a panel is paid back over the activation rows that use it; below this many rows
+ * the per-row dots (and the decode kernels) run instead. Not tuned finely. */
 #define MLC_CPU_GEMM_MIN_ROWS 8
 
-/* One ISA's tile kernels for one weight type (see gemm_avx512.c). */
+/* One ISA's tile kernels for one weight type (gemm_avx512.c, gemm_avx2.c). */
 typedef struct mlc_gemm_kernel {
     /* Bytes of the panel of 16 weight rows of n_in values. */
     size_t (*panel_bytes)(int64_t n_in);
