@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "gemm.h"
 #include "pool.h"
 #include "vecdot.h"
 
@@ -490,10 +491,15 @@ static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y
         mm_convert(&j, 0, 1);
     else
         mlc_pool_run(c->pool, mm_convert, &j);
-    if (n < 4)
+    if (n < 4) {
         mlc_pool_for(c->pool, n_out, mv_chunk(n_out, j.w_row, mlc_pool_size(c->pool)), mv_range, &j);
-    else
-        mlc_pool_run(c->pool, mm_run, &j);
+        return MLC_OK;
+    }
+    /* Prefill: the tile kernels, where this ISA has one for the type (same results). */
+    if (n >= MLC_CPU_GEMM_MIN_ROWS &&
+        mlc_cpu_gemm(c->pool, &c->k, type, j.w, j.w_row, n_in, n_out, j.act, j.act_row, n, j.y))
+        return MLC_OK;
+    mlc_pool_run(c->pool, mm_run, &j);
     return MLC_OK;
 }
 

@@ -1,0 +1,412 @@
+/* gemm_avx2.c: the AVX2 tile kernels of gemm.h (Q8_0, Q4_0, Q4_K, Q6_K), for CPUs without
+ * AVX-512 VNNI. Panels have the layouts of gemm.h (the AVX-512 file's), read as two halves
+ * of 8 lanes (one 256-bit register per group).
+ *
+ * Without vpdpbusd the integer sums go through vpmaddubsw (u8 x i8 pairs, saturating to
+ * i16) and vpmaddwd, and every step stays within i16 so the sums stay exact:
+ * - Q8_0 / Q4_0 (weights stored + 128): the signed weight's magnitude against the
+ *   activation carrying the weight's sign (|pair| <= 2 * 128 * 127), widened per group.
+ * - Q4_K: nibbles (0..15) against the activation: 8 groups add up to at most 30720 in i16,
+ *   then vpmaddwd by the sub-block scale (held in both halves of its lane).
+ * - Q6_K: values 0..63 against the activation, two groups per i16 sum (<= 32256), the
+ *   32 * (16-value sum) correction times the scale added in i32.
+ * Then the scalar dot's float operations in its order: bit-identical to it. Up to 4
+ * activation rows per pass (16 registers). */
+#include "gemm.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define TARGET __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+#define UNROLL _Pragma("GCC unroll 16")
+
+#define NT_MAX 4
+
+INLINE uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+INLINE float ldf(const uint8_t *p)
+{
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+INLINE __m256i bcast(const uint8_t *p)
+{
+    return _mm256_set1_epi32((int)ld32(p));
+}
+
+INLINE __m256i ld(const uint8_t *p)
+{
+    return _mm256_load_si256((const __m256i *)(const void *)p);
+}
+
+INLINE void st(uint8_t *p, __m256i v)
+{
+    _mm256_store_si256((__m256i *)(void *)p, v);
+}
+
+/* Lanes 8h .. 8h+7: byte offsets of their source rows (the last real row repeats). */
+INLINE __m256i row_offsets(size_t w_row, int rows, int h)
+{
+    const __m256i r = _mm256_min_epi32(_mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * h)),
+                                       _mm256_set1_epi32(rows - 1));
+    return _mm256_mullo_epi32(r, _mm256_set1_epi32((int)w_row));
+}
+
+INLINE __m256i gather4(const uint8_t *p, __m256i off)
+{
+    return _mm256_i32gather_epi32((const int *)(const void *)p, off, 1);
+}
+
+INLINE __m256 gather_f16(const uint8_t *p, __m256i off, int shift)
+{
+    const __m256i v = _mm256_and_si256(_mm256_srli_epi32(gather4(p, off), shift), _mm256_set1_epi32(0xFFFF));
+    const __m128i h = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    return _mm256_cvtph_ps(h);
+}
+
+/* Stores the first n (0..8) floats of v at y. */
+INLINE void store_n(float *y, __m256 v, int n)
+{
+    if (n >= 8) {
+        _mm256_storeu_ps(y, v);
+        return;
+    }
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(y, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx), v);
+}
+
+INLINE int half_rows(int rows, int h)
+{
+    const int n = rows - 8 * h;
+    return n < 0 ? 0 : n > 8 ? 8 : n;
+}
+
+/* ---------------------------------------------------------------- Q8_0, Q4_0 */
+
+static size_t q8p_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / 32) * MLC_GEMM_Q8P_BLOCK;
+}
+
+static TARGET void q8_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m256i c80 = _mm256_set1_epi8((char)0x80);
+    for (int h = 0; h < 2; h++) {
+        const __m256i off = row_offsets(w_row, rows, h);
+        const uint8_t *x = w;
+        uint8_t *pb = (uint8_t *)panel + 32 * h;
+        for (int64_t b = 0; b < n_in / 32; b++, x += 34, pb += MLC_GEMM_Q8P_BLOCK) {
+            UNROLL
+            for (int g = 0; g < 8; g++)
+                st(pb + 64 * g, _mm256_xor_si256(gather4(x + 2 + 4 * g, off), c80));
+            _mm256_store_ps((float *)(void *)(pb + 512), gather_f16(x, off, 0));
+        }
+    }
+}
+
+static TARGET void q4_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), c120 = _mm256_set1_epi8(120);
+    for (int h = 0; h < 2; h++) {
+        const __m256i off = row_offsets(w_row, rows, h);
+        const uint8_t *x = w;
+        uint8_t *pb = (uint8_t *)panel + 32 * h;
+        for (int64_t b = 0; b < n_in / 32; b++, x += 18, pb += MLC_GEMM_Q8P_BLOCK) {
+            UNROLL
+            for (int g = 0; g < 4; g++) {
+                const __m256i q = gather4(x + 2 + 4 * g, off);
+                st(pb + 64 * g, _mm256_add_epi8(_mm256_and_si256(q, lo4), c120));
+                st(pb + 64 * (g + 4), _mm256_add_epi8(_mm256_and_si256(_mm256_srli_epi32(q, 4), lo4), c120));
+            }
+            _mm256_store_ps((float *)(void *)(pb + 512), gather_f16(x, off, 0));
+        }
+    }
+}
+
+INLINE void q8p_half(const uint8_t *panel, int64_t nb, const uint8_t *a, size_t a_row, const uint8_t *aux,
+                     size_t aux_row, float *y, size_t ldy, int n, int h, const int NT)
+{
+    const __m256i c80 = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    __m256 s[NT_MAX];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * MLC_GEMM_Q8P_BLOCK + 32 * h;
+        __m256i acc[NT_MAX];
+        UNROLL
+        for (int t = 0; t < NT; t++)
+            acc[t] = _mm256_setzero_si256();
+        UNROLL
+        for (int g = 0; g < 8; g++) {
+            const __m256i wq = _mm256_xor_si256(ld(pb + 64 * g), c80);
+            const __m256i aw = _mm256_abs_epi8(wq);
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const __m256i sa = _mm256_sign_epi8(bcast(a + (size_t)t * a_row + (size_t)b * 34 + 2 + 4 * g), wq);
+                acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), ones));
+            }
+        }
+        const __m256 dx = _mm256_load_ps((const float *)(const void *)(pb + 512));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const __m256 d = _mm256_mul_ps(dx, _mm256_set1_ps(ldf(aux + (size_t)t * aux_row + (size_t)b * 8 + 4)));
+            s[t] = _mm256_add_ps(s[t], _mm256_mul_ps(_mm256_cvtepi32_ps(acc[t]), d));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        store_n(y + (size_t)t * ldy + 8 * h, s[t], n);
+}
+
+/* ---------------------------------------------------------------- Q4_K */
+
+static size_t q4_K_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / MLC_QK_K) * MLC_GEMM_Q4KP_BLOCK;
+}
+
+static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i ff = _mm256_set1_epi32(0xFF);
+    for (int h = 0; h < 2; h++) {
+        const __m256i off = row_offsets(w_row, rows, h);
+        for (int64_t i = 0; i < n_in / MLC_QK_K; i++) {
+            uint8_t *pb = (uint8_t *)panel + (size_t)i * MLC_GEMM_Q4KP_BLOCK + 32 * h;
+            const uint8_t *x = w + (size_t)i * 144;
+            UNROLL
+            for (int di = 0; di < 32; di++) {
+                const __m256i q = gather4(x + 16 + 4 * di, off);
+                const int c = di / 8, g = di % 8;
+                st(pb + (2 * c) * 512 + 64 * g, _mm256_and_si256(q, lo4));
+                st(pb + (2 * c + 1) * 512 + 64 * g, _mm256_and_si256(_mm256_srli_epi32(q, 4), lo4));
+            }
+            const __m256i w0 = gather4(x + 4, off), w1 = gather4(x + 8, off), w2 = gather4(x + 12, off);
+            const __m256i sc_lo = _mm256_and_si256(w0, m6), mn_lo = _mm256_and_si256(w1, m6);
+            const __m256i sc_hi =
+                _mm256_or_si256(_mm256_and_si256(w2, lo4), _mm256_and_si256(_mm256_srli_epi32(w0, 2), m30));
+            const __m256i mn_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(w2, 4), lo4),
+                                                  _mm256_and_si256(_mm256_srli_epi32(w1, 2), m30));
+            UNROLL
+            for (int j = 0; j < 8; j++) {
+                const __m256i sc = _mm256_and_si256(_mm256_srli_epi32(j < 4 ? sc_lo : sc_hi, 8 * (j % 4)), ff);
+                const __m256i mn = _mm256_and_si256(_mm256_srli_epi32(j < 4 ? mn_lo : mn_hi, 8 * (j % 4)), ff);
+                st(pb + MLC_GEMM_Q4KP_SC + j * 64, sc);
+                st(pb + MLC_GEMM_Q4KP_MN + j * 64, _mm256_or_si256(mn, _mm256_slli_epi32(mn, 16)));
+            }
+            _mm256_store_ps((float *)(void *)(pb + MLC_GEMM_Q4KP_D), gather_f16(x, off, 0));
+            _mm256_store_ps((float *)(void *)(pb + MLC_GEMM_Q4KP_D + 64), gather_f16(x, off, 16));
+        }
+    }
+}
+
+INLINE void q4k_half(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t a_row, float *y, size_t ldy,
+                     int n, int h, const int NT)
+{
+    __m256 s[NT_MAX];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *pb = panel + (size_t)i * MLC_GEMM_Q4KP_BLOCK + 32 * h;
+        const size_t ao = (size_t)i * MLC_Q8_K_BYTES;
+        __m256i sumi[NT_MAX], summs[NT_MAX];
+        UNROLL
+        for (int t = 0; t < NT; t++)
+            sumi[t] = summs[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            const __m256i sc = ld(pb + MLC_GEMM_Q4KP_SC + j * 64);
+            const __m256i sc2 = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
+            const __m256i mn = ld(pb + MLC_GEMM_Q4KP_MN + j * 64);
+            __m256i p[NT_MAX];
+            UNROLL
+            for (int t = 0; t < NT; t++)
+                p[t] = _mm256_setzero_si256();
+            UNROLL
+            for (int g = 0; g < 8; g++) {
+                const __m256i wv = ld(pb + j * 512 + 64 * g);
+                UNROLL
+                for (int t = 0; t < NT; t++)
+                    p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(wv, bcast(a + (size_t)t * a_row + ao + 4 + j * 32 + 4 * g)));
+            }
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *at = a + (size_t)t * a_row + ao;
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p[t], sc2));
+                summs[t] = _mm256_add_epi32(summs[t], _mm256_madd_epi16(mn, bcast(at + 4 + MLC_QK_K + 4 * j)));
+            }
+        }
+        const __m256 dx = _mm256_load_ps((const float *)(const void *)(pb + MLC_GEMM_Q4KP_D));
+        const __m256 mx = _mm256_load_ps((const float *)(const void *)(pb + MLC_GEMM_Q4KP_D + 64));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const __m256 yd = _mm256_set1_ps(ldf(a + (size_t)t * a_row + ao));
+            const __m256 d = _mm256_mul_ps(yd, dx), dmin = _mm256_mul_ps(yd, mx);
+            const __m256 t1 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi[t]));
+            const __m256 t2 = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(summs[t]));
+            s[t] = _mm256_add_ps(s[t], _mm256_sub_ps(t1, t2));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        store_n(y + (size_t)t * ldy + 8 * h, s[t], n);
+}
+
+/* ---------------------------------------------------------------- Q6_K */
+
+static size_t q6_K_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / MLC_QK_K) * MLC_GEMM_Q6KP_BLOCK;
+}
+
+/* See gemm_avx512.c's q6_K_pack for where each value's bits are. */
+static TARGET void q6_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3);
+    for (int hh = 0; hh < 2; hh++) {
+        const __m256i off = row_offsets(w_row, rows, hh);
+        for (int64_t i = 0; i < n_in / MLC_QK_K; i++) {
+            uint8_t *pb = (uint8_t *)panel + (size_t)i * MLC_GEMM_Q6KP_BLOCK + 32 * hh;
+            const uint8_t *x = w + (size_t)i * 210;
+            for (int h = 0; h < 2; h++) {
+                UNROLL
+                for (int l = 0; l < 32; l += 4) {
+                    const __m256i L0 = gather4(x + 64 * h + l, off), L1 = gather4(x + 64 * h + 32 + l, off);
+                    const __m256i H = gather4(x + 128 + 32 * h + l, off);
+                    const __m256i lo[4] = {_mm256_and_si256(L0, lo4), _mm256_and_si256(L1, lo4),
+                                           _mm256_and_si256(_mm256_srli_epi32(L0, 4), lo4),
+                                           _mm256_and_si256(_mm256_srli_epi32(L1, 4), lo4)};
+                    UNROLL
+                    for (int q = 0; q < 4; q++) {
+                        const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(H, 2 * q), lo2);
+                        const int j = 8 * h + 2 * q + l / 16, g = (l % 16) / 4;
+                        st(pb + j * 256 + 64 * g, _mm256_or_si256(lo[q], _mm256_slli_epi32(hi, 4)));
+                    }
+                }
+            }
+            UNROLL
+            for (int q = 0; q < 4; q++) {
+                const __m256i v = gather4(x + 192 + 4 * q, off);
+                UNROLL
+                for (int k = 0; k < 4; k++)
+                    st(pb + MLC_GEMM_Q6KP_SC + (4 * q + k) * 64, _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 8 * k), 24));
+            }
+            _mm256_store_ps((float *)(void *)(pb + MLC_GEMM_Q6KP_D), gather_f16(x + 206, off, 16));
+        }
+    }
+}
+
+INLINE void q6k_half(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t a_row, float *y, size_t ldy,
+                     int n, int h, const int NT)
+{
+    __m256 s[NT_MAX];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm256_setzero_ps();
+    const __m256i lo16 = _mm256_set1_epi32(0xFFFF);
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *pb = panel + (size_t)i * MLC_GEMM_Q6KP_BLOCK + 32 * h;
+        const size_t ao = (size_t)i * MLC_Q8_K_BYTES;
+        __m256i sumi[NT_MAX];
+        UNROLL
+        for (int t = 0; t < NT; t++)
+            sumi[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 16; j++) {
+            const __m256i sc = ld(pb + MLC_GEMM_Q6KP_SC + j * 64);
+            const __m256i sc2 = _mm256_or_si256(_mm256_and_si256(sc, lo16), _mm256_slli_epi32(sc, 16));
+            const __m256i w0 = ld(pb + j * 256), w1 = ld(pb + j * 256 + 64);
+            const __m256i w2 = ld(pb + j * 256 + 128), w3 = ld(pb + j * 256 + 192);
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *at = a + (size_t)t * a_row + ao;
+                const uint8_t *q8 = at + 4 + j * 16;
+                int16_t bs;
+                memcpy(&bs, at + 4 + MLC_QK_K + 2 * j, 2);
+                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast(q8)), _mm256_maddubs_epi16(w1, bcast(q8 + 4)));
+                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast(q8 + 8)), _mm256_maddubs_epi16(w3, bcast(q8 + 12)));
+                __m256i v = _mm256_add_epi32(_mm256_madd_epi16(p0, sc2), _mm256_madd_epi16(p1, sc2));
+                v = _mm256_add_epi32(v, _mm256_mullo_epi32(sc, _mm256_set1_epi32(-32 * bs)));
+                sumi[t] = _mm256_add_epi32(sumi[t], v);
+            }
+        }
+        const __m256 dx = _mm256_load_ps((const float *)(const void *)(pb + MLC_GEMM_Q6KP_D));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const __m256 d = _mm256_mul_ps(dx, _mm256_set1_ps(ldf(a + (size_t)t * a_row + ao)));
+            s[t] = _mm256_add_ps(s[t], _mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi[t])));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        store_n(y + (size_t)t * ldy + 8 * h, s[t], n);
+}
+
+/* ---------------------------------------------------------------- tiles */
+
+/* Runs half-kernel KERNEL over both halves and the nt rows, NT_MAX at a time. */
+#define TILE_BODY(KERNEL, ...)                                                              \
+    for (int t0 = 0; t0 < nt; t0 += NT_MAX) {                                               \
+        const int m = nt - t0 < NT_MAX ? nt - t0 : NT_MAX;                                  \
+        for (int h = 0; h < 2; h++) {                                                       \
+            const int hr = half_rows(rows, h);                                              \
+            if (!hr)                                                                        \
+                continue;                                                                   \
+            switch (m) {                                                                    \
+            case 4: KERNEL(__VA_ARGS__, y + (size_t)t0 * ldy, ldy, hr, h, 4); break;        \
+            case 3: KERNEL(__VA_ARGS__, y + (size_t)t0 * ldy, ldy, hr, h, 3); break;        \
+            case 2: KERNEL(__VA_ARGS__, y + (size_t)t0 * ldy, ldy, hr, h, 2); break;        \
+            default: KERNEL(__VA_ARGS__, y + (size_t)t0 * ldy, ldy, hr, h, 1); break;       \
+            }                                                                               \
+        }                                                                                   \
+    }
+
+static TARGET void q8p_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                            const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    TILE_BODY(q8p_half, panel, n_in / 32, a + (size_t)t0 * a_row, a_row, aux + (size_t)t0 * aux_row, aux_row)
+}
+
+static TARGET void q4_K_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                             const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    (void)aux;
+    (void)aux_row;
+    TILE_BODY(q4k_half, panel, n_in / MLC_QK_K, a + (size_t)t0 * a_row, a_row)
+}
+
+static TARGET void q6_K_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                             const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    (void)aux;
+    (void)aux_row;
+    TILE_BODY(q6k_half, panel, n_in / MLC_QK_K, a + (size_t)t0 * a_row, a_row)
+}
+
+static const mlc_gemm_kernel Q8_0_K = {q8p_panel_bytes, q8_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel Q4_0_K = {q8p_panel_bytes, q4_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel Q4_K_K = {q4_K_panel_bytes, q4_K_pack, NULL, NULL, q4_K_tile};
+static const mlc_gemm_kernel Q6_K_K = {q6_K_panel_bytes, q6_K_pack, NULL, NULL, q6_K_tile};
+
+const mlc_gemm_kernel *mlc_cpu_gemm_avx2(uint32_t type)
+{
+    switch (type) {
+    case MLC_TYPE_Q8_0: return &Q8_0_K;
+    case MLC_TYPE_Q4_0: return &Q4_0_K;
+    case MLC_TYPE_Q4_K: return &Q4_K_K;
+    case MLC_TYPE_Q6_K: return &Q6_K_K;
+    default: return NULL;
+    }
+}

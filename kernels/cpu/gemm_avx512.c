@@ -1,0 +1,437 @@
+/* gemm_avx512.c: the AVX-512 VNNI tile kernels of gemm.h (Q8_0, Q4_0, Q4_K, Q6_K).
+ *
+ * A panel holds 16 weight rows, one per 32-bit lane of a 512-bit register: for each group
+ * of 4 consecutive values, 64 bytes = 4 bytes of each row. vpdpbusd multiplies those
+ * (unsigned) bytes by 4 bytes of one activation row broadcast to every lane, so 8 of them
+ * give the 16 rows' integer sums over a 32-value block, with no horizontal reduction.
+ * vpdpbusd wants its first operand unsigned, so the signed weights of Q8_0 / Q4_0 are
+ * stored plus 128 and the block's activation sum times 128 is subtracted (the sum comes
+ * from prep, once per activation row); Q4_K's nibbles are unsigned already, and Q6_K's
+ * 6-bit values are stored as 0..63 with 32 times the activation's 16-value sums (Q8_K's
+ * bsums) subtracted per sub-block. The integer sums are exact, so the float operations
+ * that follow, one lane per row, are those of the scalar dot (vecdot.c) in its order:
+ * the outputs are bit-identical to it. Each tile takes up to 8 activation rows: the
+ * panel's 8 registers of a block are loaded once for the 8 rows. */
+#include "gemm.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define INLINE \
+    static inline __attribute__((always_inline, target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+#define UNROLL _Pragma("GCC unroll 16")
+
+#define LANES 16
+#define MAX_NT 8
+
+static uint32_t ld32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static float ldf(const uint8_t *p)
+{
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+INLINE __m512i bcast(const uint8_t *p)
+{
+    return _mm512_set1_epi32((int)ld32(p));
+}
+
+/* Lane r: the byte offset of its source row (the last real row repeats); gemm.c keeps
+ * 16 rows' offsets within int32. */
+INLINE __m512i row_offsets(size_t w_row, int rows)
+{
+    const __m512i r = _mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                       _mm512_set1_epi32(rows - 1));
+    return _mm512_mullo_epi32(r, _mm512_set1_epi32((int)w_row));
+}
+
+/* The 4 bytes at p + offset of lane r, for the 16 lanes: a 16 x 4-byte transpose. */
+INLINE __m512i gather4(const uint8_t *p, __m512i off)
+{
+    return _mm512_i32gather_epi32(off, (const void *)p, 1);
+}
+
+/* The f16 at p + offset of each lane, as f32. */
+INLINE __m512 gather_f16(const uint8_t *p, __m512i off)
+{
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_and_si512(gather4(p, off), _mm512_set1_epi32(0xFFFF))));
+}
+
+INLINE __mmask16 row_mask(int rows)
+{
+    return (__mmask16)((1u << rows) - 1u);
+}
+
+/* ---------------------------------------------------------------- Q8_0, Q4_0 */
+
+#define Q8P_BLOCK MLC_GEMM_Q8P_BLOCK
+
+static size_t q8p_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / 32) * Q8P_BLOCK;
+}
+
+static TARGET void q8_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m512i off = row_offsets(w_row, rows), c80 = _mm512_set1_epi8((char)0x80);
+    uint8_t *pb = panel;
+    for (int64_t b = 0; b < n_in / 32; b++, w += 34, pb += Q8P_BLOCK) {
+        UNROLL
+        for (int g = 0; g < 8; g++)
+            _mm512_store_si512((void *)(pb + 64 * g), _mm512_xor_si512(gather4(w + 2 + 4 * g, off), c80));
+        _mm512_store_ps((void *)(pb + 512), gather_f16(w, off));
+    }
+}
+
+/* Q4_0: byte j of qs holds value j (low nibble) and j + 16 (high), each q - 8: stored
+ * as q + 120. */
+static TARGET void q4_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F), c120 = _mm512_set1_epi8(120);
+    uint8_t *pb = panel;
+    for (int64_t b = 0; b < n_in / 32; b++, w += 18, pb += Q8P_BLOCK) {
+        UNROLL
+        for (int g = 0; g < 4; g++) {
+            const __m512i q = gather4(w + 2 + 4 * g, off);
+            const __m512i lo = _mm512_and_si512(q, lo4), hi = _mm512_and_si512(_mm512_srli_epi32(q, 4), lo4);
+            _mm512_store_si512((void *)(pb + 64 * g), _mm512_add_epi8(lo, c120));
+            _mm512_store_si512((void *)(pb + 64 * (g + 4)), _mm512_add_epi8(hi, c120));
+        }
+        _mm512_store_ps((void *)(pb + 512), gather_f16(w, off));
+    }
+}
+
+/* s += (float)sumi * (dx * dy) per block, as the scalar dot. */
+INLINE void q8p_tile_n(const uint8_t *panel, int64_t nb, const uint8_t *a, size_t a_row, const uint8_t *aux,
+                       size_t aux_row, float *y, size_t ldy, __mmask16 m, const int NT)
+{
+    __m512 s[MAX_NT];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *pb = panel + (size_t)b * Q8P_BLOCK;
+        __m512i w[8];
+        UNROLL
+        for (int g = 0; g < 8; g++)
+            w[g] = _mm512_load_si512((const void *)(pb + 64 * g));
+        const __m512 dx = _mm512_load_ps((const void *)(pb + 512));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *at = a + (size_t)t * a_row + (size_t)b * 34 + 2;
+            const uint8_t *ax = aux + (size_t)t * aux_row + (size_t)b * 8;
+            __m512i acc = bcast(ax);
+            UNROLL
+            for (int g = 0; g < 8; g++)
+                acc = _mm512_dpbusd_epi32(acc, w[g], bcast(at + 4 * g));
+            const __m512 d = _mm512_mul_ps(dx, _mm512_set1_ps(ldf(ax + 4)));
+            s[t] = _mm512_add_ps(s[t], _mm512_mul_ps(_mm512_cvtepi32_ps(acc), d));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, s[t]);
+}
+
+static TARGET void q8p_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                            const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    const int64_t nb = n_in / 32;
+    const __mmask16 m = row_mask(rows);
+    switch (nt) {
+    case 8: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 8); break;
+    case 7: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 7); break;
+    case 6: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 6); break;
+    case 5: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 5); break;
+    case 4: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 4); break;
+    case 3: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 3); break;
+    case 2: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 2); break;
+    default: q8p_tile_n(panel, nb, a, a_row, aux, aux_row, y, ldy, m, 1); break;
+    }
+}
+
+/* ---------------------------------------------------------------- Q4_K */
+
+#define Q4KP_SC MLC_GEMM_Q4KP_SC
+#define Q4KP_MN MLC_GEMM_Q4KP_MN
+#define Q4KP_D MLC_GEMM_Q4KP_D
+#define Q4KP_BLOCK MLC_GEMM_Q4KP_BLOCK
+
+static size_t q4_K_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / MLC_QK_K) * Q4KP_BLOCK;
+}
+
+static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F);
+    uint8_t *p = panel;
+    for (int64_t i = 0; i < n_in / MLC_QK_K; i++) {
+        uint8_t *pb = p + (size_t)i * Q4KP_BLOCK;
+        const uint8_t *x = w + (size_t)i * 144;
+        /* Dword di of qs: values 64 c + 4 (di % 8) .. + 3 (low nibbles, sub-block 2c) and
+         * the same + 32 (high nibbles, sub-block 2c + 1), c = di / 8. */
+        UNROLL
+        for (int di = 0; di < 32; di++) {
+            const __m512i q = gather4(x + 16 + 4 * di, off);
+            const int c = di / 8, g = di % 8;
+            _mm512_store_si512((void *)(pb + (2 * c) * 512 + 64 * g), _mm512_and_si512(q, lo4));
+            _mm512_store_si512((void *)(pb + (2 * c + 1) * 512 + 64 * g),
+                               _mm512_and_si512(_mm512_srli_epi32(q, 4), lo4));
+        }
+        _mm512_store_ps((void *)(pb + Q4KP_D), gather_f16(x, off));
+        _mm512_store_ps((void *)(pb + Q4KP_D + 64), gather_f16(x + 2, off));
+        /* The 12 scale bytes as in vecdot.c's q4k_scale_min: scales and mins of sub-blocks 0..3 in
+         * the low 6 bits of bytes 0..3 and 4..7, those of 4..7 split over bytes 8..11
+         * (low / high nibble) and the top 2 bits of bytes 0..3 / 4..7. */
+        const __m512i w0 = gather4(x + 4, off), w1 = gather4(x + 8, off), w2 = gather4(x + 12, off);
+        const __m512i m6 = _mm512_set1_epi8(0x3F), m30 = _mm512_set1_epi8(0x30);
+        const __m512i sc_lo = _mm512_and_si512(w0, m6), mn_lo = _mm512_and_si512(w1, m6);
+        const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(w2, lo4), _mm512_and_si512(_mm512_srli_epi32(w0, 2), m30));
+        const __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), lo4),
+                                              _mm512_and_si512(_mm512_srli_epi32(w1, 2), m30));
+        const __m512i ff = _mm512_set1_epi32(0xFF);
+        UNROLL
+        for (int j = 0; j < 8; j++) {
+            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? sc_lo : sc_hi, 8 * (j % 4)), ff);
+            const __m512i mn = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? mn_lo : mn_hi, 8 * (j % 4)), ff);
+            _mm512_store_si512((void *)(pb + Q4KP_SC + j * 64), sc);
+            _mm512_store_si512((void *)(pb + Q4KP_MN + j * 64), _mm512_or_si512(mn, _mm512_slli_epi32(mn, 16)));
+        }
+    }
+}
+
+/* s += d * (float)sumi - dmin * (float)summs with d = yd * dx, dmin = yd * dmin_x. */
+INLINE void q4k_tile_n(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t a_row, float *y,
+                       size_t ldy, __mmask16 m, const int NT)
+{
+    __m512 s[MAX_NT];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *pb = panel + (size_t)i * Q4KP_BLOCK;
+        const size_t ao = (size_t)i * MLC_Q8_K_BYTES;
+        __m512i sumi[MAX_NT];
+        UNROLL
+        for (int t = 0; t < NT; t++)
+            sumi[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            __m512i w[8];
+            UNROLL
+            for (int g = 0; g < 8; g++)
+                w[g] = _mm512_load_si512((const void *)(pb + j * 512 + 64 * g));
+            const __m512i sc = _mm512_load_si512((const void *)(pb + Q4KP_SC + j * 64));
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *q8 = a + (size_t)t * a_row + ao + 4 + j * 32;
+                __m512i acc = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast(q8));
+                UNROLL
+                for (int g = 1; g < 8; g++)
+                    acc = _mm512_dpbusd_epi32(acc, w[g], bcast(q8 + 4 * g));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(acc, sc));
+            }
+        }
+        __m512i mn[8];
+        UNROLL
+        for (int j = 0; j < 8; j++)
+            mn[j] = _mm512_load_si512((const void *)(pb + Q4KP_MN + j * 64));
+        const __m512 dx = _mm512_load_ps((const void *)(pb + Q4KP_D));
+        const __m512 mx = _mm512_load_ps((const void *)(pb + Q4KP_D + 64));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const uint8_t *at = a + (size_t)t * a_row + ao;
+            __m512i summs = _mm512_setzero_si512();
+            UNROLL
+            for (int j = 0; j < 8; j++)
+                summs = _mm512_dpwssd_epi32(summs, mn[j], bcast(at + 4 + MLC_QK_K + 4 * j));
+            const __m512 yd = _mm512_set1_ps(ldf(at));
+            const __m512 d = _mm512_mul_ps(yd, dx), dmin = _mm512_mul_ps(yd, mx);
+            const __m512 t1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi[t]));
+            const __m512 t2 = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(summs));
+            s[t] = _mm512_add_ps(s[t], _mm512_sub_ps(t1, t2));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, s[t]);
+}
+
+static TARGET void q4_K_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                             const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    (void)aux;
+    (void)aux_row;
+    const int64_t nsb = n_in / MLC_QK_K;
+    const __mmask16 m = row_mask(rows);
+    switch (nt) {
+    case 8: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 8); break;
+    case 7: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 7); break;
+    case 6: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 6); break;
+    case 5: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 5); break;
+    case 4: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 4); break;
+    case 3: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 3); break;
+    case 2: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 2); break;
+    default: q4k_tile_n(panel, nsb, a, a_row, y, ldy, m, 1); break;
+    }
+}
+
+/* ---------------------------------------------------------------- Q6_K */
+
+#define Q6KP_SC MLC_GEMM_Q6KP_SC
+#define Q6KP_D MLC_GEMM_Q6KP_D
+#define Q6KP_BLOCK MLC_GEMM_Q6KP_BLOCK
+
+static size_t q6_K_panel_bytes(int64_t n_in)
+{
+    return (size_t)(n_in / MLC_QK_K) * Q6KP_BLOCK;
+}
+
+/* Value k = 128 h + 32 q + l of a Q6_K block (ql[128], qh[64], i8 scales[16], f16 d):
+ * low 4 bits in ql[64 h + 32 (q & 1) + l] (low nibble for q < 2), high 2 bits at bit 2q
+ * of qh[32 h + l]. Stored as 0..63 in sub-block k / 16, group (k % 16) / 4. */
+static TARGET void q6_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F), lo2 = _mm512_set1_epi8(3);
+    uint8_t *p = panel;
+    for (int64_t i = 0; i < n_in / MLC_QK_K; i++) {
+        uint8_t *pb = p + (size_t)i * Q6KP_BLOCK;
+        const uint8_t *x = w + (size_t)i * 210;
+        for (int h = 0; h < 2; h++) {
+            UNROLL
+            for (int l = 0; l < 32; l += 4) {
+                const __m512i L0 = gather4(x + 64 * h + l, off), L1 = gather4(x + 64 * h + 32 + l, off);
+                const __m512i H = gather4(x + 128 + 32 * h + l, off);
+                const __m512i lo[4] = {_mm512_and_si512(L0, lo4), _mm512_and_si512(L1, lo4),
+                                       _mm512_and_si512(_mm512_srli_epi32(L0, 4), lo4),
+                                       _mm512_and_si512(_mm512_srli_epi32(L1, 4), lo4)};
+                UNROLL
+                for (int q = 0; q < 4; q++) {
+                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(H, 2 * q), lo2);
+                    const int j = 8 * h + 2 * q + l / 16, g = (l % 16) / 4;
+                    _mm512_store_si512((void *)(pb + j * 256 + 64 * g),
+                                       _mm512_or_si512(lo[q], _mm512_slli_epi32(hi, 4)));
+                }
+            }
+        }
+        /* The 16 i8 scales, sign-extended: byte k of dword q is scale 4q + k. */
+        UNROLL
+        for (int q = 0; q < 4; q++) {
+            const __m512i v = gather4(x + 192 + 4 * q, off);
+            UNROLL
+            for (int k = 0; k < 4; k++)
+                _mm512_store_si512((void *)(pb + Q6KP_SC + (4 * q + k) * 64),
+                                   _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * k), 24));
+        }
+        /* d is the block's last 2 bytes: read the 4 ending there, not past the row. */
+        const __m512i d16 = _mm512_srli_epi32(gather4(x + 206, off), 16);
+        _mm512_store_ps((void *)(pb + Q6KP_D), _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d16)));
+    }
+}
+
+/* s += (dx * yd) * (float)sumi, sumi = sum over sub-blocks of sc * (sum q*a - 32 * bsum). */
+INLINE void q6k_tile_n(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t a_row, float *y,
+                       size_t ldy, __mmask16 m, const int NT)
+{
+    __m512 s[MAX_NT];
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        s[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *pb = panel + (size_t)i * Q6KP_BLOCK;
+        const size_t ao = (size_t)i * MLC_Q8_K_BYTES;
+        __m512i sumi[MAX_NT];
+        UNROLL
+        for (int t = 0; t < NT; t++)
+            sumi[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 16; j += 2) {
+            __m512i w[8];
+            UNROLL
+            for (int g = 0; g < 8; g++)
+                w[g] = _mm512_load_si512((const void *)(pb + j * 256 + 64 * g));
+            const __m512i sc0 = _mm512_load_si512((const void *)(pb + Q6KP_SC + j * 64));
+            const __m512i sc1 = _mm512_load_si512((const void *)(pb + Q6KP_SC + j * 64 + 64));
+            UNROLL
+            for (int t = 0; t < NT; t++) {
+                const uint8_t *at = a + (size_t)t * a_row + ao;
+                const uint8_t *q8 = at + 4 + j * 16;
+                int16_t bs[2];
+                memcpy(bs, at + 4 + MLC_QK_K + 2 * j, sizeof bs);
+                __m512i a0 = _mm512_set1_epi32(-32 * bs[0]), a1 = _mm512_set1_epi32(-32 * bs[1]);
+                UNROLL
+                for (int g = 0; g < 4; g++) {
+                    a0 = _mm512_dpbusd_epi32(a0, w[g], bcast(q8 + 4 * g));
+                    a1 = _mm512_dpbusd_epi32(a1, w[4 + g], bcast(q8 + 16 + 4 * g));
+                }
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a0, sc0));
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_mullo_epi32(a1, sc1));
+            }
+        }
+        const __m512 dx = _mm512_load_ps((const void *)(pb + Q6KP_D));
+        UNROLL
+        for (int t = 0; t < NT; t++) {
+            const __m512 d = _mm512_mul_ps(dx, _mm512_set1_ps(ldf(a + (size_t)t * a_row + ao)));
+            s[t] = _mm512_add_ps(s[t], _mm512_mul_ps(d, _mm512_cvtepi32_ps(sumi[t])));
+        }
+    }
+    UNROLL
+    for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, s[t]);
+}
+
+static TARGET void q6_K_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                             const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    (void)aux;
+    (void)aux_row;
+    const int64_t nsb = n_in / MLC_QK_K;
+    const __mmask16 m = row_mask(rows);
+    switch (nt) {
+    case 8: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 8); break;
+    case 7: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 7); break;
+    case 6: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 6); break;
+    case 5: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 5); break;
+    case 4: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 4); break;
+    case 3: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 3); break;
+    case 2: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 2); break;
+    default: q6k_tile_n(panel, nsb, a, a_row, y, ldy, m, 1); break;
+    }
+}
+
+/* ---------------------------------------------------------------- selection */
+
+static const mlc_gemm_kernel Q8_0_K = {q8p_panel_bytes, q8_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel Q4_0_K = {q8p_panel_bytes, q4_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel Q4_K_K = {q4_K_panel_bytes, q4_K_pack, NULL, NULL, q4_K_tile};
+static const mlc_gemm_kernel Q6_K_K = {q6_K_panel_bytes, q6_K_pack, NULL, NULL, q6_K_tile};
+
+const mlc_gemm_kernel *mlc_cpu_gemm_avx512(uint32_t type)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bw"))
+        return NULL;
+    switch (type) {
+    case MLC_TYPE_Q8_0: return &Q8_0_K;
+    case MLC_TYPE_Q4_0: return &Q4_0_K;
+    case MLC_TYPE_Q4_K: return &Q4_K_K;
+    case MLC_TYPE_Q6_K: return &Q6_K_K;
+    default: return NULL;
+    }
+#else
+    (void)type;
+    return NULL;
+#endif
+}
