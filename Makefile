@@ -2,7 +2,8 @@
 #
 #   make deps                 install the Debian packages (apt-get; sudo when not root)
 #   make                      build/mlc-bench and build/libmlc.a (-O2; DEBUG=1 for -O0 -g)
-#   make test                 Criterion tests (SANITIZE=1: built with ASan+UBSan)
+#   make test                 Criterion tests (SANITIZE=1: built with ASan+UBSan, into build/san,
+#                             without the cuda/hip backends unless BACKENDS names them)
 #   make fuzz [FUZZ_TIME=60]  libFuzzer run on the GGUF reader (clang)
 #   make install PREFIX=/usr/local DESTDIR=
 #   BACKENDS="cpu ..."        backends to build; default: those whose toolchain is present
