@@ -216,7 +216,7 @@ LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
 $(BUILD)/obj/cuda/%.o: %.cu $(GPU_DEPS) $(FLAGSTAMP)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  NVCC    $<")
-	$(Q)$(NVCC) $(CPPFLAGS) $(GPU_CXXFLAGS) $(CUDA_ARCHS) -Werror all-warnings \
+	$(Q)$(NVCC) $(CPPFLAGS) $(GPU_CXXFLAGS) $(CUDA_ARCHS) -fmad=false -Werror all-warnings \
 	    -Xcompiler -Wall,-Wextra,-Werror -c $< -o $@
 endif
 ifneq ($(filter hip,$(BACKENDS)),)
@@ -226,7 +226,7 @@ LDLIBS += -lamdhip64 -lstdc++
 $(BUILD)/obj/hip/%.o: %.cu $(GPU_DEPS) $(FLAGSTAMP)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  HIPCC   $<")
-	$(Q)$(HIPCC) -x hip -DMLC_GPU_HIP $(CPPFLAGS) $(GPU_CXXFLAGS) $(HIP_ARCHS) $(HIP_HOST_ONLY) -Wall -Wextra -Werror -c $< -o $@
+	$(Q)$(HIPCC) -x hip -DMLC_GPU_HIP $(CPPFLAGS) $(GPU_CXXFLAGS) $(HIP_ARCHS) $(HIP_HOST_ONLY) -ffp-contract=off -Wall -Wextra -Werror -c $< -o $@
 # The host side has no kernels; clang's device pass would take its table (a constant
 # initialized with host functions) for device memory.
 $(BUILD)/obj/hip/kernels/cuda/cuda_backend.o: HIP_HOST_ONLY := --cuda-host-only

@@ -170,11 +170,20 @@ static void release(cu_ctx *c, mlc_buffer *b)
     b->size = 0;
 }
 
+/* The current device belongs to the calling host thread (serve loads a model in one thread
+ * and decodes in another), so every entry point that touches memory or the stream binds this
+ * instance's device first; the call is cheap when it is already current. */
+static void bind(const cu_ctx *c)
+{
+    (void)cudaSetDevice(c->dev);
+}
+
 static void cu_destroy(void *ctx)
 {
     cu_ctx *c = (cu_ctx *)ctx;
     if (!c)
         return;
+    bind(c);
     if (c->stream)
         (void)cudaStreamSynchronize(c->stream);
     release(c, &c->scores);
@@ -250,6 +259,7 @@ static void cu_describe(void *ctx, char *buf, size_t cap)
 
 static mlc_status alloc_mem(cu_ctx *c, size_t bytes, mlc_buffer *b, const char *what, mlc_err *err)
 {
+    bind(c);
     b->ptr = NULL;
     b->size = bytes;
     if (!bytes)
@@ -309,6 +319,7 @@ static void cu_buffer_free(void *ctx, mlc_buffer *b)
     if (!b)
         return;
     cu_ctx *c = (cu_ctx *)ctx;
+    bind(c);
     /* Queued kernels may still use it. */
     (void)cudaStreamSynchronize(c->stream);
     release(c, b);
@@ -317,6 +328,7 @@ static void cu_buffer_free(void *ctx, mlc_buffer *b)
 
 static mlc_status span_ok(cu_ctx *c, const char *what, const mlc_buffer *b, size_t offset, size_t bytes)
 {
+    bind(c);
     if (c->err.status)
         return c->err.status;
     if (b && offset <= b->size && bytes <= b->size - offset)
@@ -393,6 +405,7 @@ static const char *flag_text(int code)
 static mlc_status cu_sync(void *ctx, mlc_err *err)
 {
     cu_ctx *c = (cu_ctx *)ctx;
+    bind(c);
     int f[3] = {0, 0, 0};
     cudaError_t e = cudaStreamSynchronize(c->stream);
     if (e != cudaSuccess)
@@ -416,6 +429,7 @@ static mlc_status cu_sync(void *ctx, mlc_err *err)
 
 mlc_status views_ok(cu_ctx *c, const char *op, std::initializer_list<const mlc_tensor *> ts)
 {
+    bind(c);
     if (c->err.status)
         return c->err.status;
     int i = 0;

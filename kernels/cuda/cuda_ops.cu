@@ -5,9 +5,12 @@
  * report the first one out of range through the error flag, read at sync.
  *
  * The arithmetic follows the CPU backend's where it decides roundings: sums of squares and
- * the softmax denominator in double, exp/tanh/cos/sin rounded from double, rotary angles
- * built by repeated multiplication, and with an F16 cache the query and the probabilities
- * rounded to half (as ggml's F16 matmuls do). */
+ * the softmax denominator in double, GeGLU's tanh rounded from double, rotary angles built by
+ * repeated multiplication, and with an F16 cache the query and the probabilities rounded to
+ * half (as ggml's F16 matmuls do); the other exp/tanh/cos/sin are computed in double where the
+ * CPU uses the float functions (within a float ulp of them). Both compilers are told not to
+ * contract a*b+c into one fused operation (-fmad=false, -ffp-contract=off), as the CPU's
+ * C code is compiled. */
 #include <math.h>
 #include <string.h>
 
@@ -345,7 +348,7 @@ mlc_status attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_c
     if (s || (s = cache_ok(c, "attention", &k_cache, &v_cache, &slot, &pos, n)) ||
         (s = typed(c, "attention", MLC_TYPE_F32, {&q, &out})))
         return s;
-    if (hd < 1 || hd > MLC_CU_MAX_HD || k_cache.ne[0] < hd || k_cache.ne[0] % hd ||
+    if (hd < 1 || hd > MLC_CU_MAX_HD || k_cache.ne[0] < hd || k_cache.ne[0] % hd || k_cache.ne[1] < 1 ||
         q.ne[1] % (k_cache.ne[0] / hd) || mlc_tensor_nelem(&out) != mlc_tensor_nelem(&q) || q.ne[1] > INT32_MAX)
         return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": attention: q [%lld, %lld, %lld] over caches of rows of %lld",
                     (long long)hd, (long long)q.ne[1], (long long)n, (long long)k_cache.ne[0]);
