@@ -26,8 +26,8 @@ int mlc_cmd_devices(int argc, char **argv)
             char padded[48];
             snprintf(padded, sizeof padded, " %s ", name);
             if (strstr(MLC_IMPLEMENTED_BACKENDS, padded))
-                printf("%-7s not built (its toolchain was missing: install it, then make BACKENDS=\"... %s\")\n",
-                       name, name);
+                printf("%-7s not built (not in this build: make BACKENDS=\"... %s\" builds it where its "
+                       "toolchain is installed)\n", name, name);
             else
                 printf("%-7s not built (this version of mlc-bench has no %s backend yet)\n", name, name);
             continue;
