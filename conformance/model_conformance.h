@@ -25,7 +25,8 @@ typedef struct mlc_conf_model_result {
     int n_positions;          /* scored positions */
     double logits_nmse_max;   /* worst position */
     double logits_nmse_mean;
-    double top1_agree;        /* share of positions with the reference's argmax */
+    double top1_agree;        /* share of positions with the reference's argmax, up to a
+                               * near tie (within twice the position's largest logit error) */
     double ppl, ppl_ref, ppl_rel;
     int n_greedy;
     int greedy_match;         /* leading greedy tokens equal to the reference's */

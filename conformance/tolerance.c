@@ -95,7 +95,8 @@ static const tol TOLS[] = {
    running the same numerical scheme differ from the reference CPU's by about the matmul
    errors (1e-5 .. 1e-4 NMSE on quantized weights); 5e-3 leaves room for a GPU's reordered
    sums over many layers and still fails a wrong op (NMSE ~ 1e-1 and up). Perplexity within
-   1%; argmax equal on 95% of positions (random-weight models have near ties). */
+   1%; argmax equal on 95% of positions, a near tie counting as equal (random-weight models
+   are full of them: see model_conformance.c). */
 static const mlc_conf_model_tol MODEL_TOL = {5e-3, 0.01, 0.95};
 
 const mlc_conf_model_tol *mlc_conf_model_tolerance(void)
