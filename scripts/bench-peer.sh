@@ -11,8 +11,15 @@
 #   THREADS=2 P=128 N=64 R=3 ROUNDS=2   micro/llama-bench -t -p -n -r, and how many times
 #                   each pair alternates (P may be a list: P=128,512)
 #   MLC=build/mlc-bench                 our binary
+#   PEER_ARGS="..."                     extra llama-bench arguments (e.g. "--repack 0")
+#
+# On CPUs with AMX the on-demand build leaves AMX out of the peer (-mno-amx-*): the vendored
+# llama.cpp's AMX matmul faults at its tile configuration (ldtilecfg) on Sapphire Rapids for
+# every quantized model we tried, while AMX itself works there. Its AVX-512/VNNI paths and
+# weight repacking stay on, so the peer runs in the best configuration that does not crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+read -r -a peer_args <<< "${PEER_ARGS:-}"
 OUT=build/peer
 MLC=${MLC:-build/mlc-bench}
 THREADS=${THREADS:-2} P=${P:-128} N=${N:-64} R=${R:-3} ROUNDS=${ROUNDS:-2}
@@ -31,7 +38,11 @@ build_peer() {
         tar -xzf "$OUT/llama_cpp_python-$VERSION.tar.gz" -C "$OUT"
     fi
     [ -f "$src/CMakeLists.txt" ] || die "$src has no CMakeLists.txt"
+    # GCC gives an explicit -mno-X precedence over what -march=native implies, in any order.
+    local noamx=""
+    grep -qw amx_tile /proc/cpuinfo && noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
     cmake -S "$src" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+        -DCMAKE_C_FLAGS="$noamx" -DCMAKE_CXX_FLAGS="$noamx" \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
     cmake --build "$OUT/build" --target llama-bench -j "$(nproc)" >&2
 }
@@ -63,14 +74,14 @@ fi
 
 res="$OUT/results/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$res"
-echo "bench-peer: ours $MLC, peer $PEER_BIN; -t $THREADS -p $P -n $N -r $R, $ROUNDS rounds; results in $res" >&2
+echo "bench-peer: ours $MLC, peer $PEER_BIN ${PEER_ARGS:-}; -t $THREADS -p $P -n $N -r $R, $ROUNDS rounds; results in $res" >&2
 i=0
 for round in $(seq "$ROUNDS"); do
     for m in $MODELS; do
         [ -f "$m" ] || die "$m: no such model file"
         i=$((i + 1))
         ours() { "$MLC" micro -m "$m" -t "$THREADS" -p "$P" -n "$N" -r "$R" -o csv --no-store > "$res/$i.ours.csv"; }
-        peer() { "$PEER_BIN" -m "$m" -t "$THREADS" -p "$P" -n "$N" -r "$R" -o csv > "$res/$i.peer.csv" 2> "$res/$i.peer.log"; }
+        peer() { "$PEER_BIN" -m "$m" -t "$THREADS" -p "$P" -n "$N" -r "$R" "${peer_args[@]}" -o csv > "$res/$i.peer.csv" 2> "$res/$i.peer.log"; }
         # alternate who goes first, so neither always runs on a warmer or quieter machine
         if [ $((round % 2)) = 1 ]; then ours || die "ours failed on $m"; peer || die "llama-bench failed on $m (see $res/$i.peer.log)"
         else peer || die "llama-bench failed on $m (see $res/$i.peer.log)"; ours || die "ours failed on $m"; fi
