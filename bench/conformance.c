@@ -779,6 +779,17 @@ int mlc_cmd_conformance(int argc, char **argv)
         if (!mlc_backend_built(bi) || (!all && strcmp(mlc_backend_name(bi), o.backend)))
             continue;
         const int n_dev = mlc_backend_device_count(bi);
+        if (n_dev == 0 && !all) {
+            const mlc_backend_vt *vt = NULL;
+            mlc_err err = {0};
+            char why[256] = "";
+            if (mlc_backend_vt_get(o.backend, &vt, &err) == MLC_OK && vt->no_device)
+                vt->no_device(why, sizeof why);
+            fprintf(stderr, "mlc-bench conformance: backend '%s' has no device%s%s\n", o.backend,
+                    why[0] ? ": " : "", why);
+            rc = 2;
+            break;
+        }
         if (o.device >= n_dev && !all) {
             fprintf(stderr, "mlc-bench conformance: backend '%s' has no device %d (%d present)\n",
                     o.backend, o.device, n_dev);

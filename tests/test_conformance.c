@@ -17,6 +17,7 @@
 #include "../conformance/conformance.h"
 #include "../conformance/model_conformance.h"
 #include "backend.h"
+#include "mlc/backend_info.h"
 #include "mlc/model.h"
 #include "util.h"
 
@@ -132,6 +133,26 @@ Test(conformance, usage_errors)
         cr_expect(strstr(out, bad[i][1]), "%s: %s", bad[i][0], out);
         free(out);
     }
+}
+
+/* A backend in this build with no device (cuda or hip on a machine without a GPU) is named
+ * with the backend's own reason and exit status 2, never "no built backend has device -1". */
+Test(conformance, built_backend_without_device)
+{
+    int tried = 0;
+    for (int bi = 0; bi < mlc_backend_count(); bi++) {
+        if (!mlc_backend_built(bi) || mlc_backend_device_count(bi) > 0)
+            continue;
+        char cmd[1200], want[64], *out;
+        snprintf(cmd, sizeof cmd, "%s conformance --no-store --backend %s 2>&1", tu_bin(), mlc_backend_name(bi));
+        snprintf(want, sizeof want, "backend '%s' has no device", mlc_backend_name(bi));
+        cr_expect_eq(tu_run(cmd, &out), 2, "%s: %s", cmd, out);
+        cr_expect(strstr(out, want), "%s: %s", cmd, out);
+        free(out);
+        tried++;
+    }
+    if (!tried)
+        cr_skip_test("every backend in this build has a device");
 }
 
 /* The same base seed reproduces a case's seed and result in a filtered run. */
