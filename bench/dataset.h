@@ -37,6 +37,7 @@
 #define MLC_BENCH_DATASET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mlc/status.h"
@@ -100,5 +101,21 @@ mlc_status mlc_dataset_load(const mlc_dataset_opts *o, mlc_dataset *out, mlc_err
 mlc_status mlc_messages_text(const char *messages_json, char **out, mlc_err *err);
 /* Frees everything *d holds and zeroes it; d may be NULL or already freed. */
 void mlc_dataset_free(mlc_dataset *d);
+
+/* ---- shared by the dataset's own files (dataset_format.c, dataset_random.c) ---- */
+
+/* Prompts as they are loaded, before selection. */
+typedef struct mlc_prompt_list {
+    mlc_prompt *p;
+    size_t n, cap;
+} mlc_prompt_list;
+
+/* A new prompt at the end of v with nothing known yet, or NULL when out of memory. */
+mlc_prompt *mlc_prompt_list_push(mlc_prompt_list *v);
+/* Whether str is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+bool mlc_dataset_utf8_valid(const char *str);
+/* A malloc'd copy of str[0..n) with each byte that starts no valid UTF-8 sequence replaced by
+ * U+FFFD, or NULL when out of memory. */
+char *mlc_dataset_utf8_sanitize(const char *str, size_t n);
 
 #endif

@@ -1,8 +1,5 @@
-/* store.c: the SQLite result store (store.h, DESIGN.md "Store").
- *
- * The schema lives in `migrations`: entry i takes PRAGMA user_version from i to i+1, run in
- * one IMMEDIATE transaction (so two processes opening a new file at once do not both create
- * it). A later schema change appends an entry; a shipped entry is never edited. */
+/* store.c: the SQLite result store (store.h, DESIGN.md "Store"): opening (the schema and its
+ * migrations are store_schema.c's), the fingerprint, and the rows a run writes. */
 #include "store.h"
 
 #include <ctype.h>
@@ -17,140 +14,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#define BUSY_TIMEOUT_MS 10000
-#define UTC_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+#include "store_schema.h"
 
-static const char *const migrations[] = {
-    /* v1 */
-    "CREATE TABLE fingerprints ("
-    "  id INTEGER PRIMARY KEY,"
-    "  hash TEXT NOT NULL UNIQUE,"
-    "  cpu TEXT NOT NULL,"
-    "  cpus INTEGER NOT NULL,"
-    "  gpu TEXT NOT NULL,"
-    "  driver TEXT NOT NULL,"
-    "  os TEXT NOT NULL,"
-    "  compiler TEXT NOT NULL,"
-    "  flags TEXT NOT NULL,"
-    "  build TEXT NOT NULL,"
-    "  created TEXT NOT NULL DEFAULT (" UTC_NOW "));"
-    "CREATE TABLE runs ("
-    "  id INTEGER PRIMARY KEY,"
-    "  kind TEXT NOT NULL,"
-    "  label TEXT,"
-    "  git_sha TEXT,"
-    "  git_branch TEXT,"
-    "  started TEXT NOT NULL DEFAULT (" UTC_NOW "),"
-    "  finished TEXT,"
-    "  status TEXT NOT NULL DEFAULT 'running'"
-    "    CHECK (status IN ('running','complete','failed','interrupted')),"
-    "  target TEXT,"
-    "  backend TEXT,"
-    "  device TEXT,"
-    "  endpoint TEXT,"
-    "  model_path TEXT,"
-    "  model_sha256 TEXT,"
-    "  model_arch TEXT,"
-    "  model_quant TEXT,"
-    "  config TEXT CHECK (config IS NULL OR json_valid(config)),"
-    "  fingerprint_id INTEGER NOT NULL REFERENCES fingerprints(id));"
-    "CREATE INDEX runs_fingerprint ON runs(fingerprint_id);"
-    "CREATE TABLE requests ("
-    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    "  idx INTEGER NOT NULL,"
-    "  phase INTEGER NOT NULL,"
-    "  scheduled REAL,"
-    "  sent REAL,"
-    "  first_token REAL,"
-    "  done REAL,"
-    "  ok INTEGER NOT NULL CHECK (ok IN (0, 1)),"
-    "  error_kind TEXT,"
-    "  error TEXT,"
-    "  input_tokens INTEGER,"
-    "  output_tokens INTEGER,"
-    "  tokens_approx INTEGER NOT NULL CHECK (tokens_approx IN (0, 1)),"
-    "  itl BLOB);"
-    "CREATE INDEX requests_run ON requests(run_id, idx);"
-    "CREATE TABLE metrics ("
-    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    "  name TEXT NOT NULL,"
-    "  unit TEXT,"
-    "  stat TEXT,"
-    "  value REAL,"
-    "  direction INTEGER NOT NULL DEFAULT 0 CHECK (direction IN (-1, 0, 1)));"
-    "CREATE INDEX metrics_run_name ON metrics(run_id, name);"
-    "CREATE TABLE samples ("
-    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    "  metric TEXT NOT NULL,"
-    "  rep INTEGER NOT NULL,"
-    "  value REAL);"
-    "CREATE INDEX samples_run_metric ON samples(run_id, metric);"
-    "CREATE TABLE perplexity ("
-    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    "  ctx INTEGER,"
-    "  chunks INTEGER,"
-    "  ppl REAL,"
-    "  ppl_err REAL);"
-    "CREATE INDEX perplexity_run ON perplexity(run_id);"
-    "CREATE TABLE conformance ("
-    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    "  backend TEXT,"
-    "  op TEXT,"
-    "  type TEXT,"
-    "  shape TEXT,"
-    "  nmse REAL,"
-    "  status TEXT);"
-    "CREATE INDEX conformance_run ON conformance(run_id);"
-    "CREATE TABLE baselines ("
-    "  name TEXT PRIMARY KEY,"
-    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE);"
-    "CREATE INDEX baselines_run ON baselines(run_id);",
-    /* v2: why a request failed, beside error_kind and error (the reason's text): the HTTP
-     * status an endpoint answered (NULL when none came) and the URL asked. */
-    "ALTER TABLE requests ADD COLUMN http_status INTEGER;"
-    "ALTER TABLE requests ADD COLUMN url TEXT;",
-    /* v3: conformance rows say which device, name the case as the suite does (the key that
-     * compares two runs), and keep what reproduces and judges it: the case's seed (hex text:
-     * SQLite's integers are signed), the threshold, the error and the backend's time. */
-    "ALTER TABLE conformance ADD COLUMN device TEXT;"
-    "ALTER TABLE conformance ADD COLUMN case_desc TEXT;"
-    "ALTER TABLE conformance ADD COLUMN threshold REAL;"
-    "ALTER TABLE conformance ADD COLUMN seed TEXT;"
-    "ALTER TABLE conformance ADD COLUMN error TEXT;"
-    "ALTER TABLE conformance ADD COLUMN ms REAL;",
-    /* v4: the verdicts of `run --slo` percentile bounds, one row per load point and bound:
-     * the sample (n, violations), the most violations that pass among n at the confidence,
-     * the requests needed when there were not enough (else NULL), the observed percentile. */
-    "CREATE TABLE slo ("
-    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-    "  load TEXT NOT NULL,"
-    "  name TEXT NOT NULL,"
-    "  metric TEXT NOT NULL,"
-    "  percentile REAL NOT NULL,"
-    "  bound_ms REAL NOT NULL,"
-    "  confidence REAL NOT NULL,"
-    "  n INTEGER NOT NULL,"
-    "  violations INTEGER NOT NULL,"
-    "  allowed INTEGER NOT NULL,"
-    "  needed INTEGER,"
-    "  observed_ms REAL,"
-    "  verdict TEXT NOT NULL CHECK (verdict IN ('pass','fail','not_enough')));"
-    "CREATE INDEX slo_run ON slo(run_id);",
-    /* v5: runs that travel between stores (db merge) and shards of one load (run --shard):
-     * a stable UUID (older runs get a random one here), the group id, this shard's index and
-     * the shard count; partial is 1 on a merged group run that lacks a shard or whose shard
-     * did not complete. */
-    "ALTER TABLE runs ADD COLUMN uuid TEXT;"
-    "ALTER TABLE runs ADD COLUMN run_group TEXT;"
-    "ALTER TABLE runs ADD COLUMN shard_index INTEGER;"
-    "ALTER TABLE runs ADD COLUMN shard_count INTEGER;"
-    "ALTER TABLE runs ADD COLUMN partial INTEGER;"
-    "UPDATE runs SET uuid = lower(hex(randomblob(16))) WHERE uuid IS NULL;"
-    "CREATE UNIQUE INDEX runs_uuid ON runs(uuid);"
-    "CREATE INDEX runs_group ON runs(run_group);",
-    /* v6 goes here. */
-};
-#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+#define BUSY_TIMEOUT_MS 10000
 
 /* One buffered request: the record, its strings and its ITL blob (little-endian float32)
  * copied into buf, which the entry owns. */
@@ -172,29 +38,6 @@ struct mlc_store {
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
-static mlc_status map_rc(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_NOMEM: return MLC_ERR_NOMEM;
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT: return MLC_ERR_FORMAT;
-    case SQLITE_CONSTRAINT:
-    case SQLITE_MISMATCH:
-    case SQLITE_RANGE: return MLC_ERR_ARG;
-    default: return MLC_ERR_IO;
-    }
-}
-
-/* "PATH: WHAT: sqlite's message", with the status of the connection's last error. */
-static mlc_status db_err(const char *path, sqlite3 *db, mlc_err *err, const char *what)
-{
-    int rc = db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM;
-    if ((rc & 0xff) == SQLITE_NOTADB)
-        return mlc_err_set(err, MLC_ERR_FORMAT, "%s: not an SQLite database", path);
-    return mlc_err_set(err, map_rc(rc), "%s: %s: %s", path, what,
-                       db ? sqlite3_errmsg(db) : "out of memory");
-}
-
 static mlc_status arg_err(const mlc_store *s, mlc_err *err, const char *fn, const char *why)
 {
     return mlc_err_set(err, MLC_ERR_ARG, "%s: %s: %s", s ? s->path : "(no store)", fn, why);
@@ -205,25 +48,6 @@ static mlc_status arg_err(const mlc_store *s, mlc_err *err, const char *fn, cons
 static int exec(sqlite3 *db, const char *sql)
 {
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
-/* Runs a one-row, one-integer query (a pragma); SQLITE_OK with *out set, or the error. */
-static int query_int(sqlite3 *db, const char *sql, int64_t *out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
-        rc = SQLITE_OK;
-    } else if (rc == SQLITE_DONE) {
-        *out = 0;
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
 }
 
 static int bind_text(sqlite3_stmt *st, int i, const char *v)
@@ -338,84 +162,16 @@ void mlc_fingerprint_this(mlc_fingerprint *fp)
 
 /* ---- open, migrate, close ---------------------------------------------------------------- */
 
-int mlc_store_schema_version(void)
-{
-    return N_MIGRATIONS;
-}
-
 const char *mlc_store_default_path(void)
 {
     const char *p = getenv("MLC_BENCH_DB");
     return p && *p ? p : "mlc-bench.db";
 }
 
-/* Refuses files that are not ours: a schema newer than this build, another application's
- * id, or an unversioned database that already has tables. */
-static mlc_status check_file(sqlite3 *db, const char *path, int64_t ver, mlc_err *err)
-{
-    int64_t app = 0, n_tables = 0;
-    if (query_int(db, "PRAGMA application_id", &app) != SQLITE_OK ||
-        query_int(db, "SELECT count(*) FROM sqlite_master", &n_tables) != SQLITE_OK)
-        return db_err(path, db, err, "reading the header");
-    if (ver > N_MIGRATIONS)
-        return mlc_err_set(err, MLC_ERR_UNSUPPORTED,
-                           "%s: schema version %" PRId64 " is newer than this build of "
-                           "mlc-bench supports (%d); use a newer mlc-bench",
-                           path, ver, N_MIGRATIONS);
-    if (app != 0 && app != MLC_STORE_APP_ID)
-        return mlc_err_set(err, MLC_ERR_FORMAT,
-                           "%s: not an mlc-bench database (application_id 0x%08" PRIx64 ")",
-                           path, (uint64_t)app & 0xffffffffu);
-    if (ver == 0 && n_tables > 0)
-        return mlc_err_set(err, MLC_ERR_FORMAT,
-                           "%s: not an mlc-bench database (it has tables but no schema version)",
-                           path);
-    return MLC_OK;
-}
-
-/* Brings the schema to N_MIGRATIONS, under a write lock taken before the version is read
- * again, so a concurrent opener cannot apply the same step twice. */
-static mlc_status migrate(sqlite3 *db, const char *path, mlc_err *err)
-{
-    char what[64];
-    int64_t ver = 0;
-    if (query_int(db, "PRAGMA user_version", &ver) != SQLITE_OK)
-        return db_err(path, db, err, "reading the schema version");
-    if (ver == N_MIGRATIONS)
-        return MLC_OK;
-    if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
-        return db_err(path, db, err, "locking for the schema migration");
-    mlc_status st = MLC_OK;
-    if (query_int(db, "PRAGMA user_version", &ver) != SQLITE_OK) {
-        st = db_err(path, db, err, "reading the schema version");
-        goto fail;
-    }
-    if ((st = check_file(db, path, ver, err)) != MLC_OK)
-        goto fail;
-    for (int64_t v = ver; v < N_MIGRATIONS; v++) {
-        char pragma[96];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %" PRId64 ";"
-                 "PRAGMA application_id = %d", v + 1, MLC_STORE_APP_ID);
-        snprintf(what, sizeof what, "migrating the schema to version %" PRId64, v + 1);
-        if (exec(db, migrations[v]) != SQLITE_OK || exec(db, pragma) != SQLITE_OK) {
-            st = db_err(path, db, err, what);
-            goto fail;
-        }
-    }
-    if (exec(db, "COMMIT") != SQLITE_OK) {
-        st = db_err(path, db, err, "committing the schema migration");
-        goto fail;
-    }
-    return MLC_OK;
-fail:
-    exec(db, "ROLLBACK");
-    return st;
-}
-
 static mlc_status prepare(mlc_store *s, sqlite3_stmt **st, const char *sql, mlc_err *err)
 {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
-        return db_err(s->path, s->db, err, "preparing a statement");
+        return mlc_store_db_err(s->path, s->db, err, "preparing a statement");
     return MLC_OK;
 }
 
@@ -459,17 +215,17 @@ mlc_status mlc_store_open(const char *path, mlc_store **out, mlc_err *err)
 
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
-        st = db_err(path, s->db, err, "cannot open");
+        st = mlc_store_db_err(path, s->db, err, "cannot open");
         goto fail;
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     /* The first read of the file: a non-database fails here. */
-    if (query_int(s->db, "PRAGMA user_version", &ver) != SQLITE_OK) {
-        st = db_err(path, s->db, err, "reading the schema version");
+    if (mlc_store_query_int(s->db, "PRAGMA user_version", &ver) != SQLITE_OK) {
+        st = mlc_store_db_err(path, s->db, err, "reading the schema version");
         goto fail;
     }
-    if ((st = check_file(s->db, path, ver, err)) != MLC_OK)
+    if ((st = mlc_store_schema_check(s->db, path, ver, err)) != MLC_OK)
         goto fail;
 
     /* journal_mode answers the mode in force: "wal", or "memory" for :memory:. */
@@ -479,7 +235,7 @@ mlc_status mlc_store_open(const char *path, mlc_store **out, mlc_err *err)
         copy_str(mode, sizeof mode, (const char *)sqlite3_column_text(jm, 0));
     sqlite3_finalize(jm);
     if (!mode[0]) {
-        st = db_err(path, s->db, err, "setting WAL mode");
+        st = mlc_store_db_err(path, s->db, err, "setting WAL mode");
         goto fail;
     }
     if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
@@ -489,10 +245,10 @@ mlc_status mlc_store_open(const char *path, mlc_store **out, mlc_err *err)
         goto fail;
     }
     if (exec(s->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL") != SQLITE_OK) {
-        st = db_err(path, s->db, err, "setting pragmas");
+        st = mlc_store_db_err(path, s->db, err, "setting pragmas");
         goto fail;
     }
-    if ((st = migrate(s->db, path, err)) != MLC_OK)
+    if ((st = mlc_store_schema_migrate(s->db, path, err)) != MLC_OK)
         goto fail;
 
     if ((st = prepare(s, &s->ins_req,
@@ -545,11 +301,11 @@ static mlc_status open_ro_as(mlc_store *s, bool immutable, int64_t *ver, int *rc
     *rc = sqlite3_open_v2(immutable ? uri : s->path, &s->db, flags, NULL);
     free(uri);
     if (*rc != SQLITE_OK)
-        return db_err(s->path, s->db, err, "cannot open");
+        return mlc_store_db_err(s->path, s->db, err, "cannot open");
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    *rc = query_int(s->db, "PRAGMA user_version", ver);
-    return *rc == SQLITE_OK ? MLC_OK : db_err(s->path, s->db, err, "reading the schema version");
+    *rc = mlc_store_query_int(s->db, "PRAGMA user_version", ver);
+    return *rc == SQLITE_OK ? MLC_OK : mlc_store_db_err(s->path, s->db, err, "reading the schema version");
 }
 
 /* Reading a WAL file takes its -shm index, which a reader creates when absent and, unable to
@@ -573,27 +329,6 @@ static mlc_status open_ro_db(mlc_store *s, int64_t *ver, mlc_err *err)
     sqlite3_close(s->db);
     s->db = NULL;
     return open_ro_as(s, true, ver, &rc, err);
-}
-
-/* An older schema is read through TEMP views that add the later columns as NULL (the temp
- * schema lives in memory and shadows the file's tables for unqualified names). */
-static mlc_status shim_old_schema(mlc_store *s, int64_t ver, mlc_err *err)
-{
-    if (ver < 2 && exec(s->db, "CREATE TEMP VIEW requests AS SELECT *, NULL AS http_status,"
-                               " NULL AS url FROM main.requests") != SQLITE_OK)
-        return db_err(s->path, s->db, err, "reading a version 1 schema");
-    if (ver < 3 && exec(s->db, "CREATE TEMP VIEW conformance AS SELECT *, NULL AS device, NULL AS case_desc,"
-                               " NULL AS threshold, NULL AS seed, NULL AS error, NULL AS ms FROM main.conformance") != SQLITE_OK)
-        return db_err(s->path, s->db, err, "reading a version 2 schema");
-    if (ver < 4 && exec(s->db, "CREATE TEMP VIEW slo AS SELECT NULL AS run_id, NULL AS load, NULL AS name,"
-                               " NULL AS metric, NULL AS percentile, NULL AS bound_ms, NULL AS confidence, NULL AS n,"
-                               " NULL AS violations, NULL AS allowed, NULL AS needed, NULL AS observed_ms,"
-                               " NULL AS verdict WHERE 0") != SQLITE_OK)
-        return db_err(s->path, s->db, err, "reading a version 3 schema");
-    if (ver < 5 && exec(s->db, "CREATE TEMP VIEW runs AS SELECT *, NULL AS uuid, NULL AS run_group,"
-                               " NULL AS shard_index, NULL AS shard_count, NULL AS partial FROM main.runs") != SQLITE_OK)
-        return db_err(s->path, s->db, err, "reading a version 4 schema");
-    return MLC_OK;
 }
 
 mlc_status mlc_store_open_readonly(const char *path, mlc_store **out, mlc_err *err)
@@ -623,17 +358,17 @@ mlc_status mlc_store_open_readonly(const char *path, mlc_store **out, mlc_err *e
         goto fail;
     }
     s->readonly = true;
-    if ((st = open_ro_db(s, &ver, err)) != MLC_OK || (st = check_file(s->db, path, ver, err)) != MLC_OK)
+    if ((st = open_ro_db(s, &ver, err)) != MLC_OK || (st = mlc_store_schema_check(s->db, path, ver, err)) != MLC_OK)
         goto fail;
     if (ver == 0) {
         st = mlc_err_set(err, MLC_ERR_FORMAT, "%s: an SQLite database without an mlc-bench schema", path);
         goto fail;
     }
-    if ((st = shim_old_schema(s, ver, err)) != MLC_OK)
+    if ((st = mlc_store_schema_shim(s->db, path, ver, err)) != MLC_OK)
         goto fail;
     /* Nothing below this module may write through mlc_store_db() either. */
     if (exec(s->db, "PRAGMA query_only = 1") != SQLITE_OK) {
-        st = db_err(path, s->db, err, "setting query_only");
+        st = mlc_store_db_err(path, s->db, err, "setting query_only");
         goto fail;
     }
     *out = s;
@@ -692,7 +427,7 @@ static mlc_status fingerprint_id(mlc_store *s, const mlc_fingerprint *fp, int64_
     bind_text(st, 8, fp->flags);
     bind_text(st, 9, fp->build);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        rs = db_err(s->path, s->db, err, "storing the fingerprint");
+        rs = mlc_store_db_err(s->path, s->db, err, "storing the fingerprint");
         goto fail;
     }
     sqlite3_finalize(st);
@@ -701,7 +436,7 @@ static mlc_status fingerprint_id(mlc_store *s, const mlc_fingerprint *fp, int64_
         goto fail;
     bind_text(st, 1, fp->hash);
     if (sqlite3_step(st) != SQLITE_ROW) {
-        rs = db_err(s->path, s->db, err, "reading the fingerprint");
+        rs = mlc_store_db_err(s->path, s->db, err, "reading the fingerprint");
         goto fail;
     }
     *id = sqlite3_column_int64(st, 0);
@@ -729,7 +464,7 @@ mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *ru
     mlc_status rs = MLC_OK;
     int64_t fid = 0;
     if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK)
-        return db_err(s->path, s->db, err, "starting a run");
+        return mlc_store_db_err(s->path, s->db, err, "starting a run");
     if ((rs = fingerprint_id(s, &fp, &fid, err)) != MLC_OK)
         goto fail;
     if ((rs = prepare(s, &st,
@@ -759,13 +494,13 @@ mlc_status mlc_store_run_begin(mlc_store *s, const mlc_run_info *ri, int64_t *ru
         sqlite3_bind_int(st, 17, ri->shard_count);
     }
     if (sqlite3_step(st) != SQLITE_DONE) {
-        rs = db_err(s->path, s->db, err,
+        rs = mlc_store_db_err(s->path, s->db, err,
                     ri->config_json ? "storing the run (is the config valid JSON?)"
                                     : "storing the run");
         goto fail;
     }
     if (exec(s->db, "COMMIT") != SQLITE_OK) {
-        rs = db_err(s->path, s->db, err, "committing the run");
+        rs = mlc_store_db_err(s->path, s->db, err, "committing the run");
         goto fail;
     }
     *run_id = sqlite3_last_insert_rowid(s->db);
@@ -797,13 +532,13 @@ mlc_status mlc_store_run_end(mlc_store *s, int64_t run_id, const char *status, m
     mlc_status rs = MLC_OK;
     sqlite3_stmt *st = NULL;
     if ((rs = prepare(s, &st,
-                      "UPDATE runs SET status = ?2, finished = " UTC_NOW
+                      "UPDATE runs SET status = ?2, finished = " MLC_STORE_UTC_NOW
                       " WHERE id = ?1 AND status = 'running'", err)) != MLC_OK)
         return rs;
     sqlite3_bind_int64(st, 1, run_id);
     bind_text(st, 2, status);
     if (sqlite3_step(st) != SQLITE_DONE) {
-        rs = db_err(s->path, s->db, err, "ending the run");
+        rs = mlc_store_db_err(s->path, s->db, err, "ending the run");
         goto done;
     }
     if (sqlite3_changes(s->db) == 1)
@@ -821,7 +556,7 @@ mlc_status mlc_store_run_end(mlc_store *s, int64_t run_id, const char *status, m
     else if (rc == SQLITE_DONE)
         rs = mlc_err_set(err, MLC_ERR_NOT_FOUND, "%s: no run %" PRId64, s->path, run_id);
     else
-        rs = db_err(s->path, s->db, err, "reading the run");
+        rs = mlc_store_db_err(s->path, s->db, err, "reading the run");
 done:
     sqlite3_finalize(st);
     if (rs == MLC_OK && flushed != MLC_OK) {
@@ -916,21 +651,21 @@ mlc_status mlc_store_flush(mlc_store *s, mlc_err *err)
         return MLC_OK;
     mlc_status st = MLC_OK;
     if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK)
-        return db_err(s->path, s->db, err, "storing requests");
+        return mlc_store_db_err(s->path, s->db, err, "storing requests");
     for (size_t i = 0; i < s->n_pend; i++) {
         int rc = insert_request(s->ins_req, &s->pend[i]);
         if (rc != SQLITE_OK) {
             char what[96];
             snprintf(what, sizeof what, "storing request %" PRId64 " of run %" PRId64,
                      s->pend[i].r.idx, s->pend[i].run_id);
-            st = db_err(s->path, s->db, err, what);
+            st = mlc_store_db_err(s->path, s->db, err, what);
             sqlite3_reset(s->ins_req);
             goto fail;
         }
         sqlite3_reset(s->ins_req);
     }
     if (exec(s->db, "COMMIT") != SQLITE_OK) {
-        st = db_err(s->path, s->db, err, "committing requests");
+        st = mlc_store_db_err(s->path, s->db, err, "committing requests");
         goto fail;
     }
     sqlite3_clear_bindings(s->ins_req);
@@ -962,7 +697,7 @@ mlc_status mlc_store_add_metric(mlc_store *s, int64_t run_id, const char *name, 
     if (sqlite3_step(st) != SQLITE_DONE) {
         char what[160];
         snprintf(what, sizeof what, "storing metric '%.100s' of run %" PRId64, name, run_id);
-        rs = db_err(s->path, s->db, err, what);
+        rs = mlc_store_db_err(s->path, s->db, err, what);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -980,7 +715,7 @@ mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int c
     mlc_status rs = MLC_OK;
     if (sqlite3_prepare_v2(s->db, "INSERT INTO perplexity (run_id, ctx, chunks, ppl, ppl_err) VALUES (?, ?, ?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_err(s->path, s->db, err, "preparing the perplexity insert");
+        return mlc_store_db_err(s->path, s->db, err, "preparing the perplexity insert");
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_int(st, 2, ctx);
     sqlite3_bind_int(st, 3, chunks);
@@ -989,7 +724,7 @@ mlc_status mlc_store_add_perplexity(mlc_store *s, int64_t run_id, int ctx, int c
     if (sqlite3_step(st) != SQLITE_DONE) {
         char what[96];
         snprintf(what, sizeof what, "storing the perplexity of run %" PRId64, run_id);
-        rs = db_err(s->path, s->db, err, what);
+        rs = mlc_store_db_err(s->path, s->db, err, what);
     }
     sqlite3_finalize(st);
     return rs;
@@ -1006,7 +741,7 @@ mlc_status mlc_store_add_slo(mlc_store *s, int64_t run_id, const mlc_slo_row *r,
     if (sqlite3_prepare_v2(s->db, "INSERT INTO slo (run_id, load, name, metric, percentile, bound_ms, confidence, n,"
                            " violations, allowed, needed, observed_ms, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
                            " ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-        return db_err(s->path, s->db, err, "preparing the slo insert");
+        return mlc_store_db_err(s->path, s->db, err, "preparing the slo insert");
     sqlite3_bind_int64(st, 1, run_id);
     bind_text(st, 2, r->load);
     bind_text(st, 3, r->name);
@@ -1026,7 +761,7 @@ mlc_status mlc_store_add_slo(mlc_store *s, int64_t run_id, const mlc_slo_row *r,
     if (sqlite3_step(st) != SQLITE_DONE) {
         char what[160];
         snprintf(what, sizeof what, "storing slo '%.60s' of run %" PRId64, r->name, run_id);
-        rs = db_err(s->path, s->db, err, what);
+        rs = mlc_store_db_err(s->path, s->db, err, what);
     }
     sqlite3_finalize(st);
     return rs;
@@ -1043,7 +778,7 @@ mlc_status mlc_store_add_conformance(mlc_store *s, int64_t run_id, const mlc_con
                               " status, nmse, threshold, seed, error, ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_err(s->path, s->db, err, "preparing the conformance insert");
+        return mlc_store_db_err(s->path, s->db, err, "preparing the conformance insert");
     char seed[24];
     snprintf(seed, sizeof seed, "0x%016" PRIx64, r->seed);
     const char *text[] = {r->backend, r->device, r->op, r->type, r->shape, r->case_desc, r->status};
@@ -1059,7 +794,7 @@ mlc_status mlc_store_add_conformance(mlc_store *s, int64_t run_id, const mlc_con
     if (sqlite3_step(st) != SQLITE_DONE) {
         char what[96];
         snprintf(what, sizeof what, "storing a conformance result of run %" PRId64, run_id);
-        rs = db_err(s->path, s->db, err, what);
+        rs = mlc_store_db_err(s->path, s->db, err, what);
     }
     sqlite3_finalize(st);
     return rs;
@@ -1086,7 +821,7 @@ mlc_status mlc_store_conformance_changes(mlc_store *s, int64_t base_run, int64_t
         " ORDER BY 1, 2";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_err(s->path, s->db, err, "preparing the conformance comparison");
+        return mlc_store_db_err(s->path, s->db, err, "preparing the conformance comparison");
     sqlite3_bind_int64(st, 1, base_run);
     sqlite3_bind_int64(st, 2, cand_run);
     int rc;
@@ -1102,7 +837,7 @@ mlc_status mlc_store_conformance_changes(mlc_store *s, int64_t base_run, int64_t
         };
         fn(ctx, &c);
     }
-    mlc_status rs = rc == SQLITE_DONE ? MLC_OK : db_err(s->path, s->db, err, "comparing conformance results");
+    mlc_status rs = rc == SQLITE_DONE ? MLC_OK : mlc_store_db_err(s->path, s->db, err, "comparing conformance results");
     sqlite3_finalize(st);
     return rs;
 }
@@ -1119,7 +854,7 @@ mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metri
     sqlite3_stmt *st = s->ins_sample;
     mlc_status rs = MLC_OK;
     if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK)
-        return db_err(s->path, s->db, err, "storing samples");
+        return mlc_store_db_err(s->path, s->db, err, "storing samples");
     for (int i = 0; i < n; i++) {
         sqlite3_bind_int64(st, 1, run_id);
         bind_text(st, 2, metric);
@@ -1129,14 +864,14 @@ mlc_status mlc_store_add_samples(mlc_store *s, int64_t run_id, const char *metri
             char what[160];
             snprintf(what, sizeof what, "storing samples of '%.100s' of run %" PRId64, metric,
                      run_id);
-            rs = db_err(s->path, s->db, err, what);
+            rs = mlc_store_db_err(s->path, s->db, err, what);
             sqlite3_reset(st);
             goto fail;
         }
         sqlite3_reset(st);
     }
     if (exec(s->db, "COMMIT") != SQLITE_OK) {
-        rs = db_err(s->path, s->db, err, "committing samples");
+        rs = mlc_store_db_err(s->path, s->db, err, "committing samples");
         goto fail;
     }
     sqlite3_clear_bindings(st);
