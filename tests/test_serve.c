@@ -478,8 +478,6 @@ typedef struct bg {
 static size_t bg_data(char *p, size_t sz, size_t n, void *u)
 {
     bg *b = u;
-    if (b->stream && atomic_load(&b->quit))
-        return 0; /* makes curl abort the transfer and close the connection */
     size_t old = b->out ? strlen(b->out) : 0;
     char *nb = realloc(b->out, old + sz * n + 1);
     if (!nb)
@@ -487,6 +485,9 @@ static size_t bg_data(char *p, size_t sz, size_t n, void *u)
     memcpy(nb + old, p, sz * n);
     nb[old + sz * n] = 0;
     b->out = nb;
+    /* Kept before hanging up: on a loaded machine the first chunk may arrive after quit. */
+    if (b->stream && atomic_load(&b->quit))
+        return 0; /* makes curl abort the transfer and close the connection */
     return sz * n;
 }
 
