@@ -2,7 +2,7 @@
 
    NMSE = sum (out - ref)^2 / sum ref^2 against the float64 reference. The comments give the
    worst NMSE the CPU backend reached over every case, ISA and thread count of
-   tests/test_cpu_ops.c for 40 base seeds (8 for geglu, mul, scale, windowed / soft-capped
+   tests/test_cpu_ops*.c for 40 base seeds (8 for geglu, mul, scale, windowed / soft-capped
    attention); each threshold exceeds it by 3x or more (most by 10x) while staying far below
    what a real bug gives: a wrong index, a missed block, a swapped pair or a wrong scale is
    NMSE ~ 1e-2 .. 2. A GPU backend is held to the same numbers: they bound the error of the

@@ -1,6 +1,6 @@
 /* tolerance.h: the one table of conformance thresholds: the largest NMSE each op accepts
  * for each type, against the float64 reference of kernels/ref. Used by the conformance suite
- * (conformance.c) and by tests/test_cpu_ops.c. */
+ * (conformance.c) and by tests/test_cpu_ops*.c (tests/ops_harness.c). */
 #ifndef MLC_CONF_TOLERANCE_H
 #define MLC_CONF_TOLERANCE_H
 

@@ -1,5 +1,5 @@
 /* ref.h: float64 reference implementations of every backend op (backend.h), for testing
- * backends against (tests/test_cpu_ops.c, and `mlc-bench conformance` for the GPU backends).
+ * backends against (tests/test_cpu_ops*.c, and `mlc-bench conformance` for the GPU backends).
  *
  * Each function takes host pointers holding the same inputs the backend op gets (f32
  * activations; weights, tables and KV caches in their stored type) and writes its result in
