@@ -592,20 +592,26 @@ static TARGET_VNNI void dot4_q4_0(int64_t n, const void *w, const void *a, size_
 }
 
 /* Weight-row variant of q8_group: blocks b .. b+cnt-1 of four weight rows (stride ws)
- * against one activation row, whose flipped bytes and scales are loaded once. Each row's
- * integer sums and float products are those of q8_group. */
+ * against one activation row, whose bytes, offset sums and scales are taken once. Each
+ * row's integer sums and float products are those of q8_group. */
 INLINE_VNNI void q8_group_w(int q4, const uint8_t *x, size_t ws, const uint8_t *a, int64_t b,
                             int cnt, __m256 *p)
 {
     const size_t wb = q4 ? 18 : 34;
     const uint8_t *yb = a + (size_t)b * 34;
-    const __m256i c80 = _mm256_set1_epi8((char)0x80);
-    __m256i al[4], ah[4];
+    const __m256i z = _mm256_setzero_si256(), c80 = _mm256_set1_epi8((char)0x80);
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    /* The weights go in unsigned (q8 + 128, or the q4 nibble) against the activations as
+     * they are, so the offset term (-128 or -8 times sum a) depends on the activations
+     * only: it starts each block's sum, computed once for the four rows. */
+    const __m256i off = _mm256_set1_epi8((char)(q4 ? 8 : 0x80));
+    __m256i al[4], ah[4], start[4];
     UNROLL
     for (int j = 0; j < 4; j++) {
         const int k0 = j < cnt ? j : 0, k1 = j + 4 < cnt ? j + 4 : 0;
-        al[j] = _mm256_xor_si256(ld2x128(yb + 34 * k0 + 2, yb + 34 * k1 + 2), c80);
-        ah[j] = _mm256_xor_si256(ld2x128(yb + 34 * k0 + 18, yb + 34 * k1 + 18), c80);
+        al[j] = ld2x128(yb + 34 * k0 + 2, yb + 34 * k1 + 2);
+        ah[j] = ld2x128(yb + 34 * k0 + 18, yb + 34 * k1 + 18);
+        start[j] = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, off, al[j]), off, ah[j]));
     }
     const __m256 dy = f16x8(yb, 34, cnt);
     UNROLL
@@ -615,23 +621,16 @@ INLINE_VNNI void q8_group_w(int q4, const uint8_t *x, size_t ws, const uint8_t *
         UNROLL
         for (int j = 0; j < 4; j++) {
             const int k0 = j < cnt ? j : 0, k1 = j + 4 < cnt ? j + 4 : 0;
-            __m256i wl, wh, corr;
+            __m256i wl, wh;
             if (q4) {
                 const __m256i q = ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2);
-                const __m256i lo4 = _mm256_set1_epi8(0x0F), c8 = _mm256_set1_epi8(8);
-                const __m256i nl = _mm256_and_si256(q, lo4);
-                const __m256i nh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-                corr = _mm256_dpbusd_epi32(_mm256_set1_epi32(8192), nl, c80);
-                corr = _mm256_dpbusd_epi32(corr, nh, c80);
-                wl = _mm256_sub_epi8(nl, c8);
-                wh = _mm256_sub_epi8(nh, c8);
+                wl = _mm256_and_si256(q, lo4);
+                wh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
             } else {
-                wl = ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2);
-                wh = ld2x128(xb + k0 * wb + 18, xb + k1 * wb + 18);
-                const __m256i z = _mm256_setzero_si256();
-                corr = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, c80, wl), c80, wh));
+                wl = _mm256_xor_si256(ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2), c80);
+                wh = _mm256_xor_si256(ld2x128(xb + k0 * wb + 18, xb + k1 * wb + 18), c80);
             }
-            v[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(corr, al[j], wl), ah[j], wh);
+            v[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(start[j], wl, al[j]), wh, ah[j]);
         }
         const __m256i sumi = hsum_pairs(v);
         p[r] = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(f16x8(xb, wb, cnt), dy));
