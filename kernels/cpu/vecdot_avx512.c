@@ -135,6 +135,22 @@ INLINE int32_t hsum_i32(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
+/* The sums of four vectors at once: [sum v0, sum v1, sum v2, sum v3] (integer adds, so
+ * the order does not change them). */
+INLINE __m128i hsum4_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3)
+{
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* The f16 values at p, p + stride, p + 2 stride, p + 3 stride as four floats. */
+INLINE __m128 f16x4(const uint8_t *p, size_t stride)
+{
+    const uint64_t v = (uint64_t)ld16(p) | (uint64_t)ld16(p + stride) << 16 |
+                       (uint64_t)ld16(p + 2 * stride) << 32 | (uint64_t)ld16(p + 3 * stride) << 48;
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
+}
+
 /* Both sums at once: [sum a, sum b]. */
 INLINE void hsum2_i32(__m256i a, __m256i b, int32_t *sa, int32_t *sb)
 {
@@ -576,20 +592,26 @@ static TARGET_VNNI void dot4_q4_0(int64_t n, const void *w, const void *a, size_
 }
 
 /* Weight-row variant of q8_group: blocks b .. b+cnt-1 of four weight rows (stride ws)
- * against one activation row, whose flipped bytes and scales are loaded once. Each row's
- * integer sums and float products are those of q8_group. */
+ * against one activation row, whose bytes, offset sums and scales are taken once. Each
+ * row's integer sums and float products are those of q8_group. */
 INLINE_VNNI void q8_group_w(int q4, const uint8_t *x, size_t ws, const uint8_t *a, int64_t b,
                             int cnt, __m256 *p)
 {
     const size_t wb = q4 ? 18 : 34;
     const uint8_t *yb = a + (size_t)b * 34;
-    const __m256i c80 = _mm256_set1_epi8((char)0x80);
-    __m256i al[4], ah[4];
+    const __m256i z = _mm256_setzero_si256(), c80 = _mm256_set1_epi8((char)0x80);
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    /* The weights go in unsigned (q8 + 128, or the q4 nibble) against the activations as
+     * they are, so the offset term (-128 or -8 times sum a) depends on the activations
+     * only: it starts each block's sum, computed once for the four rows. */
+    const __m256i off = _mm256_set1_epi8((char)(q4 ? 8 : 0x80));
+    __m256i al[4], ah[4], start[4];
     UNROLL
     for (int j = 0; j < 4; j++) {
         const int k0 = j < cnt ? j : 0, k1 = j + 4 < cnt ? j + 4 : 0;
-        al[j] = _mm256_xor_si256(ld2x128(yb + 34 * k0 + 2, yb + 34 * k1 + 2), c80);
-        ah[j] = _mm256_xor_si256(ld2x128(yb + 34 * k0 + 18, yb + 34 * k1 + 18), c80);
+        al[j] = ld2x128(yb + 34 * k0 + 2, yb + 34 * k1 + 2);
+        ah[j] = ld2x128(yb + 34 * k0 + 18, yb + 34 * k1 + 18);
+        start[j] = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, off, al[j]), off, ah[j]));
     }
     const __m256 dy = f16x8(yb, 34, cnt);
     UNROLL
@@ -599,23 +621,16 @@ INLINE_VNNI void q8_group_w(int q4, const uint8_t *x, size_t ws, const uint8_t *
         UNROLL
         for (int j = 0; j < 4; j++) {
             const int k0 = j < cnt ? j : 0, k1 = j + 4 < cnt ? j + 4 : 0;
-            __m256i wl, wh, corr;
+            __m256i wl, wh;
             if (q4) {
                 const __m256i q = ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2);
-                const __m256i lo4 = _mm256_set1_epi8(0x0F), c8 = _mm256_set1_epi8(8);
-                const __m256i nl = _mm256_and_si256(q, lo4);
-                const __m256i nh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-                corr = _mm256_dpbusd_epi32(_mm256_set1_epi32(8192), nl, c80);
-                corr = _mm256_dpbusd_epi32(corr, nh, c80);
-                wl = _mm256_sub_epi8(nl, c8);
-                wh = _mm256_sub_epi8(nh, c8);
+                wl = _mm256_and_si256(q, lo4);
+                wh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
             } else {
-                wl = ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2);
-                wh = ld2x128(xb + k0 * wb + 18, xb + k1 * wb + 18);
-                const __m256i z = _mm256_setzero_si256();
-                corr = _mm256_sub_epi32(z, _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(z, c80, wl), c80, wh));
+                wl = _mm256_xor_si256(ld2x128(xb + k0 * wb + 2, xb + k1 * wb + 2), c80);
+                wh = _mm256_xor_si256(ld2x128(xb + k0 * wb + 18, xb + k1 * wb + 18), c80);
             }
-            v[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(corr, al[j], wl), ah[j], wh);
+            v[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(start[j], wl, al[j]), wh, ah[j]);
         }
         const __m256i sumi = hsum_pairs(v);
         p[r] = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(f16x8(xb, wb, cnt), dy));
@@ -739,12 +754,20 @@ static TARGET_VNNI void dot4_q4_K(int64_t n, const void *w, const void *a, size_
 }
 
 /* Four weight rows (stride ws) against one activation row: q4k_rows with R = 1 per row,
- * the activation's quants and bsums loaded once per super-block. */
+ * the activation's quants and bsums loaded once per super-block. The four rows' integer
+ * sums are reduced together and their float terms computed in the lanes of one vector:
+ * lane r does row r's float operations of q4k_rows, in its order, so the results are the
+ * same bits. A sub-block scale reaches its 16-bit lanes through a byte shuffle of the
+ * eight scales (byte k, then a zero byte). */
 INLINE_VNNI void q4k_wrows(int64_t n, const uint8_t *x0, size_t ws, const uint8_t *a, float *out)
 {
-    float s[4] = {0, 0, 0, 0};
+    __m128 s = _mm_setzero_ps();
     const __m256i lo4 = _mm256_set1_epi8(0x0F);
     const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __m256i pick[8];
+    UNROLL
+    for (int k = 0; k < 8; k++)
+        pick[k] = _mm256_set1_epi16((short)(0x8000 | k)); /* byte k, zero */
     for (int64_t i = 0; i < n / MLC_QK_K; i++) {
         const uint8_t *y = a + (size_t)i * MLC_Q8_K_BYTES;
         __m256i yl[4], yh[4];
@@ -754,36 +777,37 @@ INLINE_VNNI void q4k_wrows(int64_t n, const uint8_t *x0, size_t ws, const uint8_
             yh[g] = ld256(y + 4 + 64 * g + 32);
         }
         const __m256i bs = ld256(y + 4 + MLC_QK_K);
-        const float yd = ld_f32(y);
+        const uint8_t *xb = x0 + (size_t)i * 144;
+        __m256i sums[4], mins[4];
         UNROLL
         for (int r = 0; r < 4; r++) {
-            const uint8_t *x = x0 + (size_t)r * ws + (size_t)i * 144;
+            const uint8_t *x = xb + (size_t)r * ws;
             prefetch_rows(x, ws, 144);
             uint64_t sc, mn;
             q4k_scales(x + 4, &sc, &mn);
+            const __m256i scb = _mm256_set1_epi64x((long long)sc);
             __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
             UNROLL
             for (int g = 0; g < 4; g++) {
                 const __m256i q = ld256(x + 16 + 32 * g);
                 const __m256i ql = _mm256_and_si256(q, lo4);
                 const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-                const __m256i s0 = _mm256_set1_epi16((short)((sc >> (16 * g)) & 0xFF));
-                const __m256i s1 = _mm256_set1_epi16((short)((sc >> (16 * g + 8)) & 0xFF));
+                const __m256i s0 = _mm256_shuffle_epi8(scb, pick[2 * g]);
+                const __m256i s1 = _mm256_shuffle_epi8(scb, pick[2 * g + 1]);
                 acc0 = _mm256_dpwssd_epi32(acc0, _mm256_maddubs_epi16(ql, yl[g]), s0);
                 acc1 = _mm256_dpwssd_epi32(acc1, _mm256_maddubs_epi16(qh, yh[g]), s1);
             }
             const __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_cvtsi64_si128((long long)mn), dup));
-            const float dx = f16_at(x), mx = f16_at(x + 2);
-            int32_t sumi, summs;
-            hsum2_i32(_mm256_add_epi32(acc0, acc1), _mm256_madd_epi16(bs, m16), &sumi, &summs);
-            const float d = yd * dx, dmin = yd * mx;
-            const float t1 = d * (float)sumi, t2 = dmin * (float)summs;
-            s[r] += t1 - t2;
+            sums[r] = _mm256_add_epi32(acc0, acc1);
+            mins[r] = _mm256_madd_epi16(bs, m16);
         }
+        const __m128 sumi = _mm_cvtepi32_ps(hsum4_i32(sums[0], sums[1], sums[2], sums[3]));
+        const __m128 summs = _mm_cvtepi32_ps(hsum4_i32(mins[0], mins[1], mins[2], mins[3]));
+        const __m128 yd = _mm_set1_ps(ld_f32(y));
+        const __m128 d = _mm_mul_ps(yd, f16x4(xb, ws)), dmin = _mm_mul_ps(yd, f16x4(xb + 2, ws));
+        s = _mm_add_ps(s, _mm_sub_ps(_mm_mul_ps(d, sumi), _mm_mul_ps(dmin, summs)));
     }
-    UNROLL
-    for (int r = 0; r < 4; r++)
-        out[r] = s[r];
+    _mm_storeu_ps(out, s);
 }
 
 static TARGET_VNNI void dotw4_q4_K(int64_t n, const void *w, size_t ws, const void *a, float *out)
@@ -883,10 +907,12 @@ static TARGET_VNNI void dot4_q6_K(int64_t n, const void *w, const void *a, size_
 }
 
 /* Four weight rows (stride ws) against one activation row: q6k_rows with R = 1 per row,
- * the activation's quants and bsums loaded once per super-block. */
+ * the activation's quants and bsums loaded once per super-block; the four rows' integer
+ * sums reduced together and their float terms computed lane by lane, in q6k_rows' order
+ * (the same bits). */
 INLINE_VNNI void q6k_wrows(int64_t n, const uint8_t *x0, size_t ws, const uint8_t *a, float *out)
 {
-    float s[4] = {0, 0, 0, 0};
+    __m128 s = _mm_setzero_ps();
     for (int64_t i = 0; i < n / MLC_QK_K; i++) {
         const uint8_t *y = a + (size_t)i * MLC_Q8_K_BYTES;
         __m256i yq[8];
@@ -894,10 +920,11 @@ INLINE_VNNI void q6k_wrows(int64_t n, const uint8_t *x0, size_t ws, const uint8_
         for (int k = 0; k < 8; k++)
             yq[k] = ld256(y + 4 + 32 * k);
         const __m256i bs = ld256(y + 4 + MLC_QK_K);
-        const float yd = ld_f32(y);
+        const uint8_t *xb = x0 + (size_t)i * 210;
+        __m256i sums[4];
         UNROLL
         for (int r = 0; r < 4; r++) {
-            const uint8_t *x = x0 + (size_t)r * ws + (size_t)i * 210;
+            const uint8_t *x = xb + (size_t)r * ws;
             prefetch_rows(x, ws, 210);
             const __m128i sc8 = ld128(x + 192);
             const __m256i sc_b = _mm256_broadcastsi128_si256(sc8);
@@ -924,14 +951,13 @@ INLINE_VNNI void q6k_wrows(int64_t n, const uint8_t *x0, size_t ws, const uint8_
                         acc0 = _mm256_dpwssd_epi32(acc0, p, scv);
                 }
             }
-            const int sumi = hsum_i32(_mm256_add_epi32(acc0, acc1));
-            const float t = f16_at(x + 208) * yd;
-            s[r] += t * (float)sumi;
+            sums[r] = _mm256_add_epi32(acc0, acc1);
         }
+        const __m128 sumi = _mm_cvtepi32_ps(hsum4_i32(sums[0], sums[1], sums[2], sums[3]));
+        const __m128 t = _mm_mul_ps(f16x4(xb + 208, ws), _mm_set1_ps(ld_f32(y)));
+        s = _mm_add_ps(s, _mm_mul_ps(t, sumi));
     }
-    UNROLL
-    for (int r = 0; r < 4; r++)
-        out[r] = s[r];
+    _mm_storeu_ps(out, s);
 }
 
 static TARGET_VNNI void dotw4_q6_K(int64_t n, const void *w, size_t ws, const void *a, float *out)

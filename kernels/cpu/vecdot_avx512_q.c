@@ -120,17 +120,38 @@ INLINE __m256i block_dot(int kind, __m256i lv, __m256i a)
     return v;
 }
 
+/* The part of block_dot that depends on the activations only, negated: -16 * sum a for
+ * Q5_0, -128 * sum a for IQ4_NL, 0 for the affine kinds; so that block_dot is
+ * vpdpbusd(offset_sum, lv, a) (the same integer sum, computed once for four rows). */
+INLINE __m256i act_offset(int kind, __m256i a)
+{
+    const __m256i z = _mm256_setzero_si256();
+    if (kind == W_Q5_0)
+        return _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, _mm256_set1_epi8(16), a));
+    if (kind == W_IQ4_NL)
+        return _mm256_sub_epi32(z, _mm256_dpbusd_epi32(z, _mm256_set1_epi8((char)128), a));
+    return z;
+}
+
 /* One block group's float terms from its integer sums, as the reference: (float)sumi *
- * (dx * dy), plus m * s for the affine kinds. */
+ * (dx * dy), plus m * s for the affine kinds; dy and sy are the activation blocks' f16
+ * scale and sum as floats. */
+INLINE __m128 group_terms(int kind, const __m256i *v, __m128 dx, __m128 mx, __m128 dy, __m128 sy)
+{
+    const __m128 sumf = _mm_cvtepi32_ps(hsum4x8(v[0], v[1], v[2], v[3]));
+    __m128 p = _mm_mul_ps(sumf, _mm_mul_ps(dx, dy));
+    if (kind == W_Q4_1 || kind == W_Q5_1)
+        p = _mm_add_ps(p, _mm_mul_ps(mx, sy));
+    return p;
+}
+
 INLINE __m128 block_terms(int kind, const __m256i *v, __m128 dx, __m128 mx, const uint8_t *yb,
                           int cnt)
 {
     const size_t ab = a_bytes(kind);
-    const __m128 sumf = _mm_cvtepi32_ps(hsum4x8(v[0], v[1], v[2], v[3]));
-    __m128 p = _mm_mul_ps(sumf, _mm_mul_ps(dx, f16x4(yb, ab, cnt)));
-    if (kind == W_Q4_1 || kind == W_Q5_1)
-        p = _mm_add_ps(p, _mm_mul_ps(mx, f16x4(yb + 2, ab, cnt)));
-    return p;
+    const int affine = kind == W_Q4_1 || kind == W_Q5_1;
+    return group_terms(kind, v, dx, mx, f16x4(yb, ab, cnt),
+                       affine ? f16x4(yb + 2, ab, cnt) : _mm_setzero_ps());
 }
 
 /* Blocks b .. b+cnt-1 (cnt <= 4) of one weight row against R activation rows. */
@@ -156,26 +177,33 @@ INLINE void q_group(int kind, const uint8_t *x, const uint8_t *a, size_t astride
     }
 }
 
-/* Blocks b .. b+cnt-1 of four weight rows (stride ws) against one activation row. */
+/* Blocks b .. b+cnt-1 of four weight rows (stride ws) against one activation row: the
+ * activation blocks, their offset sums and scales taken once for the four rows. */
 INLINE void q_group_w(int kind, const uint8_t *x, size_t ws, const uint8_t *a, int64_t b,
                       int cnt, __m128 *p)
 {
     const size_t wb = w_bytes(kind), ab = a_bytes(kind), ao = ab - 32;
+    const int affine = kind == W_Q4_1 || kind == W_Q5_1;
     const uint8_t *yb = a + (size_t)b * ab;
-    __m256i av[4];
+    __m256i av[4], off[4];
     UNROLL
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 4; k++) {
         av[k] = k < cnt ? ld256(yb + ab * k + ao) : _mm256_setzero_si256();
+        off[k] = act_offset(kind, av[k]);
+    }
+    const __m128 dy = f16x4(yb, ab, cnt);
+    const __m128 sy = affine ? f16x4(yb + 2, ab, cnt) : _mm_setzero_ps();
     UNROLL
     for (int r = 0; r < 4; r++) {
         const uint8_t *xb = x + (size_t)r * ws + (size_t)b * wb;
         __m256i v[4];
         UNROLL
         for (int k = 0; k < 4; k++)
-            v[k] = k < cnt ? block_dot(kind, w_levels(kind, xb + k * wb), av[k]) : _mm256_setzero_si256();
+            v[k] = k < cnt ? _mm256_dpbusd_epi32(off[k], w_levels(kind, xb + k * wb), av[k])
+                           : _mm256_setzero_si256();
         const __m128 dx = f16x4(xb, wb, cnt);
-        const __m128 mx = kind == W_Q4_1 || kind == W_Q5_1 ? f16x4(xb + 2, wb, cnt) : _mm_setzero_ps();
-        p[r] = block_terms(kind, v, dx, mx, yb, cnt);
+        const __m128 mx = affine ? f16x4(xb + 2, wb, cnt) : _mm_setzero_ps();
+        p[r] = group_terms(kind, v, dx, mx, dy, sy);
     }
 }
 
