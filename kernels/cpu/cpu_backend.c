@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "gemm.h"
+#include "gemm_amx.h"
 #include "pool.h"
 #include "vecdot.h"
 
@@ -38,6 +39,9 @@ struct mlc_buffer {
 typedef struct cpu_ctx {
     mlc_pool *pool;
     mlc_cpu_kernels k;
+    /* Prefill of Q8_0-activation types on AMX tiles: only under the avx512 set, so that a run
+     * forced to avx2 or scalar tests those paths and nothing else. */
+    bool amx;
     /* Scratch for converted activations; ops run one at a time, so one buffer serves all. */
     void *act;
     size_t act_cap;
@@ -156,8 +160,9 @@ static void cpu_device_info(int dev, mlc_device_info *out)
     cpu_model_name(model, sizeof model);
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "cpu");
-    snprintf(out->description, sizeof out->description, "%s, %ld threads, isa: %s", model,
-             sysconf(_SC_NPROCESSORS_ONLN), mlc_cpu_isas_available());
+    snprintf(out->description, sizeof out->description, "%s, %ld threads, isa: %s%s", model,
+             sysconf(_SC_NPROCESSORS_ONLN), mlc_cpu_isas_available(),
+             mlc_cpu_amx_usable() ? ", prefill: amx-int8" : "");
     const long page = sysconf(_SC_PAGESIZE), total = sysconf(_SC_PHYS_PAGES),
                avail = sysconf(_SC_AVPHYS_PAGES);
     out->mem_total = page > 0 && total > 0 ? (uint64_t)page * (uint64_t)total : 0;
@@ -175,6 +180,7 @@ static mlc_status cpu_init(const mlc_backend_params *p, void **out, mlc_err *err
         free(c);
         return s;
     }
+    c->amx = !strcmp(c->k.isa, "avx512") && mlc_cpu_amx_usable();
     int n_threads = p->n_threads > 0 ? p->n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (!(c->pool = mlc_pool_new(n_threads))) {
         free(c);
@@ -195,7 +201,7 @@ static void cpu_destroy(void *ctx)
 static void cpu_describe(void *ctx, char *buf, size_t cap)
 {
     cpu_ctx *c = ctx;
-    snprintf(buf, cap, "%d threads, %s", mlc_pool_size(c->pool), c->k.isa);
+    snprintf(buf, cap, "%d threads, %s%s", mlc_pool_size(c->pool), c->k.isa, c->amx ? ", amx-int8 prefill" : "");
 }
 
 static bool cpu_supports(void *ctx, mlc_op op, uint32_t type, const int64_t shape[4])
@@ -497,7 +503,8 @@ static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y
     }
     /* Prefill: the tile kernels, where this ISA has one for the type (same results). */
     if (n >= MLC_CPU_GEMM_MIN_ROWS &&
-        mlc_cpu_gemm(c->pool, &c->k, type, j.w, j.w_row, n_in, n_out, j.act, j.act_row, n, j.y))
+        ((c->amx && mlc_cpu_gemm_amx(c->pool, type, j.w, j.w_row, n_in, n_out, j.act, j.act_row, n, j.y)) ||
+         mlc_cpu_gemm(c->pool, &c->k, type, j.w, j.w_row, n_in, n_out, j.act, j.act_row, n, j.y)))
         return MLC_OK;
     mlc_pool_run(c->pool, mm_run, &j);
     return MLC_OK;
