@@ -4,10 +4,13 @@
 #   2. lists the devices (fails when cuda has none);
 #   3. synthesizes llama3-8b-shaped models in F16, Q8_0 and Q4_K_M, in the background, while
 #   4. `conformance --backend cuda --full` runs (every op, weight type and shape against the
-#      float64 reference; a failed case fails the script at the end);
+#      float64 reference; a failed case fails the script at the end), then again for matmul
+#      and attention with the fallback paths (MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1: the
+#      dequantizing matvec and the one-block-per-head attention);
 #   5. runs `micro -p 512 -n 128` on each model and prints decode tok/s, the weight bytes read
 #      per second (micro's weight_gbs) and that as a share of the device's peak memory
-#      bandwidth (from the memory clock and bus width `devices` reports).
+#      bandwidth (from the memory clock and bus width `devices` reports); then Q4_K_M once
+#      more on the fallback paths, for the ratio.
 # Meant to finish within 8 minutes on one H100/H200-class machine with a few CPU cores.
 #
 # Environment:
@@ -52,6 +55,10 @@ step "conformance --backend cuda --full"
 conf_rc=0
 "$bin" conformance --backend cuda --device "$dev" --full --no-store | tail -n 25 || conf_rc=$?
 
+step "conformance --backend cuda --full --op matmul,attention on the fallback paths"
+MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1 "$bin" conformance --backend cuda --device "$dev" --full \
+    --op matmul,attention --no-store | tail -n 12 || conf_rc=$?
+
 step "wait for the models"
 for i in 0 1 2; do
     [ "${pids[$i]}" = 0 ] && continue
@@ -63,6 +70,11 @@ step "micro -p 512 -n 128 on cuda:$dev"
 csv=$out/micro.csv
 "$bin" micro -m "$models/llama3-8b-l$layers-f16.gguf,$models/llama3-8b-l$layers-q8_0.gguf,$models/llama3-8b-l$layers-q4_k_m.gguf" \
     --backend cuda --device "$dev" -p 512 -n 128 -r "$reps" --no-store -o csv > "$csv"
+
+step "micro -p 512 -n 128 on cuda:$dev, Q4_K_M, fallback paths (MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1)"
+csv_fb=$out/micro-fallback.csv
+MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1 "$bin" micro -m "$models/llama3-8b-l$layers-q4_k_m.gguf" \
+    --backend cuda --device "$dev" -p 512 -n 128 -r 1 --no-store -o csv > "$csv_fb"
 
 step "summary"
 # Columns by name from micro's CSV header (fields as llama-bench's, plus weight_gbs).
@@ -78,6 +90,10 @@ awk -F, -v peak="$peak_gbs" '
             printf "%-28s decode  %4d tokens: %9.1f tok/s, weights %7.1f GB/s (%s)\n", model, ng, ts, gbs, share;
         }
     }' "$csv"
+echo "fallback paths:"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { gsub(/"/, ""); printf "%-28s %s %4d/%4d: %9.1f tok/s\n", $col["model_type"], $col["n_prompt"] > 0 ? "prefill" : "decode ",
+      $col["n_prompt"], $col["n_gen"], $col["avg_ts"] }' "$csv_fb"
 echo "conformance: $([ "$conf_rc" = 0 ] && echo passed || echo "FAILED (exit $conf_rc)")"
 echo "total $(( $(date +%s) - t0 )) s"
 exit "$conf_rc"

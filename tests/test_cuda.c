@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../conformance/model_conformance.h"
+#include "../kernels/cpu/vecdot.h"
 #include "backend.h"
 #include "mlc/backend_info.h"
 #include "mlc/quant.h"
@@ -166,6 +167,90 @@ static void dequantize_like_engine(const char *name, bool (*deq)(uint32_t, const
 
 Test(cuda_errors, dequantize_like_engine) { dequantize_like_engine("cuda", mlc_cuda_host_dequantize_row); }
 Test(hip_errors, dequantize_like_engine) { dequantize_like_engine("hip", mlc_hip_host_dequantize_row); }
+
+/* The int8 decode path (kernels/cuda/cuda_q8.cuh, compiled for the host too) of each type it
+ * takes, on a row of random weights and activations: the quantized activations are the CPU
+ * scalar quantizer's value for value, and the dot, the kernel's block terms (each lane's
+ * integer part in turn, then the block's float expression) summed in block order, is the
+ * CPU scalar dot bit for bit. On the device only the order of summing block terms differs.
+ * The activations hold 32 zeros (a Q8_0 block), a block whose largest magnitude comes twice with
+ * opposite signs (Q8_K takes the first) and values 8 times larger every 7th. */
+typedef bool (*q8_dot_fn)(uint32_t, const void *, const float *, int64_t, float *, int8_t *, float *, int *);
+bool mlc_cuda_host_q8_dot_row(uint32_t type, const void *w, const float *x, int64_t n, float *out, int8_t *qs,
+                              float *d, int *s32) __attribute__((weak));
+bool mlc_hip_host_q8_dot_row(uint32_t type, const void *w, const float *x, int64_t n, float *out, int8_t *qs,
+                             float *d, int *s32) __attribute__((weak));
+
+enum { Q8N = 1024 };
+
+/* The CPU's activations of x for weights of type t against the host int8 path's qs, d, s32. */
+static void expect_act_like_cpu(const char *name, uint32_t t, const mlc_cpu_kernels *k, const uint8_t *a,
+                                const int8_t *qs, const float *d, const int *s32)
+{
+    const bool kq = k->act_type[t] == MLC_TYPE_Q8_K;
+    const int bs = kq ? MLC_QK_K : 32, bb = kq ? MLC_Q8_K_BYTES : 34, q0 = kq ? 4 : 2;
+    int bad = 0;
+    for (int ib = 0; ib < Q8N / bs && bad < 3; ib++) {
+        const uint8_t *b = a + (size_t)ib * bb;
+        float want_d;
+        if (kq) {
+            memcpy(&want_d, b, 4);
+        } else {
+            want_d = mlc_fp16_to_fp32((uint16_t)(b[0] | b[1] << 8));
+        }
+        if (memcmp(&want_d, &d[ib], 4) || memcmp(b + q0, qs + ib * bs, (size_t)bs)) {
+            bad++;
+            cr_expect_fail("%s %s: activation block %d (scale %g, the CPU's %g) differs", name, mlc_type_name(t), ib,
+                           (double)d[ib], (double)want_d);
+        }
+        for (int g = 0; kq && g < 8; g++) {
+            int16_t bs2[2];
+            memcpy(bs2, b + 4 + MLC_QK_K + 4 * g, 4);
+            cr_expect_eq(s32[ib * 8 + g], bs2[0] + bs2[1], "%s %s: sum %d of block %d", name, mlc_type_name(t), g,
+                         ib);
+        }
+    }
+}
+
+static void q8_dot_like_cpu(const char *name, q8_dot_fn dot)
+{
+    if (!dot)
+        cr_skip_test("%s is not built into the tests", name);
+    static float src[Q8N], x[Q8N], d[Q8N / 32];
+    static uint8_t w[Q8N * 4], a[Q8N * 2];
+    static int8_t qs[Q8N] __attribute__((aligned(16)));
+    static int s32[Q8N / 32];
+    uint32_t seed = 777;
+    for (int i = 0; i < Q8N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        src[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (i % 5 == 0 ? 4.0f : 1.0f);
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (i % 7 == 0 ? 8.0f : 1.0f);
+    }
+    for (int i = 256; i < 512; i++)
+        x[i] = i < 288 ? 0.0f : x[i] * 0.5f;
+    x[300] = -7.5f;
+    x[400] = 7.5f;
+    mlc_cpu_kernels k;
+    mlc_cpu_kernels_scalar(&k);
+    const uint32_t types[] = {MLC_TYPE_Q8_0, MLC_TYPE_Q4_0, MLC_TYPE_Q5_0, MLC_TYPE_Q4_K, MLC_TYPE_Q5_K, MLC_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const uint32_t t = types[i];
+        mlc_quantize_row((mlc_type)t, src, w, Q8N);
+        k.act[t](x, a, Q8N);
+        const float want = k.dot[t](Q8N, w, a);
+        float got = NAN;
+        cr_assert(dot(t, w, x, Q8N, &got, qs, d, s32), "%s: no int8 path for %s", name, mlc_type_name(t));
+        expect_act_like_cpu(name, t, &k, a, qs, d, s32);
+        cr_expect(!memcmp(&got, &want, sizeof got), "%s %s: int8 dot %.9g, the CPU's %.9g", name, mlc_type_name(t),
+                  (double)got, (double)want);
+    }
+    float got;
+    cr_expect(!dot(MLC_TYPE_Q2_K, w, x, Q8N, &got, qs, d, s32), "%s: Q2_K takes the f32 path", name);
+}
+
+Test(cuda_errors, q8_dot_like_cpu) { q8_dot_like_cpu("cuda", mlc_cuda_host_q8_dot_row); }
+Test(hip_errors, q8_dot_like_cpu) { q8_dot_like_cpu("hip", mlc_hip_host_q8_dot_row); }
 
 /* Opening the backend fails with MLC_ERR_ARG and one line naming it and saying why. */
 static void open_says_why(const char *name)

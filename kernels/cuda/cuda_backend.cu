@@ -188,6 +188,7 @@ static void cu_destroy(void *ctx)
         (void)cudaStreamSynchronize(c->stream);
     release(c, &c->scores);
     release(c, &c->errflag);
+    release(c, &c->act);
     if (c->stream)
         (void)cudaStreamDestroy(c->stream);
     free(c);
@@ -211,6 +212,13 @@ static mlc_status check_device(const cudaDeviceProp *p, int dev, mlc_err *err)
 #endif
 }
 
+/* Whether the environment variable name is "1". */
+static bool env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && !strcmp(v, "1");
+}
+
 static mlc_status cu_init(const mlc_backend_params *bp, void **out, mlc_err *err)
 {
     char why[256] = "";
@@ -231,6 +239,8 @@ static mlc_status cu_init(const mlc_backend_params *bp, void **out, mlc_err *err
     if (!c)
         return mlc_err_set(err, MLC_ERR_NOMEM, MLC_GPU_NAME ": out of host memory");
     c->dev = bp->device;
+    c->no_dp4a = env_on("MLC_CUDA_NO_DP4A");
+    c->no_flash = env_on("MLC_CUDA_NO_FLASH");
     c->mem_total = p.totalGlobalMem;
     snprintf(c->dev_name, sizeof c->dev_name, "%.127s", p.name);
     if ((e = cudaSetDevice(c->dev)) != cudaSuccess ||
@@ -252,7 +262,10 @@ fail:
 
 static void cu_describe(void *ctx, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s", ((cu_ctx *)ctx)->dev_name);
+    const cu_ctx *c = (const cu_ctx *)ctx;
+    snprintf(buf, cap, "%s, decode matvec: %s, decode attention: %s", c->dev_name,
+             c->no_dp4a ? "f32 (MLC_CUDA_NO_DP4A)" : "int8",
+             c->no_flash ? "one block per head (MLC_CUDA_NO_FLASH)" : "split-K");
 }
 
 /* ---------------------------------------------------------------- memory */
@@ -341,6 +354,7 @@ static mlc_status span_ok(cu_ctx *c, const char *what, const mlc_buffer *b, size
 static mlc_status cu_upload(void *ctx, mlc_buffer *dst, size_t offset, const void *src, size_t bytes)
 {
     cu_ctx *c = (cu_ctx *)ctx;
+    c->epoch++; /* the matmul's quantized activations may be of this memory */
     mlc_status s = span_ok(c, "upload", dst, offset, bytes);
     if (s || !bytes)
         return s;
@@ -430,6 +444,7 @@ static mlc_status cu_sync(void *ctx, mlc_err *err)
 mlc_status views_ok(cu_ctx *c, const char *op, std::initializer_list<const mlc_tensor *> ts)
 {
     bind(c);
+    c->epoch++;
     if (c->err.status)
         return c->err.status;
     int i = 0;

@@ -26,13 +26,31 @@ struct mlc_buffer {
 
 namespace MLC_GPU_NS {
 
+/* What the quantized activations in the scratch act were made from: the view of x, its
+ * shape, the activation block size, and the epoch of the matmul that made or reused them
+ * (0: nothing valid). */
+typedef struct cu_act_key {
+    uint64_t epoch;
+    const mlc_buffer *buf;
+    size_t offset;
+    int64_t n_in, n;
+    int aq;
+} cu_act_key;
+
 typedef struct cu_ctx {
     int dev;
     cudaStream_t stream;
     char dev_name[128];
     uint64_t mem_total; /* bytes */
-    /* Scratch, grown on demand: attention scores, the error flag int[3]. */
-    mlc_buffer scores, errflag;
+    /* Scratch, grown on demand: attention scores (and split-K partials), the error flag
+     * int[3], the int8 matvec's quantized activations. */
+    mlc_buffer scores, errflag, act;
+    /* Paths turned off by the environment (MLC_CUDA_NO_DP4A=1, MLC_CUDA_NO_FLASH=1): the
+     * plain kernels then run, for comparison and as a fallback. */
+    bool no_dp4a, no_flash;
+    /* Counts the ops issued and the uploads (anything that may write device memory). */
+    uint64_t epoch;
+    cu_act_key act_key;
     mlc_err err; /* the sticky error: the first failure since the last sync */
 } cu_ctx;
 

@@ -1,13 +1,19 @@
 /* cuda_matmul.cu: get_rows and matmul over every weight type (cuda_quant.cuh).
  *
- * matmul y [n_out, n] = x [n_in, n] W^T runs one of two kernels, both accumulating in fp32:
- *   - up to MV_MAX_TOKENS tokens (decode, small batches): the matvec kernel, one warp per
- *     weight row and up to MV_TOK tokens per block, so a batch reads each weight once per
- *     MV_TOK tokens;
+ * matmul y [n_out, n] = x [n_in, n] W^T runs one of three kernels, all accumulating in fp32:
+ *   - up to MV_MAX_TOKENS tokens (decode, small batches) of a type of MLC_CU_Q8_TYPES: the
+ *     activations quantized to the CPU's Q8_0 or Q8_K (cuda_q8.cuh; consecutive matmuls of
+ *     one input, as q, k and v, share them), then the int8 matvec, one warp per weight row
+ *     and up to MV_TOK tokens per block, integer dot products of 4 bytes (dp4a) with each
+ *     block's sums exactly the CPU's; off with MLC_CUDA_NO_DP4A=1 (the next kernel takes
+ *     these types then);
+ *   - up to MV_MAX_TOKENS tokens otherwise: the matvec kernel, one warp per weight row and up
+ *     to MV_TOK tokens per block, weights dequantized value by value against f32 activations;
+ *     a batch reads each weight once per MV_TOK tokens;
  *   - more tokens (prefill): a tiled kernel, MM_R rows x MM_T tokens per block of 256
  *     threads, the weight tile dequantized into shared memory once per MM_K-wide step. */
 #include "cuda_ctx.h"
-#include "cuda_quant.cuh"
+#include "cuda_q8.cuh"
 
 namespace MLC_GPU_NS {
 
@@ -72,6 +78,119 @@ __global__ void __launch_bounds__(32 * MV_ROWS)
             for (int t = 0; t < MV_TOK; t++)
                 if (t < nt)
                     acc[t] += wv * x[(int64_t)(t0 + t) * n_in + i];
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < MV_TOK; t++) {
+        const float s = warp_sum(acc[t]);
+        if (lane == 0 && t < nt)
+            y[(int64_t)(t0 + t) * n_out + r] = s;
+    }
+}
+
+/* ---------------------------------------------------------------- int8 matvec */
+
+/* Q8_0 activations of x [n_blk * 32] f32 (all tokens' rows end to end): qs [n_blk * 32] and
+ * d [n_blk]; one warp per 32-value block (the maximum is exact in any order). */
+__global__ void act_q8_0_k(const float *x, int8_t *qs, float *d, int64_t n_blk)
+{
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i / 32 >= n_blk) /* whole warps: blockDim is a multiple of 32 */
+        return;
+    const float v = x[i];
+    float amax = fmaxf(0.0f, fabsf(v)); /* a NaN counts as 0, as fmaxf on the CPU */
+    for (int m = 16; m > 0; m >>= 1)
+        amax = fmaxf(amax, MLC_SHFL_XOR(amax, m, 32));
+    float dd, id;
+    q8_0_scale(amax, &dd, &id);
+    qs[i] = q8_0_value(v, id);
+    if (threadIdx.x % 32 == 0)
+        d[i / 32] = dd;
+}
+
+/* Q8_K activations of x [n_blk * 256]: qs, d [n_blk] and the sums s32 [n_blk * 8]; one block of
+ * 256 threads per 256 values. The scale comes from the first value of largest magnitude (the
+ * CPU's strict > from 0: zeros and NaNs never count), found by (magnitude, index) pairs. */
+__global__ void __launch_bounds__(256) act_q8_K_k(const float *x, int8_t *qs, float *d, int *s32)
+{
+    __shared__ float key_s[8];
+    __shared__ int idx_s[8];
+    const int tid = threadIdx.x, lane = tid % 32, wid = tid / 32;
+    const int64_t i = (int64_t)blockIdx.x * 256 + tid;
+    const float v = x[i];
+    float key = fabsf(v) > 0 ? fabsf(v) : -1.0f;
+    int idx = tid;
+    for (int m = 16; m > 0; m >>= 1) {
+        const float k2 = MLC_SHFL_XOR(key, m, 32);
+        const int i2 = MLC_SHFL_XOR(idx, m, 32);
+        if (k2 > key || (k2 == key && i2 < idx)) {
+            key = k2;
+            idx = i2;
+        }
+    }
+    if (lane == 0) {
+        key_s[wid] = key;
+        idx_s[wid] = idx;
+    }
+    __syncthreads();
+    key = key_s[0];
+    idx = idx_s[0];
+    for (int w = 1; w < 8; w++)
+        if (key_s[w] > key) { /* warps in index order: a tie keeps the earlier one */
+            key = key_s[w];
+            idx = idx_s[w];
+        }
+    const float mx = key > 0 ? x[(int64_t)blockIdx.x * 256 + idx] : 0.0f;
+    float dd, iscale;
+    q8_K_scale(mx, &dd, &iscale);
+    const int8_t q = q8_K_value(v, iscale);
+    qs[i] = q;
+    int s = q;
+    for (int m = 16; m > 0; m >>= 1)
+        s += MLC_SHFL_XOR(s, m, 32);
+    if (lane == 0)
+        s32[(int64_t)blockIdx.x * 8 + wid] = s;
+    if (tid == 0)
+        d[blockIdx.x] = dd;
+}
+
+/* One warp per weight row r, tokens t0 .. t0 + MV_TOK - 1 (those below n), against the
+ * quantized activations (qs aq [n, n_in], scales ad, sums as: cuda_q8.cuh's layout). Lane
+ * group g of LPB lanes takes blocks g, g + 32 / LPB, ...; every lane runs every step (the
+ * group's integer sums are shuffled together), lanes past the row's end adding nothing. */
+template <uint32_t T>
+__global__ void __launch_bounds__(32 * MV_ROWS)
+    mvq_k(const uint8_t *w, uint64_t w_row, const int8_t *aq, const float *ad, const int *as, float *y, int n_in,
+          int n_out, int n)
+{
+    using D = Dq<T>;
+    constexpr int L = D::LPB, G = 32 / L, BS = Wt<T>::BS, BB = Wt<T>::BB;
+    const int lane = threadIdx.x % 32, r = blockIdx.x * MV_ROWS + threadIdx.x / 32, t0 = blockIdx.y * MV_TOK;
+    if (r >= n_out)
+        return;
+    const uint8_t *row = w + (uint64_t)r * w_row;
+    const int nt = n - t0 < MV_TOK ? n - t0 : MV_TOK, k = lane % L, nb = n_in / BS;
+    float acc[MV_TOK] = {};
+    for (int ib0 = 0; ib0 < nb; ib0 += G) {
+        const int ib = ib0 + lane / L;
+        const bool ok = ib < nb;
+        const uint8_t *b = row + (int64_t)(ok ? ib : 0) * BB;
+#pragma unroll
+        for (int t = 0; t < MV_TOK; t++) {
+            if (t < nt) { /* the same for the whole warp */
+                const int64_t tok = t0 + t;
+                int i1 = 0, i2 = 0;
+                if (ok)
+                    D::part(b, k, (const int *)(aq + tok * n_in + (int64_t)ib * BS),
+                            D::AQ == 256 ? as + (tok * n_in + (int64_t)ib * BS) / 32 : nullptr, i1, i2);
+#pragma unroll
+                for (int m = 1; m < L; m <<= 1) {
+                    i1 += MLC_SHFL_XOR(i1, m, 32);
+                    i2 += MLC_SHFL_XOR(i2, m, 32);
+                }
+                if (ok && k == 0)
+                    acc[t] += D::term(b, ad[(tok * n_in + (int64_t)ib * BS) / D::AQ], i1, i2);
+            }
         }
     }
 #pragma unroll
@@ -222,6 +341,74 @@ static void launch_matmul(cu_ctx *c, const mlc_tensor &w, const mlc_tensor &x, c
                                          n);
 }
 
+/* Whether matmul of w for n tokens takes the int8 path: a type with one, few tokens, and
+ * weights aligned for its loads (4-byte words of 16-byte blocks for Q4_K and Q5_K, 2-byte
+ * halves otherwise; weights() gives allocations at offset 0, which always are). */
+static bool q8_path(const cu_ctx *c, const mlc_tensor &w, int64_t n)
+{
+    if (c->no_dp4a || n > MV_MAX_TOKENS)
+        return false;
+    const uintptr_t a = (uintptr_t)at<const uint8_t>(w);
+    switch (w.type) {
+    case MLC_TYPE_Q4_K:
+    case MLC_TYPE_Q5_K:
+        return a % 16 == 0;
+    case MLC_TYPE_Q8_0:
+    case MLC_TYPE_Q4_0:
+    case MLC_TYPE_Q5_0:
+    case MLC_TYPE_Q6_K:
+        return a % 2 == 0;
+    default:
+        return false;
+    }
+}
+
+/* Quantizes x [n_in, n] into the scratch c->act (cuda_q8.cuh's layout: qs, then d at *ad,
+ * then the sums at *as) as the activations of a type whose blocks hold aq values. */
+static mlc_status quantize_act(cu_ctx *c, const mlc_tensor &xt, int64_t n_in, int64_t n, int aq, int8_t **qs,
+                               float **ad, int **as)
+{
+    const size_t nq = (size_t)(n_in * n), d_off = (nq + 15) / 16 * 16, n32 = nq / 32;
+    mlc_status s = scratch(c, &c->act, d_off + 2 * n32 * sizeof(float), "quantized activations");
+    if (s)
+        return s;
+    *qs = (int8_t *)c->act.ptr;
+    *ad = (float *)((uint8_t *)c->act.ptr + d_off);
+    *as = (int *)(*ad + n32);
+    /* The scratch still holds these activations when the last op was a matmul that quantized
+     * (or reused) the same view the same way and wrote elsewhere (q, k, v and gate, up). */
+    cu_act_key &k = c->act_key;
+    const bool same = k.epoch && k.epoch + 1 == c->epoch && k.buf == xt.buf && k.offset == xt.offset &&
+                      k.n_in == n_in && k.n == n && k.aq == aq;
+    k = {c->epoch, xt.buf, xt.offset, n_in, n, aq};
+    if (same)
+        return MLC_OK;
+    const float *x = at<const float>(xt);
+    if (aq == 32)
+        act_q8_0_k<<<blocks_for((int64_t)nq, 256), 256, 0, c->stream>>>(x, *qs, *ad, (int64_t)n32);
+    else
+        act_q8_K_k<<<(unsigned)(nq / 256), 256, 0, c->stream>>>(x, *qs, *ad, *as);
+    return launched(c, "matmul: quantizing the activations");
+}
+
+template <uint32_t T>
+static mlc_status launch_mvq(cu_ctx *c, const mlc_tensor &w, const mlc_tensor &x, const mlc_tensor &y, int n_in,
+                             int n_out, int n)
+{
+    int8_t *qs;
+    float *ad;
+    int *as;
+    mlc_status s = quantize_act(c, x, n_in, n, Dq<T>::AQ, &qs, &ad, &as);
+    if (s)
+        return s;
+    if (y.buf == x.buf) /* y may overlap x: the next matmul quantizes again */
+        c->act_key.epoch = 0;
+    const dim3 grid(blocks_for(n_out, MV_ROWS), blocks_for(n, MV_TOK));
+    mvq_k<T><<<grid, 32 * MV_ROWS, 0, c->stream>>>(at<const uint8_t>(w), mlc_type_row_bytes(T, n_in), qs, ad, as,
+                                                  at<float>(y), n_in, n_out, n);
+    return launched(c, "matmul");
+}
+
 mlc_status matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
 {
     cu_ctx *c = (cu_ctx *)ctx;
@@ -235,6 +422,15 @@ mlc_status matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
                     (long long)y.ne[0], (long long)rows_of(&y));
     if (n == 0 || n_out == 0)
         return MLC_OK;
+    if (q8_path(c, w, n)) {
+        switch (w.type) {
+#define MVQ_(T) \
+    case T:     \
+        return launch_mvq<T>(c, w, x, y, (int)n_in, (int)n_out, (int)n);
+            MLC_CU_Q8_TYPES(MVQ_)
+#undef MVQ_
+        }
+    }
     switch (w.type) {
 #define MM_(T)                                                             \
     case T:                                                                \
@@ -263,7 +459,97 @@ bool host_dequantize_row(uint32_t type, const void *row, float *out, int64_t n)
     }
 }
 
+/* The host side of the int8 path, for tests: the activations x [n] quantized as for
+ * weights of type (qs [n], d, and for Q8_K the sums s32 [n / 32]), with the per-value
+ * functions the kernels use and the maxima and sums (exact in any order) taken in order. */
+static bool host_act(uint32_t type, const float *x, int64_t n, int8_t *qs, float *d, int *s32)
+{
+    int aq = 0;
+    switch (type) {
+#define AQ_(T)        \
+    case T:           \
+        aq = Dq<T>::AQ; \
+        break;
+        MLC_CU_Q8_TYPES(AQ_)
+#undef AQ_
+    default:
+        return false;
+    }
+    for (int64_t i = 0; i < n; i += aq) {
+        float amax = 0, mx = 0, dd, id;
+        for (int j = 0; j < aq; j++) {
+            if (aq == 32)
+                amax = fmaxf(amax, fabsf(x[i + j]));
+            else if (fabsf(x[i + j]) > amax)
+                mx = x[i + j], amax = fabsf(mx);
+        }
+        if (aq == 32)
+            q8_0_scale(amax, &dd, &id);
+        else
+            q8_K_scale(mx, &dd, &id);
+        d[i / aq] = dd;
+        for (int j = 0; j < aq; j++)
+            qs[i + j] = aq == 32 ? q8_0_value(x[i + j], id) : q8_K_value(x[i + j], id);
+    }
+    for (int64_t i = 0; aq == 256 && i < n; i += 32) {
+        int s = 0;
+        for (int j = 0; j < 32; j++)
+            s += qs[i + j];
+        s32[i / 32] = s;
+    }
+    return true;
+}
+
+/* Row w [n] of type against those activations as the int8 kernel computes each block (the
+ * lanes' parts in turn), the block terms summed in order: the CPU scalar dot's order. */
+template <uint32_t T>
+static float host_q8_dot(const uint8_t *w, const int8_t *qs, const float *d, const int *s32, int64_t n)
+{
+    using D = Dq<T>;
+    float s = 0;
+    for (int64_t ib = 0; ib < n / Wt<T>::BS; ib++) {
+        const uint8_t *b = w + ib * Wt<T>::BB;
+        const int64_t i0 = ib * Wt<T>::BS;
+        int i1 = 0, i2 = 0;
+        for (int k = 0; k < D::LPB; k++)
+            D::part(b, k, (const int *)(qs + i0), s32 + i0 / 32, i1, i2);
+        s += D::term(b, d[i0 / D::AQ], i1, i2);
+    }
+    return s;
+}
+
+static bool host_q8_dot_row(uint32_t type, const void *w, const float *x, int64_t n, float *out, int8_t *qs_out,
+                            float *d_out, int *s32_out)
+{
+    if (!host_act(type, x, n, qs_out, d_out, s32_out))
+        return false;
+    switch (type) {
+#define HQ_(T)                                                                          \
+    case T:                                                                             \
+        *out = host_q8_dot<T>((const uint8_t *)w, qs_out, d_out, s32_out, n);           \
+        return true;
+        MLC_CU_Q8_TYPES(HQ_)
+#undef HQ_
+    default:
+        return false;
+    }
+}
+
 } // namespace MLC_GPU_NS
+
+/* host_q8_dot_row under a C name per build (tests/test_cuda.c): qs [n] (4-byte aligned),
+ * d [n / 32] and s32 [n / 32] receive the quantized activations; false for a type without
+ * an int8 path. */
+#ifdef MLC_GPU_HIP
+extern "C" bool mlc_hip_host_q8_dot_row(uint32_t type, const void *w, const float *x, int64_t n, float *out,
+                                        int8_t *qs, float *d, int *s32)
+#else
+extern "C" bool mlc_cuda_host_q8_dot_row(uint32_t type, const void *w, const float *x, int64_t n, float *out,
+                                         int8_t *qs, float *d, int *s32)
+#endif
+{
+    return MLC_GPU_NS::host_q8_dot_row(type, w, x, n, out, qs, d, s32);
+}
 
 /* host_dequantize_row under a C name per build (tests/test_cuda.c). */
 #ifdef MLC_GPU_HIP

@@ -1,6 +1,7 @@
 /* cuda_ops.cu: the forward pass's ops other than get_rows and matmul: rms_norm, rope,
  * kv_store, attention, the elementwise ops and gather. Operand checks on the host (views
- * inside their buffers, types, shapes), then one kernel launch each on the instance's stream.
+ * inside their buffers, types, shapes), then one kernel launch each on the instance's stream
+ * (two for the split-K attention of decode steps).
  * Index operands (slots, positions, rows) live on the device: the kernels check them and
  * report the first one out of range through the error flag, read at sync.
  *
@@ -183,6 +184,119 @@ __global__ void __launch_bounds__(WG)
     }
 }
 
+/* Split-K decode attention: the positions a token sees are cut into chunks of FA_POS, one
+ * block per (head, token, chunk), so that a decode step of few tokens still fills the device;
+ * each block keeps its chunk's softmax unnormalized (max m, sum l, o = sum e^(s - m) v) in
+ * the partials [n, n_head, n_split, hd + 2] (o, then m and l), and attn_combine_k rescales
+ * and sums them (the online softmax's merge). Scores are warp dot products over the dims (the
+ * lanes' share, then a tree); with an F16 cache the query is rounded to half as above, the
+ * probabilities are not (they are only known normalized after the merge). */
+#define FA_POS 256
+#define FA_MAX_TOKENS 16 /* up to this many tokens, attention takes the split-K kernels */
+
+__device__ __forceinline__ float warp_sum_f(float v)
+{
+    for (int m = 16; m > 0; m >>= 1)
+        v += MLC_SHFL_XOR(v, m, 32);
+    return v;
+}
+
+template <typename KT>
+__global__ void __launch_bounds__(WG)
+    attn_split_k(const float *q, const KT *kc, const KT *vc, const int *slot, const int *pos, float *part, int hd,
+                 int n_head, int n_kv_head, int n_ctx, int n_slots, float scale, int window, float softcap, int *err)
+{
+    __shared__ float ql[MLC_CU_MAX_HD];
+    __shared__ float pr[FA_POS];
+    __shared__ float red[WG];
+    __shared__ double redd[WG];
+    const int lid = threadIdx.x, lane = lid % 32, h = blockIdx.x, t = blockIdx.y, sp = blockIdx.z;
+    const int n_split = gridDim.z, sl = slot[t], ps = pos[t];
+    float *o = part + (((int64_t)t * n_head + h) * n_split + sp) * (hd + 2);
+    const bool bad = sl < 0 || sl >= n_slots || ps < 0 || ps >= n_ctx;
+    const int np = bad ? 0 : ps + 1, lo = window > 0 && np > window ? np - window : 0, p0 = lo + sp * FA_POS;
+    if (p0 >= np) { /* the same for the whole block */
+        if (lid == 0 && sp == 0 && bad)
+            flag(err, sl < 0 || sl >= n_slots ? MLC_CU_E_ATT_SLOT : MLC_CU_E_ATT_POS, t,
+                 sl < 0 || sl >= n_slots ? sl : ps);
+        if (lid == 0)
+            o[hd + 1] = 0; /* no positions: the merge skips this chunk */
+        return;
+    }
+    const int cnt = np - p0 < FA_POS ? np - p0 : FA_POS;
+    const int kvh = h / (n_head / n_kv_head);
+    const int64_t kv_dim = (int64_t)n_kv_head * hd, hoff = (int64_t)kvh * hd, base = (int64_t)sl * n_ctx + p0;
+    const float *qh = q + ((int64_t)t * n_head + h) * hd;
+    for (int d = lid; d < hd; d += WG)
+        ql[d] = rnd_cache(kc, qh[d]);
+    __syncthreads();
+    for (int i = lid / 32; i < cnt; i += WG / 32) {
+        const int64_t row = (base + i) * kv_dim + hoff;
+        float a = 0;
+        for (int d = lane; d < hd; d += 32)
+            a += ql[d] * ld_cache(kc, row + d);
+        a = warp_sum_f(a);
+        float sc = a * scale;
+        if (softcap > 0)
+            sc = softcap * (float)tanh((double)(sc / softcap));
+        if (lane == 0)
+            pr[i] = sc;
+    }
+    __syncthreads();
+    float mx = -INFINITY;
+    for (int i = lid; i < cnt; i += WG)
+        mx = fmaxf(mx, pr[i]);
+    red[lid] = mx;
+    reduce<float, true>(red);
+    mx = red[0];
+    double sum = 0;
+    for (int i = lid; i < cnt; i += WG) {
+        const float e = (float)exp((double)(pr[i] - mx));
+        pr[i] = e;
+        sum += e;
+    }
+    redd[lid] = sum;
+    reduce<double, false>(redd); /* its barriers also order the pr written above */
+    for (int d = lid; d < hd; d += WG) {
+        float acc = 0;
+        for (int i = 0; i < cnt; i++)
+            acc += pr[i] * ld_cache(vc, (base + i) * kv_dim + hoff + d);
+        o[d] = acc;
+    }
+    if (lid == 0) {
+        o[hd] = mx;
+        o[hd + 1] = (float)redd[0];
+    }
+}
+
+/* out [hd] of (head, token) = the merge of its n_split chunks' partials: each chunk's o and l
+ * scaled by e^(m - max m), summed in chunk order in double, o divided by l. */
+__global__ void __launch_bounds__(WG) attn_combine_k(const float *part, float *out, int hd, int n_split)
+{
+    const int h = blockIdx.x, t = blockIdx.y, n_head = gridDim.x;
+    const float *pp = part + ((int64_t)t * n_head + h) * n_split * (hd + 2);
+    float m = -INFINITY;
+    for (int s = 0; s < n_split; s++)
+        if (pp[(int64_t)s * (hd + 2) + hd + 1] > 0)
+            m = fmaxf(m, pp[(int64_t)s * (hd + 2) + hd]);
+    double l = 0;
+    for (int s = 0; s < n_split; s++) {
+        const float *c = pp + (int64_t)s * (hd + 2);
+        if (c[hd + 1] > 0)
+            l += (double)c[hd + 1] * exp((double)(c[hd] - m));
+    }
+    float *o = out + ((int64_t)t * n_head + h) * hd;
+    for (int d = threadIdx.x; d < hd; d += WG) {
+        double acc = 0;
+        for (int s = 0; s < n_split; s++) {
+            const float *c = pp + (int64_t)s * (hd + 2);
+            if (c[hd + 1] > 0)
+                acc += (double)c[d] * exp((double)(c[hd] - m));
+        }
+        o[d] = l > 0 ? (float)(acc / l) : 0.0f; /* l = 0: a bad slot or position, flagged */
+    }
+}
+
 /* ---------------------------------------------------------------- elementwise, gather */
 
 __global__ void swiglu_k(const float *g, const float *u, float *o, int64_t n)
@@ -339,6 +453,31 @@ static void launch_attention(cu_ctx *c, const mlc_tensor &q, const mlc_tensor &k
                                                 (int *)c->errflag.ptr);
 }
 
+/* The split-K kernels for nt tokens, when they are on and their partials fit the scratch
+ * limit; false to take the one-block-per-head kernel. */
+template <typename KT>
+static bool launch_split(cu_ctx *c, const mlc_tensor &q, const mlc_tensor &kc, const mlc_tensor &vc,
+                         const mlc_tensor &slot, const mlc_tensor &pos, const mlc_attn_params *p, const mlc_tensor &out,
+                         int64_t nt, mlc_status *st)
+{
+    const int hd = (int)q.ne[0], n_head = (int)q.ne[1], n_kv = (int)(kc.ne[0] / hd), n_ctx = (int)kc.ne[1];
+    const int n_split = (n_ctx + FA_POS - 1) / FA_POS;
+    const size_t bytes = (size_t)nt * (size_t)n_head * (size_t)n_split * (size_t)(hd + 2) * sizeof(float);
+    if (c->no_flash || nt > FA_MAX_TOKENS || bytes > SCORES_MAX || n_split > 65535)
+        return false;
+    if ((*st = scratch(c, &c->scores, bytes, "attention partials")))
+        return true;
+    float *part = (float *)c->scores.ptr;
+    attn_split_k<KT><<<dim3((unsigned)n_head, (unsigned)nt, (unsigned)n_split), WG, 0, c->stream>>>(
+        at<const float>(q), at<const KT>(kc), at<const KT>(vc), at<const int>(slot), at<const int>(pos), part, hd,
+        n_head, n_kv, n_ctx, (int)kc.ne[2], p->scale, p->window, p->softcap, (int *)c->errflag.ptr);
+    if ((*st = launched(c, "attention")))
+        return true;
+    attn_combine_k<<<dim3((unsigned)n_head, (unsigned)nt), WG, 0, c->stream>>>(part, at<float>(out), hd, n_split);
+    *st = launched(c, "attention");
+    return true;
+}
+
 mlc_status attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_cache, mlc_tensor slot, mlc_tensor pos,
                      const mlc_attn_params *p, mlc_tensor out)
 {
@@ -354,6 +493,9 @@ mlc_status attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_c
                     (long long)hd, (long long)q.ne[1], (long long)n, (long long)k_cache.ne[0]);
     if (n == 0 || q.ne[1] == 0)
         return MLC_OK;
+    if (k_cache.type == MLC_TYPE_F16 ? launch_split<unsigned short>(c, q, k_cache, v_cache, slot, pos, p, out, n, &s)
+                                     : launch_split<float>(c, q, k_cache, v_cache, slot, pos, p, out, n, &s))
+        return s;
     const size_t per_token = (size_t)q.ne[1] * (size_t)k_cache.ne[1] * sizeof(float);
     size_t chunk = SCORES_MAX / per_token;
     chunk = chunk < 1 ? 1 : chunk > (size_t)n ? (size_t)n : chunk;
