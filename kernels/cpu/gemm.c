@@ -1,5 +1,6 @@
 /* gemm.c: the prefill matmul's dispatch and threading (see gemm.h). */
 #include "gemm.h"
+#include "gemm_float.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -104,6 +105,10 @@ static void gemm_run(void *arg, int ith, int nth)
 bool mlc_cpu_gemm(mlc_pool *pool, const mlc_cpu_kernels *k, uint32_t type, const uint8_t *w, size_t w_row,
                   int64_t n_in, int64_t n_out, const uint8_t *a, size_t a_row, int64_t n, float *y)
 {
+    /* Float weights: the f32 register tiles of gemm_float.c. */
+    if (mlc_cpu_gemm_float_has(k, type))
+        return n >= MLC_CPU_GEMM_FLOAT_MIN_ROWS &&
+               mlc_cpu_gemm_float(pool, k, type, w, w_row, n_in, n_out, a, a_row, n, y);
     const mlc_gemm_kernel *kern = mlc_cpu_gemm_kernel(k, type);
     /* The packers gather 16 rows by int32 byte offsets. */
     if (!kern || n <= 0 || n_out <= 0 || w_row > (size_t)INT32_MAX / LANES)
