@@ -149,7 +149,10 @@ static void check_type(mlc_type t, int64_t blk)
 
 Test(gemm, q8_0) { check_type(MLC_TYPE_Q8_0, 32); }
 Test(gemm, q4_0) { check_type(MLC_TYPE_Q4_0, 32); }
+Test(gemm, q5_0) { check_type(MLC_TYPE_Q5_0, 32); }
+Test(gemm, iq4_nl) { check_type(MLC_TYPE_IQ4_NL, 32); }
 Test(gemm, q4_k) { check_type(MLC_TYPE_Q4_K, MLC_QK_K); }
+Test(gemm, q5_k) { check_type(MLC_TYPE_Q5_K, MLC_QK_K); }
 Test(gemm, q6_k) { check_type(MLC_TYPE_Q6_K, MLC_QK_K); }
 
 /* Types without a tile kernel are declined (the caller's per-row path runs). */
@@ -163,6 +166,6 @@ Test(gemm, declines_other_types)
     float y[4] = {0};
     const uint8_t w[4 * 4] = {0}, a[4 * 4] = {0};
     cr_assert_not(mlc_cpu_gemm(pool, &k, MLC_TYPE_F32, w, 16, 4, 1, a, 16, 1, y));
-    cr_assert_null(mlc_cpu_gemm_kernel(&k, MLC_TYPE_Q5_K));
+    cr_assert_null(mlc_cpu_gemm_kernel(&k, MLC_TYPE_BF16));
     mlc_pool_free(pool);
 }

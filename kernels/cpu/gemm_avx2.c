@@ -1,13 +1,15 @@
-/* gemm_avx2.c: the AVX2 tile kernels of gemm.h (Q8_0, Q4_0, Q4_K, Q6_K), for CPUs without
- * AVX-512 VNNI. Panels have the layouts of gemm.h (the AVX-512 file's), read as two halves
- * of 8 lanes (one 256-bit register per group).
+/* gemm_avx2.c: the AVX2 tile kernels of gemm.h (Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_K, Q5_K, Q6_K),
+ * for CPUs without AVX-512 VNNI. Panels have the layouts of gemm.h (the AVX-512 file's),
+ * read as two halves of 8 lanes (one 256-bit register per group).
  *
  * Without vpdpbusd the integer sums go through vpmaddubsw (u8 x i8 pairs, saturating to
  * i16) and vpmaddwd, and every step stays within i16 so the sums stay exact:
- * - Q8_0 / Q4_0 (weights stored + 128): the signed weight's magnitude against the
- *   activation carrying the weight's sign (|pair| <= 2 * 128 * 127), widened per group.
+ * - Q8_0 / Q4_0 / Q5_0 / IQ4_NL (weights stored + 128): the signed weight's magnitude
+ *   against the activation carrying the weight's sign (|pair| <= 2 * 128 * 127), widened
+ *   per group.
  * - Q4_K: nibbles (0..15) against the activation: 8 groups add up to at most 30720 in i16,
- *   then vpmaddwd by the sub-block scale (held in both halves of its lane).
+ *   then vpmaddwd by the sub-block scale (held in both halves of its lane). Q5_K (0..31):
+ *   the same over 4 groups at a time (at most 31496).
  * - Q6_K: values 0..63 against the activation, two groups per i16 sum (<= 32256), the
  *   32 * (16-value sum) correction times the scale added in i32.
  * Then the scalar dot's float operations in its order: bit-identical to it. Up to 4
@@ -135,6 +137,66 @@ static TARGET void q4_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n
     }
 }
 
+/* Each lane's dword with its byte c (0..3) in all 4 bytes. */
+INLINE __m256i spread_byte(__m256i v, int c)
+{
+    const __m256i idx = _mm256_add_epi8(_mm256_set1_epi8((char)c),
+                                        _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0C0C0C0C, 0, 0x04040404,
+                                                          0x08080808, 0x0C0C0C0C));
+    return _mm256_shuffle_epi8(v, idx);
+}
+
+/* See gemm_avx512.c's q5_0_pack: values q + 112, the fifth bits spread from qh. */
+static TARGET void q5_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), c112 = _mm256_set1_epi8(112), one = _mm256_set1_epi8(1);
+    const __m256i bit[2] = {_mm256_set1_epi32(0x08040201), _mm256_set1_epi32((int)0x80402010u)};
+    for (int h = 0; h < 2; h++) {
+        const __m256i off = row_offsets(w_row, rows, h);
+        const uint8_t *x = w;
+        uint8_t *pb = (uint8_t *)panel + 32 * h;
+        for (int64_t b = 0; b < n_in / 32; b++, x += 22, pb += MLC_GEMM_Q8P_BLOCK) {
+            const __m256i qh = gather4(x + 2, off);
+            UNROLL
+            for (int g = 0; g < 4; g++) {
+                const __m256i q = gather4(x + 6 + 4 * g, off);
+                const __m256i hl = _mm256_and_si256(spread_byte(qh, g / 2), bit[g % 2]);
+                const __m256i hh = _mm256_and_si256(spread_byte(qh, 2 + g / 2), bit[g % 2]);
+                const __m256i fl = _mm256_slli_epi32(_mm256_min_epu8(hl, one), 4);
+                const __m256i fh = _mm256_slli_epi32(_mm256_min_epu8(hh, one), 4);
+                const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, lo4), fl);
+                const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(q, 4), lo4), fh);
+                st(pb + 64 * g, _mm256_add_epi8(lo, c112));
+                st(pb + 64 * (g + 4), _mm256_add_epi8(hi, c112));
+            }
+            _mm256_store_ps((float *)(void *)(pb + 512), gather_f16(x, off, 0));
+        }
+    }
+}
+
+/* IQ4_NL: table values plus 128, as gemm_avx512.c's iq4_nl_pack. */
+static TARGET void iq4_nl_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    const __m256i lut = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166, (char)181,
+                      (char)197, (char)217, (char)241));
+    for (int h = 0; h < 2; h++) {
+        const __m256i off = row_offsets(w_row, rows, h);
+        const uint8_t *x = w;
+        uint8_t *pb = (uint8_t *)panel + 32 * h;
+        for (int64_t b = 0; b < n_in / 32; b++, x += 18, pb += MLC_GEMM_Q8P_BLOCK) {
+            UNROLL
+            for (int g = 0; g < 4; g++) {
+                const __m256i q = gather4(x + 2 + 4 * g, off);
+                st(pb + 64 * g, _mm256_shuffle_epi8(lut, _mm256_and_si256(q, lo4)));
+                st(pb + 64 * (g + 4), _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi32(q, 4), lo4)));
+            }
+            _mm256_store_ps((float *)(void *)(pb + 512), gather_f16(x, off, 0));
+        }
+    }
+}
+
 INLINE void q8p_half(const uint8_t *panel, int64_t nb, const uint8_t *a, size_t a_row, const uint8_t *aux,
                      size_t aux_row, float *y, size_t ldy, int n, int h, const int NT)
 {
@@ -178,21 +240,34 @@ static size_t q4_K_panel_bytes(int64_t n_in)
     return (size_t)(n_in / MLC_QK_K) * MLC_GEMM_Q4KP_BLOCK;
 }
 
-static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+/* Q4_K and Q5_K: see gemm_avx512.c's k4_pack. */
+INLINE void k4_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel, const bool five)
 {
     const __m256i lo4 = _mm256_set1_epi8(0x0F), m6 = _mm256_set1_epi8(0x3F), m30 = _mm256_set1_epi8(0x30);
-    const __m256i ff = _mm256_set1_epi32(0xFF);
+    const __m256i ff = _mm256_set1_epi32(0xFF), b10 = _mm256_set1_epi8(0x10);
+    const size_t bytes = five ? 176 : 144, qs = five ? 48 : 16;
     for (int h = 0; h < 2; h++) {
         const __m256i off = row_offsets(w_row, rows, h);
         for (int64_t i = 0; i < n_in / MLC_QK_K; i++) {
             uint8_t *pb = (uint8_t *)panel + (size_t)i * MLC_GEMM_Q4KP_BLOCK + 32 * h;
-            const uint8_t *x = w + (size_t)i * 144;
+            const uint8_t *x = w + (size_t)i * bytes;
             UNROLL
-            for (int di = 0; di < 32; di++) {
-                const __m256i q = gather4(x + 16 + 4 * di, off);
-                const int c = di / 8, g = di % 8;
-                st(pb + (2 * c) * 512 + 64 * g, _mm256_and_si256(q, lo4));
-                st(pb + (2 * c + 1) * 512 + 64 * g, _mm256_and_si256(_mm256_srli_epi32(q, 4), lo4));
+            for (int g = 0; g < 8; g++) {
+                const __m256i qh = five ? gather4(x + 16 + 4 * g, off) : _mm256_setzero_si256();
+                UNROLL
+                for (int c = 0; c < 4; c++) {
+                    const __m256i q = gather4(x + qs + 32 * c + 4 * g, off);
+                    __m256i lo = _mm256_and_si256(q, lo4), hi = _mm256_and_si256(_mm256_srli_epi32(q, 4), lo4);
+                    if (five) {
+                        const int j = 2 * c;
+                        lo = _mm256_or_si256(lo, _mm256_and_si256(j <= 4 ? _mm256_slli_epi32(qh, 4 - j)
+                                                                          : _mm256_srli_epi32(qh, j - 4), b10));
+                        hi = _mm256_or_si256(hi, _mm256_and_si256(j + 1 <= 4 ? _mm256_slli_epi32(qh, 3 - j)
+                                                                              : _mm256_srli_epi32(qh, j - 3), b10));
+                    }
+                    st(pb + (2 * c) * 512 + 64 * g, lo);
+                    st(pb + (2 * c + 1) * 512 + 64 * g, hi);
+                }
             }
             const __m256i w0 = gather4(x + 4, off), w1 = gather4(x + 8, off), w2 = gather4(x + 12, off);
             const __m256i sc_lo = _mm256_and_si256(w0, m6), mn_lo = _mm256_and_si256(w1, m6);
@@ -213,8 +288,20 @@ static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n
     }
 }
 
-INLINE void q4k_half(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t a_row, float *y, size_t ldy,
-                     int n, int h, const int NT)
+static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    k4_pack(w, w_row, rows, n_in, panel, false);
+}
+
+static TARGET void q5_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    k4_pack(w, w_row, rows, n_in, panel, true);
+}
+
+/* SPLIT: groups summed in i16 before the scale multiply (8 for Q4_K's nibbles, 4 for
+ * Q5_K's values up to 31: 4 * 2 * 31 * 127 < 2^15). */
+INLINE void q4k_half(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t a_row, const int SPLIT, float *y,
+                     size_t ldy, int n, int h, const int NT)
 {
     __m256 s[NT_MAX];
     UNROLL
@@ -241,13 +328,17 @@ INLINE void q4k_half(const uint8_t *panel, int64_t nsb, const uint8_t *a, size_t
                 UNROLL
                 for (int t = 0; t < NT; t++)
                     p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(wv, bcast(a + (size_t)t * a_row + ao + 4 + j * 32 + 4 * g)));
+                if ((g + 1) % SPLIT)
+                    continue;
+                UNROLL
+                for (int t = 0; t < NT; t++) {
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p[t], sc2));
+                    p[t] = _mm256_setzero_si256();
+                }
             }
             UNROLL
-            for (int t = 0; t < NT; t++) {
-                const uint8_t *at = a + (size_t)t * a_row + ao;
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p[t], sc2));
-                summs[t] = _mm256_add_epi32(summs[t], _mm256_madd_epi16(mn, bcast(at + 4 + MLC_QK_K + 4 * j)));
-            }
+            for (int t = 0; t < NT; t++)
+                summs[t] = _mm256_add_epi32(summs[t], _mm256_madd_epi16(mn, bcast(a + (size_t)t * a_row + ao + 4 + MLC_QK_K + 4 * j)));
         }
         const __m256 dx = _mm256_load_ps((const float *)(const void *)(pb + MLC_GEMM_Q4KP_D));
         const __m256 mx = _mm256_load_ps((const float *)(const void *)(pb + MLC_GEMM_Q4KP_D + 64));
@@ -384,7 +475,15 @@ static TARGET void q4_K_tile(const void *panel, int64_t n_in, const uint8_t *a, 
 {
     (void)aux;
     (void)aux_row;
-    TILE_BODY(q4k_half, panel, n_in / MLC_QK_K, a + (size_t)t0 * a_row, a_row)
+    TILE_BODY(q4k_half, panel, n_in / MLC_QK_K, a + (size_t)t0 * a_row, a_row, 8)
+}
+
+static TARGET void q5_K_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
+                             const uint8_t *aux, size_t aux_row, int nt, float *y, size_t ldy, int rows)
+{
+    (void)aux;
+    (void)aux_row;
+    TILE_BODY(q4k_half, panel, n_in / MLC_QK_K, a + (size_t)t0 * a_row, a_row, 4)
 }
 
 static TARGET void q6_K_tile(const void *panel, int64_t n_in, const uint8_t *a, size_t a_row,
@@ -397,7 +496,10 @@ static TARGET void q6_K_tile(const void *panel, int64_t n_in, const uint8_t *a, 
 
 static const mlc_gemm_kernel Q8_0_K = {q8p_panel_bytes, q8_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
 static const mlc_gemm_kernel Q4_0_K = {q8p_panel_bytes, q4_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel Q5_0_K = {q8p_panel_bytes, q5_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel IQ4_NL_K = {q8p_panel_bytes, iq4_nl_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
 static const mlc_gemm_kernel Q4_K_K = {q4_K_panel_bytes, q4_K_pack, NULL, NULL, q4_K_tile};
+static const mlc_gemm_kernel Q5_K_K = {q4_K_panel_bytes, q5_K_pack, NULL, NULL, q5_K_tile};
 static const mlc_gemm_kernel Q6_K_K = {q6_K_panel_bytes, q6_K_pack, NULL, NULL, q6_K_tile};
 
 const mlc_gemm_kernel *mlc_cpu_gemm_avx2(uint32_t type)
@@ -405,7 +507,10 @@ const mlc_gemm_kernel *mlc_cpu_gemm_avx2(uint32_t type)
     switch (type) {
     case MLC_TYPE_Q8_0: return &Q8_0_K;
     case MLC_TYPE_Q4_0: return &Q4_0_K;
+    case MLC_TYPE_Q5_0: return &Q5_0_K;
+    case MLC_TYPE_IQ4_NL: return &IQ4_NL_K;
     case MLC_TYPE_Q4_K: return &Q4_K_K;
+    case MLC_TYPE_Q5_K: return &Q5_K_K;
     case MLC_TYPE_Q6_K: return &Q6_K_K;
     default: return NULL;
     }

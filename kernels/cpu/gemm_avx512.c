@@ -1,12 +1,14 @@
-/* gemm_avx512.c: the AVX-512 VNNI tile kernels of gemm.h (Q8_0, Q4_0, Q4_K, Q6_K).
+/* gemm_avx512.c: the AVX-512 VNNI tile kernels of gemm.h (Q8_0, Q4_0, Q5_0, IQ4_NL, Q4_K,
+ * Q5_K, Q6_K).
  *
  * A panel holds 16 weight rows, one per 32-bit lane of a 512-bit register: for each group
  * of 4 consecutive values, 64 bytes = 4 bytes of each row. vpdpbusd multiplies those
  * (unsigned) bytes by 4 bytes of one activation row broadcast to every lane, so 8 of them
  * give the 16 rows' integer sums over a 32-value block, with no horizontal reduction.
- * vpdpbusd wants its first operand unsigned, so the signed weights of Q8_0 / Q4_0 are
- * stored plus 128 and the block's activation sum times 128 is subtracted (the sum comes
- * from prep, once per activation row); Q4_K's nibbles are unsigned already, and Q6_K's
+ * vpdpbusd wants its first operand unsigned, so the signed weights of Q8_0 / Q4_0 / Q5_0 /
+ * IQ4_NL (its table's values) are stored plus 128 and the block's activation sum times 128
+ * is subtracted (the sum comes from prep, once per activation row); Q4_K's and Q5_K's
+ * values (0..15, 0..31) are unsigned already, and Q6_K's
  * 6-bit values are stored as 0..63 with 32 times the activation's 16-value sums (Q8_K's
  * bsums) subtracted per sub-block. The integer sums are exact, so the float operations
  * that follow, one lane per row, are those of the scalar dot (vecdot.c) in its order:
@@ -113,6 +115,63 @@ static TARGET void q4_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n
     }
 }
 
+/* Each lane's dword with its byte c (0..3) in all 4 bytes. */
+INLINE __m512i spread_byte(__m512i v, int c)
+{
+    const __m512i idx = _mm512_add_epi8(_mm512_set1_epi8((char)c),
+                                        _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x04040404, 0x08080808, 0x0C0C0C0C)));
+    return _mm512_shuffle_epi8(v, idx);
+}
+
+/* Q5_0 (f16 d, u32 qh, qs[16]): value j's low 4 bits as Q4_0's, its fifth bit bit j of qh;
+ * q - 16, stored as q + 112. Group g's 4 fifth bits are a nibble of qh: byte g / 2 (low
+ * nibbles) or 2 + g / 2 (high nibbles), half g % 2. */
+static TARGET void q5_0_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F), c112 = _mm512_set1_epi8(112);
+    const __m512i one = _mm512_set1_epi8(1);
+    const __m512i bit[2] = {_mm512_set1_epi32(0x08040201), _mm512_set1_epi32((int)0x80402010u)};
+    uint8_t *pb = panel;
+    for (int64_t b = 0; b < n_in / 32; b++, w += 22, pb += Q8P_BLOCK) {
+        const __m512i qh = gather4(w + 2, off);
+        UNROLL
+        for (int g = 0; g < 4; g++) {
+            const __m512i q = gather4(w + 6 + 4 * g, off);
+            const __m512i hl = _mm512_and_si512(spread_byte(qh, g / 2), bit[g % 2]);
+            const __m512i hh = _mm512_and_si512(spread_byte(qh, 2 + g / 2), bit[g % 2]);
+            /* 0 or 1 per byte, then 0 or 16 (no byte carries into the next) */
+            const __m512i fl = _mm512_slli_epi32(_mm512_min_epu8(hl, one), 4);
+            const __m512i fh = _mm512_slli_epi32(_mm512_min_epu8(hh, one), 4);
+            const __m512i lo = _mm512_or_si512(_mm512_and_si512(q, lo4), fl);
+            const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(q, 4), lo4), fh);
+            _mm512_store_si512((void *)(pb + 64 * g), _mm512_add_epi8(lo, c112));
+            _mm512_store_si512((void *)(pb + 64 * (g + 4)), _mm512_add_epi8(hi, c112));
+        }
+        _mm512_store_ps((void *)(pb + 512), gather_f16(w, off));
+    }
+}
+
+/* IQ4_NL (f16 d, qs[16] as Q4_0's): value table[nibble], stored plus 128 (ggml's
+ * kvalues_iq4nl, -127..113, plus 128). */
+static TARGET void iq4_nl_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F);
+    const __m512i lut = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, (char)129, (char)141, (char)153, (char)166, (char)181,
+                      (char)197, (char)217, (char)241));
+    uint8_t *pb = panel;
+    for (int64_t b = 0; b < n_in / 32; b++, w += 18, pb += Q8P_BLOCK) {
+        UNROLL
+        for (int g = 0; g < 4; g++) {
+            const __m512i q = gather4(w + 2 + 4 * g, off);
+            const __m512i lo = _mm512_and_si512(q, lo4), hi = _mm512_and_si512(_mm512_srli_epi32(q, 4), lo4);
+            _mm512_store_si512((void *)(pb + 64 * g), _mm512_shuffle_epi8(lut, lo));
+            _mm512_store_si512((void *)(pb + 64 * (g + 4)), _mm512_shuffle_epi8(lut, hi));
+        }
+        _mm512_store_ps((void *)(pb + 512), gather_f16(w, off));
+    }
+}
+
 /* s += (float)sumi * (dx * dy) per block, as the scalar dot. */
 INLINE void q8p_tile_n(const uint8_t *panel, int64_t nb, const uint8_t *a, size_t a_row, const uint8_t *aux,
                        size_t aux_row, float *y, size_t ldy, __mmask16 m, const int NT)
@@ -174,22 +233,36 @@ static size_t q4_K_panel_bytes(int64_t n_in)
     return (size_t)(n_in / MLC_QK_K) * Q4KP_BLOCK;
 }
 
-static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+/* Q4_K (144-byte blocks: f16 d, dmin; scales[12]; qs[128]) and Q5_K (176: the same with
+ * qh[32] before qs). Dword 8c + g of qs: values 64c + 4g .. + 3 (low nibbles, sub-block
+ * 2c) and the same + 32 (high nibbles, sub-block 2c + 1); Q5_K's fifth bit of sub-block j
+ * is bit j of qh[4g .. 4g + 3]. */
+INLINE void k4_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel, const bool five)
 {
-    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F);
+    const __m512i off = row_offsets(w_row, rows), lo4 = _mm512_set1_epi8(0x0F), b10 = _mm512_set1_epi8(0x10);
+    const size_t bytes = five ? 176 : 144, qs = five ? 48 : 16;
     uint8_t *p = panel;
     for (int64_t i = 0; i < n_in / MLC_QK_K; i++) {
         uint8_t *pb = p + (size_t)i * Q4KP_BLOCK;
-        const uint8_t *x = w + (size_t)i * 144;
-        /* Dword di of qs: values 64 c + 4 (di % 8) .. + 3 (low nibbles, sub-block 2c) and
-         * the same + 32 (high nibbles, sub-block 2c + 1), c = di / 8. */
+        const uint8_t *x = w + (size_t)i * bytes;
         UNROLL
-        for (int di = 0; di < 32; di++) {
-            const __m512i q = gather4(x + 16 + 4 * di, off);
-            const int c = di / 8, g = di % 8;
-            _mm512_store_si512((void *)(pb + (2 * c) * 512 + 64 * g), _mm512_and_si512(q, lo4));
-            _mm512_store_si512((void *)(pb + (2 * c + 1) * 512 + 64 * g),
-                               _mm512_and_si512(_mm512_srli_epi32(q, 4), lo4));
+        for (int g = 0; g < 8; g++) {
+            const __m512i qh = five ? gather4(x + 16 + 4 * g, off) : _mm512_setzero_si512();
+            UNROLL
+            for (int c = 0; c < 4; c++) {
+                const __m512i q = gather4(x + qs + 32 * c + 4 * g, off);
+                __m512i lo = _mm512_and_si512(q, lo4), hi = _mm512_and_si512(_mm512_srli_epi32(q, 4), lo4);
+                if (five) {
+                    /* bit j of each byte to bit 4 (j = 2c, 2c + 1 <= 7) */
+                    const int j = 2 * c;
+                    lo = _mm512_or_si512(lo, _mm512_and_si512(j <= 4 ? _mm512_slli_epi32(qh, 4 - j)
+                                                                      : _mm512_srli_epi32(qh, j - 4), b10));
+                    hi = _mm512_or_si512(hi, _mm512_and_si512(j + 1 <= 4 ? _mm512_slli_epi32(qh, 3 - j)
+                                                                          : _mm512_srli_epi32(qh, j - 3), b10));
+                }
+                _mm512_store_si512((void *)(pb + (2 * c) * 512 + 64 * g), lo);
+                _mm512_store_si512((void *)(pb + (2 * c + 1) * 512 + 64 * g), hi);
+            }
         }
         _mm512_store_ps((void *)(pb + Q4KP_D), gather_f16(x, off));
         _mm512_store_ps((void *)(pb + Q4KP_D + 64), gather_f16(x + 2, off));
@@ -211,6 +284,16 @@ static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n
             _mm512_store_si512((void *)(pb + Q4KP_MN + j * 64), _mm512_or_si512(mn, _mm512_slli_epi32(mn, 16)));
         }
     }
+}
+
+static TARGET void q4_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    k4_pack(w, w_row, rows, n_in, panel, false);
+}
+
+static TARGET void q5_K_pack(const uint8_t *w, size_t w_row, int rows, int64_t n_in, void *panel)
+{
+    k4_pack(w, w_row, rows, n_in, panel, true);
 }
 
 /* s += d * (float)sumi - dmin * (float)summs with d = yd * dx, dmin = yd * dmin_x. */
@@ -414,7 +497,10 @@ static TARGET void q6_K_tile(const void *panel, int64_t n_in, const uint8_t *a, 
 
 static const mlc_gemm_kernel Q8_0_K = {q8p_panel_bytes, q8_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
 static const mlc_gemm_kernel Q4_0_K = {q8p_panel_bytes, q4_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel Q5_0_K = {q8p_panel_bytes, q5_0_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
+static const mlc_gemm_kernel IQ4_NL_K = {q8p_panel_bytes, iq4_nl_pack, mlc_gemm_q8_aux_bytes, mlc_gemm_q8_prep, q8p_tile};
 static const mlc_gemm_kernel Q4_K_K = {q4_K_panel_bytes, q4_K_pack, NULL, NULL, q4_K_tile};
+static const mlc_gemm_kernel Q5_K_K = {q4_K_panel_bytes, q5_K_pack, NULL, NULL, q4_K_tile};
 static const mlc_gemm_kernel Q6_K_K = {q6_K_panel_bytes, q6_K_pack, NULL, NULL, q6_K_tile};
 
 const mlc_gemm_kernel *mlc_cpu_gemm_avx512(uint32_t type)
@@ -426,7 +512,10 @@ const mlc_gemm_kernel *mlc_cpu_gemm_avx512(uint32_t type)
     switch (type) {
     case MLC_TYPE_Q8_0: return &Q8_0_K;
     case MLC_TYPE_Q4_0: return &Q4_0_K;
+    case MLC_TYPE_Q5_0: return &Q5_0_K;
+    case MLC_TYPE_IQ4_NL: return &IQ4_NL_K;
     case MLC_TYPE_Q4_K: return &Q4_K_K;
+    case MLC_TYPE_Q5_K: return &Q5_K_K;
     case MLC_TYPE_Q6_K: return &Q6_K_K;
     default: return NULL;
     }
