@@ -47,8 +47,7 @@ typedef struct mlc_gemm_kernel {
  * "group" = 4 consecutive values, 64 bytes = 4 bytes of each lane):
  * Q8_0 / Q4_0 / Q5_0 / IQ4_NL, per 32-value block: 8 groups of value + 128 (u8), f32 d [16].
  * Q4_K / Q5_K, per super-block: 8 sub-blocks x 8 groups of 4- or 5-bit values (u8, no
- *   offset); i32 scales [8][16];
- *   mins [8][16] as two equal i16; f32 d [16]; f32 dmin [16].
+ *   offset); i32 scales [8][16]; mins [8][16] as two equal i16; f32 d [16]; f32 dmin [16].
  * Q6_K / Q3_K, per super-block: 16 sub-blocks x 4 groups of values (Q6_K 0..63, Q3_K
  *   0..7, the level plus 32 / 4); i32 scales [16][16]; f32 d [16].
  * Q2_K, per super-block: 16 sub-blocks x 4 groups of levels (0..3); i32 scales [16][16];
@@ -74,8 +73,8 @@ typedef struct mlc_gemm_kernel {
 #define MLC_GEMM_IQ4XSP_BLOCK (MLC_GEMM_IQ4XSP_D + 64)
 #define MLC_GEMM_Q41P_BLOCK (8 * 64 + 128)
 
-/* Q8_0 / Q4_0 / Q5_0 / IQ4_NL aux (Q8_0 activations): per activation row and block, i32 -128 * (sum of its 32 values) and
- * its scale as f32 (8 bytes). */
+/* Q8_0 / Q4_0 / Q5_0 / IQ4_NL aux (their activations are Q8_0): per activation row and
+ * block, i32 -128 * (sum of its 32 values) and its scale as f32 (8 bytes). */
 size_t mlc_gemm_q8_aux_bytes(int64_t n_in);
 void mlc_gemm_q8_prep(const uint8_t *a, int64_t n_in, uint8_t *aux);
 
