@@ -9,7 +9,9 @@
  * Shapes: rows of weights not a multiple of the 16-row panel (1, 15, 16, 17, 37), tile
  * remainders of activation rows (1, 7, 8, 9, 19), lengths of one block, a few blocks and
  * many; 1 and 3 threads. Data come from a fixed-seed generator. Measured worst pooled
- * NMSE (Zen 4, avx2 and avx512): Q8_0 3.0e-5, Q4_0 2.9e-5, Q4_K 4.8e-5, Q6_K 4.9e-5. */
+ * NMSE (Zen 4 and Sapphire Rapids, avx2 and avx512): Q8_0 3.0e-5, Q4_0 2.9e-5, Q5_0 3.0e-5,
+ * IQ4_NL 2.8e-5, Q4_1 3.1e-5, Q5_1 3.0e-5, Q2_K 5.0e-5, Q3_K 5.1e-5, Q4_K 4.8e-5,
+ * Q5_K 4.8e-5, Q6_K 4.9e-5, IQ4_XS 4.9e-5. */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -149,10 +151,18 @@ static void check_type(mlc_type t, int64_t blk)
 
 Test(gemm, q8_0) { check_type(MLC_TYPE_Q8_0, 32); }
 Test(gemm, q4_0) { check_type(MLC_TYPE_Q4_0, 32); }
+Test(gemm, q5_0) { check_type(MLC_TYPE_Q5_0, 32); }
+Test(gemm, iq4_nl) { check_type(MLC_TYPE_IQ4_NL, 32); }
+Test(gemm, q4_1) { check_type(MLC_TYPE_Q4_1, 32); }
+Test(gemm, q5_1) { check_type(MLC_TYPE_Q5_1, 32); }
+Test(gemm, q2_k) { check_type(MLC_TYPE_Q2_K, MLC_QK_K); }
+Test(gemm, q3_k) { check_type(MLC_TYPE_Q3_K, MLC_QK_K); }
 Test(gemm, q4_k) { check_type(MLC_TYPE_Q4_K, MLC_QK_K); }
+Test(gemm, q5_k) { check_type(MLC_TYPE_Q5_K, MLC_QK_K); }
 Test(gemm, q6_k) { check_type(MLC_TYPE_Q6_K, MLC_QK_K); }
+Test(gemm, iq4_xs) { check_type(MLC_TYPE_IQ4_XS, MLC_QK_K); }
 
-/* Types without a tile kernel are declined (the caller's per-row path runs). */
+/* Types without a tile kernel (the float ones) are declined: the caller's per-row path runs. */
 Test(gemm, declines_other_types)
 {
     mlc_cpu_kernels k;
@@ -163,6 +173,6 @@ Test(gemm, declines_other_types)
     float y[4] = {0};
     const uint8_t w[4 * 4] = {0}, a[4 * 4] = {0};
     cr_assert_not(mlc_cpu_gemm(pool, &k, MLC_TYPE_F32, w, 16, 4, 1, a, 16, 1, y));
-    cr_assert_null(mlc_cpu_gemm_kernel(&k, MLC_TYPE_Q5_K));
+    cr_assert_null(mlc_cpu_gemm_kernel(&k, MLC_TYPE_BF16));
     mlc_pool_free(pool);
 }

@@ -45,11 +45,17 @@ typedef struct mlc_gemm_kernel {
 
 /* Panel layouts, shared by the ISA files (offsets in bytes; "lane" = weight row 0..15,
  * "group" = 4 consecutive values, 64 bytes = 4 bytes of each lane):
- * Q8_0 / Q4_0, per 32-value block: 8 groups of value + 128 (u8), f32 d [16].
- * Q4_K, per super-block: 8 sub-blocks x 8 groups of nibble values; i32 scales [8][16];
- *   mins [8][16] as two equal i16; f32 d [16]; f32 dmin [16].
- * Q6_K, per super-block: 16 sub-blocks x 4 groups of 6-bit values (0..63); i32 scales
- *   [16][16]; f32 d [16]. */
+ * Q8_0 / Q4_0 / Q5_0 / IQ4_NL, per 32-value block: 8 groups of value + 128 (u8), f32 d [16].
+ * Q4_K / Q5_K, per super-block: 8 sub-blocks x 8 groups of 4- or 5-bit values (u8, no
+ *   offset); i32 scales [8][16]; mins [8][16] as two equal i16; f32 d [16]; f32 dmin [16].
+ * Q6_K / Q3_K, per super-block: 16 sub-blocks x 4 groups of values (Q6_K 0..63, Q3_K
+ *   0..7, the level plus 32 / 4); i32 scales [16][16]; f32 d [16].
+ * Q2_K, per super-block: 16 sub-blocks x 4 groups of levels (0..3); i32 scales [16][16];
+ *   mins of sub-blocks 2p, 2p + 1 as i16 pairs [8][16]; f32 d [16]; f32 dmin [16].
+ * IQ4_XS, per super-block: 8 sub-blocks x 8 groups of table value + 128 (u8); i32 scales
+ *   (minus 32) [8][16]; f32 d [16].
+ * Q4_1 / Q5_1, per 32-value block: 8 groups of levels (u8, 0..15 / 0..31); f32 d [16];
+ *   f32 m [16]. */
 #define MLC_GEMM_Q8P_BLOCK (8 * 64 + 64)
 #define MLC_GEMM_Q4KP_SC 4096
 #define MLC_GEMM_Q4KP_MN (MLC_GEMM_Q4KP_SC + 512)
@@ -58,9 +64,17 @@ typedef struct mlc_gemm_kernel {
 #define MLC_GEMM_Q6KP_SC 4096
 #define MLC_GEMM_Q6KP_D (MLC_GEMM_Q6KP_SC + 1024)
 #define MLC_GEMM_Q6KP_BLOCK (MLC_GEMM_Q6KP_D + 64)
+#define MLC_GEMM_Q2KP_SC 4096
+#define MLC_GEMM_Q2KP_MN (MLC_GEMM_Q2KP_SC + 1024)
+#define MLC_GEMM_Q2KP_D (MLC_GEMM_Q2KP_MN + 512)
+#define MLC_GEMM_Q2KP_BLOCK (MLC_GEMM_Q2KP_D + 128)
+#define MLC_GEMM_IQ4XSP_SC 4096
+#define MLC_GEMM_IQ4XSP_D (MLC_GEMM_IQ4XSP_SC + 512)
+#define MLC_GEMM_IQ4XSP_BLOCK (MLC_GEMM_IQ4XSP_D + 64)
+#define MLC_GEMM_Q41P_BLOCK (8 * 64 + 128)
 
-/* Q8_0 / Q4_0 aux: per activation row and block, i32 -128 * (sum of its 32 values) and
- * its scale as f32 (8 bytes). */
+/* Q8_0 / Q4_0 / Q5_0 / IQ4_NL aux (their activations are Q8_0): per activation row and
+ * block, i32 -128 * (sum of its 32 values) and its scale as f32 (8 bytes). */
 size_t mlc_gemm_q8_aux_bytes(int64_t n_in);
 void mlc_gemm_q8_prep(const uint8_t *a, int64_t n_in, uint8_t *aux);
 
