@@ -751,6 +751,7 @@ typedef struct glu_job {
     const float *gate, *up;
     float *out;
     int64_t n;
+    mlc_geglu_fn geglu;
 } glu_job;
 
 static void swiglu_run(void *arg, int ith, int64_t b, int64_t e)
@@ -765,15 +766,7 @@ static void geglu_run(void *arg, int ith, int64_t b, int64_t e)
 {
     glu_job *j = arg;
     (void)ith;
-    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
-    for (int64_t i = b; i < e; i++) {
-        const float x = j->gate[i];
-        /* tanh rounded from double: glibc's tanhf is off by an ulp on 14% of [-4, 4], and a
-         * one-ulp change flips roundings of the 8-bit activations that follow; a GPU backend
-         * computing it correctly rounded then disagrees with this one on Gemma's logits. */
-        const float t = (float)tanh((double)(k * (x + 0.044715f * x * x * x)));
-        j->out[i] = 0.5f * x * (1.0f + t) * j->up[i];
-    }
+    j->geglu(e - b, j->gate + b, j->up + b, j->out + b);
 }
 
 /* expf/tanhf dominate here ([n_tokens, n_ff] of them per layer), so prefill splits them. */
@@ -787,7 +780,7 @@ static mlc_status glu(cpu_ctx *c, const char *op, mlc_pool_range_fn fn, const ml
     if (mlc_tensor_nelem(up) != n || mlc_tensor_nelem(out) != n)
         return fail(c, MLC_ERR_ARG, "cpu: %s: gate, up and out of %lld, %lld and %lld elements", op,
                     (long long)n, (long long)mlc_tensor_nelem(up), (long long)mlc_tensor_nelem(out));
-    glu_job j = {at(gate), at(up), at(out), n};
+    glu_job j = {at(gate), at(up), at(out), n, c->k.geglu};
     /* about 8 chunks per thread, of at least 1024 values */
     const int64_t chunk = n / (8 * mlc_pool_size(c->pool));
     if (n < 4096)

@@ -479,6 +479,7 @@ void mlc_cpu_kernels_scalar(mlc_cpu_kernels *k)
     memset(k, 0, sizeof *k);
     k->isa = "scalar";
     mlc_cpu_kernels_attn(k, 0);
+    mlc_cpu_kernels_gelu(k, 0);
     k->dot[MLC_TYPE_F32] = dot_f32;
     k->act[MLC_TYPE_F32] = act_f32;
     k->act_type[MLC_TYPE_F32] = MLC_TYPE_F32;

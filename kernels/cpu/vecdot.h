@@ -59,6 +59,8 @@ typedef float (*mlc_kq_fn)(int64_t n, const float *q, const void *k);
 typedef void (*mlc_axpy_fn)(int64_t n, float w, const void *v, float *out);
 /* out[i] = e^(x[i] - sub) by one fixed float recipe (within 2 ulp; 0 below e^-87.3). */
 typedef void (*mlc_exp_fn)(int64_t n, const float *x, float sub, float *out);
+/* out[i] = gelu_tanh(gate[i]) * up[i] (vecdot_gelu.c; every set gives the same bits). */
+typedef void (*mlc_geglu_fn)(int64_t n, const float *gate, const float *up, float *out);
 
 typedef struct mlc_cpu_kernels {
     const char *isa;                  /* "scalar", "avx2", "avx512" */
@@ -71,6 +73,7 @@ typedef struct mlc_cpu_kernels {
     mlc_kq_fn kq[2];                  /* [0]: F32 cache rows, [1]: F16 */
     mlc_axpy_fn axpy[2];              /* [0]: F32 cache rows, [1]: F16 */
     mlc_exp_fn exp_sub;
+    mlc_geglu_fn geglu;
 } mlc_cpu_kernels;
 
 /* Fills k with the best kernels for this CPU, or those named by isa ("scalar", "avx2",
@@ -95,6 +98,8 @@ void mlc_cpu_kernels_avx512_k(mlc_cpu_kernels *k);
 
 /* The attention kernels of a set: level 0 scalar, 1 avx2, 2 avx512 (vecdot_attn.c). */
 void mlc_cpu_kernels_attn(mlc_cpu_kernels *k, int level);
+/* The GEGLU kernel of a set, levels as above (vecdot_gelu.c). */
+void mlc_cpu_kernels_gelu(mlc_cpu_kernels *k, int level);
 
 /* Activation quantizers, shared with the SIMD files (scalar reference versions). */
 void mlc_cpu_act_q8_0(const float *x, void *a, int64_t n);

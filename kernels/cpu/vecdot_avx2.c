@@ -750,6 +750,7 @@ void mlc_cpu_kernels_avx2(mlc_cpu_kernels *k)
 {
     k->isa = "avx2";
     mlc_cpu_kernels_attn(k, 1);
+    mlc_cpu_kernels_gelu(k, 1);
     k->dot[MLC_TYPE_F32] = dot_f32;
     k->dot4[MLC_TYPE_F32] = dot4_f32;
     k->dot[MLC_TYPE_F16] = dot_f16;

@@ -972,6 +972,7 @@ void mlc_cpu_kernels_avx512(mlc_cpu_kernels *k)
     mlc_cpu_kernels_avx2(k);
     k->isa = "avx512";
     mlc_cpu_kernels_attn(k, 2);
+    mlc_cpu_kernels_gelu(k, 2);
     k->dot[MLC_TYPE_F32] = dot_f32;
     k->dot4[MLC_TYPE_F32] = dot4_f32;
     k->dot[MLC_TYPE_F16] = dot_f16;
