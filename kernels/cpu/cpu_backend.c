@@ -501,7 +501,8 @@ static mlc_status cpu_matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y
         mlc_pool_for(c->pool, n_out, mv_chunk(n_out, j.w_row, mlc_pool_size(c->pool)), mv_range, &j);
         return MLC_OK;
     }
-    /* Prefill: the tile kernels, where this ISA has one for the type (same results). */
+    /* Prefill: the tile kernels, where this ISA has one for the type (gemm.h: the same bits
+     * for quantized types, float types within rounding). */
     if (n >= MLC_CPU_GEMM_MIN_ROWS &&
         ((c->amx && mlc_cpu_gemm_amx(c->pool, type, j.w, j.w_row, n_in, n_out, j.act, j.act_row, n, j.y)) ||
          mlc_cpu_gemm(c->pool, &c->k, type, j.w, j.w_row, n_in, n_out, j.act, j.act_row, n, j.y)))

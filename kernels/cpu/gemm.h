@@ -9,9 +9,11 @@
  * (AVX2: maddubs and maddwd, 8 rows per register) and no horizontal reduction is left.
  * The panel stays in cache while every activation row streams past it, up to 8 at a time.
  *
- * Results are bit-identical to the scalar dot of vecdot.c (exact integer block sums, then
- * the reference's float operations in its order, one lane per weight row), so choosing
- * this path never changes a logit. */
+ * For the quantized types results are bit-identical to the scalar dot of vecdot.c (exact
+ * integer block sums, then the reference's float operations in its order, one lane per
+ * weight row), so choosing this path never changes a logit. mlc_cpu_gemm hands F32, F16 and
+ * BF16 weights to gemm_float.h, whose sums are ordered differently from dot's (within float
+ * rounding, as the float types allow) but the same on every ISA and thread count. */
 #ifndef MLC_CPU_GEMM_H
 #define MLC_CPU_GEMM_H
 
