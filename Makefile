@@ -73,7 +73,7 @@ BENCH_LIBS := -lcjson -lsqlite3 -lcurl -lmicrohttpd
 LIB_SRC   := $(wildcard engine/*.c) $(foreach b,$(BACKENDS),$(wildcard kernels/$(b)/*.c)) $(wildcard kernels/ref/*.c) \
              $(wildcard conformance/*.c)
 BENCH_SRC := $(wildcard bench/*.c) $(wildcard reports/*.c)
-TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c tests/testserver.c tests/ops_harness.c
+TEST_SRC  := $(wildcard tests/test_*.c) tests/util.c tests/testserver.c tests/ops_harness.c tests/gemm_harness.c
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/obj/%.o) $(EMBED_OBJ)

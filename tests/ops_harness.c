@@ -59,14 +59,6 @@ static void report(const ops_run *run)
                         mlc_conf_threshold((mlc_op)o, (uint32_t)t));
 }
 
-/* ---- random numbers -------------------------------------------------------------------- */
-
-void ops_fill_gauss(uint64_t *s, float *x, int64_t n, float scale)
-{
-    for (int64_t i = 0; i < n; i++)
-        x[i] = (float)mlc_rng_gauss(s) * scale;
-}
-
 /* ---- the backends under test ----------------------------------------------------------- */
 
 

@@ -53,7 +53,6 @@ void ops_teardown(ops_run *run);
 /* The seed of the next case. */
 uint64_t ops_next_case_seed(ops_run *run);
 
-void ops_fill_gauss(uint64_t *s, float *x, int64_t n, float scale);
 double *ops_dalloc(int64_t n);
 float *ops_falloc(int64_t n);
 

@@ -16,6 +16,7 @@
 #include "mlc/quant.h"
 #include "ops_harness.h"
 #include "rng.h"
+#include "util.h"
 
 /* ---- rms_norm ------------------------------------------------------------------------- */
 
@@ -32,7 +33,7 @@ Test(cpu_ops, rms_norm)
             float *x = ops_falloc(n * dim), *w = ops_falloc(dim);
             /* rows of very different magnitudes; one all zero when n > 1 */
             for (int64_t t = 0; t < n; t++)
-                ops_fill_gauss(&s, x + t * dim, dim, (float)exp(2.0 * (float)mlc_rng_gauss(&s)));
+                tu_fill_gauss(&s, x + t * dim, dim, (float)exp(2.0 * (float)mlc_rng_gauss(&s)));
             if (n > 1)
                 memset(x + dim, 0, (size_t)dim * sizeof *x);
             for (int64_t i = 0; i < dim; i++)
@@ -76,8 +77,8 @@ Test(cpu_ops, swiglu)
         const uint64_t seed = ops_next_case_seed(run);
         uint64_t s = seed;
         float *gate = ops_falloc(n), *up = ops_falloc(n);
-        ops_fill_gauss(&s, gate, n, 3.0f);
-        ops_fill_gauss(&s, up, n, 1.0f);
+        tu_fill_gauss(&s, gate, n, 3.0f);
+        tu_fill_gauss(&s, up, n, 1.0f);
         /* saturated gates: exp(-gate) overflowing float, or vanishing */
         static const float extreme[] = {-100.0f, 100.0f, -1000.0f, 88.0f, -88.0f, 30.0f, -30.0f};
         for (int64_t i = 0; i < n && i < 7; i++)
@@ -116,8 +117,8 @@ Test(cpu_ops, geglu)
         const uint64_t seed = ops_next_case_seed(run);
         uint64_t s = seed;
         float *gate = ops_falloc(n), *up = ops_falloc(n);
-        ops_fill_gauss(&s, gate, n, 3.0f);
-        ops_fill_gauss(&s, up, n, 1.0f);
+        tu_fill_gauss(&s, gate, n, 3.0f);
+        tu_fill_gauss(&s, up, n, 1.0f);
         /* saturated gates: exp(-gate) overflowing float, or vanishing */
         static const float extreme[] = {-100.0f, 100.0f, -1000.0f, 88.0f, -88.0f, 30.0f, -30.0f};
         for (int64_t i = 0; i < n && i < 7; i++)
@@ -157,8 +158,8 @@ Test(cpu_ops, add)
             const uint64_t seed = ops_next_case_seed(run);
             uint64_t s = seed;
             float *a = ops_falloc(n), *b = ops_falloc(n);
-            ops_fill_gauss(&s, a, n, 1.0f);
-            ops_fill_gauss(&s, b, n, 0.5f);
+            tu_fill_gauss(&s, a, n, 1.0f);
+            tu_fill_gauss(&s, b, n, 0.5f);
             double *ref = ops_dalloc(n);
             mlc_ref_add(a, b, n, n, ref);
             float *got = ops_falloc(n);
@@ -204,8 +205,8 @@ Test(cpu_ops, add_bias)
             const uint64_t seed = ops_next_case_seed(run);
             uint64_t s = seed;
             float *x = ops_falloc(n * dim), *bias = ops_falloc(dim);
-            ops_fill_gauss(&s, x, n * dim, 1.0f);
-            ops_fill_gauss(&s, bias, dim, 0.3f);
+            tu_fill_gauss(&s, x, n * dim, 1.0f);
+            tu_fill_gauss(&s, bias, dim, 0.3f);
             double *ref = ops_dalloc(n * dim);
             mlc_ref_add(x, bias, n * dim, dim, ref);
             float *got = ops_falloc(n * dim);
@@ -242,7 +243,7 @@ Test(cpu_ops, gather)
             const uint64_t seed = ops_next_case_seed(run);
             uint64_t s = seed;
             float *x = ops_falloc(src_rows * dim);
-            ops_fill_gauss(&s, x, src_rows * dim, 1.0f);
+            tu_fill_gauss(&s, x, src_rows * dim, 1.0f);
             int32_t *rows = malloc((size_t)n * sizeof *rows);
             cr_assert(rows);
             for (int64_t i = 0; i < n; i++) /* last row first; repeats allowed */
@@ -286,8 +287,8 @@ Test(cpu_ops, mul)
                 const uint64_t seed = ops_next_case_seed(run);
                 uint64_t s = seed;
                 float *a = ops_falloc(n * dim), *b = ops_falloc(nb);
-                ops_fill_gauss(&s, a, n * dim, 1.0f);
-                ops_fill_gauss(&s, b, nb, 2.0f);
+                tu_fill_gauss(&s, a, n * dim, 1.0f);
+                tu_fill_gauss(&s, b, nb, 2.0f);
                 double *ref = ops_dalloc(n * dim);
                 mlc_ref_mul(a, b, n * dim, nb, ref);
                 float *got = ops_falloc(n * dim);
@@ -326,7 +327,7 @@ Test(cpu_ops, scale)
         const uint64_t seed = ops_next_case_seed(run);
         uint64_t s = seed;
         float *x = ops_falloc(n);
-        ops_fill_gauss(&s, x, n, 3.0f);
+        tu_fill_gauss(&s, x, n, 3.0f);
         const float k = li % 2 ? 33.941125f : 0.125f; /* sqrt(1152), as gemma scales embeddings */
         double *ref = ops_dalloc(n);
         mlc_ref_scale(x, k, n, ref);
@@ -363,7 +364,7 @@ Test(cpu_ops, rms_norm_per_head)
                 uint64_t s = seed;
                 float *x = ops_falloc(rows * hd), *w = ops_falloc(hd);
                 for (int64_t r = 0; r < rows; r++)
-                    ops_fill_gauss(&s, x + r * hd, hd, (float)exp(2.0 * (float)mlc_rng_gauss(&s)));
+                    tu_fill_gauss(&s, x + r * hd, hd, (float)exp(2.0 * (float)mlc_rng_gauss(&s)));
                 for (int64_t i = 0; i < hd; i++)
                     w[i] = 1.0f + 0.3f * (float)mlc_rng_gauss(&s);
                 double *ref = ops_dalloc(rows * hd);

@@ -15,6 +15,7 @@
 #include "mlc/quant.h"
 #include "ops_harness.h"
 #include "rng.h"
+#include "util.h"
 
 /* ---- rope ----------------------------------------------------------------------------- */
 
@@ -25,7 +26,7 @@ static void rope_case(ops_run *run, bool neox, int n_head, int head_dim, int n_r
     uint64_t s = seed;
     const int64_t len = n * n_head * head_dim;
     float *x = ops_falloc(len);
-    ops_fill_gauss(&s, x, len, 1.0f);
+    tu_fill_gauss(&s, x, len, 1.0f);
     int32_t *pos = malloc((size_t)n * sizeof *pos);
     cr_assert(pos);
     /* position 0 (identity), small, mid and long-context positions */
@@ -84,6 +85,8 @@ Test(cpu_ops, rope_neox)
 
 /* ---- kv_store, attention --------------------------------------------------------------- */
 
+enum { N_SLOTS = 3 }; /* slots of every cache layer below */
+
 static size_t kv_elem(uint32_t type)
 {
     return type == MLC_TYPE_F16 ? 2 : 4;
@@ -106,13 +109,46 @@ static void *nan_cache(uint32_t type, int64_t n_elem)
     return h;
 }
 
-/* A cache layer [kv_dim, n_ctx, n_slots] on the device between guards, initialized to NaN. */
-static mlc_tensor d_cache(const ops_cfg *c, uint32_t type, int64_t kv_dim, int64_t n_ctx, int64_t n_slots)
+/* A cache layer [kv_dim, n_ctx, N_SLOTS] of geometry g on the device between guards,
+ * initialized to NaN. */
+static mlc_tensor d_cache(const ops_cfg *c, const mlc_ref_kv_geom *g)
 {
-    void *nan = nan_cache(type, kv_dim * n_ctx * n_slots);
-    mlc_tensor t = ops_d_guarded(c, type, kv_dim, n_ctx, n_slots, nan);
+    void *nan = nan_cache(g->type, g->kv_dim * g->n_ctx * N_SLOTS);
+    mlc_tensor t = ops_d_guarded(c, g->type, g->kv_dim, g->n_ctx, N_SLOTS, nan);
     free(nan);
     return t;
+}
+
+/* The device side of mlc_ref_kv_store: k, v [n, kv_dim] f32 uploaded and stored by the
+ * backend's kv_store at (slot[i], pos[i]) into fresh NaN cache layers of geometry g. The
+ * inputs live until d_kv_free, as the store may still be running. */
+typedef struct d_kv {
+    mlc_tensor k, v, slot, pos; /* the inputs */
+    mlc_tensor kc, vc;          /* the cache layers */
+} d_kv;
+
+static d_kv d_kv_store(const ops_cfg *c, const mlc_ref_kv_geom *g, const float *k, const float *v,
+                       const int32_t *slot, const int32_t *pos, int64_t n)
+{
+    d_kv d;
+    d.k = ops_d_in(c, k, MLC_TYPE_F32, g->kv_dim, n, 1);
+    d.v = ops_d_in(c, v, MLC_TYPE_F32, g->kv_dim, n, 1);
+    d.slot = ops_d_in(c, slot, MLC_TYPE_I32, n, 1, 1);
+    d.pos = ops_d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
+    d.kc = d_cache(c, g);
+    d.vc = d_cache(c, g);
+    c->b.vt->kv_store(c->b.ctx, d.k, d.v, d.kc, d.vc, d.slot, d.pos);
+    return d;
+}
+
+static void d_kv_free(const ops_cfg *c, const d_kv *d)
+{
+    ops_d_free(c, d->vc);
+    ops_d_free(c, d->kc);
+    ops_d_free(c, d->pos);
+    ops_d_free(c, d->slot);
+    ops_d_free(c, d->v);
+    ops_d_free(c, d->k);
 }
 
 /* Downloads a cache layer (guards and padding checked) widened to float. */
@@ -143,8 +179,8 @@ static void kv_store_case(ops_run *run, uint32_t type, int64_t kv_dim, int64_t n
 {
     const uint64_t seed = ops_next_case_seed(run);
     uint64_t s = seed;
-    const int n_slots = 3;
-    const int64_t n_ctx = 23, cells = n_slots * n_ctx, n_elem = cells * kv_dim;
+    const int64_t n_ctx = 23, cells = N_SLOTS * n_ctx, n_elem = cells * kv_dim;
+    const mlc_ref_kv_geom g = {type, n_ctx, kv_dim};
     /* n distinct cells, in random order */
     int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
     int32_t *cell = malloc((size_t)cells * sizeof *cell);
@@ -160,8 +196,8 @@ static void kv_store_case(ops_run *run, uint32_t type, int64_t kv_dim, int64_t n
         pos[i] = (int32_t)(cell[i] % n_ctx);
     }
     float *k = ops_falloc(n * kv_dim), *v = ops_falloc(n * kv_dim);
-    ops_fill_gauss(&s, k, n * kv_dim, 1.0f);
-    ops_fill_gauss(&s, v, n * kv_dim, 3.0f);
+    tu_fill_gauss(&s, k, n * kv_dim, 1.0f);
+    tu_fill_gauss(&s, v, n * kv_dim, 3.0f);
     /* reference: the written cells hold the f32 inputs; the others keep their NaN */
     double *refk = ops_dalloc(n * kv_dim), *refv = ops_dalloc(n * kv_dim);
     for (int64_t i = 0; i < n * kv_dim; i++) {
@@ -175,15 +211,9 @@ static void kv_store_case(ops_run *run, uint32_t type, int64_t kv_dim, int64_t n
         char desc[512];
         ops_describe(run, desc, sizeof desc, c, seed, "kv_store %s kv_dim=%lld n=%lld", mlc_type_name(type),
                      (long long)kv_dim, (long long)n);
-        mlc_tensor dk = ops_d_in(c, k, MLC_TYPE_F32, kv_dim, n, 1);
-        mlc_tensor dv = ops_d_in(c, v, MLC_TYPE_F32, kv_dim, n, 1);
-        mlc_tensor dslot = ops_d_in(c, slot, MLC_TYPE_I32, n, 1, 1);
-        mlc_tensor dpos = ops_d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
-        mlc_tensor kc = d_cache(c, type, kv_dim, n_ctx, n_slots);
-        mlc_tensor vc = d_cache(c, type, kv_dim, n_ctx, n_slots);
-        c->b.vt->kv_store(c->b.ctx, dk, dv, kc, vc, dslot, dpos);
-        d_fetch_cache(c, kc, gotk, desc);
-        d_fetch_cache(c, vc, gotv, desc);
+        const d_kv dkv = d_kv_store(c, &g, k, v, slot, pos, n);
+        d_fetch_cache(c, dkv.kc, gotk, desc);
+        d_fetch_cache(c, dkv.vc, gotv, desc);
         /* every cell not written is still NaN */
         for (int64_t ce = 0; ce < cells; ce++) {
             bool written = false;
@@ -202,12 +232,7 @@ static void kv_store_case(ops_run *run, uint32_t type, int64_t kv_dim, int64_t n
         }
         ops_expect_close(run, "kv_store", type, desc, wk, refk, n * kv_dim);
         ops_expect_close(run, "kv_store", type, desc, wv, refv, n * kv_dim);
-        ops_d_free(c, vc);
-        ops_d_free(c, kc);
-        ops_d_free(c, dpos);
-        ops_d_free(c, dslot);
-        ops_d_free(c, dv);
-        ops_d_free(c, dk);
+        d_kv_free(c, &dkv);
     }
     free(wv);
     free(wk);
@@ -244,10 +269,9 @@ static void attention_case(ops_run *run, uint32_t type, int head_dim, int n_head
 {
     const uint64_t seed = ops_next_case_seed(run);
     uint64_t s = seed;
-    const int n_slots = 3;
     const int64_t n_ctx = 77, kv_dim = (int64_t)n_kv_head * head_dim;
-    const int64_t n_elem = n_slots * n_ctx * kv_dim, q_len = n * n_head * head_dim;
-    const mlc_ref_kv_geom g32 = {MLC_TYPE_F32, n_ctx, kv_dim};
+    const int64_t n_elem = N_SLOTS * n_ctx * kv_dim, q_len = n * n_head * head_dim;
+    const mlc_ref_kv_geom g32 = {MLC_TYPE_F32, n_ctx, kv_dim}, g = {type, n_ctx, kv_dim};
     int32_t *slot = malloc((size_t)n * sizeof *slot), *pos = malloc((size_t)n * sizeof *pos);
     cr_assert(slot && pos);
     static const int32_t spots[] = {0, 6, 32, 46, 60, 76, 12, 1, 20, 58, 36, 70, 2};
@@ -257,22 +281,22 @@ static void attention_case(ops_run *run, uint32_t type, int head_dim, int n_head
             slot[t] = 1;
             pos[t] = (int32_t)(first + t);
         } else {
-            slot[t] = (int32_t)((t + (int64_t)(seed % 3)) % n_slots);
+            slot[t] = (int32_t)((t + (int64_t)(seed % 3)) % N_SLOTS);
             pos[t] = spots[(t + (int64_t)(seed % 13)) % 13];
         }
     }
-    int32_t maxpos[3] = {-1, -1, -1};
+    int32_t maxpos[N_SLOTS] = {-1, -1, -1};
     for (int64_t t = 0; t < n; t++)
         if (pos[t] > maxpos[slot[t]])
             maxpos[slot[t]] = pos[t];
     /* rows to store: (slot, 0..maxpos[slot]), in random order */
     int64_t n_st = 0;
-    for (int i = 0; i < n_slots; i++)
+    for (int i = 0; i < N_SLOTS; i++)
         n_st += maxpos[i] + 1;
     int32_t *st_slot = malloc((size_t)n_st * sizeof *st_slot);
     int32_t *st_pos = malloc((size_t)n_st * sizeof *st_pos);
     cr_assert(st_slot && st_pos);
-    for (int64_t i = 0, j = 0; i < n_slots; i++)
+    for (int64_t i = 0, j = 0; i < N_SLOTS; i++)
         for (int32_t p = 0; p <= maxpos[i]; p++, j++) {
             st_slot[j] = (int32_t)i;
             st_pos[j] = p;
@@ -287,9 +311,9 @@ static void attention_case(ops_run *run, uint32_t type, int head_dim, int n_head
         st_pos[j] = a;
     }
     float *k = ops_falloc(n_st * kv_dim), *v = ops_falloc(n_st * kv_dim), *q = ops_falloc(q_len);
-    ops_fill_gauss(&s, k, n_st * kv_dim, 1.0f);
-    ops_fill_gauss(&s, v, n_st * kv_dim, 1.0f);
-    ops_fill_gauss(&s, q, q_len, mode == 2 ? 4.0f : 1.0f);
+    tu_fill_gauss(&s, k, n_st * kv_dim, 1.0f);
+    tu_fill_gauss(&s, v, n_st * kv_dim, 1.0f);
+    tu_fill_gauss(&s, q, q_len, mode == 2 ? 4.0f : 1.0f);
     /* reference: an F32 cache from the same f32 K/V */
     void *rk = nan_cache(MLC_TYPE_F32, n_elem), *rv = nan_cache(MLC_TYPE_F32, n_elem);
     mlc_ref_kv_store(&g32, k, v, rk, rv, st_slot, st_pos, n_st);
@@ -306,35 +330,24 @@ static void attention_case(ops_run *run, uint32_t type, int head_dim, int n_head
                      "attention %s head_dim=%d n_head=%d n_kv_head=%d n=%lld mode=%d window=%d softcap=%g",
                      mlc_type_name(type), head_dim, n_head, n_kv_head, (long long)n, mode, window,
                      (double)softcap);
-        mlc_tensor dk = ops_d_in(c, k, MLC_TYPE_F32, kv_dim, n_st, 1);
-        mlc_tensor dv = ops_d_in(c, v, MLC_TYPE_F32, kv_dim, n_st, 1);
-        mlc_tensor dss = ops_d_in(c, st_slot, MLC_TYPE_I32, n_st, 1, 1);
-        mlc_tensor dsp = ops_d_in(c, st_pos, MLC_TYPE_I32, n_st, 1, 1);
+        const d_kv dkv = d_kv_store(c, &g, k, v, st_slot, st_pos, n_st);
         mlc_tensor dslot = ops_d_in(c, slot, MLC_TYPE_I32, n, 1, 1);
         mlc_tensor dpos = ops_d_in(c, pos, MLC_TYPE_I32, n, 1, 1);
         mlc_tensor dq = ops_d_in(c, q, MLC_TYPE_F32, head_dim, n_head, n);
-        mlc_tensor kc = d_cache(c, type, kv_dim, n_ctx, n_slots);
-        mlc_tensor vc = d_cache(c, type, kv_dim, n_ctx, n_slots);
         mlc_tensor dout = ops_d_out(c, head_dim, n_head, n, NULL);
-        c->b.vt->kv_store(c->b.ctx, dk, dv, kc, vc, dss, dsp);
-        c->b.vt->attention(c->b.ctx, dq, kc, vc, dslot, dpos, &ap, dout);
+        c->b.vt->attention(c->b.ctx, dq, dkv.kc, dkv.vc, dslot, dpos, &ap, dout);
         ops_d_fetch(c, dout, got, desc);
         ops_expect_close(run, "attention", type, desc, got, ref, q_len);
         /* the caches must come through attention unchanged (guards included) */
         float *chk = ops_falloc(n_elem);
-        d_fetch_cache(c, kc, chk, desc);
-        d_fetch_cache(c, vc, chk, desc);
+        d_fetch_cache(c, dkv.kc, chk, desc);
+        d_fetch_cache(c, dkv.vc, chk, desc);
         free(chk);
         ops_d_free(c, dout);
-        ops_d_free(c, vc);
-        ops_d_free(c, kc);
         ops_d_free(c, dq);
         ops_d_free(c, dpos);
         ops_d_free(c, dslot);
-        ops_d_free(c, dsp);
-        ops_d_free(c, dss);
-        ops_d_free(c, dv);
-        ops_d_free(c, dk);
+        d_kv_free(c, &dkv);
     }
     free(got);
     free(ref);

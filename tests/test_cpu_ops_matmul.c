@@ -14,6 +14,7 @@
 #include "mlc/quant.h"
 #include "ops_harness.h"
 #include "rng.h"
+#include "util.h"
 
 /* ---- matmul and get_rows --------------------------------------------------------------- */
 
@@ -28,7 +29,7 @@ static uint8_t *random_weights(uint64_t *s, uint32_t type, int64_t n_in, int64_t
     cr_assert(w);
     for (int64_t r = 0; r < n_out; r++) {
         const float scale = (float)exp(0.5 * (float)mlc_rng_gauss(s)) * 0.05f;
-        ops_fill_gauss(s, row, n_in, scale);
+        tu_fill_gauss(s, row, n_in, scale);
         if (n_out > 4 && r == n_out / 2)
             memset(row, 0, (size_t)n_in * sizeof *row);
         mlc_quantize_row((mlc_type)type, row, w + (size_t)r * rb, n_in);
@@ -65,7 +66,7 @@ static void matmul_case(ops_run *run, uint32_t type, int64_t n_in, int64_t n_out
     for (int rep = 0; rep < reps; rep++) {
         w[rep] = rep < wsets ? random_weights(&s, type, n_in, n_out) : w[rep % wsets];
         x[rep] = ops_falloc(n * n_in);
-        ops_fill_gauss(&s, x[rep], n * n_in, 1.0f);
+        tu_fill_gauss(&s, x[rep], n * n_in, 1.0f);
         if (n > 1 && mlc_rng_below(&s, 2)) /* an all-zero activation row (amax = 0 blocks) */
             memset(x[rep] + n_in * mlc_rng_below(&s, n), 0, (size_t)n_in * sizeof(float));
         ref[rep] = ops_dalloc(n * n_out);

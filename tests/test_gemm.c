@@ -22,89 +22,34 @@
 
 #include "../conformance/tolerance.h"
 #include "../kernels/cpu/gemm.h"
+#include "gemm_harness.h"
 #include "mlc/quant.h"
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rng_gauss(uint64_t *s)
-{
-    const double u = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    const double v = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-/* Gaussian values; for weights (spread), every 3rd block of 32 scaled by a power of two
- * in 2^-6 .. 2^6 so that the block scales span orders of magnitude. */
-static void fill(float *x, int64_t n, bool spread, uint64_t *s)
-{
-    for (int64_t i = 0; i < n; i++) {
-        float v = rng_gauss(s);
-        if (spread && (i / 32) % 3 == 2)
-            v *= ldexpf(1.0f, (int)((i / 32) % 13) - 6);
-        x[i] = v;
-    }
-}
-
-typedef struct shape {
-    int64_t n_in, n_out, n;
-} shape;
+#include "util.h"
 
 /* One case: asserts bit identity; adds the squared errors against the float64 reference
  * and the squared reference values to sums[0], sums[1]. */
 static void run_case(const mlc_cpu_kernels *ks, const mlc_cpu_kernels *kv, mlc_pool *pool, mlc_type t,
-                       shape sh, uint64_t seed, double *sums)
+                     gh_shape sh, uint64_t seed, double *sums)
 {
-    const size_t w_row = mlc_type_row_bytes(t, sh.n_in), a_row = mlc_cpu_act_row_bytes(kv, t, sh.n_in);
-    float *wf = malloc(sizeof(float) * (size_t)(sh.n_in * sh.n_out));
-    float *xf = malloc(sizeof(float) * (size_t)(sh.n_in * sh.n));
-    uint8_t *w = malloc(w_row * (size_t)sh.n_out), *a = malloc(a_row * (size_t)sh.n);
-    float *y = malloc(sizeof(float) * (size_t)(sh.n * sh.n_out));
-    cr_assert(wf && xf && w && a && y);
-    uint64_t s = seed;
-    fill(wf, sh.n_in * sh.n_out, true, &s);
-    fill(xf, sh.n_in * sh.n, false, &s);
-    for (int64_t r = 0; r < sh.n_out; r++) {
-        mlc_quantize_row(t, wf + r * sh.n_in, w + (size_t)r * w_row, sh.n_in);
-        mlc_dequantize_row(t, w + (size_t)r * w_row, wf + r * sh.n_in, sh.n_in);
-    }
-    for (int64_t i = 0; i < sh.n; i++)
-        kv->act[t](xf + i * sh.n_in, a + (size_t)i * a_row, sh.n_in);
-    for (size_t i = 0; i < (size_t)(sh.n * sh.n_out); i++)
-        y[i] = NAN;
-    cr_assert(mlc_cpu_gemm(pool, kv, t, w, w_row, sh.n_in, sh.n_out, a, a_row, sh.n, y),
+    gh_case c;
+    gh_case_init(&c, kv, t, sh, GH_GAUSS_SPREAD, seed);
+    cr_assert(mlc_cpu_gemm(pool, kv, t, c.w, c.w_row, sh.n_in, sh.n_out, c.a, c.a_row, sh.n, c.y),
               "%s %s: the tile path declined", kv->isa, mlc_type_name(t));
     for (int64_t i = 0; i < sh.n; i++)
         for (int64_t r = 0; r < sh.n_out; r++) {
-            const float want = ks->dot[t](sh.n_in, w + (size_t)r * w_row, a + (size_t)i * a_row);
-            const float got = y[i * sh.n_out + r];
-            cr_assert_eq(bits_of(got), bits_of(want),
+            const float want = ks->dot[t](sh.n_in, c.w + (size_t)r * c.w_row, c.a + (size_t)i * c.a_row);
+            const float got = c.y[i * sh.n_out + r];
+            cr_assert_eq(tu_f32_bits(got), tu_f32_bits(want),
                          "%s %s n_in %lld n_out %lld n %lld: y[%lld][%lld] = %.9g, scalar dot %.9g",
                          kv->isa, mlc_type_name(t), (long long)sh.n_in, (long long)sh.n_out, (long long)sh.n,
                          (long long)i, (long long)r, got, want);
             double d = 0;
             for (int64_t k = 0; k < sh.n_in; k++)
-                d += (double)wf[r * sh.n_in + k] * (double)xf[i * sh.n_in + k];
+                d += (double)c.wf[r * sh.n_in + k] * (double)c.xf[i * sh.n_in + k];
             sums[0] += (got - d) * (got - d);
             sums[1] += d * d;
         }
-    free(wf);
-    free(xf);
-    free(w);
-    free(a);
-    free(y);
+    gh_case_free(&c);
 }
 
 static void check_type(mlc_type t, int64_t blk)
@@ -132,7 +77,7 @@ static void check_type(mlc_type t, int64_t blk)
             for (size_t li = 0; li < 3; li++)
                 for (size_t oi = 0; oi < 5; oi++)
                     for (size_t ti = 0; ti < 5; ti++)
-                        run_case(&ks, &kv, pool, t, (shape){lens[li], outs[oi], toks[ti]}, seed++, sums);
+                        run_case(&ks, &kv, pool, t, (gh_shape){lens[li], outs[oi], toks[ti]}, seed++, sums);
             const double e = sums[0] / sums[1];
             worst = e > worst ? e : worst;
             mlc_pool_free(pool);

@@ -15,34 +15,9 @@
 
 #include "../kernels/cpu/gemm_amx.h"
 #include "../kernels/cpu/vecdot.h"
+#include "gemm_harness.h"
 #include "mlc/quant.h"
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in (-1, 1); for weights (spread), every 3rd block of 32 scaled by a power of two
- * in 2^-6 .. 2^6. */
-static void fill(float *x, int64_t n, bool spread, uint64_t *s)
-{
-    for (int64_t i = 0; i < n; i++) {
-        float v = (float)((double)(rng_next(s) >> 11) / 4503599627370496.0 - 1.0);
-        if (spread && (i / 32) % 3 == 2)
-            v *= ldexpf(1.0f, (int)((i / 32) % 13) - 6);
-        x[i] = v;
-    }
-}
-
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
+#include "util.h"
 
 static void skip_without_amx(void)
 {
@@ -51,39 +26,22 @@ static void skip_without_amx(void)
                      "the tile state, or MLC_CPU_AMX=0)");
 }
 
-static void run_case(const mlc_cpu_kernels *ks, mlc_pool *pool, mlc_type t, int64_t n_in, int64_t n_out, int64_t n,
-                     uint64_t seed)
+static void run_case(const mlc_cpu_kernels *ks, mlc_pool *pool, mlc_type t, gh_shape sh, uint64_t seed)
 {
-    const size_t w_row = mlc_type_row_bytes(t, n_in), a_row = mlc_cpu_act_row_bytes(ks, t, n_in);
-    float *wf = malloc(sizeof(float) * (size_t)n_in * (size_t)n_out);
-    float *xf = malloc(sizeof(float) * (size_t)n_in * (size_t)n);
-    uint8_t *w = malloc(w_row * (size_t)n_out), *a = malloc(a_row * (size_t)n);
-    float *y = malloc(sizeof(float) * (size_t)(n * n_out));
-    cr_assert(wf && xf && w && a && y);
-    uint64_t s = seed;
-    fill(wf, n_in * n_out, true, &s);
-    fill(xf, n_in * n, false, &s);
-    for (int64_t r = 0; r < n_out; r++)
-        mlc_quantize_row(t, wf + r * n_in, w + (size_t)r * w_row, n_in);
-    for (int64_t i = 0; i < n; i++)
-        ks->act[t](xf + i * n_in, a + (size_t)i * a_row, n_in);
-    for (int64_t i = 0; i < n * n_out; i++)
-        y[i] = NAN;
-    cr_assert(mlc_cpu_gemm_amx(pool, t, w, w_row, n_in, n_out, a, a_row, n, y), "%s: the AMX path declined",
-              mlc_type_name(t));
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t r = 0; r < n_out; r++) {
-            const float want = ks->dot[t](n_in, w + (size_t)r * w_row, a + (size_t)i * a_row);
-            const float got = y[i * n_out + r];
-            cr_assert_eq(bits_of(got), bits_of(want), "%s n_in %lld n_out %lld n %lld: y[%lld][%lld] = %.9g, scalar %.9g",
-                         mlc_type_name(t), (long long)n_in, (long long)n_out, (long long)n, (long long)i,
-                         (long long)r, got, want);
+    gh_case c;
+    gh_case_init(&c, ks, t, sh, GH_UNIFORM_SPREAD, seed);
+    cr_assert(mlc_cpu_gemm_amx(pool, t, c.w, c.w_row, sh.n_in, sh.n_out, c.a, c.a_row, sh.n, c.y),
+              "%s: the AMX path declined", mlc_type_name(t));
+    for (int64_t i = 0; i < sh.n; i++)
+        for (int64_t r = 0; r < sh.n_out; r++) {
+            const float want = ks->dot[t](sh.n_in, c.w + (size_t)r * c.w_row, c.a + (size_t)i * c.a_row);
+            const float got = c.y[i * sh.n_out + r];
+            cr_assert_eq(tu_f32_bits(got), tu_f32_bits(want),
+                         "%s n_in %lld n_out %lld n %lld: y[%lld][%lld] = %.9g, scalar %.9g", mlc_type_name(t),
+                         (long long)sh.n_in, (long long)sh.n_out, (long long)sh.n, (long long)i, (long long)r, got,
+                         want);
         }
-    free(wf);
-    free(xf);
-    free(w);
-    free(a);
-    free(y);
+    gh_case_free(&c);
 }
 
 static void check_type(mlc_type t)
@@ -101,7 +59,7 @@ static void check_type(mlc_type t)
         for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
             for (size_t oi = 0; oi < sizeof outs / sizeof *outs; oi++)
                 for (size_t ti = 0; ti < sizeof toks / sizeof *toks; ti++)
-                    run_case(&ks, pool, t, lens[li], outs[oi], toks[ti], seed++);
+                    run_case(&ks, pool, t, (gh_shape){lens[li], outs[oi], toks[ti]}, seed++);
         mlc_pool_free(pool);
     }
 }

@@ -24,33 +24,9 @@
 #include "../conformance/tolerance.h"
 #include "../kernels/cpu/gemm.h"
 #include "../kernels/cpu/gemm_float.h"
+#include "gemm_harness.h"
 #include "mlc/quant.h"
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rng_gauss(uint64_t *s)
-{
-    const double u = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    const double v = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-typedef struct shape {
-    int64_t n_in, n_out, n;
-} shape;
+#include "util.h"
 
 /* Pooled over the cases of one type, ISA and thread count. */
 typedef struct stats {
@@ -58,47 +34,31 @@ typedef struct stats {
     double worst_ulps; /* max |gemm - dot| / (2^-24 sum |w a|) */
 } stats;
 
-static void run_case(const mlc_cpu_kernels *k, mlc_pool *pool, mlc_type t, shape sh, uint64_t seed, stats *st)
+static void run_case(const mlc_cpu_kernels *k, mlc_pool *pool, mlc_type t, gh_shape sh, uint64_t seed, stats *st)
 {
-    const size_t w_row = mlc_type_row_bytes(t, sh.n_in), a_row = mlc_cpu_act_row_bytes(k, t, sh.n_in);
-    cr_assert_eq(a_row, sizeof(float) * (size_t)sh.n_in, "activations of %s in %s are F32", mlc_type_name(t), k->isa);
-    float *wf = malloc(sizeof(float) * (size_t)(sh.n_in * sh.n_out));
-    float *xf = malloc(sizeof(float) * (size_t)(sh.n_in * sh.n));
-    float *a = malloc(a_row * (size_t)sh.n);
-    uint8_t *w = malloc(w_row * (size_t)sh.n_out);
-    float *y = malloc(sizeof(float) * (size_t)(sh.n * sh.n_out));
-    cr_assert(wf && xf && w && a && y);
-    uint64_t s = seed;
-    for (int64_t i = 0; i < sh.n_in * sh.n_out; i++)
-        wf[i] = rng_gauss(&s);
-    for (int64_t i = 0; i < sh.n_in * sh.n; i++)
-        xf[i] = rng_gauss(&s);
-    for (int64_t r = 0; r < sh.n_out; r++) {
-        mlc_quantize_row(t, wf + r * sh.n_in, w + (size_t)r * w_row, sh.n_in);
-        mlc_dequantize_row(t, w + (size_t)r * w_row, wf + r * sh.n_in, sh.n_in);
-    }
-    for (int64_t i = 0; i < sh.n; i++)
-        k->act[t](xf + i * sh.n_in, (uint8_t *)a + (size_t)i * a_row, sh.n_in);
-    for (size_t i = 0; i < (size_t)(sh.n * sh.n_out); i++)
-        y[i] = NAN;
-    cr_assert(mlc_cpu_gemm_float(pool, k, t, w, w_row, sh.n_in, sh.n_out, (const uint8_t *)a, a_row, sh.n, y),
+    gh_case c;
+    gh_case_init(&c, k, t, sh, GH_GAUSS, seed);
+    cr_assert_eq(c.a_row, sizeof(float) * (size_t)sh.n_in, "activations of %s in %s are F32", mlc_type_name(t),
+                 k->isa);
+    const float *a = (const float *)c.a;
+    cr_assert(mlc_cpu_gemm_float(pool, k, t, c.w, c.w_row, sh.n_in, sh.n_out, c.a, c.a_row, sh.n, c.y),
               "%s %s: the float tile path declined", k->isa, mlc_type_name(t));
     for (int64_t i = 0; i < sh.n; i++)
         for (int64_t r = 0; r < sh.n_out; r++) {
-            const float *wr = wf + r * sh.n_in, *ar = a + i * sh.n_in;
-            const float got = y[i * sh.n_out + r];
+            const float *wr = c.wf + r * sh.n_in, *ar = a + i * sh.n_in;
+            const float got = c.y[i * sh.n_out + r];
             float chain = 0;
             double d = 0, mag = 0;
             for (int64_t q = 0; q < sh.n_in; q++) {
                 chain = fmaf(wr[q], ar[q], chain);
-                d += (double)wr[q] * (double)xf[i * sh.n_in + q];
+                d += (double)wr[q] * (double)c.xf[i * sh.n_in + q];
                 mag += fabs((double)wr[q] * (double)ar[q]);
             }
-            cr_assert_eq(bits_of(got), bits_of(chain),
+            cr_assert_eq(tu_f32_bits(got), tu_f32_bits(chain),
                          "%s %s n_in %lld n_out %lld n %lld: y[%lld][%lld] = %.9g, FMA chain %.9g", k->isa,
                          mlc_type_name(t), (long long)sh.n_in, (long long)sh.n_out, (long long)sh.n, (long long)i,
                          (long long)r, got, chain);
-            const float dot = k->dot[t](sh.n_in, w + (size_t)r * w_row, ar);
+            const float dot = k->dot[t](sh.n_in, c.w + (size_t)r * c.w_row, ar);
             const double ulps = fabs((double)got - (double)dot) / (ldexp(1.0, -24) * mag);
             cr_assert(ulps <= 2.0 * (double)sh.n_in, "%s %s n_in %lld: y[%lld][%lld] = %.9g, dot %.9g (%.3g units)",
                       k->isa, mlc_type_name(t), (long long)sh.n_in, (long long)i, (long long)r, got, dot, ulps);
@@ -106,11 +66,7 @@ static void run_case(const mlc_cpu_kernels *k, mlc_pool *pool, mlc_type t, shape
             st->err2 += (got - d) * (got - d);
             st->ref2 += d * d;
         }
-    free(wf);
-    free(xf);
-    free(w);
-    free(a);
-    free(y);
+    gh_case_free(&c);
 }
 
 static void check_type(mlc_type t)
@@ -137,7 +93,7 @@ static void check_type(mlc_type t)
             for (size_t li = 0; li < 4; li++)
                 for (size_t oi = 0; oi < 4; oi++)
                     for (size_t ti = 0; ti < 4; ti++)
-                        run_case(&k, pool, t, (shape){lens[li], outs[oi], toks[ti]}, seed++, &st);
+                        run_case(&k, pool, t, (gh_shape){lens[li], outs[oi], toks[ti]}, seed++, &st);
             const double e = st.err2 / st.ref2;
             worst = e > worst ? e : worst;
             worst_ulps = st.worst_ulps > worst_ulps ? st.worst_ulps : worst_ulps;
@@ -176,7 +132,7 @@ Test(gemm_float, dispatch)
         uint8_t w[N_OUT * N_IN * 4];
         uint64_t s = 7;
         for (int i = 0; i < N_OUT * N_IN; i++)
-            wf[i] = rng_gauss(&s);
+            wf[i] = tu_rng_gauss(&s);
         mlc_quantize_row(t, wf, w, N_OUT * N_IN);
         for (int i = 0; i < N * N_IN; i++)
             a[i] = (float)(i % 7) - 3.0f;

@@ -9,37 +9,9 @@
 #include <string.h>
 
 #include "mlc/quant.h"
+#include "util.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-/* splitmix64: a fixed-seed generator, so every run sees the same data. */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1): 24 random bits, offset by half a step so log() never sees 0. */
-static float rng_unit(uint64_t *s)
-{
-    return ((float)(rng_next(s) >> 40) + 0.5f) / 16777216.0f;
-}
-
-/* Standard normal by Box-Muller. */
-static float rng_gauss(uint64_t *s)
-{
-    const double u = rng_unit(s), v = rng_unit(s);
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
 
 static float float_of(uint32_t u)
 {
@@ -272,7 +244,7 @@ Test(fp16, known_values)
     assert_feq(mlc_fp16_to_fp32(0x0001), ldexpf(1, -24));
     assert_feq(mlc_fp16_to_fp32(0x03FF), ldexpf(1023, -24));
     assert_feq(mlc_fp16_to_fp32(0x3555), 0.333251953125f);
-    cr_assert_eq(bits_of(mlc_fp16_to_fp32(0x8000)), 0x80000000u);
+    cr_assert_eq(tu_f32_bits(mlc_fp16_to_fp32(0x8000)), 0x80000000u);
     cr_assert(isinf(mlc_fp16_to_fp32(0xFC00)) && mlc_fp16_to_fp32(0xFC00) < 0);
     cr_assert(isnan(mlc_fp16_to_fp32(0x7E00)));
     cr_assert(isnan(mlc_fp16_to_fp32(0x7C01))); /* signalling NaN stays NaN */
@@ -363,7 +335,7 @@ Test(bf16, exhaustive_round_trip)
     for (uint32_t i = 0; i < 65536; i++) {
         const uint16_t h = (uint16_t)i;
         const float f = mlc_bf16_to_fp32(h);
-        cr_assert_eq(bits_of(f), (uint32_t)h << 16);
+        cr_assert_eq(tu_f32_bits(f), (uint32_t)h << 16);
         const uint16_t back = mlc_fp32_to_bf16(f);
         if (isnan(f))
             cr_assert_eq(back, h | 0x40, "0x%04x -> 0x%04x", h, back);
@@ -652,7 +624,7 @@ static void golden_input(float *x, int n)
 {
     uint64_t s = 2024;
     for (int i = 0; i < n; i++) {
-        const float u = 2 * rng_unit(&s) - 1;
+        const float u = 2 * tu_rng_unit24(&s) - 1;
         float v = 3 * u * u * u;
         if (i % 97 == 0)
             v *= 20; /* outliers */
@@ -773,7 +745,7 @@ static double rmse_bound(mlc_type t)
 static void fill_gauss(float *x, int64_t n, uint64_t seed)
 {
     for (int64_t i = 0; i < n; i++)
-        x[i] = rng_gauss(&seed);
+        x[i] = tu_rng_gauss24(&seed);
 }
 
 Test(quant_round_trip, gaussian_error_bounds)
@@ -808,7 +780,7 @@ Test(quant_round_trip, uniform_error_bounds)
     cr_assert(x && y);
     uint64_t s = 42;
     for (int i = 0; i < RT_N; i++)
-        x[i] = 2 * rng_unit(&s) - 1;
+        x[i] = 2 * tu_rng_unit24(&s) - 1;
     for (size_t t = 0; t < N_QUANT_TYPES; t++) {
         round_trip(QUANT_TYPES[t], x, y, RT_N, false);
         const double e = rel_rmse(x, y, RT_N);
@@ -861,8 +833,10 @@ Test(quant_round_trip, idempotence)
     uint8_t q2[N * 2];
     for (int dist = 0; dist < 2; dist++) {
         uint64_t s = 99 + (uint64_t)dist;
-        for (int i = 0; i < N; i++) /* Gaussian, then heavy-tailed (log-normal scales) */
-            x[i] = dist == 0 ? rng_gauss(&s) : rng_gauss(&s) * expf(2 * rng_gauss(&s));
+        for (int i = 0; i < N; i++) { /* Gaussian, then heavy-tailed (log-normal scales) */
+            const float g = tu_rng_gauss24(&s); /* drawn before the scale: a fixed order */
+            x[i] = dist == 0 ? g : g * expf(2 * tu_rng_gauss24(&s));
+        }
         for (size_t t = 0; t < N_QUANT_TYPES; t++) {
             const mlc_type type = QUANT_TYPES[t];
             const size_t bytes = mlc_type_row_bytes(type, N);
@@ -944,7 +918,7 @@ Test(quant_edge, same_sign_blocks)
     for (int sign = -1; sign <= 1; sign += 2) {
         uint64_t s = 3;
         for (int i = 0; i < 256; i++)
-            x[i] = (float)sign * (0.5f + rng_unit(&s));
+            x[i] = (float)sign * (0.5f + tu_rng_unit24(&s));
         for (size_t t = 0; t < N_QUANT_TYPES; t++) {
             const mlc_type type = QUANT_TYPES[t];
             round_trip(type, x, y, 256, false);
@@ -962,7 +936,7 @@ Test(quant_edge, one_large_value)
     float x[256], y[256];
     uint64_t s = 11;
     for (int i = 0; i < 256; i++)
-        x[i] = rng_gauss(&s);
+        x[i] = tu_rng_gauss24(&s);
     x[77] = -1000.0f;
     x[200] = 800.0f;
     for (size_t t = 0; t < N_QUANT_TYPES; t++) {
@@ -985,7 +959,7 @@ Test(quant_edge, extreme_magnitudes_stay_finite)
         for (int lone = 0; lone < 2; lone++) {
             uint64_t s = 5;
             for (int i = 0; i < 256; i++)
-                x[i] = lone ? rng_gauss(&s) : mags[m] * (i % 2 ? -1.0f : 0.5f);
+                x[i] = lone ? tu_rng_gauss24(&s) : mags[m] * (i % 2 ? -1.0f : 0.5f);
             if (lone)
                 x[13] = mags[m];
             for (size_t t = 0; t < N_QUANT_TYPES; t++) {
@@ -1005,7 +979,7 @@ Test(quant_edge, tiny_values_round_to_zero_scale)
     float x[256], y[256];
     uint64_t s = 8;
     for (int i = 0; i < 256; i++)
-        x[i] = 1e-12f * rng_gauss(&s);
+        x[i] = 1e-12f * tu_rng_gauss24(&s);
     for (size_t t = 0; t < N_QUANT_TYPES; t++) {
         round_trip(QUANT_TYPES[t], x, y, 256, false);
         for (int i = 0; i < 256; i++)

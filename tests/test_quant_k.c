@@ -11,26 +11,12 @@
 #include <string.h>
 
 #include "mlc/quant.h"
+#include "util.h"
 
 static void put16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rng_gauss(uint64_t *s)
-{
-    const double u = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    const double v = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
 }
 
 /* ---- layouts, written out from ggml's block structs ---------------------------------------
@@ -196,7 +182,7 @@ Test(quant_k_bytes, levels_are_nearest_for_stored_scales)
     static float x[N];
     uint64_t s = 31;
     for (int i = 0; i < N; i++)
-        x[i] = rng_gauss(&s) * ((i / 256) % 2 ? 0.01f : 3.0f) + ((i / 512) == 2 ? 1.0f : 0.0f);
+        x[i] = tu_rng_gauss(&s) * ((i / 256) % 2 ? 0.01f : 3.0f) + ((i / 512) == 2 ? 1.0f : 0.0f);
     static uint8_t q[N];
     mlc_quantize_row(MLC_TYPE_Q2_K, x, q, N);
     for (int i = 0; i < N; i++) {
@@ -234,7 +220,7 @@ Test(quant_k_round_trip, gaussian_error_bounds)
     static uint8_t q[N];
     uint64_t s = 5;
     for (int i = 0; i < N; i++)
-        x[i] = rng_gauss(&s);
+        x[i] = tu_rng_gauss(&s);
     const struct {
         mlc_type t;
         double bound;
@@ -267,7 +253,7 @@ Test(quant_k_edge, zero_constant_and_extreme_blocks)
         for (size_t m = 0; m < sizeof mags / sizeof mags[0]; m++) {
             uint64_t s = 9;
             for (int i = 0; i < 512; i++)
-                x[i] = i < 256 ? mags[m] : (i == 300 ? mags[m] : rng_gauss(&s));
+                x[i] = i < 256 ? mags[m] : (i == 300 ? mags[m] : tu_rng_gauss(&s));
             mlc_quantize_row(types[t], x, q, 512);
             mlc_dequantize_row(types[t], q, y, 512);
             for (int i = 0; i < 512; i++)

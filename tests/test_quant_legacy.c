@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mlc/quant.h"
+#include "util.h"
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -210,21 +211,6 @@ Test(quant_legacy_bytes, row_hashes)
 
 /* ---- round trips ------------------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rng_gauss(uint64_t *s)
-{
-    const double u = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    const double v = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
 /* Per value: Q5_0 is off by at most d = amax / 16 (the side opposite the extreme reaches
  * 15 steps), Q4_1 / Q5_1 by half a step of (max - min) / 15 or / 31; plus the f16
  * rounding of d and m (2^-11 relative, a few of them). Relative RMSE on N(0,1): measured
@@ -236,7 +222,7 @@ Test(quant_legacy_round_trip, per_value_and_rmse_bounds)
     static uint8_t q[N];
     uint64_t s = 17;
     for (int i = 0; i < N; i++)
-        x[i] = rng_gauss(&s);
+        x[i] = tu_rng_gauss(&s);
     const struct {
         mlc_type t;
         double rmse;
@@ -276,7 +262,7 @@ Test(quant_legacy_round_trip, q5_0_idempotent)
     static uint8_t q[N], q2[N];
     uint64_t s = 3;
     for (int i = 0; i < N; i++)
-        x[i] = rng_gauss(&s);
+        x[i] = tu_rng_gauss(&s);
     mlc_quantize_row(MLC_TYPE_Q5_0, x, q, N);
     mlc_dequantize_row(MLC_TYPE_Q5_0, q, y, N);
     mlc_quantize_row(MLC_TYPE_Q5_0, y, q2, N);

@@ -11,36 +11,10 @@
 #include <string.h>
 
 #include "mlc/sampler.h"
+#include "rng.h"
+#include "util.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-/* splitmix64 for test data: a fixed seed, so every run sees the same logits. */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1), never 0 so log() is safe. */
-static double rng_unit(uint64_t *s)
-{
-    return ((double)(rng_next(s) >> 11) + 0.5) * 0x1.0p-53;
-}
-
-/* Standard normal by Box-Muller. */
-static float rng_gauss(uint64_t *s)
-{
-    const double u = rng_unit(s), v = rng_unit(s);
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
-static void fill_gauss(float *x, int n, float scale, uint64_t *rng)
-{
-    for (int i = 0; i < n; i++)
-        x[i] = scale * rng_gauss(rng);
-}
 
 static mlc_sampler_params params(float temp, int32_t top_k, float top_p, float min_p,
                                  uint64_t seed)
@@ -249,7 +223,7 @@ Test(sampler, temperature_zero_is_argmax)
     float x[50];
     mlc_sampler *s = make(params(0.0f, 40, 0.95f, 0.05f, 3), 50);
     for (int r = 0; r < 200; r++) {
-        fill_gauss(x, 50, 1.0f, &rng);
+        tu_fill_gauss(&rng, x, 50, 1.0f);
         for (int i = 0; i < 50; i++) /* coarse values: many ties */
             x[i] = roundf(x[i]);
         cr_assert_eq(mlc_sampler_sample(s, x), mlc_argmax(x, 50));
@@ -270,7 +244,7 @@ Test(sampler, same_seed_same_sequence_different_seed_differs)
     enum { V = 64, N = 1000 };
     uint64_t rng = 2;
     float x[V];
-    fill_gauss(x, V, 1.0f, &rng);
+    tu_fill_gauss(&rng, x, V, 1.0f);
     mlc_sampler_params p = mlc_sampler_default_params();
     p.temperature = 1.0f;
     static int32_t a[N], b[N], c[N];
@@ -297,7 +271,7 @@ Test(sampler, reset_reproduces)
     enum { V = 32, N = 1000 };
     uint64_t rng = 3;
     float x[V];
-    fill_gauss(x, V, 1.5f, &rng);
+    tu_fill_gauss(&rng, x, V, 1.5f);
     static int32_t a[N], b[N], c[N];
     mlc_sampler *s = make(plain(1.0f, 11), V);
     sequence(s, x, a, N);
@@ -323,7 +297,7 @@ static void assert_greedy(mlc_sampler_params p, bool ties)
     float x[V];
     mlc_sampler *s = make(p, V);
     for (int r = 0; r < 300; r++) {
-        fill_gauss(x, V, 2.0f, &rng);
+        tu_fill_gauss(&rng, x, V, 2.0f);
         if (ties)
             for (int i = 0; i < V; i++)
                 x[i] = roundf(x[i]);
@@ -481,8 +455,8 @@ Test(sampler, matches_reference_chain)
     long counts[V];
     double probs[V];
     for (int cfg = 0; cfg < 24; cfg++) {
-        fill_gauss(x, V, 1.5f, &rng);
-        const uint64_t r = rng_next(&rng);
+        tu_fill_gauss(&rng, x, V, 1.5f);
+        const uint64_t r = mlc_rng_next(&rng);
         const mlc_sampler_params p = params(temps[r % 4], ks[(r >> 8) % 4], tps[(r >> 16) % 4],
                                             mps[(r >> 24) % 3], r);
         histogram(p, x, V, N, counts);
@@ -505,7 +479,7 @@ Test(sampler, top_p_without_top_k_matches_reference)
                                      params(0.7f, 0, 0.8f, 0.0f, 24),
                                      params(1.3f, 0, 0.8f, 0.02f, 25)};
     for (int k = 0; k < 3; k++) {
-        fill_gauss(x, V, 2.0f, &rng);
+        tu_fill_gauss(&rng, x, V, 2.0f);
         if (k == 1)
             for (int i = 0; i < V; i++)
                 x[i] = roundf(x[i]);
@@ -536,7 +510,7 @@ Test(sampler, large_vocab_stays_in_filtered_set)
     for (int k = 0; k < 3; k++) {
         mlc_sampler *s = make(ps[k], V);
         for (int r = 0; r < 4; r++) {
-            fill_gauss(x, V, 3.0f, &rng);
+            tu_fill_gauss(&rng, x, V, 3.0f);
             ref_probs(x, V, ps[k], probs);
             for (int i = 0; i < 50; i++) {
                 const int32_t t = mlc_sampler_sample(s, x);

@@ -22,39 +22,15 @@
 
 #include "../kernels/cpu/vecdot.h"
 #include "mlc/quant.h"
+#include "rng.h"
+#include "util.h"
 
 /* ---- helpers ------------------------------------------------------------------------- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rng_unit(uint64_t *s)
-{
-    return ((float)(rng_next(s) >> 40) + 0.5f) / 16777216.0f;
-}
-
-static float rng_gauss(uint64_t *s)
-{
-    const double u = rng_unit(s), v = rng_unit(s);
-    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
-}
-
-static uint32_t bits_of(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
 
 /* Same result: equal bits, or both NaN (NaN payloads may depend on operand order). */
 static bool same_float(float a, float b)
 {
-    return bits_of(a) == bits_of(b) || (isnan(a) && isnan(b));
+    return tu_f32_bits(a) == tu_f32_bits(b) || (isnan(a) && isnan(b));
 }
 
 static const mlc_type QTYPES[] = {MLC_TYPE_Q8_0, MLC_TYPE_Q4_0, MLC_TYPE_Q4_K, MLC_TYPE_Q6_K,
@@ -91,7 +67,7 @@ static void *xmalloc(size_t n)
 static void fill(float *x, int64_t n, int mode, uint64_t *s)
 {
     for (int64_t i = 0; i < n; i++) {
-        float v = rng_gauss(s);
+        float v = tu_rng_gauss24(s);
         switch (mode) {
         case 0: /* plain gaussian */
             break;
@@ -101,10 +77,10 @@ static void fill(float *x, int64_t n, int mode, uint64_t *s)
             v *= ldexpf(1.0f, (int)((i / 32) % 17) - 8);
             break;
         case 2: /* small integers: many exact ties of magnitude */
-            v = (float)((int)(rng_next(s) % 9) - 4);
+            v = (float)((int)(mlc_rng_next(s) % 9) - 4);
             break;
         case 3: /* a few outliers */
-            if (rng_next(s) % 61 == 0)
+            if (mlc_rng_next(s) % 61 == 0)
                 v *= 1000.0f;
             break;
         default:
@@ -154,7 +130,7 @@ static void check_act(const mlc_cpu_kernels *ks, const mlc_cpu_kernels *kv, mlc_
         act_values(ks, t, as, n, fs);
         act_values(kv, t, av + off, n, fv);
         for (int64_t i = 0; i < n; i++)
-            cr_assert(bits_of(fs[i]) == bits_of(fv[i]),
+            cr_assert(tu_f32_bits(fs[i]) == tu_f32_bits(fv[i]),
                       "%s: %s act, %s: value %lld of %a is %a, scalar %a", kv->isa,
                       mlc_type_name(t), what, (long long)i, (double)x[i], (double)fv[i], (double)fs[i]);
         free(fs);
@@ -196,7 +172,7 @@ Test(vecdot, act_quantizers_edge_cases)
         for (int c = 0; c < 11; c++) {
             const char *what = "";
             for (int j = 0; j < N; j++) {
-                float g = rng_gauss(&seed);
+                float g = tu_rng_gauss24(&seed);
                 switch (c) {
                 case 0: what = "all zero"; x[j] = 0; break;
                 case 1: what = "signed zeros"; x[j] = (j & 1) ? -0.0f : 0.0f; break;
@@ -206,11 +182,11 @@ Test(vecdot, act_quantizers_edge_cases)
                 case 5: what = "negative only"; x[j] = -fabsf(g); break;
                 case 6: /* equal magnitudes of both signs: the first one decides the sign */
                     what = "magnitude ties";
-                    x[j] = (rng_next(&seed) & 1) ? 2.5f : -2.5f;
+                    x[j] = (mlc_rng_next(&seed) & 1) ? 2.5f : -2.5f;
                     break;
                 case 7: /* halves: x * id lands on .5 often, round to even decides */
                     what = "rounding ties";
-                    x[j] = (float)((int)(rng_next(&seed) % 255) - 127);
+                    x[j] = (float)((int)(mlc_rng_next(&seed) % 255) - 127);
                     break;
                 case 8: /* one block zero, next ones not, in turn */
                     what = "zero blocks";
@@ -224,7 +200,7 @@ Test(vecdot, act_quantizers_edge_cases)
                     what = "NaN payloads";
                     x[j] = g;
                     if (j % 7 == 3) {
-                        uint32_t u = 0x7FC00000u | ((uint32_t)rng_next(&seed) & 0x803FFFFFu);
+                        uint32_t u = 0x7FC00000u | ((uint32_t)mlc_rng_next(&seed) & 0x803FFFFFu);
                         memcpy(&x[j], &u, 4);
                     }
                     break;
@@ -252,7 +228,7 @@ Test(vecdot, act_float_rounding_bit_patterns)
     for (int i = 1; i < nk; i++)
         for (int round = 0; round < 8; round++) {
             for (int j = 0; j < N; j++) {
-                uint32_t u = (uint32_t)rng_next(&seed);
+                uint32_t u = (uint32_t)mlc_rng_next(&seed);
                 if (round == 0) /* around the f16 limits: 65504 .. 65536, subnormal edge */
                     u = (j & 1 ? 0x477FE000u : 0x33000000u) + (uint32_t)(j >> 1) * 7u;
                 memcpy(&x[j], &u, 4);
@@ -461,7 +437,7 @@ Test(vecdot, quantized_extreme_blocks)
         uint8_t *w = xmalloc(wb), *as = xmalloc(mlc_cpu_act_row_bytes(&k[0], t, N));
         for (int c = 0; c < 3; c++) {
             for (size_t j = 0; j < wb; j++)
-                w[j] = c == 0 ? 0xFF : c == 1 ? 0x80 : (uint8_t)rng_next(&seed);
+                w[j] = c == 0 ? 0xFF : c == 1 ? 0x80 : (uint8_t)mlc_rng_next(&seed);
             /* keep the f16 scales finite and moderate */
             const size_t bb = mlc_type_block_bytes(t);
             for (size_t o = 0; o < wb; o += bb) {
@@ -583,7 +559,7 @@ Test(vecdot, float_types_relative_error)
         for (size_t ti = 0; ti < sizeof FTYPES / sizeof FTYPES[0]; ti++) {
             const mlc_type t = FTYPES[ti];
             for (int j = 0; j < 2 * N; j++)
-                x[j] = rng_unit(&seed) + 0.01f;
+                x[j] = tu_rng_unit24(&seed) + 0.01f;
             uint8_t *w = xmalloc(mlc_type_row_bytes(t, N)), *a = xmalloc(mlc_cpu_act_row_bytes(&k[i], t, N));
             float *wv = xmalloc(N * sizeof(float)), *av = xmalloc(N * sizeof(float));
             mlc_quantize_row(t, x, w, N);

@@ -3,11 +3,14 @@
 
 #include <criterion/criterion.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "rng.h"
 
 char *mkdtemp(char *template);
 
@@ -156,4 +159,33 @@ long tu_png_nonwhite_pixels(const char *png)
     long n = strtol(out, NULL, 10);
     free(out);
     return n;
+}
+
+uint32_t tu_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+float tu_rng_gauss(uint64_t *s)
+{
+    return (float)mlc_rng_gauss(s);
+}
+
+float tu_rng_unit24(uint64_t *s)
+{
+    return ((float)(mlc_rng_next(s) >> 40) + 0.5f) / 16777216.0f; /* 2^24 */
+}
+
+float tu_rng_gauss24(uint64_t *s)
+{
+    const double u = tu_rng_unit24(s), v = tu_rng_unit24(s);
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+void tu_fill_gauss(uint64_t *s, float *x, int64_t n, float scale)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = tu_rng_gauss(s) * scale;
 }

@@ -3,6 +3,7 @@
 #define MLC_TESTS_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Path of a file under ../shared (MLC_SHARED overrides), in a static-per-call buffer owned
  * by the caller: out must hold at least 1024 bytes. */
@@ -21,6 +22,22 @@ int tu_write_file(const char *path, const void *data, size_t size);
 int tu_run(const char *cmd, char **out);
 /* Path of the mlc-bench binary under test (MLC_BIN, default build/mlc-bench). */
 const char *tu_bin(void);
+
+/* The bits of f, to compare floats exactly (NaN payloads and signed zeros included). */
+uint32_t tu_f32_bits(float f);
+
+/* Seeded test data, drawn from the splitmix64 stream *s of engine/rng.h (mlc_rng_next and
+ * mlc_rng_unit serve as they are), so a seed gives the same values on every machine. */
+/* A standard normal (mlc_rng_gauss: Box-Muller on two 53-bit uniforms) rounded to float. */
+float tu_rng_gauss(uint64_t *s);
+/* Uniform in (0, 1) from the top 24 bits of one draw, computed in float: coarser than
+ * mlc_rng_unit, and a different stream of values; the suites written with it keep it so their
+ * data (and measured worst errors) stay the same. */
+float tu_rng_unit24(uint64_t *s);
+/* A standard normal by Box-Muller on two tu_rng_unit24 draws, rounded to float. */
+float tu_rng_gauss24(uint64_t *s);
+/* x[0..n) = tu_rng_gauss(s) * scale, in order. */
+void tu_fill_gauss(uint64_t *s, float *x, int64_t n, float scale);
 
 /* Non-white pixels of an 8-bit RGB/RGBA PNG (a screenshot), decoded by a few lines of python3
  * (no imaging library needed); the test fails when it cannot be read. */
