@@ -30,20 +30,11 @@
 
 #include "../bench/client.h"
 #include "testserver.h"
+#include "util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TC_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TC_SANITIZED 1
-#endif
-#endif
-#ifndef TC_SANITIZED
-#define TC_SANITIZED 0
-#endif
 /* Timing bounds are for optimized builds; sanitizers make every step several times slower,
  * so their runs check the same things with looser bounds. */
-#define TC_SLACK (TC_SANITIZED ? 5.0 : 1.0)
+#define TC_SLACK (tu_sanitized() ? 5.0 : 1.0)
 
 #define TC_MAXTOK 128
 

@@ -23,6 +23,11 @@
 
 /* ---- the CLI ---------------------------------------------------------------------------- */
 
+/* Model-level runs through the CLI: every built backend in the plain build, the CPU alone in
+ * the sanitizer build (the other backends' model runs take minutes under ASan, and
+ * test_opencl.c and test_vulkan.c run their model checks in the plain build). */
+#define SAN_CPU_ONLY (tu_sanitized() ? "--backend cpu" : "")
+
 Test(conformance, quick_json_all_pass, .timeout = 300)
 {
     char cmd[1200], *out;
@@ -356,7 +361,8 @@ Test(conformance, model_level, .timeout = 300)
     cr_expect(strstr(r.error, "logits NMSE") && strstr(r.error, "> threshold"), "%s", r.error);
     /* through the CLI: the model section of the JSON */
     char cmd[2400], *out;
-    snprintf(cmd, sizeof cmd, "%s conformance --no-store --quick --op scale --model %s -o json 2>/dev/null", tu_bin(), model);
+    snprintf(cmd, sizeof cmd, "%s conformance --no-store --quick --op scale --model %s %s -o json 2>/dev/null", tu_bin(),
+             model, SAN_CPU_ONLY);
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     cJSON *root = cJSON_Parse(out);
     cr_assert(root, "%s", out);
@@ -473,8 +479,9 @@ Test(conformance, rope_factors_every_backend, .timeout = 300)
     free(out);
 }
 
-/* Model level on every built backend: a llama with strong frequency factors (factor 64 over
- * an original context of 16, so that they matter within the text) against the reference CPU. */
+/* Model level on every built backend (SAN_CPU_ONLY): a llama with strong frequency factors
+ * (factor 64 over an original context of 16, so that they matter within the text) against the
+ * reference CPU. */
 Test(conformance, model_level_rope_factors, .timeout = 300)
 {
     char model[1100], cmd[2400], *out;
@@ -483,7 +490,8 @@ Test(conformance, model_level_rope_factors, .timeout = 300)
              tu_bin(), model);
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     free(out);
-    snprintf(cmd, sizeof cmd, "%s conformance --no-store --quick --op scale --model %s -o json 2>/dev/null", tu_bin(), model);
+    snprintf(cmd, sizeof cmd, "%s conformance --no-store --quick --op scale --model %s %s -o json 2>/dev/null", tu_bin(),
+             model, SAN_CPU_ONLY);
     cr_assert_eq(tu_run(cmd, &out), 0, "%s", out);
     cJSON *root = cJSON_Parse(out);
     cr_assert(root, "%s", out);

@@ -228,9 +228,8 @@ Test(gemma3, perplexity_ctx256_text, .timeout = 300)
  * test_model.c's gemma3 tests on a synthesized model with a 32-position window. */
 Test(gemma3, perplexity_ctx1024_long_text, .timeout = 900)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    cr_skip_test("run by the plain build (minutes under ASan)");
-#endif
+    if (tu_sanitized())
+        cr_skip_test("run by the plain build (minutes under ASan)");
     ppl_matches("golden/gemma3/long.txt", 1024, "perplexity_long_ctx1024", 3);
 }
 

@@ -674,19 +674,6 @@ Test(serve, greedy_equals_generate_and_logprobs, .timeout = 120)
     stop(s);
 }
 
-/* ASan holds freed memory in quarantine, so resident memory only means something without
- * it; the sanitizer build checks for leaks instead. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 /* Resident memory of a process in KiB (VmRSS), or -1. */
 static long rss_kib(pid_t pid)
 {
@@ -725,7 +712,9 @@ Test(serve, soak_64_streams_60s, .timeout = 240)
     nap_ms(1000);
     long late = rss_kib(s.pid);
     cr_expect(early > 0 && late > 0);
-    if (!UNDER_ASAN)
+    /* ASan holds freed memory in quarantine, so resident memory only means something without
+     * it; the sanitizer build checks for leaks instead. */
+    if (!tu_sanitized())
         cr_expect_leq(late, early + early / 5 + 4096, "server memory grew from %ld KiB to %ld KiB", early, late);
     cr_expect_eq(metric(s.port, "mlc_requests_in_flight"), 0);
     char *txt = tu_read_file(json, NULL);

@@ -251,9 +251,8 @@ static cJSON *golden_json(void)
  * build (make test SANITIZE=1) skips them, the plain build runs them. */
 static void skip_under_sanitizers(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    cr_skip_test("golden models on vulkan: run by the plain build (sanitizers do not see shaders)");
-#endif
+    if (tu_sanitized())
+        cr_skip_test("golden models on vulkan: run by the plain build (sanitizers do not see shaders)");
 }
 
 static mlc_model *load_vulkan(const char *file)

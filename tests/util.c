@@ -189,3 +189,15 @@ void tu_fill_gauss(uint64_t *s, float *x, int64_t n, float scale)
     for (int64_t i = 0; i < n; i++)
         x[i] = tu_rng_gauss(s) * scale;
 }
+
+bool tu_sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return true;
+#endif
+#endif
+    return false;
+}

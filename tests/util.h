@@ -2,6 +2,7 @@
 #ifndef MLC_TESTS_UTIL_H
 #define MLC_TESTS_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,12 @@ int tu_write_file(const char *path, const void *data, size_t size);
 int tu_run(const char *cmd, char **out);
 /* Path of the mlc-bench binary under test (MLC_BIN, default build/mlc-bench). */
 const char *tu_bin(void);
+
+/* True in a build with AddressSanitizer (make SANITIZE=1). That build looks for memory errors
+ * in our code; tests whose time goes into repetitions of code the other tests already run
+ * under it (statistical rates, every case of every backend) run smaller or skip there, and
+ * the plain build runs them whole. */
+bool tu_sanitized(void);
 
 /* The bits of f, to compare floats exactly (NaN payloads and signed zeros included). */
 uint32_t tu_f32_bits(float f);
