@@ -503,4 +503,7 @@ extern "C" const mlc_backend_vt MLC_GPU_TABLE = {
     .mul = mul,
     .scale = scale,
     .gather = gather,
+    .argmax = NULL,
+    .begin_step = NULL,
+    .end_step = NULL,
 };
