@@ -189,6 +189,22 @@ typedef struct mlc_backend_vt {
     mlc_status (*scale)(void *ctx, mlc_tensor x, float s, mlc_tensor out);
     /* out [dim, n]: row i is row rows[i] of x [dim, *]. */
     mlc_status (*gather)(void *ctx, mlc_tensor x, mlc_tensor rows, mlc_tensor out);
+
+    /* Optional hooks (NULL: not provided; the engine then does without). */
+
+    /* out [n] I32 = the index of the largest value of each row of logits [n_vocab, n] F32,
+     * exactly as mlc_argmax (mlc/sampler.h) picks it on the host: NaN never wins, ties go to
+     * the lowest index, and a row of NaN only gives 0. The engine asks for it when every row
+     * is sampled greedily, so only n int32 cross to the host instead of the logits. */
+    mlc_status (*argmax)(void *ctx, mlc_tensor logits, mlc_tensor out);
+    /* Brackets the ops of one forward pass (uploads of its inputs included; downloads and
+     * sync() come after end_step), so that a backend may record them once and replay them
+     * (CUDA graphs). begin_step returning an error means "not this step": the engine issues
+     * the ops without end_step. end_step returns MLC_OK once the step's ops have run or are
+     * queued; any other status means the backend ran none of them (it could not replay what
+     * it recorded), and the engine issues the step's ops again, without the hooks. */
+    mlc_status (*begin_step)(void *ctx);
+    mlc_status (*end_step)(void *ctx);
 } mlc_backend_vt;
 
 /* A backend instance: its table and its context. */

@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "mlc/gguf.h"
 #include "mlc/quant.h"
+#include "mlc/sampler.h"
 #include "mlc/tokenizer.h"
 
 /* A weight matrix [n_out rows, n_in values]: its file type and shape, and its tensor on the
@@ -568,11 +569,13 @@ struct mlc_context {
     int32_t *tmp_len;          /* host: slot_len as a batch being checked would leave it */
     /* Device activations, sized for n_batch tokens. */
     mlc_buffer *x, *xb, *q, *k, *v, *att, *hb, *hb2, *logits;
-    mlc_buffer *d_tokens, *d_pos, *d_slot, *d_rows; /* I32 */
+    mlc_buffer *d_tokens, *d_pos, *d_slot, *d_rows, *d_argmax; /* I32 */
     /* Host copies. */
     float *h_logits;   /* [n_batch, n_vocab] */
     int32_t *h_rows;   /* [n_batch] indices of tokens that want logits */
+    int32_t *h_argmax; /* [n_batch] greedy picks of the wanted rows (greedy decodes) */
     int n_out;
+    bool greedy;       /* the last decode was greedy: h_argmax holds its picks */
 };
 
 int mlc_context_n_ctx(const mlc_context *c) { return c->n_ctx; }
@@ -591,7 +594,7 @@ void mlc_context_free(mlc_context *c)
         be->vt->buffer_free(be->ctx, c->v_cache[l]);
     }
     mlc_buffer *bufs[] = {c->x, c->xb, c->q, c->k, c->v, c->att, c->hb, c->hb2, c->logits,
-                          c->d_tokens, c->d_pos, c->d_slot, c->d_rows};
+                          c->d_tokens, c->d_pos, c->d_slot, c->d_rows, c->d_argmax};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         be->vt->buffer_free(be->ctx, bufs[i]);
     free(c->k_cache);
@@ -600,6 +603,7 @@ void mlc_context_free(mlc_context *c)
     free(c->tmp_len);
     free(c->h_logits);
     free(c->h_rows);
+    free(c->h_argmax);
     free(c);
 }
 
@@ -634,6 +638,7 @@ static bool alloc_buffers(mlc_context *c)
         {&c->att, nb * qd * f}, {&c->hb, nb * (size_t)in->n_ff * f},
         {&c->hb2, nb * (size_t)in->n_ff * f}, {&c->logits, nb * (size_t)in->n_vocab * f},
         {&c->d_tokens, nb * 4}, {&c->d_pos, nb * 4}, {&c->d_slot, nb * 4}, {&c->d_rows, nb * 4},
+        {&c->d_argmax, nb * 4},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (be->vt->buffer_alloc(be->ctx, want[i].bytes, want[i].p, NULL))
@@ -653,7 +658,8 @@ static bool alloc_buffers(mlc_context *c)
     c->tmp_len = calloc((size_t)c->n_slots, sizeof *c->tmp_len);
     c->h_logits = malloc(nb * (size_t)in->n_vocab * f);
     c->h_rows = malloc(nb * 4);
-    return c->slot_len && c->tmp_len && c->h_logits && c->h_rows;
+    c->h_argmax = malloc(nb * 4);
+    return c->slot_len && c->tmp_len && c->h_logits && c->h_rows && c->h_argmax;
 }
 
 mlc_status mlc_context_new(mlc_model *m, const mlc_context_params *p, mlc_context **out,
@@ -802,20 +808,17 @@ static void forward_layer(mlc_context *c, int il, int n)
     vt->add(bx, x, xb, x);
 }
 
-mlc_status mlc_context_decode(mlc_context *c, const mlc_batch *b, mlc_err *err)
+/* Issues one forward pass of b (its inputs' uploads included) up to the logits of the rows
+ * that want them, [n_vocab, n_out] in c->logits, and with dev_argmax their greedy picks
+ * [n_out] in c->d_argmax. Returns whether the device picks were issued (the backend may
+ * decline). Errors stay in the backend, for the caller's sync(). */
+static bool issue_step(mlc_context *c, const mlc_batch *b, bool dev_argmax)
 {
-    mlc_status s = check_batch(c, b, err);
-    if (s)
-        return s;
     const mlc_model *m = c->m;
     const mlc_model_info *in = &m->info;
     const mlc_backend_vt *vt = m->be.vt;
     void *bx = m->be.ctx;
-    int n = b->n;
-    c->n_out = 0;
-    for (int i = 0; i < n; i++)
-        if (b->want_logits ? b->want_logits[i] : i == n - 1)
-            c->h_rows[c->n_out++] = i;
+    const int n = b->n;
     vt->upload(bx, c->d_tokens, 0, b->tokens, (size_t)n * 4);
     vt->upload(bx, c->d_pos, 0, b->pos, (size_t)n * 4);
     vt->upload(bx, c->d_slot, 0, b->slot, (size_t)n * 4);
@@ -828,25 +831,69 @@ mlc_status mlc_context_decode(mlc_context *c, const mlc_batch *b, mlc_err *err)
         forward_layer(c, l, n);
 
     /* Only the rows that want logits go through the output norm and the vocabulary matmul. */
-    if (c->n_out > 0) {
-        const mlc_tensor xo = act(c->xb, in->n_embd, c->n_out);
-        vt->gather(bx, act(c->x, in->n_embd, n), idx(c->d_rows, c->n_out), xo);   /* [e, n_out] */
-        vt->rms_norm(bx, xo, m->output_norm, in->rms_eps, xo);
-        vt->matmul(bx, m->output.t, xo, act(c->logits, in->n_vocab, c->n_out));    /* [vocab, n_out] */
-        vt->download(bx, c->h_logits, c->logits, 0,
-                     (size_t)c->n_out * (size_t)in->n_vocab * sizeof(float));
-    }
+    if (c->n_out == 0)
+        return false;
+    const mlc_tensor xo = act(c->xb, in->n_embd, c->n_out);
+    const mlc_tensor logits = act(c->logits, in->n_vocab, c->n_out);
+    vt->gather(bx, act(c->x, in->n_embd, n), idx(c->d_rows, c->n_out), xo);   /* [e, n_out] */
+    vt->rms_norm(bx, xo, m->output_norm, in->rms_eps, xo);
+    vt->matmul(bx, m->output.t, xo, logits);                                   /* [vocab, n_out] */
+    return dev_argmax && vt->argmax(bx, logits, idx(c->d_argmax, c->n_out)) == MLC_OK; /* [n_out] */
+}
+
+/* One forward pass; greedy: the caller wants mlc_context_argmax, not the logits. */
+static mlc_status decode(mlc_context *c, const mlc_batch *b, bool greedy, mlc_err *err)
+{
+    mlc_status s = check_batch(c, b, err);
+    if (s)
+        return s;
+    const mlc_model *m = c->m;
+    const mlc_backend_vt *vt = m->be.vt;
+    void *bx = m->be.ctx;
+    const int64_t nv = m->info.n_vocab;
+    c->n_out = 0;
+    c->greedy = false;
+    for (int i = 0; i < b->n; i++)
+        if (b->want_logits ? b->want_logits[i] : i == b->n - 1)
+            c->h_rows[c->n_out++] = i;
+    const bool want_dev = greedy && vt->argmax;
+    const bool stepped = vt->begin_step && vt->end_step && vt->begin_step(bx) == MLC_OK;
+    bool dev = issue_step(c, b, want_dev);
+    if (stepped && vt->end_step(bx) != MLC_OK)
+        dev = issue_step(c, b, want_dev); /* the backend ran none of it: issue it plainly */
+    if (dev)
+        vt->download(bx, c->h_argmax, c->d_argmax, 0, (size_t)c->n_out * 4);
+    else if (c->n_out > 0)
+        vt->download(bx, c->h_logits, c->logits, 0, (size_t)c->n_out * (size_t)nv * sizeof(float));
     if ((s = vt->sync(bx, err))) {
         c->n_out = 0; /* no logits from a failed pass */
         return s;
     }
+    for (int k = 0; greedy && !dev && k < c->n_out; k++)
+        c->h_argmax[k] = mlc_argmax(c->h_logits + (size_t)k * (size_t)nv, (int32_t)nv);
+    c->greedy = greedy;
     memcpy(c->slot_len, c->tmp_len, (size_t)c->n_slots * sizeof *c->slot_len);
     return MLC_OK;
 }
 
+mlc_status mlc_context_decode(mlc_context *c, const mlc_batch *b, mlc_err *err)
+{
+    return decode(c, b, false, err);
+}
+
+mlc_status mlc_context_decode_greedy(mlc_context *c, const mlc_batch *b, mlc_err *err)
+{
+    return decode(c, b, true, err);
+}
+
 const float *mlc_context_logits(const mlc_context *c, int k)
 {
-    if (k < 0 || k >= c->n_out)
+    if (k < 0 || k >= c->n_out || c->greedy)
         return NULL;
     return c->h_logits + (size_t)k * (size_t)c->m->info.n_vocab;
+}
+
+int32_t mlc_context_argmax(const mlc_context *c, int k)
+{
+    return k >= 0 && k < c->n_out && c->greedy ? c->h_argmax[k] : -1;
 }

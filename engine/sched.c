@@ -248,6 +248,16 @@ static mlc_finish after_token(const mlc_sched *s, const seq *q, int32_t tok)
     return MLC_FINISH_NONE;
 }
 
+/* Whether every sequence that samples this step does so greedily (temperature 0, where the
+ * sampler is mlc_argmax): the step then needs only each row's argmax, not its logits. */
+static bool all_greedy(const mlc_sched *s)
+{
+    for (int i = 0; i < s->n_seqs; i++)
+        if (s->seqs[i]->out >= 0 && s->seqs[i]->rp.sampling.temperature > 0.0f)
+            return false;
+    return true;
+}
+
 mlc_status mlc_sched_step(mlc_sched *s, mlc_err *err)
 {
     s->n_ev = 0;
@@ -264,7 +274,8 @@ mlc_status mlc_sched_step(mlc_sched *s, mlc_err *err)
     if (n == 0)
         return MLC_OK;
     mlc_batch b = {n, s->b_tok, s->b_pos, s->b_slot, s->b_want};
-    mlc_status st = mlc_context_decode(s->c, &b, err);
+    const bool greedy = all_greedy(s);
+    mlc_status st = greedy ? mlc_context_decode_greedy(s->c, &b, err) : mlc_context_decode(s->c, &b, err);
     if (st)
         return st;
     s->last_batch = n;
@@ -280,7 +291,8 @@ mlc_status mlc_sched_step(mlc_sched *s, mlc_err *err)
                 emit(s, q, -1, MLC_FINISH_NONE);
             continue;
         }
-        int32_t tok = mlc_sampler_sample(q->sampler, mlc_context_logits(s->c, q->out));
+        int32_t tok = greedy ? mlc_context_argmax(s->c, q->out)
+                               : mlc_sampler_sample(q->sampler, mlc_context_logits(s->c, q->out));
         q->last = tok;
         q->n_generated++;
         mlc_finish f = after_token(s, q, tok);

@@ -7,10 +7,14 @@
 #      float64 reference; a failed case fails the script at the end), then again for matmul
 #      and attention with the fallback paths (MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1: the
 #      dequantizing matvec and the one-block-per-head attention);
-#   5. runs `micro -p 512 -n 128` on each model and prints decode tok/s, the weight bytes read
+#   5. generates 32 greedy tokens from the Q4_K_M model with step replay (CUDA graphs) and the
+#      device argmax on, then off (MLC_CUDA_NO_GRAPH=1 MLC_CUDA_NO_ARGMAX=1): the tokens must
+#      be the same (the same kernels run either way), else the script fails;
+#   6. runs `micro -p 512 -n 128` on each model and prints decode tok/s, the weight bytes read
 #      per second (micro's weight_gbs) and that as a share of the device's peak memory
 #      bandwidth (from the memory clock and bus width `devices` reports); then Q4_K_M once
-#      more on the fallback paths, for the ratio.
+#      more on the fallback paths and once launched op by op (MLC_CUDA_NO_GRAPH=1), for the
+#      ratios.
 # Meant to finish within 8 minutes on one H100/H200-class machine with a few CPU cores.
 #
 # Environment:
@@ -66,6 +70,21 @@ for i in 0 1 2; do
 done
 ls -l "$models"/*.gguf
 
+step "greedy generate on cuda:$dev, Q4_K_M: step replay and device argmax on, then off"
+gen() {
+    "$bin" generate -m "$models/llama3-8b-l$layers-q4_k_m.gguf" --backend cuda --device "$dev" \
+        -p "The quick brown fox jumps over the lazy dog" -n 32 --ids --ignore-eos 2> "$out/generate.log"
+}
+gen_on=$(gen) || { cat "$out/generate.log" >&2; gen_on="(failed)"; }
+gen_off=$(MLC_CUDA_NO_GRAPH=1 MLC_CUDA_NO_ARGMAX=1 gen) || { cat "$out/generate.log" >&2; gen_off="(failed)"; }
+gen_rc=0
+if [ "$gen_on" = "$gen_off" ] && [ "$gen_on" != "(failed)" ]; then
+    echo "same 32 greedy tokens with and without step replay and the device argmax"
+else
+    printf 'gpu-check: greedy tokens differ\n  on:  %s\n  off: %s\n' "$gen_on" "$gen_off" >&2
+    gen_rc=1
+fi
+
 step "micro -p 512 -n 128 on cuda:$dev"
 csv=$out/micro.csv
 "$bin" micro -m "$models/llama3-8b-l$layers-f16.gguf,$models/llama3-8b-l$layers-q8_0.gguf,$models/llama3-8b-l$layers-q4_k_m.gguf" \
@@ -75,6 +94,11 @@ step "micro -p 512 -n 128 on cuda:$dev, Q4_K_M, fallback paths (MLC_CUDA_NO_DP4A
 csv_fb=$out/micro-fallback.csv
 MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1 "$bin" micro -m "$models/llama3-8b-l$layers-q4_k_m.gguf" \
     --backend cuda --device "$dev" -p 512 -n 128 -r 1 --no-store -o csv > "$csv_fb"
+
+step "micro -p 512 -n 128 on cuda:$dev, Q4_K_M, launched op by op (MLC_CUDA_NO_GRAPH=1)"
+csv_ng=$out/micro-nograph.csv
+MLC_CUDA_NO_GRAPH=1 "$bin" micro -m "$models/llama3-8b-l$layers-q4_k_m.gguf" \
+    --backend cuda --device "$dev" -p 512 -n 128 -r 1 --no-store -o csv > "$csv_ng"
 
 step "summary"
 # Columns by name from micro's CSV header (fields as llama-bench's, plus weight_gbs).
@@ -94,6 +118,12 @@ echo "fallback paths:"
 awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     { gsub(/"/, ""); printf "%-28s %s %4d/%4d: %9.1f tok/s\n", $col["model_type"], $col["n_prompt"] > 0 ? "prefill" : "decode ",
       $col["n_prompt"], $col["n_gen"], $col["avg_ts"] }' "$csv_fb"
+echo "launched op by op (MLC_CUDA_NO_GRAPH=1):"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { gsub(/"/, ""); printf "%-28s %s %4d/%4d: %9.1f tok/s\n", $col["model_type"], $col["n_prompt"] > 0 ? "prefill" : "decode ",
+      $col["n_prompt"], $col["n_gen"], $col["avg_ts"] }' "$csv_ng"
+echo "greedy tokens with replay on and off: $([ "$gen_rc" = 0 ] && echo same || echo DIFFERENT)"
 echo "conformance: $([ "$conf_rc" = 0 ] && echo passed || echo "FAILED (exit $conf_rc)")"
 echo "total $(( $(date +%s) - t0 )) s"
-exit "$conf_rc"
+[ "$conf_rc" = 0 ] || exit "$conf_rc"
+exit "$gen_rc"

@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "mlc/backend_info.h"
 #include "mlc/quant.h"
+#include "mlc/sampler.h"
 #include "util.h"
 
 /* Skips the test when the build lacks backend name (or, with device, when it has no device);
@@ -251,6 +252,58 @@ static void q8_dot_like_cpu(const char *name, q8_dot_fn dot)
 
 Test(cuda_errors, q8_dot_like_cpu) { q8_dot_like_cpu("cuda", mlc_cuda_host_q8_dot_row); }
 Test(hip_errors, q8_dot_like_cpu) { q8_dot_like_cpu("hip", mlc_hip_host_q8_dot_row); }
+
+/* The device argmax's steps (kernels/cuda/cuda_argmax.cuh, compiled for the host too: each
+ * thread's strided scan, then the pairwise reduction) pick mlc_argmax's token on rows built
+ * to catch a wrong rule: ties of the maximum across threads (the lowest index wins), NaN at
+ * the front, in the middle and everywhere (0), -inf only, signed zeros, +inf, a maximum at
+ * the last index, and lengths not a multiple of the block. */
+typedef int32_t (*argmax_fn)(const float *, int32_t, int);
+int32_t mlc_cuda_host_argmax_row(const float *x, int32_t n, int threads) __attribute__((weak));
+int32_t mlc_hip_host_argmax_row(const float *x, int32_t n, int threads) __attribute__((weak));
+
+static void argmax_like_host(const char *name, argmax_fn am)
+{
+    if (!am)
+        cr_skip_test("%s is not built into the tests", name);
+    enum { N = 1000 };
+    static float x[N];
+    const int32_t lens[] = {1, 2, 255, 256, 257, 1000};
+    const int threads[] = {256, 32, 1};
+    uint32_t seed = 99;
+    int rows = 0;
+    for (int kind = 0; kind < 10; kind++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int32_t n = lens[li];
+            for (int i = 0; i < n; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                x[i] = (float)(seed >> 20) / 64.0f; /* coarse: ties are common */
+            }
+            switch (kind) {
+            case 1: x[0] = NAN; break;
+            case 2: for (int i = 0; i < n; i++) x[i] = NAN; break;
+            case 3: for (int i = 0; i < n; i++) x[i] = -INFINITY; break;
+            case 4: for (int i = 0; i < n; i++) x[i] = i % 2 ? 0.0f : -0.0f; break;
+            case 5: x[n - 1] = INFINITY; x[n / 2] = NAN; break;
+            case 6: for (int i = 0; i < n; i++) x[i] = i % 3 ? NAN : 7.0f; break;
+            case 7: x[n - 1] = 1e30f; break;
+            case 8: for (int i = 0; i < n; i++) x[i] = i >= n / 3 ? 5.0f : -5.0f; break;
+            case 9: for (int i = 0; i < n; i++) x[i] = (i * 7) % 5 == 4 ? NAN : (float)((i * 13) % 4); break;
+            default: break;
+            }
+            const int32_t want = mlc_argmax(x, n);
+            for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++) {
+                const int32_t got = am(x, n, threads[ti]);
+                cr_expect_eq(got, want, "%s: row kind %d of %d, %d threads: pick %d, mlc_argmax %d", name, kind, n,
+                             threads[ti], got, want);
+            }
+            rows++;
+        }
+    cr_expect_eq(rows, 60);
+}
+
+Test(cuda_errors, argmax_like_host) { argmax_like_host("cuda", mlc_cuda_host_argmax_row); }
+Test(hip_errors, argmax_like_host) { argmax_like_host("hip", mlc_hip_host_argmax_row); }
 
 /* Opening the backend fails with MLC_ERR_ARG and one line naming it and saying why. */
 static void open_says_why(const char *name)

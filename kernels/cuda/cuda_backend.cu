@@ -35,9 +35,31 @@ mlc_status fail(cu_ctx *c, mlc_status s, const char *fmt, ...)
     return c->err.status;
 }
 
+/* Whether e leaves the CUDA context unusable: the runtime returns it from every later call
+ * until the process ends. */
+static bool lost(cudaError_t e)
+{
+    return e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure
+#ifndef MLC_GPU_HIP
+           || e == cudaErrorHardwareStackError || e == cudaErrorIllegalInstruction || e == cudaErrorMisalignedAddress ||
+           e == cudaErrorInvalidAddressSpace || e == cudaErrorInvalidPc || e == cudaErrorAssert ||
+           e == cudaErrorECCUncorrectable
+#endif
+        ;
+}
+
 mlc_status fail_code(cu_ctx *c, const char *what, cudaError_t e)
 {
     const bool oom = e == cudaErrorMemoryAllocation;
+    if (lost(e) && c->fatal.status == MLC_OK) {
+        /* Replaces a milder error kept before it: this one is what every later call gets. */
+        mlc_err_set(&c->fatal, MLC_ERR_BACKEND,
+                    MLC_GPU_NAME ": %s on %s: %s (%s): the device context is lost, every later call fails (restart "
+                                 "the process)",
+                    what, c->dev_name, cudaGetErrorName(e), cudaGetErrorString(e));
+        c->err = c->fatal;
+        return c->err.status;
+    }
     return fail(c, oom ? MLC_ERR_NOMEM : MLC_ERR_BACKEND, MLC_GPU_NAME ": %s on %s: %s (%s)%s", what,
                 c->dev_name, cudaGetErrorName(e), cudaGetErrorString(e), oom ? " (out of device memory)" : "");
 }
@@ -47,6 +69,12 @@ mlc_status launched(cu_ctx *c, const char *op)
     cudaError_t e = cudaGetLastError();
     if (e == cudaSuccess)
         return c->err.status;
+    if (c->capturing && !lost(e)) {
+        /* Not this op's fault alone: the step is issued again without recording, where a
+         * real launch failure shows up as the sticky error. */
+        c->cant_replay = "a launch failed while recording";
+        return MLC_ERR_UNSUPPORTED;
+    }
     char what[64];
     snprintf(what, sizeof what, "%s: launching a kernel", op);
     return fail_code(c, what, e);
@@ -189,6 +217,12 @@ static void cu_destroy(void *ctx)
     release(c, &c->scores);
     release(c, &c->errflag);
     release(c, &c->act);
+#ifndef MLC_GPU_HIP
+    if (c->exec)
+        (void)cudaGraphExecDestroy(c->exec);
+    if (c->stage)
+        (void)cudaFreeHost(c->stage);
+#endif
     if (c->stream)
         (void)cudaStreamDestroy(c->stream);
     free(c);
@@ -241,6 +275,12 @@ static mlc_status cu_init(const mlc_backend_params *bp, void **out, mlc_err *err
     c->dev = bp->device;
     c->no_dp4a = env_on("MLC_CUDA_NO_DP4A");
     c->no_flash = env_on("MLC_CUDA_NO_FLASH");
+    c->no_argmax = env_on("MLC_CUDA_NO_ARGMAX");
+#ifdef MLC_GPU_HIP
+    c->no_graph = true; /* step replay is built for CUDA graphs only (see cu_begin_step) */
+#else
+    c->no_graph = env_on("MLC_CUDA_NO_GRAPH");
+#endif
     c->mem_total = p.totalGlobalMem;
     snprintf(c->dev_name, sizeof c->dev_name, "%.127s", p.name);
     if ((e = cudaSetDevice(c->dev)) != cudaSuccess ||
@@ -263,9 +303,16 @@ fail:
 static void cu_describe(void *ctx, char *buf, size_t cap)
 {
     const cu_ctx *c = (const cu_ctx *)ctx;
-    snprintf(buf, cap, "%s, decode matvec: %s, decode attention: %s", c->dev_name,
+    snprintf(buf, cap, "%s, decode matvec: %s, decode attention: %s, greedy pick: %s, steps: %s", c->dev_name,
              c->no_dp4a ? "f32 (MLC_CUDA_NO_DP4A)" : "int8",
-             c->no_flash ? "one block per head (MLC_CUDA_NO_FLASH)" : "split-K");
+             c->no_flash ? "one block per head (MLC_CUDA_NO_FLASH)" : "split-K",
+             c->no_argmax ? "host (MLC_CUDA_NO_ARGMAX)" : "device",
+#ifdef MLC_GPU_HIP
+             "launched op by op"
+#else
+             c->no_graph ? "launched op by op (MLC_CUDA_NO_GRAPH)" : "CUDA graph replay"
+#endif
+    );
 }
 
 /* ---------------------------------------------------------------- memory */
@@ -301,6 +348,12 @@ mlc_status scratch(cu_ctx *c, mlc_buffer *b, size_t bytes, const char *what)
         return c->err.status;
     if (b->ptr && b->size >= bytes)
         return MLC_OK;
+    if (c->capturing) {
+        /* Growing waits for the stream, which a recording cannot: the step runs again
+         * unrecorded and grows it there. */
+        c->cant_replay = "scratch memory had to grow";
+        return MLC_ERR_UNSUPPORTED;
+    }
     /* Kernels queued on the stream may still read the old memory. */
     cudaError_t e = cudaStreamSynchronize(c->stream);
     if (e != cudaSuccess)
@@ -315,6 +368,8 @@ static mlc_status cu_buffer_alloc(void *ctx, size_t bytes, mlc_buffer **out, mlc
 {
     cu_ctx *c = (cu_ctx *)ctx;
     *out = NULL;
+    if (c->fatal.status)
+        return mlc_err_set(err, c->fatal.status, "%s", c->fatal.msg);
     mlc_buffer *b = (mlc_buffer *)calloc(1, sizeof *b);
     if (!b)
         return mlc_err_set(err, MLC_ERR_NOMEM, MLC_GPU_NAME ": out of host memory");
@@ -350,6 +405,37 @@ static mlc_status span_ok(cu_ctx *c, const char *what, const mlc_buffer *b, size
                 bytes, offset, b ? b->size : 0);
 }
 
+/* An upload inside a recorded step: src is copied into the step's own range of the pinned
+ * staging now, and the recorded copy reads that range when the graph runs (at end_step),
+ * so the caller may reuse src at once, as with a plain upload. */
+static mlc_status staged_upload(cu_ctx *c, void *dst, const void *src, size_t bytes)
+{
+#ifdef MLC_GPU_HIP
+    (void)dst;
+    (void)src;
+    (void)bytes;
+    c->cant_replay = "no recording on HIP";
+    return MLC_ERR_UNSUPPORTED;
+#else
+    /* The range is taken even when it does not fit, so that stage_want adds up the step. */
+    const size_t at = c->stage_used, span = (bytes + 15) & ~(size_t)15;
+    c->stage_used = at + span;
+    c->stage_want = c->stage_used > c->stage_want ? c->stage_used : c->stage_want;
+    if (!c->stage || c->stage_used > c->stage_size) {
+        c->cant_replay = "the upload staging had to grow";
+        return MLC_ERR_UNSUPPORTED;
+    }
+    memcpy(c->stage + at, src, bytes);
+    cudaError_t e = cudaMemcpyAsync(dst, c->stage + at, bytes, cudaMemcpyHostToDevice, c->stream);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        c->cant_replay = "an upload could not be recorded";
+        return MLC_ERR_UNSUPPORTED;
+    }
+    return MLC_OK;
+#endif
+}
+
 /* Blocking: the caller may reuse src as soon as this returns (src may be any host memory). */
 static mlc_status cu_upload(void *ctx, mlc_buffer *dst, size_t offset, const void *src, size_t bytes)
 {
@@ -358,6 +444,8 @@ static mlc_status cu_upload(void *ctx, mlc_buffer *dst, size_t offset, const voi
     mlc_status s = span_ok(c, "upload", dst, offset, bytes);
     if (s || !bytes)
         return s;
+    if (c->capturing)
+        return staged_upload(c, (uint8_t *)dst->ptr + offset, src, bytes);
     cudaError_t e = cudaMemcpyAsync((uint8_t *)dst->ptr + offset, src, bytes, cudaMemcpyHostToDevice, c->stream);
     if (e == cudaSuccess)
         e = cudaStreamSynchronize(c->stream);
@@ -367,6 +455,8 @@ static mlc_status cu_upload(void *ctx, mlc_buffer *dst, size_t offset, const voi
 static mlc_status cu_download(void *ctx, void *dst, mlc_buffer *src, size_t offset, size_t bytes)
 {
     cu_ctx *c = (cu_ctx *)ctx;
+    if (c->capturing)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": download between begin_step and end_step");
     mlc_status s = span_ok(c, "download", src, offset, bytes);
     if (s || !bytes)
         return s;
@@ -380,6 +470,8 @@ static mlc_status cu_weights(void *ctx, const void *host, uint32_t type, int64_t
                              mlc_err *err)
 {
     cu_ctx *c = (cu_ctx *)ctx;
+    if (c->err.status) /* an earlier failure stays for its sync(); nothing new is started */
+        return mlc_err_set(err, c->err.status, "%s", c->err.msg);
     const size_t rb = mlc_type_row_bytes(type, ne0);
     const int64_t shape[4] = {ne0, ne1, 1, 1};
     if (!rb || ne1 <= 0 || !supports(c, MLC_OP_MATMUL, type, shape))
@@ -394,7 +486,7 @@ static mlc_status cu_weights(void *ctx, const void *host, uint32_t type, int64_t
         cu_buffer_free(c, b);
         mlc_err_set(err, s, "%s (weights %s [%lld, %lld])", c->err.msg, mlc_tensor_type_name(type), (long long)ne0,
                     (long long)ne1);
-        c->err = mlc_err{};
+        c->err = c->fatal; /* the failure was this call's own (no earlier one was kept) */
         return s;
     }
     *out = mlc_tensor_make(b, 0, type, ne0, ne1, 1);
@@ -420,6 +512,17 @@ static mlc_status cu_sync(void *ctx, mlc_err *err)
 {
     cu_ctx *c = (cu_ctx *)ctx;
     bind(c);
+    if (c->capturing) {
+        /* A wait inside a recording would end it: refuse, and leave the step unreplayable. */
+        c->cant_replay = "sync() inside the step";
+        fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": sync between begin_step and end_step");
+        mlc_err_set(err, c->err.status, "%s", c->err.msg);
+        return c->err.status;
+    }
+    if (c->fatal.status) {
+        mlc_err_set(err, c->fatal.status, "%s", c->fatal.msg);
+        return c->fatal.status;
+    }
     int f[3] = {0, 0, 0};
     cudaError_t e = cudaStreamSynchronize(c->stream);
     if (e != cudaSuccess)
@@ -435,11 +538,147 @@ static mlc_status cu_sync(void *ctx, mlc_err *err)
     mlc_status s = c->err.status;
     if (s)
         mlc_err_set(err, s, "%s", c->err.msg);
-    c->err = mlc_err{};
+    c->err = c->fatal; /* cleared, unless the context is lost */
     return s;
 }
 
+/* ---------------------------------------------------------------- step replay */
+
+/* Step replay records the kernels of one forward pass into a CUDA graph and launches the
+ * graph: one launch instead of hundreds, the launch overhead off the token loop. Each step
+ * is recorded anew (recording costs less than launching), and the recording is written into
+ * the previous step's executable graph when its shape is the same (a decode step with the
+ * same batch size), else instantiated anew. HIP leaves both hooks unset: hipGraph's capture
+ * and update have never run here (no AMD GPU), so HIP launches op by op. */
+
+#ifndef MLC_GPU_HIP
+/* Prints the one-line warning of a step that was not replayed, once per instance. */
+static void warn_replay(cu_ctx *c, const char *why, cudaError_t e)
+{
+    (void)cudaGetLastError();
+    if (c->warned)
+        return;
+    c->warned = true;
+    fprintf(stderr, MLC_GPU_NAME ": warning: a step could not be replayed as a CUDA graph (%s: %s); such steps "
+                    "are launched op by op (MLC_CUDA_NO_GRAPH=1 turns replay off)\n",
+            why, cudaGetErrorString(e));
+}
+
+/* Makes the pinned staging hold at least bytes; false (staging unchanged) when it cannot. */
+static bool stage_reserve(cu_ctx *c, size_t bytes)
+{
+    if (c->stage && c->stage_size >= bytes)
+        return true;
+    size_t want = c->stage_size ? c->stage_size : 64 << 10;
+    while (want < bytes)
+        want *= 2;
+    void *p = NULL;
+    cudaError_t e = cudaMallocHost(&p, want);
+    if (e != cudaSuccess) {
+        warn_replay(c, "pinned staging", e);
+        return false;
+    }
+    if (c->stage)
+        (void)cudaFreeHost(c->stage);
+    c->stage = (uint8_t *)p;
+    c->stage_size = want;
+    return true;
+}
+
+static mlc_status cu_begin_step(void *ctx)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    if (c->no_graph)
+        return MLC_ERR_UNSUPPORTED;
+    if (c->err.status)
+        return c->err.status;
+    bind(c);
+    /* The previous graph may still read the staging this step rewrites. */
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess)
+        return fail_code(c, "waiting for the stream", e);
+    if (!stage_reserve(c, c->stage_want))
+        return MLC_ERR_UNSUPPORTED;
+    c->stage_used = 0;
+    c->cant_replay = NULL;
+    if ((e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal)) != cudaSuccess) {
+        warn_replay(c, "starting a recording", e);
+        return MLC_ERR_UNSUPPORTED;
+    }
+    c->capturing = true;
+    return MLC_OK;
+}
+
+/* Writes graph g into c->exec (updated in place, or instantiated anew). */
+static cudaError_t to_exec(cu_ctx *c, cudaGraph_t g)
+{
+    if (c->exec) {
+#if CUDART_VERSION >= 12000
+        cudaGraphExecUpdateResultInfo info;
+        if (cudaGraphExecUpdate(c->exec, g, &info) == cudaSuccess)
+            return cudaSuccess;
+#else
+        cudaGraphNode_t bad;
+        cudaGraphExecUpdateResult res;
+        if (cudaGraphExecUpdate(c->exec, g, &bad, &res) == cudaSuccess)
+            return cudaSuccess;
+#endif
+        (void)cudaGetLastError(); /* another shape: not an error */
+        (void)cudaGraphExecDestroy(c->exec);
+        c->exec = NULL;
+    }
+    return cudaGraphInstantiateWithFlags(&c->exec, g, 0);
+}
+
+static mlc_status cu_end_step(void *ctx)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    if (!c->capturing)
+        return MLC_ERR_ARG;
+    bind(c);
+    c->capturing = false;
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    const char *why = c->cant_replay;
+    c->cant_replay = NULL;
+    mlc_status s = MLC_OK;
+    if (e != cudaSuccess) {
+        warn_replay(c, "ending the recording", e);
+        s = MLC_ERR_UNSUPPORTED;
+    } else if (c->err.status || why) {
+        s = c->err.status ? c->err.status : MLC_ERR_UNSUPPORTED; /* expected: scratch grows once */
+    } else if ((e = to_exec(c, g)) != cudaSuccess) {
+        warn_replay(c, "instantiating the graph", e);
+        s = MLC_ERR_UNSUPPORTED;
+    } else if ((e = cudaGraphLaunch(c->exec, c->stream)) != cudaSuccess) {
+        if (lost(e))
+            s = fail_code(c, "launching the step's graph", e);
+        else {
+            warn_replay(c, "launching the graph", e);
+            s = MLC_ERR_UNSUPPORTED;
+        }
+    }
+    if (g)
+        (void)cudaGraphDestroy(g);
+    /* The recording ran nothing: the matmul's quantized activations are not in act. */
+    c->epoch++;
+    c->act_key = cu_act_key{};
+    return s;
+}
+#endif
+
 /* ---------------------------------------------------------------- operand checks */
+
+/* The byte alignment a view's offset needs: the kernels read F32 and I32 as 4-byte words and
+ * F16 as 2-byte ones; quantized blocks are read a byte at a time. */
+static size_t elem_align(uint32_t type)
+{
+    if (type == MLC_TYPE_F32 || type == MLC_TYPE_I32)
+        return 4;
+    if (type == MLC_TYPE_F16 || type == MLC_TYPE_BF16)
+        return 2;
+    return 1;
+}
 
 mlc_status views_ok(cu_ctx *c, const char *op, std::initializer_list<const mlc_tensor *> ts)
 {
@@ -447,11 +686,19 @@ mlc_status views_ok(cu_ctx *c, const char *op, std::initializer_list<const mlc_t
     c->epoch++;
     if (c->err.status)
         return c->err.status;
+    if (c->cant_replay) /* the step runs again unrecorded: skip the rest of the recording */
+        return MLC_ERR_UNSUPPORTED;
     int i = 0;
     for (const mlc_tensor *t : ts) {
         i++;
         const size_t nb = mlc_tensor_nbytes(t);
         const mlc_buffer *b = t->buf;
+        const size_t align = elem_align(t->type);
+        if (t->offset % align)
+            return fail(c, MLC_ERR_ARG,
+                        MLC_GPU_NAME ": %s: operand %d (%s) starts at byte %zu of its buffer, not a multiple of %zu "
+                                     "(the kernels load whole elements)",
+                        op, i, mlc_tensor_type_name(t->type), t->offset, align);
         if (b && (nb || !mlc_tensor_nelem(t)) && t->offset <= b->size && nb <= b->size - t->offset)
             continue;
         return fail(c, MLC_ERR_ARG,
@@ -503,4 +750,12 @@ extern "C" const mlc_backend_vt MLC_GPU_TABLE = {
     .mul = mul,
     .scale = scale,
     .gather = gather,
+    .argmax = argmax,
+#ifdef MLC_GPU_HIP
+    .begin_step = NULL,
+    .end_step = NULL,
+#else
+    .begin_step = cu_begin_step,
+    .end_step = cu_end_step,
+#endif
 };

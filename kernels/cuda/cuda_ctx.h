@@ -19,6 +19,10 @@
 /* The largest head the attention kernel takes (one query head is kept in shared memory). */
 #define MLC_CU_MAX_HD 1024
 
+/* The most blocks a launch puts on grid.y or grid.z (the hardware's limit); kernels loop
+ * over the rest. grid.x takes up to 2^31 - 1; argmax caps it here too. */
+#define MLC_CU_MAX_GRID 65535
+
 struct mlc_buffer {
     void *ptr;   /* device memory (NULL for an empty buffer) */
     size_t size; /* bytes */
@@ -45,13 +49,29 @@ typedef struct cu_ctx {
     /* Scratch, grown on demand: attention scores (and split-K partials), the error flag
      * int[3], the int8 matvec's quantized activations. */
     mlc_buffer scores, errflag, act;
-    /* Paths turned off by the environment (MLC_CUDA_NO_DP4A=1, MLC_CUDA_NO_FLASH=1): the
-     * plain kernels then run, for comparison and as a fallback. */
-    bool no_dp4a, no_flash;
+    /* Paths turned off by the environment (MLC_CUDA_NO_DP4A=1, MLC_CUDA_NO_FLASH=1,
+     * MLC_CUDA_NO_ARGMAX=1, MLC_CUDA_NO_GRAPH=1): the plain kernels (the host's argmax,
+     * launches one by one) then run, for comparison and as a fallback. */
+    bool no_dp4a, no_flash, no_argmax, no_graph;
+    /* Step replay (begin_step .. end_step): while capturing, ops are recorded into a graph
+     * instead of run; cant_replay says why this step's recording cannot be used (scratch
+     * that must grow, staging too small), and the engine then issues the step again. */
+    bool capturing;
+    const char *cant_replay;
+    bool warned;          /* the one-line warning of a failed replay was printed */
+    cudaGraphExec_t exec; /* the last step's graph, updated in place while its shape holds */
+    /* Pinned host staging of the uploads inside a step [stage_size] bytes: a recorded copy
+     * reads its host address when the graph runs, so each upload gets its own range, kept
+     * until the step has run. stage_want: the size a step asked for. */
+    uint8_t *stage;
+    size_t stage_size, stage_used, stage_want;
     /* Counts the ops issued and the uploads (anything that may write device memory). */
     uint64_t epoch;
     cu_act_key act_key;
     mlc_err err; /* the sticky error: the first failure since the last sync */
+    /* A device fault that lost the CUDA context (an illegal address...): kept for good, every
+     * later call fails with it. */
+    mlc_err fatal;
 } cu_ctx;
 
 /* Records the first failure (later ones keep it) and returns the sticky status. */
@@ -77,6 +97,10 @@ template <typename T> static inline T *at(const mlc_tensor &t)
     return (T *)((uint8_t *)t.buf->ptr + t.offset);
 }
 
+/* Blocks on grid.y or grid.z for count items, at most MLC_CU_MAX_GRID: the kernel loops
+ * with a stride of gridDim.y (z) over the rest. */
+static inline unsigned grid_yz(int64_t count) { return (unsigned)(count < MLC_CU_MAX_GRID ? count : MLC_CU_MAX_GRID); }
+
 /* Blocks of n threads covering count items. */
 static inline unsigned blocks_for(int64_t count, int n) { return (unsigned)((count + n - 1) / n); }
 
@@ -97,6 +121,7 @@ mlc_status add(void *ctx, mlc_tensor a, mlc_tensor b, mlc_tensor out);
 mlc_status mul(void *ctx, mlc_tensor a, mlc_tensor b, mlc_tensor out);
 mlc_status scale(void *ctx, mlc_tensor x, float s, mlc_tensor out);
 mlc_status gather(void *ctx, mlc_tensor x, mlc_tensor rows, mlc_tensor out);
+mlc_status argmax(void *ctx, mlc_tensor logits, mlc_tensor out);
 
 } // namespace MLC_GPU_NS
 

@@ -40,18 +40,19 @@ __global__ void get_rows_k(const uint8_t *tab, uint64_t row_bytes, int n_rows, c
                            int row_len, int n, int *err)
 {
     const int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int i = blockIdx.y;
-    if (j >= row_len || i >= n)
+    if (j >= row_len)
         return;
-    const int id = ids[i];
-    if (id < 0 || id >= n_rows) {
-        if (j == 0 && atomicCAS(err, 0, MLC_CU_E_GET_ROWS) == 0) {
-            err[1] = i;
-            err[2] = id;
+    for (int i = blockIdx.y; i < n; i += gridDim.y) {
+        const int id = ids[i];
+        if (id < 0 || id >= n_rows) {
+            if (j == 0 && atomicCAS(err, 0, MLC_CU_E_GET_ROWS) == 0) {
+                err[1] = i;
+                err[2] = id;
+            }
+            continue;
         }
-        return;
+        out[(int64_t)i * row_len + j] = row_value<T>(tab + (uint64_t)id * row_bytes, j);
     }
-    out[(int64_t)i * row_len + j] = row_value<T>(tab + (uint64_t)id * row_bytes, j);
 }
 
 /* ---------------------------------------------------------------- matvec */
@@ -61,30 +62,32 @@ template <uint32_t T>
 __global__ void __launch_bounds__(32 * MV_ROWS)
     mv_k(const uint8_t *w, uint64_t w_row, const float *x, float *y, int n_in, int n_out, int n)
 {
-    const int lane = threadIdx.x % 32, r = blockIdx.x * MV_ROWS + threadIdx.x / 32, t0 = blockIdx.y * MV_TOK;
+    const int lane = threadIdx.x % 32, r = blockIdx.x * MV_ROWS + threadIdx.x / 32;
     if (r >= n_out)
         return;
     const uint8_t *row = w + (uint64_t)r * w_row;
-    const int nt = n - t0 < MV_TOK ? n - t0 : MV_TOK;
-    float acc[MV_TOK] = {};
-    for (int64_t i0 = (int64_t)lane * MV_CHUNK; i0 < n_in; i0 += 32 * MV_CHUNK) {
+    for (int t0 = blockIdx.y * MV_TOK; t0 < n; t0 += gridDim.y * MV_TOK) {
+        const int nt = n - t0 < MV_TOK ? n - t0 : MV_TOK;
+        float acc[MV_TOK] = {};
+        for (int64_t i0 = (int64_t)lane * MV_CHUNK; i0 < n_in; i0 += 32 * MV_CHUNK) {
 #pragma unroll
-        for (int e = 0; e < MV_CHUNK; e++) {
-            const int64_t i = i0 + e;
-            if (i >= n_in)
-                break;
-            const float wv = row_value<T>(row, i);
+            for (int e = 0; e < MV_CHUNK; e++) {
+                const int64_t i = i0 + e;
+                if (i >= n_in)
+                    break;
+                const float wv = row_value<T>(row, i);
 #pragma unroll
-            for (int t = 0; t < MV_TOK; t++)
-                if (t < nt)
-                    acc[t] += wv * x[(int64_t)(t0 + t) * n_in + i];
+                for (int t = 0; t < MV_TOK; t++)
+                    if (t < nt)
+                        acc[t] += wv * x[(int64_t)(t0 + t) * n_in + i];
+            }
         }
-    }
 #pragma unroll
-    for (int t = 0; t < MV_TOK; t++) {
-        const float s = warp_sum(acc[t]);
-        if (lane == 0 && t < nt)
-            y[(int64_t)(t0 + t) * n_out + r] = s;
+        for (int t = 0; t < MV_TOK; t++) {
+            const float s = warp_sum(acc[t]);
+            if (lane == 0 && t < nt)
+                y[(int64_t)(t0 + t) * n_out + r] = s;
+        }
     }
 }
 
@@ -165,39 +168,42 @@ __global__ void __launch_bounds__(32 * MV_ROWS)
 {
     using D = Dq<T>;
     constexpr int L = D::LPB, G = 32 / L, BS = Wt<T>::BS, BB = Wt<T>::BB;
-    const int lane = threadIdx.x % 32, r = blockIdx.x * MV_ROWS + threadIdx.x / 32, t0 = blockIdx.y * MV_TOK;
+    const int lane = threadIdx.x % 32, r = blockIdx.x * MV_ROWS + threadIdx.x / 32;
     if (r >= n_out)
         return;
     const uint8_t *row = w + (uint64_t)r * w_row;
-    const int nt = n - t0 < MV_TOK ? n - t0 : MV_TOK, k = lane % L, nb = n_in / BS;
-    float acc[MV_TOK] = {};
-    for (int ib0 = 0; ib0 < nb; ib0 += G) {
-        const int ib = ib0 + lane / L;
-        const bool ok = ib < nb;
-        const uint8_t *b = row + (int64_t)(ok ? ib : 0) * BB;
+    const int k = lane % L, nb = n_in / BS;
+    for (int t0 = blockIdx.y * MV_TOK; t0 < n; t0 += gridDim.y * MV_TOK) {
+        const int nt = n - t0 < MV_TOK ? n - t0 : MV_TOK;
+        float acc[MV_TOK] = {};
+        for (int ib0 = 0; ib0 < nb; ib0 += G) {
+            const int ib = ib0 + lane / L;
+            const bool ok = ib < nb;
+            const uint8_t *b = row + (int64_t)(ok ? ib : 0) * BB;
 #pragma unroll
-        for (int t = 0; t < MV_TOK; t++) {
-            if (t < nt) { /* the same for the whole warp */
-                const int64_t tok = t0 + t;
-                int i1 = 0, i2 = 0;
-                if (ok)
-                    D::part(b, k, (const int *)(aq + tok * n_in + (int64_t)ib * BS),
-                            D::AQ == 256 ? as + (tok * n_in + (int64_t)ib * BS) / 32 : nullptr, i1, i2);
+            for (int t = 0; t < MV_TOK; t++) {
+                if (t < nt) { /* the same for the whole warp */
+                    const int64_t tok = t0 + t;
+                    int i1 = 0, i2 = 0;
+                    if (ok)
+                        D::part(b, k, (const int *)(aq + tok * n_in + (int64_t)ib * BS),
+                                D::AQ == 256 ? as + (tok * n_in + (int64_t)ib * BS) / 32 : nullptr, i1, i2);
 #pragma unroll
-                for (int m = 1; m < L; m <<= 1) {
-                    i1 += MLC_SHFL_XOR(i1, m, 32);
-                    i2 += MLC_SHFL_XOR(i2, m, 32);
+                    for (int m = 1; m < L; m <<= 1) {
+                        i1 += MLC_SHFL_XOR(i1, m, 32);
+                        i2 += MLC_SHFL_XOR(i2, m, 32);
+                    }
+                    if (ok && k == 0)
+                        acc[t] += D::term(b, ad[(tok * n_in + (int64_t)ib * BS) / D::AQ], i1, i2);
                 }
-                if (ok && k == 0)
-                    acc[t] += D::term(b, ad[(tok * n_in + (int64_t)ib * BS) / D::AQ], i1, i2);
             }
         }
-    }
 #pragma unroll
-    for (int t = 0; t < MV_TOK; t++) {
-        const float s = warp_sum(acc[t]);
-        if (lane == 0 && t < nt)
-            y[(int64_t)(t0 + t) * n_out + r] = s;
+        for (int t = 0; t < MV_TOK; t++) {
+            const float s = warp_sum(acc[t]);
+            if (lane == 0 && t < nt)
+                y[(int64_t)(t0 + t) * n_out + r] = s;
+        }
     }
 }
 
@@ -212,43 +218,45 @@ __global__ void __launch_bounds__(256)
     __shared__ float ws[MM_K][MM_R + 1];
     __shared__ float xs[MM_K][MM_T + 1];
     const int tid = threadIdx.x, tr = tid % 16, tt = tid / 16;
-    const int r0 = blockIdx.x * MM_R, t0 = blockIdx.y * MM_T;
+    const int r0 = blockIdx.x * MM_R;
     const int lr = tid / 4, kk0 = (tid % 4) * 8; /* what this thread loads: one row / token, 8 values */
-    float acc[4][4] = {};
-    for (int k0 = 0; k0 < n_in; k0 += MM_K) {
-        const int r = r0 + lr, t = t0 + lr;
-        const uint8_t *row = w + (uint64_t)(r < n_out ? r : 0) * w_row;
+    for (int t0 = blockIdx.y * MM_T; t0 < n; t0 += gridDim.y * MM_T) { /* the same for the whole block */
+        float acc[4][4] = {};
+        for (int k0 = 0; k0 < n_in; k0 += MM_K) {
+            const int r = r0 + lr, t = t0 + lr;
+            const uint8_t *row = w + (uint64_t)(r < n_out ? r : 0) * w_row;
 #pragma unroll
-        for (int e = 0; e < 8; e++) {
-            const int k = k0 + kk0 + e;
-            ws[kk0 + e][lr] = r < n_out && k < n_in ? row_value<T>(row, k) : 0.0f;
-            xs[kk0 + e][lr] = t < n && k < n_in ? x[(int64_t)t * n_in + k] : 0.0f;
-        }
-        __syncthreads();
-#pragma unroll 8
-        for (int k = 0; k < MM_K; k++) {
-            float a[4], b[4];
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                a[i] = ws[k][tr + 16 * i];
-                b[i] = xs[k][tt + 16 * i];
+            for (int e = 0; e < 8; e++) {
+                const int k = k0 + kk0 + e;
+                ws[kk0 + e][lr] = r < n_out && k < n_in ? row_value<T>(row, k) : 0.0f;
+                xs[kk0 + e][lr] = t < n && k < n_in ? x[(int64_t)t * n_in + k] : 0.0f;
             }
+            __syncthreads();
+#pragma unroll 8
+            for (int k = 0; k < MM_K; k++) {
+                float a[4], b[4];
 #pragma unroll
-            for (int i = 0; i < 4; i++)
+                for (int i = 0; i < 4; i++) {
+                    a[i] = ws[k][tr + 16 * i];
+                    b[i] = xs[k][tt + 16 * i];
+                }
 #pragma unroll
-                for (int j = 0; j < 4; j++)
-                    acc[i][j] += a[i] * b[j];
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                        acc[i][j] += a[i] * b[j];
+            }
+            __syncthreads();
         }
-        __syncthreads();
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int r = r0 + tr + 16 * i, t = t0 + tt + 16 * j;
+                if (r < n_out && t < n)
+                    y[(int64_t)t * n_out + r] = acc[i][j];
+            }
     }
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            const int r = r0 + tr + 16 * i, t = t0 + tt + 16 * j;
-            if (r < n_out && t < n)
-                y[(int64_t)t * n_out + r] = acc[i][j];
-        }
 }
 
 /* ---------------------------------------------------------------- host side */
@@ -295,7 +303,7 @@ template <uint32_t T>
 static void launch_get_rows(cu_ctx *c, const mlc_tensor &table, const mlc_tensor &ids, const mlc_tensor &out,
                             int row_len, int n)
 {
-    const dim3 grid(blocks_for(row_len, 256), (unsigned)n);
+    const dim3 grid(blocks_for(row_len, 256), grid_yz(n));
     get_rows_k<T><<<grid, 256, 0, c->stream>>>(at<const uint8_t>(table), mlc_type_row_bytes(T, row_len),
                                                (int)rows_of(&table), at<const int>(ids), at<float>(out), row_len, n,
                                                (int *)c->errflag.ptr);
@@ -308,7 +316,7 @@ mlc_status get_rows(void *ctx, mlc_tensor table, mlc_tensor ids, mlc_tensor out)
     if (s || (s = typed(c, "get_rows", MLC_TYPE_I32, {&ids})) || (s = typed(c, "get_rows", MLC_TYPE_F32, {&out})))
         return s;
     const int64_t row_len = table.ne[0], n = mlc_tensor_nelem(&ids), bs = block_size(table.type);
-    if (!bs || row_len % bs || out.ne[0] != row_len || rows_of(&out) != n || n > 65535)
+    if (!bs || row_len % bs || out.ne[0] != row_len || rows_of(&out) != n || n > INT32_MAX)
         return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": get_rows: %s table, output [%lld, %lld] for %lld rows of %lld",
                     mlc_tensor_type_name(table.type), (long long)out.ne[0], (long long)rows_of(&out), (long long)n,
                     (long long)row_len);
@@ -331,12 +339,12 @@ static void launch_matmul(cu_ctx *c, const mlc_tensor &w, const mlc_tensor &x, c
 {
     const uint64_t w_row = mlc_type_row_bytes(T, n_in);
     if (n <= MV_MAX_TOKENS) {
-        const dim3 grid(blocks_for(n_out, MV_ROWS), blocks_for(n, MV_TOK));
+        const dim3 grid(blocks_for(n_out, MV_ROWS), grid_yz(blocks_for(n, MV_TOK)));
         mv_k<T><<<grid, 32 * MV_ROWS, 0, c->stream>>>(at<const uint8_t>(w), w_row, at<const float>(x), at<float>(y),
                                                      n_in, n_out, n);
         return;
     }
-    const dim3 grid(blocks_for(n_out, MM_R), blocks_for(n, MM_T));
+    const dim3 grid(blocks_for(n_out, MM_R), grid_yz(blocks_for(n, MM_T)));
     mm_k<T><<<grid, 256, 0, c->stream>>>(at<const uint8_t>(w), w_row, at<const float>(x), at<float>(y), n_in, n_out,
                                          n);
 }
@@ -403,7 +411,7 @@ static mlc_status launch_mvq(cu_ctx *c, const mlc_tensor &w, const mlc_tensor &x
         return s;
     if (y.buf == x.buf) /* y may overlap x: the next matmul quantizes again */
         c->act_key.epoch = 0;
-    const dim3 grid(blocks_for(n_out, MV_ROWS), blocks_for(n, MV_TOK));
+    const dim3 grid(blocks_for(n_out, MV_ROWS), grid_yz(blocks_for(n, MV_TOK)));
     mvq_k<T><<<grid, 32 * MV_ROWS, 0, c->stream>>>(at<const uint8_t>(w), mlc_type_row_bytes(T, n_in), qs, ad, as,
                                                   at<float>(y), n_in, n_out, n);
     return launched(c, "matmul");
@@ -416,7 +424,7 @@ mlc_status matmul(void *ctx, mlc_tensor w, mlc_tensor x, mlc_tensor y)
     if (s || (s = typed(c, "matmul", MLC_TYPE_F32, {&x, &y})))
         return s;
     const int64_t n_in = w.ne[0], n_out = w.ne[1], n = rows_of(&x), bs = block_size(w.type);
-    if (x.ne[0] != n_in || y.ne[0] != n_out || rows_of(&y) != n || !bs || n_in % bs || n > 65535LL * MM_T)
+    if (x.ne[0] != n_in || y.ne[0] != n_out || rows_of(&y) != n || !bs || n_in % bs || n > INT32_MAX / 2)
         return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": matmul: weights %s [%lld, %lld], x [%lld, %lld], y [%lld, %lld] do not fit",
                     mlc_tensor_type_name(w.type), (long long)n_in, (long long)n_out, (long long)x.ne[0], (long long)n,
                     (long long)y.ne[0], (long long)rows_of(&y));

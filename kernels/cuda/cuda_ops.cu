@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cuda_argmax.cuh"
 #include "cuda_ctx.h"
 
 namespace MLC_GPU_NS {
@@ -71,20 +72,22 @@ __global__ void __launch_bounds__(WG) rms_norm_k(const float *x, const float *w,
 __global__ void rope_k(float *x, const int *pos, const float *ff, int head_dim, int n_head, int n_rot,
                        float theta_scale, int neox, int n)
 {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y, t = blockIdx.z;
-    if (i >= n_rot / 2 || h >= n_head || t >= n)
+    const int i = blockIdx.x * blockDim.x + threadIdx.x, h = blockIdx.y;
+    if (i >= n_rot / 2 || h >= n_head)
         return;
-    float theta = (float)pos[t];
-    for (int k = 0; k < i; k++)
-        theta *= theta_scale;
-    if (ff)
-        theta = theta / ff[i];
-    const float c = (float)cos((double)theta), s = (float)sin((double)theta);
-    float *v = x + ((int64_t)t * n_head + h) * head_dim;
-    const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
-    const float x0 = v[a], x1 = v[b];
-    v[a] = x0 * c - x1 * s;
-    v[b] = x0 * s + x1 * c;
+    for (int t = blockIdx.z; t < n; t += gridDim.z) {
+        float theta = (float)pos[t];
+        for (int k = 0; k < i; k++)
+            theta *= theta_scale;
+        if (ff)
+            theta = theta / ff[i];
+        const float c = (float)cos((double)theta), s = (float)sin((double)theta);
+        float *v = x + ((int64_t)t * n_head + h) * head_dim;
+        const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+        const float x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+    }
 }
 
 /* ---------------------------------------------------------------- KV cache */
@@ -106,21 +109,23 @@ __device__ __forceinline__ float rnd_cache(const unsigned short *, float v) { re
 /* k, v [kv_dim, n] into the caches [kv_dim, n_ctx, n_slots] at (slot, pos); one thread per value. */
 template <typename KT>
 __global__ void kv_store_k(const float *k, const float *v, KT *kc, KT *vc, const int *slot, const int *pos, int kv_dim,
-                           int n_ctx, int n_slots, int *err)
+                           int n_ctx, int n_slots, int n, int *err)
 {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= kv_dim)
         return;
-    const int sl = slot[t], ps = pos[t];
-    if (sl < 0 || sl >= n_slots || ps < 0 || ps >= n_ctx) {
-        if (i == 0)
-            flag(err, sl < 0 || sl >= n_slots ? MLC_CU_E_KV_SLOT : MLC_CU_E_KV_POS, t,
-                 sl < 0 || sl >= n_slots ? sl : ps);
-        return;
+    for (int t = blockIdx.y; t < n; t += gridDim.y) {
+        const int sl = slot[t], ps = pos[t];
+        if (sl < 0 || sl >= n_slots || ps < 0 || ps >= n_ctx) {
+            if (i == 0)
+                flag(err, sl < 0 || sl >= n_slots ? MLC_CU_E_KV_SLOT : MLC_CU_E_KV_POS, t,
+                     sl < 0 || sl >= n_slots ? sl : ps);
+            continue;
+        }
+        const int64_t dst = ((int64_t)sl * n_ctx + ps) * kv_dim + i, src = (int64_t)t * kv_dim + i;
+        st_cache(kc, dst, k[src]);
+        st_cache(vc, dst, v[src]);
     }
-    const int64_t dst = ((int64_t)sl * n_ctx + ps) * kv_dim + i, src = (int64_t)t * kv_dim + i;
-    st_cache(kc, dst, k[src]);
-    st_cache(vc, dst, v[src]);
 }
 
 /* out = softmax(q K^T * scale) V for one (head, token) per block of WG threads: scores (one
@@ -334,18 +339,20 @@ __global__ void scale_k(const float *x, float s, float *o, int64_t n)
 }
 
 /* out [dim, n]: row r is row rows[r] of x [dim, n_rows]. */
-__global__ void gather_k(const float *x, const int *rows, float *o, int dim, int n_rows, int *err)
+__global__ void gather_k(const float *x, const int *rows, float *o, int dim, int n_rows, int n, int *err)
 {
-    const int i = blockIdx.x * blockDim.x + threadIdx.x, r = blockIdx.y;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= dim)
         return;
-    const int row = rows[r];
-    if (row < 0 || row >= n_rows) {
-        if (i == 0)
-            flag(err, MLC_CU_E_GATHER, r, row);
-        return;
+    for (int r = blockIdx.y; r < n; r += gridDim.y) {
+        const int row = rows[r];
+        if (row < 0 || row >= n_rows) {
+            if (i == 0)
+                flag(err, MLC_CU_E_GATHER, r, row);
+            continue;
+        }
+        o[(int64_t)r * dim + i] = x[(int64_t)row * dim + i];
     }
-    o[(int64_t)r * dim + i] = x[(int64_t)row * dim + i];
 }
 
 /* ---------------------------------------------------------------- host side */
@@ -373,7 +380,8 @@ mlc_status rope(void *ctx, mlc_tensor x, mlc_tensor pos, mlc_tensor ff, int n_ro
     if (s || (s = typed(c, "rope", MLC_TYPE_F32, {&x})) || (s = typed(c, "rope", MLC_TYPE_I32, {&pos})))
         return s;
     const int head_dim = (int)x.ne[0], n_head = (int)x.ne[1], n = (int)(x.ne[2] * x.ne[3]);
-    if (n_rot > head_dim || n_rot < 0 || n_rot % 2 || mlc_tensor_nelem(&pos) != n || n_head > 65535 || n > 65535)
+    if (n_rot > head_dim || n_rot < 0 || n_rot % 2 || mlc_tensor_nelem(&pos) != n || n_head > MLC_CU_MAX_GRID ||
+        x.ne[2] * x.ne[3] > INT32_MAX)
         return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": rope: head dim %d, rope dims %d, %d tokens and %lld positions",
                     head_dim, n_rot, n, (long long)mlc_tensor_nelem(&pos));
     const float *ffp = NULL;
@@ -388,7 +396,7 @@ mlc_status rope(void *ctx, mlc_tensor x, mlc_tensor pos, mlc_tensor ff, int n_ro
     if (n == 0 || n_head == 0 || n_rot == 0)
         return MLC_OK;
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
-    const dim3 grid(blocks_for(n_rot / 2, 64), (unsigned)n_head, (unsigned)n);
+    const dim3 grid(blocks_for(n_rot / 2, 64), (unsigned)n_head, grid_yz(n));
     rope_k<<<grid, 64, 0, c->stream>>>(at<float>(x), at<const int>(pos), ffp, head_dim, n_head, n_rot, theta_scale,
                                        neox, n);
     return launched(c, "rope");
@@ -402,7 +410,7 @@ static mlc_status cache_ok(cu_ctx *c, const char *op, const mlc_tensor *kc, cons
         return s;
     if (kc->type != vc->type || (kc->type != MLC_TYPE_F16 && kc->type != MLC_TYPE_F32) ||
         memcmp(kc->ne, vc->ne, sizeof kc->ne) || mlc_tensor_nelem(slot) != n || mlc_tensor_nelem(pos) != n ||
-        n > 65535 || kc->ne[0] > INT32_MAX || kc->ne[1] > INT32_MAX || kc->ne[2] > INT32_MAX)
+        n > INT32_MAX || kc->ne[0] > INT32_MAX || kc->ne[1] > INT32_MAX || kc->ne[2] > INT32_MAX)
         return fail(c, MLC_ERR_ARG,
                     MLC_GPU_NAME ": %s: caches %s/%s [%lld, %lld, %lld] with %lld slots and %lld positions for %lld tokens",
                     op, mlc_tensor_type_name(kc->type), mlc_tensor_type_name(vc->type), (long long)kc->ne[0],
@@ -425,17 +433,17 @@ mlc_status kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor k_cache, m
                     (long long)k.ne[0], (long long)n, (long long)v.ne[0], (long long)rows_of(&v), (long long)kv_dim);
     if (n == 0 || kv_dim == 0)
         return MLC_OK;
-    const dim3 grid(blocks_for(kv_dim, EW), (unsigned)n);
+    const dim3 grid(blocks_for(kv_dim, EW), grid_yz(n));
     const int d = (int)kv_dim, n_ctx = (int)k_cache.ne[1], n_slots = (int)k_cache.ne[2];
     int *err = (int *)c->errflag.ptr;
     if (k_cache.type == MLC_TYPE_F16)
         kv_store_k<<<grid, EW, 0, c->stream>>>(at<const float>(k), at<const float>(v), at<unsigned short>(k_cache),
                                                at<unsigned short>(v_cache), at<const int>(slot), at<const int>(pos), d,
-                                               n_ctx, n_slots, err);
+                                               n_ctx, n_slots, (int)n, err);
     else
         kv_store_k<<<grid, EW, 0, c->stream>>>(at<const float>(k), at<const float>(v), at<float>(k_cache),
                                                at<float>(v_cache), at<const int>(slot), at<const int>(pos), d, n_ctx,
-                                               n_slots, err);
+                                               n_slots, (int)n, err);
     return launched(c, "kv_store");
 }
 
@@ -463,7 +471,7 @@ static bool launch_split(cu_ctx *c, const mlc_tensor &q, const mlc_tensor &kc, c
     const int hd = (int)q.ne[0], n_head = (int)q.ne[1], n_kv = (int)(kc.ne[0] / hd), n_ctx = (int)kc.ne[1];
     const int n_split = (n_ctx + FA_POS - 1) / FA_POS;
     const size_t bytes = (size_t)nt * (size_t)n_head * (size_t)n_split * (size_t)(hd + 2) * sizeof(float);
-    if (c->no_flash || nt > FA_MAX_TOKENS || bytes > SCORES_MAX || n_split > 65535)
+    if (c->no_flash || nt > FA_MAX_TOKENS || bytes > SCORES_MAX || n_split > MLC_CU_MAX_GRID)
         return false;
     if ((*st = scratch(c, &c->scores, bytes, "attention partials")))
         return true;
@@ -499,6 +507,7 @@ mlc_status attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_c
     const size_t per_token = (size_t)q.ne[1] * (size_t)k_cache.ne[1] * sizeof(float);
     size_t chunk = SCORES_MAX / per_token;
     chunk = chunk < 1 ? 1 : chunk > (size_t)n ? (size_t)n : chunk;
+    chunk = chunk > MLC_CU_MAX_GRID ? MLC_CU_MAX_GRID : chunk; /* tokens go on grid.y */
     if ((s = scratch(c, &c->scores, chunk * per_token, "attention scores")))
         return s;
     for (int64_t t = 0; t < n; t += (int64_t)chunk) {
@@ -592,15 +601,78 @@ mlc_status gather(void *ctx, mlc_tensor x, mlc_tensor rows, mlc_tensor out)
     if (s || (s = typed(c, "gather", MLC_TYPE_F32, {&x, &out})) || (s = typed(c, "gather", MLC_TYPE_I32, {&rows})))
         return s;
     const int64_t dim = x.ne[0], n = mlc_tensor_nelem(&rows);
-    if (out.ne[0] != dim || rows_of(&out) != n || n > 65535 || dim > INT32_MAX || rows_of(&x) > INT32_MAX)
+    if (out.ne[0] != dim || rows_of(&out) != n || n > INT32_MAX || dim > INT32_MAX || rows_of(&x) > INT32_MAX)
         return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": gather: output [%lld, %lld] for %lld rows of %lld",
                     (long long)out.ne[0], (long long)rows_of(&out), (long long)n, (long long)dim);
     if (n == 0 || dim == 0)
         return MLC_OK;
-    const dim3 grid(blocks_for(dim, EW), (unsigned)n);
+    const dim3 grid(blocks_for(dim, EW), grid_yz(n));
     gather_k<<<grid, EW, 0, c->stream>>>(at<const float>(x), at<const int>(rows), at<float>(out), (int)dim,
-                                         (int)rows_of(&x), (int *)c->errflag.ptr);
+                                         (int)rows_of(&x), (int)n, (int *)c->errflag.ptr);
     return launched(c, "gather");
 }
 
+/* ---------------------------------------------------------------- argmax */
+
+#define AM 256 /* threads per row of the argmax kernel (a power of two) */
+
+/* out[row] = the greedy pick of row row of x [nv, n] (cuda_argmax.cuh); one block per row,
+ * looping when there are more rows than blocks. */
+__global__ void __launch_bounds__(AM) argmax_k(const float *x, int *out, int nv, int64_t n)
+{
+    __shared__ float sv[AM];
+    __shared__ int32_t si[AM];
+    const int t = threadIdx.x;
+    for (int64_t row = blockIdx.x; row < n; row += gridDim.x) {
+        const float *r = x + row * nv;
+        am_cand b = {0.0f, MLC_AM_NONE};
+        for (int i = t; i < nv; i += AM)
+            b = am_pick(b, am_of(r[i], i));
+        sv[t] = b.v;
+        si[t] = b.i;
+        for (int w = AM / 2; w > 0; w >>= 1) {
+            __syncthreads();
+            if (t < w) {
+                const am_cand m = am_pick(am_cand{sv[t], si[t]}, am_cand{sv[t + w], si[t + w]});
+                sv[t] = m.v;
+                si[t] = m.i;
+            }
+        }
+        __syncthreads();
+        if (t == 0)
+            out[row] = am_result(am_cand{sv[0], si[0]});
+        __syncthreads(); /* sv, si are reused by the next row */
+    }
+}
+
+mlc_status argmax(void *ctx, mlc_tensor logits, mlc_tensor out)
+{
+    cu_ctx *c = (cu_ctx *)ctx;
+    if (c->no_argmax)
+        return MLC_ERR_UNSUPPORTED; /* not sticky: the engine picks on the host */
+    mlc_status s = views_ok(c, "argmax", {&logits, &out});
+    if (s || (s = typed(c, "argmax", MLC_TYPE_F32, {&logits})) || (s = typed(c, "argmax", MLC_TYPE_I32, {&out})))
+        return s;
+    const int64_t nv = logits.ne[0], n = rows_of(&logits);
+    if (mlc_tensor_nelem(&out) != n || nv <= 0 || nv > INT32_MAX)
+        return fail(c, MLC_ERR_ARG, MLC_GPU_NAME ": argmax: %lld picks for %lld rows of %lld", (long long)mlc_tensor_nelem(&out),
+                    (long long)n, (long long)nv);
+    if (n == 0)
+        return MLC_OK;
+    argmax_k<<<(unsigned)(n < MLC_CU_MAX_GRID ? n : MLC_CU_MAX_GRID), AM, 0, c->stream>>>(at<const float>(logits), at<int>(out),
+                                                                                        (int)nv, n);
+    return launched(c, "argmax");
+}
+
 } // namespace MLC_GPU_NS
+
+/* host_argmax_row under a C name per build (tests/test_cuda.c): the kernel's steps with
+ * threads threads. */
+#ifdef MLC_GPU_HIP
+extern "C" int32_t mlc_hip_host_argmax_row(const float *x, int32_t n, int threads)
+#else
+extern "C" int32_t mlc_cuda_host_argmax_row(const float *x, int32_t n, int threads)
+#endif
+{
+    return MLC_GPU_NS::host_argmax_row(x, n, threads);
+}

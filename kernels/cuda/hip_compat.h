@@ -37,6 +37,9 @@
 #define cudaStreamNonBlocking hipStreamNonBlocking
 #define cudaStreamDestroy hipStreamDestroy
 #define cudaStreamSynchronize hipStreamSynchronize
+#define cudaGraphExec_t hipGraphExec_t
+#define cudaErrorIllegalAddress hipErrorIllegalAddress
+#define cudaErrorLaunchFailure hipErrorLaunchFailure
 
 /* Lane shuffles within groups of `width` lanes: HIP's take no mask (a wavefront of 64 on
  * CDNA, 32 on RDNA; the kernels only shuffle within 32 lanes). */

@@ -92,9 +92,16 @@ typedef struct mlc_batch {
 /* Runs the forward pass. Errors (position past n_ctx, bad slot or token id, batch larger
  * than n_batch) name the token index and leave the cache as it was for other slots. */
 mlc_status mlc_context_decode(mlc_context *c, const mlc_batch *b, mlc_err *err);
+/* The same for a caller that needs only the greedy token of each wanted row
+ * (mlc_context_argmax), not the logits: a backend that can pick it on the device then sends
+ * back one int32 per row. mlc_context_logits returns NULL after such a decode. */
+mlc_status mlc_context_decode_greedy(mlc_context *c, const mlc_batch *b, mlc_err *err);
 /* Logits [n_vocab] of the k-th token that asked for them in the last decode (host memory,
- * valid until the next decode); NULL when k is out of range. */
+ * valid until the next decode); NULL when k is out of range or the decode was greedy. */
 const float *mlc_context_logits(const mlc_context *c, int k);
+/* The k-th wanted token's greedy pick (mlc_argmax of its logits) in the last decode if it
+ * was mlc_context_decode_greedy; -1 when k is out of range or it was not. */
+int32_t mlc_context_argmax(const mlc_context *c, int k);
 
 #ifdef __cplusplus
 }
