@@ -70,36 +70,52 @@ static void scores(const attn_job *j, group *g)
     }
 }
 
+/* sums[i] += the scores of positions [t0, t1) of queries i0 .. i0 + 3, in order: four
+ * chains in registers (a query past nq repeats one, its sum unused) */
+static void sum4(const group *g, int i0, int32_t t0, int32_t t1, double *sums)
+{
+    const float *r[4];
+    for (int k = 0; k < 4; k++)
+        r[k] = g->sc[i0 + k < g->nq ? i0 + k : i0];
+    double s0 = sums[0], s1 = sums[1], s2 = sums[2], s3 = sums[3];
+    for (int32_t t = t0; t < t1; t++) {
+        s0 += r[0][t];
+        s1 += r[1][t];
+        s2 += r[2][t];
+        s3 += r[3][t];
+    }
+    sums[0] = s0;
+    sums[1] = s1;
+    sums[2] = s2;
+    sums[3] = s3;
+}
+
 /* scores to weights: softmax in float with the sum in double, the positions of each query
- * in ascending order (the queries' sums interleaved over the common range) */
+ * in ascending order */
 static void weights(const attn_job *j, group *g)
 {
     const mlc_attn_params *p = &j->a->p;
-    double sum[QMAX];
+    double sum[QMAX] = {0}; /* QMAX a multiple of 4: sum4 stays inside */
     for (int i = 0; i < g->nq; i++) {
-        float *s = g->sc[i];
-        for (int32_t t = g->lo[i]; t < g->np[i]; t++)
-            s[t] = s[t] * p->scale;
-        if (p->softcap > 0)
-            for (int32_t t = g->lo[i]; t < g->np[i]; t++)
-                s[t] = p->softcap * tanhf(s[t] / p->softcap);
+        float *s = g->sc[i] + g->lo[i];
         const int32_t n = g->np[i] - g->lo[i];
-        j->k->exp_sub(n, s + g->lo[i], j->k->vmax(n, s + g->lo[i], -INFINITY), s + g->lo[i]);
-        sum[i] = 0;
-        for (int32_t t = g->lo[i]; t < g->a[i]; t++)
+        j->k->scale(n, s, p->scale, s);
+        if (p->softcap > 0)
+            for (int32_t t = 0; t < n; t++)
+                s[t] = p->softcap * tanhf(s[t] / p->softcap);
+        j->k->exp_sub(n, s, j->k->vmax(n, s, -INFINITY), s);
+        for (int32_t t = 0; t < g->a[i] - g->lo[i]; t++)
             sum[i] += s[t];
     }
-    for (int32_t t = g->clo; t < g->chi; t++)
-        for (int i = 0; i < g->nq; i++)
-            sum[i] += g->sc[i][t];
+    for (int i = 0; i < g->nq; i += 4)
+        sum4(g, i, g->clo, g->chi, sum + i);
     for (int i = 0; i < g->nq; i++) {
         float *s = g->sc[i] + g->lo[i];
         for (int32_t t = g->b[i]; t < g->np[i]; t++)
             sum[i] += g->sc[i][t];
         const float inv = (float)(1.0 / sum[i]); /* ggml scales by the float inverse of the double sum */
         const int32_t n = g->np[i] - g->lo[i];
-        for (int32_t t = 0; t < n; t++)
-            s[t] = s[t] * inv;
+        j->k->scale(n, s, inv, s);
         if (j->a->type == MLC_TYPE_F16) /* rounded like ggml's F16 P.V matmul */
             j->k->round16(n, s, s);
     }

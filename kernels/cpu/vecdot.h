@@ -71,6 +71,8 @@ typedef void (*mlc_pv_tile_fn)(int64_t n, int nq, const float *const *w, const v
 /* out[i] = x[i] rounded to F16 as mlc_fp32_to_fp16 does (nearest even, subnormals, inf,
  * NaN) and widened back; */
 typedef void (*mlc_round16_fn)(int64_t n, const float *x, float *out);
+/* out[i] = x[i] * s (one rounding, the same in any width); */
+typedef void (*mlc_scale_fn)(int64_t n, const float *x, float s, float *out);
 /* fmaxf(... fmaxf(init, x[0]) ..., x[n - 1]) for an init that is not NaN: NaNs are skipped;
  * a zero result may differ in sign, which e^(x - max) does not see. */
 typedef float (*mlc_vmax_fn)(int64_t n, const float *x, float init);
@@ -91,6 +93,7 @@ typedef struct mlc_cpu_kernels {
     mlc_kq_tile_fn kq_tile[2];        /* [0]: F32 cache rows, [1]: F16 */
     mlc_pv_tile_fn pv_tile[2];        /* [0]: F32 cache rows, [1]: F16 */
     mlc_round16_fn round16;
+    mlc_scale_fn scale;
     mlc_vmax_fn vmax;
     mlc_geglu_fn geglu;
 } mlc_cpu_kernels;

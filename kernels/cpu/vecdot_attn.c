@@ -170,6 +170,12 @@ static void round16_scalar(int64_t n, const float *x, float *out)
         out[i] = mlc_fp16_to_fp32(mlc_fp32_to_fp16(x[i]));
 }
 
+static void scale_scalar(int64_t n, const float *x, float s, float *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = x[i] * s;
+}
+
 static float vmax_scalar(int64_t n, const float *x, float init)
 {
     for (int64_t i = 0; i < n; i++)
@@ -441,6 +447,14 @@ T_AVX2 static void round16_avx2(int64_t n, const float *x, float *out)
     round16_scalar(n - i, x + i, out + i);
 }
 
+T_AVX2 static void scale_avx2(int64_t n, const float *x, float s, float *out)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(s)));
+    scale_scalar(n - i, x + i, s, out + i);
+}
+
 /* max_ps(x, acc) gives acc when x is NaN, as fmaxf skips it; acc is never NaN. */
 T_AVX2 static float vmax_avx2(int64_t n, const float *x, float init)
 {
@@ -540,7 +554,7 @@ T_AVX512 static void exp_avx512(int64_t n, const float *x, float sub, float *out
 /* Lane i of the result = the kq fold of a[i]'s 16 lanes: each step adds the upper half of
  * every group onto its lower half for two vectors at once (lane j + 8, + 4, + 2, + 1 onto j,
  * the lower lane first), which leaves the 16 sums in the lane order undone at the end. */
-T_AVX512 static __m512 fold16_avx512(const __m512 *a)
+T_AVX512 static INLINE __m512 fold16_avx512(const __m512 *a)
 {
     __m512 b[8], c[4], d[2];
     UNROLL for (int i = 0; i < 8; i++)
@@ -698,6 +712,17 @@ T_AVX512 static void round16_avx512(int64_t n, const float *x, float *out)
     }
 }
 
+T_AVX512 static void scale_avx512(int64_t n, const float *x, float s, float *out)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(s)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_set1_ps(s)));
+    }
+}
+
 /* as vmax_avx2 */
 T_AVX512 static float vmax_avx512(int64_t n, const float *x, float init)
 {
@@ -722,5 +747,6 @@ void mlc_cpu_kernels_attn(mlc_cpu_kernels *k, int level)
     k->pv_tile[0] = level >= 2 ? pv_tile_f32_avx512 : level == 1 ? pv_tile_f32_avx2 : pv_tile_f32;
     k->pv_tile[1] = level >= 2 ? pv_tile_f16_avx512 : level == 1 ? pv_tile_f16_avx2 : pv_tile_f16;
     k->round16 = level >= 2 ? round16_avx512 : level == 1 ? round16_avx2 : round16_scalar;
+    k->scale = level >= 2 ? scale_avx512 : level == 1 ? scale_avx2 : scale_scalar;
     k->vmax = level >= 2 ? vmax_avx512 : level == 1 ? vmax_avx2 : vmax_scalar;
 }
