@@ -59,7 +59,7 @@ Test(attn, tiles_match_rows)
     static const int nps[] = {1, 2, 3, 4, 5, 7, 15, 16, 17, 33};
     uint64_t seed = 11;
     enum { ROWS = 40, STRIDE = 263 }; /* values per cache row: more than any length */
-    float *kf = malloc(sizeof(float) * ROWS * STRIDE), q[8][256], sc[8][40], ref[8][40];
+    float *kf = malloc(sizeof(float) * ROWS * STRIDE), q[8][264], sc[8][40], ref[8][40]; /* q: 256 at offsets 0..7 */
     uint16_t *kh = malloc(sizeof(uint16_t) * ROWS * STRIDE);
     float out[8][256], out_ref[8][256];
     cr_assert(kf && kh);
@@ -68,7 +68,7 @@ Test(attn, tiles_match_rows)
         kh[i] = mlc_fp32_to_fp16(kf[i]);
     }
     for (int g = 0; g < 8; g++)
-        for (int d = 0; d < 256; d++)
+        for (int d = 0; d < 264; d++)
             q[g][d] = round16(frand(&seed) * 2);
     mlc_cpu_kernels k;
     for (size_t s = 0; s < sizeof isas / sizeof *isas; s++) {

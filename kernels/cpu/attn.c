@@ -201,10 +201,15 @@ void mlc_cpu_attn_run(const mlc_cpu_kernels *k, mlc_pool *pool, const mlc_cpu_at
 {
     const int group_heads = a->n_head / a->n_kv_head;
     attn_job j = {.k = k, .a = a, .scratch = scratch, .per_thread = mlc_cpu_attn_scratch(a)};
-    j.hq = group_heads < QMAX ? group_heads : QMAX;
-    j.tq = QMAX / j.hq;
-    j.n_sub = (group_heads + j.hq - 1) / j.hq;
-    j.n_items = (a->n + j.tq - 1) / j.tq * a->n_kv_head * j.n_sub;
+    /* fewer heads per item while there are too few items to keep every thread busy
+     * (decode with few KV heads) */
+    for (j.hq = group_heads < QMAX ? group_heads : QMAX;; j.hq = (j.hq + 1) / 2) {
+        j.tq = QMAX / j.hq;
+        j.n_sub = (group_heads + j.hq - 1) / j.hq;
+        j.n_items = (a->n + j.tq - 1) / j.tq * a->n_kv_head * j.n_sub;
+        if (j.hq == 1 || j.n_items >= 2 * (int64_t)mlc_pool_size(pool))
+            break;
+    }
     /* one item at a time: late tokens' items see more positions than early ones' */
     mlc_pool_for(pool, j.n_items, 1, attn_items, &j);
 }
