@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attn.h"
 #include "backend.h"
 #include "gemm.h"
 #include "gemm_amx.h"
@@ -651,72 +652,6 @@ static mlc_status cpu_kv_store(void *ctx, mlc_tensor k, mlc_tensor v, mlc_tensor
     return MLC_OK;
 }
 
-typedef struct attn_job {
-    const mlc_cpu_kernels *k;
-    uint32_t type;     /* cache type */
-    const float *q;    /* [n, n_head, hd] */
-    const void *kc, *vc; /* cache layers [n_slots, n_ctx, kv_dim] */
-    const int32_t *slot, *pos;
-    float *out;
-    int64_t n, n_ctx, kv_dim;
-    int n_head, n_kv_head, hd;
-    mlc_attn_params p;
-    float *scratch;    /* per thread: [n_ctx] scores */
-    size_t per_thread; /* floats */
-} attn_job;
-
-/* With an F16 cache, round like ggml's F16 matmuls: q before Q.K, probabilities before P.V. */
-static float round_as(uint32_t type, float v)
-{
-    return type == MLC_TYPE_F16 ? mlc_fp16_to_fp32(mlc_fp32_to_fp16(v)) : v;
-}
-
-/* One query head of one token: softmax(q K^T * scale) V over positions lo..pos, in float,
- * through the kernel set's attention kernels (vecdot.h), whose results do not depend on the
- * ISA: every kernel set gives the same attention output bit for bit. The exponentials of all
- * positions go through one call, a vector of positions at a time. */
-static void attn_head(const attn_job *j, int64_t t, int h, float *sc)
-{
-    const int hd = j->hd, kvh = h / (j->n_head / j->n_kv_head), f16 = j->type == MLC_TYPE_F16;
-    const size_t esz = f16 ? 2 : 4;
-    const float *q = j->q + (t * j->n_head + h) * hd;
-    float *out = j->out + (t * j->n_head + h) * hd;
-    const size_t base = (size_t)j->slot[t] * (size_t)j->n_ctx;
-    const int32_t np = j->pos[t] + 1;
-    const int32_t lo = j->p.window > 0 && np > j->p.window ? np - j->p.window : 0;
-    const uint8_t *kc = j->kc, *vc = j->vc;
-    float qr[MAX_HEAD_DIM];
-    for (int d = 0; d < hd; d++)
-        qr[d] = round_as(j->type, q[d]);
-    for (int32_t p = lo; p < np; p++) {
-        const size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
-        const float s = j->k->kq[f16](hd, qr, kc + row * esz) * j->p.scale;
-        sc[p] = j->p.softcap > 0 ? j->p.softcap * tanhf(s / j->p.softcap) : s;
-    }
-    float max = -INFINITY;
-    for (int32_t p = lo; p < np; p++)
-        max = fmaxf(max, sc[p]);
-    j->k->exp_sub(np - lo, sc + lo, max, sc + lo);
-    double sum = 0;
-    for (int32_t p = lo; p < np; p++)
-        sum += sc[p];
-    for (int d = 0; d < hd; d++)
-        out[d] = 0;
-    const float inv = (float)(1.0 / sum); /* ggml scales by the float inverse of the double sum */
-    for (int32_t p = lo; p < np; p++) {
-        const size_t row = (base + (size_t)p) * (size_t)j->kv_dim + (size_t)kvh * (size_t)hd;
-        j->k->axpy[f16](hd, round_as(j->type, sc[p] * inv), vc + row * esz, out);
-    }
-}
-
-/* (token, head) pairs [b, e), from the pool's shared counter. */
-static void attn_run(void *arg, int ith, int64_t b, int64_t e)
-{
-    attn_job *j = arg;
-    for (int64_t i = b; i < e; i++)
-        attn_head(j, i / j->n_head, (int)(i % j->n_head), j->scratch + (size_t)ith * j->per_thread);
-}
-
 static mlc_status cpu_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_cache,
                                 mlc_tensor slot, mlc_tensor pos, const mlc_attn_params *p,
                                 mlc_tensor out)
@@ -731,18 +666,15 @@ static mlc_status cpu_attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc
         mlc_tensor_nelem(&out) != mlc_tensor_nelem(&q))
         return fail(c, MLC_ERR_ARG, "cpu: attention: q [%lld, %lld, %lld] over caches of rows of %lld",
                     (long long)hd, (long long)q.ne[1], (long long)n, (long long)k_cache.ne[0]);
-    attn_job j = {.k = &c->k, .type = k_cache.type, .q = at(&q), .kc = at(&k_cache), .vc = at(&v_cache),
-                  .slot = at(&slot), .pos = at(&pos), .out = at(&out), .n = n,
-                  .n_ctx = k_cache.ne[1], .kv_dim = k_cache.ne[0], .n_head = (int)q.ne[1],
-                  .n_kv_head = (int)(k_cache.ne[0] / hd), .hd = (int)hd, .p = *p,
-                  .per_thread = (size_t)k_cache.ne[1]};
-    j.scratch = scratch(c, (size_t)mlc_pool_size(c->pool) * j.per_thread * sizeof(float));
-    if (!j.scratch)
+    const mlc_cpu_attn a = {.type = k_cache.type, .q = at(&q), .kc = at(&k_cache), .vc = at(&v_cache),
+                            .slot = at(&slot), .pos = at(&pos), .out = at(&out), .n = n, .n_ctx = k_cache.ne[1],
+                            .n_head = (int)q.ne[1], .n_kv_head = (int)(k_cache.ne[0] / hd), .hd = (int)hd,
+                            .p = *p};
+    float *sc = scratch(c, (size_t)mlc_pool_size(c->pool) * mlc_cpu_attn_scratch(&a) * sizeof(float));
+    if (!sc)
         return fail(c, MLC_ERR_NOMEM, "cpu: attention: out of memory for scores of %lld positions",
-                    (long long)j.n_ctx);
-    /* One head at a time: heads of late tokens see more positions than early ones, so
-     * fixed shares would leave one thread waiting on the other. */
-    mlc_pool_for(c->pool, j.n * j.n_head, 1, attn_run, &j);
+                    (long long)a.n_ctx);
+    mlc_cpu_attn_run(&c->k, c->pool, &a, sc);
     return MLC_OK;
 }
 

@@ -59,6 +59,23 @@ typedef float (*mlc_kq_fn)(int64_t n, const float *q, const void *k);
 typedef void (*mlc_axpy_fn)(int64_t n, float w, const void *v, float *out);
 /* out[i] = e^(x[i] - sub) by one fixed float recipe (within 2 ulp; 0 below e^-87.3). */
 typedef void (*mlc_exp_fn)(int64_t n, const float *x, float sub, float *out);
+/* Blocked attention (attn.c), each result bit for bit what the per-row kernels give:
+ * scores out[g][p] = kq(n, q[g], row p) for nq query rows against np key rows of the cache
+ * (row p at k + p * kstride bytes); */
+typedef void (*mlc_kq_tile_fn)(int64_t n, int nq, const float *const *q, const void *k, size_t kstride,
+                               int64_t np, float *const *out);
+/* for p = 0 .. np - 1 in order, out[g][d] = out[g][d] + w[g][p] * v_p[d] for the nq rows
+ * out[g] of n floats (as axpy row after row; v_p at v + p * vstride bytes); */
+typedef void (*mlc_pv_tile_fn)(int64_t n, int nq, const float *const *w, const void *v, size_t vstride,
+                               int64_t np, float *const *out);
+/* out[i] = x[i] rounded to F16 as mlc_fp32_to_fp16 does (nearest even, subnormals, inf,
+ * NaN) and widened back; */
+typedef void (*mlc_round16_fn)(int64_t n, const float *x, float *out);
+/* out[i] = x[i] * s (one rounding, the same in any width); */
+typedef void (*mlc_scale_fn)(int64_t n, const float *x, float s, float *out);
+/* fmaxf(... fmaxf(init, x[0]) ..., x[n - 1]) for an init that is not NaN: NaNs are skipped;
+ * a zero result may differ in sign, which e^(x - max) does not see. */
+typedef float (*mlc_vmax_fn)(int64_t n, const float *x, float init);
 /* out[i] = gelu_tanh(gate[i]) * up[i] (vecdot_gelu.c; every set gives the same bits). */
 typedef void (*mlc_geglu_fn)(int64_t n, const float *gate, const float *up, float *out);
 
@@ -73,6 +90,11 @@ typedef struct mlc_cpu_kernels {
     mlc_kq_fn kq[2];                  /* [0]: F32 cache rows, [1]: F16 */
     mlc_axpy_fn axpy[2];              /* [0]: F32 cache rows, [1]: F16 */
     mlc_exp_fn exp_sub;
+    mlc_kq_tile_fn kq_tile[2];        /* [0]: F32 cache rows, [1]: F16 */
+    mlc_pv_tile_fn pv_tile[2];        /* [0]: F32 cache rows, [1]: F16 */
+    mlc_round16_fn round16;
+    mlc_scale_fn scale;
+    mlc_vmax_fn vmax;
     mlc_geglu_fn geglu;
 } mlc_cpu_kernels;
 

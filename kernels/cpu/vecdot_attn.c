@@ -12,10 +12,16 @@
  *   (where e^x < 2^-126), NaN for NaN. Vector sets do whole vectors and leave the rest to
  *   the scalar code, which gives the same bits.
  * F16 values widen exactly (F16C or the table-free reference conversion), so the key and
- * value types change nothing in the arithmetic. */
+ * value types change nothing in the arithmetic.
+ * The tiles (kq_tile, pv_tile) do the same operations on the same operands as kq and axpy,
+ * several rows at once: a key or value row is loaded and widened once for several queries,
+ * and the SIMD sets fold the 16 lanes of several scores together, transposed (the same
+ * adds, lower lane first, as the per-row fold). round16 and vmax give the scalar code's
+ * results (vmax up to the sign of a zero maximum). */
 #include "vecdot.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #if defined(__clang__)
@@ -24,6 +30,10 @@
 
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define T_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
+/* The tiles' register arrays stay in registers only when their loops unroll completely. */
+#define INLINE inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+#define RNE16 _MM_FROUND_TO_NEAREST_INT /* F16 conversion: to nearest even, not by MXCSR */
 
 /* exp constants: ln 2 split so that n * LN2_HI is exact for |n| < 2^9 */
 #define EXP_LOG2E 1.44269504088896341f
@@ -109,6 +119,68 @@ static void exp_tail(int64_t i, int64_t n, const float *x, float sub, float *out
 static void exp_scalar(int64_t n, const float *x, float sub, float *out)
 {
     exp_tail(0, n, x, sub, out);
+}
+
+static void kq_tile_scalar(bool f16, int64_t n, int nq, const float *const *q, const void *k, size_t kstride,
+                           int64_t np, float *const *out)
+{
+    for (int g = 0; g < nq; g++)
+        for (int64_t p = 0; p < np; p++)
+            out[g][p] = kq_scalar(f16, n, q[g], (const uint8_t *)k + (size_t)p * kstride);
+}
+
+static void kq_tile_f16(int64_t n, int nq, const float *const *q, const void *k, size_t kstride, int64_t np,
+                        float *const *out)
+{
+    kq_tile_scalar(true, n, nq, q, k, kstride, np, out);
+}
+
+static void kq_tile_f32(int64_t n, int nq, const float *const *q, const void *k, size_t kstride, int64_t np,
+                        float *const *out)
+{
+    kq_tile_scalar(false, n, nq, q, k, kstride, np, out);
+}
+
+static void pv_tile_scalar(bool f16, int64_t n, int nq, const float *const *w, const void *v, size_t vstride,
+                           int64_t np, float *const *out)
+{
+    for (int64_t p = 0; p < np; p++) {
+        const void *row = (const uint8_t *)v + (size_t)p * vstride;
+        for (int g = 0; g < nq; g++)
+            for (int64_t d = 0; d < n; d++)
+                out[g][d] += w[g][p] * key_at(f16, row, d);
+    }
+}
+
+static void pv_tile_f16(int64_t n, int nq, const float *const *w, const void *v, size_t vstride, int64_t np,
+                        float *const *out)
+{
+    pv_tile_scalar(true, n, nq, w, v, vstride, np, out);
+}
+
+static void pv_tile_f32(int64_t n, int nq, const float *const *w, const void *v, size_t vstride, int64_t np,
+                        float *const *out)
+{
+    pv_tile_scalar(false, n, nq, w, v, vstride, np, out);
+}
+
+static void round16_scalar(int64_t n, const float *x, float *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = mlc_fp16_to_fp32(mlc_fp32_to_fp16(x[i]));
+}
+
+static void scale_scalar(int64_t n, const float *x, float s, float *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = x[i] * s;
+}
+
+static float vmax_scalar(int64_t n, const float *x, float init)
+{
+    for (int64_t i = 0; i < n; i++)
+        init = fmaxf(init, x[i]);
+    return init;
 }
 
 /* ---------------------------------------------------------------- avx2 */
@@ -214,6 +286,187 @@ T_AVX2 static void exp_avx2(int64_t n, const float *x, float sub, float *out)
     exp_tail(i, n, x, sub, out);
 }
 
+/* r[i] = the kq fold of row i's 16 lanes, for 4 rows whose lanes j + 8 are already folded
+ * onto j (s[i], 8 floats): the 128-bit halves added (j + 4), then pairs within them (j + 2,
+ * j + 1), two rows per vector, lower lane first as hsum8 does. */
+T_AVX2 static void fold4_avx2(const __m256 *s, float *r)
+{
+    const __m256 t0 = _mm256_add_ps(_mm256_permute2f128_ps(s[0], s[1], 0x20), _mm256_permute2f128_ps(s[0], s[1], 0x31));
+    const __m256 t1 = _mm256_add_ps(_mm256_permute2f128_ps(s[2], s[3], 0x20), _mm256_permute2f128_ps(s[2], s[3], 0x31));
+    const __m256 u = _mm256_add_ps(_mm256_shuffle_ps(t0, t1, 0x44), _mm256_shuffle_ps(t0, t1, 0xEE));
+    const __m256 v = _mm256_add_ps(_mm256_shuffle_ps(u, u, 0x88), _mm256_shuffle_ps(u, u, 0xDD));
+    float t[8];
+    _mm256_storeu_ps(t, v); /* rows 0, 2 in lanes 0, 1; rows 1, 3 in lanes 4, 5 */
+    r[0] = t[0];
+    r[1] = t[4];
+    r[2] = t[1];
+    r[3] = t[5];
+}
+
+/* r[g * np + p] = kq(q[g], k[p]) for nq * np == 4: lanes 0..7 in lo, 8..15 in hi as kq_avx2. */
+T_AVX2 static INLINE void kq4_avx2(bool f16, int nq, int np, int64_t n, const float *const *q,
+                                   const uint8_t *const *k, float *r)
+{
+    __m256 lo[4], hi[4];
+    UNROLL for (int i = 0; i < 4; i++)
+        lo[i] = hi[i] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16)
+        UNROLL for (int p = 0; p < np; p++) {
+            const __m256 k0 = ld8(f16, k[p], c), k1 = ld8(f16, k[p], c + 8);
+            UNROLL for (int g = 0; g < nq; g++) {
+                lo[g * np + p] = _mm256_add_ps(lo[g * np + p], _mm256_mul_ps(_mm256_loadu_ps(q[g] + c), k0));
+                hi[g * np + p] = _mm256_add_ps(hi[g * np + p], _mm256_mul_ps(_mm256_loadu_ps(q[g] + c + 8), k1));
+            }
+        }
+    if (c < n) {
+        const int r8 = (int)(n - c);
+        UNROLL for (int p = 0; p < np; p++) {
+            const __m256 k0 = r8 >= 8 ? ld8(f16, k[p], c) : ld8_part(f16, k[p], c, r8);
+            const __m256 k1 = r8 > 8 ? ld8_part(f16, k[p], c + 8, r8 - 8) : _mm256_setzero_ps();
+            UNROLL for (int g = 0; g < nq; g++) {
+                const __m256 q0 = r8 >= 8 ? _mm256_loadu_ps(q[g] + c) : ld8_part(false, q[g], c, r8);
+                const __m256 q1 = r8 > 8 ? ld8_part(false, q[g], c + 8, r8 - 8) : _mm256_setzero_ps();
+                lo[g * np + p] = _mm256_add_ps(lo[g * np + p], _mm256_mul_ps(q0, k0));
+                hi[g * np + p] = _mm256_add_ps(hi[g * np + p], _mm256_mul_ps(q1, k1));
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < 4; i++)
+        lo[i] = _mm256_add_ps(lo[i], hi[i]);
+    fold4_avx2(lo, r);
+}
+
+/* Pairs of queries against pairs of rows (the last row repeated for an odd count), then the
+ * queries left one at a time against 4 rows, then single rows. */
+T_AVX2 static INLINE void kq_tile_avx2(bool f16, int64_t n, int nq, const float *const *q, const void *k,
+                                       size_t kstride, int64_t np, float *const *out)
+{
+    const uint8_t *kb = k, *rows[4];
+    float r[4];
+    int g = 0;
+    for (; g + 2 <= nq; g += 2)
+        for (int64_t p = 0; p < np; p += 2) {
+            rows[0] = kb + (size_t)p * kstride;
+            rows[1] = kb + (size_t)(p + 1 < np ? p + 1 : p) * kstride;
+            kq4_avx2(f16, 2, 2, n, q + g, rows, r);
+            out[g][p] = r[0];
+            out[g + 1][p] = r[2];
+            if (p + 1 < np) {
+                out[g][p + 1] = r[1];
+                out[g + 1][p + 1] = r[3];
+            }
+        }
+    for (; g < nq; g++) {
+        int64_t p = 0;
+        for (; p + 4 <= np; p += 4) {
+            for (int i = 0; i < 4; i++)
+                rows[i] = kb + (size_t)(p + i) * kstride;
+            kq4_avx2(f16, 1, 4, n, q + g, rows, out[g] + p);
+        }
+        for (; p < np; p++)
+            out[g][p] = kq_avx2(f16, n, q[g], kb + (size_t)p * kstride);
+    }
+}
+
+T_AVX2 static void kq_tile_f16_avx2(int64_t n, int nq, const float *const *q, const void *k, size_t kstride,
+                                    int64_t np, float *const *out)
+{
+    kq_tile_avx2(true, n, nq, q, k, kstride, np, out);
+}
+
+T_AVX2 static void kq_tile_f32_avx2(int64_t n, int nq, const float *const *q, const void *k, size_t kstride,
+                                    int64_t np, float *const *out)
+{
+    kq_tile_avx2(false, n, nq, q, k, kstride, np, out);
+}
+
+/* Values d0 .. d0 + 8 * nv - 1 of nq outputs, held in registers over all rows. */
+T_AVX2 static INLINE void pv8_avx2(bool f16, int nq, int nv, int64_t d0, const float *const *w, const uint8_t *v,
+                                   size_t vstride, int64_t np, float *const *out)
+{
+    __m256 acc[2][4];
+    UNROLL for (int g = 0; g < nq; g++)
+        UNROLL for (int i = 0; i < nv; i++)
+            acc[g][i] = _mm256_loadu_ps(out[g] + d0 + 8 * i);
+    for (int64_t p = 0; p < np; p++) {
+        const uint8_t *row = v + (size_t)p * vstride;
+        __m256 x[4];
+        UNROLL for (int i = 0; i < nv; i++)
+            x[i] = ld8(f16, row, d0 + 8 * i);
+        UNROLL for (int g = 0; g < nq; g++) {
+            const __m256 wv = _mm256_set1_ps(w[g][p]);
+            UNROLL for (int i = 0; i < nv; i++)
+                acc[g][i] = _mm256_add_ps(acc[g][i], _mm256_mul_ps(wv, x[i]));
+        }
+    }
+    UNROLL for (int g = 0; g < nq; g++)
+        UNROLL for (int i = 0; i < nv; i++)
+            _mm256_storeu_ps(out[g] + d0 + 8 * i, acc[g][i]);
+}
+
+T_AVX2 static INLINE void pv_tile_avx2(bool f16, int64_t n, int nq, const float *const *w, const void *v,
+                                       size_t vstride, int64_t np, float *const *out)
+{
+    for (int g = 0; g < nq; g += 2) {
+        const bool two = nq - g >= 2;
+        int64_t d = 0;
+        for (; d + 32 <= n; d += 32)
+            two ? pv8_avx2(f16, 2, 4, d, w + g, v, vstride, np, out + g)
+                : pv8_avx2(f16, 1, 4, d, w + g, v, vstride, np, out + g);
+        for (; d + 8 <= n; d += 8)
+            two ? pv8_avx2(f16, 2, 1, d, w + g, v, vstride, np, out + g)
+                : pv8_avx2(f16, 1, 1, d, w + g, v, vstride, np, out + g);
+        for (; d < n; d++)
+            for (int i = 0; i < (two ? 2 : 1); i++) {
+                float a = out[g + i][d];
+                for (int64_t p = 0; p < np; p++)
+                    a += w[g + i][p] * key_at(f16, (const uint8_t *)v + (size_t)p * vstride, d);
+                out[g + i][d] = a;
+            }
+    }
+}
+
+T_AVX2 static void pv_tile_f16_avx2(int64_t n, int nq, const float *const *w, const void *v, size_t vstride,
+                                    int64_t np, float *const *out)
+{
+    pv_tile_avx2(true, n, nq, w, v, vstride, np, out);
+}
+
+T_AVX2 static void pv_tile_f32_avx2(int64_t n, int nq, const float *const *w, const void *v, size_t vstride,
+                                    int64_t np, float *const *out)
+{
+    pv_tile_avx2(false, n, nq, w, v, vstride, np, out);
+}
+
+T_AVX2 static void round16_avx2(int64_t n, const float *x, float *out)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), RNE16)));
+    round16_scalar(n - i, x + i, out + i);
+}
+
+T_AVX2 static void scale_avx2(int64_t n, const float *x, float s, float *out)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(s)));
+    scale_scalar(n - i, x + i, s, out + i);
+}
+
+/* max_ps(x, acc) gives acc when x is NaN, as fmaxf skips it; acc is never NaN. */
+T_AVX2 static float vmax_avx2(int64_t n, const float *x, float init)
+{
+    __m256 a = _mm256_set1_ps(init);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        a = _mm256_max_ps(_mm256_loadu_ps(x + i), a);
+    float t[8];
+    _mm256_storeu_ps(t, a);
+    return vmax_scalar(n - i, x + i, vmax_scalar(8, t, init));
+}
+
 /* ---------------------------------------------------------------- avx512 */
 
 T_AVX512 static __m512 ld16m(bool f16, const void *k, int64_t i, __mmask16 m)
@@ -298,6 +551,188 @@ T_AVX512 static void exp_avx512(int64_t n, const float *x, float sub, float *out
     exp_tail(i, n, x, sub, out);
 }
 
+/* Lane i of the result = the kq fold of a[i]'s 16 lanes: each step adds the upper half of
+ * every group onto its lower half for two vectors at once (lane j + 8, + 4, + 2, + 1 onto j,
+ * the lower lane first), which leaves the 16 sums in the lane order undone at the end. */
+T_AVX512 static INLINE __m512 fold16_avx512(const __m512 *a)
+{
+    __m512 b[8], c[4], d[2];
+    UNROLL for (int i = 0; i < 8; i++)
+        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[i], a[i + 8], 0x44), _mm512_shuffle_f32x4(a[i], a[i + 8], 0xEE));
+    UNROLL for (int i = 0; i < 4; i++)
+        c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[i], b[i + 4], 0x88), _mm512_shuffle_f32x4(b[i], b[i + 4], 0xDD));
+    UNROLL for (int i = 0; i < 2; i++)
+        d[i] = _mm512_add_ps(_mm512_shuffle_ps(c[i], c[i + 2], 0x44), _mm512_shuffle_ps(c[i], c[i + 2], 0xEE));
+    const __m512 e = _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xDD));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), e);
+}
+
+/* a[g * np + p] += q[g] * k[p] over the 16 values from c (lanes past m read as 0). */
+T_AVX512 static INLINE void kq16_step(bool f16, int nq, int np, int64_t c, __mmask16 m, const float *const *q,
+                                      const uint8_t *const *k, __m512 *a)
+{
+    __m512 qv[4];
+    UNROLL for (int g = 0; g < nq; g++)
+        qv[g] = _mm512_maskz_loadu_ps(m, q[g] + c);
+    UNROLL for (int p = 0; p < np; p++) {
+        const __m512 kv = ld16m(f16, k[p], c, m);
+        UNROLL for (int g = 0; g < nq; g++)
+            a[g * np + p] = _mm512_add_ps(a[g * np + p], _mm512_mul_ps(qv[g], kv));
+    }
+}
+
+/* r[g * np + p] = kq(q[g], k[p]) for nq * np == 16. */
+T_AVX512 static INLINE void kq16_avx512(bool f16, int nq, int np, int64_t n, const float *const *q,
+                                        const uint8_t *const *k, float *r)
+{
+    __m512 a[16];
+    UNROLL for (int i = 0; i < 16; i++)
+        a[i] = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16)
+        kq16_step(f16, nq, np, c, 0xFFFF, q, k, a);
+    if (c < n)
+        kq16_step(f16, nq, np, c, (__mmask16)((1u << (n - c)) - 1), q, k, a);
+    _mm512_storeu_ps(r, fold16_avx512(a));
+}
+
+/* Blocks of 4 queries against 4 rows (the last row repeated to fill a block), then the
+ * queries left one at a time against 16 rows, then single rows. */
+T_AVX512 static INLINE void kq_tile_avx512(bool f16, int64_t n, int nq, const float *const *q, const void *k,
+                                           size_t kstride, int64_t np, float *const *out)
+{
+    const uint8_t *kb = k, *rows[16];
+    float r[16];
+    int g = 0;
+    for (; g + 4 <= nq; g += 4)
+        for (int64_t p = 0; p < np; p += 4) {
+            for (int i = 0; i < 4; i++)
+                rows[i] = kb + (size_t)(p + i < np ? p + i : np - 1) * kstride;
+            kq16_avx512(f16, 4, 4, n, q + g, rows, r);
+            for (int gg = 0; gg < 4; gg++)
+                for (int i = 0; i < 4 && p + i < np; i++)
+                    out[g + gg][p + i] = r[gg * 4 + i];
+        }
+    for (; g < nq; g++) {
+        int64_t p = 0;
+        for (; p + 16 <= np; p += 16) {
+            for (int i = 0; i < 16; i++)
+                rows[i] = kb + (size_t)(p + i) * kstride;
+            kq16_avx512(f16, 1, 16, n, q + g, rows, out[g] + p);
+        }
+        for (; p < np; p++)
+            out[g][p] = kq_avx512(f16, n, q[g], kb + (size_t)p * kstride);
+    }
+}
+
+T_AVX512 static void kq_tile_f16_avx512(int64_t n, int nq, const float *const *q, const void *k, size_t kstride,
+                                        int64_t np, float *const *out)
+{
+    kq_tile_avx512(true, n, nq, q, k, kstride, np, out);
+}
+
+T_AVX512 static void kq_tile_f32_avx512(int64_t n, int nq, const float *const *q, const void *k, size_t kstride,
+                                        int64_t np, float *const *out)
+{
+    kq_tile_avx512(false, n, nq, q, k, kstride, np, out);
+}
+
+/* Values d0 .. d0 + 16 * nv - 1 of nq outputs (the last vector's lanes past ml left alone),
+ * held in registers over all rows. */
+T_AVX512 static INLINE void pv16_avx512(bool f16, int nq, int nv, __mmask16 ml, int64_t d0, const float *const *w,
+                                        const uint8_t *v, size_t vstride, int64_t np, float *const *out)
+{
+    __m512 acc[4][4];
+    UNROLL for (int g = 0; g < nq; g++)
+        UNROLL for (int i = 0; i < nv; i++)
+            acc[g][i] = _mm512_maskz_loadu_ps(i == nv - 1 ? ml : 0xFFFF, out[g] + d0 + 16 * i);
+    for (int64_t p = 0; p < np; p++) {
+        const uint8_t *row = v + (size_t)p * vstride;
+        __m512 x[4];
+        UNROLL for (int i = 0; i < nv; i++)
+            x[i] = ld16m(f16, row, d0 + 16 * i, i == nv - 1 ? ml : 0xFFFF);
+        UNROLL for (int g = 0; g < nq; g++) {
+            const __m512 wv = _mm512_set1_ps(w[g][p]);
+            UNROLL for (int i = 0; i < nv; i++)
+                acc[g][i] = _mm512_add_ps(acc[g][i], _mm512_mul_ps(wv, x[i]));
+        }
+    }
+    UNROLL for (int g = 0; g < nq; g++)
+        UNROLL for (int i = 0; i < nv; i++)
+            _mm512_mask_storeu_ps(out[g] + d0 + 16 * i, i == nv - 1 ? ml : 0xFFFF, acc[g][i]);
+}
+
+#define PV16(M, V) \
+    case (M) * 4 + (V): \
+        pv16_avx512(f16, M, V, ml, d, w + g, v, vstride, np, out + g); \
+        break
+
+/* Up to 4 queries at a time, 64 values at a time. */
+T_AVX512 static INLINE void pv_tile_avx512(bool f16, int64_t n, int nq, const float *const *w, const void *v,
+                                           size_t vstride, int64_t np, float *const *out)
+{
+    for (int g = 0; g < nq; g += 4) {
+        const int m = nq - g < 4 ? nq - g : 4;
+        for (int64_t d = 0; d < n; d += 64) {
+            const int nv = n - d >= 64 ? 4 : (int)((n - d + 15) / 16);
+            const int64_t last = n - d - 16 * (nv - 1); /* 1 .. 16 */
+            const __mmask16 ml = (__mmask16)(last >= 16 ? 0xFFFFu : (1u << last) - 1);
+            switch (m * 4 + nv) {
+                PV16(1, 1); PV16(1, 2); PV16(1, 3); PV16(1, 4);
+                PV16(2, 1); PV16(2, 2); PV16(2, 3); PV16(2, 4);
+                PV16(3, 1); PV16(3, 2); PV16(3, 3); PV16(3, 4);
+                PV16(4, 1); PV16(4, 2); PV16(4, 3); PV16(4, 4);
+            default:
+                break;
+            }
+        }
+    }
+}
+
+T_AVX512 static void pv_tile_f16_avx512(int64_t n, int nq, const float *const *w, const void *v, size_t vstride,
+                                        int64_t np, float *const *out)
+{
+    pv_tile_avx512(true, n, nq, w, v, vstride, np, out);
+}
+
+T_AVX512 static void pv_tile_f32_avx512(int64_t n, int nq, const float *const *w, const void *v, size_t vstride,
+                                        int64_t np, float *const *out)
+{
+    pv_tile_avx512(false, n, nq, w, v, vstride, np, out);
+}
+
+T_AVX512 static void round16_avx512(int64_t n, const float *x, float *out)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), RNE16)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), RNE16)));
+    }
+}
+
+T_AVX512 static void scale_avx512(int64_t n, const float *x, float s, float *out)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(s)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_set1_ps(s)));
+    }
+}
+
+/* as vmax_avx2 */
+T_AVX512 static float vmax_avx512(int64_t n, const float *x, float init)
+{
+    __m512 a = _mm512_set1_ps(init);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        a = _mm512_max_ps(_mm512_loadu_ps(x + i), a);
+    return vmax_scalar(n - i, x + i, _mm512_reduce_max_ps(a));
+}
+
 /* ---------------------------------------------------------------- sets */
 
 void mlc_cpu_kernels_attn(mlc_cpu_kernels *k, int level)
@@ -307,4 +742,11 @@ void mlc_cpu_kernels_attn(mlc_cpu_kernels *k, int level)
     k->axpy[0] = level >= 2 ? axpy_f32_avx512 : level == 1 ? axpy_f32_avx2 : axpy_f32;
     k->axpy[1] = level >= 2 ? axpy_f16_avx512 : level == 1 ? axpy_f16_avx2 : axpy_f16;
     k->exp_sub = level >= 2 ? exp_avx512 : level == 1 ? exp_avx2 : exp_scalar;
+    k->kq_tile[0] = level >= 2 ? kq_tile_f32_avx512 : level == 1 ? kq_tile_f32_avx2 : kq_tile_f32;
+    k->kq_tile[1] = level >= 2 ? kq_tile_f16_avx512 : level == 1 ? kq_tile_f16_avx2 : kq_tile_f16;
+    k->pv_tile[0] = level >= 2 ? pv_tile_f32_avx512 : level == 1 ? pv_tile_f32_avx2 : pv_tile_f32;
+    k->pv_tile[1] = level >= 2 ? pv_tile_f16_avx512 : level == 1 ? pv_tile_f16_avx2 : pv_tile_f16;
+    k->round16 = level >= 2 ? round16_avx512 : level == 1 ? round16_avx2 : round16_scalar;
+    k->scale = level >= 2 ? scale_avx512 : level == 1 ? scale_avx2 : scale_scalar;
+    k->vmax = level >= 2 ? vmax_avx512 : level == 1 ? vmax_avx2 : vmax_scalar;
 }
