@@ -5,8 +5,9 @@
 #   3. synthesizes llama3-8b-shaped models in F16, Q8_0 and Q4_K_M, in the background, while
 #   4. `conformance --backend cuda --full` runs (every op, weight type and shape against the
 #      float64 reference; a failed case fails the script at the end), then again for matmul
-#      and attention with the fallback paths (MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1: the
-#      dequantizing matvec and the one-block-per-head attention);
+#      and attention with the fallback paths (MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_MMA=1
+#      MLC_CUDA_NO_FLASH=1: the dequantizing matvec, the fp32 tiled prefill matmul and the
+#      one-block-per-head attention);
 #   5. generates 32 greedy tokens from the Q4_K_M model with step replay (CUDA graphs) and the
 #      device argmax on, then off (MLC_CUDA_NO_GRAPH=1 MLC_CUDA_NO_ARGMAX=1): the tokens must
 #      be the same (the same kernels run either way), else the script fails;
@@ -60,7 +61,7 @@ conf_rc=0
 "$bin" conformance --backend cuda --device "$dev" --full --no-store | tail -n 25 || conf_rc=$?
 
 step "conformance --backend cuda --full --op matmul,attention on the fallback paths"
-MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1 "$bin" conformance --backend cuda --device "$dev" --full \
+MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_MMA=1 MLC_CUDA_NO_FLASH=1 "$bin" conformance --backend cuda --device "$dev" --full \
     --op matmul,attention --no-store | tail -n 12 || conf_rc=$?
 
 step "wait for the models"
@@ -90,9 +91,9 @@ csv=$out/micro.csv
 "$bin" micro -m "$models/llama3-8b-l$layers-f16.gguf,$models/llama3-8b-l$layers-q8_0.gguf,$models/llama3-8b-l$layers-q4_k_m.gguf" \
     --backend cuda --device "$dev" -p 512 -n 128 -r "$reps" --no-store -o csv > "$csv"
 
-step "micro -p 512 -n 128 on cuda:$dev, Q4_K_M, fallback paths (MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1)"
+step "micro -p 512 -n 128 on cuda:$dev, Q4_K_M, fallback paths (MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_MMA=1 MLC_CUDA_NO_FLASH=1)"
 csv_fb=$out/micro-fallback.csv
-MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_FLASH=1 "$bin" micro -m "$models/llama3-8b-l$layers-q4_k_m.gguf" \
+MLC_CUDA_NO_DP4A=1 MLC_CUDA_NO_MMA=1 MLC_CUDA_NO_FLASH=1 "$bin" micro -m "$models/llama3-8b-l$layers-q4_k_m.gguf" \
     --backend cuda --device "$dev" -p 512 -n 128 -r 1 --no-store -o csv > "$csv_fb"
 
 step "micro -p 512 -n 128 on cuda:$dev, Q4_K_M, launched op by op (MLC_CUDA_NO_GRAPH=1)"

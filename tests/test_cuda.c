@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "../conformance/model_conformance.h"
+#include "../conformance/tolerance.h"
+#include "../kernels/ref/ref.h"
 #include "../kernels/cpu/vecdot.h"
 #include "backend.h"
 #include "mlc/backend_info.h"
@@ -252,6 +254,124 @@ static void q8_dot_like_cpu(const char *name, q8_dot_fn dot)
 
 Test(cuda_errors, q8_dot_like_cpu) { q8_dot_like_cpu("cuda", mlc_cuda_host_q8_dot_row); }
 Test(hip_errors, q8_dot_like_cpu) { q8_dot_like_cpu("hip", mlc_hip_host_q8_dot_row); }
+
+/* The tensor-core prefill matmul's numerics (kernels/cuda/cuda_matmul.cu, compiled for the
+ * host: weights dequantized by the kernels' function and rounded to half, activations rounded
+ * to half, fp32 sums) hold the conformance matmul thresholds for the 14 types it takes, on
+ * conformance's data (rows of Gaussian weights, each with its own scale; Gaussian activations),
+ * pooled over 64 rows x 16 tokens of 768 inputs as the thresholds were measured. The bound
+ * 1e-6 is 10x the worst measured, 1.0e-7; F32 weights are not taken. */
+bool mlc_cuda_host_mma_dot_row(uint32_t type, const void *w, const float *x, int64_t n, float *out)
+    __attribute__((weak));
+
+Test(cuda_errors, mma_scheme_within_thresholds)
+{
+    if (!mlc_cuda_host_mma_dot_row)
+        cr_skip_test("cuda is not built into the tests");
+    enum { NI = 768, NO = 64, NT = 16 };
+    static float row[NI], x[NT * NI];
+    static uint8_t w[NO * NI * 4];
+    static double ref[NT * NO];
+    uint64_t seed = 2024;
+    float dummy;
+    cr_expect(!mlc_cuda_host_mma_dot_row(MLC_TYPE_F32, row, x, NI, &dummy), "F32 takes the fp32 kernel");
+    int n_types = 0;
+    double worst = 0;
+    for (uint32_t t = 0; t < MLC_TYPE_COUNT; t++) {
+        if (!mlc_type_supported(t) || t == MLC_TYPE_F32)
+            continue;
+        n_types++;
+        const size_t rb = mlc_type_row_bytes(t, NI);
+        for (int r = 0; r < NO; r++) {
+            tu_fill_gauss(&seed, row, NI, (float)exp(0.5 * (double)tu_rng_gauss(&seed)) * 0.05f);
+            mlc_quantize_row((mlc_type)t, row, w + (size_t)r * rb, NI);
+        }
+        tu_fill_gauss(&seed, x, NT * NI, 1.0f);
+        cr_assert(mlc_ref_matmul(t, w, NI, NO, x, NT, ref));
+        double err = 0, sum = 0;
+        for (int k = 0; k < NT; k++)
+            for (int r = 0; r < NO; r++) {
+                float got;
+                cr_assert(mlc_cuda_host_mma_dot_row(t, w + (size_t)r * rb, x + k * NI, NI, &got));
+                const double d = got - ref[k * NO + r];
+                err += d * d;
+                sum += ref[k * NO + r] * ref[k * NO + r];
+            }
+        const double nmse = err / sum, thr = mlc_conf_threshold(MLC_OP_MATMUL, t);
+        worst = nmse > worst ? nmse : worst;
+        cr_expect(nmse <= 1e-6 && nmse <= thr, "%s: NMSE %.3g (conformance threshold %.3g)", mlc_type_name(t), nmse,
+                  thr);
+    }
+    cr_expect_eq(n_types, 14);
+    cr_log_info("tensor-core matmul scheme: worst NMSE %.3g", worst);
+}
+
+/* The flash attention kernel's online softmax (kernels/cuda/cuda_flash.cuh, compiled for the
+ * host too: tiles of 16 positions, the running maximum raised tile by tile and the sums so far
+ * rescaled) against a two-pass softmax in double, on score rows built to catch a wrong
+ * rescale: the maximum rising in every tile, falling, masked (-inf) leading tiles, masked
+ * positions inside tiles, a peaky row (scores spread over 80), lengths around the tile size,
+ * and a row with every position masked (all zero). The error of each output is taken relative
+ * to the largest |v| (the outputs are convex combinations of the values): measured worst 2.0e-7. */
+typedef void (*flash_fn)(const float *, const float *, int, int, float *);
+void mlc_cuda_host_flash_row(const float *s, const float *v, int n, int hd, float *out) __attribute__((weak));
+void mlc_hip_host_flash_row(const float *s, const float *v, int n, int hd, float *out) __attribute__((weak));
+
+static void flash_like_two_pass(const char *name, flash_fn fa)
+{
+    if (!fa)
+        cr_skip_test("%s is not built into the tests", name);
+    enum { N = 300, HD = 65 };
+    static float s[N], v[N * HD], got[HD];
+    const int lens[] = {1, 15, 16, 17, 33, 300};
+    uint32_t seed = 7;
+    double worst = 0;
+    for (int kind = 0; kind < 7; kind++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int n = lens[li];
+            for (int i = 0; i < n; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                const float u = (float)(seed >> 8) / 16777216.0f - 0.5f; /* [-0.5, 0.5) */
+                switch (kind) {
+                case 1: s[i] = 0.25f * (float)i + u; break;                   /* rising */
+                case 2: s[i] = -0.25f * (float)i + u; break;                  /* falling */
+                case 3: s[i] = i < 20 ? -INFINITY : 4.0f * u; break;          /* masked leading tiles */
+                case 4: s[i] = i % 3 == 1 ? -INFINITY : 160.0f * u; break;    /* masked inside, peaky */
+                case 5: s[i] = -INFINITY; break;                              /* nothing visible */
+                case 6: s[i] = i == n - 1 ? 30.0f : u; break;                 /* the maximum at the end */
+                default: s[i] = 4.0f * u; break;
+                }
+            }
+            float vmax = 0;
+            for (int i = 0; i < n * HD; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                v[i] = (float)(seed >> 8) / 8388608.0f - 1.0f;
+                vmax = fmaxf(vmax, fabsf(v[i]));
+            }
+            fa(s, v, n, HD, got);
+            double m = -INFINITY, l = 0;
+            for (int i = 0; i < n; i++)
+                m = s[i] > m ? s[i] : m;
+            for (int i = 0; i < n; i++)
+                l += s[i] == -INFINITY ? 0 : exp(s[i] - m);
+            for (int d = 0; d < HD; d++) {
+                double o = 0;
+                for (int i = 0; i < n; i++)
+                    o += s[i] == -INFINITY ? 0 : exp(s[i] - m) * v[i * HD + d];
+                const double ref = l > 0 ? o / l : 0;
+                const double e = fabs(got[d] - ref) / vmax;
+                worst = e > worst ? e : worst;
+                cr_expect(e <= 2e-6, "%s: kind %d, %d positions, dim %d: %.9g, two-pass %.9g", name, kind, n, d,
+                          (double)got[d], ref);
+                if (kind == 5)
+                    cr_expect(got[d] == 0.0f, "%s: nothing visible gives %g", name, (double)got[d]);
+            }
+        }
+    cr_log_info("%s: flash online softmax worst error %.3g of max |v|", name, worst);
+}
+
+Test(cuda_errors, flash_like_two_pass) { flash_like_two_pass("cuda", mlc_cuda_host_flash_row); }
+Test(hip_errors, flash_like_two_pass) { flash_like_two_pass("hip", mlc_hip_host_flash_row); }
 
 /* The device argmax's steps (kernels/cuda/cuda_argmax.cuh, compiled for the host too: each
  * thread's strided scan, then the pairwise reduction) pick mlc_argmax's token on rows built

@@ -274,6 +274,7 @@ static mlc_status cu_init(const mlc_backend_params *bp, void **out, mlc_err *err
         return mlc_err_set(err, MLC_ERR_NOMEM, MLC_GPU_NAME ": out of host memory");
     c->dev = bp->device;
     c->no_dp4a = env_on("MLC_CUDA_NO_DP4A");
+    c->no_mma = env_on("MLC_CUDA_NO_MMA");
     c->no_flash = env_on("MLC_CUDA_NO_FLASH");
     c->no_argmax = env_on("MLC_CUDA_NO_ARGMAX");
 #ifdef MLC_GPU_HIP
@@ -303,14 +304,20 @@ fail:
 static void cu_describe(void *ctx, char *buf, size_t cap)
 {
     const cu_ctx *c = (const cu_ctx *)ctx;
-    snprintf(buf, cap, "%s, decode matvec: %s, decode attention: %s, greedy pick: %s, steps: %s", c->dev_name,
+    /* engine/model.c gives 200 bytes: each path in a word or two, the switch that turned it off */
+    snprintf(buf, cap, "%s, matvec: %s, prefill: %s, attention: %s, argmax: %s, steps: %s", c->dev_name,
              c->no_dp4a ? "f32 (MLC_CUDA_NO_DP4A)" : "int8",
-             c->no_flash ? "one block per head (MLC_CUDA_NO_FLASH)" : "split-K",
+#ifdef MLC_GPU_HIP
+             "f32 tiled",
+#else
+             c->no_mma ? "f32 (MLC_CUDA_NO_MMA)" : "f16 mma",
+#endif
+             c->no_flash ? "per head (MLC_CUDA_NO_FLASH)" : "split-K, flash",
              c->no_argmax ? "host (MLC_CUDA_NO_ARGMAX)" : "device",
 #ifdef MLC_GPU_HIP
              "launched op by op"
 #else
-             c->no_graph ? "launched op by op (MLC_CUDA_NO_GRAPH)" : "CUDA graph replay"
+             c->no_graph ? "op by op (MLC_CUDA_NO_GRAPH)" : "CUDA graph replay"
 #endif
     );
 }

@@ -49,10 +49,10 @@ typedef struct cu_ctx {
     /* Scratch, grown on demand: attention scores (and split-K partials), the error flag
      * int[3], the int8 matvec's quantized activations. */
     mlc_buffer scores, errflag, act;
-    /* Paths turned off by the environment (MLC_CUDA_NO_DP4A=1, MLC_CUDA_NO_FLASH=1,
-     * MLC_CUDA_NO_ARGMAX=1, MLC_CUDA_NO_GRAPH=1): the plain kernels (the host's argmax,
-     * launches one by one) then run, for comparison and as a fallback. */
-    bool no_dp4a, no_flash, no_argmax, no_graph;
+    /* Paths turned off by the environment (MLC_CUDA_NO_DP4A=1, MLC_CUDA_NO_MMA=1,
+     * MLC_CUDA_NO_FLASH=1, MLC_CUDA_NO_ARGMAX=1, MLC_CUDA_NO_GRAPH=1): the plain kernels (the
+     * host's argmax, launches one by one) then run, for comparison and as a fallback. */
+    bool no_dp4a, no_mma, no_flash, no_argmax, no_graph;
     /* Step replay (begin_step .. end_step): while capturing, ops are recorded into a graph
      * instead of run; cant_replay says why this step's recording cannot be used (scratch
      * that must grow, staging too small), and the engine then issues the step again. */

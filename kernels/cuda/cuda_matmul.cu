@@ -10,8 +10,18 @@
  *   - up to MV_MAX_TOKENS tokens otherwise: the matvec kernel, one warp per weight row and up
  *     to MV_TOK tokens per block, weights dequantized value by value against f32 activations;
  *     a batch reads each weight once per MV_TOK tokens;
- *   - more tokens (prefill): a tiled kernel, MM_R rows x MM_T tokens per block of 256
- *     threads, the weight tile dequantized into shared memory once per MM_K-wide step. */
+ *   - more tokens (prefill), CUDA and a weight type other than F32: the tensor-core kernel,
+ *     MM_R rows x MM_T tokens per block of 256 threads; per MM_K-wide step the weight tile is
+ *     dequantized and rounded to half, the activation tile rounded to half, both into shared
+ *     memory, and 8 warps multiply them with WMMA 16x16x16 (fp32 accumulation). Half
+ *     activations are ggml's scheme on its CUDA prefill path; F32 weights keep the next kernel
+ *     (their conformance threshold allows float rounding only). Off with MLC_CUDA_NO_MMA=1;
+ *   - more tokens otherwise (and on HIP): a tiled kernel, MM_R rows x MM_T tokens per block of
+ *     256 threads, the weight tile dequantized into shared memory once per MM_K-wide step. */
+#ifndef MLC_GPU_HIP
+#include <mma.h>
+#endif
+
 #include "cuda_ctx.h"
 #include "cuda_q8.cuh"
 
@@ -259,6 +269,71 @@ __global__ void __launch_bounds__(256)
     }
 }
 
+/* ---------------------------------------------------------------- tensor-core matmul */
+
+#ifndef MLC_GPU_HIP
+#define MMA_LD (MM_K + 8)  /* halves per row of the shared tiles (a multiple of 8, as WMMA asks) */
+#define MMA_LDC (MM_R + 4) /* floats per token of the shared output tile (a multiple of 4) */
+
+/* Rows r0 .. r0 + MM_R - 1, tokens t0 .. t0 + MM_T - 1. Shared tiles: ws [MM_R][MMA_LD] half
+ * (row r, k), the weights' A (row major); xs [MM_T][MMA_LD] half (token t, k), the
+ * activations' B (column major); cs [MM_T][MMA_LDC] f32, the output tile as (token, row).
+ * Warp w computes rows 16 (w % 4) .. + 15 and tokens 32 (w / 4) .. + 31: two 16 x 16
+ * accumulators. Loads as mm_k: thread tid takes row / token tid / 4, 8 values from
+ * (tid % 4) * 8. */
+template <uint32_t T>
+__global__ void __launch_bounds__(256)
+    mma_k(const uint8_t *w, uint64_t w_row, const float *x, float *y, int n_in, int n_out, int n)
+{
+    using namespace nvcuda;
+    __shared__ __align__(32) __half ws[MM_R * MMA_LD];
+    __shared__ __align__(32) __half xs[MM_T * MMA_LD];
+    __shared__ __align__(32) float cs[MM_T * MMA_LDC];
+    const int tid = threadIdx.x, wid = tid / 32, wr = (wid % 4) * 16, wt = (wid / 4) * 32;
+    const int r0 = blockIdx.x * MM_R;
+    const int lr = tid / 4, kk0 = (tid % 4) * 8;
+    for (int t0 = blockIdx.y * MM_T; t0 < n; t0 += gridDim.y * MM_T) { /* the same for the whole block */
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+        wmma::fill_fragment(acc[0], 0.0f);
+        wmma::fill_fragment(acc[1], 0.0f);
+        for (int k0 = 0; k0 < n_in; k0 += MM_K) {
+            const int r = r0 + lr, t = t0 + lr;
+            const uint8_t *row = w + (uint64_t)(r < n_out ? r : 0) * w_row;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                const int k = k0 + kk0 + e;
+                ws[lr * MMA_LD + kk0 + e] = __float2half_rn(r < n_out && k < n_in ? row_value<T>(row, k) : 0.0f);
+                xs[lr * MMA_LD + kk0 + e] = __float2half_rn(t < n && k < n_in ? x[(int64_t)t * n_in + k] : 0.0f);
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < MM_K; kk += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
+                wmma::load_matrix_sync(a, ws + wr * MMA_LD + kk, MMA_LD);
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    wmma::load_matrix_sync(b, xs + (wt + 16 * j) * MMA_LD + kk, MMA_LD);
+                    wmma::mma_sync(acc[j], a, b, acc[j]);
+                }
+            }
+            __syncthreads();
+        }
+        /* C (row, token) goes to cs [token][row]: column major with rows contiguous */
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+            wmma::store_matrix_sync(cs + (wt + 16 * j) * MMA_LDC + wr, acc[j], MMA_LDC, wmma::mem_col_major);
+        __syncthreads();
+        for (int i = tid; i < MM_R * MM_T; i += 256) {
+            const int rr = i % MM_R, tt = i / MM_R, r = r0 + rr, t = t0 + tt;
+            if (r < n_out && t < n)
+                y[(int64_t)t * n_out + r] = cs[tt * MMA_LDC + rr];
+        }
+        __syncthreads(); /* cs is reused by the next tile of tokens */
+    }
+}
+#endif
+
 /* ---------------------------------------------------------------- host side */
 
 static int64_t block_size(uint32_t type)
@@ -345,6 +420,15 @@ static void launch_matmul(cu_ctx *c, const mlc_tensor &w, const mlc_tensor &x, c
         return;
     }
     const dim3 grid(blocks_for(n_out, MM_R), grid_yz(blocks_for(n, MM_T)));
+#ifndef MLC_GPU_HIP
+    if constexpr (T != MLC_TYPE_F32) {
+        if (!c->no_mma) {
+            mma_k<T><<<grid, 256, 0, c->stream>>>(at<const uint8_t>(w), w_row, at<const float>(x), at<float>(y),
+                                                  n_in, n_out, n);
+            return;
+        }
+    }
+#endif
     mm_k<T><<<grid, 256, 0, c->stream>>>(at<const uint8_t>(w), w_row, at<const float>(x), at<float>(y), n_in, n_out,
                                          n);
 }
@@ -543,7 +627,45 @@ static bool host_q8_dot_row(uint32_t type, const void *w, const float *x, int64_
     }
 }
 
+#ifndef MLC_GPU_HIP
+/* The tensor-core kernel's numerics on the host, for tests: row w [n] of type T dequantized
+ * by the kernels' function and rounded to half, against x [n] rounded to half, the exact
+ * products summed in fp32 in order (the tensor cores' order differs). */
+template <uint32_t T> static float host_mma_dot(const uint8_t *w, const float *x, int64_t n)
+{
+    float s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += __half2float(__float2half_rn(row_value<T>(w, i))) * __half2float(__float2half_rn(x[i]));
+    return s;
+}
+
+/* false for F32, which the tensor-core kernel does not take. */
+static bool host_mma_dot_row(uint32_t type, const void *w, const float *x, int64_t n, float *out)
+{
+    if (type == MLC_TYPE_F32)
+        return false;
+    switch (type) {
+#define HM_(T)                                                  \
+    case T:                                                     \
+        *out = host_mma_dot<T>((const uint8_t *)w, x, n);       \
+        return true;
+        MLC_CU_WEIGHT_TYPES(HM_)
+#undef HM_
+    default:
+        return false;
+    }
+}
+#endif
+
 } // namespace MLC_GPU_NS
+
+#ifndef MLC_GPU_HIP
+/* host_mma_dot_row under a C name (tests/test_cuda.c); the hip build has no tensor-core path. */
+extern "C" bool mlc_cuda_host_mma_dot_row(uint32_t type, const void *w, const float *x, int64_t n, float *out)
+{
+    return MLC_GPU_NS::host_mma_dot_row(type, w, x, n, out);
+}
+#endif
 
 /* host_q8_dot_row under a C name per build (tests/test_cuda.c): qs [n] (4-byte aligned),
  * d [n / 32] and s32 [n / 32] receive the quantized activations; false for a type without

@@ -17,6 +17,7 @@
 
 #include "cuda_argmax.cuh"
 #include "cuda_ctx.h"
+#include "cuda_flash.cuh"
 
 namespace MLC_GPU_NS {
 
@@ -302,6 +303,146 @@ __global__ void __launch_bounds__(WG) attn_combine_k(const float *part, float *o
     }
 }
 
+/* Flash attention for prefill (more than FA_MAX_TOKENS tokens): one block of WG threads per
+ * (head, tile of FP_Q consecutive tokens). For each slot the tile's tokens use, the positions
+ * any of them sees come in tiles of FP_KT, staged in shared memory (K, then V in the same
+ * place) and used by all FP_Q queries; each query keeps an online softmax (cuda_flash.cuh).
+ * Warp w owns queries 4w .. 4w + 3. Scores: lane j % 16 takes position p0 + j, lanes 0..15
+ * queries 4w and 4w + 1, lanes 16..31 the other two (head dims summed in order, as the other
+ * kernels); a position outside a query's span or slot is -inf. The weighted sum of V: lane
+ * takes dims lane, lane + 32, ... of the warp's 4 queries. With an F16 cache q is rounded to
+ * half; the weights are not (as split-K: they are known normalized only at the end). */
+#define FP_Q 16        /* queries per block: 4 warps x 4 */
+#define FP_MAX_HD 256  /* larger heads take the one-block-per-(head, token) kernel */
+
+template <typename KT>
+__global__ void __launch_bounds__(WG)
+    attn_flash_k(const float *q, const KT *kc, const KT *vc, const int *slot, const int *pos, float *out, int hd,
+                 int n_head, int n_kv_head, int n_ctx, int n_slots, int n, float scale, int window, float softcap,
+                 int *err)
+{
+    __shared__ float qs[FP_Q * (FP_MAX_HD + 1)];  /* [FP_Q][hd + 1] */
+    __shared__ float kv[FP_KT * (FP_MAX_HD + 1)]; /* [FP_KT][hd + 1]: K, then V */
+    __shared__ float ps[FP_Q * FP_KT];            /* the tile's weights per query */
+    __shared__ float corr[FP_Q], inv[FP_Q];
+    __shared__ int tsl[FP_Q], tlo[FP_Q], tnp[FP_Q]; /* each query's slot (-1: none) and span */
+    const int lid = threadIdx.x, lane = lid % 32, w = lid / 32, j = lane % 16, qa = 4 * w + 2 * (lane / 16);
+    const int h = blockIdx.x, ld = hd + 1, kvh = h / (n_head / n_kv_head);
+    const int64_t kv_dim = (int64_t)n_kv_head * hd, hoff = (int64_t)kvh * hd;
+    for (int64_t t0 = (int64_t)blockIdx.y * FP_Q; t0 < n; t0 += (int64_t)gridDim.y * FP_Q) {
+        const int nq = n - t0 < FP_Q ? (int)(n - t0) : FP_Q;
+        if (lid < FP_Q) {
+            int sl = -1, lo = 0, np = 0;
+            if (lid < nq) {
+                const int t = (int)t0 + lid, s = slot[t], p = pos[t];
+                if (s < 0 || s >= n_slots || p < 0 || p >= n_ctx)
+                    flag(err, s < 0 || s >= n_slots ? MLC_CU_E_ATT_SLOT : MLC_CU_E_ATT_POS, t,
+                         s < 0 || s >= n_slots ? s : p);
+                else {
+                    sl = s;
+                    fa_span(p, window, &lo, &np);
+                }
+            }
+            tsl[lid] = sl;
+            tlo[lid] = lo;
+            tnp[lid] = np;
+        }
+        for (int i = lid; i < FP_Q * hd; i += WG) {
+            const int qi = i / hd, d = i % hd;
+            qs[qi * ld + d] = qi < nq ? rnd_cache(kc, q[((t0 + qi) * n_head + h) * hd + d]) : 0.0f;
+        }
+        fa_state st[2] = {{-INFINITY, 0.0}, {-INFINITY, 0.0}};
+        float acc[4][FP_MAX_HD / 32] = {};
+        __syncthreads();
+        for (int qi = 0; qi < nq; qi++) { /* each slot once, at its first token (the same for the whole block) */
+            const int sl = tsl[qi];
+            bool seen = false;
+            int plo = n_ctx, phi = 0;
+            for (int k = 0; k < nq; k++)
+                if (tsl[k] == sl) {
+                    seen = seen || k < qi;
+                    plo = tlo[k] < plo ? tlo[k] : plo;
+                    phi = tnp[k] > phi ? tnp[k] : phi;
+                }
+            if (sl < 0 || seen)
+                continue;
+            const int64_t base = (int64_t)sl * n_ctx;
+            for (int p0 = plo; p0 < phi; p0 += FP_KT) {
+                const int cnt = phi - p0 < FP_KT ? phi - p0 : FP_KT;
+                for (int i = lid; i < cnt * hd; i += WG)
+                    kv[(i / hd) * ld + i % hd] = ld_cache(kc, (base + p0 + i / hd) * kv_dim + hoff + i % hd);
+                __syncthreads();
+                float s[2];
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int qq = qa + e, p = p0 + j;
+                    s[e] = -INFINITY;
+                    if (tsl[qq] == sl && p >= tlo[qq] && p < tnp[qq]) { /* p < tnp <= phi: a staged row */
+                        float a = 0;
+                        for (int d = 0; d < hd; d++)
+                            a += qs[qq * ld + d] * kv[j * ld + d];
+                        float sc = a * scale;
+                        if (softcap > 0)
+                            sc = softcap * (float)tanh((double)(sc / softcap));
+                        s[e] = sc;
+                    }
+                }
+#pragma unroll
+                for (int e = 0; e < 2; e++) { /* the 16 lanes of a half warp share a query */
+                    float tmax = s[e];
+                    for (int m = 8; m > 0; m >>= 1)
+                        tmax = fmaxf(tmax, MLC_SHFL_XOR(tmax, m, 32));
+                    const float c = fa_enter(&st[e], tmax);
+                    const float pe = fa_weight(s[e], st[e].m);
+                    double ts = pe;
+                    for (int m = 8; m > 0; m >>= 1)
+                        ts += MLC_SHFL_XOR(ts, m, 32);
+                    st[e].l = st[e].l * c + ts;
+                    ps[(qa + e) * FP_KT + j] = pe;
+                    if (j == 0)
+                        corr[qa + e] = c;
+                }
+                __syncthreads(); /* K read, weights written */
+                for (int i = lid; i < cnt * hd; i += WG)
+                    kv[(i / hd) * ld + i % hd] = ld_cache(vc, (base + p0 + i / hd) * kv_dim + hoff + i % hd);
+                __syncthreads();
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int qq = 4 * w + e;
+                    const float c = corr[qq];
+#pragma unroll
+                    for (int i = 0; i < FP_MAX_HD / 32; i++) {
+                        const int d = lane + 32 * i;
+                        if (d < hd) {
+                            float a = acc[e][i] * c;
+                            for (int jj = 0; jj < cnt; jj++)
+                                a += ps[qq * FP_KT + jj] * kv[jj * ld + d];
+                            acc[e][i] = a;
+                        }
+                    }
+                }
+                __syncthreads(); /* V and the weights read before the next tile */
+            }
+        }
+        if (j == 0) {
+            inv[qa] = fa_norm(st[0].l);
+            inv[qa + 1] = fa_norm(st[1].l);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int qq = 4 * w + e;
+#pragma unroll
+            for (int i = 0; i < FP_MAX_HD / 32; i++) {
+                const int d = lane + 32 * i;
+                if (qq < nq && d < hd)
+                    out[((t0 + qq) * n_head + h) * hd + d] = acc[e][i] * inv[qq];
+            }
+        }
+        __syncthreads(); /* the queries' slots, spans and q are reused by the next tile */
+    }
+}
+
 /* ---------------------------------------------------------------- elementwise, gather */
 
 __global__ void swiglu_k(const float *g, const float *u, float *o, int64_t n)
@@ -486,6 +627,20 @@ static bool launch_split(cu_ctx *c, const mlc_tensor &q, const mlc_tensor &kc, c
     return true;
 }
 
+/* The flash kernel for n tokens (more than FA_MAX_TOKENS, heads up to FP_MAX_HD). */
+template <typename KT>
+static void launch_flash(cu_ctx *c, const mlc_tensor &q, const mlc_tensor &kc, const mlc_tensor &vc,
+                         const mlc_tensor &slot, const mlc_tensor &pos, const mlc_attn_params *p, const mlc_tensor &out,
+                         int64_t n)
+{
+    const int hd = (int)q.ne[0], n_head = (int)q.ne[1], n_kv = (int)(kc.ne[0] / hd);
+    const dim3 grid((unsigned)n_head, grid_yz(blocks_for(n, FP_Q)));
+    attn_flash_k<KT><<<grid, WG, 0, c->stream>>>(at<const float>(q), at<const KT>(kc), at<const KT>(vc),
+                                                 at<const int>(slot), at<const int>(pos), at<float>(out), hd, n_head,
+                                                 n_kv, (int)kc.ne[1], (int)kc.ne[2], (int)n, p->scale, p->window,
+                                                 p->softcap, (int *)c->errflag.ptr);
+}
+
 mlc_status attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_cache, mlc_tensor slot, mlc_tensor pos,
                      const mlc_attn_params *p, mlc_tensor out)
 {
@@ -504,6 +659,13 @@ mlc_status attention(void *ctx, mlc_tensor q, mlc_tensor k_cache, mlc_tensor v_c
     if (k_cache.type == MLC_TYPE_F16 ? launch_split<unsigned short>(c, q, k_cache, v_cache, slot, pos, p, out, n, &s)
                                      : launch_split<float>(c, q, k_cache, v_cache, slot, pos, p, out, n, &s))
         return s;
+    if (!c->no_flash && hd <= FP_MAX_HD) {
+        if (k_cache.type == MLC_TYPE_F16)
+            launch_flash<unsigned short>(c, q, k_cache, v_cache, slot, pos, p, out, n);
+        else
+            launch_flash<float>(c, q, k_cache, v_cache, slot, pos, p, out, n);
+        return launched(c, "attention");
+    }
     const size_t per_token = (size_t)q.ne[1] * (size_t)k_cache.ne[1] * sizeof(float);
     size_t chunk = SCORES_MAX / per_token;
     chunk = chunk < 1 ? 1 : chunk > (size_t)n ? (size_t)n : chunk;
@@ -665,6 +827,16 @@ mlc_status argmax(void *ctx, mlc_tensor logits, mlc_tensor out)
 }
 
 } // namespace MLC_GPU_NS
+
+/* host_flash_row under a C name per build (tests/test_cuda.c). */
+#ifdef MLC_GPU_HIP
+extern "C" void mlc_hip_host_flash_row(const float *s, const float *v, int n, int hd, float *out)
+#else
+extern "C" void mlc_cuda_host_flash_row(const float *s, const float *v, int n, int hd, float *out)
+#endif
+{
+    MLC_GPU_NS::host_flash_row(s, v, n, hd, out);
+}
 
 /* host_argmax_row under a C name per build (tests/test_cuda.c): the kernel's steps with
  * threads threads. */
