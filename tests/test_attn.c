@@ -19,33 +19,14 @@
 
 #include "../kernels/cpu/attn.h"
 #include "mlc/quant.h"
+#include "util.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avx512"};
-
-static float frand(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(*s >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
-}
 
 static bool set_for(const char *isa, mlc_cpu_kernels *k)
 {
     mlc_err err;
     return mlc_cpu_kernels_init(k, isa, &err) == MLC_OK;
-}
-
-static float from_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint32_t bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
 }
 
 static float round16(float x)
@@ -64,12 +45,12 @@ Test(attn, tiles_match_rows)
     float out[8][256], out_ref[8][256];
     cr_assert(kf && kh);
     for (int i = 0; i < ROWS * STRIDE; i++) {
-        kf[i] = frand(&seed) * 4;
+        kf[i] = tu_lcg_pm1(&seed) * 4;
         kh[i] = mlc_fp32_to_fp16(kf[i]);
     }
     for (int g = 0; g < 8; g++)
         for (int d = 0; d < 264; d++)
-            q[g][d] = round16(frand(&seed) * 2);
+            q[g][d] = round16(tu_lcg_pm1(&seed) * 2);
     mlc_cpu_kernels k;
     for (size_t s = 0; s < sizeof isas / sizeof *isas; s++) {
         if (!set_for(isas[s], &k))
@@ -98,7 +79,7 @@ Test(attn, tiles_match_rows)
                                          "%s kq_tile f16=%d n=%d nq=%d np=%d query %d", isas[s], f16, n, nq, np, g);
                         for (int g = 0; g < nq; g++)
                             for (int d = 0; d < n; d++)
-                                out[g][d] = out_ref[g][d] = frand(&seed);
+                                out[g][d] = out_ref[g][d] = tu_lcg_pm1(&seed);
                         for (int p = 0; p < np; p++)
                             for (int g = 0; g < nq; g++)
                                 k.axpy[f16](n, sc[g][p], (const uint8_t *)rows + (size_t)p * stride, out_ref[g]);
@@ -127,14 +108,14 @@ Test(attn, round16_matches_conversion)
             continue;
         int m = 0;
         for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += 4099) {
-            x[m++] = from_bits((uint32_t)u);
+            x[m++] = tu_f32_of_bits((uint32_t)u);
             if (m == N || u + 4099 > 0xFFFFFFFFull) {
                 for (size_t e = 0; e < sizeof edges / sizeof *edges && m < N; e++)
-                    x[m++] = from_bits(edges[e]);
+                    x[m++] = tu_f32_of_bits(edges[e]);
                 k.round16(m, x, got);
                 for (int i = 0; i < m; i++)
-                    cr_assert_eq(bits(got[i]), bits(round16(x[i])), "%s round16(%08x): %08x against %08x",
-                                 isas[s], bits(x[i]), bits(got[i]), bits(round16(x[i])));
+                    cr_assert_eq(tu_f32_bits(got[i]), tu_f32_bits(round16(x[i])), "%s round16(%08x): %08x against %08x",
+                                 isas[s], tu_f32_bits(x[i]), tu_f32_bits(got[i]), tu_f32_bits(round16(x[i])));
                 m = 0;
             }
         }
@@ -152,14 +133,14 @@ Test(attn, vmax_is_fmaxf_fold)
         for (int rep = 0; rep < 400; rep++) {
             const int n = rep % 70;
             for (int i = 0; i < n; i++) {
-                const float r = frand(&seed);
+                const float r = tu_lcg_pm1(&seed);
                 x[i] = r < -0.8f ? NAN : r < -0.7f ? -INFINITY : r < -0.6f ? -0.0f : r < -0.5f ? 0.0f : r * 50 - 30;
             }
             float want = -INFINITY;
             for (int i = 0; i < n; i++)
                 want = fmaxf(want, x[i]);
             const float got = k.vmax(n, x, -INFINITY);
-            cr_assert(want == 0 ? got == 0 : bits(got) == bits(want), "%s vmax n=%d: %a against %a", isas[s], n,
+            cr_assert(want == 0 ? got == 0 : tu_f32_bits(got) == tu_f32_bits(want), "%s vmax n=%d: %a against %a", isas[s], n,
                       got, want);
         }
     }
@@ -230,11 +211,11 @@ static void run_case(const acase *c, uint64_t seed)
             used[slot[t] * n_ctx + p] = true;
     }
     for (size_t i = 0; i < qn; i++)
-        q[i] = frand(&seed) * 2;
+        q[i] = tu_lcg_pm1(&seed) * 2;
     for (size_t r = 0; r < (size_t)n_slots * (size_t)n_ctx; r++)
         for (size_t d = 0; d < kv_dim; d++) {
             const size_t i = r * kv_dim + d;
-            const float kv = used[r] ? frand(&seed) : NAN, vv = used[r] ? frand(&seed) : NAN;
+            const float kv = used[r] ? tu_lcg_pm1(&seed) : NAN, vv = used[r] ? tu_lcg_pm1(&seed) : NAN;
             if (c->f16) {
                 ((uint16_t *)kc)[i] = mlc_fp32_to_fp16(kv);
                 ((uint16_t *)vc)[i] = mlc_fp32_to_fp16(vv);

@@ -14,27 +14,15 @@
 
 #include "../kernels/cpu/vecdot.h"
 #include "mlc/quant.h"
+#include "util.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avx512"};
-
-static float frand(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((double)(*s >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
-}
 
 /* The kernel set named isa, or false when this CPU lacks it. */
 static bool set_for(const char *isa, mlc_cpu_kernels *k)
 {
     mlc_err err;
     return mlc_cpu_kernels_init(k, isa, &err) == MLC_OK;
-}
-
-static uint32_t bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
 }
 
 Test(vecdot_attn, kq_and_axpy_match_scalar_bits)
@@ -45,8 +33,8 @@ Test(vecdot_attn, kq_and_axpy_match_scalar_bits)
     float q[300], kf[300], out_ref[300], out[300];
     uint16_t kh[300];
     for (int i = 0; i < 300; i++) {
-        q[i] = mlc_fp16_to_fp32(mlc_fp32_to_fp16(frand(&seed) * 3));
-        kf[i] = frand(&seed) * 5;
+        q[i] = mlc_fp16_to_fp32(mlc_fp32_to_fp16(tu_lcg_pm1(&seed) * 3));
+        kf[i] = tu_lcg_pm1(&seed) * 5;
         kh[i] = mlc_fp32_to_fp16(kf[i]);
     }
     for (size_t s = 0; s < sizeof isas / sizeof *isas; s++) {
@@ -56,7 +44,7 @@ Test(vecdot_attn, kq_and_axpy_match_scalar_bits)
             for (int f16 = 0; f16 < 2; f16++) {
                 const void *row = f16 ? (const void *)(kh + 3) : (const void *)(kf + 3);
                 float a = ref.kq[f16](n, q + 1, row), b = k.kq[f16](n, q + 1, row);
-                cr_assert_eq(bits(a), bits(b), "%s kq f16=%d n=%d: %a against scalar %a", isas[s], f16, n, b, a);
+                cr_assert_eq(tu_f32_bits(a), tu_f32_bits(b), "%s kq f16=%d n=%d: %a against scalar %a", isas[s], f16, n, b, a);
                 double exact = 0, mag = 0;
                 for (int d = 0; d < n; d++) {
                     double kv = f16 ? mlc_fp16_to_fp32(kh[3 + d]) : kf[3 + d];
@@ -65,7 +53,7 @@ Test(vecdot_attn, kq_and_axpy_match_scalar_bits)
                 }
                 cr_assert(fabs(a - exact) <= 1e-6 * mag + 1e-30, "kq n=%d: %g against %g", n, a, exact);
                 for (int d = 0; d < n; d++)
-                    out_ref[d] = out[d] = frand(&seed);
+                    out_ref[d] = out[d] = tu_lcg_pm1(&seed);
                 ref.axpy[f16](n, 0.37f, row, out_ref);
                 k.axpy[f16](n, 0.37f, row, out);
                 cr_assert_eq(memcmp(out_ref, out, (size_t)n * sizeof(float)), 0, "%s axpy f16=%d n=%d", isas[s], f16, n);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../kernels/cpu/vecdot.h"
+#include "util.h"
 
 static const char *const isas[] = {"scalar", "avx2", "avx512"};
 
@@ -21,20 +22,6 @@ static bool set_for(const char *isa, mlc_cpu_kernels *k)
 {
     mlc_err err = {0};
     return mlc_cpu_kernels_init(k, isa, &err) == MLC_OK;
-}
-
-static uint32_t bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float of_bits(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
 }
 
 /* The definition, with libm's double tanh. */
@@ -57,14 +44,14 @@ Test(vecdot_gelu, tanh_rounds_as_libm, .timeout = 300)
             continue;
         int64_t checked = 0, differ = 0;
         for (int sign = 0; sign < 2; sign++) {
-            const uint32_t top = bits(12.0f);
+            const uint32_t top = tu_f32_bits(12.0f);
             for (uint32_t u = 0; u <= top;) {
                 int m = 0;
                 for (; m < CHUNK && u <= top; m++, u += 127)
-                    x[m] = of_bits(u | (sign ? 0x80000000u : 0));
+                    x[m] = tu_f32_of_bits(u | (sign ? 0x80000000u : 0));
                 k.geglu(m, x, up, out);
                 for (int i = 0; i < m; i++, checked++)
-                    if (bits(out[i]) != bits(gelu_ref(x[i])) && differ++ < 5)
+                    if (tu_f32_bits(out[i]) != tu_f32_bits(gelu_ref(x[i])) && differ++ < 5)
                         cr_log_info("%s: x %a gives %a, libm %a", isas[s], x[i], out[i], gelu_ref(x[i]));
             }
         }
@@ -89,7 +76,7 @@ Test(vecdot_gelu, every_set_gives_scalar_bits)
             ks.geglu(n, x, up, a);
             k.geglu(n, x, up, b);
             for (int i = 0; i < n; i++)
-                cr_assert_eq(bits(a[i]), bits(b[i]), "%s n=%d i=%d: %a against scalar %a", isas[s], n, i, b[i], a[i]);
+                cr_assert_eq(tu_f32_bits(a[i]), tu_f32_bits(b[i]), "%s n=%d i=%d: %a against scalar %a", isas[s], n, i, b[i], a[i]);
         }
     }
 }
@@ -115,7 +102,7 @@ Test(vecdot_gelu, special_values)
             memcpy(out, oo, sizeof out);
             for (int i = 0; i < 9; i++) {
                 const float want = gelu_ref(x[i]) * up[i];
-                cr_expect(isnan(want) ? isnan(out[i]) : bits(out[i]) == bits(want), "%s: x %a gives %a, libm %a",
+                cr_expect(isnan(want) ? isnan(out[i]) : tu_f32_bits(out[i]) == tu_f32_bits(want), "%s: x %a gives %a, libm %a",
                           isas[s], x[i], out[i], want);
             }
             cr_expect(isnan(out[0]) && out[1] == INFINITY && out[3] == 0.0f && out[7] == 19.0f,

@@ -201,3 +201,16 @@ bool tu_sanitized(void)
 #endif
     return false;
 }
+
+float tu_f32_of_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+float tu_lcg_pm1(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(*s >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}

@@ -32,6 +32,8 @@ bool tu_sanitized(void);
 
 /* The bits of f, to compare floats exactly (NaN payloads and signed zeros included). */
 uint32_t tu_f32_bits(float f);
+/* The float whose bits are u. */
+float tu_f32_of_bits(uint32_t u);
 
 /* Seeded test data, drawn from the splitmix64 stream *s of engine/rng.h (mlc_rng_next and
  * mlc_rng_unit serve as they are), so a seed gives the same values on every machine. */
@@ -43,6 +45,9 @@ float tu_rng_gauss(uint64_t *s);
 float tu_rng_unit24(uint64_t *s);
 /* A standard normal by Box-Muller on two tu_rng_unit24 draws, rounded to float. */
 float tu_rng_gauss24(uint64_t *s);
+/* Uniform in [-1, 1) from the top 24 bits of a 64-bit LCG step of *s (Knuth's MMIX
+ * constants): the attention kernel tests' data. */
+float tu_lcg_pm1(uint64_t *s);
 /* x[0..n) = tu_rng_gauss(s) * scale, in order. */
 void tu_fill_gauss(uint64_t *s, float *x, int64_t n, float scale);
 
